@@ -1,0 +1,128 @@
+"""`git flower brief …`: numbered work items on the `flower/briefs` branch."""
+
+from __future__ import annotations
+
+import typer
+
+from flowergit.cli.app_common import CONTEXT, JSON
+
+app = typer.Typer(help="Briefs: numbered work items kept as files on the flower/briefs branch.",
+                  context_settings=CONTEXT, no_args_is_help=True, rich_markup_mode=None)
+
+
+@app.command("new")
+def new(
+    title: str = typer.Argument(..., help="One-line title."),
+    body_file: str = typer.Option(None, "--body-file", "-F", help="Read the spec from a file (- for stdin)."),
+    message: str = typer.Option(None, "-m", "--message", help="The spec as text."),
+    kind: str = typer.Option("brief", "--kind", help="brief, bug or idea."),
+    auto: bool = typer.Option(False, "--auto", help="Dispatch automatically once planned."),
+    agent: str = typer.Option(None, "--agent", help="Agent profile for this brief."),
+    depends: list[str] = typer.Option([], "--depends", help="A brief this one depends on (repeatable)."),
+    json: bool = JSON,
+) -> int:
+    """File a new brief; prints its id."""
+    from flowergit.cli.common import brief_new
+
+    return brief_new(title=title, body_file=body_file, message=message, kind=kind, auto=auto,
+                     agent=agent, depends=depends, json=json)
+
+
+@app.command("list")
+def list_(
+    status: str = typer.Option(None, "--status", help="Only briefs with this status."),
+    kind: str = typer.Option(None, "--kind", help="Only briefs of this kind."),
+    json: bool = JSON,
+) -> int:
+    """List briefs."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import briefs as view
+
+    return emit(briefs.list_(Ctx().load(), status=status, kind=kind), json, view.brief_list)
+
+
+@app.command("show")
+def show(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+    """Show one brief with its spec."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import briefs as view
+    from flowergit.state.ids import brief_id
+
+    bid = brief_id(id)
+    return emit(briefs.show(Ctx().load(), bid), json, view.brief_show)
+
+
+@app.command("edit")
+def edit(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+    """Edit a brief in $EDITOR; it is validated before anything is written."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import briefs as view
+    from flowergit.state.ids import brief_id
+
+    bid = brief_id(id)
+    return emit(briefs.edit(Ctx().load(), bid), json, view.brief_show)
+
+
+@app.command("set")
+def set_(
+    id: str = typer.Argument(..., metavar="N"),
+    pairs: list[str] = typer.Argument(..., metavar="KEY=VALUE..."),
+    json: bool = JSON,
+) -> int:
+    """Set front-matter keys (status, title, kind, auto_dispatch, agent, depends_on, …)."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import briefs as view
+    from flowergit.state.ids import brief_id
+
+    bid = brief_id(id)
+    return emit(briefs.set_(Ctx().load(), bid, pairs), json, view.brief_show)
+
+
+@app.command("plan")
+def plan(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+    """Mark a brief planned (an auto_dispatch brief then emits an auto_dispatch signal)."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import briefs as view
+    from flowergit.state.ids import brief_id
+
+    bid = brief_id(id)
+    return emit(briefs.plan(Ctx().load(), bid), json, view.brief_show)
+
+
+@app.command("log")
+def log(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+    """A brief's history, from the commits of the briefs branch."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import briefs as view
+    from flowergit.state.ids import brief_id
+
+    bid = brief_id(id)
+    return emit(briefs.log(Ctx().load(), bid), json, view.brief_log)
+
+
+@app.command("import")
+def import_(
+    source: str = typer.Argument("-", metavar="[FILE|-]"),
+    json: bool = JSON,
+) -> int:
+    """Create briefs from JSON lines ({"title", "body", "kind", "status", …}) in one commit."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import output
+
+    made = briefs.import_(Ctx().load(), source)
+    return emit(made, json, lambda m: output.line(
+        f"imported {len(m)} briefs: {m[0]['id']}-{m[-1]['id']}"))

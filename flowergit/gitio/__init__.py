@@ -1,0 +1,1 @@
+"""The only package that runs git or imports pygit2 / GitPython."""

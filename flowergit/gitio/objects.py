@@ -1,0 +1,244 @@
+"""Objects built in memory: read with ``cat-file --batch``, written in one ``unpack-objects``.
+
+Nothing here touches an index or a worktree. Object ids are computed locally (sha1 or sha256,
+as the repository says), so a whole tree edit is planned before anything is written, and then
+written in a single git process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import subprocess
+import threading
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from flowergit.errors import FlowerError
+from flowergit.gitio import runner
+from flowergit.gitio.repo import Repo
+from flowergit.gitio.runner import GitError
+
+MODE_BLOB = b"100644"
+MODE_EXEC = b"100755"
+MODE_TREE = b"40000"
+MODE_LINK = b"120000"
+MODE_GITLINK = b"160000"
+
+_TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+
+
+def object_id(repo: Repo, typ: str, data: bytes) -> str:
+    h = hashlib.new("sha256" if repo.object_format == "sha256" else "sha1")
+    h.update(b"%s %d\0" % (typ.encode(), len(data)))
+    h.update(data)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    mode: bytes
+    name: bytes
+    oid: str
+
+    @property
+    def is_tree(self) -> bool:
+        return self.mode == MODE_TREE
+
+
+def parse_tree(data: bytes, hexlen: int) -> list[Entry]:
+    raw = hexlen // 2
+    out: list[Entry] = []
+    i, n = 0, len(data)
+    while i < n:
+        sp = data.index(b" ", i)
+        nul = data.index(b"\0", sp)
+        mode, name = data[i:sp], data[sp + 1 : nul]
+        oid = data[nul + 1 : nul + 1 + raw].hex()
+        out.append(Entry(mode, name, oid))
+        i = nul + 1 + raw
+    return out
+
+
+def _sort_key(e: Entry) -> bytes:
+    return e.name + b"/" if e.is_tree else e.name
+
+
+def format_tree(entries: Iterable[Entry]) -> bytes:
+    return b"".join(
+        e.mode + b" " + e.name + b"\0" + bytes.fromhex(e.oid) for e in sorted(entries, key=_sort_key)
+    )
+
+
+def check_name(name: bytes) -> None:
+    """Refuse tree entry names git would accept but a strict remote rejects for good."""
+    if (not name or name in (b".", b"..") or name.lower() == b".git" or b"/" in name
+            or b"\0" in name or b"\n" in name):
+        raise FlowerError(f"refusing to write a tree entry named {name!r}")
+
+
+class Batch:
+    """A running ``git cat-file --batch`` for reading many objects from one process."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.proc = subprocess.Popen(
+            ["git", *runner.PINNED, "--git-dir", repo.git_dir, "cat-file", "--batch"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=runner.scrubbed_env(),
+        )
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        self.proc.wait()
+
+    def _read_one(self) -> tuple[str, str, bytes] | None:
+        assert self.proc.stdout
+        header = self.proc.stdout.readline()
+        if not header:
+            raise FlowerError("git cat-file --batch ended early")
+        parts = header.split()
+        if len(parts) != 3 or parts[1] == b"missing" or parts[-1] == b"missing":
+            return None
+        size = int(parts[2])
+        data = self.proc.stdout.read(size + 1)[:size]
+        return parts[0].decode(), parts[1].decode(), data
+
+    def get(self, name: str) -> tuple[str, str, bytes] | None:
+        """(oid, type, content) of the object ``name`` names, or None if missing."""
+        if "\n" in name:
+            raise FlowerError("object names cannot contain newlines")
+        assert self.proc.stdin
+        self.proc.stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
+        self.proc.stdin.flush()
+        return self._read_one()
+
+    def get_many(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
+        """Read many objects; names are written from a thread so pipes never deadlock."""
+        assert self.proc.stdin
+        stdin = self.proc.stdin
+        payload = b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names)
+
+        def feed() -> None:
+            stdin.write(payload)
+            stdin.flush()
+
+        t = threading.Thread(target=feed, daemon=True)
+        t.start()
+        out = [self._read_one() for _ in names]
+        t.join()
+        return out
+
+    def tree(self, name: str) -> list[Entry] | None:
+        got = self.get(name)
+        if got is None or got[1] != "tree":
+            return None
+        return parse_tree(got[2], self.repo.hexlen)
+
+
+class Writer:
+    """Collects new objects; :meth:`flush` writes them all with one ``git unpack-objects``."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.pending: dict[str, tuple[str, bytes]] = {}
+
+    def add(self, typ: str, data: bytes) -> str:
+        oid = object_id(self.repo, typ, data)
+        self.pending.setdefault(oid, (typ, data))
+        return oid
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        objs = list(self.pending.values())
+        buf = bytearray(b"PACK" + struct.pack(">II", 2, len(objs)))
+        for typ, data in objs:
+            size = len(data)
+            c = (_TYPE_CODES[typ] << 4) | (size & 0x0F)
+            size >>= 4
+            while size:
+                buf.append(c | 0x80)
+                c = size & 0x7F
+                size >>= 7
+            buf.append(c)
+            buf += zlib.compress(data, 1)
+        algo = "sha256" if self.repo.object_format == "sha256" else "sha1"
+        buf += hashlib.new(algo, bytes(buf)).digest()
+        self.repo.git(["unpack-objects", "-q"], input=bytes(buf))
+        self.pending.clear()
+
+
+def edit_tree(
+    batch: Batch,
+    writer: Writer,
+    base: str | None,
+    changes: Mapping[str, tuple[bytes, str] | None],
+) -> str:
+    """Apply ``path -> (mode, oid) | None`` changes to tree ``base``; return the new root oid.
+
+    Only the trees on the changed paths are read and rebuilt. Empty trees are dropped.
+    """
+    nested: dict[bytes, object] = {}
+    for path, val in changes.items():
+        parts = path.encode("utf-8", "surrogateescape").split(b"/")
+        for p in parts:
+            check_name(p)
+        node = nested
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})  # type: ignore[assignment]
+            if not isinstance(node, dict):
+                raise FlowerError(f"path conflict at {path!r}")
+        node[parts[-1]] = val
+
+    def build(tree_oid: str | None, edits: dict[bytes, object]) -> str | None:
+        entries = {e.name: e for e in (batch.tree(tree_oid) or [])} if tree_oid else {}
+        for name, val in edits.items():
+            if isinstance(val, dict):
+                old = entries.get(name)
+                sub = build(old.oid if old and old.is_tree else None, val)
+                if sub is None:
+                    entries.pop(name, None)
+                else:
+                    entries[name] = Entry(MODE_TREE, name, sub)
+            elif val is None:
+                entries.pop(name, None)
+            else:
+                mode, oid = val  # type: ignore[misc]
+                entries[name] = Entry(mode, name, oid)
+        if not entries:
+            return None
+        return writer.add("tree", format_tree(entries.values()))
+
+    root = build(base, nested)
+    return root if root is not None else writer.add("tree", b"")
+
+
+_FALLBACK_IDENT = {"GIT_AUTHOR_NAME": "git flower", "GIT_AUTHOR_EMAIL": "flower@localhost",
+                   "GIT_COMMITTER_NAME": "git flower", "GIT_COMMITTER_EMAIL": "flower@localhost"}
+
+
+def commit(repo: Repo, tree: str, parents: Sequence[str], message: str,
+           env: Mapping[str, str] | None = None) -> str:
+    """``git commit-tree`` (no hooks run); falls back to a flower identity if the user has none."""
+    args = ["-c", "commit.gpgSign=false", "commit-tree", tree]
+    for p in parents:
+        args += ["-p", p]
+    msg = message.encode("utf-8", "surrogateescape")
+    try:
+        return repo.git(args, input=msg, env=env).out.strip()
+    except GitError as e:
+        if "identity" not in e.err and "ident" not in e.err and "empty" not in e.err:
+            raise
+        return repo.git(args, input=msg, env={**_FALLBACK_IDENT, **(env or {})}).out.strip()

@@ -1,0 +1,126 @@
+"""Repository discovery and the :class:`Repo` handle every other gitio function takes.
+
+Discovery runs once, with the caller's own environment (so ``git --git-dir=…``, ``GIT_DIR`` and
+``-c`` given to ``git flower`` are honoured like git honours them); every later call passes the
+resolved paths explicitly and runs with a scrubbed environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowergit.errors import UsageError, Unsupported
+from flowergit.gitio import runner
+from flowergit.gitio.runner import GitError, Result
+
+
+@dataclass
+class Repo:
+    git_dir: str  # this worktree's git dir (absolute)
+    common_dir: str  # shared by all worktrees (absolute)
+    worktree: str | None  # top of the current worktree; None in a bare repo
+    prefix: str  # the current directory relative to the worktree top
+    object_format: str  # "sha1" | "sha256"
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def bare(self) -> bool:
+        return self.worktree is None
+
+    @property
+    def hexlen(self) -> int:
+        return 64 if self.object_format == "sha256" else 40
+
+    @property
+    def zero_oid(self) -> str:
+        return "0" * self.hexlen
+
+    @property
+    def state_dir(self) -> str:
+        """Machine-local runtime state: logs, packets, pids, journal, caches."""
+        return os.path.join(self.common_dir, "flower")
+
+    def state_path(self, *parts: str) -> str:
+        return os.path.join(self.state_dir, *parts)
+
+    def git(self, args: Sequence[str], *, cwd: str | None = None, **kw: Any) -> Result:
+        """Run git against this repository (state commands: no worktree needed)."""
+        if cwd is not None:
+            return runner.run(args, cwd=cwd, **kw)
+        return runner.run(["--git-dir", self.git_dir, *args], **kw)
+
+    def git_wt(self, args: Sequence[str], worktree: str | None = None, **kw: Any) -> Result:
+        """Run git in a worktree (the current one unless named)."""
+        wt = worktree or self.require_worktree()
+        return runner.run(args, cwd=wt, **kw)
+
+    def require_worktree(self) -> str:
+        if self.worktree is None:
+            raise Unsupported("this command needs a work tree, and this is a bare repository",
+                              "run it from a worktree of this repository")
+        return self.worktree
+
+    @property
+    def main_worktree(self) -> str | None:
+        """The main checkout (where `.flower.toml` is read from), or None for a bare repo."""
+        if "main_worktree" not in self._cache:
+            self._cache["main_worktree"] = self._find_main_worktree()
+        return self._cache["main_worktree"]  # type: ignore[no-any-return]
+
+    def _find_main_worktree(self) -> str | None:
+        if os.path.basename(self.common_dir) == ".git" and os.path.isfile(
+            os.path.join(self.common_dir, "index")
+        ):
+            return os.path.dirname(self.common_dir)
+        res = self.git(["worktree", "list", "--porcelain", "-z"], check=False)
+        if not res.ok:
+            return self.worktree
+        first = res.stdout.split(b"\0\0", 1)[0].split(b"\0")
+        path = None
+        for item in first:
+            if item.startswith(b"worktree "):
+                path = item[9:].decode("utf-8", "surrogateescape")
+            if item == b"bare":
+                return None
+        return path
+
+    def config_get_all(self, regexp: str) -> list[tuple[str, str]]:
+        """``git config --get-regexp`` (with -z); honours includes and the caller's ``-c``."""
+        res = runner.run(["--git-dir", self.git_dir, "config", "-z", "--get-regexp", regexp],
+                         check=False, inherit_env=True)
+        out: list[tuple[str, str]] = []
+        for item in res.stdout.split(b"\0"):
+            if not item:
+                continue
+            k, _, v = item.decode("utf-8", "surrogateescape").partition("\n")
+            out.append((k, v))
+        return out
+
+
+def discover(cwd: str | None = None) -> Repo:
+    """Find the repository the user stands in, from any subdirectory or linked worktree."""
+    runner.check_version()
+    args = ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+            "--show-object-format", "--is-bare-repository", "--show-prefix", "--show-toplevel"]
+    res = runner.run(args, cwd=cwd, check=False, inherit_env=True)
+    lines = res.out.split("\n")
+    if res.returncode != 0 and len(lines) < 5:
+        err = res.err.strip()
+        if "dubious ownership" in err:
+            raise Unsupported("git refuses this repository: " + err.splitlines()[0].removeprefix("fatal: "),
+                              "if you trust it, add it with `git config --global --add safe.directory <path>`")
+        raise UsageError("not a git repository (or any of the parent directories)",
+                         "run git flower inside a git repository, or `git init` one first")
+    git_dir, common_dir, fmt, is_bare = lines[0], lines[1], lines[2], lines[3] == "true"
+    if fmt not in ("sha1", "sha256"):
+        raise Unsupported(f"unsupported object format {fmt!r}")
+    if is_bare or res.returncode != 0:
+        return Repo(git_dir, common_dir, None, "", fmt)
+    prefix, top = lines[4], lines[5]
+    return Repo(git_dir, common_dir, top, prefix, fmt)
+
+
+__all__ = ["Repo", "discover", "GitError"]

@@ -1,0 +1,66 @@
+"""Entry point and the one error boundary.
+
+Hot commands (``brief list/show/new``, …) are served by :mod:`flowergit.cli.fast` with the
+standard library only; everything else, and every ``-h``, goes to the typer app. Either way an
+expected failure becomes ``fatal: …`` / ``hint: …`` on stderr (and the ``--json`` error envelope
+on stdout) with the exit code from DESIGN.md; an unexpected one is exit 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from flowergit.errors import Exit, FlowerError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_mode = "--json" in args
+    try:
+        from flowergit.cli import fast
+
+        rc = fast.run(args)
+        if rc is None:
+            from flowergit.cli.app import run
+
+            rc = run(args)
+        _flush()
+        return rc
+    except FlowerError as e:
+        from flowergit.render.output import emit_error
+
+        emit_error(e, json_mode)
+        _flush()
+        return int(e.exit)
+    except KeyboardInterrupt:
+        sys.stderr.write("fatal: interrupted\n")
+        return int(Exit.INTERRUPTED)
+    except BrokenPipeError:
+        # the reader went away (`git flower brief list | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as e:  # noqa: BLE001 - the boundary
+        if os.environ.get("GIT_FLOWER_TRACE"):
+            import traceback
+
+            traceback.print_exc()
+        from flowergit.render.output import emit_error
+
+        emit_error(FlowerError(f"internal error: {type(e).__name__}: {e}",
+                               "this is a bug in git flower; rerun with GIT_FLOWER_TRACE=1 "
+                               "for the traceback and report it"), json_mode)
+        return int(Exit.INTERNAL)
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def entry() -> None:
+    sys.exit(main())

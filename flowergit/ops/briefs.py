@@ -1,0 +1,181 @@
+"""Brief operations: one function per user action."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+from flowergit.errors import FlowerError, UsageError
+from flowergit.ops.context import Ctx
+from flowergit.state import brief as codec
+from flowergit.state.ids import name as check_name
+
+
+def new(ctx: Ctx, *, title: str, body: bytes = b"", kind: str = "brief", auto: bool = False,
+        agent: str | None = None, depends: Iterable[int] = (), status: str = "draft",
+        run: list[list[str]] | None = None) -> dict[str, Any]:
+    draft = codec.Brief(
+        id=0, title=codec.check_title(title), kind=codec.check_kind(kind),
+        status=codec.check_status(status), auto_dispatch=auto,
+        agent=check_name(agent, "agent") if agent else None, depends_on=list(depends),
+        body=codec.check_body(body, ctx.config.max_brief_bytes), run=run,
+    )
+    made = ctx.briefs().create([draft])[0]
+    return made.meta()
+
+
+def list_(ctx: Ctx, *, status: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    if status is not None:
+        codec.check_status(status)
+    if kind is not None:
+        codec.check_kind(kind)
+    items = ctx.briefs().list(warn=ctx.warn)
+    if status is None and kind is None:
+        return items
+    return [b for b in items if (status is None or b["status"] == status)
+            and (kind is None or b["kind"] == kind)]
+
+
+def show(ctx: Ctx, brief: int) -> dict[str, Any]:
+    b = ctx.briefs().get(brief)
+    d = b.meta()
+    d["body"] = b.body
+    return d
+
+
+def set_(ctx: Ctx, brief: int, pairs: list[str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for p in pairs:
+        key, sep, val = p.partition("=")
+        if not sep or not key:
+            raise UsageError(f"expected KEY=VALUE, got {p!r}", "e.g. `git flower brief set 12 status=planned`")
+        changes[key.strip()] = codec.coerce(key.strip(), val)
+    if not changes:
+        raise UsageError("nothing to set", "give one or more KEY=VALUE pairs")
+    summary = ", ".join(f"{k}={v}" for k, v in changes.items())
+    ctx.briefs().update(brief, lambda raw: codec.rewrite(raw, changes),
+                        f"brief {brief}: set {summary}"[:200])
+    return show(ctx, brief)
+
+
+def set_status(ctx: Ctx, brief: int, status: str, *, forward_only: bool = True,
+               why: str = "") -> dict[str, Any]:
+    """Move a brief's status; ``forward_only`` makes re-applying an operation harmless."""
+    codec.check_status(status)
+
+    def mutate(raw: bytes) -> bytes | None:
+        cur = codec.parse(raw).status
+        if cur == status:
+            return None
+        if forward_only and cur in codec.ORDER and status in codec.ORDER \
+                and codec.ORDER[cur] > codec.ORDER[status]:
+            return None
+        return codec.rewrite(raw, {"status": status})
+
+    ctx.briefs().update(brief, mutate, f"brief {brief}: {status}" + (f" ({why})" if why else ""))
+    return show(ctx, brief)
+
+
+def plan(ctx: Ctx, brief: int) -> dict[str, Any]:
+    """draft -> planned. A planned brief with auto_dispatch emits an `auto_dispatch` signal."""
+    before = ctx.briefs().get(brief)
+    if before.status not in ("draft", "planned", "blocked"):
+        raise FlowerError(f"brief {brief} is {before.status}; only draft or blocked briefs can be planned")
+    out = set_status(ctx, brief, "planned", forward_only=False, why="planned")
+    if before.auto_dispatch and before.status != "planned":
+        from flowergit.ops import plan_hooks
+
+        plan_hooks.on_planned(ctx, brief, out)
+    return out
+
+
+def log(ctx: Ctx, brief: int) -> list[dict[str, str]]:
+    return ctx.briefs().log(brief)
+
+
+def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
+    """Open the brief file in $EDITOR; validate before writing; write with CAS."""
+    store = ctx.briefs()
+    raw = store.read_raw(brief)
+    editor = os.environ.get("GIT_EDITOR") or os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        res = ctx.repo.git(["var", "GIT_EDITOR"], check=False)
+        editor = res.out.strip() or "vi"
+    with tempfile.TemporaryDirectory(prefix="flower-edit-") as d:
+        path = os.path.join(d, f"{brief}.md")
+        with open(path, "wb") as f:
+            f.write(raw)
+        # git runs the editor the same way: through sh, the path as a positional parameter
+        rc = subprocess.call(["/bin/sh", "-c", editor + ' "$@"', editor, path])
+        if rc != 0:
+            raise UsageError(f"the editor exited with {rc}; nothing written")
+        with open(path, "rb") as f:
+            edited = f.read()
+    if edited == raw:
+        return show(ctx, brief)
+    b = codec.parse(edited, f"brief {brief} (edited)")
+    if b.id != brief:
+        raise UsageError(f"the edited brief says id = {b.id}; ids cannot change")
+    codec.check_body(b.body.encode("utf-8"), ctx.config.max_brief_bytes)
+    store.update(brief, lambda cur: edited if cur == raw else _conflict(brief), f"brief {brief}: edit")
+    return show(ctx, brief)
+
+
+def _conflict(brief: int) -> bytes:
+    from flowergit.errors import Conflict
+
+    raise Conflict(f"brief {brief} changed while you were editing it; nothing written",
+                   "run `git flower brief edit` again")
+
+
+def import_(ctx: Ctx, source: str) -> list[dict[str, Any]]:
+    """JSON lines of {"title", "body", "kind", "status", ...}: all created in one commit."""
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        where = "<stdin>"
+    else:
+        try:
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise UsageError(f"cannot read {source}: {e.strerror}") from None
+        where = source
+    drafts = []
+    cap = ctx.config.max_brief_bytes
+    allowed = {"title", "body", "kind", "status", "auto_dispatch", "agent", "depends_on", "run"}
+    for n, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UsageError(f"{where}:{n}: not a JSON object: {e}") from None
+        if not isinstance(rec, dict):
+            raise UsageError(f"{where}:{n}: expected a JSON object")
+        unknown = set(rec) - allowed
+        if unknown:
+            raise UsageError(f"{where}:{n}: unknown field(s) {', '.join(sorted(unknown))}",
+                             "fields: " + ", ".join(sorted(allowed)))
+        try:
+            body = rec.get("body", "")
+            if not isinstance(body, str):
+                raise UsageError("body must be a string")
+            meta = {"id": 1, **{k: v for k, v in rec.items() if k != "body"}}
+            b = codec.from_meta(meta, "")
+            codec.check_title(b.title)
+            codec.check_kind(b.kind)
+            codec.check_status(b.status)
+            if b.agent:
+                check_name(b.agent, "agent")
+            b.body = codec.check_body(body.encode("utf-8"), cap)
+        except UsageError as e:
+            raise UsageError(f"{where}:{n}: {e.message}", e.hint) from None
+        drafts.append(b)
+    if not drafts:
+        raise UsageError(f"{where}: no briefs to import")
+    return [b.meta() for b in ctx.briefs().create(drafts)]

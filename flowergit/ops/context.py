@@ -1,0 +1,44 @@
+"""What every operation needs, built once per command: the repository and its validated config."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from flowergit.gitio.repo import Repo, discover
+from flowergit.state import config as cfgmod
+from flowergit.state.briefs import BriefStore
+
+
+def warn_stderr(msg: str) -> None:
+    from flowergit.render.text import escape
+
+    sys.stderr.write("warning: " + escape(msg) + "\n")
+
+
+class Ctx:
+    def __init__(self, cwd: str | None = None, warn: Callable[[str], None] = warn_stderr) -> None:
+        self.cwd = cwd
+        self.warn = warn
+        self._repo: Repo | None = None
+        self._config: cfgmod.Config | None = None
+
+    @property
+    def repo(self) -> Repo:
+        if self._repo is None:
+            self._repo = discover(self.cwd)
+        return self._repo
+
+    @property
+    def config(self) -> cfgmod.Config:
+        if self._config is None:
+            self._config = cfgmod.load(self.repo.main_worktree)
+        return self._config
+
+    def briefs(self) -> BriefStore:
+        return BriefStore(self.repo, self.config.max_brief_bytes)
+
+    def load(self) -> Ctx:
+        """Discover and validate up front, so a broken config refuses before anything else."""
+        _ = self.config
+        return self

@@ -1,0 +1,67 @@
+"""`git flower init`: the briefs branch, a commented `.flower.toml`, notes config."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flowergit.gitio import objects, refs
+from flowergit.ops.context import Ctx
+from flowergit.state import config as cfgmod
+from flowergit.state.briefs import README
+from flowergit.state.layout import BRIEFS_REF, NOTES_REF
+
+
+def init(ctx: Ctx, *, remote: str | None = None) -> dict[str, Any]:
+    repo = ctx.repo
+    done: list[str] = []
+    # 1. the briefs branch (a root commit holding a README), create-only
+    if refs.read(repo, BRIEFS_REF) is None:
+        upstream = None
+        if remote:
+            upstream = refs.read(repo, f"refs/remotes/{remote}/flower/briefs")
+        if upstream is not None:
+            new = upstream
+        else:
+            w = objects.Writer(repo)
+            with objects.Batch(repo) as batch:
+                blob = w.add("blob", README)
+                tree = objects.edit_tree(batch, w, None, {"README.md": (objects.MODE_BLOB, blob)})
+            w.flush()
+            new = objects.commit(repo, tree, [], "flower/briefs: start the briefs branch")
+        try:
+            refs.transaction(repo, [refs.create(BRIEFS_REF, new)], "git flower init")
+            done.append("created branch flower/briefs")
+        except refs.CasLost:
+            pass  # someone else just made it: fine
+    # 2. a commented .flower.toml in the main checkout, if there is none
+    main = repo.main_worktree
+    if main is not None:
+        path = os.path.join(main, cfgmod.FILENAME)
+        if not os.path.exists(path):
+            target = _current_branch(ctx) or "main"
+            text = cfgmod.TEMPLATE.replace('target = "main"', f'target = "{target}"')
+            with open(path, "x", encoding="utf-8") as f:
+                f.write(text)
+            done.append(f"wrote {cfgmod.FILENAME} (commit it to share the policy)")
+        else:
+            ctx.load()  # validate what is there
+    # 3. notes travel with rebases and show in `git log`
+    for key, val in (("notes.rewriteRef", NOTES_REF), ("notes.rewrite.rebase", "true"),
+                     ("notes.rewrite.amend", "true")):
+        res = repo.git(["config", "--get-all", key], check=False)
+        if val not in res.out.split("\n"):
+            repo.git(["config", "--add", key, val])
+            done.append(f"set {key}={val}")
+    if remote:
+        from flowergit.ops import remote_setup
+
+        done += remote_setup.configure(ctx, remote)
+    return {"briefs_ref": BRIEFS_REF, "config": cfgmod.FILENAME, "actions": done}
+
+
+def _current_branch(ctx: Ctx) -> str | None:
+    res = ctx.repo.git(["symbolic-ref", "-q", "--short", "HEAD"], check=False,
+                       cwd=ctx.repo.worktree)
+    name = res.out.strip()
+    return name or None

@@ -1,0 +1,70 @@
+"""Where output goes: the ``--json`` envelope on stdout, ``fatal:``/``hint:`` on stderr, and the
+choice between rich tables (a TTY) and plain text (a pipe)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from flowergit.errors import FlowerError
+from flowergit.render.text import escape, table
+
+# --color (auto|always|never); set once by the CLI
+COLOR = "auto"
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(dumps({"version": 1, "ok": True, "data": data}) + "\n")
+
+
+def emit_error(err: FlowerError, json_mode: bool) -> None:
+    if json_mode:
+        sys.stdout.write(dumps({"version": 1, "ok": False, "error": err.to_json()}) + "\n")
+    sys.stderr.write("fatal: " + escape(err.message) + "\n")
+    if err.hint:
+        sys.stderr.write("hint: " + escape(err.hint) + "\n")
+
+
+def styled() -> bool:
+    """Rich rendering only on a terminal, unless told otherwise (--color > NO_COLOR)."""
+    if COLOR == "always":
+        return True
+    if COLOR == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, title: str | None = None,
+                styles: Sequence[str | None] | None = None) -> None:
+    if not styled():
+        if title:
+            sys.stdout.write(escape(title) + "\n")
+        sys.stdout.write(table(headers, rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=title, header_style="bold", show_edge=False, pad_edge=False)
+    for h in headers:
+        t.add_column(h, overflow="fold")
+    for i, r in enumerate(rows):
+        style = styles[i] if styles else None
+        t.add_row(*(Text(escape(c)) for c in r), style=style)
+    Console(force_terminal=True if COLOR == "always" else None, highlight=False).print(t)
+
+
+def line(text: str = "") -> None:
+    sys.stdout.write(escape(text) + "\n")
+
+
+def info(text: str) -> None:
+    """A progress or log line (stderr, never mixed with data)."""
+    sys.stderr.write(escape(text) + "\n")

@@ -1,0 +1,36 @@
+"""Plain text for pipes and logs: control characters escaped, nothing truncated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# C0/C1 controls (tab kept), DEL, and bidi overrides that can disguise text on a terminal.
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _esc(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    if c == 0x0A:
+        return "\\n"
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def escape(text: object) -> str:
+    """Make data safe to print on a terminal: escape control and bidi characters."""
+    s = "" if text is None else str(text)
+    s = s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _UNSAFE.sub(_esc, s)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Columns aligned with two spaces; the last column is never padded or cut."""
+    cells = [[escape(c) for c in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for r in cells:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+    def fmt(r: Sequence[str]) -> str:
+        parts = [c.ljust(widths[i]) for i, c in enumerate(r[:-1])] + [r[-1]]
+        return "  ".join(parts).rstrip()
+    return "\n".join([fmt(list(headers)), *(fmt(r) for r in cells)]) + "\n"

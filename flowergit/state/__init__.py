@@ -1,0 +1,1 @@
+"""Records, codecs, ref layout and stores. `model`-like modules here import nothing from gitio."""

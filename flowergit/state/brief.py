@@ -1,0 +1,268 @@
+"""The brief record and its file codec (pure: no git here).
+
+A brief file is TOML front matter between ``+++`` lines followed by a markdown body::
+
+    +++
+    v = 1
+    id = 246
+    title = "Active refs rail"
+    kind = "brief"
+    status = "planned"
+    +++
+    The spec, in markdown.
+
+New files are written with tomli-w (light enough for ``brief new``); edits go through tomlkit,
+so comments, key order and keys git flower does not know survive every later write.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowergit.errors import UsageError
+
+FORMAT = 1
+STATUSES = ("draft", "planned", "dispatched", "done", "merged", "blocked", "abandoned")
+# the forward order used by operations that must stay idempotent (a re-applied step never
+# moves a brief backwards); blocked/abandoned sit outside the order.
+ORDER = {"draft": 0, "planned": 1, "dispatched": 2, "done": 3, "merged": 4}
+KINDS = ("brief", "bug", "idea")
+FENCE = b"+++"
+MAX_TITLE = 4096
+DELETE = object()
+_CREATED = re.compile(r"^created = (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\+00:00$", re.MULTILINE)
+
+
+class BriefFormatError(UsageError):
+    """A brief file that does not parse; ``where`` says line:column when known."""
+
+
+@dataclass
+class Brief:
+    id: int
+    title: str
+    kind: str = "brief"
+    status: str = "draft"
+    auto_dispatch: bool = False
+    agent: str | None = None
+    depends_on: list[int] = field(default_factory=list)
+    created: str | None = None
+    run: list[list[str]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+
+    def meta(self) -> dict[str, Any]:
+        """The front matter as plain JSON-able data (no body)."""
+        d: dict[str, Any] = {
+            "id": self.id, "title": self.title, "kind": self.kind, "status": self.status,
+            "auto_dispatch": self.auto_dispatch, "agent": self.agent,
+            "depends_on": list(self.depends_on), "created": self.created,
+        }
+        if self.run is not None:
+            d["run"] = self.run
+        for k, v in self.extra.items():
+            d.setdefault(k, _jsonable(v))
+        return d
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
+        return _iso(v)
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def _iso(v: Any) -> str:
+    if isinstance(v, _dt.datetime) and v.tzinfo is not None:
+        v = v.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return v.isoformat(timespec="seconds") + "Z"
+    return str(v.isoformat())
+
+
+def now_utc() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+
+
+def split(data: bytes) -> tuple[bytes, bytes]:
+    """(front matter, body) of a brief file."""
+    data = data.replace(b"\r\n", b"\n") if b"\r\n" in data[:64] else data
+    if not data.startswith(FENCE + b"\n"):
+        raise BriefFormatError("brief file does not start with a '+++' line", "see docs/state.md")
+    end = data.find(b"\n" + FENCE + b"\n", 3)
+    if end < 0:
+        if data.endswith(b"\n" + FENCE):
+            return data[4 : len(data) - 3], b""
+        raise BriefFormatError("brief front matter has no closing '+++' line")
+    return data[4 : end + 1], data[end + 5 :]
+
+
+def parse(data: bytes, where: str = "brief") -> Brief:
+    front, body = split(data)
+    try:
+        meta = tomllib.loads(front.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise BriefFormatError(f"{where}: front matter is not UTF-8 (byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BriefFormatError(f"{where}: {e}") from None
+    return from_meta(meta, body.decode("utf-8", "replace"), where)
+
+
+def _want(meta: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
+    v = meta.get(key)
+    if v is not None and (not isinstance(v, typ) or (typ is int and isinstance(v, bool))):
+        raise BriefFormatError(f"{where}: '{key}' has the wrong type ({type(v).__name__})")
+    return v
+
+
+def from_meta(meta: dict[str, Any], body: str, where: str = "brief") -> Brief:
+    meta = dict(meta)
+    bid = _want(meta, "id", int, where)
+    if bid is None or not (0 < bid < 10**9):
+        raise BriefFormatError(f"{where}: missing or invalid 'id'")
+    title = _want(meta, "title", str, where) or ""
+    kind = _want(meta, "kind", str, where) or "brief"
+    status = _want(meta, "status", str, where) or "draft"
+    auto = _want(meta, "auto_dispatch", bool, where) or False
+    agent = _want(meta, "agent", str, where)
+    deps = _want(meta, "depends_on", list, where) or []
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in deps):
+        raise BriefFormatError(f"{where}: 'depends_on' must be a list of brief ids")
+    created = meta.get("created")
+    run = _want(meta, "run", list, where)
+    if run is not None and not all(isinstance(s, list) and s and all(isinstance(a, str) for a in s)
+                                   for s in run):
+        raise BriefFormatError(f"{where}: 'run' must be a list of argv lists such as [[\"make\"]]")
+    known = {"v", "id", "title", "kind", "status", "auto_dispatch", "agent", "depends_on",
+             "created", "run"}
+    extra = {k: v for k, v in meta.items() if k not in known}
+    return Brief(id=bid, title=title, kind=kind, status=status, auto_dispatch=auto, agent=agent,
+                 depends_on=list(deps), created=_iso(created) if created is not None else None,
+                 run=run, extra=extra, body=body)
+
+
+def check_title(title: str) -> str:
+    if not title.strip():
+        raise UsageError("a brief needs a non-empty title")
+    if "\0" in title or len(title.encode("utf-8", "surrogateescape")) > MAX_TITLE:
+        raise UsageError(f"title too long or contains NUL (at most {MAX_TITLE} bytes)")
+    try:
+        title.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError("the title is not valid UTF-8",
+                         "re-encode it as UTF-8 (iconv -t UTF-8)") from None
+    return title
+
+
+def check_body(raw: bytes, cap: int) -> str:
+    if len(raw) > cap:
+        raise UsageError(f"brief body is {len(raw)} bytes, over the cap of {cap} bytes",
+                         "shorten it, or raise [flower] max_brief_bytes in .flower.toml")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"brief body is not valid UTF-8 (bad byte at offset {e.start})",
+                         "re-encode it as UTF-8 (iconv -t UTF-8)") from None
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise UsageError(f"invalid kind {kind!r}", "kinds are: " + ", ".join(KINDS))
+    return kind
+
+
+def check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise UsageError(f"invalid status {status!r}", "statuses are: " + ", ".join(STATUSES))
+    return status
+
+
+def render_new(b: Brief) -> bytes:
+    """Serialise a brand-new brief (tomli-w: fast, deterministic)."""
+    import tomli_w
+
+    meta: dict[str, Any] = {"v": FORMAT, "id": b.id, "title": b.title, "kind": b.kind,
+                            "status": b.status}
+    if b.auto_dispatch:
+        meta["auto_dispatch"] = True
+    if b.agent:
+        meta["agent"] = b.agent
+    if b.depends_on:
+        meta["depends_on"] = list(b.depends_on)
+    meta["created"] = _dt.datetime.fromisoformat(b.created) if b.created else now_utc()
+    if b.run:
+        meta["run"] = b.run
+    meta.update(b.extra)
+    front = tomli_w.dumps(meta)
+    # tomli-w writes `2026-11-20 09:14:03+00:00`; keep the RFC 3339 form DESIGN.md shows
+    front = _CREATED.sub(lambda m: f"created = {m[1]}T{m[2]}Z", front, count=1)
+    body = b.body
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return b"+++\n" + front.encode("utf-8") + b"+++\n" + body.encode("utf-8")
+
+
+def rewrite(data: bytes, changes: dict[str, Any], body: str | None = None) -> bytes:
+    """Change front-matter keys (``DELETE`` removes one) keeping comments and unknown keys."""
+    import tomlkit
+
+    front, old_body = split(data)
+    doc = tomlkit.parse(front.decode("utf-8"))
+    for k, v in changes.items():
+        if v is DELETE:
+            if k in doc:
+                del doc[k]
+        else:
+            doc[k] = v
+    text = tomlkit.dumps(doc)
+    if not text.endswith("\n"):
+        text += "\n"
+    new_body = old_body if body is None else body.encode("utf-8")
+    if new_body and not new_body.endswith(b"\n"):
+        new_body += b"\n"
+    return b"+++\n" + text.encode("utf-8") + b"+++\n" + new_body
+
+
+def coerce(key: str, text: str) -> Any:
+    """Turn ``KEY=VALUE`` text from the command line into a typed front-matter value."""
+    if key == "status":
+        return check_status(text)
+    if key == "kind":
+        return check_kind(text)
+    if key == "title":
+        return check_title(text)
+    if key == "auto_dispatch":
+        if text.lower() in ("true", "yes", "1", "on"):
+            return True
+        if text.lower() in ("false", "no", "0", "off"):
+            return False
+        raise UsageError(f"auto_dispatch must be true or false, not {text!r}")
+    if key == "depends_on":
+        from flowergit.state.ids import brief_id
+
+        return [brief_id(p.strip()) for p in text.split(",") if p.strip()]
+    if key == "agent":
+        from flowergit.state.ids import name
+
+        return name(text, "agent")
+    if key in ("id", "v", "created"):
+        raise UsageError(f"'{key}' cannot be changed")
+    if key == "run":
+        try:
+            val = tomllib.loads(f"x = {text}")["x"]
+        except tomllib.TOMLDecodeError as e:
+            raise UsageError(f"run: {e}") from None
+        from_meta({"id": 1, "run": val}, "")
+        return val
+    if not key.replace("_", "").isalnum() or not key.isascii() or not key[:1].isalpha():
+        raise UsageError(f"invalid key {key!r}")
+    try:
+        return tomllib.loads(f"x = {text}")["x"]
+    except tomllib.TOMLDecodeError:
+        return text

@@ -1,0 +1,289 @@
+"""The brief store: files on ``flower/briefs``, written without any checkout.
+
+Every write reads the tip, builds blobs and trees in memory, commits, and moves the branch by
+compare-and-swap. A lost race re-reads the new tip and re-applies the *operation* (not a text
+merge), so eight concurrent ``brief new`` calls give eight briefs with eight ids and a linear
+history. Reads of the whole list go through a cache keyed by the briefs tree id, updated
+incrementally from ``git diff-tree``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flowergit.errors import Conflict, NotFound, UsageError
+from flowergit.gitio import objects, refs
+from flowergit.gitio.refs import CasLost
+from flowergit.gitio.repo import Repo
+from flowergit.gitio.worktrees import holding
+from flowergit.state import brief as codec
+from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, brief_path
+
+CACHE_VERSION = 1
+README = b"""\
+# flower/briefs
+
+This branch holds git flower's briefs: one file per brief under `briefs/<shard>/<id>.md`
+(TOML front matter between `+++` lines, then the markdown spec), and the orchestrator
+hand-off scratchpads under `handoff/<lane>.md`.
+
+It is written by `git flower` with compare-and-swap and never checked out. You may edit a brief
+by hand (a plain commit to this branch, from any clone or a forge editor); comments and keys
+git flower does not know survive its later writes. See docs/state.md in git flower.
+"""
+
+
+def commit_subject(text: str) -> str:
+    """A one-line, control-free rendition of user text for a commit message."""
+    line = " ".join(text.split())
+    return line if len(line) <= 72 else line[:71] + "…"
+
+
+@dataclass
+class Change:
+    """One file write on the briefs branch: new bytes, or None to delete."""
+
+    path: str
+    data: bytes | None
+
+
+class BriefStore:
+    def __init__(self, repo: Repo, max_body: int = 4 * 1024 * 1024) -> None:
+        self.repo = repo
+        self.max_body = max_body
+
+    # -- reading -----------------------------------------------------------------------------
+    def tip(self) -> str | None:
+        return refs.read(self.repo, BRIEFS_REF)
+
+    def require_tip(self) -> str:
+        tip = self.tip()
+        if tip is None:
+            raise NotFound(f"no {BRIEFS_BRANCH} branch in this repository",
+                           "run `git flower init` first")
+        return tip
+
+    def read_raw(self, brief: int, rev: str | None = None) -> bytes:
+        res = self.repo.git(["cat-file", "blob", f"{rev or BRIEFS_REF}:{brief_path(brief)}"],
+                            check=False)
+        if res.ok:
+            return res.stdout
+        self.require_tip()
+        raise NotFound(f"no brief {brief}", "`git flower brief list` shows the briefs there are")
+
+    def get(self, brief: int, rev: str | None = None) -> codec.Brief:
+        return codec.parse(self.read_raw(brief, rev), f"{BRIEFS_BRANCH}:{brief_path(brief)}")
+
+    def read_file(self, path: str) -> bytes | None:
+        res = self.repo.git(["cat-file", "blob", f"{BRIEFS_REF}:{path}"], check=False)
+        return res.stdout if res.ok else None
+
+    def list(self, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+        """Every brief's front matter, sorted by id (cached by tree id)."""
+        res = self.repo.git(["rev-parse", "-q", "--verify", BRIEFS_REF + "^{tree}"], check=False)
+        if not res.ok:
+            self.require_tip()
+        tree = res.out.strip()
+        cache_path = self.repo.state_path("cache", "briefs.json")
+        cache: dict[str, Any] | None = None
+        try:
+            with open(cache_path, "rb") as f:
+                cache = json.loads(f.read())
+            if cache.get("v") != CACHE_VERSION:
+                cache = None
+        except (OSError, ValueError):
+            cache = None
+        if cache is not None and cache.get("tree") == tree:
+            return list(cache["briefs"])
+        records: dict[str, dict[str, Any]]
+        if cache is not None:
+            records = dict(zip(cache["paths"], cache["briefs"]))
+            diff = self.repo.git(["diff-tree", "-r", "-z", "--no-renames", cache["tree"], tree,
+                                  "--", "briefs"], check=False)
+            if not diff.ok:
+                records, wanted = {}, self._all_blobs(tree)
+            else:
+                wanted = []
+                items = diff.stdout.split(b"\0")
+                for i in range(0, len(items) - 1, 2):
+                    meta, path = items[i].decode(), items[i + 1].decode("utf-8", "surrogateescape")
+                    parts = meta.split()
+                    if parts[-1] == "D":
+                        records.pop(path, None)
+                    else:
+                        wanted.append((path, parts[3]))
+        else:
+            records, wanted = {}, self._all_blobs(tree)
+        if wanted:
+            with objects.Batch(self.repo) as batch:
+                blobs = batch.get_many([oid for _, oid in wanted])
+            for (path, _), got in zip(wanted, blobs):
+                if got is None:
+                    continue
+                try:
+                    rec = codec.parse(got[2], f"{BRIEFS_BRANCH}:{path}").meta()
+                except UsageError as e:
+                    if warn:
+                        warn(e.message)
+                    records.pop(path, None)
+                    continue
+                records[path] = rec
+        paths = sorted(records, key=lambda p: int(records[p]["id"]))
+        out = [records[p] for p in paths]
+        self._save_cache(cache_path, {"v": CACHE_VERSION, "tree": tree, "paths": paths,
+                                      "briefs": out})
+        return out
+
+    def _all_blobs(self, tree: str) -> list[tuple[str, str]]:
+        res = self.repo.git(["ls-tree", "-r", "-z", tree, "--", "briefs"])
+        out = []
+        for item in res.stdout.split(b"\0"):
+            if not item:
+                continue
+            meta, _, path = item.partition(b"\t")
+            mode, typ, oid = meta.decode().split()
+            p = path.decode("utf-8", "surrogateescape")
+            if typ == "blob" and p.endswith(".md"):
+                out.append((p, oid))
+        return out
+
+    @staticmethod
+    def _save_cache(path: str, doc: dict[str, Any]) -> None:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".briefs.")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache is an optimisation only
+
+    def log(self, brief: int) -> list[dict[str, str]]:
+        self.require_tip()
+        fmt = "%H%x00%an%x00%aI%x00%s%x00"
+        res = self.repo.git(["log", "-z", f"--format={fmt}", BRIEFS_REF, "--", brief_path(brief)])
+        out = []
+        for rec in res.stdout.split(b"\0\0"):
+            parts = rec.strip(b"\0\n").split(b"\0")
+            if len(parts) >= 4:
+                h, a, d, s = (p.decode("utf-8", "replace") for p in parts[:4])
+                out.append({"commit": h, "author": a, "date": d, "subject": s})
+        if not out:
+            raise NotFound(f"no brief {brief}")
+        return out
+
+    # -- writing -----------------------------------------------------------------------------
+    def refuse_if_checked_out(self) -> None:
+        wt = holding(self.repo, BRIEFS_REF)
+        if wt is not None:
+            raise Conflict(f"{BRIEFS_BRANCH} is checked out in the worktree {wt.path}",
+                           f"git flower writes that branch itself; run `git -C {wt.path} switch "
+                           f"--detach` or remove that worktree, then retry")
+
+    def apply(
+        self,
+        plan: Callable[[str | None, objects.Batch], tuple[list[Change], str]],
+        *,
+        allow_root: bool = False,
+        extra_ops: Callable[[], Sequence[refs.Op]] | None = None,
+    ) -> tuple[str, str | None]:
+        """Run ``plan(tip, batch) -> (changes, message)`` and CAS the result, retrying on a lost
+        race with a fresh read. Returns (new commit, old tip)."""
+        self.refuse_if_checked_out()
+        last: CasLost | None = None
+        for _ in refs.retrying():
+            tip = self.tip()
+            if tip is None and not allow_root:
+                self.require_tip()
+            writer = objects.Writer(self.repo)
+            with objects.Batch(self.repo) as batch:
+                changes, message = plan(tip, batch)
+                if not changes:
+                    return tip or "", tip
+                base_tree = batch.get(tip + "^{tree}")[0] if tip else None  # type: ignore[index]
+                edits: dict[str, tuple[bytes, str] | None] = {}
+                for ch in changes:
+                    edits[ch.path] = None if ch.data is None else (
+                        objects.MODE_BLOB, writer.add("blob", ch.data))
+                tree = objects.edit_tree(batch, writer, base_tree, edits)
+            writer.flush()
+            new = objects.commit(self.repo, tree, [tip] if tip else [], message)
+            ops = [refs.update(BRIEFS_REF, new, tip)]
+            if extra_ops:
+                ops += list(extra_ops())
+            try:
+                refs.transaction(self.repo, ops, message.split("\n", 1)[0])
+                return new, tip
+            except CasLost as e:
+                last = e
+                continue
+        raise Conflict(f"gave up writing {BRIEFS_BRANCH} after repeated lost races: {last}",
+                       "many writers at once; retry")
+
+    def max_id(self, tip: str | None, batch: objects.Batch) -> int:
+        if tip is None:
+            return 0
+        shards = batch.tree(tip + ":briefs") or []
+        nums = [int(e.name) for e in shards if e.is_tree and e.name.isdigit()]
+        for shard in sorted(nums, reverse=True):
+            entries = batch.tree(f"{tip}:briefs/{shard:04d}") or []
+            ids = [int(e.name[:-3]) for e in entries
+                   if e.name.endswith(b".md") and e.name[:-3].isdigit()]
+            if ids:
+                return max(ids)
+        return 0
+
+    def create(self, drafts: Sequence[codec.Brief],
+               reserve: Callable[[int], int] | None = None) -> list[codec.Brief]:
+        """Give each draft the next free id and write them all in one commit."""
+        made: list[codec.Brief] = []
+
+        def plan(tip: str | None, batch: objects.Batch) -> tuple[list[Change], str]:
+            made.clear()
+            nxt = self.max_id(tip, batch) + 1
+            if reserve is not None:
+                nxt = reserve(nxt)
+            changes = []
+            created = codec._iso(codec.now_utc())
+            for i, d in enumerate(drafts):
+                b = codec.Brief(**{**d.__dict__, "id": nxt + i, "created": d.created or created})
+                changes.append(Change(brief_path(b.id), codec.render_new(b)))
+                made.append(b)
+            if len(made) == 1:
+                msg = f"brief {made[0].id}: new {made[0].kind}: {commit_subject(made[0].title)}"
+            else:
+                msg = f"briefs {made[0].id}-{made[-1].id}: import {len(made)} briefs"
+            return changes, msg
+
+        self.apply(plan)
+        return list(made)
+
+    def update(self, brief: int, mutate: Callable[[bytes], bytes | None], message: str) -> bytes:
+        """Re-read brief ``brief`` at the tip, apply ``mutate`` and CAS; returns the new bytes.
+        ``mutate`` returning None means nothing to change."""
+        result: list[bytes] = []
+
+        def plan(tip: str | None, batch: objects.Batch) -> tuple[list[Change], str]:
+            result.clear()
+            got = batch.get(f"{tip}:{brief_path(brief)}")
+            if got is None:
+                raise NotFound(f"no brief {brief}")
+            new = mutate(got[2])
+            if new is None or new == got[2]:
+                result.append(got[2])
+                return [], message
+            codec.parse(new, f"brief {brief}")  # never write what we could not read back
+            result.append(new)
+            return [Change(brief_path(brief), new)], message
+
+        self.apply(plan)
+        return result[0]
+
+    def put_file(self, path: str, data: bytes | None, message: str) -> str:
+        new, _ = self.apply(lambda tip, batch: ([Change(path, data)], message))
+        return new

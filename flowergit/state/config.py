@@ -1,0 +1,253 @@
+"""Team policy (``.flower.toml``, committed) and its validation.
+
+Like git with a broken ``.git/config``, every command refuses a broken file with exit 2 and
+``<file>:<line>:<col>: <reason>``. Unknown keys are errors, so typos never silently do nothing.
+The file is read from the main checkout, never from a worker's worktree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowergit.errors import UsageError
+
+FILENAME = ".flower.toml"
+
+Check = Callable[[Any], str | None]  # returns an error text or None
+
+
+def _str(v: Any) -> str | None:
+    return None if isinstance(v, str) else "expected a string"
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "expected true or false"
+
+
+def _int(lo: int, hi: int = 2**31) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, int) or isinstance(v, bool):
+            return "expected a whole number"
+        return None if lo <= v <= hi else f"expected a number from {lo} to {hi}"
+    return check
+
+
+def _num(lo: float) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return "expected a number"
+        return None if v >= lo else f"expected a number >= {lo}"
+    return check
+
+
+def _argv(v: Any) -> str | None:
+    if not isinstance(v, list) or not v or not all(isinstance(a, str) for a in v):
+        return "expected a non-empty list of strings (an argv, no shell)"
+    return None
+
+
+def _strlist(v: Any) -> str | None:
+    if not isinstance(v, list) or not all(isinstance(a, str) for a in v):
+        return "expected a list of strings"
+    return None
+
+
+def _strmap(v: Any) -> str | None:
+    if not isinstance(v, dict) or not all(isinstance(a, str) for a in v.values()):
+        return "expected a table of strings"
+    return None
+
+
+def _local_only(v: Any) -> str | None:
+    err = _strlist(v)
+    if err:
+        return err
+    for p in v:
+        if not p or p.startswith("/") or ".." in p.split("/") or "\0" in p:
+            return f"{p!r} is not a path inside the repository"
+    return None
+
+
+# section -> key -> check. `agents` holds one table per agent profile.
+SCHEMA: dict[str, dict[str, Check]] = {
+    "flower": {
+        "target": _str,
+        "worktrees": _str,
+        "max_parallel": _int(1, 256),
+        "default_agent": _str,
+        "max_brief_bytes": _int(1, 2**31),
+        "remote": _str,
+    },
+    "suite": {"command": _argv, "timeout": _num(1), "env": _strmap},
+    "merge": {"local_only": _local_only, "auto": _bool},
+    "baton": {"lease": _num(1)},
+    "signals": {"expiry": _num(1)},
+    "hooks": {"strict": _bool},
+}
+AGENT_KEYS: dict[str, Check] = {"command": _argv, "env": _strmap, "timeout": _num(1)}
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "flower": {"target": "main", "worktrees": "../{repo}.flower", "max_parallel": 4,
+               "default_agent": "script", "max_brief_bytes": 4 * 1024 * 1024, "remote": ""},
+    "suite": {"command": ["pytest", "-q", "--junitxml={junit}"], "timeout": 1800, "env": {}},
+    "merge": {"local_only": [], "auto": False},
+    "baton": {"lease": 60},
+    "signals": {"expiry": 86400},
+    "hooks": {"strict": False},
+}
+
+
+@dataclass
+class Config:
+    path: str | None  # None when there is no .flower.toml
+    raw: bytes = b""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        sec = self.data.get(section, {})
+        if key in sec:
+            return sec[key]
+        return DEFAULTS[section][key]
+
+    @property
+    def agents(self) -> dict[str, dict[str, Any]]:
+        return dict(self.data.get("agents", {}))
+
+    @property
+    def max_brief_bytes(self) -> int:
+        return int(self.get("flower", "max_brief_bytes"))
+
+    @property
+    def target(self) -> str:
+        return str(self.get("flower", "target"))
+
+
+_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def _locate(text: str, section: list[str], key: str) -> tuple[int, int]:
+    """line, column of ``key`` inside ``[section]`` (best effort, 1-based)."""
+    current: list[str] = []
+    key_re = re.compile(r"\s*(?:\"?%s\"?)\s*=" % re.escape(key))
+    for i, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        m = re.match(r"\[+\s*([^\]]+?)\s*\]+", s)
+        if m:
+            current = [p.strip().strip('"') for p in m[1].split(".")]
+            continue
+        if current == section and key_re.match(line):
+            return i, line.index(key) + 1 if key in line else 1
+    return 1, 1
+
+
+def parse(raw: bytes, path: str) -> dict[str, Any]:
+    """Decode and validate; raise UsageError naming ``path:line:col``."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise UsageError(f"{path}:1:1: file starts with a UTF-8 byte order mark",
+                         "save the file as UTF-8 without a BOM")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise UsageError(f"{path}:{line}:{col}: not valid UTF-8 (byte 0x{raw[e.start]:02x})",
+                         "save the file as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = _POS.search(msg)
+        line, col = (int(m[1]), int(m[2])) if m else (1, 1)
+        reason = _POS.sub("", msg).strip()
+        raise UsageError(f"{path}:{line}:{col}: {reason}", "fix the TOML syntax") from None
+    for sec, body in data.items():
+        if sec == "agents":
+            if not isinstance(body, dict):
+                raise UsageError(f"{path}:{_locate(text, [], sec)[0]}:1: 'agents' must be a table")
+            for name, prof in body.items():
+                if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name, re.ASCII):
+                    ln, _ = _locate(text, ["agents", name], "command")
+                    raise UsageError(f"{path}:{ln}:1: invalid agent name {name!r}",
+                                     "agent names are lower-case letters, digits, '-' and '_'")
+                if not isinstance(prof, dict):
+                    raise UsageError(f"{path}:1:1: [agents.{name}] must be a table")
+                _check_table(text, path, ["agents", name], prof, AGENT_KEYS)
+                if "command" not in prof:
+                    raise UsageError(f"{path}:1:1: [agents.{name}] has no 'command'",
+                                     'add command = ["program", "{bootstrap}"]')
+            continue
+        if sec not in SCHEMA:
+            ln, col = _locate_table(text, sec)
+            raise UsageError(f"{path}:{ln}:{col}: unknown section [{sec}]",
+                             "known sections: " + ", ".join([*SCHEMA, "agents"]))
+        if not isinstance(body, dict):
+            raise UsageError(f"{path}:{_locate(text, [], sec)[0]}:1: '{sec}' must be a table")
+        _check_table(text, path, [sec], body, SCHEMA[sec])
+    return data
+
+
+def _locate_table(text: str, sec: str) -> tuple[int, int]:
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.match(r"\s*\[\s*%s\s*\]" % re.escape(sec), line):
+            return i, 1
+    return _locate(text, [], sec)
+
+
+def _check_table(text: str, path: str, where: list[str], body: dict[str, Any],
+                 keys: dict[str, Check]) -> None:
+    for key, val in body.items():
+        ln, col = _locate(text, where, key)
+        label = ".".join(where)
+        if key not in keys:
+            raise UsageError(f"{path}:{ln}:{col}: unknown key '{key}' in [{label}]",
+                             "known keys: " + ", ".join(keys))
+        err = keys[key](val)
+        if err:
+            raise UsageError(f"{path}:{ln}:{col}: [{label}] {key}: {err}")
+
+
+def load(main_worktree: str | None) -> Config:
+    """Read and validate ``.flower.toml`` from the main checkout; absent means defaults."""
+    if main_worktree is None:
+        return Config(None)
+    path = os.path.join(main_worktree, FILENAME)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return Config(None)
+    except IsADirectoryError:
+        raise UsageError(f"{path}:1:1: is a directory, not a file") from None
+    except PermissionError:
+        raise UsageError(f"{path}:1:1: permission denied",
+                         "make the file readable (chmod u+r)") from None
+    return Config(path, raw, parse(raw, path))
+
+
+TEMPLATE = """\
+# git flower team policy. Committed and reviewed like code; read from the main checkout.
+# Agent and suite commands run only after `git flower trust` on each machine.
+# Reference: docs/config.md
+
+[flower]
+target = "main"                  # the branch merges land on
+worktrees = "../{repo}.flower"   # where dispatch puts worker worktrees
+max_parallel = 4                 # concurrency cap for live agents
+default_agent = "script"         # built-in: script, codex, claude
+
+[suite]
+# {junit}: a path git flower reads the counts from (JUnit XML)
+command = ["pytest", "-q", "--junitxml={junit}"]
+timeout = 1800                   # seconds; then the whole process group is killed
+
+[merge]
+local_only = []                  # e.g. ["solo.yml"]: never stashed, reset, moved or overwritten
+
+# [agents.codex]
+# command = ["codex", "exec", "--sandbox", "workspace-write", "{bootstrap}"]
+"""

@@ -1,0 +1,136 @@
+"""Record chains: one ref -> a chain of commits, each holding ``record.json``.
+
+Dispatches (``refs/flower/dispatch/<brief>/<n>``), daemons (``refs/flower/daemons/<id>``), the
+baton (``refs/flower/baton/<lane>``), signals and claims are all record chains. The newest commit
+is the current state; ``git log <ref>`` is its history, readable with plain git. Creating a chain
+is create-only (at most one claimant per ref); appending is a compare-and-swap on the previous
+commit, optionally fenced by more ``verify`` lines in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flowergit.errors import Conflict, NotFound
+from flowergit.gitio import objects, refs
+from flowergit.gitio.refs import CasLost, Op
+from flowergit.gitio.repo import Repo
+
+RECORD = "record.json"
+MAX_RECORD = 1024 * 1024
+
+
+def encode(rec: dict[str, Any]) -> bytes:
+    return (json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def decode(data: bytes, where: str = "record") -> dict[str, Any]:
+    if len(data) > MAX_RECORD:
+        raise Conflict(f"{where}: record too large ({len(data)} bytes)")
+    try:
+        rec = json.loads(data)
+    except ValueError as e:
+        raise Conflict(f"{where}: not a JSON record: {e}") from None
+    if not isinstance(rec, dict):
+        raise Conflict(f"{where}: not a JSON object")
+    return rec
+
+
+@dataclass(frozen=True)
+class Head:
+    ref: str
+    commit: str
+    record: dict[str, Any]
+
+
+def build(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:
+    """Write a record commit (blob, tree, commit); nothing points at it yet."""
+    w = objects.Writer(repo)
+    blob = w.add("blob", encode(rec))
+    tree = w.add("tree", objects.format_tree([objects.Entry(objects.MODE_BLOB, RECORD.encode(), blob)]))
+    w.flush()
+    return objects.commit(repo, tree, [parent] if parent else [], message)
+
+
+def read(repo: Repo, ref: str) -> Head | None:
+    """The newest record of ``ref`` (one git call), or None if the ref does not exist."""
+    res = repo.git(["cat-file", "--batch"], input=f"{ref}\n{ref}:{RECORD}\n".encode(), check=False)
+    out = res.stdout
+    first, _, rest = out.partition(b"\n")
+    parts = first.split()
+    if len(parts) != 3 or parts[1] != b"commit":
+        return None
+    size = int(parts[2])
+    rest = rest[size + 1 :]
+    hdr, _, rest = rest.partition(b"\n")
+    hp = hdr.split()
+    if len(hp) != 3 or hp[1] != b"blob":
+        return None
+    return Head(ref, parts[0].decode(), decode(rest[: int(hp[2])], ref))
+
+
+def read_many(repo: Repo, prefix: str) -> list[Head]:
+    """Every chain under ``prefix`` (one for-each-ref, one cat-file batch)."""
+    lines = refs.read_many(repo, [prefix], "%(refname) %(objectname) %(objecttype)")
+    heads = [ln.split(" ") for ln in lines]
+    heads = [h for h in heads if len(h) == 3 and h[2] == "commit"]
+    if not heads:
+        return []
+    with objects.Batch(repo) as batch:
+        blobs = batch.get_many([f"{oid}:{RECORD}" for _, oid, _ in heads])
+    out = []
+    for (name, oid, _), got in zip(heads, blobs):
+        if got is None or got[1] != "blob":
+            continue
+        try:
+            out.append(Head(name, oid, decode(got[2], name)))
+        except Conflict:
+            continue
+    return out
+
+
+def create(repo: Repo, ref: str, rec: dict[str, Any], message: str,
+           extra: Sequence[Op] = ()) -> Head:
+    """Start a chain; raises :class:`CasLost` if the ref already exists (someone else won)."""
+    commit = build(repo, rec, None, message)
+    refs.transaction(repo, [refs.create(ref, commit), *extra], message)
+    return Head(ref, commit, rec)
+
+
+def append(repo: Repo, head: Head, rec: dict[str, Any], message: str,
+           extra: Sequence[Op] = ()) -> Head:
+    """Add a record on top of ``head``; raises :class:`CasLost` if the chain moved."""
+    commit = build(repo, rec, head.commit, message)
+    refs.transaction(repo, [refs.update(head.ref, commit, head.commit), *extra], message)
+    return Head(head.ref, commit, rec)
+
+
+def update(repo: Repo, ref: str, change: Callable[[dict[str, Any]], dict[str, Any] | None],
+           message: str, extra: Callable[[], Sequence[Op]] | None = None) -> Head:
+    """Re-read, apply ``change`` (None: nothing to do), CAS; retried on a lost race."""
+    for _ in refs.retrying():
+        head = read(repo, ref)
+        if head is None:
+            raise NotFound(f"no record at {ref}")
+        new = change(dict(head.record))
+        if new is None:
+            return head
+        try:
+            return append(repo, head, new, message, extra() if extra else ())
+        except CasLost:
+            continue
+    raise Conflict(f"gave up updating {ref} after repeated lost races")
+
+
+def history(repo: Repo, ref: str, limit: int = 100) -> list[Head]:
+    """The chain, newest first."""
+    res = repo.git(["rev-list", f"--max-count={limit}", "--end-of-options", ref], check=False)
+    oids = [o for o in res.out.split() if o]
+    if not oids:
+        return []
+    with objects.Batch(repo) as batch:
+        blobs = batch.get_many([f"{o}:{RECORD}" for o in oids])
+    return [Head(ref, o, decode(b[2], ref)) for o, b in zip(oids, blobs) if b is not None]

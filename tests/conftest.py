@@ -1,0 +1,172 @@
+"""Hermetic fixtures on real git repositories; git flower always runs as a real subprocess.
+
+Set FLOWER_KEEP_TMP=1 to keep a failing test's repositories for inspection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = os.path.dirname(sys.executable)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private HOME and git config: no system config, fixed identity, `main` as default branch."""
+    home = tmp_path_factory.mktemp("home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text(
+        "[user]\n\tname = Flower Test\n\temail = test@flower.invalid\n"
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+        "[protocol \"file\"]\n\tallow = always\n"
+    )
+    for var in list(os.environ):
+        if var.startswith(("GIT_", "FLOWER")) and var not in ("GIT_FLOWER_TRACE", "FLOWER_KEEP_TMP"):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_EDITOR", "false")
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    monkeypatch.setenv("PATH", BIN + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    yield home
+
+
+def git(cwd: str | Path, *args: str, check: bool = True, input: bytes | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    e = dict(os.environ)
+    e.update(env or {})
+    r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input, env=e)
+    out = subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode("utf-8", "replace"),
+                                      r.stderr.decode("utf-8", "replace"))
+    if check and r.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed ({r.returncode}): {out.stderr}")
+    return out
+
+
+def flower(cwd: str | Path, *args: str, input: bytes | str | None = None,
+           env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `python -m flowergit ARGS` in ``cwd``: real process, real exit code and stderr."""
+    e = dict(os.environ)
+    e.update(env or {})
+    data = input.encode() if isinstance(input, str) else input
+    r = subprocess.run([sys.executable, "-m", "flowergit", *args], cwd=cwd, capture_output=True,
+                       input=data, env=e, timeout=timeout,
+                       stdin=None if data is not None else subprocess.DEVNULL)
+    return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode("utf-8", "replace"),
+                                       r.stderr.decode("utf-8", "replace"))
+
+
+def flower_json(cwd: str | Path, *args: str, **kw: object) -> object:
+    import json
+
+    r = flower(cwd, *args, "--json", **kw)  # type: ignore[arg-type]
+    assert r.returncode == 0, f"git flower {' '.join(args)} exited {r.returncode}: {r.stderr}"
+    doc = json.loads(r.stdout)
+    assert doc["version"] == 1 and doc["ok"] is True
+    return doc["data"]
+
+
+def make_repo(path: Path, *, object_format: str = "sha1", init_flower: bool = True) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main", f"--object-format={object_format}")
+    (path / "README.md").write_text("hello\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-qm", "init")
+    if init_flower:
+        r = flower(path, "init")
+        assert r.returncode == 0, r.stderr
+        git(path, "add", ".flower.toml")
+        git(path, "commit", "-qm", "flower config")
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository with one commit, `git flower init` done and its config committed."""
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture(params=["sha1", "sha256"])
+def any_repo(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The same, once per object format."""
+    return make_repo(tmp_path / f"repo-{request.param}", object_format=request.param)
+
+
+@pytest.fixture
+def bare_remote(tmp_path: Path, repo: Path) -> Path:
+    """A bare clone of ``repo`` (with flower/briefs), configured as ``origin``."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "fetch", "-q", "origin")
+    return remote
+
+
+def write_exe(path: Path, text: str) -> Path:
+    """Write an executable script (a fake agent, suite or git shim)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+# -- the "nothing lost" oracle (FAULTS.md d.4) --------------------------------------------------
+@dataclass(frozen=True)
+class Snapshot:
+    head: str
+    index_tree: str
+    files: tuple[tuple[str, int, str], ...]
+    stash: str
+    refs: str
+    worktrees: str
+    locks: tuple[str, ...]
+
+
+def snapshot_state(repo: str | Path, *, include_refs: Sequence[str] = ("refs/heads", "refs/flower",
+                                                                        "refs/notes")) -> Snapshot:
+    """HEAD, index tree, every worktree byte (ignored files too), stash list, refs, worktrees
+    and lock files. Equal snapshots before and after a failure mean nothing was lost."""
+    repo = Path(repo)
+    head = git(repo, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip() + " " + \
+        git(repo, "rev-parse", "-q", "--verify", "HEAD", check=False).stdout.strip()
+    index_tree = git(repo, "write-tree").stdout.strip()
+    files = []
+    for dirpath, dirnames, filenames in os.walk(repo):
+        if ".git" in dirnames:
+            dirnames.remove(".git")
+        for fn in filenames:
+            p = Path(dirpath) / fn
+            rel = str(p.relative_to(repo))
+            st = p.lstat()
+            data = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
+            files.append((rel, st.st_mode, hashlib.sha256(data).hexdigest()))
+    stash = git(repo, "stash", "list", "--format=%H", check=False).stdout
+    refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", *include_refs).stdout
+    wts = git(repo, "worktree", "list", "--porcelain").stdout
+    common = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip())
+    locks = tuple(sorted(str(p) for p in common.rglob("*.lock")))
+    return Snapshot(head, index_tree, tuple(sorted(files)), stash, refs, wts, locks)
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    if call.when == "call" and call.excinfo is not None and os.environ.get("FLOWER_KEEP_TMP"):
+        tmp = item.funcargs.get("tmp_path") if hasattr(item, "funcargs") else None
+        if tmp:
+            keep = Path("/tmp/flower-kept") / item.name
+            shutil.copytree(tmp, keep, dirs_exist_ok=True, symlinks=True)
+            sys.stderr.write(f"\nkept {keep}\n")

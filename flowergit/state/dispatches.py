@@ -1,0 +1,70 @@
+"""Dispatch records: ``refs/flower/dispatch/<brief>/<n>``, one record chain per attempt.
+
+The record (JSON, format ``v = 1``)::
+
+    {"v": 1, "id": "246.1", "brief": 246, "attempt": 1, "state": "running",
+     "agent": "codex", "branch": "flower/246-active-refs-rail", "worktree": "/abs/path",
+     "base": "<oid>", "target": "main", "rework": false,
+     "host": "…", "boot_id": "…", "pid": 4242, "pgid": 4242, "proc_start": 123456,
+     "queued_at": "…Z", "started_at": "…Z", "ended_at": null, "exit_code": null,
+     "log": "/abs/…/logs/246.1.log", "packet": "/abs/…/packets/246.1.md", "by": "user"}
+
+States: ``queued`` → ``running`` → ``exited`` (with ``exit_code``); ``stopped`` (by ``stop``);
+``lost`` (process gone with no exit record); ``merged`` (landed by the merge gate);
+``released`` (worktree cleaned). Creating attempt ``n`` is create-only, so two dispatchers on
+one machine (or, through a remote, on many) cannot both claim it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flowergit.gitio.refs import Op
+from flowergit.gitio.repo import Repo
+from flowergit.state import records
+from flowergit.state.layout import dispatch_ref
+
+PREFIX = "refs/flower/dispatch/"
+LIVE = ("queued", "running")
+ENDED = ("exited", "stopped", "lost", "merged", "released", "failed")
+
+
+def dispatch_name(brief: int, attempt: int) -> str:
+    return f"{brief}.{attempt}"
+
+
+class DispatchStore:
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def get(self, brief: int, attempt: int) -> records.Head | None:
+        return records.read(self.repo, dispatch_ref(brief, attempt))
+
+    def attempts(self, brief: int) -> list[records.Head]:
+        """Every attempt of one brief, oldest first."""
+        heads = records.read_many(self.repo, f"{PREFIX}{brief}/")
+        return sorted(heads, key=lambda h: int(h.record.get("attempt", 0)))
+
+    def latest(self, brief: int) -> records.Head | None:
+        heads = self.attempts(brief)
+        return heads[-1] if heads else None
+
+    def all(self) -> list[records.Head]:
+        heads = records.read_many(self.repo, PREFIX)
+        return sorted(heads, key=lambda h: (int(h.record.get("brief", 0)),
+                                            int(h.record.get("attempt", 0))))
+
+    def claim(self, brief: int, attempt: int, rec: dict[str, Any],
+              extra: Sequence[Op] = ()) -> records.Head:
+        """Create attempt ``brief.attempt``; raises CasLost if someone else created it."""
+        rec = {"v": 1, "id": dispatch_name(brief, attempt), "brief": brief, "attempt": attempt,
+               **rec}
+        return records.create(self.repo, dispatch_ref(brief, attempt), rec,
+                              f"dispatch {brief}.{attempt}: {rec.get('state', 'queued')}", extra)
+
+    def update(self, brief: int, attempt: int,
+               change: Callable[[dict[str, Any]], dict[str, Any] | None], message: str,
+               extra: Callable[[], Sequence[Op]] | None = None) -> records.Head:
+        return records.update(self.repo, dispatch_ref(brief, attempt), change,
+                              f"dispatch {brief}.{attempt}: {message}", extra)

@@ -27,3 +27,30 @@ def register(app: typer.Typer) -> None:
                 output.line(a)
 
         return emit(res, json, human)
+
+    @app.command("trust")
+    def trust(
+        show: bool = typer.Option(False, "--show", help="Only show what changed since the last trust."),
+        json: bool = JSON,
+    ) -> int:
+        """Approve the current .flower.toml: its agent and suite commands may run on this machine."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import trust as ops_trust
+        from flowergit.ops.context import Ctx
+        from flowergit.render import output
+
+        res = ops_trust.trust(Ctx(), record=not show)
+
+        def human(r: dict) -> None:  # type: ignore[type-arg]
+            import sys
+
+            if r["diff"]:
+                sys.stdout.write(r["diff"] if r["diff"].endswith("\n") else r["diff"] + "\n")
+            if not r["changed"]:
+                output.line(f"{r['path']} is trusted (sha256 {r['sha256'][:12]})")
+            elif r["trusted"]:
+                output.line(f"trusted {r['path']} (sha256 {r['sha256'][:12]})")
+            else:
+                output.line(f"{r['path']} is not trusted; run `git flower trust` to approve it")
+
+        return emit(res, json, human)

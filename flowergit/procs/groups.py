@@ -1,0 +1,118 @@
+"""Process identity and whole-tree termination (psutil).
+
+A process is identified by host + boot id + pid + start time, so a reused PID is never taken for
+the process we started. ``kill_tree`` ends a process group and every descendant that left it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import Any
+
+import psutil
+
+
+def boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return f"boot-{int(psutil.boot_time())}"
+
+
+def identity(pid: int) -> dict[str, Any] | None:
+    """{"host", "boot_id", "pid", "start"} of a live process, or None if it is gone."""
+    try:
+        start = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return None
+    return {"host": socket.gethostname(), "boot_id": boot_id(), "pid": pid, "start": round(start, 2)}
+
+
+def is_alive(ident: dict[str, Any] | None) -> bool | None:
+    """True/False for a process of this host and boot; None when only a lease can tell."""
+    if not ident:
+        return False
+    if ident.get("host") != socket.gethostname() or ident.get("boot_id") != boot_id():
+        return None
+    try:
+        p = psutil.Process(int(ident["pid"]))
+        if abs(p.create_time() - float(ident["start"])) > 0.05:
+            return False  # the PID was reused by another process
+        return p.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a group made only of zombies is over for our purposes
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (psutil.NoSuchProcess, ProcessLookupError, PermissionError):
+            continue
+    return False
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return []
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) == pgid:
+                out.append(p)
+        except (psutil.NoSuchProcess, ProcessLookupError, PermissionError):
+            continue
+    return out
+
+
+def kill_tree(pid: int, *, grace: float = 3.0) -> None:
+    """SIGTERM the process group ``pid`` leads (and every descendant, even ones that called
+    setsid), wait ``grace`` seconds, then SIGKILL whatever is left."""
+    procs: dict[int, psutil.Process] = {}
+    for p in [*_group_members(pid), *_descendants(pid)]:
+        procs[p.pid] = p
+    for p in list(procs.values()):
+        for c in _descendants(p.pid):
+            procs.setdefault(c.pid, c)
+    try:
+        procs.setdefault(pid, psutil.Process(pid))
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        pass
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for p in procs.values():
+        try:
+            p.send_signal(signal.SIGTERM)
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=grace)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for p in alive:
+        try:
+            p.kill()
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
+    psutil.wait_procs(alive, timeout=2)

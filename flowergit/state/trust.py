@@ -1,0 +1,57 @@
+"""Which `.flower.toml` contents this user has approved on this machine (the direnv model).
+
+Commands from a committed config are code: an agent or a teammate could change them. They run
+only after the user trusted that exact content. The record lives in the user's data directory
+(``$XDG_DATA_HOME/git-flower/trust/``), outside the repository, where no agent working in a
+worktree of it can forge it; it keeps the trusted text so a later change can be shown.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any
+
+
+def trust_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "git-flower", "trust")
+
+
+def _record_path(config_path: str) -> str:
+    key = hashlib.sha256(os.path.realpath(config_path).encode("utf-8", "surrogateescape")).hexdigest()
+    return os.path.join(trust_dir(), key[:32] + ".json")
+
+
+def digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def load(config_path: str) -> dict[str, Any] | None:
+    try:
+        with open(_record_path(config_path), encoding="utf-8") as f:
+            rec = json.load(f)
+        return rec if isinstance(rec, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def is_trusted(config_path: str, raw: bytes) -> bool:
+    rec = load(config_path)
+    return rec is not None and rec.get("sha256") == digest(raw)
+
+
+def record(config_path: str, raw: bytes) -> dict[str, Any]:
+    rec = {"v": 1, "path": os.path.realpath(config_path), "sha256": digest(raw),
+           "content": raw.decode("utf-8", "replace"),
+           "at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    d = trust_dir()
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".trust.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(rec, f)
+    os.replace(tmp, _record_path(config_path))
+    return rec

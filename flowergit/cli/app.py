@@ -50,7 +50,8 @@ def root(
     from flowergit.render import output
 
     if color not in ("auto", "always", "never"):
-        raise UsageError(f"--color must be auto, always or never, not {color!r}")
+        raise UsageError(f"--color must be auto, always or never, not {color!r}",
+                         "e.g. `git flower --color never brief list`")
     output.COLOR = color
 
 

@@ -162,8 +162,12 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         msg = str(e)
         m = _POS.search(msg)
-        line, col = (int(m[1]), int(m[2])) if m else (1, 1)
-        reason = _POS.sub("", msg).strip()
+        if m:
+            line, col = int(m[1]), int(m[2])
+        else:  # "(at end of document)": point just after the last character
+            body = text.rstrip("\n")
+            line, col = body.count("\n") + 1, len(body) - (body.rfind("\n") + 1) + 1
+        reason = _POS.sub("", msg).replace("(at end of document)", "").strip()
         raise UsageError(f"{path}:{line}:{col}: {reason}", "fix the TOML syntax") from None
     for sec, body in data.items():
         if sec == "agents":

@@ -1,0 +1,299 @@
+"""Briefs on flower/briefs: round trips, concurrency, hand edits, bad input, locations."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import flower, flower_json, git, make_repo, write_exe
+
+HOSTILE = [
+    "$(touch PWNED)", "`touch PWNED`", "a; rm -rf ~", "--dangerously-skip-permissions", "{title}",
+    "${IFS}", "line one\nline two", "rtl \u202e mark", "Ünïcode ✓", "'\"\\", "{0.__class__}", "%s",
+]
+
+
+def briefs_ref(repo: Path) -> str:
+    return git(repo, "rev-parse", "refs/heads/flower/briefs").stdout.strip()
+
+
+def test_init_creates_branch_config_and_is_idempotent(tmp_path: Path) -> None:
+    r = make_repo(tmp_path / "r", init_flower=False)
+    out = flower(r, "init")
+    assert out.returncode == 0, out.stderr
+    assert "created branch flower/briefs" in out.stdout
+    assert (r / ".flower.toml").read_text().startswith("# git flower team policy")
+    assert git(r, "config", "notes.rewriteRef").stdout.strip() == "refs/notes/flower"
+    tip = briefs_ref(r)
+    assert git(r, "show", "flower/briefs:README.md").stdout.startswith("# flower/briefs")
+    again = flower(r, "init", "--json")
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["data"]["actions"] == []
+    assert briefs_ref(r) == tip
+    # init never touched the user's checkout beyond writing the new config file
+    assert git(r, "status", "--porcelain").stdout == "?? .flower.toml\n"
+
+
+def test_new_list_show_round_trip(repo: Path) -> None:
+    made = flower_json(repo, "brief", "new", "Active refs rail", "-m", "Spec *here*.",
+                       "--kind", "bug", "--auto", "--agent", "codex", "--depends", "7")
+    assert made["id"] == 1 and made["kind"] == "bug" and made["auto_dispatch"] is True
+    assert made["depends_on"] == [7] and made["agent"] == "codex" and made["status"] == "draft"
+    assert made["created"].endswith("Z")
+    listed = flower_json(repo, "brief", "list")
+    assert listed == [made]
+    shown = flower_json(repo, "brief", "show", "1")
+    assert shown["body"] == "Spec *here*.\n"
+    assert {k: v for k, v in shown.items() if k != "body"} == made
+    text = git(repo, "show", "flower/briefs:briefs/0000/1.md").stdout
+    assert text.startswith("+++\nv = 1\nid = 1\ntitle = \"Active refs rail\"\n")
+    assert "created = 20" in text and "Z\n" in text
+    # brief show accepts "#1" too, and human output names the brief
+    out = flower(repo, "brief", "show", "#1")
+    assert out.returncode == 0 and out.stdout.startswith("brief 1: Active refs rail\n")
+
+
+@pytest.mark.parametrize("title", HOSTILE)
+def test_hostile_titles_round_trip_as_data(repo: Path, title: str) -> None:
+    r = flower(repo, "brief", "new", "--json", "--", title)  # `--`: a title may look like an option
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)["data"]
+    assert flower_json(repo, "brief", "show", str(made["id"]))["title"] == title
+    assert not list(repo.rglob("PWNED")) and not (Path.home() / "PWNED").exists()
+    human = flower(repo, "brief", "list").stdout
+    assert "\u202e" not in human and "\x1b" not in human  # escaped for the terminal
+
+
+def test_body_from_file_stdin_and_caps(repo: Path, tmp_path: Path) -> None:
+    body = tmp_path / "body.md"
+    body.write_bytes("# Spec\n\nÜnïcode body\n".encode())
+    a = flower_json(repo, "brief", "new", "from file", "--body-file", str(body))
+    assert flower_json(repo, "brief", "show", str(a["id"]))["body"] == "# Spec\n\nÜnïcode body\n"
+    b = flower_json(repo, "brief", "new", "from stdin", "--body-file", "-", input="piped\n")
+    assert flower_json(repo, "brief", "show", str(b["id"]))["body"] == "piped\n"
+    before = briefs_ref(repo)
+    body.write_bytes(b"caf\xe9 latin-1\n")
+    bad = flower(repo, "brief", "new", "latin1", "--body-file", str(body))
+    assert bad.returncode == 2 and "not valid UTF-8" in bad.stderr
+    (repo / ".flower.toml").write_text('[flower]\nmax_brief_bytes = 100\n')
+    body.write_bytes(b"x" * 101)
+    big = flower(repo, "brief", "new", "too big", "--body-file", str(body))
+    assert big.returncode == 2 and "over the cap of 100 bytes" in big.stderr
+    assert briefs_ref(repo) == before
+
+
+def test_two_mib_body_is_kept_whole(repo: Path, tmp_path: Path) -> None:
+    body = tmp_path / "big.md"
+    body.write_bytes(b"B" * (2 * 1024 * 1024))
+    made = flower_json(repo, "brief", "new", "big", "--body-file", str(body))
+    assert flower_json(repo, "brief", "show", str(made["id"]))["body"].rstrip("\n") == "B" * (2 * 1024 * 1024)
+
+
+BAD_IDS = ["../../etc", "..", "12/../13", "-rf", "0", "012", "1e3", "١٢", "12\n", "12 ", "",
+           "99999999999999999999", "12;id", "1 2", "\x00", "1_2", "+1"]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_bad_ids_exit_2_without_running_git(repo: Path, tmp_path: Path, bad: str) -> None:
+    if "\x00" in bad:
+        pytest.skip("a NUL cannot be passed in argv at all")
+    log = tmp_path / "git-calls.log"
+    shim = tmp_path / "shim"
+    real_git = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
+    write_exe(shim / "git", f"#!/bin/sh\necho \"$@\" >> {log}\nexec {real_git} \"$@\"\n")
+    before = briefs_ref(repo)
+    import os
+
+    env = {"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
+    for cmd in (("brief", "show", bad), ("brief", "set", bad, "status=planned"), ("brief", "log", bad)):
+        r = flower(repo, *cmd, env=env)
+        assert r.returncode == 2, (cmd, r.stdout, r.stderr)
+        assert r.stderr.startswith("fatal: ")
+        assert "Traceback" not in r.stderr
+    assert not log.exists() or log.read_text() == "", "git ran for an invalid id"
+    assert briefs_ref(repo) == before
+
+
+def test_missing_brief_is_exit_3_with_envelope(repo: Path) -> None:
+    r = flower(repo, "brief", "show", "424242", "--json")
+    assert r.returncode == 3
+    doc = json.loads(r.stdout)
+    assert doc == {"version": 1, "ok": False, "error": {
+        "code": "not_found", "message": "no brief 424242",
+        "hint": "`git flower brief list` shows the briefs there are"}}
+    assert r.stderr == "fatal: no brief 424242\nhint: `git flower brief list` shows the briefs there are\n"
+
+
+def test_eight_concurrent_creators_get_eight_ids_linear_history(repo: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-m", "flowergit", "brief", "new", f"Brief {i}", "--json"],
+                              cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(8)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    ids = sorted(json.loads(o[0])["data"]["id"] for o in outs)
+    assert ids == list(range(1, 9))
+    titles = {b["title"] for b in flower_json(repo, "brief", "list")}
+    assert titles == {f"Brief {i}" for i in range(8)}
+    merges = git(repo, "rev-list", "--merges", "flower/briefs").stdout
+    assert merges == ""
+    assert git(repo, "rev-list", "--count", "flower/briefs").stdout.strip() == "9"
+    assert not list((repo / ".git").rglob("*.lock"))
+
+
+def test_hand_edit_on_another_clone_is_read_and_preserved(repo: Path, tmp_path: Path) -> None:
+    flower_json(repo, "brief", "new", "Editable", "-m", "Original body.")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", "--branch", "flower/briefs", str(repo), str(other))
+    f = other / "briefs" / "0000" / "1.md"
+    text = f.read_text()
+    text = text.replace('title = "Editable"', '# a comment a person wrote\ntitle = "Edited by hand"  # trailing\nowner = "sam"')
+    f.write_text(text + "More spec from the forge editor.\n")
+    git(other, "commit", "-qam", "hand edit")
+    git(other, "push", "-q", "origin", "flower/briefs")
+    shown = flower_json(repo, "brief", "show", "1")
+    assert shown["title"] == "Edited by hand" and shown["owner"] == "sam"
+    assert shown["body"].endswith("More spec from the forge editor.\n")
+    flower_json(repo, "brief", "set", "1", "status=planned", "priority=2")
+    after = git(repo, "show", "flower/briefs:briefs/0000/1.md").stdout
+    assert "# a comment a person wrote\n" in after and "# trailing" in after
+    assert 'owner = "sam"' in after and "priority = 2" in after and 'status = "planned"' in after
+    assert after.endswith("More spec from the forge editor.\n")
+    listed = flower_json(repo, "brief", "list")
+    assert listed[0]["status"] == "planned" and listed[0]["owner"] == "sam"
+
+
+def test_set_plan_log_and_filters(repo: Path) -> None:
+    flower_json(repo, "brief", "new", "one")
+    flower_json(repo, "brief", "new", "two", "--kind", "idea")
+    planned = flower_json(repo, "brief", "plan", "1")
+    assert planned["status"] == "planned"
+    assert [b["id"] for b in flower_json(repo, "brief", "list", "--status", "planned")] == [1]
+    assert [b["id"] for b in flower_json(repo, "brief", "list", "--kind", "idea")] == [2]
+    log = flower_json(repo, "brief", "log", "1")
+    assert [e["subject"] for e in log] == ["brief 1: planned (planned)", "brief 1: new brief: one"]
+    for bad in (["status=shipped"], ["kind=epic"], ["id=5"], ["nokey"], ["auto_dispatch=maybe"],
+                ["agent=Bad Name"], ["depends_on=x"]):
+        r = flower(repo, "brief", "set", "1", *bad)
+        assert r.returncode == 2, (bad, r.stderr)
+    assert flower(repo, "brief", "list", "--status", "nope").returncode == 2
+
+
+def test_edit_validates_before_writing(repo: Path, tmp_path: Path) -> None:
+    flower_json(repo, "brief", "new", "to edit", "-m", "old")
+    good = write_exe(tmp_path / "ed-good", "#!/bin/sh\nsed -i 's/^old$/new body/' \"$1\"\n")
+    r = flower(repo, "brief", "edit", "1", "--json", env={"GIT_EDITOR": str(good)})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["data"]["body"] == "new body\n"
+    before = briefs_ref(repo)
+    broken = write_exe(tmp_path / "ed-bad", "#!/bin/sh\nsed -i 's/^title = .*/title = [unclosed/' \"$1\"\n")
+    r = flower(repo, "brief", "edit", "1", env={"GIT_EDITOR": str(broken)})
+    assert r.returncode == 2 and "fatal:" in r.stderr
+    renumber = write_exe(tmp_path / "ed-id", "#!/bin/sh\nsed -i 's/^id = 1$/id = 9/' \"$1\"\n")
+    r = flower(repo, "brief", "edit", "1", env={"GIT_EDITOR": str(renumber)})
+    assert r.returncode == 2 and "ids cannot change" in r.stderr
+    assert briefs_ref(repo) == before
+
+
+def test_import_json_lines_in_one_commit(repo: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"title": f"t{i}", "body": "b\n", "kind": "bug",
+                                         "status": "planned"}) for i in range(250)) + "\n")
+    before = int(git(repo, "rev-list", "--count", "flower/briefs").stdout)
+    made = flower_json(repo, "brief", "import", str(src))
+    assert [m["id"] for m in made] == list(range(1, 251))
+    assert int(git(repo, "rev-list", "--count", "flower/briefs").stdout) == before + 1
+    listed = flower_json(repo, "brief", "list")
+    assert len(listed) == 250 and {b["kind"] for b in listed} == {"bug"}
+    assert git(repo, "ls-tree", "--name-only", "flower/briefs:briefs").stdout.split() == ["0000", "0100", "0200"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"title": "ok"}\n{"title": "x", "colour": "red"}\n')
+    r = flower(repo, "brief", "import", str(bad))
+    assert r.returncode == 2 and "bad.jsonl:2: unknown field(s) colour" in r.stderr
+    assert len(flower_json(repo, "brief", "list")) == 250
+
+
+def test_list_cache_follows_every_change(repo: Path) -> None:
+    for i in range(3):
+        flower_json(repo, "brief", "new", f"b{i}")
+    assert len(flower_json(repo, "brief", "list")) == 3
+    # a commit made with plain git (not through git flower) deletes brief 2 and edits brief 3
+    wt = repo.parent / "inspect"
+    git(repo, "worktree", "add", "-q", "--detach", str(wt), "flower/briefs")
+    git(wt, "rm", "-q", "briefs/0000/2.md")
+    p = wt / "briefs" / "0000" / "3.md"
+    p.write_text(p.read_text().replace('title = "b2"', 'title = "renamed"'))
+    git(wt, "commit", "-qam", "by hand")
+    git(repo, "update-ref", "refs/heads/flower/briefs", git(wt, "rev-parse", "HEAD").stdout.strip())
+    assert [(b["id"], b["title"]) for b in flower_json(repo, "brief", "list")] == [(1, "b0"), (3, "renamed")]
+
+
+def test_writes_refuse_while_briefs_branch_is_checked_out(repo: Path) -> None:
+    flower_json(repo, "brief", "new", "x")
+    wt = repo.parent / "briefs-wt"
+    git(repo, "worktree", "add", "-q", str(wt), "flower/briefs")
+    before = briefs_ref(repo)
+    r = flower(repo, "brief", "new", "y")
+    assert r.returncode == 4
+    assert f"flower/briefs is checked out in the worktree {wt}" in r.stderr
+    assert "hint:" in r.stderr
+    assert briefs_ref(repo) == before
+    assert flower(repo, "brief", "list").returncode == 0  # reads still work
+
+
+def test_same_from_subdirectory_linked_worktree_and_hook_env(repo: Path) -> None:
+    flower_json(repo, "brief", "new", "shared")
+    sub = repo / "deep" / "er"
+    sub.mkdir(parents=True)
+    wt = repo.parent / "linked"
+    git(repo, "worktree", "add", "-q", "-b", "side", str(wt))
+    for where in (repo, sub, wt):
+        assert [b["title"] for b in flower_json(where, "brief", "list")] == ["shared"]
+    made = flower_json(wt, "brief", "new", "from the linked worktree")
+    assert made["id"] == 2
+    # state lives in the common dir, never in the worktree's own git dir
+    assert (repo / ".git" / "flower" / "cache" / "briefs.json").exists()
+    # a hook-like environment (GIT_INDEX_FILE of another worktree) does not derail child gits
+    env = {"GIT_INDEX_FILE": str(wt / "nonexistent-index"), "GIT_LITERAL_PATHSPECS": "1"}
+    assert flower(repo, "brief", "show", "2", env=env).returncode == 0
+
+
+def test_sha256_repository(tmp_path: Path) -> None:
+    r = make_repo(tmp_path / "s", object_format="sha256")
+    made = flower_json(r, "brief", "new", "in sha256")
+    assert flower_json(r, "brief", "show", str(made["id"]))["title"] == "in sha256"
+    assert len(git(r, "rev-parse", "flower/briefs").stdout.strip()) == 64
+    assert git(r, "fsck", "--strict", "--no-dangling").returncode == 0
+
+
+def test_bare_repository_reads_and_writes_state(tmp_path: Path, repo: Path) -> None:
+    flower_json(repo, "brief", "new", "before clone")
+    bare = tmp_path / "b.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    assert [b["title"] for b in flower_json(bare, "brief", "list")] == ["before clone"]
+    assert flower_json(bare, "brief", "new", "in bare")["id"] == 2
+
+
+def test_no_repository_and_no_briefs_branch(tmp_path: Path) -> None:
+    r = flower(tmp_path, "brief", "list")
+    assert r.returncode == 2 and r.stderr.startswith("fatal: not a git repository")
+    plain = make_repo(tmp_path / "plain", init_flower=False)
+    r = flower(plain, "brief", "list")
+    assert r.returncode == 3 and "run `git flower init` first" in r.stderr
+
+
+def test_corrupt_brief_file_is_reported_not_fatal_for_list(repo: Path) -> None:
+    flower_json(repo, "brief", "new", "good")
+    flower_json(repo, "brief", "new", "to break")
+    wt = repo.parent / "inspect"
+    git(repo, "worktree", "add", "-q", "--detach", str(wt), "flower/briefs")
+    (wt / "briefs" / "0000" / "2.md").write_text("+++\nid = [\n+++\n")
+    git(wt, "commit", "-qam", "break")
+    git(repo, "update-ref", "refs/heads/flower/briefs", git(wt, "rev-parse", "HEAD").stdout.strip())
+    r = flower(repo, "brief", "list", "--json")
+    assert r.returncode == 0 and [b["id"] for b in json.loads(r.stdout)["data"]] == [1]
+    assert "warning: flower/briefs:briefs/0000/2.md" in r.stderr
+    shown = flower(repo, "brief", "show", "2")
+    assert shown.returncode == 2 and "briefs/0000/2.md" in shown.stderr

@@ -1,0 +1,292 @@
+"""Daemons: long-lived orchestrating processes, each a record chain at ``refs/flower/daemons/<id>``.
+
+The record (JSON, format ``v = 1``)::
+
+    {"v": 1, "id": "7", "role": "orchestrator", "state": "active", "beat": 12,
+     "host": "…", "boot_id": "…", "pid": 4242, "start": 1763700000.12,
+     "started_at": "…Z", "beat_at": "…Z", "successor_of": null, "event": "beat",
+     "anchor": "<oid>"}
+
+Ids are small numbers allocated create-only (``daemon 45`` reads well in logs). States:
+``active`` → ``retired``. A beat adds one to ``beat``; beats do not pile up in the chain: a beat
+commit's parent is the last non-beat commit (``anchor``), so ``git log`` of a daemon shows its
+life (check-in, state changes, retirement) and only its latest beat.
+
+Liveness is judged by the *observer's own clock* watching the beat counter change
+(FAULTS.md 29): the last counter seen and the observer's monotonic time are remembered under
+``$common/flower/observe/``. A remote wall-clock time is never compared with local time. A
+daemon whose process is on this host and boot and provably gone (pid + start time) is dead at
+once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+from flowergit.errors import Conflict, NotFound, UsageError
+from flowergit.gitio import refs
+from flowergit.gitio.refs import CasLost
+from flowergit.gitio.repo import Repo
+from flowergit.state import records
+from flowergit.state.ids import name as check_name
+from flowergit.state.ids import token
+from flowergit.state.layout import daemon_ref
+
+PREFIX = "refs/flower/daemons/"
+ROLES_HINT = "roles are lower-case names such as orchestrator, worker, ops, refine"
+
+
+# -- the clock ------------------------------------------------------------------------------------
+def _offset() -> float:
+    """Seconds added to this process's clocks; honoured only under FLOWER_TESTING=1."""
+    if os.environ.get("FLOWER_TESTING") != "1":
+        return 0.0
+    raw = os.environ.get("FLOWER_CLOCK_OFFSET", "")
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        return 0.0
+
+
+def wall() -> float:
+    """Wall-clock seconds (only for timestamps written into records, never for liveness)."""
+    return time.time() + _offset()
+
+
+def mono() -> float:
+    """This machine's monotonic clock (system-wide on Linux, so comparable across processes of
+    one boot); the only clock liveness is judged by."""
+    return time.monotonic() + _offset()
+
+
+def iso(t: float | None = None) -> str:
+    t = wall() if t is None else t
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- ids ------------------------------------------------------------------------------------------
+def daemon_id(text: str) -> str:
+    return token(text, "daemon id")
+
+
+def caller(explicit: str | None = None) -> str | None:
+    """The daemon this command speaks for: ``--daemon ID`` or ``FLOWER_DAEMON``."""
+    raw = explicit if explicit else os.environ.get("FLOWER_DAEMON", "")
+    return daemon_id(raw) if raw else None
+
+
+# -- process identity -----------------------------------------------------------------------------
+def _ident(pid: int) -> dict[str, Any] | None:
+    from flowergit.procs import groups
+
+    return groups.identity(pid)
+
+
+def default_process() -> int:
+    """The process a daemon that gave no ``--pid`` stands for: the leader of the caller's session
+    (a terminal's shell, or the agent that flower started in its own session), so that the
+    short-lived ``git flower`` processes themselves are never mistaken for the daemon."""
+    try:
+        sid = os.getsid(0)
+    except OSError:
+        sid = 0
+    if sid > 1 and _ident(sid) is not None:
+        return sid
+    # no usable session leader: the nearest ancestor that is not git or git flower itself
+    import psutil
+
+    try:
+        p = psutil.Process(os.getppid())
+        while p is not None and p.pid > 1:
+            name = p.name()
+            cmd = " ".join(p.cmdline()[:3])
+            if name != "git" and "flowergit" not in cmd and "git-flower" not in cmd:
+                return p.pid
+            p = p.parent()
+    except (psutil.Error, OSError):
+        pass
+    return os.getppid()
+
+
+# -- the store ------------------------------------------------------------------------------------
+class DaemonStore:
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def get(self, did: str) -> records.Head | None:
+        return records.read(self.repo, daemon_ref(daemon_id(did)))
+
+    def require(self, did: str) -> records.Head:
+        head = self.get(did)
+        if head is None:
+            raise NotFound(f"no daemon {did}", "`git flower daemon list` shows the daemons there are")
+        return head
+
+    def all(self) -> list[records.Head]:
+        heads = records.read_many(self.repo, PREFIX)
+        return sorted(heads, key=lambda h: _num(h.record.get("id", "")))
+
+    def _next_id(self) -> str:
+        names = refs.read_many(self.repo, [PREFIX], "%(refname:lstrip=3)")
+        nums = [int(n) for n in names if n.isascii() and n.isdigit() and len(n) < 10]
+        return str(max(nums, default=0) + 1)
+
+    def checkin(self, *, role: str, pid: int | None = None, successor_of: str | None = None,
+                extra: dict[str, Any] | None = None) -> records.Head:
+        """Allocate the next id (create-only, retried on a lost race) and record the daemon."""
+        check_name(role, "role")
+        if pid is not None and pid <= 0:
+            raise UsageError(f"invalid pid {pid}")
+        proc = pid if pid is not None else default_process()
+        ident = _ident(proc) if proc else None
+        if pid is not None and ident is None:
+            raise UsageError(f"no process {pid} on this host", "give the pid of a running process")
+        now = iso()
+        for _ in refs.retrying():
+            did = self._next_id()
+            rec: dict[str, Any] = {
+                "v": 1, "id": did, "role": role, "state": "active", "beat": 0,
+                "host": ident["host"] if ident else None,
+                "boot_id": ident["boot_id"] if ident else None,
+                "pid": ident["pid"] if ident else None,
+                "start": ident["start"] if ident else None,
+                "started_at": now, "beat_at": now, "successor_of": successor_of,
+                "event": "checkin",
+            }
+            rec.update(extra or {})
+            what = f"daemon {did}: check in as {role}"
+            if successor_of:
+                what += f", successor of daemon {successor_of}"
+            try:
+                return records.create(self.repo, daemon_ref(did), rec, what)
+            except CasLost:
+                continue
+        raise Conflict("gave up allocating a daemon id after repeated lost races", "retry")
+
+    def beat(self, did: str) -> records.Head:
+        """One heartbeat: the counter goes up by one (CAS, retried)."""
+        ref = daemon_ref(daemon_id(did))
+        for _ in refs.retrying():
+            head = records.read(self.repo, ref)
+            if head is None:
+                raise NotFound(f"no daemon {did}", "check in first: `git flower daemon checkin`")
+            if head.record.get("state") == "retired":
+                raise Conflict(f"daemon {did} is retired; a retired daemon cannot beat",
+                               "check in again: `git flower daemon checkin --role ROLE`")
+            rec = dict(head.record)
+            parent = rec.get("anchor") if rec.get("event") == "beat" else head.commit
+            rec.update(beat=int(rec.get("beat", 0)) + 1, beat_at=iso(), event="beat",
+                       anchor=parent)
+            commit = records.build(self.repo, rec, parent, f"daemon {did}: beat {rec['beat']}")
+            try:
+                refs.transaction(self.repo, [refs.update(ref, commit, head.commit)],
+                                 f"daemon {did}: beat")
+                return records.Head(ref, commit, rec)
+            except CasLost:
+                continue
+        raise Conflict(f"gave up beating daemon {did} after repeated lost races")
+
+    def change(self, did: str, event: str, message: str, **fields: Any) -> records.Head:
+        """Set fields (state changes, pid updates) with a non-beat commit."""
+        def apply(rec: dict[str, Any]) -> dict[str, Any] | None:
+            if all(rec.get(k) == v for k, v in fields.items()):
+                return None
+            rec.update(fields, event=event)
+            rec.pop("anchor", None)
+            return rec
+
+        self.require(did)
+        return records.update(self.repo, daemon_ref(daemon_id(did)), apply,
+                              f"daemon {did}: {message}")
+
+    def retire(self, did: str, by: str = "", why: str = "") -> records.Head:
+        msg = "retired" + (f" by {by}" if by else "") + (f" ({why})" if why else "")
+        return self.change(did, "retire", msg, state="retired", retired_at=iso())
+
+
+def _num(s: str) -> tuple[int, str]:
+    return (int(s), s) if s.isascii() and s.isdigit() and len(s) < 10 else (10**10, s)
+
+
+# -- liveness -------------------------------------------------------------------------------------
+ALIVE, STALE, DEAD, RETIRED, UNKNOWN = "alive", "stale", "dead", "retired", "unknown"
+
+
+def _observe_path(repo: Repo, did: str) -> str:
+    return repo.state_path("observe", f"daemon-{did}.json")
+
+
+def _boot() -> str:
+    from flowergit.procs import groups
+
+    return groups.boot_id()
+
+
+def observe(repo: Repo, did: str, beat: int | None, lease: float) -> tuple[bool, float]:
+    """Remember ``beat`` as seen now (on this machine's clock) if it changed; return
+    (stale, seconds since the counter last changed as this machine saw it)."""
+    path = _observe_path(repo, did)
+    now = mono()
+    boot = _boot()
+    seen: dict[str, Any] | None = None
+    try:
+        with open(path, encoding="utf-8") as f:
+            seen = json.load(f)
+    except (OSError, ValueError):
+        seen = None
+    if not isinstance(seen, dict) or seen.get("boot") != boot or seen.get("beat") != beat \
+            or not isinstance(seen.get("seen"), (int, float)) or seen["seen"] > now + 1:
+        _write_json(path, {"beat": beat, "seen": now, "boot": boot})
+        return False, 0.0
+    quiet = now - float(seen["seen"])
+    return quiet > lease, quiet
+
+
+def _write_json(path: str, doc: dict[str, Any]) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".obs.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def process_alive(rec: dict[str, Any]) -> bool | None:
+    """True/False when the daemon's process is on this host and boot; None when only the
+    lease can tell (another machine, or no process recorded)."""
+    if not rec.get("pid"):
+        return None
+    from flowergit.procs import groups
+
+    ident = {k: rec.get(k) for k in ("host", "boot_id", "pid", "start")}
+    return groups.is_alive(ident)
+
+
+def liveness(repo: Repo, did: str, rec: dict[str, Any] | None, lease: float) -> dict[str, Any]:
+    """How this observer judges daemon ``did``: {state, quiet, why}."""
+    if rec is None:
+        stale, quiet = observe(repo, did, None, lease)
+        return {"state": STALE if stale else UNKNOWN, "quiet": round(quiet, 1),
+                "why": "no daemon record" + (f"; nothing seen for {quiet:.0f}s" if stale else "")}
+    if rec.get("state") == "retired":
+        return {"state": RETIRED, "quiet": None, "why": "retired"}
+    alive = process_alive(rec)
+    if alive is False:
+        return {"state": DEAD, "quiet": None,
+                "why": f"process {rec.get('pid')} on {rec.get('host')} is gone"}
+    stale, quiet = observe(repo, did, int(rec.get("beat", 0)), lease)
+    if stale:
+        return {"state": STALE, "quiet": round(quiet, 1),
+                "why": f"no heartbeat for {quiet:.0f}s (lease {lease:g}s)"}
+    return {"state": ALIVE, "quiet": round(quiet, 1), "why": "heartbeat within the lease"}
+
+
+def gone(judgement: dict[str, Any]) -> bool:
+    return judgement["state"] in (STALE, DEAD, RETIRED)

@@ -7,13 +7,11 @@ written in a single git process.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import subprocess
-import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flowergit.errors import FlowerError
 from flowergit.gitio import runner
@@ -30,14 +28,15 @@ _TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 
 
 def object_id(repo: Repo, typ: str, data: bytes) -> str:
+    import hashlib
+
     h = hashlib.new("sha256" if repo.object_format == "sha256" else "sha1")
     h.update(b"%s %d\0" % (typ.encode(), len(data)))
     h.update(data)
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     mode: bytes
     name: bytes
     oid: str
@@ -127,6 +126,8 @@ class Batch:
     def get_many(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
         """Read many objects; names are written from a thread so pipes never deadlock."""
         assert self.proc.stdin
+        import threading
+
         stdin = self.proc.stdin
         payload = b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names)
 
@@ -174,6 +175,8 @@ class Writer:
                 size >>= 7
             buf.append(c)
             buf += zlib.compress(data, 1)
+        import hashlib
+
         algo = "sha256" if self.repo.object_format == "sha256" else "sha1"
         buf += hashlib.new(algo, bytes(buf)).digest()
         self.repo.git(["unpack-objects", "-q"], input=bytes(buf))

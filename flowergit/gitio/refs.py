@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flowergit.errors import Conflict, FlowerError, Retry
 from flowergit.gitio.repo import Repo
@@ -28,8 +28,7 @@ class LockBusy(Retry):
     """A ref lock is held by another process beyond git's lock timeout."""
 
 
-@dataclass(frozen=True)
-class Op:
+class Op(NamedTuple):
     """One line of an update-ref transaction."""
 
     verb: str  # update | create | delete | verify

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from flowergit.errors import UsageError, Unsupported
@@ -17,14 +16,23 @@ from flowergit.gitio import runner
 from flowergit.gitio.runner import GitError, Result
 
 
-@dataclass
 class Repo:
-    git_dir: str  # this worktree's git dir (absolute)
-    common_dir: str  # shared by all worktrees (absolute)
-    worktree: str | None  # top of the current worktree; None in a bare repo
-    prefix: str  # the current directory relative to the worktree top
-    object_format: str  # "sha1" | "sha256"
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Paths of one repository as discovery found them (kept as distinct values)."""
+
+    __slots__ = ("git_dir", "common_dir", "worktree", "prefix", "object_format", "_cache")
+
+    def __init__(self, git_dir: str, common_dir: str, worktree: str | None, prefix: str,
+                 object_format: str) -> None:
+        self.git_dir = git_dir  # this worktree's git dir (absolute)
+        self.common_dir = common_dir  # shared by all worktrees (absolute)
+        self.worktree = worktree  # top of the current worktree; None in a bare repo
+        self.prefix = prefix  # the current directory relative to the worktree top
+        self.object_format = object_format  # "sha1" | "sha256"
+        self._cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return (f"Repo(git_dir={self.git_dir!r}, common_dir={self.common_dir!r}, "
+                f"worktree={self.worktree!r}, object_format={self.object_format!r})")
 
     @property
     def bare(self) -> bool:

@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flowergit.errors import FlowerError, Unsupported
 
@@ -81,8 +81,7 @@ class GitError(FlowerError):
         return self.stderr.decode("utf-8", "replace")
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     argv: list[str]
     returncode: int
     stdout: bytes

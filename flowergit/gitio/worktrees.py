@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flowergit.gitio.repo import Repo
 
 
-@dataclass(frozen=True)
-class Worktree:
+class Worktree(NamedTuple):
     path: str
     head: str | None
     branch: str | None  # full ref name, e.g. refs/heads/main

@@ -14,6 +14,7 @@ from flowergit.errors import FlowerError, UsageError
 from flowergit.ops.context import Ctx
 from flowergit.state import brief as codec
 from flowergit.state.ids import name as check_name
+from flowergit.state.rawjson import RawJSON
 
 
 def new(ctx: Ctx, *, title: str, body: bytes = b"", kind: str = "brief", auto: bool = False,
@@ -29,14 +30,18 @@ def new(ctx: Ctx, *, title: str, body: bytes = b"", kind: str = "brief", auto: b
     return made.meta()
 
 
-def list_(ctx: Ctx, *, status: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+def list_(ctx: Ctx, *, status: str | None = None,
+          kind: str | None = None) -> list[dict[str, Any]] | RawJSON:
+    """Every brief (front matter only), or those with ``status`` / ``kind``. Unfiltered, the
+    cached JSON text is returned as it is (``RawJSON``)."""
     if status is not None:
         codec.check_status(status)
     if kind is not None:
         codec.check_kind(kind)
-    items = ctx.briefs().list(warn=ctx.warn)
+    raw = ctx.briefs().list_raw(warn=ctx.warn)
     if status is None and kind is None:
-        return items
+        return raw
+    items: list[dict[str, Any]] = raw.value()
     return [b for b in items if (status is None or b["status"] == status)
             and (kind is None or b["kind"] == kind)]
 

@@ -32,7 +32,7 @@ class Ctx:
     @property
     def config(self) -> cfgmod.Config:
         if self._config is None:
-            self._config = cfgmod.load(self.repo.main_worktree)
+            self._config = cfgmod.load(self.repo.main_worktree, self.repo.state_path("cache"))
         return self._config
 
     def briefs(self) -> BriefStore:

@@ -11,7 +11,11 @@ STATUS_STYLE = {"draft": "dim", "planned": "cyan", "dispatched": "yellow", "done
                 "merged": "bold green", "blocked": "red", "abandoned": "dim strike"}
 
 
-def brief_list(items: Sequence[dict[str, Any]]) -> None:
+def brief_list(items: Sequence[dict[str, Any]] | Any) -> None:
+    from flowergit.state.rawjson import RawJSON
+
+    if isinstance(items, RawJSON):
+        items = items.value()
     if not items:
         output.info("no briefs (create one with `git flower brief new TITLE`)")
         return

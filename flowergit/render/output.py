@@ -21,6 +21,11 @@ def dumps(doc: Any) -> str:
 
 
 def emit_json(data: Any) -> None:
+    from flowergit.state.rawjson import RawJSON
+
+    if isinstance(data, RawJSON):  # already serialised: splice it in untouched
+        sys.stdout.write('{"version":1,"ok":true,"data":' + data.text + "}\n")
+        return
     sys.stdout.write(dumps({"version": 1, "ok": True, "data": data}) + "\n")
 
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import tomllib
-from dataclasses import dataclass, field
 from typing import Any
 
 from flowergit.errors import UsageError
@@ -41,19 +39,28 @@ class BriefFormatError(UsageError):
     """A brief file that does not parse; ``where`` says line:column when known."""
 
 
-@dataclass
 class Brief:
-    id: int
-    title: str
-    kind: str = "brief"
-    status: str = "draft"
-    auto_dispatch: bool = False
-    agent: str | None = None
-    depends_on: list[int] = field(default_factory=list)
-    created: str | None = None
-    run: list[list[str]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    body: str = ""
+    """One brief: its front matter fields, keys git flower does not know (``extra``), the body."""
+
+    def __init__(self, id: int, title: str, kind: str = "brief", status: str = "draft",
+                 auto_dispatch: bool = False, agent: str | None = None,
+                 depends_on: list[int] | None = None, created: str | None = None,
+                 run: list[list[str]] | None = None, extra: dict[str, Any] | None = None,
+                 body: str = "") -> None:
+        self.id = id
+        self.title = title
+        self.kind = kind
+        self.status = status
+        self.auto_dispatch = auto_dispatch
+        self.agent = agent
+        self.depends_on = list(depends_on or [])
+        self.created = created
+        self.run = run
+        self.extra = dict(extra or {})
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Brief(id={self.id}, title={self.title!r}, status={self.status!r})"
 
     def meta(self) -> dict[str, Any]:
         """The front matter as plain JSON-able data (no body)."""
@@ -104,6 +111,8 @@ def split(data: bytes) -> tuple[bytes, bytes]:
 
 
 def parse(data: bytes, where: str = "brief") -> Brief:
+    import tomllib
+
     front, body = split(data)
     try:
         meta = tomllib.loads(front.decode("utf-8"))
@@ -253,6 +262,8 @@ def coerce(key: str, text: str) -> Any:
         return name(text, "agent")
     if key in ("id", "v", "created"):
         raise UsageError(f"'{key}' cannot be changed")
+    import tomllib
+
     if key == "run":
         try:
             val = tomllib.loads(f"x = {text}")["x"]

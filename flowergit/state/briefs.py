@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import objects, refs
@@ -23,8 +21,9 @@ from flowergit.gitio.repo import Repo
 from flowergit.gitio.worktrees import holding
 from flowergit.state import brief as codec
 from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, brief_path
+from flowergit.state.rawjson import RawJSON
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 README = b"""\
 # flower/briefs
 
@@ -44,8 +43,7 @@ def commit_subject(text: str) -> str:
     return line if len(line) <= 72 else line[:71] + "…"
 
 
-@dataclass
-class Change:
+class Change(NamedTuple):
     """One file write on the briefs branch: new bytes, or None to delete."""
 
     path: str
@@ -84,41 +82,55 @@ class BriefStore:
         return res.stdout if res.ok else None
 
     def list(self, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-        """Every brief's front matter, sorted by id (cached by tree id)."""
+        """Every brief's front matter, sorted by id."""
+        return self.list_raw(warn).value()  # type: ignore[no-any-return]
+
+    def list_raw(self, warn: Callable[[str], None] | None = None) -> RawJSON:
+        """The same as serialised JSON, straight from the cache when the briefs tree is unchanged.
+
+        The cache (``$common/flower/cache/briefs.json``) is three lines: a header naming the tree
+        it describes, the records as a JSON array, and their paths. It is keyed by tree id, so it
+        is never stale; a changed tree is brought up to date from ``git diff-tree``, reading only
+        the blobs that changed."""
         res = self.repo.git(["rev-parse", "-q", "--verify", BRIEFS_REF + "^{tree}"], check=False)
         if not res.ok:
             self.require_tip()
         tree = res.out.strip()
         cache_path = self.repo.state_path("cache", "briefs.json")
-        cache: dict[str, Any] | None = None
+        header: dict[str, Any] | None = None
+        lines: list[str] = []
         try:
-            with open(cache_path, "rb") as f:
-                cache = json.loads(f.read())
-            if cache.get("v") != CACHE_VERSION:
-                cache = None
-        except (OSError, ValueError):
-            cache = None
-        if cache is not None and cache.get("tree") == tree:
-            return list(cache["briefs"])
-        records: dict[str, dict[str, Any]]
-        if cache is not None:
-            records = dict(zip(cache["paths"], cache["briefs"]))
-            diff = self.repo.git(["diff-tree", "-r", "-z", "--no-renames", cache["tree"], tree,
+            with open(cache_path, encoding="utf-8") as f:
+                lines = f.read().split("\n")
+            header = json.loads(lines[0])
+            if header.get("v") != CACHE_VERSION or len(lines) < 3:
+                header = None
+        except (OSError, ValueError, IndexError):
+            header = None
+        if header is not None and header.get("tree") == tree:
+            return RawJSON(lines[1])
+        records: dict[str, dict[str, Any]] = {}
+        wanted: list[tuple[str, str]] = []
+        diff = None
+        if header is not None:
+            diff = self.repo.git(["diff-tree", "-r", "-z", "--no-renames", str(header["tree"]), tree,
                                   "--", "briefs"], check=False)
-            if not diff.ok:
+        if header is not None and diff is not None and diff.ok:
+            try:
+                records = dict(zip(json.loads(lines[2]), json.loads(lines[1])))
+            except ValueError:
                 records, wanted = {}, self._all_blobs(tree)
             else:
-                wanted = []
                 items = diff.stdout.split(b"\0")
                 for i in range(0, len(items) - 1, 2):
-                    meta, path = items[i].decode(), items[i + 1].decode("utf-8", "surrogateescape")
-                    parts = meta.split()
+                    parts = items[i].decode().split()
+                    path = items[i + 1].decode("utf-8", "surrogateescape")
                     if parts[-1] == "D":
                         records.pop(path, None)
                     else:
                         wanted.append((path, parts[3]))
         else:
-            records, wanted = {}, self._all_blobs(tree)
+            wanted = self._all_blobs(tree)
         if wanted:
             with objects.Batch(self.repo) as batch:
                 blobs = batch.get_many([oid for _, oid in wanted])
@@ -126,18 +138,16 @@ class BriefStore:
                 if got is None:
                     continue
                 try:
-                    rec = codec.parse(got[2], f"{BRIEFS_BRANCH}:{path}").meta()
+                    records[path] = codec.parse(got[2], f"{BRIEFS_BRANCH}:{path}").meta()
                 except UsageError as e:
                     if warn:
                         warn(e.message)
                     records.pop(path, None)
-                    continue
-                records[path] = rec
         paths = sorted(records, key=lambda p: int(records[p]["id"]))
-        out = [records[p] for p in paths]
-        self._save_cache(cache_path, {"v": CACHE_VERSION, "tree": tree, "paths": paths,
-                                      "briefs": out})
-        return out
+        text = json.dumps([records[p] for p in paths], ensure_ascii=False, separators=(",", ":"))
+        self._save_cache(cache_path, json.dumps({"v": CACHE_VERSION, "tree": tree}) + "\n" + text
+                         + "\n" + json.dumps(paths, ensure_ascii=False) + "\n")
+        return RawJSON(text)
 
     def _all_blobs(self, tree: str) -> list[tuple[str, str]]:
         res = self.repo.git(["ls-tree", "-r", "-z", tree, "--", "briefs"])
@@ -153,12 +163,14 @@ class BriefStore:
         return out
 
     @staticmethod
-    def _save_cache(path: str, doc: dict[str, Any]) -> None:
+    def _save_cache(path: str, doc: str) -> None:
+        import tempfile
+
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".briefs.")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))
+                f.write(doc)
             os.replace(tmp, path)
         except OSError:
             pass  # a cache is an optimisation only

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from flowergit.errors import UsageError
@@ -102,11 +101,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass
 class Config:
-    path: str | None  # None when there is no .flower.toml
-    raw: bytes = b""
-    data: dict[str, Any] = field(default_factory=dict)
+    """The validated team policy; ``path`` is None when there is no .flower.toml."""
+
+    def __init__(self, path: str | None, raw: bytes = b"", data: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.raw = raw
+        self.data = data or {}
 
     def get(self, section: str, key: str) -> Any:
         sec = self.data.get(section, {})
@@ -157,6 +158,8 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         raise UsageError(f"{path}:{line}:{col}: not valid UTF-8 (byte 0x{raw[e.start]:02x})",
                          "save the file as UTF-8") from None
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -215,8 +218,16 @@ def _check_table(text: str, path: str, where: list[str], body: dict[str, Any],
             raise UsageError(f"{path}:{ln}:{col}: [{label}] {key}: {err}")
 
 
-def load(main_worktree: str | None) -> Config:
-    """Read and validate ``.flower.toml`` from the main checkout; absent means defaults."""
+def _schema_key() -> str:
+    """Changes whenever the set of known keys changes, so a cached verdict never outlives it."""
+    return repr(sorted((s, sorted(k)) for s, k in [*SCHEMA.items(), ("agents.*", AGENT_KEYS)]))
+
+
+def load(main_worktree: str | None, cache_dir: str | None = None) -> Config:
+    """Read and validate ``.flower.toml`` from the main checkout; absent means defaults.
+
+    The validated result is cached (``cache_dir/config.json``) under the file's exact bytes, so
+    an unchanged file is not parsed again; any change, however small, is validated afresh."""
     if main_worktree is None:
         return Config(None)
     path = os.path.join(main_worktree, FILENAME)
@@ -230,7 +241,29 @@ def load(main_worktree: str | None) -> Config:
     except PermissionError:
         raise UsageError(f"{path}:1:1: permission denied",
                          "make the file readable (chmod u+r)") from None
-    return Config(path, raw, parse(raw, path))
+    cache = os.path.join(cache_dir, "config.json") if cache_dir else None
+    text = raw.decode("utf-8", "surrogateescape")
+    if cache:
+        try:
+            with open(cache, encoding="utf-8", errors="surrogateescape") as f:
+                doc = json.load(f)
+            if (doc.get("v") == 1 and doc.get("path") == path and doc.get("raw") == text
+                    and doc.get("schema") == _schema_key()):
+                return Config(path, raw, doc["data"])
+        except (OSError, ValueError):
+            pass
+    data = parse(raw, path)
+    if cache:
+        try:
+            os.makedirs(cache_dir, exist_ok=True)  # type: ignore[arg-type]
+            tmp = f"{cache}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+                json.dump({"v": 1, "path": path, "raw": text, "schema": _schema_key(),
+                           "data": data}, f)
+            os.replace(tmp, cache)
+        except (OSError, TypeError, ValueError):
+            pass  # the cache is an optimisation only
+    return Config(path, raw, data)
 
 
 TEMPLATE = """\

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowergit.errors import Conflict, NotFound
 from flowergit.gitio import objects, refs
@@ -39,8 +38,7 @@ def decode(data: bytes, where: str = "record") -> dict[str, Any]:
     return rec
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(NamedTuple):
     ref: str
     commit: str
     record: dict[str, Any]

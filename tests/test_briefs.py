@@ -297,3 +297,21 @@ def test_corrupt_brief_file_is_reported_not_fatal_for_list(repo: Path) -> None:
     assert "warning: flower/briefs:briefs/0000/2.md" in r.stderr
     shown = flower(repo, "brief", "show", "2")
     assert shown.returncode == 2 and "briefs/0000/2.md" in shown.stderr
+
+
+def test_repository_git_cannot_read_is_unsupported(tmp_path: Path) -> None:
+    r = make_repo(tmp_path / "r", init_flower=False)
+    git(r, "config", "core.repositoryformatversion", "1")
+    git(r, "config", "extensions.refStorage", "reftable")
+    out = flower(r, "brief", "list")
+    assert out.returncode == 6 and "cannot read the repository" in out.stderr and "hint:" in out.stderr
+
+
+def test_init_in_a_repository_with_no_commits(tmp_path: Path) -> None:
+    r = tmp_path / "empty"
+    git(tmp_path, "init", "-q", "-b", "trunk", str(r))
+    out = flower(r, "init")
+    assert out.returncode == 0, out.stderr
+    assert 'target = "trunk"' in (r / ".flower.toml").read_text()
+    assert flower_json(r, "brief", "new", "first")["id"] == 1
+    assert git(r, "rev-parse", "-q", "--verify", "HEAD", check=False).returncode != 0

@@ -117,6 +117,11 @@ def discover(cwd: str | None = None) -> Repo:
     lines = res.out.split("\n")
     if res.returncode != 0 and len(lines) < 5:
         err = res.err.strip()
+        if "repository extension" in err or "repository format" in err:
+            raise Unsupported("this git cannot read the repository: "
+                              + " ".join(err.replace("fatal: ", "").split()),
+                              "use a newer git (reftable repositories need git >= 2.45), or "
+                              "run git flower where the repository was made")
         if "dubious ownership" in err:
             raise Unsupported("git refuses this repository: " + err.splitlines()[0].removeprefix("fatal: "),
                               "if you trust it, add it with `git config --global --add safe.directory <path>`")

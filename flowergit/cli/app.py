@@ -27,7 +27,8 @@ NOUNS: list[tuple[str, str]] = [
     ("brief", "flowergit.cli.brief"),
 ]
 # modules that add top-level commands with `register(app)`
-COMMANDS: list[str] = [
+COMMANDS: list[str    "flowergit.cli.merge",
+] = [
     "flowergit.cli.setup",
 ]
 

@@ -1,0 +1,264 @@
+"""Git steps of the merge gate: a merge computed off to the side, path sets, snapshots, the
+two-way update of a checkout, scratch worktrees, blame.
+
+Nothing here moves a ref. Every call pins the behaviour user config could change
+(``core.fsmonitor``, ``submodule.recurse``, hooks) and puts paths after ``--`` with literal
+pathspecs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from flowergit.gitio import runner
+from flowergit.gitio.repo import Repo
+from flowergit.gitio.runner import GitError
+
+# pinned for every call that reads or writes a checkout
+SAFE = ("-c", "core.fsmonitor=false", "-c", "submodule.recurse=false",
+        "-c", "core.hooksPath=/dev/null", "-c", "status.showUntrackedFiles=all",
+        "-c", "commit.gpgSign=false")
+
+
+def _z(data: bytes) -> list[str]:
+    return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
+
+
+def literal(paths: Iterable[str]) -> list[str]:
+    return [":(literal)" + p for p in paths]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    tree: str | None  # None on conflict
+    conflicts: list[str]
+
+
+def merge_tree(repo: Repo, ours: str, theirs: str) -> MergeResult:
+    """``git merge-tree --write-tree``: the merged tree, or the conflicted paths. No checkout."""
+    res = repo.git([*SAFE, "merge-tree", "--write-tree", "--name-only", "-z", "--no-messages",
+                    "--end-of-options", ours, theirs], check=False)
+    if res.returncode not in (0, 1):
+        raise GitError(res.argv, res.returncode, res.stdout, res.stderr)
+    parts = res.stdout.split(b"\0")
+    tree = parts[0].decode().strip()
+    if res.returncode == 0:
+        return MergeResult(tree, [])
+    conflicts = sorted({p.decode("utf-8", "surrogateescape") for p in parts[1:] if p})
+    return MergeResult(None, conflicts)
+
+
+def changed_paths(repo: Repo, a: str, b: str) -> list[str]:
+    """Paths that differ between two trees or commits (no rename detection)."""
+    res = repo.git(["diff-tree", "-r", "--no-renames", "--name-only", "-z", "--no-ext-diff",
+                    "--end-of-options", a, b])
+    return _z(res.stdout)
+
+
+def is_ancestor(repo: Repo, a: str, b: str) -> bool:
+    res = repo.git(["merge-base", "--is-ancestor", "--end-of-options", a, b], check=False)
+    return res.returncode == 0
+
+
+def count_commits(repo: Repo, rng: str) -> int:
+    res = repo.git(["rev-list", "--count", "--end-of-options", rng], check=False)
+    return int(res.out.strip() or 0) if res.ok else 0
+
+
+def tree_of(repo: Repo, rev: str) -> str:
+    return repo.git(["rev-parse", "--verify", "--end-of-options", rev + "^{tree}"]).out.strip()
+
+
+def commit_of(repo: Repo, rev: str) -> str | None:
+    res = repo.git(["rev-parse", "-q", "--verify", "--end-of-options", rev + "^{commit}"],
+                   check=False)
+    return res.out.strip() if res.ok else None
+
+
+# -- a checkout ---------------------------------------------------------------------------------
+@dataclass
+class Status:
+    modified: list[str]  # tracked paths whose index or worktree differs from HEAD
+    staged: list[str]  # index differs from HEAD
+    untracked: list[str]
+    unmerged: list[str]
+
+
+def status(worktree: str) -> Status:
+    """``git status --porcelain=v2`` of a checkout (no optional locks, every untracked file)."""
+    res = runner.run(["--no-optional-locks", *SAFE, "status", "--porcelain=v2", "-z",
+                      "--untracked-files=all", "--ignored=no", "--no-renames"], cwd=worktree)
+    st = Status([], [], [], [])
+    for item in res.stdout.split(b"\0"):
+        if not item:
+            continue
+        kind = item[:1]
+        text = item.decode("utf-8", "surrogateescape")
+        if kind == b"1":
+            f = text.split(" ", 8)
+            xy, path = f[1], f[8]
+            st.modified.append(path)
+            if xy[0] != ".":
+                st.staged.append(path)
+        elif kind == b"u":
+            st.unmerged.append(text.split(" ", 10)[10])
+        elif kind == b"?":
+            st.untracked.append(text[2:])
+    return st
+
+
+def special_state(git_dir: str, common_dir: str) -> list[str]:
+    """Markers of an operation in progress that a merge must not run into."""
+    found = []
+    for d in {git_dir, common_dir}:
+        for name in ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge",
+                     "rebase-apply", "NOTES_MERGE_PARTIAL", "NOTES_MERGE_REF",
+                     "NOTES_MERGE_WORKTREE", "BISECT_LOG"):
+            if os.path.lexists(os.path.join(d, name)):
+                found.append(name)
+    return sorted(set(found))
+
+
+def worktree_git_dir(worktree: str) -> str:
+    res = runner.run(["rev-parse", "--path-format=absolute", "--git-dir"], cwd=worktree)
+    return res.out.strip()
+
+
+def snapshot_trees(repo: Repo, worktree: str, force_paths: Sequence[str]) -> tuple[str, str]:
+    """(index tree, worktree tree) of a checkout, without touching it.
+
+    The worktree tree holds every tracked, untracked and ``force_paths`` (ignored local-only)
+    file as it is on disk: a copy of the index under ``GIT_INDEX_FILE`` takes ``add -A``.
+    """
+    git_dir = worktree_git_dir(worktree)
+    index_tree = runner.run([*SAFE, "write-tree"], cwd=worktree).out.strip()
+    fd, tmp = tempfile.mkstemp(prefix="flower-snap-", suffix=".index", dir=repo.state_dir)
+    os.close(fd)
+    try:
+        src = os.path.join(git_dir, "index")
+        if os.path.exists(src):
+            shutil.copyfile(src, tmp)
+        else:
+            os.unlink(tmp)
+        env = {"GIT_INDEX_FILE": tmp}
+        runner.run([*SAFE, "add", "-A", "--", "."], cwd=worktree, env=env)
+        present = [p for p in force_paths if os.path.isfile(os.path.join(worktree, p))
+                   or os.path.islink(os.path.join(worktree, p))]
+        if present:
+            runner.run([*SAFE, "add", "-f", "--", *literal(present)], cwd=worktree, env=env)
+        wt_tree = runner.run([*SAFE, "write-tree"], cwd=worktree, env=env).out.strip()
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return index_tree, wt_tree
+
+
+def index_entries(worktree: str, paths: Sequence[str]) -> dict[str, str]:
+    """path -> "mode oid" of the index entries for ``paths`` in a checkout."""
+    if not paths:
+        return {}
+    res = runner.run([*SAFE, "ls-files", "-s", "-z", "--", *literal(paths)], cwd=worktree)
+    out: dict[str, str] = {}
+    for item in _z(res.stdout):
+        meta, _, path = item.partition("\t")
+        mode, oid, _stage = meta.split(" ")
+        out[path] = f"{mode} {oid}"
+    return out
+
+
+def tree_entries(repo: Repo, rev: str, paths: Sequence[str]) -> dict[str, str]:
+    if not paths:
+        return {}
+    res = repo.git(["ls-tree", "-r", "-z", "--full-tree", "--end-of-options", rev, "--",
+                    *literal(paths)])
+    out: dict[str, str] = {}
+    for item in _z(res.stdout):
+        meta, _, path = item.partition("\t")
+        mode, _typ, oid = meta.split(" ")
+        out[path] = f"{mode} {oid}"
+    return out
+
+
+def two_way_update(worktree: str, old: str, new: str) -> None:
+    """Move a checkout's index and files from tree ``old`` to ``new`` the way a branch switch
+    does: local changes and staged entries on other paths are kept; a path git would have to
+    overwrite makes it refuse (GitError) with nothing changed."""
+    runner.run([*SAFE, "read-tree", "-m", "-u", "--end-of-options", old, new], cwd=worktree)
+
+
+def checkout_index(worktree: str, paths: Sequence[str]) -> None:
+    if paths:
+        runner.run([*SAFE, "checkout-index", "-f", "-q", "--", *paths], cwd=worktree)
+
+
+def add_scratch(repo: Repo, path: str, commit: str) -> None:
+    """A detached worktree at ``commit`` (no hooks, no submodule recursion)."""
+    repo.git([*SAFE, "worktree", "add", "-q", "--detach", "--end-of-options", path, commit])
+
+
+def remove_scratch(repo: Repo, path: str) -> None:
+    if os.path.isdir(path):
+        res = repo.git(["worktree", "remove", "--force", "--force", "--end-of-options", path],
+                       check=False)
+        if not res.ok and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+    repo.git(["worktree", "prune"], check=False)
+
+
+def worktree_clean(worktree: str) -> bool:
+    st = status(worktree)
+    return not (st.modified or st.untracked or st.unmerged)
+
+
+def remove_worktree(repo: Repo, path: str) -> bool:
+    """Unlock and remove a clean worker worktree; False (and nothing removed) if not clean."""
+    if not os.path.isdir(path):
+        repo.git(["worktree", "prune"], check=False)
+        return True
+    if not worktree_clean(path):
+        return False
+    repo.git(["worktree", "unlock", "--end-of-options", path], check=False)
+    res = repo.git(["worktree", "remove", "--end-of-options", path], check=False)
+    return res.ok
+
+
+def blame_line(worktree: str, rev: str, path: str, line: int) -> str | None:
+    res = runner.run(["blame", "--porcelain", "-L", f"{line},{line}", "--end-of-options", rev,
+                      "--", path], cwd=worktree, check=False)
+    if not res.ok or not res.out:
+        return None
+    return res.out.split(" ", 1)[0]
+
+
+def last_commit_for(worktree: str, rev: str, path: str) -> str | None:
+    res = runner.run(["log", "-1", "--format=%H", "--end-of-options", rev, "--", path],
+                     cwd=worktree, check=False)
+    return res.out.strip() or None
+
+
+def first_parents(repo: Repo, rng: str) -> list[str]:
+    res = repo.git(["rev-list", "--first-parent", "--end-of-options", rng])
+    return [o for o in res.out.split() if o]
+
+
+def ancestry_path(repo: Repo, commit: str, tip: str) -> list[str]:
+    res = repo.git(["rev-list", "--ancestry-path", "--end-of-options", f"{commit}..{tip}"],
+                   check=False)
+    return [o for o in res.out.split() if o]
+
+
+def trees_of(repo: Repo, commits: Sequence[str]) -> dict[str, str]:
+    if not commits:
+        return {}
+    res = repo.git(["cat-file", "--batch-check=%(objectname)"],
+                   input="".join(c + "^{tree}\n" for c in commits).encode())
+    trees = res.out.split()
+    return dict(zip(commits, trees))
+
+
+def subject(repo: Repo, commit: str) -> str:
+    return repo.git(["log", "-1", "--format=%s", "--end-of-options", commit]).out.strip()

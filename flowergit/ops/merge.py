@@ -1,0 +1,667 @@
+"""`git flower merge [N]`: the merge gate.
+
+1. Preflight, before anything changes: the dispatch finished, the worker tree is clean, the
+   merge is computed off to the side (``merge-tree --write-tree``; a conflict is exit 4 with the
+   paths), incoming paths are checked against local-only files, untracked and ignored files in
+   the checkout that has the target, and an operation already in progress there.
+2. A byte-for-byte backup of every local-only file, a snapshot of the user's checkout (index and
+   every file) anchored at ``refs/flower/recovery/<op>``, and a journal.
+3. The suite on exactly the merged tree, in a scratch worktree (or a passing attestation of that
+   tree). Red: exit 5, nothing moved.
+4. Landing, with Ctrl-C deferred: local edits that overlap incoming paths are stashed (by commit
+   id), the checkout is moved by a two-way update that keeps local changes and the index, the
+   target ref is moved by CAS (fenced by the baton when one is held), the stash is re-applied,
+   verified and dropped by id; local-only files are verified byte for byte.
+5. Provenance note, brief ``merged``, dispatch ``merged``, worker worktree released.
+
+A SIGKILL at any step leaves a journal; ``git flower recover`` finishes or undoes the merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowergit import failpoints
+from flowergit.errors import Conflict, FlowerError, Interrupted, NotFound, TestsFailed, UsageError
+from flowergit.gitio import merge as gm
+from flowergit.gitio import objects, refs
+from flowergit.gitio import stash as gstash
+from flowergit.gitio.refs import CasLost
+from flowergit.gitio.runner import GitError
+from flowergit.gitio.worktrees import Worktree, list_worktrees
+from flowergit.ops import recover as rec_ops
+from flowergit.ops import suite as suite_ops
+from flowergit.ops.context import Ctx
+from flowergit.procs import groups
+from flowergit.state import journal, notes
+from flowergit.state.dispatches import DispatchStore, dispatch_name
+from flowergit.state.layout import recovery_ref
+
+FINISHED = "exited"
+
+
+# -- Ctrl-C deferral -----------------------------------------------------------------------------
+@contextmanager
+def deferred_sigint() -> Iterator[list[bool]]:
+    """Block SIGINT (git children inherit the mask) until the block ends; then, if one came,
+    raise :class:`Interrupted` (exit 130). The yielded flag list lets callers finish first."""
+    got: list[bool] = []
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (ValueError, OSError):  # not the main thread: nothing to defer
+        yield got
+        return
+    try:
+        yield got
+    finally:
+        if signal.SIGINT in signal.sigpending():
+            got.append(True)
+            while signal.sigtimedwait({signal.SIGINT}, 0) is not None:
+                pass
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if got:
+        raise Interrupted("interrupted; the merge was finished first so nothing is half done",
+                          "check the result with `git flower why HEAD` and `git status`")
+
+
+# -- local-only files ----------------------------------------------------------------------------
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def local_only_hits(paths: list[str], local_only: list[str]) -> list[str]:
+    out = []
+    for p in paths:
+        for lo in local_only:
+            lo = lo.rstrip("/")
+            if p == lo or p.startswith(lo + "/") or lo.startswith(p + "/"):
+                out.append(p)
+                break
+    return sorted(set(out))
+
+
+def backup_local_only(repo_state: Any, op: str, root: str, local_only: list[str]) -> list[dict[str, Any]]:
+    """Copy every local-only file (tracked, untracked, ignored) by content; return the manifest."""
+    d = journal.backup_dir(repo_state, op)
+    os.makedirs(d, exist_ok=True)
+    out = []
+    for i, p in enumerate(local_only):
+        full = os.path.join(root, p)
+        item: dict[str, Any] = {"path": p, "present": False}
+        if os.path.islink(full):
+            target = os.readlink(full)
+            item.update(present=True, link=target, sha256=_sha(target.encode("utf-8", "surrogateescape")))
+        elif os.path.isfile(full):
+            with open(full, "rb") as f:
+                data = f.read()
+            copy = os.path.join(d, str(i))
+            with open(copy, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            item.update(present=True, sha256=_sha(data), mode=os.stat(full).st_mode & 0o7777,
+                        copy=copy)
+        out.append(item)
+    return out
+
+
+def restore_local_only(root: str, manifest: list[dict[str, Any]]) -> list[str]:
+    """Put back every local-only file whose bytes changed; return the paths restored."""
+    fixed = []
+    for item in manifest:
+        full = os.path.join(root, item["path"])
+        if not item.get("present"):
+            continue
+        if "link" in item:
+            if os.path.islink(full) and os.readlink(full) == item["link"]:
+                continue
+            if os.path.lexists(full) and not os.path.isdir(full):
+                os.unlink(full)
+            os.symlink(item["link"], full)
+            fixed.append(item["path"])
+            continue
+        cur = None
+        if os.path.isfile(full) and not os.path.islink(full):
+            with open(full, "rb") as f:
+                cur = f.read()
+        if cur is not None and _sha(cur) == item["sha256"] \
+                and (os.stat(full).st_mode & 0o7777) == item.get("mode", 0o644):
+            continue
+        with open(item["copy"], "rb") as f:
+            data = f.read()
+        if _sha(data) != item["sha256"]:
+            raise FlowerError(f"the backup of local-only file {item['path']} is damaged",
+                              f"it was kept in {item['copy']}")
+        os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
+        tmp = full + ".flower-restore"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, item.get("mode", 0o644))
+        if os.path.islink(full):
+            os.unlink(full)
+        os.replace(tmp, full)
+        fixed.append(item["path"])
+    return fixed
+
+
+# -- preflight -----------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    brief: int
+    attempt: int
+    dispatch: dict[str, Any]
+    target: str
+    target_ref: str
+    pre: str
+    head: str
+    branch: str
+    tree: str
+    merge: str
+    incoming: list[str]
+    drift: int
+    checkout: Worktree | None
+    overlap: list[str] = field(default_factory=list)
+    snapshot: tuple[str, str] | None = None  # (index tree, worktree tree) of the checkout
+    local_root: str | None = None
+    suite_argv: list[str] | None = None
+    already: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "brief": self.brief, "dispatch": dispatch_name(self.brief, self.attempt),
+            "branch": self.branch, "head": self.head, "into": self.target, "target": self.pre,
+            "tree": self.tree, "merge": self.merge, "incoming": self.incoming,
+            "base_drift": self.drift, "checkout": self.checkout.path if self.checkout else None,
+            "stash_paths": self.overlap, "suite": self.suite_argv,
+        }
+
+
+def check_branch_name(ctx: Ctx, name: str) -> str:
+    if not name or name.startswith("-"):
+        raise UsageError(f"invalid branch name {name!r}")
+    res = ctx.repo.git(["check-ref-format", "--branch", name], check=False)
+    if not res.ok:
+        raise UsageError(f"invalid branch name {name!r}")
+    return name
+
+
+def _worker_paths(ctx: Ctx) -> set[str]:
+    out = set()
+    for h in DispatchStore(ctx.repo).all():
+        wt = h.record.get("worktree")
+        if isinstance(wt, str) and wt:
+            out.add(os.path.realpath(wt))
+    return out
+
+
+def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: bool) -> Plan:
+    repo = ctx.repo
+    rec_ops.refuse_if_pending(ctx)
+    store = DispatchStore(repo)
+    ctx.briefs().get(brief)  # NotFound for a brief that does not exist
+    head_rec = store.latest(brief)
+    if head_rec is None:
+        raise NotFound(f"brief {brief} has no dispatch to merge",
+                       f"dispatch it first: `git flower dispatch {brief}`")
+    d = head_rec.record
+    name = d.get("id") or dispatch_name(brief, int(d.get("attempt", 0)))
+    state = d.get("state")
+    if state == "merged":
+        raise _AlreadyMerged(d)
+    if state in ("queued", "running"):
+        raise Conflict(f"dispatch {name} is still {state}",
+                       f"wait for it: `git flower wait {brief}`")
+    if state != FINISHED or d.get("exit_code") != 0:
+        what = (f"its agent exited with {d.get('exit_code')}" if state == FINISHED
+                else f"it is {state}")
+        if not force:
+            raise Conflict(f"dispatch {name} did not finish cleanly: {what}",
+                           f"read its log ({d.get('log') or 'git flower logs ' + name}); "
+                           f"`git flower merge {brief} --force` merges its branch anyway")
+    target = check_branch_name(ctx, into or ctx.config.target)
+    target_ref = "refs/heads/" + target
+    pre = gm.commit_of(repo, target_ref)
+    if pre is None:
+        raise NotFound(f"target branch {target!r} does not exist",
+                       "name an existing branch with --into, or set [flower] target")
+    branch = d.get("branch")
+    if not isinstance(branch, str) or not branch:
+        raise Conflict(f"dispatch {name} names no branch")
+    head = gm.commit_of(repo, "refs/heads/" + branch)
+    if head is None:
+        raise NotFound(f"the branch of dispatch {name} ({branch}) no longer exists")
+    wt = d.get("worktree")
+    if isinstance(wt, str) and wt and os.path.isdir(wt):
+        st = gm.status(wt)
+        dirty = st.modified + st.untracked + st.unmerged
+        if dirty:
+            shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
+            raise Conflict(f"the worker tree of dispatch {name} has uncommitted changes: {shown}",
+                           f"commit or discard them in {wt}, then merge again")
+    base = d.get("base") if isinstance(d.get("base"), str) else None
+    drift = gm.count_commits(repo, f"{base}..{pre}") if base and gm.commit_of(repo, base) else 0
+    suite_argv = None if no_test else suite_ops.command(ctx)
+    from flowergit.state.baton import fence_ops
+
+    fence_ops(ctx)  # a daemon that lost the baton stops here, before anything is written
+    if gm.is_ancestor(repo, head, pre):
+        return Plan(brief, int(d.get("attempt", 0)), d, target, target_ref, pre, head, branch,
+                    gm.tree_of(repo, pre), pre, [], drift, None, suite_argv=suite_argv,
+                    already=True)
+    res = gm.merge_tree(repo, pre, head)
+    if res.tree is None:
+        raise Conflict(
+            f"brief {brief} conflicts with {target} in {len(res.conflicts)} path(s): "
+            + ", ".join(res.conflicts),
+            f"rework it on top of {target} (`git flower dispatch {brief} --rework`), "
+            "or merge it by hand", data={"conflicts": res.conflicts})
+    incoming = gm.changed_paths(repo, pre, res.tree)
+    local_only = list(ctx.config.get("merge", "local_only"))
+    hits = local_only_hits(incoming, local_only)
+    if hits:
+        raise Conflict(f"brief {brief} modifies local-only file(s) {', '.join(hits)}; refusing",
+                       "local-only files ([merge] local_only) are never overwritten; drop that "
+                       "change from the branch, or take the file off the list",
+                       data={"local_only": hits})
+    # the checkout that has the target, if any
+    holder = next((w for w in list_worktrees(repo) if w.branch == target_ref), None)
+    overlap: list[str] = []
+    snap = None
+    if holder is not None:
+        if os.path.realpath(holder.path) in _worker_paths(ctx):
+            raise Conflict(f"{target} is checked out in a worker worktree ({holder.path})",
+                           "check out another branch there first")
+        busy = gm.special_state(gm.worktree_git_dir(holder.path), repo.common_dir)
+        if busy:
+            raise Conflict(f"an operation is in progress in {holder.path} ({', '.join(busy)})",
+                           "finish or abort it (`git merge --abort`, `git notes merge --abort`, "
+                           "…) first")
+        collisions = _collisions(holder.path, incoming)
+        if collisions:
+            raise Conflict(
+                f"brief {brief} adds {', '.join(collisions)}, which exist(s) untracked or "
+                f"ignored in {holder.path}; refusing so they are not overwritten",
+                "move those files aside (or commit them), then merge again",
+                data={"collisions": collisions})
+        st = gm.status(holder.path)
+        if st.unmerged:
+            raise Conflict(f"{holder.path} has unmerged paths: {', '.join(st.unmerged)}",
+                           "resolve them first")
+        overlap = sorted(set(st.modified) & set(incoming))
+        snap = gm.snapshot_trees(repo, holder.path, local_only)
+    merge = objects.commit(repo, res.tree, [pre, head], merge_message(brief, name, branch, d))
+    if overlap and snap is not None:
+        # will the local edits re-apply cleanly on top of the merge? decide before stashing
+        local = objects.commit(repo, snap[1], [pre], "local changes")
+        check = gm.merge_tree(repo, local, merge)
+        if check.tree is None:
+            clash = sorted(set(check.conflicts) & set(overlap)) or check.conflicts
+            raise Conflict(
+                f"your local changes to {', '.join(clash)} conflict with brief {brief}",
+                "commit or set those changes aside, then merge again",
+                data={"overlap": clash})
+    return Plan(brief, int(d.get("attempt", 0)), d, target, target_ref, pre, head, branch,
+                res.tree, merge, incoming, drift, holder, overlap, snap,
+                holder.path if holder else repo.main_worktree, suite_argv)
+
+
+class _AlreadyMerged(Exception):
+    def __init__(self, rec: dict[str, Any]) -> None:
+        super().__init__("already merged")
+        self.rec = rec
+
+
+def _collisions(root: str, incoming: list[str]) -> list[str]:
+    tracked = set(gm.index_entries(root, incoming))
+    out = []
+    for p in incoming:
+        if p in tracked:
+            continue
+        full = os.path.join(root, p)
+        if os.path.lexists(full):
+            out.append(p)
+            continue
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            q = "/".join(parts[:i])
+            fq = os.path.join(root, q)
+            if os.path.lexists(fq) and not os.path.isdir(fq):
+                out.append(q)
+                break
+    return sorted(set(out))
+
+
+def merge_message(brief: int, name: str, branch: str, d: dict[str, Any]) -> str:
+    title = d.get("title")
+    head = f"Merge brief {brief} (dispatch {name}) from {branch}"
+    body = f"\n\nBrief: {brief}\nDispatch: {name}\nAgent: {d.get('agent') or '-'}\n"
+    return head + (f"\n\n{title}" if isinstance(title, str) and title else "") + body
+
+
+# -- the gate ------------------------------------------------------------------------------------
+def merge(ctx: Ctx, brief: int, *, into: str | None = None, no_test: bool = False,
+          dry_run: bool = False, force: bool = False,
+          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    say = progress or (lambda s: None)
+    try:
+        plan = preflight(ctx, brief, into=into, no_test=no_test, force=force)
+    except _AlreadyMerged as e:
+        return {"brief": brief, "status": "already-merged", "dispatch": e.rec.get("id"),
+                "merge": e.rec.get("merge_commit")}
+    if plan.drift:
+        say(f"note: {plan.target} moved {plan.drift} commit(s) since dispatch "
+            f"{plan.brief}.{plan.attempt} started; merging on top of it")
+    if dry_run:
+        return {**plan.summary(), "status": "dry-run"}
+    if plan.already:
+        _finish_records(ctx, plan, plan.pre, released=True)
+        return {**plan.summary(), "status": "up-to-date"}
+    op = f"{brief}-{secrets.token_hex(6)}"
+    return _run(ctx, plan, op, no_test, say)
+
+
+def _journal(ctx: Ctx, plan: Plan, op: str, phase: str, **more: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "v": 1, "op": op, "phase": phase, "brief": plan.brief,
+        "dispatch": dispatch_name(plan.brief, plan.attempt), "target_ref": plan.target_ref,
+        "into": plan.target, "pre_target": plan.pre, "head": plan.head, "merge": plan.merge,
+        "tree": plan.tree, "incoming": plan.incoming, "overlap": plan.overlap,
+        "worktree": plan.checkout.path if plan.checkout else None,
+        "pre_head": plan.pre if plan.checkout else None,
+        "index_tree": plan.snapshot[0] if plan.snapshot else None,
+        "worktree_tree": plan.snapshot[1] if plan.snapshot else None,
+        "local_root": plan.local_root, "owner": groups.identity(os.getpid()),
+        "started": suite_ops.utc_now(),
+    }
+    rec.update(more)
+    journal.write(ctx.repo, rec)
+    return rec
+
+
+def _anchor(ctx: Ctx, plan: Plan, op: str, stash: str | None, old: str | None) -> str:
+    """``refs/flower/recovery/<op>``: a commit keeping the snapshot, target, head and stash."""
+    repo = ctx.repo
+    w = objects.Writer(repo)
+    entries = []
+    if plan.snapshot:
+        entries = [objects.Entry(objects.MODE_TREE, b"index", plan.snapshot[0]),
+                   objects.Entry(objects.MODE_TREE, b"worktree", plan.snapshot[1])]
+    entries.append(objects.Entry(objects.MODE_TREE, b"merged", plan.tree))
+    tree = w.add("tree", objects.format_tree(entries))
+    w.flush()
+    parents = [plan.pre, plan.head, plan.merge] + ([stash] if stash else [])
+    commit = objects.commit(repo, tree, parents,
+                            f"flower recovery {op}: merge of brief {plan.brief} into {plan.target}")
+    refs.transaction(repo, [refs.update(recovery_ref(op), commit, old)], f"flower recovery {op}")
+    return commit
+
+
+def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None]) -> dict[str, Any]:
+    repo = ctx.repo
+    local_only = list(ctx.config.get("merge", "local_only"))
+    manifest = backup_local_only(repo, op, plan.local_root, local_only) if plan.local_root else []
+    anchor = _anchor(ctx, plan, op, None, None)
+    j = _journal(ctx, plan, op, "snapshot", local_only=manifest, anchor=anchor)
+    failpoints.hit("after_snapshot")
+    j = _journal(ctx, plan, op, "built", local_only=manifest, anchor=anchor)
+    failpoints.hit("after_merge_commit")
+    suite: dict[str, Any] | None = None
+    try:
+        if not no_test:
+            say(f"testing the merge of brief {plan.brief} into {plan.target} "
+                f"(tree {plan.tree[:12]}) …")
+
+            def started(pid: int, scratch: str) -> None:
+                nonlocal j
+                j = _journal(ctx, plan, op, "testing", local_only=manifest, anchor=anchor,
+                             suite_pid=groups.identity(pid), scratch=scratch)
+
+            suite = suite_ops.run_on(ctx, plan.merge, plan.tree, label=op, on_start=started)
+        else:
+            argv = list(ctx.config.get("suite", "command"))
+            cached = suite_ops.attestation(ctx, plan.tree, argv)
+            suite = {**cached, "cached": True} if cached else None
+    except BaseException:
+        _abandon(ctx, plan, op, manifest)
+        raise
+    if suite is not None and not suite["ok"]:
+        _abandon(ctx, plan, op, manifest)
+        raise TestsFailed(
+            suite_ops.failure_message(suite, f"brief {plan.brief} refused: the suite is red on "
+                                             f"the merge into {plan.target}"),
+            f"{plan.target} was not moved; the dispatch is kept. Log: {suite['log']}",
+            data={**plan.summary(), "status": "red", "suite": suite})
+    with deferred_sigint():
+        result = _land(ctx, plan, op, j, manifest, suite)
+    return result
+
+
+def _abandon(ctx: Ctx, plan: Plan, op: str, manifest: list[dict[str, Any]]) -> None:
+    """Nothing landed: put local-only bytes back if needed and drop the journal and anchor."""
+    if plan.local_root:
+        restore_local_only(plan.local_root, manifest)
+    _drop_anchor(ctx, op)
+    journal.remove(ctx.repo, op)
+
+
+def _drop_anchor(ctx: Ctx, op: str) -> None:
+    cur = refs.read(ctx.repo, recovery_ref(op))
+    if cur is not None:
+        try:
+            refs.transaction(ctx.repo, [refs.delete(recovery_ref(op), cur)], f"flower recovery {op}: done")
+        except CasLost:
+            pass
+
+
+def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, Any]:
+    from flowergit.state.baton import fence_ops, read as baton_read
+
+    epoch = None
+    fence = fence_ops(ctx)
+    if fence:
+        head = baton_read(ctx.repo, fence[0].ref.rsplit("/", 1)[-1])
+        epoch = head.record.get("epoch") if head else None
+    d = plan.dispatch
+    return {
+        "v": 1, "kind": "merge", "brief": plan.brief,
+        "dispatch": dispatch_name(plan.brief, plan.attempt), "agent": d.get("agent"),
+        "branch": plan.branch, "head": plan.head,
+        "base": d.get("base") if isinstance(d.get("base"), str) else plan.pre,
+        "into": plan.target, "epoch": epoch,
+        "suite": suite_ops.suite_summary(suite) if suite else None,
+        "by": suite_ops.who(), "at": suite_ops.utc_now(),
+    }
+
+
+def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[str, Any]],
+          suite: dict[str, Any] | None) -> dict[str, Any]:
+    repo = ctx.repo
+    from flowergit.state.baton import fence_ops
+
+    note = provenance(ctx, plan, suite)
+    wt = plan.checkout.path if plan.checkout else None
+    j = _journal(ctx, plan, op, "landing", local_only=manifest, anchor=j["anchor"], note=note)
+    stash: str | None = None
+    try:
+        if refs.read(repo, plan.target_ref) != plan.pre:
+            raise CasLost(f"{plan.target} moved while the suite ran", plan.target_ref)
+        if wt and plan.overlap:
+            stash = gstash.push(repo, wt, plan.overlap, f"git flower merge {op}: local changes")
+            if stash:
+                anchor = _anchor(ctx, plan, op, stash, j["anchor"])
+                j = _journal(ctx, plan, op, "stashed", local_only=manifest, anchor=anchor,
+                             note=note, stash=stash)
+            failpoints.hit("after_stash")
+        if wt:
+            try:
+                gm.two_way_update(wt, plan.pre, plan.merge)
+            except GitError as e:
+                raise Conflict(f"could not bring {wt} along: {e.err.strip().splitlines()[0]}",
+                               "nothing was merged; clear the way and merge again") from None
+        try:
+            refs.transaction(repo, [refs.update(plan.target_ref, plan.merge, plan.pre),
+                                    *fence_ops(ctx)],
+                             f"flower: merge brief {plan.brief} into {plan.target}")
+        except CasLost:
+            if wt:
+                gm.two_way_update(wt, plan.merge, plan.pre)
+            raise
+    except CasLost:
+        _rollback_stash(ctx, wt, stash)
+        _abandon(ctx, plan, op, manifest)
+        raise Conflict(f"{plan.target} moved while brief {plan.brief} was being tested; "
+                       "nothing of the merge landed and their commit is intact",
+                       f"merge again: `git flower merge {plan.brief}`") from None
+    except BaseException:
+        _rollback_stash(ctx, wt, stash)
+        _abandon(ctx, plan, op, manifest)
+        raise
+    j = _journal(ctx, plan, op, "landed", local_only=manifest, anchor=j["anchor"], note=note,
+                 stash=stash)
+    failpoints.hit("after_target_cas")
+    return finish_landed(ctx, j)
+
+
+def _rollback_stash(ctx: Ctx, wt: str | None, stash: str | None) -> None:
+    if wt and stash:
+        ok, _ = gstash.apply(wt, stash)
+        if ok:
+            gstash.drop(ctx.repo, stash)
+
+
+def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
+    """Everything after the target moved; safe to run again (``recover`` rolls forward here)."""
+    repo = ctx.repo
+    wt = j.get("worktree")
+    stash = j.get("stash")
+    warnings: list[str] = []
+    if wt and stash and stash in gstash.entries(repo):
+        # applied already (a crash between apply and drop)? then the files differ from the merge
+        overlap = list(j.get("overlap") or [])
+        clean = _matches_tree(wt, j["merge"], overlap)
+        if clean:
+            ok, with_index = gstash.apply(wt, stash)
+            if not ok:
+                raise Conflict(f"could not re-apply your local changes (stash {stash})",
+                               f"they are safe in stash {stash} and refs/flower/recovery/{j['op']}; "
+                               f"apply them with `git stash apply {stash}`")
+            if not with_index:
+                warnings.append("your staged changes to overlapping files came back unstaged")
+        failpoints.hit("after_pop_before_drop")
+        gstash.drop(repo, stash)
+    if j.get("local_root"):
+        fixed = restore_local_only(j["local_root"], list(j.get("local_only") or []))
+        if fixed:
+            warnings.append("restored local-only file(s) " + ", ".join(fixed))
+    if wt and j.get("worktree_tree"):
+        _verify_kept(ctx, j)
+    note = j["note"]
+    notes.append(repo, {j["merge"]: [note]}, f"flower: provenance of brief {j['brief']}")
+    failpoints.hit("after_notes_write")
+    released = _finish_dispatch(ctx, j)
+    from flowergit.ops import briefs
+
+    briefs.set_status(ctx, int(j["brief"]), "merged",
+                      why=f"merged into {j['into']} as {j['merge'][:12]}")
+    _drop_anchor(ctx, j["op"])
+    journal.remove(repo, j["op"])
+    return {"brief": j["brief"], "dispatch": j["dispatch"], "status": "merged",
+            "merge": j["merge"], "into": j["into"], "tree": j["tree"], "suite": note.get("suite"),
+            "released": released, "warnings": warnings, "stashed": bool(stash)}
+
+
+def _matches_tree(wt: str, rev: str, paths: list[str]) -> bool:
+    """Do the checkout's files for ``paths`` equal ``rev``'s (i.e. no local edit re-applied)?"""
+    if not paths:
+        return True
+    res = gm.runner.run([*gm.SAFE, "diff", "--no-ext-diff", "--quiet", rev, "--",
+                         *gm.literal(paths)], cwd=wt, check=False)
+    return res.returncode == 0
+
+
+def _verify_kept(ctx: Ctx, j: dict[str, Any]) -> None:
+    """Every path the merge did not bring in must be byte-identical to the snapshot."""
+    repo = ctx.repo
+    local_only = [i["path"] for i in j.get("local_only") or []]
+    index_tree, wt_tree = gm.snapshot_trees(repo, j["worktree"], local_only)
+    incoming = set(j.get("incoming") or [])
+    changed = set(gm.changed_paths(repo, j["worktree_tree"], wt_tree))
+    changed |= set(gm.changed_paths(repo, j["index_tree"], index_tree))
+    lost = sorted(changed - incoming)
+    if lost:
+        raise FlowerError(
+            f"after the merge, local path(s) differ from before: {', '.join(lost[:10])}",
+            f"your pre-merge state is kept in refs/flower/recovery/{j['op']} "
+            f"(tree 'worktree'); compare with `git diff refs/flower/recovery/{j['op']}:worktree`")
+
+
+def _finish_dispatch(ctx: Ctx, j: dict[str, Any]) -> bool:
+    brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
+    store = DispatchStore(ctx.repo)
+    head = store.get(brief, attempt)
+    released = False
+    if head is not None:
+        wt = head.record.get("worktree")
+        if isinstance(wt, str) and wt:
+            released = gm.remove_worktree(ctx.repo, wt)
+
+        def change(rec: dict[str, Any]) -> dict[str, Any] | None:
+            if rec.get("state") == "merged" and rec.get("merge_commit") == j["merge"]:
+                return None
+            return {**rec, "state": "merged", "merge_commit": j["merge"], "into": j["into"],
+                    "merged_at": suite_ops.utc_now(), "worktree_released": released}
+
+        store.update(brief, attempt, change, f"merged into {j['into']}")
+    return released
+
+
+def _finish_records(ctx: Ctx, plan: Plan, commit: str, released: bool) -> None:
+    j = {"dispatch": dispatch_name(plan.brief, plan.attempt), "merge": commit,
+         "into": plan.target}
+    _finish_dispatch(ctx, j)
+    from flowergit.ops import briefs
+
+    briefs.set_status(ctx, plan.brief, "merged", why=f"already in {plan.target}")
+
+
+# -- the queue -----------------------------------------------------------------------------------
+def finished_queue(ctx: Ctx) -> list[int]:
+    """Briefs whose latest dispatch exited 0 and is not merged, in the order they finished."""
+    latest: dict[int, dict[str, Any]] = {}
+    for h in DispatchStore(ctx.repo).all():
+        r = h.record
+        b = int(r.get("brief", 0))
+        if b not in latest or int(r.get("attempt", 0)) > int(latest[b].get("attempt", 0)):
+            latest[b] = r
+    done = [r for r in latest.values() if r.get("state") == FINISHED and r.get("exit_code") == 0]
+    done.sort(key=lambda r: (str(r.get("ended_at") or ""), int(r.get("brief", 0))))
+    return [int(r["brief"]) for r in done]
+
+
+def merge_queue(ctx: Ctx, *, into: str | None = None, no_test: bool = False,
+                dry_run: bool = False, progress: Callable[[str], None] | None = None
+                ) -> list[dict[str, Any]]:
+    rec_ops.refuse_if_pending(ctx)
+    out = []
+    for b in finished_queue(ctx):
+        try:
+            r = merge(ctx, b, into=into, no_test=no_test, dry_run=dry_run, progress=progress)
+        except (Conflict, TestsFailed, NotFound) as e:
+            r = {"brief": b, "status": "red" if isinstance(e, TestsFailed) else "refused",
+                 "code": e.code, "message": e.message, "hint": e.hint}
+        out.append(r)
+        if progress:
+            progress(f"brief {b}: {r['status']}" + (f" — {r['message']}" if "message" in r else ""))
+    return out
+
+
+__all__ = ["merge", "merge_queue", "finish_landed", "restore_local_only", "deferred_sigint"]

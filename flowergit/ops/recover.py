@@ -1,0 +1,170 @@
+"""`git flower recover`: finish or undo a merge that a crash (SIGKILL, power loss) interrupted.
+
+Each interrupted merge left a journal (``$common/flower/journal/<op>.json``) and an anchor at
+``refs/flower/recovery/<op>``. If the target ref already points at the merge commit, the merge
+landed: recovery rolls forward (re-applies the stash by id, writes the provenance note, marks the
+brief). Otherwise it rolls back: the checkout returns to the pre-merge tip by a two-way update,
+the stash is re-applied by id (never ``stash@{0}``, never a foreign one), local-only files are
+restored byte for byte, and the result is checked against the snapshot. Running it twice is
+harmless: a finished recovery leaves no journal.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flowergit.errors import Conflict, FlowerError
+from flowergit.gitio import merge as gm
+from flowergit.gitio import refs
+from flowergit.gitio import stash as gstash
+from flowergit.gitio.refs import CasLost
+from flowergit.ops.context import Ctx
+from flowergit.procs import groups
+from flowergit.state import journal
+from flowergit.state.layout import recovery_ref
+
+
+def _owner_alive(j: dict[str, Any]) -> bool:
+    owner = j.get("owner")
+    if not isinstance(owner, dict) or owner.get("pid") == os.getpid():
+        return False
+    return groups.is_alive(owner) is True
+
+
+def interrupted(ctx: Ctx) -> list[dict[str, Any]]:
+    """Journals whose merge is not running any more (pending recovery)."""
+    return [j for j in journal.pending(ctx.repo) if not _owner_alive(j)]
+
+
+def refuse_if_pending(ctx: Ctx) -> None:
+    """Every mutating command calls this first: new work waits until recovery is done."""
+    repo = ctx.repo
+    if not os.path.isdir(journal.directory(repo)):
+        return
+    pend = interrupted(ctx)
+    if pend:
+        j = pend[0]
+        raise Conflict(f"a merge of brief {j.get('brief')} into {j.get('into')} was interrupted "
+                       f"(op {j.get('op')}); nothing new starts until it is recovered",
+                       "run `git flower recover`", data={"pending": [p.get("op") for p in pend]})
+    live = [j for j in journal.pending(repo) if _owner_alive(j)]
+    if live:
+        j = live[0]
+        raise Conflict(f"a merge of brief {j.get('brief')} into {j.get('into')} is in progress "
+                       f"(pid {j.get('owner', {}).get('pid')})",
+                       "wait for it to finish, then try again")
+
+
+def recover(ctx: Ctx) -> list[dict[str, Any]]:
+    from flowergit.ops.merge import deferred_sigint
+
+    out = []
+    for j in interrupted(ctx):
+        with deferred_sigint():
+            out.append(recover_one(ctx, j))
+    return out
+
+
+def _stop_suite(j: dict[str, Any]) -> None:
+    ident = j.get("suite_pid")
+    if isinstance(ident, dict) and groups.is_alive(ident):
+        groups.kill_tree(int(ident["pid"]), grace=2.0)
+    elif isinstance(ident, dict):
+        pid = int(ident.get("pid", 0))
+        if pid and groups.group_alive(pid):
+            groups.kill_tree(pid, grace=2.0)
+
+
+def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
+    from flowergit.ops.merge import _drop_anchor, finish_landed, restore_local_only
+
+    repo = ctx.repo
+    op = str(j["op"])
+    _stop_suite(j)
+    scratch = j.get("scratch")
+    if isinstance(scratch, str) and scratch.startswith(repo.state_dir):
+        gm.remove_scratch(repo, scratch)
+    now = refs.read(repo, j["target_ref"])
+    if now == j["merge"] and j.get("phase") in ("landing", "stashed", "landed") and j.get("note"):
+        res = finish_landed(ctx, j)
+        return {"op": op, "brief": j["brief"], "action": "finished", "merge": j["merge"],
+                "warnings": res.get("warnings", [])}
+    wt = j.get("worktree")
+    warnings: list[str] = []
+    if wt and j.get("phase") in ("landing", "stashed", "landed") and os.path.isdir(wt):
+        _undo_checkout(ctx, j)
+        stash = j.get("stash")
+        if stash and stash in gstash.entries(repo):
+            overlap = list(j.get("overlap") or [])
+            if _overlap_restored(ctx, j, overlap):
+                gstash.drop(repo, stash)
+            else:
+                ok, with_index = gstash.apply(wt, stash)
+                if not ok:
+                    raise Conflict(f"could not re-apply stash {stash} in {wt}",
+                                   f"it is kept; apply it by hand with `git stash apply {stash}`")
+                if not with_index:
+                    warnings.append("staged changes to overlapping files came back unstaged")
+                gstash.drop(repo, stash)
+    if j.get("local_root"):
+        fixed = restore_local_only(j["local_root"], list(j.get("local_only") or []))
+        if fixed:
+            warnings.append("restored local-only file(s) " + ", ".join(fixed))
+    if wt and j.get("worktree_tree") and os.path.isdir(wt):
+        local_only = [i["path"] for i in j.get("local_only") or []]
+        index_tree, wt_tree = gm.snapshot_trees(repo, wt, local_only)
+        diff = set(gm.changed_paths(repo, j["worktree_tree"], wt_tree))
+        diff |= set(gm.changed_paths(repo, j["index_tree"], index_tree))
+        if diff:
+            raise FlowerError(
+                f"recovered, but {len(diff)} path(s) differ from before the merge: "
+                + ", ".join(sorted(diff)[:10]),
+                f"the pre-merge state is kept at {recovery_ref(op)} (trees 'index' and "
+                f"'worktree'); `git diff {recovery_ref(op)}:worktree` shows the difference")
+    _drop_anchor(ctx, op)
+    journal.remove(repo, op)
+    return {"op": op, "brief": j["brief"], "action": "rolled back", "warnings": warnings}
+
+
+def _undo_checkout(ctx: Ctx, j: dict[str, Any]) -> None:
+    """The checkout was possibly moved to the merge but the target was not: move it back."""
+    wt = j["worktree"]
+    incoming = list(j.get("incoming") or [])
+    pre, merge = j["pre_target"], j["merge"]
+    in_index = gm.index_entries(wt, incoming)
+    at_merge = gm.tree_entries(ctx.repo, merge, incoming)
+    at_pre = gm.tree_entries(ctx.repo, pre, incoming)
+    if in_index == at_pre and _files_match(ctx, wt, pre, incoming):
+        return  # never moved
+    if in_index == at_merge:
+        gm.two_way_update(wt, merge, pre)
+        return
+    # the index is still at the pre-merge tip but files were half written: those paths were
+    # clean before (the two-way update refuses otherwise), so write them from the index again
+    present = [p for p in incoming if p in in_index]
+    gm.checkout_index(wt, present)
+    for p in incoming:
+        if p not in in_index:
+            full = os.path.join(wt, p)
+            if os.path.lexists(full) and not os.path.isdir(full):
+                os.unlink(full)
+
+
+def _files_match(ctx: Ctx, wt: str, rev: str, paths: list[str]) -> bool:
+    from flowergit.ops.merge import _matches_tree
+
+    return _matches_tree(wt, rev, paths)
+
+
+def _overlap_restored(ctx: Ctx, j: dict[str, Any], overlap: list[str]) -> bool:
+    """Are the stashed paths already back (a crash between apply and drop)?"""
+    if not overlap:
+        return True
+    wt = j["worktree"]
+    local_only = [i["path"] for i in j.get("local_only") or []]
+    _, wt_tree = gm.snapshot_trees(ctx.repo, wt, local_only)
+    return not (set(gm.changed_paths(ctx.repo, j["worktree_tree"], wt_tree)) & set(overlap))
+
+
+__all__ = ["refuse_if_pending", "recover", "interrupted", "CasLost"]

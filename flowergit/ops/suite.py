@@ -1,0 +1,154 @@
+"""`git flower test [REV]`: the configured suite on exactly one tree, in a scratch worktree.
+
+The suite runs detached at the commit under the state directory (never in the user's checkout),
+with a scrubbed environment, in its own process group, output to a log file. The result is an
+attestation keyed by tree id in ``refs/notes/flower``: a tree that already passed the same
+command is not tested again.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flowergit import failpoints
+from flowergit.errors import NotFound, TestsFailed, UsageError
+from flowergit.gitio import merge as gm
+from flowergit.ops.context import Ctx
+from flowergit.procs import suite as runner
+from flowergit.state import notes
+from flowergit.state.brief import now_utc
+
+
+def utc_now() -> str:
+    return now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def who() -> str:
+    daemon = os.environ.get("FLOWER_DAEMON")
+    if daemon:
+        return f"daemon {daemon}"
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in a container
+        user = "user"
+    return f"{user}@{socket.gethostname()}"
+
+
+def command(ctx: Ctx) -> list[str]:
+    """The suite argv; a command from `.flower.toml` needs that file trusted on this machine."""
+    argv = list(ctx.config.get("suite", "command"))
+    if "command" in ctx.config.data.get("suite", {}):
+        from flowergit.ops import trust
+
+        trust.require(ctx, "suite command")
+    return argv
+
+
+def attestation(ctx: Ctx, tree: str, argv: list[str]) -> dict[str, Any] | None:
+    """The newest passing attestation of ``tree`` by the same command, if any."""
+    for rec in reversed(notes.read(ctx.repo, tree)):
+        if rec.get("kind") == "suite" and rec.get("ok") is True and rec.get("command") == argv:
+            return rec
+    return None
+
+
+def suite_summary(rec: dict[str, Any]) -> dict[str, Any]:
+    """The ``suite`` object of a provenance line."""
+    return {k: rec.get(k) for k in ("tests", "passed", "failed", "skipped", "errors",
+                                    "seconds", "tree")}
+
+
+def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
+           on_start: Callable[[int, str], None] | None = None, record: bool = True,
+           reuse: bool = True) -> dict[str, Any]:
+    """Run the suite on ``commit`` (whose tree is ``tree``); return the attestation record.
+
+    ``on_start(pid, scratch)`` is called once the suite runs (the merge journals it).
+    """
+    repo = ctx.repo
+    argv = command(ctx)
+    if reuse:
+        cached = attestation(ctx, tree, argv)
+        if cached is not None:
+            return {**cached, "cached": True}
+    timeout = float(ctx.config.get("suite", "timeout"))
+    extra_env = dict(ctx.config.get("suite", "env"))
+    run_id = f"{label}-{secrets.token_hex(4)}"
+    scratch = repo.state_path("scratch", run_id)
+    outdir = repo.state_path("suite", run_id)
+    os.makedirs(outdir, exist_ok=True)
+    os.makedirs(os.path.dirname(scratch), exist_ok=True)
+    junit = os.path.join(outdir, "junit.xml")
+    log = repo.state_path("logs", f"suite-{run_id}.log")
+    full = [junit if a == "{junit}" else a.replace("{junit}", junit) for a in argv]
+    gm.add_scratch(repo, scratch, commit)
+    try:
+        env = runner.suite_env({**extra_env, "FLOWER_SUITE_TREE": tree})
+
+        def started(pid: int) -> None:
+            if on_start is not None:
+                on_start(pid, scratch)
+            failpoints.hit("during_tests")
+
+        res = runner.run(full, cwd=scratch, log=log, timeout=timeout, env=env, on_start=started)
+    finally:
+        gm.remove_scratch(repo, scratch)
+    counts = runner.from_junit(junit) or runner.from_summary(runner.tail(log)) or runner.Counts()
+    why = ""
+    if res.timed_out:
+        why = f"timed out after {timeout:g}s"
+    elif res.returncode == 127 and counts.source == "none":
+        why = f"could not run {argv[0]}"
+    elif res.returncode != 0:
+        sig = runner.term_signal_name(res.returncode)
+        why = f"killed by {sig}" if sig else f"exited {res.returncode}"
+    elif counts.failed or counts.errors:
+        why = f"{counts.failed} failed, {counts.errors} errors"
+    elif counts.source == "none" and any("{junit}" in a for a in argv):
+        why = "partial run: no JUnit file and no summary line"
+    ok = not why
+    rec: dict[str, Any] = {
+        "v": 1, "kind": "suite", "tree": tree, "commit": commit, "command": argv,
+        **counts.as_dict(), "seconds": round(res.seconds, 2), "ok": ok,
+        "exit_code": res.returncode, "timed_out": res.timed_out, "counts_from": counts.source,
+        "log": log, "by": who(), "at": utc_now(),
+    }
+    if why:
+        rec["why"] = why
+    if record:
+        notes.append(repo, {tree: [rec]}, f"flower: suite on tree {tree[:12]}")
+    try:
+        os.rmdir(outdir) if not os.listdir(outdir) else None
+    except OSError:
+        pass
+    return rec
+
+
+def test(ctx: Ctx, rev: str | None = None, *, force: bool = False) -> dict[str, Any]:
+    """`git flower test [REV]`: suite on REV (default HEAD); raises TestsFailed when red."""
+    repo = ctx.repo
+    name = rev or "HEAD"
+    if name.startswith("-"):
+        raise UsageError(f"invalid revision {name!r}")
+    commit = gm.commit_of(repo, name)
+    if commit is None:
+        raise NotFound(f"no commit {name!r}", "name a branch, tag or commit id")
+    tree = gm.tree_of(repo, commit)
+    rec = run_on(ctx, commit, tree, label=f"test-{int(time.time())}", reuse=not force)
+    if not rec["ok"]:
+        raise TestsFailed(failure_message(rec, f"the suite failed on {name}"),
+                          f"the log is {rec['log']}", data=rec)
+    return rec
+
+
+def failure_message(rec: dict[str, Any], head: str) -> str:
+    return (f"{head}: {rec.get('why', 'failed')} ({rec['tests']} tests, {rec['passed']} passed, "
+            f"{rec['failed']} failed, {rec['skipped']} skipped, {rec['errors']} errors); "
+            f"log: {rec['log']}")

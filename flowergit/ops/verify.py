@@ -1,0 +1,126 @@
+"""`git flower verify [RANGE]` and `git flower why REV|PATH[:LINE]`: reading provenance back.
+
+verify: every first-parent commit in the range must have a passing suite attestation for its
+tree; the others are listed. why: the brief, dispatch, agent and suite behind a commit, or
+behind the line of a file (blame finds the commit, the first-parent history finds the merge
+that landed it, and its note tells the rest).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from flowergit.errors import NotFound, TestsFailed, UsageError
+from flowergit.gitio import merge as gm
+from flowergit.ops.context import Ctx
+from flowergit.state import notes
+
+
+def _check_rev(text: str) -> str:
+    if not text or text.startswith("-") or "\n" in text or "\0" in text:
+        raise UsageError(f"invalid revision or range {text!r}")
+    return text
+
+
+def verify(ctx: Ctx, rng: str | None = None, *, limit: int = 0) -> dict[str, Any]:
+    repo = ctx.repo
+    spec = _check_rev(rng or ctx.config.target)
+    try:
+        commits = gm.first_parents(repo, spec)
+    except gm.GitError:
+        raise NotFound(f"no such revision or range {spec!r}",
+                       "give a branch, or a range such as main~10..main") from None
+    if limit:
+        commits = commits[:limit]
+    trees = gm.trees_of(repo, commits)
+    recs = notes.read_many(repo, sorted(set(trees.values())))
+    rows = []
+    missing = []
+    for c in commits:
+        t = trees[c]
+        att = [r for r in recs.get(t, []) if r.get("kind") == "suite"]
+        passing = [r for r in att if r.get("ok") is True]
+        if passing:
+            r = passing[-1]
+            rows.append({"commit": c, "tree": t, "ok": True, "tests": r.get("tests"),
+                         "passed": r.get("passed"), "at": r.get("at")})
+        else:
+            why = att[-1].get("why", "failed") if att else "no attestation"
+            row = {"commit": c, "tree": t, "ok": False, "why": why,
+                   "subject": gm.subject(repo, c)}
+            rows.append(row)
+            missing.append(row)
+    out = {"range": spec, "commits": len(commits), "attested": len(commits) - len(missing),
+           "unattested": missing, "rows": rows}
+    if missing:
+        raise TestsFailed(f"{len(missing)} of {len(commits)} commit(s) in {spec} have no passing "
+                          "suite attestation", "`git flower test <commit>` attests one",
+                          data=out)
+    return out
+
+
+_LINE = re.compile(r"(.+):([1-9][0-9]{0,8})", re.ASCII | re.S)
+
+
+def why(ctx: Ctx, what: str) -> dict[str, Any]:
+    repo = ctx.repo
+    if not what or what.startswith("-"):
+        raise UsageError(f"invalid argument {what!r}", "give a commit, a path or PATH:LINE")
+    wt = repo.worktree or repo.main_worktree
+    target = ctx.config.target
+    tip = gm.commit_of(repo, "refs/heads/" + target) or gm.commit_of(repo, "HEAD")
+    commit: str | None = None
+    line: int | None = None
+    path: str | None = None
+    m = _LINE.fullmatch(what)
+    base = os.path.join(repo.worktree, repo.prefix) if repo.worktree else None
+    if m and base and _is_path(base, m[1]):
+        path, line = m[1], int(m[2])
+    elif base and _is_path(base, what) and gm.commit_of(repo, what) is None:
+        path = what
+    if path is not None:
+        if wt is None:
+            raise UsageError("a path needs a work tree")
+        rel = os.path.relpath(os.path.join(base or wt, path), wt)
+        commit = (gm.blame_line(wt, "HEAD", rel, line) if line
+                  else gm.last_commit_for(wt, "HEAD", rel))
+        if commit is None:
+            raise NotFound(f"no history for {what!r}")
+    else:
+        commit = gm.commit_of(repo, _check_rev(what))
+        if commit is None:
+            raise NotFound(f"no commit or path {what!r}")
+    landing = _landing_merge(ctx, commit, tip) if tip else None
+    found = None
+    for c in [x for x in (commit, landing) if x]:
+        recs = [r for r in notes.read(repo, c) if r.get("kind") == "merge"]
+        if recs:
+            found = (c, recs[-1])
+            break
+    out: dict[str, Any] = {"query": what, "commit": commit, "path": path, "line": line,
+                           "merge": found[0] if found else landing,
+                           "provenance": found[1] if found else None,
+                           "subject": gm.subject(repo, commit)}
+    if found is None:
+        out["note"] = "no provenance: this change did not come through git flower merge"
+    return out
+
+
+def _is_path(base: str, p: str) -> bool:
+    return os.path.lexists(os.path.join(base, p))
+
+
+def _landing_merge(ctx: Ctx, commit: str, tip: str) -> str | None:
+    """The first-parent commit of ``tip`` that brought ``commit`` in."""
+    repo = ctx.repo
+    fp = gm.first_parents(repo, tip)
+    fps = set(fp)
+    if commit in fps:
+        return commit
+    desc = set(gm.ancestry_path(repo, commit, tip))
+    for c in reversed(fp):  # oldest first
+        if c in desc:
+            return c
+    return None

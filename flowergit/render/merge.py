@@ -1,0 +1,94 @@
+"""Human output of the merge gate: merge, test, recover, verify, why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowergit.render import output
+
+
+def counts(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "suite not run"
+    text = (f"{s.get('tests')} tests, {s.get('passed')} passed, {s.get('failed')} failed, "
+            f"{s.get('skipped')} skipped, {s.get('errors')} errors")
+    if s.get("seconds") is not None:
+        text += f" in {s['seconds']}s"
+    return text
+
+
+def merge_one(r: dict[str, Any]) -> None:
+    st = r.get("status")
+    b = r.get("brief")
+    if st == "merged":
+        cached = " (attested earlier)" if (r.get("suite") or {}).get("cached") else ""
+        output.line(f"merged brief {b} (dispatch {r['dispatch']}) into {r['into']} as "
+                    f"{r['merge'][:12]}: {counts(r.get('suite'))}{cached}")
+        if r.get("stashed"):
+            output.line("  your overlapping local edits were set aside and re-applied")
+        if r.get("released"):
+            output.line("  worker worktree released")
+        for w in r.get("warnings") or []:
+            output.line(f"  warning: {w}")
+    elif st == "dry-run":
+        output.line(f"brief {b} (dispatch {r['dispatch']}) would merge cleanly into {r['into']}")
+        output.line(f"  {len(r['incoming'])} path(s) incoming; tree {r['tree'][:12]}")
+        if r.get("base_drift"):
+            output.line(f"  {r['into']} moved {r['base_drift']} commit(s) since the dispatch started")
+        if r.get("stash_paths"):
+            output.line("  local edits to set aside and re-apply: " + ", ".join(r["stash_paths"]))
+        output.line("  suite: " + (" ".join(r["suite"]) if r.get("suite") else "skipped (--no-test)"))
+    elif st == "up-to-date":
+        output.line(f"brief {b} is already contained in {r['into']}; marked merged")
+    elif st == "already-merged":
+        output.line(f"brief {b} was already merged ({(r.get('merge') or '')[:12]})")
+    else:
+        output.line(f"brief {b}: {st}: {r.get('message', '')}")
+
+
+def merge_result(r: Any) -> None:
+    if isinstance(r, list):
+        if not r:
+            output.line("no finished briefs to merge")
+        for item in r:
+            merge_one(item)
+    else:
+        merge_one(r)
+
+
+def test_result(r: dict[str, Any]) -> None:
+    cached = " (attested earlier; not run again)" if r.get("cached") else ""
+    output.line(f"suite passed on tree {r['tree'][:12]}: {counts(r)}{cached}")
+    output.line(f"log: {r['log']}")
+
+
+def recover_result(r: list[dict[str, Any]]) -> None:
+    if not r:
+        output.line("nothing to recover")
+    for item in r:
+        output.line(f"op {item['op']} (brief {item['brief']}): {item['action']}")
+        for w in item.get("warnings") or []:
+            output.line(f"  warning: {w}")
+
+
+def verify_result(r: dict[str, Any]) -> None:
+    output.line(f"{r['attested']} of {r['commits']} first-parent commit(s) in {r['range']} "
+                "have a passing suite attestation")
+    for row in r.get("unattested") or []:
+        output.line(f"  {row['commit'][:12]}  {row['why']}  {row.get('subject', '')}")
+
+
+def why_result(r: dict[str, Any]) -> None:
+    p = r.get("provenance")
+    where = r["commit"][:12] + (f" ({r['path']}" + (f":{r['line']}" if r.get("line") else "") + ")"
+                                if r.get("path") else "")
+    output.line(f"{where}: {r.get('subject', '')}")
+    if not p:
+        output.line("  " + r.get("note", "no provenance"))
+        return
+    output.line(f"  merged as {str(r['merge'])[:12]} into {p.get('into')} at {p.get('at')} by {p.get('by')}")
+    output.line(f"  brief {p.get('brief')}, dispatch {p.get('dispatch')}, agent {p.get('agent')}, "
+                f"branch {p.get('branch')}")
+    if p.get("epoch") is not None:
+        output.line(f"  baton epoch {p['epoch']}")
+    output.line(f"  suite: {counts(p.get('suite'))}")

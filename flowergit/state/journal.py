@@ -1,0 +1,92 @@
+"""The merge journal: ``$common/flower/journal/<op>.json``, one file per merge in flight.
+
+Written with temp file + fsync + rename, so a reader sees the old or the new version, never a
+torn one. The journal names the phase, the target's pre-merge tip, the user's pre-merge HEAD,
+the stash oid (if one was made), the snapshot commit and the owner process, so that
+``git flower recover`` can undo or finish the merge after a crash at any step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from typing import Any
+
+from flowergit.gitio.repo import Repo
+
+_OP = re.compile(r"[0-9]{1,9}-[0-9a-f]{8,32}", re.ASCII)
+
+
+def directory(repo: Repo) -> str:
+    return repo.state_path("journal")
+
+
+def path(repo: Repo, op: str) -> str:
+    if not _OP.fullmatch(op):
+        raise ValueError(f"bad op id {op!r}")
+    return os.path.join(directory(repo), op + ".json")
+
+
+def backup_dir(repo: Repo, op: str) -> str:
+    """Where the byte-for-byte copies of local-only files for ``op`` are kept."""
+    return os.path.join(directory(repo), op + ".local")
+
+
+def write(repo: Repo, rec: dict[str, Any]) -> None:
+    d = directory(repo)
+    os.makedirs(d, exist_ok=True)
+    data = json.dumps(rec, sort_keys=True, indent=1).encode() + b"\n"
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path(repo, rec["op"]))
+        dfd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read(repo: Repo, op: str) -> dict[str, Any] | None:
+    try:
+        with open(path(repo, op), "rb") as f:
+            rec = json.loads(f.read())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def pending(repo: Repo) -> list[dict[str, Any]]:
+    """Every journal on this machine, oldest first."""
+    try:
+        names = sorted(os.listdir(directory(repo)))
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        if n.endswith(".json") and _OP.fullmatch(n[:-5]):
+            rec = read(repo, n[:-5])
+            if rec is not None:
+                out.append(rec)
+    return sorted(out, key=lambda r: (str(r.get("started", "")), str(r.get("op", ""))))
+
+
+def remove(repo: Repo, op: str) -> None:
+    import shutil
+
+    try:
+        os.unlink(path(repo, op))
+    except FileNotFoundError:
+        pass
+    shutil.rmtree(backup_dir(repo, op), ignore_errors=True)

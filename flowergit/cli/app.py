@@ -27,9 +27,9 @@ NOUNS: list[tuple[str, str]] = [
     ("brief", "flowergit.cli.brief"),
 ]
 # modules that add top-level commands with `register(app)`
-COMMANDS: list[str    "flowergit.cli.merge",
-] = [
+COMMANDS: list[str] = [
     "flowergit.cli.setup",
+    "flowergit.cli.merge",
 ]
 
 

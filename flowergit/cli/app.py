@@ -29,6 +29,7 @@ NOUNS: list[tuple[str, str]] = [
 # modules that add top-level commands with `register(app)`
 COMMANDS: list[str] = [
     "flowergit.cli.setup",
+    "flowergit.cli.dispatch",
     "flowergit.cli.merge",
 ]
 

@@ -84,12 +84,24 @@ def _new_parser() -> tuple[_Parser, Handler]:
     return p, _brief_new
 
 
+def _workers(name: str) -> Callable[[], tuple[_Parser, Handler]]:
+    def make() -> tuple[_Parser, Handler]:
+        from flowergit.cli import dispatch
+
+        return dispatch.fast_parser(name, _parser)
+    return make
+
+
 # leading command words -> factory of (parser for the rest, handler). Other nouns add theirs.
 TABLE: dict[tuple[str, ...], Callable[[], tuple[_Parser, Handler]]] = {
     ("brief", "list"): _list_parser,
     ("brief", "ls"): _list_parser,
     ("brief", "show"): _show_parser,
     ("brief", "new"): _new_parser,
+    ("dispatch",): _workers("dispatch"),
+    ("status",): _workers("status"),
+    ("ps",): _workers("ps"),
+    ("wait",): _workers("wait"),
 }
 
 

@@ -1,0 +1,226 @@
+"""Top-level worker commands: dispatch, status, ps, logs, wait, stop, done, clean, attach, send.
+
+The ``run_*`` functions are shared by the typer commands and the fast path (``cli/fast.py``);
+this module imports typer only inside :func:`register`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import typer
+
+
+def run_dispatch(*, id: str, agent: str | None, base: str | None, rework: bool, resume: bool,
+                 tmux: bool, json: bool) -> int:
+    from flowergit.cli.common import emit
+    from flowergit.ops import dispatch as ops
+    from flowergit.ops.context import Ctx
+    from flowergit.render import workers as view
+    from flowergit.state.ids import brief_id
+
+    bid = brief_id(id)
+    res = ops.dispatch(Ctx().load(), bid, agent=agent, base=base, rework=rework, resume=resume,
+                       use_tmux=tmux)
+    return emit(res, json, view.dispatched)
+
+
+def run_status(*, json: bool) -> int:
+    from flowergit.cli.common import emit
+    from flowergit.ops import workers
+    from flowergit.ops.context import Ctx
+    from flowergit.render import workers as view
+
+    return emit(workers.status(Ctx().load()), json, view.status)
+
+
+def run_ps(*, all_: bool, json: bool) -> int:
+    from flowergit.cli.common import emit
+    from flowergit.ops import workers
+    from flowergit.ops.context import Ctx
+    from flowergit.render import workers as view
+
+    return emit(workers.ps(Ctx().load(), all_=all_), json, view.ps)
+
+
+def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
+    from flowergit.cli.common import emit
+    from flowergit.errors import UsageError
+    from flowergit.ops import workers
+    from flowergit.ops.context import Ctx
+    from flowergit.render import workers as view
+
+    if timeout is not None and timeout < 0:
+        raise UsageError("--timeout must be zero or more seconds")
+    return emit(workers.wait(Ctx().load(), ids, timeout=timeout), json, view.waited)
+
+
+def register(app: typer.Typer) -> None:
+    import typer
+
+    from flowergit.cli.app_common import JSON
+
+    @app.command("dispatch")
+    def dispatch(
+        id: str = typer.Argument(..., metavar="N", help="The brief to dispatch."),
+        agent: str = typer.Option(None, "--agent", metavar="NAME",
+                                  help="Agent profile (built-in: script, codex, claude)."),
+        base: str = typer.Option(None, "--base", metavar="REV",
+                                 help="Start the new branch here instead of the target."),
+        rework: bool = typer.Option(False, "--rework",
+                                    help="Continue on the brief's existing branch."),
+        resume: bool = typer.Option(False, "--resume",
+                                    help="Continue an interrupted (lost) or stopped attempt."),
+        tmux: bool = typer.Option(False, "--tmux", help="Run the agent in a tmux session."),
+        json: bool = JSON,
+    ) -> int:
+        """Start an agent on brief N in its own worktree (queued beyond max_parallel)."""
+        return run_dispatch(id=id, agent=agent, base=base, rework=rework, resume=resume,
+                            tmux=tmux, json=json)
+
+    @app.command("status")
+    def status(json: bool = JSON) -> int:
+        """Briefs by status, the workers and the queue."""
+        return run_status(json=json)
+
+    @app.command("ps")
+    def ps(all_: bool = typer.Option(False, "--all", "-a", help="Include cleaned dispatches."),
+           json: bool = JSON) -> int:
+        """One row per dispatch: state, agent, elapsed, commits, files, last commit and log line."""
+        return run_ps(all_=all_, json=json)
+
+    @app.command("logs")
+    def logs(id: str = typer.Argument(..., metavar="N[.k]"),
+             follow: bool = typer.Option(False, "--follow", "-f",
+                                         help="Keep printing until the dispatch ends."),
+             raw: bool = typer.Option(False, "--raw",
+                                      help="Print the bytes as written (no escaping)."),
+             json: bool = JSON) -> int:
+        """Print a dispatch's log (the agent's output)."""
+        from flowergit.cli.common import emit
+        from flowergit.errors import UsageError
+        from flowergit.ops import workers
+        from flowergit.ops.context import Ctx
+        from flowergit.render import workers as view
+        from flowergit.render.text import escape
+
+        ctx = Ctx().load()
+        if follow:
+            if json:
+                raise UsageError("--follow and --json do not go together")
+
+            def write(data: bytes) -> None:
+                if raw:
+                    sys.stdout.buffer.write(data)
+                else:
+                    text = data.decode("utf-8", "replace")
+                    sys.stdout.write("\n".join(escape(p) for p in text.split("\n")))
+                sys.stdout.flush()
+
+            return workers.follow(ctx, id, write)
+        res = workers.logs(ctx, id)
+        if raw and not json:
+            sys.stdout.write(res["text"])
+            return 0
+        return emit(res, json, view.log_text)
+
+    @app.command("wait")
+    def wait(ids: list[str] = typer.Argument(..., metavar="N[.k]..."),
+             timeout: float = typer.Option(None, "--timeout", metavar="S",
+                                           help="Give up after S seconds (exit 75)."),
+             json: bool = JSON) -> int:
+        """Wait until the dispatches have ended; prints their exit codes."""
+        return run_wait(ids=ids, timeout=timeout, json=json)
+
+    @app.command("stop")
+    def stop(id: str = typer.Argument(..., metavar="N[.k]"), json: bool = JSON) -> int:
+        """Stop a dispatch: its agent's whole process group, or its place in the queue."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import workers
+        from flowergit.ops.context import Ctx
+        from flowergit.render import workers as view
+
+        return emit(workers.stop(Ctx().load(), id), json, view.stopped)
+
+    @app.command("done")
+    def done(id: str = typer.Argument(None, metavar="[N]"),
+             failed: bool = typer.Option(False, "--failed", help="Report that the work failed."),
+             message: str = typer.Option(None, "-m", "--message", help="A short note."),
+             json: bool = JSON) -> int:
+        """Report a dispatch finished (run by the agent, from inside its worktree)."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import workers
+        from flowergit.ops.context import Ctx
+        from flowergit.render import workers as view
+
+        return emit(workers.done(Ctx().load(), id, failed=failed, note=message), json,
+                    view.reported)
+
+    @app.command("clean")
+    def clean(id: str = typer.Argument(None, metavar="[N]"),
+              merged: bool = typer.Option(False, "--merged", help="Only dispatches merged by "
+                                          "the merge gate."),
+              json: bool = JSON) -> int:
+        """Remove finished worktrees and branches; never unmerged work or a live agent's."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import workers
+        from flowergit.ops.context import Ctx
+        from flowergit.render import workers as view
+
+        return emit(workers.clean(Ctx().load(), id, merged=merged), json, view.cleaned)
+
+    @app.command("attach")
+    def attach(id: str = typer.Argument(..., metavar="N[.k]")) -> int:
+        """Attach to the tmux session of a dispatch started with --tmux."""
+        from flowergit.ops import workers
+        from flowergit.ops.context import Ctx
+
+        workers.attach(Ctx().load(), id)
+        return 0
+
+    @app.command("send")
+    def send(id: str = typer.Argument(..., metavar="N[.k]"),
+             text: str = typer.Argument(..., metavar="TEXT"),
+             enter: bool = typer.Option(False, "--enter", help="Press Enter after the text."),
+             json: bool = JSON) -> int:
+        """Type TEXT into a --tmux dispatch's terminal (for agents that ask for a keystroke)."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import workers
+        from flowergit.ops.context import Ctx
+        from flowergit.render import output
+
+        res: dict[str, Any] = workers.send(Ctx().load(), id, text, enter=enter)
+        return emit(res, json, lambda r: output.line(f"sent to {r['id']}"))
+
+
+def fast_parser(name: str, make: Any) -> tuple[Any, Any]:
+    """argparse parsers for the hot worker commands (``cli/fast.py``): no typer, no rich."""
+    if name == "dispatch":
+        p = make("git flower dispatch")
+        p.add_argument("id")
+        p.add_argument("--agent")
+        p.add_argument("--base")
+        p.add_argument("--rework", action="store_true")
+        p.add_argument("--resume", action="store_true")
+        p.add_argument("--tmux", action="store_true")
+        p.add_argument("--json", action="store_true")
+        return p, lambda a: run_dispatch(id=a.id, agent=a.agent, base=a.base, rework=a.rework,
+                                         resume=a.resume, tmux=a.tmux, json=a.json)
+    if name == "status":
+        p = make("git flower status")
+        p.add_argument("--json", action="store_true")
+        return p, lambda a: run_status(json=a.json)
+    if name == "ps":
+        p = make("git flower ps")
+        p.add_argument("--all", "-a", dest="all_", action="store_true")
+        p.add_argument("--json", action="store_true")
+        return p, lambda a: run_ps(all_=a.all_, json=a.json)
+    if name == "wait":
+        p = make("git flower wait")
+        p.add_argument("ids", nargs="+")
+        p.add_argument("--timeout", type=float)
+        p.add_argument("--json", action="store_true")
+        return p, lambda a: run_wait(ids=a.ids, timeout=a.timeout, json=a.json)
+    raise KeyError(name)

@@ -1,0 +1,550 @@
+"""`git flower dispatch N`: claim attempt N.k, make the worktree, write the packet, start the agent.
+
+The steps, in order (each a separate failure point with nothing half-done left behind):
+
+1. resolve the agent profile (a profile from `.flower.toml` needs `git flower trust`);
+2. claim ``refs/flower/dispatch/<N>/<k>`` create-only (state ``preparing``): a brief has at most
+   one live dispatch, and two dispatchers racing for the same attempt cannot both win (exit 4);
+3. ``git worktree add --lock`` on branch ``flower/<N>-<slug>`` (an existing branch is reused:
+   rework, with the drift of its base from the target reported);
+4. render the packet file and the local start spec (the argv that will run; kept under the
+   machine-local state dir, never in a ref, so a record fetched from a remote can't run anything);
+5. the brief's status → ``dispatched`` (forward only);
+6. a scheduler step: under ``flock($common/flower/sched.lock)``, start queued dispatches
+   oldest-first while fewer than ``max_parallel`` agents run; the rest stay ``queued`` and are
+   started by the supervisor of whichever agent ends next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import os
+import re
+import socket
+import sys
+import time
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
+from flowergit.gitio import refs
+from flowergit.gitio.repo import Repo
+from flowergit.gitio.runner import GitError
+from flowergit.ops.context import Ctx
+from flowergit.procs import agents, groups, supervisor
+from flowergit.state import records
+from flowergit.state.dispatches import DispatchStore, dispatch_name
+from flowergit.state.ids import name as check_name
+
+MAX_SLUG = 40
+CLAIM_GRACE = 120.0  # seconds a `preparing` claim may take before its dispatcher is presumed dead
+LOCK_WAIT = 60.0
+
+
+# -- small helpers ----------------------------------------------------------------------------
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def slug(title: str) -> str:
+    """An ASCII slug of the title for branch and directory names (``brief`` if nothing is left)."""
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
+    words = re.findall(r"[a-z0-9]+", text)
+    out = ""
+    for w in words:
+        nxt = f"{out}-{w}" if out else w
+        if len(nxt) > MAX_SLUG:
+            if not out:
+                out = w[:MAX_SLUG]
+            break
+        out = nxt
+    return out or "brief"
+
+
+def branch_name(brief: int, title: str) -> str:
+    return f"flower/{brief}-{slug(title)}"
+
+
+def repo_name(repo: Repo) -> str:
+    main = repo.main_worktree
+    if main:
+        return os.path.basename(main.rstrip("/")) or "repo"
+    base = os.path.basename(repo.common_dir.rstrip("/"))
+    if base == ".git":
+        base = os.path.basename(os.path.dirname(repo.common_dir.rstrip("/")))
+    return base.removesuffix(".git") or "repo"
+
+
+def worktree_root(ctx: Ctx) -> str:
+    """``[flower] worktrees`` with ``{repo}`` filled, relative to the main checkout."""
+    repo = ctx.repo
+    pattern = str(ctx.config.get("flower", "worktrees"))
+    text = pattern.replace("{repo}", repo_name(repo))
+    anchor = repo.main_worktree or os.path.dirname(repo.common_dir.rstrip("/"))
+    return os.path.normpath(os.path.join(anchor, os.path.expanduser(text)))
+
+
+def state_file(repo: Repo, kind: str, did: str, ext: str) -> str:
+    d = repo.state_path(kind)
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, f"{did}.{ext}")
+
+
+def spec_path(repo: Repo, did: str) -> str:
+    return state_file(repo, "run", did, "json")
+
+
+# -- liveness ------------------------------------------------------------------------------
+def alive(ident: dict[str, Any] | None) -> bool | None:
+    """True/False for a process of this machine (a reboot ends them all); None for another host."""
+    if not ident:
+        return False
+    got = groups.is_alive(ident)
+    if got is None and ident.get("host") == socket.gethostname():
+        return False  # same host, another boot: the machine rebooted since
+    return got
+
+
+def view_state(rec: dict[str, Any], now: float | None = None) -> str:
+    """The state to show: the record's, except that a live state whose processes are provably
+    gone shows as ``lost``."""
+    state = str(rec.get("state", ""))
+    if state == "running":
+        sup = alive(rec.get("supervisor"))
+        if sup is False and alive(rec.get("proc")) is not True:
+            return "lost"
+    elif state == "preparing":
+        by = rec.get("by_proc")
+        if by and alive(by) is False:
+            return "lost"
+        started = rec.get("queued_ns")
+        if not by and started and (now or time.time()) - int(started) / 1e9 > CLAIM_GRACE:
+            return "lost"
+    return state
+
+
+# -- the scheduler -------------------------------------------------------------------------
+@contextlib.contextmanager
+def sched_lock(repo: Repo, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """The per-machine scheduler lock: check-then-start is atomic on this machine."""
+    os.makedirs(repo.state_dir, exist_ok=True)
+    fd = os.open(repo.state_path("sched.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Retry("the dispatch scheduler lock is busy",
+                                "another git flower is starting agents; retry") from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def supervisor_argv(did: str) -> list[str]:
+    return [sys.executable, "-m", "flowergit.ops.supervise", did]
+
+
+def _base_env() -> dict[str, str]:
+    return agents.agent_env(os.environ, {})
+
+
+def _start(ctx: Ctx, head: records.Head) -> bool:
+    """Start one queued dispatch: spawn its supervisor, then CAS the record to ``running``
+    naming that supervisor (it waits for that before it starts the agent)."""
+    repo = ctx.repo
+    rec = head.record
+    did = str(rec["id"])
+    if not os.path.exists(spec_path(repo, did)):
+        return False  # claimed on another machine: only that machine can start it
+    pid = supervisor.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
+                                    log=str(rec.get("log") or state_file(repo, "logs", did, "log")))
+    ident = groups.identity(pid) or {"host": socket.gethostname(), "boot_id": groups.boot_id(),
+                                     "pid": pid, "start": 0}
+    new = dict(rec)
+    new.update(state="running", started_at=now_iso(), supervisor=ident, pid=None, pgid=None,
+               proc=None)
+    try:
+        records.append(repo, head, new, f"dispatch {did}: running")
+        return True
+    except refs.CasLost:
+        import signal as _signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, _signal.SIGKILL)
+        return False
+
+
+def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One scheduler step. ``mine`` is a dispatch this process just prepared: it joins the queue
+    (and starts now if a slot is free and nothing older waits)."""
+    repo = ctx.repo
+    cap = int(ctx.config.get("flower", "max_parallel"))
+    started: list[str] = []
+    with sched_lock(repo):
+        heads = DispatchStore(repo).all()
+        now = time.time()
+        running = 0
+        waiting: list[records.Head] = []
+        mine_head: records.Head | None = None
+        for h in heads:
+            st = view_state(h.record, now)
+            if st == "running":
+                running += 1
+            elif st == "queued":
+                waiting.append(h)
+            if mine and (h.record.get("brief"), h.record.get("attempt")) == mine \
+                    and h.record.get("state") == "preparing":
+                mine_head = h
+                waiting.append(h)
+        waiting.sort(key=lambda h: (int(h.record.get("queued_ns") or 0), h.record.get("id")))
+        for h in waiting:
+            if running >= cap:
+                break
+            if _start(ctx, h):
+                running += 1
+                started.append(str(h.record["id"]))
+        if mine_head is not None and str(mine_head.record["id"]) not in started:
+            new = dict(mine_head.record)
+            new["state"] = "queued"
+            records.append(repo, mine_head, new, f"dispatch {new['id']}: queued")
+        queue = [str(h.record["id"]) for h in waiting if str(h.record["id"]) not in started]
+    return {"started": started, "running": running, "cap": cap, "queue": queue}
+
+
+# -- packets -------------------------------------------------------------------------------
+def template_text(name: str) -> str:
+    """A packet template: shipped in the wheel as flowergit/templates, or the repo's templates/."""
+    from importlib import resources
+
+    try:
+        res = resources.files("flowergit").joinpath("templates", name)
+        if res.is_file():
+            return res.read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError, NotADirectoryError):
+        pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(os.path.dirname(os.path.dirname(here)), "templates", name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        raise FlowerError(f"packet template {name} is missing from this installation",
+                          "reinstall git flower") from None
+
+
+_TOKEN = re.compile(r"\{\{([a-z_]+)\}\}")
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """One pass of ``{{name}}`` replacement: inserted text is never scanned again."""
+    def sub(m: re.Match[str]) -> str:
+        return values.get(m[1], m[0])
+
+    return _TOKEN.sub(sub, template)
+
+
+def _fence(text: str) -> str:
+    """A backtick fence longer than any run of backticks in ``text``."""
+    longest = max((len(r) for r in re.findall(r"`+", text)), default=0)
+    return "`" * max(4, longest + 1)
+
+
+def render_packet(*, brief: Any, did: str, branch: str, worktree: str, target: str, base: str,
+                  agent: str, rework: dict[str, Any] | None, resumed: bool = False) -> str:
+    body = brief.body
+    fence = _fence(body + brief.title)
+    if rework:
+        drift = (f"This is attempt {did}: rework of brief {brief.id} on its existing branch "
+                 f"`{branch}`, which already holds {rework['ahead']} commit(s) of earlier work. "
+                 f"Since that work's base, `{target}` has moved {rework['behind']} commit(s) "
+                 f"ahead (base {rework['base'][:12]}, `{target}` now at {rework['target'][:12]}).")
+        if rework["behind"]:
+            drift += (f" Bring the branch up to date with `{target}` (merge or rebase it in this "
+                      "worktree) before you continue, and resolve any conflicts.")
+        rework_text = "## Rework\n\n" + drift + "\n"
+    else:
+        rework_text = ""
+    resume_text = ("## Resumed\n\nThis dispatch was interrupted and is now continued in the same "
+                   "worktree: the work already there is yours; carry on from it.\n") if resumed else ""
+    values = {
+        "id": did, "brief": str(brief.id), "kind": brief.kind, "branch": branch,
+        "worktree": worktree, "target": target, "base": base, "agent": agent,
+        "title": brief.title, "body": body, "fence": fence,
+        "rework": rework_text, "resumed": resume_text,
+    }
+    return fill(template_text("packet.md"), values)
+
+
+def write_file(path: str, text: str) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# -- worktrees -----------------------------------------------------------------------------
+def _worktree_add(ctx: Ctx, args: list[str]) -> None:
+    repo = ctx.repo
+    for attempt in (0, 1):
+        try:
+            repo.git(["worktree", "add", "--quiet", *args])
+            return
+        except GitError as e:
+            err = e.err
+            if attempt == 0 and ("missing but" in err or "already registered" in err):
+                repo.git(["worktree", "prune"])  # a worktree deleted by hand: forget it, retry
+                continue
+            if "already checked out" in err or "is already used by worktree" in err:
+                where = err.strip().splitlines()[-1].split(" at ")[-1].strip("'")
+                raise Conflict(f"the branch is already checked out at {where}",
+                               f"switch that worktree to another branch (`git -C {where} switch "
+                               f"--detach`), then dispatch again") from None
+            if "already exists" in err:
+                raise Conflict(f"cannot create the worktree: {err.strip().splitlines()[-1]}",
+                               "move that directory away, or set [flower] worktrees in "
+                               ".flower.toml") from None
+            raise
+
+
+def ensure_worktree(ctx: Ctx, *, did: str, branch: str, path: str, base: str | None) -> str:
+    """Create (or, for an existing branch, find or re-create) the dispatch's locked worktree."""
+    from flowergit.gitio.worktrees import list_worktrees
+
+    repo = ctx.repo
+    reason = f"git flower dispatch {did}"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if base is not None:  # a new branch
+        _worktree_add(ctx, ["--lock", "--reason", reason, "-b", branch, "--end-of-options",
+                            path, base])
+        return path
+    for wt in list_worktrees(repo):
+        if wt.branch != f"refs/heads/{branch}":
+            continue
+        if wt.prunable is not None or not os.path.isdir(wt.path):
+            repo.git(["worktree", "prune"])
+            break
+        ours = (wt.locked or "").startswith("git flower dispatch")
+        if not ours and os.path.realpath(wt.path) != os.path.realpath(path):
+            raise Conflict(f"branch {branch} is already checked out at {wt.path}",
+                           f"switch that worktree to another branch (`git -C {wt.path} switch "
+                           "--detach`), then dispatch again")
+        if wt.locked is not None:
+            repo.git(["worktree", "unlock", "--end-of-options", wt.path], check=False)
+        repo.git(["worktree", "lock", "--reason", reason, "--end-of-options", wt.path])
+        return wt.path
+    _worktree_add(ctx, ["--lock", "--reason", reason, "--end-of-options", path, branch])
+    return path
+
+
+def _count(repo: Repo, spec: str) -> int:
+    res = repo.git(["rev-list", "--count", "--end-of-options", spec], check=False)
+    return int(res.out.strip()) if res.ok and res.out.strip().isdigit() else 0
+
+
+def drift(repo: Repo, branch_oid: str, target_oid: str | None) -> dict[str, Any]:
+    """How far the branch and the target have gone apart since the branch's base."""
+    if target_oid is None:
+        return {"base": branch_oid, "target": "", "ahead": 0, "behind": 0}
+    res = repo.git(["merge-base", "--end-of-options", branch_oid, target_oid], check=False)
+    base = res.out.strip() if res.ok and res.out.strip() else target_oid
+    return {"base": base, "target": target_oid,
+            "ahead": _count(repo, f"{target_oid}..{branch_oid}"),
+            "behind": _count(repo, f"{branch_oid}..{target_oid}")}
+
+
+def resolve_commit(repo: Repo, rev: str) -> str:
+    if not rev or rev.startswith("-") or "\n" in rev or "\0" in rev:
+        raise UsageError(f"invalid revision {rev!r}")
+    oid = refs.read(repo, rev + "^{commit}")
+    if oid is None:
+        raise NotFound(f"no commit named {rev!r}", "give --base a branch, tag or commit id")
+    return oid
+
+
+# -- dispatch ------------------------------------------------------------------------------
+def live_attempt(store: DispatchStore, brief: int) -> records.Head | None:
+    for h in reversed(store.attempts(brief)):
+        if view_state(h.record) in ("preparing", "queued", "running"):
+            return h
+    return None
+
+
+def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
+             rework: bool = False, resume: bool = False, use_tmux: bool = False) -> dict[str, Any]:
+    repo = ctx.repo
+    if resume:
+        if agent or base or rework:
+            raise UsageError("--resume continues an attempt as it was; it takes no --agent, "
+                             "--base or --rework")
+        return resume_dispatch(ctx, brief, use_tmux=use_tmux)
+    from flowergit.ops import briefs as ops_briefs
+
+    b = ctx.briefs().get(brief)
+    if b.status in ("merged", "abandoned"):
+        raise Conflict(f"brief {brief} is {b.status}; there is nothing to dispatch",
+                       f"file a new brief, or `git flower brief set {brief} status=planned`")
+    name = check_name(agent or b.agent or str(ctx.config.get("flower", "default_agent")), "agent")
+    profile = agents.resolve(name, ctx.config.agents)
+    if not profile.builtin:
+        from flowergit.ops import trust
+
+        trust.require(ctx, f"agent command [agents.{name}]")
+    if use_tmux:
+        from flowergit.procs import tmux
+
+        tmux.available()
+    store = DispatchStore(repo)
+    attempts = store.attempts(brief)
+    for h in reversed(attempts):
+        st = view_state(h.record)
+        if st == "lost":
+            raise Conflict(f"dispatch {h.record['id']} was interrupted (its processes are gone)",
+                           f"`git flower dispatch {brief} --resume` continues it; "
+                           f"`git flower stop {brief}` gives it up")
+        if st in ("preparing", "queued", "running"):
+            raise Conflict(f"brief {brief} already has a live dispatch {h.record['id']} ({st})",
+                           f"`git flower wait {brief}` waits for it; `git flower stop {brief}` "
+                           "ends it")
+    attempt = (int(attempts[-1].record.get("attempt", 0)) if attempts else 0) + 1
+    did = dispatch_name(brief, attempt)
+    target = ctx.config.target
+    branch = str(attempts[-1].record.get("branch")) if attempts and attempts[-1].record.get(
+        "branch") else branch_name(brief, b.title)
+    target_oid = refs.read(repo, f"refs/heads/{target}")
+    branch_oid = refs.read(repo, f"refs/heads/{branch}")
+    rework_info: dict[str, Any] | None = None
+    if branch_oid is not None:
+        if base:
+            raise UsageError(f"--base applies to a new branch; {branch} already exists",
+                             f"rework continues it; `git flower clean {brief}` drops a merged one")
+        rework_info = drift(repo, branch_oid, target_oid)
+        base_oid = str(rework_info["base"])
+    else:
+        if rework:
+            raise NotFound(f"brief {brief} has no branch to rework ({branch} does not exist)",
+                           f"dispatch it without --rework: `git flower dispatch {brief}`")
+        if base is None and target_oid is None:
+            raise NotFound(f"the target branch {target} has no commits",
+                           "commit something first, or give --base REV")
+        base_oid = resolve_commit(repo, base) if base else str(target_oid)
+    root = worktree_root(ctx)
+    path = os.path.join(root, branch.split("/", 1)[1])
+    log = state_file(repo, "logs", did, "log")
+    packet = state_file(repo, "packets", did, "md")
+    rec: dict[str, Any] = {
+        "state": "preparing", "agent": name, "branch": branch, "worktree": path,
+        "base": base_oid, "target": target, "rework": rework_info is not None,
+        "drift": rework_info, "tmux": bool(use_tmux), "title": b.title,
+        "queued_at": now_iso(), "queued_ns": time.time_ns(), "started_at": None,
+        "ended_at": None, "exit_code": None, "signal": None, "pid": None, "pgid": None,
+        "proc": None, "supervisor": None, "log": log, "packet": packet,
+        "by": os.environ.get("FLOWER_DAEMON") and f"daemon {os.environ['FLOWER_DAEMON']}"
+        or f"{socket.gethostname()}:{os.getpid()}",
+        "by_proc": groups.identity(os.getpid()), "daemon": os.environ.get("FLOWER_DAEMON"),
+    }
+    try:
+        head = store.claim(brief, attempt, rec)
+    except refs.CasLost:
+        raise Conflict(f"dispatch {did} was just claimed by another process",
+                       f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
+    try:
+        path = ensure_worktree(ctx, did=did, branch=branch, path=path,
+                               base=None if rework_info is not None else base_oid)
+        write_file(packet, render_packet(brief=b, did=did, branch=branch, worktree=path,
+                                         target=target, base=base_oid, agent=name,
+                                         rework=rework_info))
+        bootstrap = agents.bootstrap_line(packet)
+        argv = agents.render_argv(profile.command, {
+            "{bootstrap}": bootstrap, "{packet}": packet, "{brief}": str(brief),
+            "{worktree}": path})
+        spec = {"v": 1, "id": did, "argv": argv, "env": dict(profile.env),
+                "timeout": profile.timeout, "worktree": path, "log": log, "packet": packet,
+                "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
+        write_file(spec_path(repo, did), json.dumps(spec, ensure_ascii=False))
+        if path != rec["worktree"]:
+            head = store.update(brief, attempt, lambda r: {**r, "worktree": path}, "worktree")
+        ops_briefs.set_status(ctx, brief, "dispatched", why=f"dispatch {did}")
+    except BaseException as e:
+        msg = e.message if isinstance(e, FlowerError) else f"{type(e).__name__}: {e}"
+        with contextlib.suppress(Exception):
+            store.update(brief, attempt, lambda r: {**r, "state": "failed", "error": msg,
+                                                    "ended_at": now_iso()}, "failed")
+        raise
+    sched = schedule(ctx, mine=(brief, attempt))
+    out = dict(store.get(brief, attempt).record)  # type: ignore[union-attr]
+    out["argv"] = argv
+    out["queue"] = sched["queue"]
+    out["cap"] = sched["cap"]
+    return out
+
+
+def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str, Any]:
+    """Continue an interrupted (lost) or stopped attempt in its own worktree."""
+    repo = ctx.repo
+    store = DispatchStore(repo)
+    head = store.latest(brief)
+    if head is None:
+        raise NotFound(f"brief {brief} has never been dispatched", f"`git flower dispatch {brief}`")
+    rec = head.record
+    did = str(rec["id"])
+    st = view_state(rec)
+    if st not in ("lost", "stopped"):
+        raise Conflict(f"dispatch {did} is {st}; only a lost or stopped dispatch can be resumed",
+                       f"`git flower dispatch {brief}` starts a new attempt" if st not in
+                       ("queued", "running", "preparing") else f"`git flower wait {brief}`")
+    wt = str(rec.get("worktree") or "")
+    if not wt or not os.path.isdir(wt):
+        raise NotFound(f"the worktree of dispatch {did} is missing ({wt})",
+                       f"`git flower dispatch {brief}` re-creates it on the same branch")
+    spec_file = spec_path(repo, did)
+    try:
+        with open(spec_file, encoding="utf-8") as f:
+            spec = json.load(f)
+    except (OSError, ValueError):
+        raise NotFound(f"dispatch {did} was not started on this machine; nothing to resume here",
+                       f"`git flower dispatch {brief}` starts a new attempt") from None
+    if use_tmux != bool(spec.get("tmux")):
+        spec["tmux"] = bool(use_tmux)
+        write_file(spec_file, json.dumps(spec, ensure_ascii=False))
+    packet = str(rec.get("packet") or "")
+    if packet and os.path.exists(packet):
+        with open(packet, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+        if "## Resumed" not in text:
+            write_file(packet, text.rstrip("\n") + "\n\n## Resumed\n\nThis dispatch was "
+                       "interrupted and is now continued in the same worktree: the work already "
+                       "there is yours; carry on from it.\n")
+    supervisor.log_line(str(rec.get("log")), f"resuming dispatch {did}")
+
+    def change(r: dict[str, Any]) -> dict[str, Any] | None:
+        if view_state(r) not in ("lost", "stopped"):
+            raise Conflict(f"dispatch {did} changed while resuming it ({r.get('state')})")
+        return {**r, "state": "preparing", "resumed": int(r.get("resumed") or 0) + 1,
+                "queued_at": now_iso(), "queued_ns": time.time_ns(), "ended_at": None,
+                "exit_code": None, "signal": None, "tmux": bool(use_tmux),
+                "by_proc": groups.identity(os.getpid())}
+
+    store.update(brief, int(rec["attempt"]), change, "resume")
+    sched = schedule(ctx, mine=(brief, int(rec["attempt"])))
+    out = dict(store.get(brief, int(rec["attempt"])).record)  # type: ignore[union-attr]
+    out["queue"] = sched["queue"]
+    out["cap"] = sched["cap"]
+    return out

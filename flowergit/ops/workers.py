@@ -1,0 +1,507 @@
+"""Live workers: `status`, `ps`, `logs`, `wait`, `stop`, `done`, `clean`, `attach`, `send`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
+from flowergit.gitio import refs
+from flowergit.gitio.repo import Repo
+from flowergit.gitio.runner import GitError
+from flowergit.ops.context import Ctx
+from flowergit.ops.dispatch import (alive, now_iso, parse_iso, sched_lock, schedule, spec_path,
+                                    view_state)
+from flowergit.procs import groups
+from flowergit.state import records
+from flowergit.state.dispatches import DispatchStore
+from flowergit.state.ids import brief_id, dispatch_id, is_brief_id
+
+LIVE_VIEW = ("preparing", "queued", "running")
+_BRANCH = re.compile(r"flower/([1-9][0-9]{0,8})-", re.ASCII)
+
+
+# -- finding a dispatch -------------------------------------------------------------------
+def parse_target(text: str) -> tuple[int, int | None]:
+    """``246`` (its latest attempt) or ``246.2``."""
+    if "." in text:
+        b, a = dispatch_id(text)
+        return b, a
+    return brief_id(text), None
+
+
+def resolve(store: DispatchStore, text: str) -> records.Head:
+    b, a = parse_target(text)
+    head = store.get(b, a) if a is not None else store.latest(b)
+    if head is None:
+        what = f"dispatch {b}.{a}" if a is not None else f"a dispatch of brief {b}"
+        raise NotFound(f"there is no {what}", f"`git flower dispatch {b}` starts one")
+    return head
+
+
+def _from_cwd(ctx: Ctx) -> str | None:
+    """The brief whose dispatch worktree the user stands in (from its branch name)."""
+    wt = ctx.repo.worktree
+    if wt is None:
+        return None
+    res = ctx.repo.git_wt(["symbolic-ref", "-q", "--short", "HEAD"], wt, check=False)
+    m = _BRANCH.match(res.out.strip())
+    return m[1] if m else None
+
+
+# -- views --------------------------------------------------------------------------------
+def _elapsed(rec: dict[str, Any], state: str, now: float) -> float | None:
+    if state in ("queued", "preparing"):
+        start = parse_iso(rec.get("queued_at"))
+        return None if start is None else max(0.0, now - start)
+    start = parse_iso(rec.get("started_at"))
+    if start is None:
+        return None
+    end = parse_iso(rec.get("ended_at")) or now
+    return max(0.0, end - start)
+
+
+def _last_line(path: str | None, limit: int = 8192) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            data = f.read()
+    except OSError:
+        return ""
+    for ln in reversed(data.replace(b"\r", b"\n").split(b"\n")):
+        if ln.strip():
+            return ln.strip().decode("utf-8", "replace")[:400]
+    return ""
+
+
+def _branch_tips(repo: Repo) -> dict[str, tuple[str, str]]:
+    """refs/heads/flower/* -> (oid, subject of the tip commit), in one git call."""
+    out: dict[str, tuple[str, str]] = {}
+    for ln in refs.read_many(repo, ["refs/heads/flower/"],
+                             "%(refname)%00%(objectname)%00%(contents:subject)"):
+        parts = ln.split("\0")
+        if len(parts) == 3:
+            out[parts[0]] = (parts[1], parts[2])
+    return out
+
+
+def _work_stats(repo: Repo, base: str | None, tip: str | None) -> tuple[int, int]:
+    """(commits ahead of base, files changed since base)."""
+    if not base or not tip or base == tip:
+        return 0, 0
+    ahead = repo.git(["rev-list", "--count", "--end-of-options", f"{base}..{tip}"], check=False)
+    files = repo.git(["diff", "--name-only", "-z", "--no-renames", "--end-of-options", base, tip],
+                     check=False)
+    n_ahead = int(ahead.out.strip()) if ahead.ok and ahead.out.strip().isdigit() else 0
+    n_files = len([f for f in files.stdout.split(b"\0") if f]) if files.ok else 0
+    return n_ahead, n_files
+
+
+def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None,
+        now: float) -> dict[str, Any]:
+    """One dispatch as `ps` shows it (and documents in docs/dispatch.md)."""
+    state = view_state(rec, now)
+    wt = rec.get("worktree")
+    present = bool(wt) and os.path.isdir(str(wt))
+    if not present and state in ("exited", "stopped", "lost", "running"):
+        state = "missing" if state != "running" else state
+    out: dict[str, Any] = {
+        "id": rec.get("id"), "brief": rec.get("brief"), "attempt": rec.get("attempt"),
+        "state": state, "record_state": rec.get("state"), "agent": rec.get("agent"),
+        "title": rec.get("title", ""), "branch": rec.get("branch"), "worktree": wt,
+        "worktree_present": present, "base": rec.get("base"), "target": rec.get("target"),
+        "rework": bool(rec.get("rework")), "tmux": bool(rec.get("tmux")),
+        "queued_at": rec.get("queued_at"), "started_at": rec.get("started_at"),
+        "ended_at": rec.get("ended_at"), "elapsed": _elapsed(rec, state, now),
+        "exit_code": rec.get("exit_code"), "signal": rec.get("signal"),
+        "reported": rec.get("reported"), "pid": rec.get("pid"), "error": rec.get("error"),
+        "log": rec.get("log"), "packet": rec.get("packet"),
+    }
+    if tips is not None:
+        tip = tips.get(f"refs/heads/{rec.get('branch')}")
+        ahead, files = _work_stats(repo, rec.get("base"), tip[0] if tip else None)
+        out.update(head=tip[0] if tip else None, ahead=ahead, files_changed=files,
+                   last_commit=(tip[1] if tip and ahead else ""),
+                   last_log=_last_line(rec.get("log")))
+    return out
+
+
+def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
+    repo = ctx.repo
+    heads = DispatchStore(repo).all()
+    if not all_:
+        heads = [h for h in heads if h.record.get("state") != "released"]
+    tips = _branch_tips(repo) if heads else {}
+    now = time.time()
+    return [row(repo, h.record, tips, now) for h in heads]
+
+
+def status(ctx: Ctx) -> dict[str, Any]:
+    """Briefs by status, workers (live or interrupted dispatches) and the queue."""
+    from flowergit.ops import briefs as ops_briefs
+    from flowergit.state.brief import STATUSES
+
+    got = ops_briefs.list_(ctx)
+    items: list[dict[str, Any]] = got.value() if hasattr(got, "value") else got
+    by_status = {s: 0 for s in STATUSES}
+    for b in items:
+        by_status[b["status"]] = by_status.get(b["status"], 0) + 1
+    repo = ctx.repo
+    now = time.time()
+    rows = [row(repo, h.record, None, now) for h in DispatchStore(repo).all()]
+    workers = [r for r in rows if r["state"] in ("running", "lost", "preparing")]
+    queue = sorted((r for r in rows if r["state"] == "queued"),
+                   key=lambda r: (r["queued_at"] or "", r["id"]))
+    dispatch_counts: dict[str, int] = {}
+    for r in rows:
+        dispatch_counts[r["state"]] = dispatch_counts.get(r["state"], 0) + 1
+    keep = ("id", "brief", "attempt", "state", "agent", "title", "elapsed", "worktree", "pid",
+            "started_at", "queued_at")
+    return {
+        "briefs": {"total": len(items), "by_status": by_status},
+        "workers": [{k: r[k] for k in keep} for r in workers],
+        "queue": [{k: r[k] for k in keep} for r in queue],
+        "max_parallel": int(ctx.config.get("flower", "max_parallel")),
+        "running": sum(1 for r in workers if r["state"] == "running"),
+        "dispatches": dispatch_counts,
+    }
+
+
+# -- logs ---------------------------------------------------------------------------------
+def log_path(ctx: Ctx, target: str) -> tuple[records.Head, str]:
+    head = resolve(DispatchStore(ctx.repo), target)
+    path = str(head.record.get("log") or "")
+    return head, path
+
+
+def logs(ctx: Ctx, target: str) -> dict[str, Any]:
+    head, path = log_path(ctx, target)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        data = b""
+    return {"id": head.record.get("id"), "path": path,
+            "text": data.decode("utf-8", "replace")}
+
+
+def follow(ctx: Ctx, target: str, write: Callable[[bytes], None], poll: float = 0.2) -> int:
+    """Copy the log to ``write`` as it grows, until the dispatch has ended."""
+    store = DispatchStore(ctx.repo)
+    head, path = log_path(ctx, target)
+    b, a = int(head.record["brief"]), int(head.record["attempt"])
+    pos = 0
+    while True:
+        cur = store.get(b, a)
+        ended = cur is None or view_state(cur.record) not in LIVE_VIEW
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos)
+                data = f.read()
+        except OSError:
+            data = b""
+        if data:
+            write(data)
+            pos += len(data)
+        if ended:
+            return 0
+        time.sleep(poll)
+
+
+# -- wait ---------------------------------------------------------------------------------
+def wait(ctx: Ctx, targets: list[str], *, timeout: float | None = None,
+         poll: float = 0.1) -> list[dict[str, Any]]:
+    """Block until every named dispatch has ended; their states and exit codes."""
+    if not targets:
+        raise UsageError("name at least one brief or dispatch to wait for",
+                         "e.g. `git flower wait 12 13`")
+    store = DispatchStore(ctx.repo)
+    wanted = []
+    for t in targets:
+        h = resolve(store, t)
+        wanted.append((int(h.record["brief"]), int(h.record["attempt"])))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last_sched = time.monotonic()
+    while True:
+        now = time.time()
+        by_key = {(int(h.record.get("brief", 0)), int(h.record.get("attempt", 0))): h.record
+                  for h in records.read_many(ctx.repo, "refs/flower/dispatch/")}
+        out = []
+        pending = []
+        for key in wanted:
+            rec = by_key.get(key, {})
+            st = view_state(rec, now) if rec else "released"
+            out.append({"id": f"{key[0]}.{key[1]}", "state": st,
+                        "exit_code": rec.get("exit_code"), "signal": rec.get("signal")})
+            if st in LIVE_VIEW:
+                pending.append(f"{key[0]}.{key[1]}")
+        if not pending:
+            return out
+        if deadline is not None and time.monotonic() >= deadline:
+            raise Retry(f"timed out waiting for {', '.join(pending)}",
+                        "`git flower ps` shows what they are doing", data=out)
+        if time.monotonic() - last_sched > 2.0:  # heal a queue whose supervisors died
+            last_sched = time.monotonic()
+            with contextlib.suppress(FlowerError):
+                schedule(ctx)
+        time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+        poll = min(0.5, poll * 1.2)
+
+
+# -- stop ---------------------------------------------------------------------------------
+def stop(ctx: Ctx, target: str, *, wait_s: float = 15.0) -> dict[str, Any]:
+    """End a dispatch: a queued one leaves the queue; a running agent's whole process group
+    (and every descendant) is terminated, then killed after a grace period."""
+    repo = ctx.repo
+    store = DispatchStore(repo)
+    head = resolve(store, target)
+    b, a = int(head.record["brief"]), int(head.record["attempt"])
+    did = f"{b}.{a}"
+    st = view_state(head.record)
+    if st not in LIVE_VIEW and st != "lost":
+        raise Conflict(f"dispatch {did} is not running ({st})", "`git flower ps` shows every dispatch")
+    stamp = now_iso()
+
+    def mark(r: dict[str, Any]) -> dict[str, Any] | None:
+        cur = view_state(r)
+        if cur not in LIVE_VIEW and cur != "lost":
+            return None
+        new = {**r, "state": "stopped", "stopped_at": stamp}
+        if cur in ("queued", "preparing", "lost"):
+            new["ended_at"] = r.get("ended_at") or stamp
+        return new
+
+    with sched_lock(repo):
+        head = store.update(b, a, mark, "stopped")
+    rec = head.record
+    proc, sup = rec.get("proc"), rec.get("supervisor")
+    if rec.get("pgid") and alive(proc) is not False:
+        groups.kill_tree(int(rec["pgid"]))
+    elif rec.get("pgid") and groups.group_alive(int(rec["pgid"])):
+        groups.kill_tree(int(rec["pgid"]))
+    if rec.get("tmux_socket"):
+        from flowergit.procs import tmux
+
+        tmux.kill_server(str(rec["tmux_socket"]))
+    # the supervisor sees the agent end, cleans up leftovers and records the exit
+    deadline = time.monotonic() + wait_s
+    while alive(sup) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(sup):
+        groups.kill_tree(int(sup["pid"]), grace=1.0)
+    cur = store.get(b, a)
+    if cur is not None and not cur.record.get("ended_at"):
+        cur = store.update(b, a, lambda r: {**r, "ended_at": r.get("ended_at") or now_iso()},
+                           "stopped")
+        with contextlib.suppress(FlowerError):
+            schedule(ctx)
+    rec = dict(cur.record if cur is not None else rec)
+    rec["state"] = view_state(rec)
+    return rec
+
+
+# -- done ---------------------------------------------------------------------------------
+def done(ctx: Ctx, target: str | None = None, *, failed: bool = False,
+         note: str | None = None) -> dict[str, Any]:
+    """An agent (or a person) reports the dispatch finished, or failed (``--failed``)."""
+    store = DispatchStore(ctx.repo)
+    if target is None:
+        env = os.environ.get("FLOWER_DISPATCH", "")
+        target = env if env and re.fullmatch(r"[1-9][0-9]{0,8}\.[1-9][0-9]{0,3}", env, re.ASCII) \
+            else _from_cwd(ctx)
+        if target is None:
+            raise UsageError("which dispatch? run this inside a dispatch worktree, or name it",
+                             "e.g. `git flower done 12`")
+    head = resolve(store, target)
+    b, a = int(head.record["brief"]), int(head.record["attempt"])
+    stamp = now_iso()
+    report = "failed" if failed else "done"
+
+    def change(r: dict[str, Any]) -> dict[str, Any]:
+        new = {**r, "reported": report, "reported_at": stamp}
+        if note:
+            new["note"] = note[:2000]
+        if view_state(r) == "lost":  # nobody will record an exit: close it here
+            new.update(state="exited", ended_at=r.get("ended_at") or stamp)
+        return new
+
+    head = store.update(b, a, change, f"reported {report}")
+    if not failed:
+        from flowergit.ops import briefs as ops_briefs
+
+        ops_briefs.set_status(ctx, b, "done", why=f"dispatch {b}.{a} reported done")
+    out = dict(head.record)
+    out["state"] = view_state(out)
+    return out
+
+
+# -- clean --------------------------------------------------------------------------------
+def _dirty(repo: Repo, path: str) -> list[str]:
+    res = repo.git_wt(["--no-optional-locks", "status", "--porcelain", "-z",
+                       "--untracked-files=all", "--ignore-submodules=none"], path, check=False)
+    if not res.ok:
+        return ["(git status failed: " + res.err.strip() + ")"]
+    return [e[3:].decode("utf-8", "replace") for e in res.stdout.split(b"\0") if len(e) > 3]
+
+
+def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_oid: str | None,
+               *, merged_only: bool) -> dict[str, Any]:
+    repo = ctx.repo
+    latest = heads[-1].record
+    b = int(latest["brief"])
+    did = str(latest["id"])
+    branch = str(latest.get("branch") or "")
+    res: dict[str, Any] = {"id": did, "brief": b, "branch": branch,
+                           "worktree": latest.get("worktree"), "removed": False}
+    for h in heads:
+        st = view_state(h.record)
+        if st in LIVE_VIEW or alive(h.record.get("proc")):
+            res["reason"] = f"dispatch {h.record['id']} is {st}: its agent is alive"
+            res["hint"] = f"`git flower stop {b}` first, or wait for it"
+            return res
+    if merged_only and latest.get("state") != "merged":
+        res["reason"] = "not merged"
+        return res
+    ref = f"refs/heads/{branch}"
+    tip = refs.read(repo, ref) if branch else None
+    if tip is not None:
+        if target_oid is None:
+            res["reason"] = f"the target branch {latest.get('target')} does not exist"
+            return res
+        anc = repo.git(["merge-base", "--is-ancestor", "--end-of-options", tip, target_oid],
+                       check=False)
+        if anc.returncode != 0:
+            n = repo.git(["rev-list", "--count", "--end-of-options", f"{target_oid}..{tip}"],
+                         check=False).out.strip()
+            res["reason"] = f"{branch} holds {n} commit(s) not on {latest.get('target')}"
+            res["hint"] = f"merge it first (`git flower merge {b}`), or remove it by hand"
+            return res
+    wt = wts.get(ref)
+    path = wt.path if wt is not None else str(latest.get("worktree") or "")
+    if wt is not None and os.path.isdir(wt.path):
+        dirty = _dirty(repo, wt.path)
+        if dirty:
+            res["reason"] = f"{wt.path} has uncommitted changes ({', '.join(dirty[:3])}" \
+                + (", …" if len(dirty) > 3 else "") + ")"
+            res["hint"] = "commit or discard them in that worktree first"
+            return res
+        holder_ours = (wt.locked or "").startswith("git flower dispatch") or \
+            os.path.realpath(wt.path) == os.path.realpath(path)
+        if not holder_ours:
+            res["reason"] = f"{branch} is checked out at {wt.path}, which git flower did not make"
+            return res
+        if wt.locked is not None:
+            repo.git(["worktree", "unlock", "--end-of-options", wt.path], check=False)
+        try:
+            repo.git(["worktree", "remove", "--end-of-options", wt.path])
+        except GitError as e:
+            repo.git(["worktree", "lock", "--reason", f"git flower dispatch {did}",
+                      "--end-of-options", wt.path], check=False)
+            res["reason"] = f"git refused to remove {wt.path}: {e.err.strip().splitlines()[-1]}"
+            return res
+    repo.git(["worktree", "prune"], check=False)
+    if os.path.isdir(path) and wt is not None:
+        res["reason"] = f"{path} is still there after removal"
+        return res
+    if tip is not None:
+        try:
+            refs.transaction(repo, [refs.delete(ref, tip)], f"git flower clean {b}")
+        except refs.CasLost:
+            res["reason"] = f"{branch} moved while cleaning; kept"
+            return res
+        except FlowerError as e:
+            res["reason"] = f"could not delete {branch}: {e.message}"
+            return res
+    stamp = now_iso()
+    store = DispatchStore(repo)
+    for h in heads:
+        if h.record.get("state") != "released":
+            store.update(int(h.record["brief"]), int(h.record["attempt"]),
+                         lambda r: {**r, "state": "released", "released_at": stamp,
+                                    "released_from": r.get("state")}, "released")
+        with contextlib.suppress(OSError):
+            os.unlink(spec_path(repo, str(h.record["id"])))
+    res["removed"] = True
+    return res
+
+
+def clean(ctx: Ctx, target: str | None = None, *, merged: bool = False) -> list[dict[str, Any]]:
+    """Remove finished dispatches' worktrees and branches, never unmerged work or a live agent.
+
+    With a target, a refusal is an error (exit 4); without one, every brief with a finished
+    dispatch is tried and refusals are reported as skipped."""
+    from flowergit.gitio.worktrees import list_worktrees
+
+    repo = ctx.repo
+    store = DispatchStore(repo)
+    groups_: dict[int, list[records.Head]] = {}
+    if target is not None:
+        if not is_brief_id(target.lstrip("#")):
+            b, _ = parse_target(target)
+        else:
+            b = brief_id(target)
+        heads = store.attempts(b)
+        if not heads:
+            raise NotFound(f"brief {b} has no dispatch to clean")
+        groups_[b] = heads
+    else:
+        for h in store.all():
+            groups_.setdefault(int(h.record.get("brief", 0)), []).append(h)
+        groups_ = {b: hs for b, hs in groups_.items()
+                   if any(h.record.get("state") != "released" for h in hs)}
+    if not groups_:
+        return []
+    wts = {wt.branch: wt for wt in list_worktrees(repo) if wt.branch}
+    tcache: dict[str, str | None] = {}
+    out = []
+    for b, heads in sorted(groups_.items()):
+        heads.sort(key=lambda h: int(h.record.get("attempt", 0)))
+        tname = str(heads[-1].record.get("target") or ctx.config.target)
+        if tname not in tcache:
+            tcache[tname] = refs.read(repo, f"refs/heads/{tname}")
+        out.append(_clean_one(ctx, heads, wts, tcache[tname], merged_only=merged))
+    if target is not None and not out[0]["removed"]:
+        raise Conflict(f"not cleaning brief {out[0]['brief']}: {out[0]['reason']}",
+                       out[0].get("hint") or "`git flower ps` shows its state", data=out)
+    return out
+
+
+# -- tmux ---------------------------------------------------------------------------------
+def _tmux_of(ctx: Ctx, target: str) -> tuple[str, str, str]:
+    head = resolve(DispatchStore(ctx.repo), target)
+    rec = head.record
+    did = str(rec["id"])
+    if not rec.get("tmux"):
+        raise UsageError(f"dispatch {did} does not run in tmux",
+                         f"dispatch with --tmux to watch it live; `git flower logs {did} -f` "
+                         "follows its output")
+    if view_state(rec) not in LIVE_VIEW:
+        raise Conflict(f"dispatch {did} has ended", f"`git flower logs {did}` shows its output")
+    if not rec.get("tmux_socket"):
+        raise Retry(f"dispatch {did} has not started its tmux session yet", "retry in a moment")
+    return did, str(rec["tmux_socket"]), str(rec.get("tmux_session"))
+
+
+def attach(ctx: Ctx, target: str) -> None:
+    """Replace this process with ``tmux attach`` to the dispatch's session."""
+    from flowergit.procs import tmux
+
+    _, sock, session = _tmux_of(ctx, target)
+    argv = tmux.attach_argv(sock, session)
+    os.execv(argv[0], argv)
+
+
+def send(ctx: Ctx, target: str, text: str, *, enter: bool = False) -> dict[str, Any]:
+    from flowergit.procs import tmux
+
+    did, sock, session = _tmux_of(ctx, target)
+    tmux.send(sock, session, text, enter)
+    return {"id": did, "sent": text, "enter": enter}

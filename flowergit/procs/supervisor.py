@@ -1,0 +1,193 @@
+"""Running one agent to its end: its own process group, a log, a timeout, no leftovers.
+
+:class:`AgentRun` is the process half of a dispatch's supervisor (the bookkeeping half, which
+writes the dispatch record, lives in ``flowergit.ops.supervise``). The agent gets a closed stdin,
+its own session and process group, and stdout+stderr appended to the log file. The supervisor
+makes itself a child subreaper, so descendants that leave the agent's group and lose their
+parent are re-parented to it and cleaned up when the agent ends: an agent never leaves
+processes behind. With ``tmux`` the agent runs in a detached tmux session on a private socket
+instead, behind a pty that copies everything it prints into the same log.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowergit.procs import groups, tmux
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants are re-parented to this process (Linux); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def exit_code(returncode: int) -> tuple[int, str | None]:
+    """Shell convention: a death by signal N is 128 + N, with the signal's name."""
+    if returncode >= 0:
+        return returncode, None
+    sig = -returncode
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"SIG{sig}"
+    return 128 + sig, name
+
+
+def log_line(log: str, text: str) -> None:
+    """A line of git flower's own in the agent's log (marked so it is told apart)."""
+    with open(log, "ab") as f:
+        f.write(("[git flower] " + text + "\n").encode("utf-8", "replace"))
+
+
+@dataclass
+class AgentRun:
+    argv: Sequence[str]
+    cwd: str
+    env: Mapping[str, str]
+    log: str
+    timeout: float | None = None
+    tmux_socket: str | None = None  # run inside tmux on this private socket
+    tmux_session: str = ""
+    exit_file: str = ""
+    pid: int | None = None
+    timed_out: bool = False
+    stopped: bool = False
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    # -- start -----------------------------------------------------------------------------
+    def start(self) -> dict[str, Any]:
+        """Start the agent; returns {pid, pgid, proc} (proc = identity), or raises OSError."""
+        if self.tmux_socket:
+            self.pid = self._start_tmux()
+        else:
+            with open(self.log, "ab") as logf:
+                self._proc = subprocess.Popen(
+                    list(self.argv), cwd=self.cwd, env=dict(self.env), stdin=subprocess.DEVNULL,
+                    stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            self.pid = self._proc.pid
+        return {"pid": self.pid, "pgid": self.pid, "proc": groups.identity(self.pid)}
+
+    def _start_tmux(self) -> int:
+        assert self.tmux_socket
+        inner = [sys.executable, "-m", "flowergit.procs.ttyrun", self.log, self.exit_file, "--",
+                 *self.argv]
+        tmux.new_session(self.tmux_socket, self.tmux_session, self.cwd, inner, self.env)
+        return tmux.pane_pid(self.tmux_socket, self.tmux_session)
+
+    # -- wait ------------------------------------------------------------------------------
+    def wait(self, poll: float = 0.2) -> tuple[int | None, str | None]:
+        """Wait for the agent to end (killing it at the timeout); returns (exit_code, signal)."""
+        assert self.pid is not None
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        if self._proc is not None:
+            while True:
+                try:
+                    rc = self._proc.wait(timeout=poll if deadline is None else
+                                         max(0.0, min(poll * 10, deadline - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        self.timed_out = True
+                        groups.kill_tree(self.pid)
+                except InterruptedError:
+                    continue
+            code, sig = exit_code(rc)
+        else:
+            ident = groups.identity(self.pid)
+            while groups.is_alive(ident):
+                if deadline is not None and time.monotonic() >= deadline and not self.timed_out:
+                    self.timed_out = True
+                    groups.kill_tree(self.pid)
+                time.sleep(poll)
+            code, sig = self._tmux_exit()
+        self.cleanup()
+        return code, sig
+
+    def _tmux_exit(self) -> tuple[int | None, str | None]:
+        try:
+            with open(self.exit_file) as f:
+                text = f.read().strip()
+            os.unlink(self.exit_file)
+        except OSError:
+            return None, None
+        parts = text.split()
+        if not parts or not parts[0].lstrip("-").isdigit():
+            return None, None
+        return int(parts[0]), (parts[1] if len(parts) > 1 else None)
+
+    def cleanup(self, grace: float = 2.0) -> int:
+        """End whatever the agent left running: its group, then re-parented orphans."""
+        left = 0
+        if self.pid is not None and groups.group_alive(self.pid):
+            left += 1
+            groups.kill_tree(self.pid, grace=grace)
+        left += reap_orphans(grace)
+        if self.tmux_socket:
+            tmux.kill_server(self.tmux_socket)
+        return left
+
+    def terminate(self) -> None:
+        """End the agent now (the supervisor was asked to stop)."""
+        self.stopped = True
+        if self.pid is not None:
+            groups.kill_tree(self.pid)
+
+
+def reap_orphans(grace: float = 2.0) -> int:
+    """Terminate the descendants this (subreaper) process still has; returns how many."""
+    import psutil
+
+    try:
+        kids = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return 0
+    if not kids:
+        return 0
+    for p in kids:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(kids, timeout=grace)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=2)
+    return len(kids)
+
+
+def on_signals(handler: Callable[[], None]) -> None:
+    """Run ``handler`` on SIGTERM, SIGHUP and SIGINT (the agent is then ended, not orphaned)."""
+    def _h(signum: int, frame: object) -> None:
+        handler()
+
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, _h)
+
+
+def spawn_detached(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str) -> int:
+    """Start ``argv`` in a new session with stdio on ``log``; it outlives the caller."""
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "ab") as logf:
+        p = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+                             close_fds=True)
+    return p.pid

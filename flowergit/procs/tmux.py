@@ -1,0 +1,94 @@
+"""tmux on a private socket, driven with argv lists (never a shell string).
+
+Each ``--tmux`` dispatch gets its own tmux server on its own socket, started with the agent's
+environment, so nothing leaks between agents or into the user's tmux.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from flowergit.errors import FlowerError, NotFound, Unsupported
+
+MAX_SOCKET = 100  # bytes: sun_path is 108 on Linux, 104 on macOS
+
+
+def available() -> str:
+    path = shutil.which("tmux")
+    if path is None:
+        raise Unsupported("tmux is not installed", "install tmux, or dispatch without --tmux")
+    return path
+
+
+def socket_path(state_dir: str, name: str) -> str:
+    """``<state>/tmux/<name>.sock``, or a short private path when that is too long for a socket."""
+    path = os.path.join(state_dir, "tmux", f"{name}.sock")
+    if len(path.encode()) <= MAX_SOCKET:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        return path
+    short = os.path.join("/tmp", f"flower-tmux-{os.getuid()}")
+    os.makedirs(short, mode=0o700, exist_ok=True)
+    if os.stat(short).st_uid != os.getuid():
+        raise Unsupported(f"{short} belongs to another user", "remove it, or use a shorter path")
+    os.chmod(short, 0o700)
+    digest = hashlib.sha256(path.encode()).hexdigest()[:16]
+    return os.path.join(short, f"{digest}.sock")
+
+
+def _tmux(socket: str, args: Sequence[str], *, env: Mapping[str, str] | None = None,
+          check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    argv = [available(), "-S", socket, "-f", os.devnull, *args]
+    p = subprocess.run(argv, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=30)
+    if check and p.returncode != 0:
+        raise FlowerError(f"tmux {args[0]} failed: {p.stderr.decode('utf-8', 'replace').strip()}")
+    return p
+
+
+def new_session(socket: str, session: str, cwd: str, argv: Sequence[str],
+                env: Mapping[str, str]) -> None:
+    """Start a detached session running ``argv`` directly (tmux execs several args, no shell)."""
+    if len(argv) < 2:
+        argv = ["/usr/bin/env", *argv]  # one argument would be handed to a shell by tmux
+    _tmux(socket, ["new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", cwd,
+                   "--", *argv], env=env)
+
+
+def pane_pid(socket: str, session: str) -> int:
+    p = _tmux(socket, ["list-panes", "-t", f"={session}", "-F", "#{pane_pid}"])
+    text = p.stdout.decode().strip().split("\n")[0]
+    if not text.isdigit():
+        raise FlowerError(f"tmux did not report a pane pid for {session}")
+    return int(text)
+
+
+def has_session(socket: str, session: str) -> bool:
+    if not os.path.exists(socket):
+        return False
+    return _tmux(socket, ["has-session", "-t", f"={session}"], check=False).returncode == 0
+
+
+def send(socket: str, session: str, text: str, enter: bool) -> None:
+    if not has_session(socket, session):
+        raise NotFound(f"no tmux session {session} (the agent has ended)")
+    if text:
+        _tmux(socket, ["send-keys", "-t", f"={session}", "-l", "--", text])
+    if enter:
+        _tmux(socket, ["send-keys", "-t", f"={session}", "Enter"])
+
+
+def attach_argv(socket: str, session: str) -> list[str]:
+    return [available(), "-S", socket, "attach-session", "-t", f"={session}"]
+
+
+def kill_server(socket: str) -> None:
+    if os.path.exists(socket):
+        _tmux(socket, ["kill-server"], check=False)
+        try:
+            os.unlink(socket)
+        except OSError:
+            pass

@@ -1,0 +1,113 @@
+"""Human renderings of dispatches and workers (plain when piped, rich tables on a TTY)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flowergit.render import output
+
+STATE_STYLE = {"running": "yellow", "queued": "cyan", "preparing": "cyan", "exited": None,
+               "stopped": "magenta", "lost": "red", "missing": "red", "failed": "red",
+               "merged": "green", "released": "dim"}
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _state(r: dict[str, Any]) -> str:
+    st = str(r.get("state"))
+    if st in ("exited", "missing") and r.get("exit_code") is not None:
+        st += f" ({r['exit_code']})"
+    return st
+
+
+def dispatched(r: dict[str, Any]) -> None:
+    did = r["id"]
+    if r["state"] == "running":
+        what = "agent started"
+    elif r["state"] == "queued":
+        pos = r.get("queue", []).index(did) + 1 if did in r.get("queue", []) else 0
+        what = f"queued ({pos} in line; max_parallel = {r.get('cap')})"
+    else:
+        what = str(r["state"])
+    output.line(f"dispatch {did}: {r['agent']} on {r['branch']}: {what}")
+    output.info(f"worktree: {r['worktree']}")
+    drift = r.get("drift")
+    if drift:
+        output.info(f"rework: the branch has {drift['ahead']} commit(s); {r.get('target')} has "
+                    f"moved {drift['behind']} commit(s) since its base")
+    output.info(f"follow it with `git flower logs {did} -f`; `git flower wait {r['brief']}`")
+
+
+def ps(rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        output.info("no dispatches (start one with `git flower dispatch N`)")
+        return
+    table = [(r["id"], _state(r), r.get("agent") or "", duration(r.get("elapsed")),
+              r.get("ahead", 0), r.get("files_changed", 0), r.get("last_commit") or "",
+              r.get("last_log") or "") for r in rows]
+    output.print_table(["ID", "STATE", "AGENT", "ELAPSED", "AHEAD", "FILES", "LAST COMMIT",
+                        "LAST LOG LINE"], table,
+                       styles=[STATE_STYLE.get(str(r.get("state"))) for r in rows])
+
+
+def status(s: dict[str, Any]) -> None:
+    by = s["briefs"]["by_status"]
+    parts = [f"{n} {k}" for k, n in by.items() if n]
+    output.line(f"briefs: {s['briefs']['total']}" + (f" ({', '.join(parts)})" if parts else ""))
+    output.line(f"workers: {s['running']} running of max_parallel {s['max_parallel']}")
+    if s["workers"]:
+        output.print_table(["ID", "STATE", "AGENT", "ELAPSED", "TITLE"],
+                           [(w["id"], w["state"], w["agent"] or "", duration(w["elapsed"]),
+                             w.get("title") or "") for w in s["workers"]],
+                           styles=[STATE_STYLE.get(str(w["state"])) for w in s["workers"]])
+    output.line(f"queue: {len(s['queue'])}" + (": " + " ".join(q["id"] for q in s["queue"])
+                                               if s["queue"] else ""))
+
+
+def waited(rows: Sequence[dict[str, Any]]) -> None:
+    for r in rows:
+        code = r.get("exit_code")
+        output.line(f"{r['id']}: {r['state']}" + (f", exit {code}" if code is not None else "")
+                    + (f" ({r['signal']})" if r.get("signal") else ""))
+
+
+def stopped(r: dict[str, Any]) -> None:
+    output.line(f"dispatch {r['id']}: stopped" + (f" (exit {r['exit_code']})"
+                                                   if r.get("exit_code") is not None else ""))
+
+
+def reported(r: dict[str, Any]) -> None:
+    output.line(f"dispatch {r['id']}: reported {r.get('reported')}")
+
+
+def cleaned(rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        output.info("nothing to clean")
+        return
+    for r in rows:
+        if r["removed"]:
+            output.line(f"cleaned {r['id']}: removed {r.get('worktree') or '-'} and {r['branch']}")
+        else:
+            output.line(f"kept {r['id']}: {r.get('reason')}")
+
+
+def log_text(d: dict[str, Any]) -> None:
+    import sys
+
+    from flowergit.render.text import escape
+
+    text = d["text"]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    sys.stdout.write("".join(escape(ln) + "\n" for ln in lines))

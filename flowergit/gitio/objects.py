@@ -218,8 +218,8 @@ def edit_tree(
             elif val is None:
                 entries.pop(name, None)
             else:
-                mode, oid = val  # type: ignore[misc]
-                entries[name] = Entry(mode, name, oid)
+                assert isinstance(val, tuple)
+                entries[name] = Entry(val[0], name, val[1])
         if not entries:
             return None
         return writer.add("tree", format_tree(entries.values()))

@@ -41,7 +41,7 @@ def is_alive(ident: dict[str, Any] | None) -> bool | None:
         p = psutil.Process(int(ident["pid"]))
         if abs(p.create_time() - float(ident["start"])) > 0.05:
             return False  # the PID was reused by another process
-        return p.status() != psutil.STATUS_ZOMBIE
+        return bool(p.status() != psutil.STATUS_ZOMBIE)
     except (psutil.NoSuchProcess, ProcessLookupError):
         return False
     except psutil.AccessDenied:
@@ -67,7 +67,7 @@ def group_alive(pgid: int) -> bool:
 
 def _descendants(pid: int) -> list[psutil.Process]:
     try:
-        return psutil.Process(pid).children(recursive=True)
+        return list(psutil.Process(pid).children(recursive=True))
     except (psutil.NoSuchProcess, ProcessLookupError):
         return []
 

@@ -89,7 +89,7 @@ def _jsonable(v: Any) -> Any:
 def _iso(v: Any) -> str:
     if isinstance(v, _dt.datetime) and v.tzinfo is not None:
         v = v.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-        return v.isoformat(timespec="seconds") + "Z"
+        return str(v.isoformat(timespec="seconds")) + "Z"
     return str(v.isoformat())
 
 

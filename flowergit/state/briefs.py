@@ -81,7 +81,7 @@ class BriefStore:
         res = self.repo.git(["cat-file", "blob", f"{BRIEFS_REF}:{path}"], check=False)
         return res.stdout if res.ok else None
 
-    def list(self, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    def all(self, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
         """Every brief's front matter, sorted by id."""
         return self.list_raw(warn).value()  # type: ignore[no-any-return]
 

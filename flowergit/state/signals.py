@@ -1,38 +1,317 @@
-"""Signals: queued events, each a record chain at ``refs/flower/signals/<id>``.
+"""Signals: queued events, each a record chain at ``refs/flower/signals/<id>``, consumed exactly
+once through a create-only claim at ``refs/flower/claims/<id>``.
 
-A signal id sorts by creation time and is unique: ``<yyyymmddThhmmss>-<8 hex>``.
+A signal id sorts by creation time, is unique and names its kind:
+``<yyyymmddThhmmss.ffffff>-<8 hex>-<kind>``. The
+signal record (``{"v", "id", "kind", "brief", "data", "at", "by", "state": "pending"}``) never
+changes after it is emitted; what happened to it lives in its claim chain::
+
+    {"v": 1, "signal": "<id>", "kind": "auto_dispatch", "state": "claimed",
+     "by": "daemon 7", "daemon": "7", "nonce": "<16 hex>", "at": "…Z"}
+
+Claiming creates the claim ref (``create`` in an ``update-ref`` transaction: of N racers exactly
+one succeeds) and reads it back to confirm the winner by content: the record names the claimer
+and a random nonce, so two claim commits are never identical (DESIGN.md rule 5). Completing
+appends ``completed`` or ``moot`` to the claim chain; completing an unclaimed signal claims and
+completes it in one step, so a signal is consumed at most once whatever happens.
+
+A signal id carries its time and kind (``20261121T093000.123456-1f2e3d4c-auto_dispatch``), so
+``claim --next`` finds the oldest unclaimed, unexpired signal of a kind from a single
+``for-each-ref`` of ref names over both prefixes, reading no objects.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import socket
 from typing import Any
 
+from flowergit.errors import Conflict, NotFound
+from flowergit.gitio import objects, refs
+from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.state import records
 from flowergit.state.ids import name as check_name
-from flowergit.state.layout import signal_ref
+from flowergit.state.ids import token
+from flowergit.state.layout import claim_ref, signal_ref
+
+SIGNALS = "refs/flower/signals/"
+CLAIMS = "refs/flower/claims/"
+FINAL = ("completed", "moot")
+
+
+def _wall() -> float:
+    from flowergit.state.daemons import wall
+
+    return wall()
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(_wall(), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def new_id() -> str:
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"{stamp}-{os.urandom(4).hex()}"
+def _stamp(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+
+
+def new_id(kind: str) -> str:
+    """``<utc stamp>-<8 hex>-<kind>``: sorts by emission time, unique, and names its kind, so a
+    listing of ref names alone is enough to pick the oldest signal of a kind."""
+    return f"{_stamp(_wall())}-{os.urandom(4).hex()}-{kind}"
+
+
+def parse_id(sid: str) -> tuple[str, str] | None:
+    """(stamp, kind) of a signal id, or None for an id of another shape."""
+    parts = sid.split("-", 2)
+    if len(parts) != 3 or len(parts[0]) != 22 or parts[0][8] != "T":
+        return None
+    return parts[0], parts[2]
+
+
+def signal_id(text: str) -> str:
+    return token(text, "signal id")
+
+
+def default_by() -> str:
+    return f"{socket.gethostname()}:{os.getppid()}"
 
 
 def emit(repo: Repo, kind: str, *, brief: int | None = None, data: dict[str, Any] | None = None,
          by: str = "") -> dict[str, Any]:
     """Queue a signal of ``kind``; returns its record (with ``id``)."""
     check_name(kind, "signal kind")
-    sid = new_id()
+    sid = new_id(kind)
     rec: dict[str, Any] = {"v": 1, "id": sid, "kind": kind, "brief": brief, "data": data or {},
-                           "at": now_iso(), "by": by or f"{socket.gethostname()}:{os.getpid()}",
-                           "state": "pending"}
+                           "at": now_iso(), "by": by or default_by(), "state": "pending"}
     records.create(repo, signal_ref(sid), rec, f"signal {sid}: {kind}"
                    + (f" for brief {brief}" if brief else ""))
     return rec
+
+
+# -- the cheap scan -------------------------------------------------------------------------------
+def scan(repo: Repo) -> tuple[list[tuple[str, str, str]], set[str]]:
+    """One ``for-each-ref`` of ref names over signals and claims, reading no objects:
+    ([(id, kind, stamp)] oldest first, {claimed ids})."""
+    res = repo.git(["for-each-ref", "--format=%(refname:lstrip=2)", "--", SIGNALS, CLAIMS])
+    sigs: list[tuple[str, str, str]] = []
+    claimed: set[str] = set()
+    for line in res.out.split("\n"):
+        where, _, sid = line.partition("/")
+        if where == "claims":
+            claimed.add(sid)
+        elif where == "signals":
+            got = parse_id(sid)
+            sigs.append((sid, got[1], got[0]) if got else (sid, "", ""))
+    sigs.sort()
+    return sigs, claimed
+
+
+def cutoff(expiry: float, now: float | None = None) -> str:
+    """Signals whose stamp sorts below this are expired."""
+    return _stamp((now if now is not None else _wall()) - expiry)
+
+
+def expired(sid: str, expiry: float, now: float | None = None) -> bool:
+    got = parse_id(sid)
+    return got is not None and got[0] < cutoff(expiry, now)
+
+
+# -- claiming -------------------------------------------------------------------------------------
+def _ident_env() -> tuple[bytes, bytes]:
+    name = os.environ.get("GIT_COMMITTER_NAME") or "git flower"
+    email = os.environ.get("GIT_COMMITTER_EMAIL") or "flower@localhost"
+    clean = re.compile(r"[<>\n\0]")
+    return clean.sub("", name).encode("utf-8", "replace"), clean.sub("", email).encode("utf-8", "replace")
+
+
+def _claim_commit(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:
+    """A claim record commit built in memory and written with one ``unpack-objects``."""
+    w = objects.Writer(repo)
+    blob = w.add("blob", records.encode(rec))
+    tree = w.add("tree", objects.format_tree([objects.Entry(objects.MODE_BLOB,
+                                                            records.RECORD.encode(), blob)]))
+    name, email = _ident_env()
+    stamp = b"%d +0000" % int(_wall())
+    body = b"tree " + tree.encode() + b"\n"
+    if parent:
+        body += b"parent " + parent.encode() + b"\n"
+    who = name + b" <" + email + b"> " + stamp
+    body += b"author " + who + b"\ncommitter " + who + b"\n\n" + message.encode() + b"\n"
+    commit = w.add("commit", body)
+    w.flush()
+    return commit
+
+
+def _claim_rec(sid: str, kind: str, state: str, by: str, daemon: str | None) -> dict[str, Any]:
+    return {"v": 1, "signal": sid, "kind": kind, "state": state, "by": by, "daemon": daemon,
+            "nonce": os.urandom(8).hex(), "at": now_iso()}
+
+
+def _read_pair(repo: Repo, sid: str) -> tuple[records.Head | None, records.Head | None]:
+    """(signal head, claim head) in one ``cat-file --batch``."""
+    names = [signal_ref(sid), f"{signal_ref(sid)}:{records.RECORD}",
+             claim_ref(sid), f"{claim_ref(sid)}:{records.RECORD}"]
+    with objects.Batch(repo) as batch:
+        got = batch.get_many(names)
+    out: list[records.Head | None] = []
+    for i in (0, 2):
+        c, b = got[i], got[i + 1]
+        if c is None or c[1] != "commit" or b is None or b[1] != "blob":
+            out.append(None)
+        else:
+            out.append(records.Head(names[i], c[0], records.decode(b[2], names[i])))
+    return out[0], out[1]
+
+
+def _try_create(repo: Repo, sid: str, kind: str, state: str, by: str,
+                daemon: str | None) -> tuple[bool, records.Head | None, records.Head | None]:
+    """Create the claim; (won, signal head, claim head) read back after the attempt."""
+    rec = _claim_rec(sid, kind, state, by, daemon)
+    msg = f"claim {sid}: {state} by {by}"
+    commit = _claim_commit(repo, rec, None, msg)
+    try:
+        refs.transaction(repo, [refs.create(claim_ref(sid), commit)], msg)
+    except CasLost:
+        sig, claim = _read_pair(repo, sid)
+        return False, sig, claim
+    sig, claim = _read_pair(repo, sid)
+    return claim is not None and claim.commit == commit, sig, claim
+
+
+def _claimer(claim: records.Head | None) -> str:
+    if claim is None:
+        return "someone else"
+    return str(claim.record.get("by") or "someone else")
+
+
+def _view(sig: records.Head | None, claim: records.Head | None, sid: str) -> dict[str, Any]:
+    rec = dict(sig.record) if sig is not None else {"id": sid}
+    if claim is not None:
+        rec["state"] = claim.record.get("state", "claimed")
+        rec["claim"] = {k: claim.record.get(k) for k in ("by", "daemon", "at", "state", "note")
+                        if claim.record.get(k) is not None}
+    return rec
+
+
+def claim(repo: Repo, sid: str, *, by: str, daemon: str | None, expiry: float) -> dict[str, Any]:
+    """Claim signal ``sid``: exit 3 if there is no such signal (or it expired), exit 4 if
+    someone else has it."""
+    sid = signal_id(sid)
+    sig, existing = _read_pair(repo, sid)
+    if sig is None:
+        raise NotFound(f"no signal {sid}", "`git flower signal list` shows the signals there are")
+    if existing is not None:
+        raise _taken(sid, existing)
+    if expired(sid, expiry):
+        raise NotFound(f"signal {sid} expired (older than {expiry:g}s)",
+                       f"retire it with `git flower signal complete {sid} --moot`")
+    won, sig, got = _try_create(repo, sid, str(sig.record.get("kind", "")), "claimed", by, daemon)
+    if not won:
+        raise _taken(sid, got)
+    return _view(sig, got, sid)
+
+
+def _taken(sid: str, claim: records.Head | None) -> Conflict:
+    state = claim.record.get("state", "claimed") if claim is not None else "claimed"
+    who = _claimer(claim)
+    what = "claimed" if state == "claimed" else f"claimed and {state}"
+    return Conflict(f"signal {sid} is already {what} by {who}",
+                    "`git flower signal claim --next` takes the oldest unclaimed one",
+                    data={"signal": sid, "state": state, "by": who})
+
+
+def claim_next(repo: Repo, *, kind: str | None, by: str, daemon: str | None,
+               expiry: float) -> dict[str, Any]:
+    """Claim the oldest unclaimed, unexpired signal (of ``kind``); exit 3 if none is left.
+
+    A lost race moves on to the next candidate of the same scan: the loser's ref is claimed, so
+    nothing needs re-reading."""
+    if kind is not None:
+        check_name(kind, "signal kind")
+    sigs, claimed = scan(repo)
+    low = cutoff(expiry)
+    for sid, k, stamp in sigs:
+        if sid in claimed or (kind is not None and k != kind) or (stamp and stamp < low):
+            continue
+        won, sig, got = _try_create(repo, sid, k, "claimed", by, daemon)
+        if won:
+            return _view(sig, got, sid)
+    what = f"{kind} signals" if kind else "signals"
+    raise NotFound(f"no unclaimed {what} left to claim",
+                   "`git flower signal list --unclaimed` shows what is queued")
+
+
+def complete(repo: Repo, sid: str, *, moot: bool, by: str, daemon: str | None,
+             note: str = "") -> dict[str, Any]:
+    """Mark a signal completed (or moot). An unclaimed signal is claimed and completed in one
+    create-only step; completing it again is harmless."""
+    sid = signal_id(sid)
+    state = "moot" if moot else "completed"
+    for _ in refs.retrying():
+        sig, cl = _read_pair(repo, sid)
+        if sig is None and cl is None:
+            raise NotFound(f"no signal {sid}", "`git flower signal list` shows the signals there are")
+        kind = str((sig.record if sig else cl.record).get("kind", ""))  # type: ignore[union-attr]
+        if cl is None:
+            rec = _claim_rec(sid, kind, state, by, daemon)
+            if note:
+                rec["note"] = note
+            msg = f"claim {sid}: {state} by {by}"
+            commit = _claim_commit(repo, rec, None, msg)
+            try:
+                refs.transaction(repo, [refs.create(claim_ref(sid), commit)], msg)
+            except CasLost:
+                continue
+            return {**_view(sig, records.Head(claim_ref(sid), commit, rec), sid), "already": False}
+        cur = cl.record.get("state", "claimed")
+        if cur in FINAL:
+            if cur != state:
+                raise Conflict(f"signal {sid} is already {cur}", data={"signal": sid, "state": cur})
+            return {**_view(sig, cl, sid), "already": True}
+        owner = cl.record.get("daemon")
+        if daemon and owner and str(owner) != daemon:
+            _refuse_if_owner_alive(repo, sid, str(owner))
+        rec = dict(cl.record)
+        rec.update(state=state, completed_by=by, completed_at=now_iso())
+        if note:
+            rec["note"] = note
+        msg = f"claim {sid}: {state} by {by}"
+        commit = _claim_commit(repo, rec, cl.commit, msg)
+        try:
+            refs.transaction(repo, [refs.update(cl.ref, commit, cl.commit)], msg)
+        except CasLost:
+            continue
+        return {**_view(sig, records.Head(cl.ref, commit, rec), sid), "already": False}
+    raise Conflict(f"gave up completing signal {sid} after repeated lost races", "retry")
+
+
+def _refuse_if_owner_alive(repo: Repo, sid: str, owner: str) -> None:
+    """Another daemon's claim may be completed only once that daemon is gone."""
+    from flowergit.state import daemons
+
+    head = daemons.DaemonStore(repo).get(owner)
+    if head is None:
+        return
+    judged = daemons.liveness(repo, owner, head.record, float(head.record.get("lease", 60)))
+    if not daemons.gone(judged):
+        raise Conflict(f"signal {sid} is claimed by daemon {owner}, which is {judged['state']}",
+                       "let that daemon complete it, or retire the daemon first")
+
+
+# -- listing --------------------------------------------------------------------------------------
+def list_all(repo: Repo, *, expiry: float) -> list[dict[str, Any]]:
+    """Every signal with its consumption state: pending, expired, claimed, completed, moot."""
+    sigs = records.read_many(repo, SIGNALS)
+    claims = {h.ref[len(CLAIMS):]: h for h in records.read_many(repo, CLAIMS)}
+    now = _wall()
+    out = []
+    for h in sigs:
+        sid = h.ref[len(SIGNALS):]
+        rec = _view(h, claims.get(sid), sid)
+        if sid not in claims:
+            rec["state"] = "expired" if expired(sid, expiry, now) else "pending"
+        out.append(rec)
+    out.sort(key=lambda r: str(r.get("id", "")))
+    return out

@@ -25,6 +25,9 @@ app = typer.Typer(
 # (noun, module): each module defines `app`, a typer.Typer for that noun, or `register(app)`.
 NOUNS: list[tuple[str, str]] = [
     ("brief", "flowergit.cli.brief"),
+    ("signal", "flowergit.cli.signal"),
+    ("daemon", "flowergit.cli.daemon"),
+    ("baton", "flowergit.cli.baton"),
 ]
 # modules that add top-level commands with `register(app)`
 COMMANDS: list[str] = [

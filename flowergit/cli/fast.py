@@ -92,12 +92,32 @@ def _workers(name: str) -> Callable[[], tuple[_Parser, Handler]]:
     return make
 
 
+def _signal_claim(a: argparse.Namespace) -> int:
+    from flowergit.cli import common
+    from flowergit.ops import signals
+    from flowergit.render import continuity as view
+
+    got = signals.claim(signals.Light(), a.id, next_=a.next, kind=a.kind, daemon=a.daemon)
+    return common.emit(got, a.json, view.signal_claimed)
+
+
+def _signal_claim_parser() -> tuple[_Parser, Handler]:
+    p = _parser("git flower signal claim")
+    p.add_argument("id", nargs="?")
+    p.add_argument("--next", action="store_true")
+    p.add_argument("--kind")
+    p.add_argument("--daemon")
+    p.add_argument("--json", action="store_true")
+    return p, _signal_claim
+
+
 # leading command words -> factory of (parser for the rest, handler). Other nouns add theirs.
 TABLE: dict[tuple[str, ...], Callable[[], tuple[_Parser, Handler]]] = {
     ("brief", "list"): _list_parser,
     ("brief", "ls"): _list_parser,
     ("brief", "show"): _show_parser,
     ("brief", "new"): _new_parser,
+    ("signal", "claim"): _signal_claim_parser,
     ("dispatch",): _workers("dispatch"),
     ("status",): _workers("status"),
     ("ps",): _workers("ps"),

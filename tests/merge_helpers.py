@@ -75,7 +75,7 @@ def finished(repo: Path, title: str, files: dict[str, str | None], *, exit_code:
             continue
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
-        git(wt, "add", path)
+        git(wt, "add", "-f", path)
     git(wt, "commit", "-qm", f"agent work for {bid}")
     base_oid = git(repo, "rev-parse", base).stdout.strip()
     store = DispatchStore(discover(str(repo)))

@@ -28,6 +28,8 @@ NOUNS: list[tuple[str, str]] = [
     ("signal", "flowergit.cli.signal"),
     ("daemon", "flowergit.cli.daemon"),
     ("baton", "flowergit.cli.baton"),
+    ("reset", "flowergit.cli.reset"),
+    ("handoff", "flowergit.cli.handoff"),
 ]
 # modules that add top-level commands with `register(app)`
 COMMANDS: list[str] = [

@@ -1,0 +1,76 @@
+"""The hand-off scratchpad: ``handoff/<lane>.md`` on ``flower/briefs``, with its history.
+
+The holder writes what a successor must know first (roster, decisions, open signals, degraded
+modes); the successor reads it before it reports ready. ``reset handoff`` records the exact
+version it handed over (the blob id) in the baton commit.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from flowergit.errors import UsageError
+from flowergit.gitio import objects
+from flowergit.ops.context import Ctx
+from flowergit.state import baton as bstate
+from flowergit.state.daemons import caller
+from flowergit.state.layout import BRIEFS_REF, handoff_path
+
+MAX_SCRATCHPAD = 1024 * 1024
+
+
+def read_input(path: str | None, text: str | None) -> bytes:
+    if path is not None and text is not None:
+        raise UsageError("give either -F FILE or -m TEXT, not both")
+    if text is not None:
+        data = text.encode("utf-8", "surrogateescape")
+    elif path is None or path == "-":
+        data = sys.stdin.buffer.read(MAX_SCRATCHPAD + 1)
+    else:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_SCRATCHPAD + 1)
+        except OSError as e:
+            raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    if len(data) > MAX_SCRATCHPAD:
+        raise UsageError(f"the scratchpad is larger than {MAX_SCRATCHPAD} bytes",
+                         "keep it to what a successor must read first")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("the scratchpad is not UTF-8 text") from None
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    return data
+
+
+def write(ctx: Ctx, *, lane: str | None = None, path: str | None = None, text: str | None = None,
+          daemon: str | None = None) -> dict[str, Any]:
+    ln = bstate.lane_name(lane)
+    data = read_input(path, text)
+    who = caller(daemon)
+    msg = f"handoff {ln}: scratchpad" + (f" by daemon {who}" if who else "")
+    store = ctx.briefs()
+    commit = store.put_file(handoff_path(ln), data, msg)
+    return {"lane": ln, "path": handoff_path(ln), "commit": commit, "bytes": len(data),
+            "blob": objects.object_id(ctx.repo, "blob", data)}
+
+
+def show(ctx: Ctx, *, lane: str | None = None, history: bool = False) -> dict[str, Any]:
+    ln = bstate.lane_name(lane)
+    store = ctx.briefs()
+    store.require_tip()
+    data = store.read_file(handoff_path(ln))
+    out: dict[str, Any] = {"lane": ln, "path": handoff_path(ln),
+                           "text": data.decode("utf-8", "replace") if data is not None else None}
+    res = ctx.repo.git(["log", "-z", "--format=%H%x1f%aI%x1f%s", BRIEFS_REF, "--",
+                        handoff_path(ln)], check=False)
+    hist = []
+    for item in res.stdout.split(b"\0"):
+        parts = item.strip(b"\n").split(b"\x1f")
+        if len(parts) == 3:
+            hist.append({"commit": parts[0].decode(), "date": parts[1].decode(),
+                         "subject": parts[2].decode("utf-8", "replace")})
+    out["history"] = hist if history else hist[:1]
+    return out

@@ -30,6 +30,7 @@ NOUNS: list[tuple[str, str]] = [
     ("baton", "flowergit.cli.baton"),
     ("reset", "flowergit.cli.reset"),
     ("handoff", "flowergit.cli.handoff"),
+    ("charter", "flowergit.cli.charter"),
 ]
 # modules that add top-level commands with `register(app)`
 COMMANDS: list[str] = [

@@ -310,7 +310,8 @@ def _worktree_add(ctx: Ctx, args: list[str]) -> None:
         except GitError as e:
             err = e.err
             if attempt == 0 and ("missing but" in err or "already registered" in err):
-                repo.git(["worktree", "prune"])  # a worktree deleted by hand: forget it, retry
+                # a worktree deleted by hand: forget it, then retry
+                forget_worktree(repo, args[args.index("--end-of-options") + 1], True)
                 continue
             if "already checked out" in err or "is already used by worktree" in err:
                 where = err.strip().splitlines()[-1].split(" at ")[-1].strip("'")
@@ -322,6 +323,15 @@ def _worktree_add(ctx: Ctx, args: list[str]) -> None:
                                "move that directory away, or set [flower] worktrees in "
                                ".flower.toml") from None
             raise
+
+
+def forget_worktree(repo: Repo, path: str, locked: bool) -> None:
+    """Drop the registration of a worktree whose directory was deleted by hand."""
+    if os.path.exists(path):
+        return
+    if locked:
+        repo.git(["worktree", "unlock", "--end-of-options", path], check=False)
+    repo.git(["worktree", "prune"], check=False)
 
 
 def ensure_worktree(ctx: Ctx, *, did: str, branch: str, path: str, base: str | None) -> str:
@@ -339,7 +349,7 @@ def ensure_worktree(ctx: Ctx, *, did: str, branch: str, path: str, base: str | N
         if wt.branch != f"refs/heads/{branch}":
             continue
         if wt.prunable is not None or not os.path.isdir(wt.path):
-            repo.git(["worktree", "prune"])
+            forget_worktree(repo, wt.path, bool(wt.locked is not None))
             break
         ours = (wt.locked or "").startswith("git flower dispatch")
         if not ours and os.path.realpath(wt.path) != os.path.realpath(path):

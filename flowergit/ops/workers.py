@@ -14,7 +14,7 @@ from flowergit.gitio import refs
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch import (alive, now_iso, parse_iso, sched_lock, schedule, spec_path,
+from flowergit.ops.dispatch import (alive, forget_worktree, now_iso, parse_iso, sched_lock, schedule, spec_path,
                                     view_state)
 from flowergit.procs import groups
 from flowergit.state import records
@@ -407,6 +407,8 @@ def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_
                       "--end-of-options", wt.path], check=False)
             res["reason"] = f"git refused to remove {wt.path}: {e.err.strip().splitlines()[-1]}"
             return res
+    elif wt is not None:
+        forget_worktree(repo, wt.path, wt.locked is not None)
     repo.git(["worktree", "prune"], check=False)
     if os.path.isdir(path) and wt is not None:
         res["reason"] = f"{path} is still there after removal"

@@ -59,7 +59,7 @@ def new_session(socket: str, session: str, cwd: str, argv: Sequence[str],
 
 
 def pane_pid(socket: str, session: str) -> int:
-    p = _tmux(socket, ["list-panes", "-t", f"={session}", "-F", "#{pane_pid}"])
+    p = _tmux(socket, ["list-panes", "-t", f"={session}:", "-F", "#{pane_pid}"])
     text = p.stdout.decode().strip().split("\n")[0]
     if not text.isdigit():
         raise FlowerError(f"tmux did not report a pane pid for {session}")
@@ -76,9 +76,9 @@ def send(socket: str, session: str, text: str, enter: bool) -> None:
     if not has_session(socket, session):
         raise NotFound(f"no tmux session {session} (the agent has ended)")
     if text:
-        _tmux(socket, ["send-keys", "-t", f"={session}", "-l", "--", text])
+        _tmux(socket, ["send-keys", "-t", f"={session}:", "-l", "--", text])
     if enter:
-        _tmux(socket, ["send-keys", "-t", f"={session}", "Enter"])
+        _tmux(socket, ["send-keys", "-t", f"={session}:", "Enter"])
 
 
 def attach_argv(socket: str, session: str) -> list[str]:

@@ -34,6 +34,7 @@ NOUNS: list[tuple[str, str]] = [
 ]
 # modules that add top-level commands with `register(app)`
 COMMANDS: list[str] = [
+    "flowergit.cli.orchestrate",
     "flowergit.cli.setup",
     "flowergit.cli.dispatch",
     "flowergit.cli.merge",

@@ -26,6 +26,7 @@ import datetime as _dt
 import os
 import re
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from flowergit.errors import Conflict, NotFound
@@ -165,15 +166,20 @@ def _read_pair(repo: Repo, sid: str) -> tuple[records.Head | None, records.Head 
     return out[0], out[1]
 
 
-def _try_create(repo: Repo, sid: str, kind: str, state: str, by: str,
-                daemon: str | None) -> tuple[bool, records.Head | None, records.Head | None]:
-    """Create the claim; (won, signal head, claim head) read back after the attempt."""
+def _try_create(repo: Repo, sid: str, kind: str, state: str, by: str, daemon: str | None,
+                fence: Sequence[refs.Op] = ()) -> tuple[bool, records.Head | None, records.Head | None]:
+    """Create the claim (with the caller's baton fence in the same transaction); (won, signal
+    head, claim head) read back after the attempt."""
     rec = _claim_rec(sid, kind, state, by, daemon)
     msg = f"claim {sid}: {state} by {by}"
     commit = _claim_commit(repo, rec, None, msg)
     try:
-        refs.transaction(repo, [refs.create(claim_ref(sid), commit)], msg)
+        refs.transaction(repo, [refs.create(claim_ref(sid), commit), *fence], msg)
     except CasLost:
+        for op in fence:
+            if refs.read(repo, op.ref) != op.old:
+                raise Conflict(f"lost the baton: {op.ref} moved, so the claim of signal {sid} "
+                               "was not made", "this daemon was replaced; stop") from None
         sig, claim = _read_pair(repo, sid)
         return False, sig, claim
     sig, claim = _read_pair(repo, sid)
@@ -223,7 +229,7 @@ def _taken(sid: str, claim: records.Head | None) -> Conflict:
 
 
 def claim_next(repo: Repo, *, kind: str | None, by: str, daemon: str | None,
-               expiry: float) -> dict[str, Any]:
+               expiry: float, fence: Sequence[refs.Op] = ()) -> dict[str, Any]:
     """Claim the oldest unclaimed, unexpired signal (of ``kind``); exit 3 if none is left.
 
     A lost race moves on to the next candidate of the same scan: the loser's ref is claimed, so
@@ -235,7 +241,7 @@ def claim_next(repo: Repo, *, kind: str | None, by: str, daemon: str | None,
     for sid, k, stamp in sigs:
         if sid in claimed or (kind is not None and k != kind) or (stamp and stamp < low):
             continue
-        won, sig, got = _try_create(repo, sid, k, "claimed", by, daemon)
+        won, sig, got = _try_create(repo, sid, k, "claimed", by, daemon, fence)
         if won:
             return _view(sig, got, sid)
     what = f"{kind} signals" if kind else "signals"
@@ -243,7 +249,7 @@ def claim_next(repo: Repo, *, kind: str | None, by: str, daemon: str | None,
                    "`git flower signal list --unclaimed` shows what is queued")
 
 
-def complete(repo: Repo, sid: str, *, moot: bool, by: str, daemon: str | None,
+def complete(repo: Repo, sid: str, *, moot: bool = False, by: str, daemon: str | None,
              note: str = "") -> dict[str, Any]:
     """Mark a signal completed (or moot). An unclaimed signal is claimed and completed in one
     create-only step; completing it again is harmless."""

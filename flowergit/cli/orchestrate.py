@@ -1,0 +1,47 @@
+"""Top-level `git flower tick` and `git flower run`: the orchestrator's loop."""
+
+from __future__ import annotations
+
+import typer
+
+from flowergit.cli.app_common import JSON
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tick")
+    def tick(
+        lane: str = typer.Option(None, "--lane", "-l", help="The lane (default: main)."),
+        daemon: str = typer.Option(None, "--daemon", metavar="ID",
+                                   help="The daemon this tick speaks for (default: $FLOWER_DAEMON)."),
+        json: bool = JSON,
+    ) -> int:
+        """One orchestrator iteration: dispatch auto_dispatch signals within the cap, reap,
+        retire stale signals, merge finished briefs if [merge] auto; prints what it did."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import tick as ops
+        from flowergit.ops.context import Ctx
+        from flowergit.render import continuity as view
+
+        return emit(ops.tick(Ctx().load(), lane=lane, daemon=daemon), json, view.tick)
+
+    @app.command("run")
+    def run(
+        interval: float = typer.Option(10.0, "--interval", metavar="S", help="Seconds between ticks."),
+        lane: str = typer.Option(None, "--lane", "-l", help="The lane (default: main)."),
+        daemon: str = typer.Option(None, "--daemon", metavar="ID",
+                                   help="Run as this daemon (default: $FLOWER_DAEMON, else check "
+                                        "in a new orchestrator)."),
+        ticks: int = typer.Option(None, "--ticks", metavar="N", help="Stop after N ticks."),
+        json: bool = JSON,
+    ) -> int:
+        """Take the baton and tick in a loop, beating as it goes; Ctrl-C or SIGTERM stop it
+        cleanly and release the baton."""
+        from flowergit.cli.common import emit
+        from flowergit.errors import Exit
+        from flowergit.ops import tick as ops
+        from flowergit.ops.context import Ctx
+        from flowergit.render import continuity as view
+
+        got = ops.run(Ctx().load(), lane=lane, daemon=daemon, interval=interval, ticks=ticks)
+        emit(got, json, view.message)
+        return int(Exit.INTERRUPTED) if got.get("interrupted") else 0

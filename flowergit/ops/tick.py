@@ -1,0 +1,351 @@
+"""`git flower tick` (one orchestrator iteration) and `git flower run` (tick in a loop while
+holding the baton, beating as it goes).
+
+A tick, in order:
+
+1. **fence**: a daemon that lost the baton stops here (exit 4); one that does not hold it while
+   another live daemon does is refused (exit 4) — one orchestrator per lane;
+2. **tidy signals**: expired signals, ``auto_dispatch`` for briefs no longer planned, and
+   ``reset``/``successor_ready`` of hand-offs that are over are completed as moot; a claim whose
+   claimer is gone is completed as moot, and an ``auto_dispatch`` one re-queued as a fresh
+   signal, so no brief is lost;
+3. **reap and schedule**: ``dispatch_done`` signals of finished workers are consumed and
+   reported; queued dispatches start while fewer than ``max_parallel`` agents run;
+4. **dispatch**: ``auto_dispatch`` signals are claimed (the claim carries the baton fence) and
+   their briefs dispatched while there is room under the cap;
+5. **merge** (only with ``[merge] auto = true``): finished briefs go through the merge gate,
+   whose target update is fenced by the baton.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as _signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flowergit.errors import Conflict, FlowerError, NotFound, UsageError
+from flowergit.ops.context import Ctx
+from flowergit.state import baton as bstate
+from flowergit.state import daemons as dstate
+from flowergit.state import signals as sigstate
+from flowergit.state.daemons import DaemonStore, caller
+
+LIVE = ("preparing", "queued", "running")
+
+
+def _by(me: str | None) -> str:
+    return f"daemon {me}" if me else sigstate.default_by()
+
+
+def _guard(ctx: Ctx, lane: str, me: str | None) -> dict[str, Any]:
+    """Who may tick: the holder, or anyone when no live daemon holds the lane."""
+    head = bstate.read(ctx.repo, lane)
+    holder = bstate.holder_of(head)
+    fence = bstate.fence_ops(ctx, lane) if me else []  # raises "lost the baton"
+    if holder is not None and holder != me:
+        from flowergit.ops.baton import held_by_other, judge_holder
+
+        judged = judge_holder(ctx, head.record)  # type: ignore[union-attr]
+        if not dstate.gone(judged):
+            err = held_by_other(lane, head, judged)  # type: ignore[arg-type]
+            raise Conflict(err.message + "; only the holder ticks this lane",
+                           "run the tick as the holder (--daemon ID), or wait for it", data=err.data)
+    return {"fence": fence, "epoch": head.record.get("epoch") if head else 0, "holder": holder}
+
+
+def _live_dispatches(ctx: Ctx) -> tuple[int, set[int]]:
+    from flowergit.ops import dispatch as dops
+    from flowergit.state.dispatches import DispatchStore
+
+    live: set[int] = set()
+    for h in DispatchStore(ctx.repo).all():
+        if dops.view_state(h.record) in LIVE:
+            live.add(int(h.record.get("brief", 0)))
+    return len(live), live
+
+
+def _brief_status(ctx: Ctx, brief: Any) -> str | None:
+    try:
+        return ctx.briefs().get(int(brief)).status
+    except (NotFound, ValueError, TypeError):
+        return None
+
+
+def _moot_reason(ctx: Ctx, s: dict[str, Any], expiry_now: float, expiry: float) -> str | None:
+    sid = str(s.get("id"))
+    if sigstate.expired(sid, expiry, expiry_now):
+        return f"expired (older than {expiry:g}s)"
+    kind = s.get("kind")
+    data = s.get("data") or {}
+    if kind == "auto_dispatch":
+        st = _brief_status(ctx, s.get("brief"))
+        if st is None:
+            return f"brief {s.get('brief')} does not exist"
+        if st != "planned":
+            return f"brief {s.get('brief')} is {st}"
+    elif kind in ("reset", "successor_ready"):
+        lane = str(data.get("lane") or bstate.DEFAULT_LANE)
+        try:
+            head = bstate.read(ctx.repo, bstate.lane_name(lane))
+        except UsageError:
+            return f"no such lane {lane!r}"
+        if head is None:
+            return f"baton {lane} does not exist"
+        rec = head.record
+        frm = str(data.get("from") or "")
+        if rec.get("state") != bstate.HANDOFF or str(rec.get("holder") or "") != frm:
+            return f"the hand-off of baton {lane} from daemon {frm} is over"
+    return None
+
+
+def tidy(ctx: Ctx, me: str | None, actions: list[str]) -> dict[str, list[str]]:
+    expiry = float(ctx.config.get("signals", "expiry"))
+    lease = float(ctx.config.get("baton", "lease"))
+    now = dstate.wall()
+    mooted: list[str] = []
+    requeued: list[str] = []
+    by = _by(me)
+    ds = DaemonStore(ctx.repo)
+    for s in sigstate.list_all(ctx.repo, expiry=expiry):
+        sid = str(s.get("id"))
+        state = s.get("state")
+        if state in ("pending", "expired"):
+            why = _moot_reason(ctx, s, now, expiry)
+            if why is None:
+                continue
+            try:
+                sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me, note=why)
+            except (Conflict, NotFound):
+                continue
+            mooted.append(sid)
+            actions.append(f"signal {sid}: moot ({why})")
+        elif state == "claimed":
+            owner = str((s.get("claim") or {}).get("daemon") or "")
+            if not owner:
+                continue  # claimed by a person or script: theirs to complete
+            if owner == me:
+                # left over from an earlier tick of this daemon that stopped half-way
+                note = f"left claimed by an interrupted tick of daemon {owner}"
+            else:
+                head = ds.get(owner)
+                judged = dstate.liveness(ctx.repo, owner, head.record if head else None, lease)
+                if not dstate.gone(judged):
+                    continue
+                note = f"claimer daemon {owner} is {judged['state']}"
+            again = None
+            if s.get("kind") == "auto_dispatch" and _brief_status(ctx, s.get("brief")) == "planned":
+                again = sigstate.emit(ctx.repo, "auto_dispatch", brief=s.get("brief"),
+                                      data=dict(s.get("data") or {}), by=by)
+                note += f"; re-queued as {again['id']}"
+            try:
+                sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me, note=note)
+            except (Conflict, NotFound):
+                continue
+            mooted.append(sid)
+            if again:
+                requeued.append(again["id"])
+            actions.append(f"signal {sid}: moot ({note})")
+    return {"mooted": mooted, "requeued": requeued}
+
+
+def dispatch_signals(ctx: Ctx, me: str | None, fence: list[Any], actions: list[str],
+                     dispatch_fn: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    from flowergit.ops import briefs as bops
+
+    if dispatch_fn is None:
+        from flowergit.ops import dispatch as dops
+
+        dispatch_fn = dops.dispatch
+    cap = int(ctx.config.get("flower", "max_parallel"))
+    running, live = _live_dispatches(ctx)
+    expiry = float(ctx.config.get("signals", "expiry"))
+    by = _by(me)
+    dispatched: list[dict[str, Any]] = []
+    blocked: list[int] = []
+    while running < cap:
+        try:
+            sig = sigstate.claim_next(ctx.repo, kind="auto_dispatch", by=by, daemon=me,
+                                      expiry=expiry, fence=fence)
+        except NotFound:
+            break
+        sid = str(sig["id"])
+        brief = sig.get("brief")
+        st = _brief_status(ctx, brief)
+        if st != "planned" or brief in live:
+            why = f"brief {brief} is {st or 'missing'}"
+            sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me, note=why)
+            actions.append(f"signal {sid}: moot ({why})")
+            continue
+        agent = (sig.get("data") or {}).get("agent")
+        try:
+            got = dispatch_fn(ctx, int(brief), agent=str(agent) if agent else None)
+        except (UsageError, NotFound) as e:
+            # needs a person (untrusted config, no such agent, …): the brief is blocked, visibly
+            bops.set_status(ctx, int(brief), "blocked", forward_only=False,
+                            why=f"auto-dispatch failed: {e.message}"[:160])
+            sigstate.complete(ctx.repo, sid, by=by, daemon=me, note=f"failed: {e.message}")
+            blocked.append(int(brief))
+            actions.append(f"brief {brief}: blocked ({e.message})")
+            continue
+        except Conflict as e:
+            sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me, note=e.message)
+            actions.append(f"signal {sid}: moot ({e.message})")
+            continue
+        except FlowerError as e:
+            # temporary: give the work back as a fresh signal, the brief stays planned
+            again = sigstate.emit(ctx.repo, "auto_dispatch", brief=int(brief),
+                                  data=dict(sig.get("data") or {}), by=by)
+            sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me,
+                              note=f"{e.message}; re-queued as {again['id']}")
+            actions.append(f"brief {brief}: dispatch failed ({e.message}); re-queued")
+            break
+        sigstate.complete(ctx.repo, sid, by=by, daemon=me, note=f"dispatched {got.get('id')}")
+        live.add(int(brief))
+        running += 1
+        dispatched.append({"brief": int(brief), "dispatch": got.get("id"), "signal": sid,
+                           "state": got.get("state")})
+        actions.append(f"brief {brief}: dispatched {got.get('id')} ({got.get('state')})")
+    return {"dispatched": dispatched, "blocked": blocked, "running": running, "cap": cap}
+
+
+def reap(ctx: Ctx, me: str | None, fence: list[Any], actions: list[str]) -> list[dict[str, Any]]:
+    """Consume ``dispatch_done`` signals (emitted when a worker ends): one line per finished
+    worker, each signal completed exactly once."""
+    expiry = float(ctx.config.get("signals", "expiry"))
+    by = _by(me)
+    done: list[dict[str, Any]] = []
+    for _ in range(1000):
+        try:
+            sig = sigstate.claim_next(ctx.repo, kind="dispatch_done", by=by, daemon=me,
+                                      expiry=expiry, fence=fence)
+        except NotFound:
+            break
+        data = sig.get("data") or {}
+        item = {"brief": sig.get("brief"), "dispatch": data.get("dispatch"),
+                "state": data.get("state"), "exit_code": data.get("exit_code")}
+        sigstate.complete(ctx.repo, str(sig["id"]), by=by, daemon=me, note="reaped by tick")
+        done.append(item)
+        actions.append(f"dispatch {item['dispatch']}: {item['state']}"
+                       + (f" (exit {item['exit_code']})" if item["exit_code"] not in (None, "") else ""))
+    return done
+
+
+def tick(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None,
+         dispatch_fn: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    ln = bstate.lane_name(lane)
+    me = caller(daemon)
+    if me:
+        ctx.daemon = me  # type: ignore[attr-defined]  # seen by fence_ops in dispatch and merge
+        os.environ["FLOWER_DAEMON"] = me
+        DaemonStore(ctx.repo).require(me)
+    guard = _guard(ctx, ln, me)
+    if me and guard["holder"] == me:
+        DaemonStore(ctx.repo).beat(me)
+    actions: list[str] = []
+    out: dict[str, Any] = {"lane": ln, "daemon": me, "epoch": guard["epoch"],
+                           "fenced": bool(guard["fence"])}
+    out.update(tidy(ctx, me, actions))
+    out["reaped"] = reap(ctx, me, guard["fence"], actions)
+    sched: dict[str, Any] = {}
+    try:
+        from flowergit.ops import dispatch as dops
+
+        sched = dops.schedule(ctx)
+        for d in sched.get("started", []):
+            actions.append(f"dispatch {d}: started")
+    except (ImportError, AttributeError):
+        sched = {}
+    out["started"] = list(sched.get("started", []))
+    out.update(dispatch_signals(ctx, me, guard["fence"], actions, dispatch_fn))
+    out["merged"] = []
+    if ctx.config.get("merge", "auto"):
+        from flowergit.ops import merge as mops
+
+        for r in mops.merge_queue(ctx):
+            out["merged"].append(r)
+            actions.append(f"brief {r.get('brief')}: merge {r.get('status')}"
+                           + (f" ({r['message']})" if r.get("message") else ""))
+    out["actions"] = actions
+    return out
+
+
+# -- run ------------------------------------------------------------------------------------------
+def run(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None, interval: float = 10.0,
+        ticks: int | None = None, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Take the baton and tick every ``interval`` seconds, beating in between; SIGINT/SIGTERM
+    stop it cleanly after the current step and release the baton."""
+    from flowergit.ops import baton as bops
+
+    if interval <= 0:
+        raise UsageError("--interval must be a positive number of seconds")
+    ln = bstate.lane_name(lane)
+    me = caller(daemon)
+    checked_in = False
+    if me is None:
+        head = DaemonStore(ctx.repo).checkin(role="orchestrator", pid=os.getpid(),
+                                             extra={"lease": float(ctx.config.get("baton", "lease"))})
+        me = str(head.record["id"])
+        checked_in = True
+    os.environ["FLOWER_DAEMON"] = me
+    ctx.daemon = me  # type: ignore[attr-defined]
+    log = say or (lambda text: sys.stderr.write(text + "\n"))
+    got = bops.take(ctx, lane=ln, daemon=me)
+    log(got.get("message") or f"daemon {me} holds baton {ln}")
+    stop: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.append(signum)
+
+    old = {s: _signal.signal(s, handler) for s in (_signal.SIGINT, _signal.SIGTERM)}
+    n = 0
+    lost = False
+    beat_every = max(0.2, min(interval, float(ctx.config.get("baton", "lease")) / 3))
+    try:
+        while not stop and (ticks is None or n < ticks):
+            try:
+                t = tick(ctx, lane=ln, daemon=me)
+            except Conflict as e:
+                if "lost the baton" in e.message or "only the holder" in e.message:
+                    log(f"fatal: {e.message}")
+                    lost = True
+                    break
+                log(f"tick: {e.message}")
+            except FlowerError as e:
+                log(f"tick: {e.message}")
+            else:
+                for a in t["actions"]:
+                    log(a)
+            n += 1
+            if ticks is not None and n >= ticks:
+                break
+            deadline = dstate.mono() + interval
+            next_beat = dstate.mono() + beat_every
+            while not stop and dstate.mono() < deadline:
+                time.sleep(min(0.1, max(0.0, deadline - dstate.mono())))
+                if dstate.mono() >= next_beat and not stop:
+                    DaemonStore(ctx.repo).beat(me)
+                    next_beat = dstate.mono() + beat_every
+    finally:
+        for s, h in old.items():
+            _signal.signal(s, h)
+    released = False
+    if not lost:
+        try:
+            bops.release(ctx, lane=ln, daemon=me)
+            released = True
+        except FlowerError as e:
+            log(f"release: {e.message}")
+        if checked_in:
+            DaemonStore(ctx.repo).retire(me, why="run ended")
+    if lost:
+        raise Conflict(f"lost the baton: daemon {me} was replaced on lane {ln}; stopped",
+                       "another orchestrator holds the lane now")
+    out = {"lane": ln, "daemon": me, "ticks": n, "released": released,
+           "stopped_by": _signal.Signals(stop[0]).name if stop else None,
+           "message": f"daemon {me}: {n} tick(s), baton {ln} released"}
+    if stop and stop[0] == _signal.SIGINT:
+        out["interrupted"] = True
+    return out

@@ -74,3 +74,61 @@ def _require_caller(did: str | None) -> str:
         raise UsageError("which daemon? give its id, --daemon ID, or set FLOWER_DAEMON",
                          "`eval \"$(git flower daemon checkin --role ROLE --shell)\"` sets it")
     return d
+
+
+def spawn(ctx: Ctx, *, role: str, agent: str, lane: str | None = None,
+          successor_of: str | None = None) -> dict[str, Any]:
+    """Start ``agent`` as a daemon of ``role``: its charter rendered into a packet file, the
+    agent's argv carrying only the bootstrap line, in its own session with a log file."""
+    import os
+
+    from flowergit.ops import charter
+    from flowergit.ops.dispatch import write_file
+    from flowergit.procs import agents, groups, supervisor
+    from flowergit.state import baton as bstate
+    from flowergit.state.ids import name as check_name
+
+    check_name(role, "role")
+    ln = bstate.lane_name(lane)
+    charter.load(ctx, role)  # exit 3 now if the role has no charter
+    profile = agents.resolve(check_name(agent, "agent"), ctx.config.agents)
+    if not profile.builtin:
+        from flowergit.ops import trust
+
+        trust.require(ctx, f"agent command [agents.{agent}]")
+    if profile.name == "script" and profile.builtin:
+        raise UsageError("the built-in script agent runs a brief's steps and cannot be a daemon",
+                         "name an agent profile ([agents.NAME] in .flower.toml), e.g. codex or claude")
+    if successor_of is not None:
+        DaemonStore(ctx.repo).require(store.daemon_id(successor_of))
+    ds = DaemonStore(ctx.repo)
+    head = ds.checkin(role=role, successor_of=successor_of, starting=True,
+                      extra={"lease": lease(ctx), "agent": profile.name, "lane": ln,
+                             "spawned": True})
+    did = str(head.record["id"])
+    try:
+        packet = ctx.repo.state_path("packets", f"daemon-{did}.md")
+        log = ctx.repo.state_path("logs", f"daemon-{did}.log")
+        os.makedirs(os.path.dirname(packet), exist_ok=True)
+        got = charter.render(ctx, role, {"daemon": did, "lane": ln,
+                                         "successor_of": successor_of or "(none)"})
+        write_file(packet, got["text"])
+        cwd = ctx.repo.main_worktree or ctx.repo.worktree or ctx.repo.common_dir
+        argv = agents.render_argv(profile.command, {
+            "{bootstrap}": agents.bootstrap_line(packet), "{packet}": packet,
+            "{brief}": "0", "{worktree}": cwd})
+        env = agents.agent_env(os.environ, {**dict(profile.env), "FLOWER_DAEMON": did,
+                                            "FLOWER_PACKET": packet, "FLOWER_ROLE": role,
+                                            "FLOWER_LANE": ln})
+        pid = supervisor.spawn_detached(argv, cwd=cwd, env=env, log=log)
+    except BaseException:
+        ds.retire(did, why="spawn failed")
+        raise
+    ident = groups.identity(pid) or {"host": None, "boot_id": None, "pid": pid, "start": None}
+    new = ds.change(did, "spawn", f"spawned {profile.name} as pid {pid}", state="active",
+                    pid=pid, host=ident.get("host"), boot_id=ident.get("boot_id"),
+                    start=ident.get("start"), packet=packet, log=log,
+                    charter_version=got.get("version"))
+    out = _view(ctx, new.record)
+    out["argv"] = argv
+    return out

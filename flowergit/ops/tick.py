@@ -292,7 +292,12 @@ def run(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None, interva
     os.environ["FLOWER_DAEMON"] = me
     ctx.daemon = me  # type: ignore[attr-defined]
     log = say or (lambda text: sys.stderr.write(text + "\n"))
-    got = bops.take(ctx, lane=ln, daemon=me)
+    try:
+        got = bops.take(ctx, lane=ln, daemon=me)
+    except FlowerError:
+        if checked_in:
+            DaemonStore(ctx.repo).retire(me, why="could not take the baton")
+        raise
     log(got.get("message") or f"daemon {me} holds baton {ln}")
     stop: list[int] = []
 
@@ -302,7 +307,7 @@ def run(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None, interva
     old = {s: _signal.signal(s, handler) for s in (_signal.SIGINT, _signal.SIGTERM)}
     n = 0
     lost = False
-    beat_every = max(0.2, min(interval, float(ctx.config.get("baton", "lease")) / 3))
+    beat_every = max(0.5, float(ctx.config.get("baton", "lease")) / 4)
     try:
         while not stop and (ticks is None or n < ticks):
             try:

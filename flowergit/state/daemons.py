@@ -137,12 +137,13 @@ class DaemonStore:
         return str(max(nums, default=0) + 1)
 
     def checkin(self, *, role: str, pid: int | None = None, successor_of: str | None = None,
-                extra: dict[str, Any] | None = None) -> records.Head:
-        """Allocate the next id (create-only, retried on a lost race) and record the daemon."""
+                extra: dict[str, Any] | None = None, starting: bool = False) -> records.Head:
+        """Allocate the next id (create-only, retried on a lost race) and record the daemon.
+        ``starting``: its process does not exist yet (``spawn`` names it right after)."""
         check_name(role, "role")
         if pid is not None and pid <= 0:
             raise UsageError(f"invalid pid {pid}")
-        proc = pid if pid is not None else default_process()
+        proc = None if starting else (pid if pid is not None else default_process())
         ident = _ident(proc) if proc else None
         if pid is not None and ident is None:
             raise UsageError(f"no process {pid} on this host", "give the pid of a running process")
@@ -150,7 +151,8 @@ class DaemonStore:
         for _ in refs.retrying():
             did = self._next_id()
             rec: dict[str, Any] = {
-                "v": 1, "id": did, "role": role, "state": "active", "beat": 0,
+                "v": 1, "id": did, "role": role, "state": "starting" if starting else "active",
+                "beat": 0,
                 "host": ident["host"] if ident else None,
                 "boot_id": ident["boot_id"] if ident else None,
                 "pid": ident["pid"] if ident else None,

@@ -38,6 +38,7 @@ COMMANDS: list[str] = [
     "flowergit.cli.setup",
     "flowergit.cli.dispatch",
     "flowergit.cli.merge",
+    "flowergit.cli.experience",
 ]
 
 

@@ -1,0 +1,457 @@
+"""`git flower doctor [--fix]`: find what is wrong with this repository's setup, and say the fix.
+
+Each check returns findings ``{check, status: ok|warn|error, message, fix}``; ``fix`` is the
+command or step that repairs it. ``--fix`` applies only the repairs that cannot lose anything:
+notes config, refspecs for the configured remote, a stale lock that is provably stale (older
+than a threshold and no git process works in this repository), a deleted worktree whose branch
+holds no unmerged work, an interrupted merge (``recover`` is safe to run any time), the man page
+link. Trust is never granted by ``--fix``: a person reviews the config and runs ``git flower
+trust``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flowergit.errors import FlowerError
+from flowergit.gitio import runner
+from flowergit.ops.context import Ctx
+
+LOCK_AGE = 600.0  # seconds: a git lock older than this, with no git process around, is stale
+OK, WARN, ERROR = "ok", "warn", "error"
+
+Finding = dict[str, Any]
+
+
+def finding(check: str, status: str, message: str, fix: str | None = None, **data: Any) -> Finding:
+    out: Finding = {"check": check, "status": status, "message": message, "fix": fix}
+    if data:
+        out["data"] = data
+    return out
+
+
+# -- git and the repository -----------------------------------------------------------------
+def check_git() -> list[Finding]:
+    res = runner.run(["version"], check=False)
+    ver = runner.parse_version(res.out)
+    if ver is None:
+        return [finding("git", ERROR, f"cannot understand `git version`: {res.out.strip()[:80]!r}",
+                        "install git >= 2.38")]
+    text = ".".join(map(str, ver))
+    if ver[:2] < runner.MIN_GIT:
+        return [finding("git", ERROR, f"git {text} is too old; git flower needs >= 2.38 "
+                        "(`git merge-tree --write-tree`)", "upgrade git to 2.38 or later",
+                        version=text)]
+    return [finding("git", OK, f"git {text}", version=text)]
+
+
+def check_shape(ctx: Ctx) -> list[Finding]:
+    repo = ctx.repo
+    out: list[Finding] = []
+    if repo.bare:
+        out.append(finding("repo", WARN, "bare repository: briefs and signals work, dispatch and "
+                           "merge need a worktree", "run git flower from a worktree (`git worktree add`)"))
+    fmt = repo.git(["config", "--get", "extensions.refStorage"], check=False).out.strip()
+    shallow = repo.git(["rev-parse", "--is-shallow-repository"], check=False).out.strip() == "true"
+    bits = [f"objects {repo.object_format}", f"refs {fmt or 'files'}"]
+    if fmt == "reftable":
+        out.append(finding("repo", OK, "reftable ref storage: git flower uses the git CLI for "
+                           "every ref (libgit2 cannot read reftable)"))
+    if shallow:
+        out.append(finding("repo", WARN, "shallow clone: merge bases and commit counts may be wrong",
+                           "git fetch --unshallow"))
+    if not out or all(f["status"] == OK for f in out):
+        out.append(finding("repo", OK, ", ".join(bits) + (", bare" if repo.bare else "")))
+    return out
+
+
+def check_init(ctx: Ctx, fix: bool) -> list[Finding]:
+    from flowergit.gitio import refs
+    from flowergit.state.layout import BRIEFS_REF
+
+    if refs.read(ctx.repo, BRIEFS_REF) is not None:
+        return [finding("init", OK, "flower/briefs branch present")]
+    f = finding("init", WARN, "git flower is not set up here (no flower/briefs branch)",
+                "git flower init")
+    if fix:
+        from flowergit.ops import init as ops_init
+
+        ops_init.init(ctx)
+        f.update(status=OK, fixed=True, message="ran `git flower init`")
+    return [f]
+
+
+def check_config(ctx: Ctx) -> list[Finding]:
+    """.flower.toml parses, and its commands are trusted on this machine."""
+    try:
+        cfg = ctx.config
+    except FlowerError as e:
+        return [finding("config", ERROR, e.message, e.hint or "fix .flower.toml")]
+    if cfg.path is None:
+        return [finding("config", OK, "no .flower.toml: built-in defaults apply")]
+    from flowergit.state import trust as store
+
+    if store.is_trusted(cfg.path, cfg.raw):
+        return [finding("trust", OK, f"{cfg.path} is trusted on this machine")]
+    changed = store.load(cfg.path) is not None
+    runs = bool(cfg.agents) or "command" in cfg.data.get("suite", {})
+    why = "changed since you trusted it" if changed else "not trusted on this machine"
+    status = WARN if runs else OK
+    msg = (f"untrusted config: {cfg.path} is {why}"
+           + ("; its agent and suite commands will not run" if runs else
+              " (it names no commands, so nothing is blocked)"))
+    return [finding("trust", status, msg, "review it with `git flower trust --show`, then run "
+                                          "`git flower trust`")]
+
+
+def check_notes(ctx: Ctx, fix: bool) -> list[Finding]:
+    from flowergit.state.layout import NOTES_REF
+
+    repo = ctx.repo
+    want = [("notes.rewriteRef", NOTES_REF), ("notes.rewrite.rebase", "true"),
+            ("notes.rewrite.amend", "true")]
+    missing = [(k, v) for k, v in want
+               if v not in repo.git(["config", "--get-all", k], check=False).out.split("\n")]
+    if not missing:
+        return [finding("notes", OK, "provenance notes follow rebases and amends")]
+    text = ", ".join(f"{k}={v}" for k, v in missing)
+    f = finding("notes", WARN, f"notes config missing ({text}): provenance is lost when a merged "
+                "commit is rebased or amended", "; ".join(f"git config --add {k} {v}" for k, v in missing))
+    if fix:
+        for k, v in missing:
+            repo.git(["config", "--add", k, v])
+        f.update(status=OK, fixed=True, message=f"set {text}")
+    return [f]
+
+
+def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
+    from flowergit.ops import remote as ops_remote
+    from flowergit.ops import remote_setup
+
+    repo = ctx.repo
+    remotes = [r for r in repo.git(["remote"], check=False).out.split("\n") if r]
+    name = ops_remote.configured(ctx)
+    if name is None:
+        if not remotes:
+            return [finding("refspecs", OK, "no remote: flower state stays on this machine")]
+        cand = "origin" if "origin" in remotes else remotes[0]
+        return [finding("refspecs", WARN, f"missing refspecs: remote {cand} does not carry flower "
+                        "state (briefs, claims, dispatches, baton, notes)",
+                        f"git flower remote {cand}", remote=cand)]
+    if name not in remotes:
+        return [finding("refspecs", ERROR, f"flower.remote names {name!r}, which is not a remote",
+                        f"git remote add {name} URL, or git config --unset flower.remote")]
+    have = repo.git(["config", "--get-all", f"remote.{name}.fetch"], check=False).out.split("\n")
+    missing = [s for s in remote_setup.fetch_specs(name) if not remote_setup._covered(have, s, name)]
+    if not missing:
+        return [finding("refspecs", OK, f"remote {name} carries flower state")]
+    f = finding("refspecs", WARN, f"missing refspecs on remote {name}: {' '.join(missing)}",
+                f"git flower remote {name}", remote=name, missing=missing)
+    if fix:
+        remote_setup.configure(ctx, name)
+        f.update(status=OK, fixed=True, message=f"added fetch refspecs for remote {name}")
+    return [f]
+
+
+def check_hooks(ctx: Ctx) -> list[Finding]:
+    """Hooks are optional: report whether git flower's are installed."""
+    repo = ctx.repo
+    path = repo.git(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], check=False,
+                    cwd=repo.worktree).out.strip() if repo.worktree else os.path.join(repo.common_dir, "hooks")
+    hooks_path = repo.git(["config", "--get", "core.hooksPath"], check=False).out.strip()
+    ours = []
+    try:
+        for name in sorted(os.listdir(path)):
+            p = os.path.join(path, name)
+            if name.endswith(".sample") or not os.path.isfile(p):
+                continue
+            with open(p, "rb") as fh:
+                head = fh.read(4096)
+            if b"git-flower" in head or b"git flower" in head:
+                ours.append(name)
+    except OSError:
+        pass
+    where = f" (core.hooksPath={hooks_path})" if hooks_path else ""
+    if ours:
+        return [finding("hooks", OK, f"git flower hooks installed: {', '.join(ours)}{where}")]
+    return [finding("hooks", OK, f"git flower hooks not installed (optional){where}",
+                    "git flower hooks install")]
+
+
+# -- locks ------------------------------------------------------------------------------------
+def _git_processes_here(ctx: Ctx) -> tuple[list[int], bool]:
+    """PIDs of git processes working in this repository; and whether every git process could be
+    inspected (if not, nothing is *provably* stale)."""
+    import psutil
+
+    repo = ctx.repo
+    roots = {os.path.realpath(repo.common_dir)}
+    try:
+        from flowergit.gitio.worktrees import list_worktrees
+
+        roots |= {os.path.realpath(w.path) for w in list_worktrees(repo) if w.path}
+    except FlowerError:
+        pass
+    mine: list[int] = []
+    complete = True
+    for p in psutil.process_iter(["name", "pid"]):
+        try:
+            name = p.info["name"] or ""
+            if not (name == "git" or name.startswith("git-")) or name == "git-flower":
+                continue
+            cwd = os.path.realpath(p.cwd())
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:
+            complete = False
+            continue
+        if any(cwd == r or cwd.startswith(r + os.sep) for r in roots):
+            mine.append(p.pid)
+    return mine, complete
+
+
+def _locks(common: str) -> list[str]:
+    out = []
+    skip_top = {"flower", "objects"}  # flower/: our own flock files; objects/: handled below
+    for dirpath, dirnames, filenames in os.walk(common):
+        rel = os.path.relpath(dirpath, common)
+        top = rel.split(os.sep)[0]
+        if rel == ".":
+            dirnames[:] = [d for d in dirnames if d not in skip_top] + (
+                ["objects"] if "objects" in dirnames else [])
+        elif top == "objects":
+            dirnames[:] = [d for d in dirnames if d in ("info", "pack", "commit-graphs")]
+        out += [os.path.join(dirpath, f) for f in filenames if f.endswith(".lock")]
+    return sorted(out)
+
+
+def _age(seconds: float) -> str:
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def check_locks(ctx: Ctx, fix: bool, lock_age: float = LOCK_AGE,
+                now: Callable[[], float] = time.time) -> list[Finding]:
+    common = ctx.repo.common_dir
+    locks = _locks(common)
+    if not locks:
+        return [finding("locks", OK, "no lock files")]
+    procs, complete = _git_processes_here(ctx)
+    out = []
+    t = now()
+    for path in locks:
+        try:
+            age = max(0.0, t - os.lstat(path).st_mtime)
+        except FileNotFoundError:
+            continue  # released while we looked
+        rel = os.path.relpath(path, common)
+        stale = age >= lock_age and not procs and complete
+        why = []
+        if age < lock_age:
+            why.append(f"younger than {_age(lock_age)}")
+        if procs:
+            why.append("git is running here (pid " + ", ".join(map(str, procs[:5])) + ")")
+        if not complete:
+            why.append("some git processes could not be inspected")
+        f = finding("locks", ERROR if stale else WARN,
+                    f"lock file {rel} (age {_age(age)}): "
+                    + ("stale: git commands that need it will fail"
+                       if stale else "held, or not provably stale: " + "; ".join(why)),
+                    ("git flower doctor --fix removes it" if stale else
+                     f"if no git command is running in this repository, remove {path}"),
+                    path=path, age=round(age, 1), stale=stale)
+        if fix and stale:
+            try:
+                os.unlink(path)
+                f.update(status=OK, fixed=True, message=f"removed stale lock {rel} (age {_age(age)})")
+            except FileNotFoundError:
+                f.update(status=OK, fixed=True, message=f"lock {rel} is gone")
+        out.append(f)
+    return out
+
+
+# -- worktrees, dispatches, recovery ------------------------------------------------------------
+def _unmerged(ctx: Ctx, branch_ref: str | None, head: str | None) -> int | None:
+    """Commits on the worktree's branch (or detached HEAD) that no other ref holds; None if the
+    answer is unknown."""
+    repo = ctx.repo
+    tip = branch_ref or head
+    if not tip:
+        return None
+    excl = ["--exclude=" + branch_ref] if branch_ref else []
+    # tip comes from git's own worktree listing (a full ref name or an object id)
+    res = repo.git(["rev-list", "--count", tip, "--not", *excl, "--branches", "--tags",
+                    "--remotes"], check=False)
+    if not res.ok or not res.out.strip().isdigit():
+        return None
+    return int(res.out.strip())
+
+
+def check_worktrees(ctx: Ctx, fix: bool) -> list[Finding]:
+    from flowergit.gitio.worktrees import list_worktrees
+
+    repo = ctx.repo
+    out: list[Finding] = []
+    for wt in list_worktrees(repo)[1:]:
+        gone = not os.path.isdir(wt.path)
+        if not (wt.prunable or gone):
+            continue
+        name = wt.branch.removeprefix("refs/heads/") if wt.branch else f"detached {str(wt.head)[:12]}"
+        n = _unmerged(ctx, wt.branch, wt.head)
+        held = f"branch {name} holds {n} commit(s) no other branch has" if n else ""
+        msg = f"prunable worktree {wt.path} ({name}): its directory is gone"
+        if wt.locked is not None:
+            msg += f"; locked ({wt.locked or 'no reason'})"
+        if held:
+            msg += f"; {held}"
+        force = "--force --force" if wt.locked is not None else "--force"
+        if n == 0:
+            fix_text = "git flower doctor --fix prunes it"
+        elif wt.branch:
+            fix_text = (f"merge or keep the work on {name} (`git flower merge` or push it), then "
+                        f"git worktree remove {force} {wt.path}")
+        else:
+            fix_text = (f"keep the commits first: git branch rescued {wt.head}; then "
+                        f"git worktree remove {force} {wt.path}")
+        f = finding("worktrees", WARN, msg, fix_text, path=wt.path, branch=wt.branch,
+                    unmerged=n, locked=wt.locked is not None)
+        if fix and n == 0:
+            args = ["worktree", "remove", "--force"] + (["--force"] if wt.locked is not None else [])
+            res = repo.git([*args, wt.path], check=False)
+            if res.ok:
+                f.update(status=OK, fixed=True, message=f"pruned worktree {wt.path} ({name})")
+            else:
+                f["message"] += f"; prune failed: {res.err.strip()}"
+        elif fix and n:
+            f["message"] += " (kept: unmerged work)"
+        out.append(f)
+    return out or [finding("worktrees", OK, "no prunable worktrees")]
+
+
+def check_dispatches(ctx: Ctx) -> list[Finding]:
+    from flowergit.ops.dispatch import view_state
+    from flowergit.state.dispatches import DispatchStore
+
+    out = []
+    now = time.time()
+    for h in DispatchStore(ctx.repo).all():
+        rec = h.record
+        if view_state(rec, now) != "lost":
+            continue
+        did = rec.get("id")
+        out.append(finding("dispatches", WARN,
+                           f"lost dispatch {did}: recorded {rec.get('state')}, but its agent and "
+                           "supervisor are gone (crash or reboot)",
+                           f"git flower logs {did}; then git flower dispatch {rec.get('brief')} "
+                           f"to rework, or git flower clean {did}", id=did, brief=rec.get("brief")))
+    return out or [finding("dispatches", OK, "no lost dispatches")]
+
+
+def check_recovery(ctx: Ctx, fix: bool) -> list[Finding]:
+    from flowergit.ops import recover as ops_recover
+
+    pend = ops_recover.interrupted(ctx)
+    if not pend:
+        return [finding("recovery", OK, "no interrupted merge")]
+    out = []
+    for j in pend:
+        f = finding("recovery", ERROR, f"interrupted merge of brief {j.get('brief')} into "
+                    f"{j.get('into')} (op {j.get('op')}): nothing new starts until it is recovered",
+                    "git flower recover", op=j.get("op"), brief=j.get("brief"))
+        out.append(f)
+    if fix:
+        done = ops_recover.recover(ctx)
+        for f, r in zip(out, done):
+            f.update(status=OK, fixed=True, message=f"recovered op {f['data']['op']}: "
+                     f"{r.get('outcome') or r.get('action') or 'done'}")
+    return out
+
+
+# -- the manual ---------------------------------------------------------------------------------
+def packaged_man() -> str | None:
+    """The man page this installation shipped (``<prefix>/share/man/man1/git-flower.1``)."""
+    for prefix in (sys.prefix, sys.base_prefix):
+        p = os.path.join(prefix, "share", "man", "man1", "git-flower.1")
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+def man_found() -> bool | None:
+    """Does ``man git-flower`` find a page? None when there is no ``man`` at all."""
+    import shutil
+    import subprocess
+
+    if shutil.which("man") is None:
+        return None
+    try:
+        p = subprocess.run(["man", "-w", "git-flower"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return p.returncode == 0
+
+
+def check_man(fix: bool) -> list[Finding]:
+    found = man_found()
+    if found is None:
+        return [finding("manual", OK, "no `man` on this machine: use `git flower help CMD`")]
+    if found:
+        return [finding("manual", OK, "man git-flower works, so does `git flower --help`")]
+    src = packaged_man()
+    user = os.path.join(os.path.expanduser("~"), ".local", "share", "man", "man1", "git-flower.1")
+    if src is None:
+        return [finding("manual", WARN, "`git flower --help` finds no man page (this install did "
+                        "not ship one)", "reinstall with pip or pipx; `git flower help` works meanwhile")]
+    f = finding("manual", WARN, f"`git flower --help` finds no man page: {src} is not on man's path",
+                f"ln -s {src} {user} (and have ~/.local/bin on PATH), or set MANPATH",
+                source=src, link=user)
+    if fix:
+        os.makedirs(os.path.dirname(user), exist_ok=True)
+        if not os.path.lexists(user):
+            os.symlink(src, user)
+        f.update(status=OK, fixed=True, message=f"linked {user} -> {src}")
+    return [f]
+
+
+# -- all together -------------------------------------------------------------------------------
+def run(ctx: Ctx, *, fix: bool = False, lock_age: float = LOCK_AGE) -> dict[str, Any]:
+    findings = check_git()
+    if findings[0]["status"] == ERROR:
+        return summary(findings)
+    _ = ctx.repo  # not a repository: the usual fatal, exit 2
+    steps: list[Callable[[], list[Finding]]] = [
+        lambda: check_shape(ctx),
+        lambda: check_init(ctx, fix),
+        lambda: check_config(ctx),
+        lambda: check_notes(ctx, fix),
+        lambda: check_refspecs(ctx, fix),
+        lambda: check_hooks(ctx),
+        lambda: check_locks(ctx, fix, lock_age),
+        lambda: check_worktrees(ctx, fix),
+        lambda: check_dispatches(ctx),
+        lambda: check_recovery(ctx, fix),
+        lambda: check_man(fix),
+    ]
+    for step in steps:
+        try:
+            findings += step()
+        except FlowerError as e:
+            findings.append(finding("doctor", ERROR, f"a check failed: {e.message}", e.hint))
+    return summary(findings)
+
+
+def summary(findings: list[Finding]) -> dict[str, Any]:
+    return {"findings": findings,
+            "errors": sum(1 for f in findings if f["status"] == ERROR),
+            "warnings": sum(1 for f in findings if f["status"] == WARN),
+            "fixed": sum(1 for f in findings if f.get("fixed"))}

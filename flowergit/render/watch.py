@@ -1,0 +1,192 @@
+"""Live views: the status dashboard (`status` on a terminal, `watch`), and progress bars.
+
+On a terminal the dashboard is rich: briefs by status, one row per dispatch coloured by state,
+elapsed time in human form, commits ahead, files changed and the last activity. Piped, it is
+plain text with nothing truncated and control characters escaped. Progress bars go to stderr,
+only on a terminal, and vanish when done (``transient``); piped, a long step prints nothing but
+its result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from flowergit.render import output
+from flowergit.render.text import escape, table
+
+STATE_STYLE = {"running": "bold yellow", "queued": "cyan", "preparing": "cyan", "exited": "green",
+               "stopped": "magenta", "lost": "bold red", "missing": "red", "failed": "bold red",
+               "merged": "bold green", "released": "dim"}
+BRIEF_STYLE = {"draft": "dim", "planned": "cyan", "dispatched": "yellow", "done": "green",
+               "merged": "bold green", "blocked": "red", "abandoned": "dim"}
+LIVE = ("preparing", "queued", "running")
+
+
+def human_duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h07m``, ``3d04h``."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def _state_text(r: dict[str, Any]) -> str:
+    st = str(r.get("state") or "")
+    if r.get("exit_code") is not None and st in ("exited", "missing", "failed", "stopped"):
+        st += f" ({r['exit_code']})"
+    return st
+
+
+def _activity(r: dict[str, Any]) -> str:
+    return str(r.get("last_log") or r.get("last_commit") or "")
+
+
+def rows_of(snap: dict[str, Any], recent: int = 10) -> list[dict[str, Any]]:
+    """Dispatches to show: every live one, then the most recent ended ones."""
+    ps = list(snap.get("ps") or [])
+    live = [r for r in ps if r.get("state") in LIVE or r.get("state") == "lost"]
+    ended = [r for r in ps if r not in live]
+    ended.sort(key=lambda r: str(r.get("ended_at") or r.get("started_at") or ""), reverse=True)
+    return live + ended[:recent]
+
+
+COLUMNS = ["ID", "STATE", "AGENT", "ELAPSED", "AHEAD", "FILES", "LAST ACTIVITY", "TITLE"]
+
+
+def _cells(r: dict[str, Any]) -> list[str]:
+    return [str(r.get("id")), _state_text(r), str(r.get("agent") or ""),
+            human_duration(r.get("elapsed")), str(r.get("ahead", "") if r.get("ahead") is not None else ""),
+            str(r.get("files_changed", "") if r.get("files_changed") is not None else ""),
+            _activity(r), str(r.get("title") or "")]
+
+
+def _brief_line(s: dict[str, Any]) -> str:
+    b = s.get("briefs") or {}
+    parts = [f"{n} {k}" for k, n in (b.get("by_status") or {}).items() if n]
+    return f"briefs: {b.get('total', 0)}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def plain(snap: dict[str, Any]) -> str:
+    """The dashboard as plain text (a pipe, a log, `watch` without a terminal)."""
+    s = snap.get("status") or {}
+    lines = [_brief_line(s),
+             f"workers: {s.get('running', 0)} running of max_parallel {s.get('max_parallel', '?')}"]
+    queue = s.get("queue") or []
+    lines.append(f"queue: {len(queue)}" + (": " + " ".join(str(q.get('id')) for q in queue)
+                                           if queue else ""))
+    rows = rows_of(snap)
+    out = "\n".join(escape(x) for x in lines) + "\n"
+    if rows:
+        out += table(COLUMNS, [_cells(r) for r in rows])
+    return out
+
+
+def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
+    """The dashboard as a rich renderable (terminal only)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    s = snap.get("status") or {}
+    head = Text()
+    if title:
+        head.append(escape(title) + "\n", style="bold")
+    b = s.get("briefs") or {}
+    head.append(f"briefs {b.get('total', 0)}", style="bold")
+    for k, n in (b.get("by_status") or {}).items():
+        if n:
+            head.append("  ")
+            head.append(f"{n} {k}", style=BRIEF_STYLE.get(k, ""))
+    running, cap = s.get("running", 0), s.get("max_parallel", "?")
+    head.append(f"\nworkers {running}/{cap} running", style="bold yellow" if running else "")
+    queue = s.get("queue") or []
+    head.append(f"   queue {len(queue)}", style="cyan" if queue else "")
+    if queue:
+        head.append(": " + " ".join(escape(q.get("id")) for q in queue), style="cyan")
+    rows = rows_of(snap)
+    t = Table(show_edge=False, pad_edge=False, header_style="bold", expand=False)
+    for c in COLUMNS:
+        t.add_column(c, overflow="fold", no_wrap=c in ("ID", "STATE", "ELAPSED"),
+                     justify="right" if c in ("AHEAD", "FILES", "ELAPSED") else "left")
+    for r in rows:
+        t.add_row(*(Text(escape(c)) for c in _cells(r)), style=STATE_STYLE.get(str(r.get("state"))))
+    if not rows:
+        return Group(head, Text("no dispatches (start one with `git flower dispatch N`)", style="dim"))
+    return Group(head, t)
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    force = True if output.COLOR == "always" else None
+    return Console(stderr=stderr, force_terminal=force, highlight=False)
+
+
+def status(s: dict[str, Any], ps: Sequence[dict[str, Any]] | None = None) -> None:
+    """Print the status once: rich on a terminal, plain text when piped."""
+    snap = {"status": s, "ps": list(ps) if ps is not None else
+            [dict(w) for w in (s.get("workers") or []) + (s.get("queue") or [])]}
+    if output.styled():
+        console().print(renderable(snap))
+    else:
+        sys.stdout.write(plain(snap))
+
+
+# -- progress ------------------------------------------------------------------------------------
+def interactive_stderr() -> bool:
+    if output.COLOR == "never" or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stderr.isatty()
+
+
+class _Progress:
+    def __init__(self, bar: Any, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+
+    def advance(self, n: float = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def update(self, description: str | None = None, completed: float | None = None,
+               total: float | None = None) -> None:
+        if self._bar is not None:
+            kw: dict[str, Any] = {}
+            if description is not None:
+                kw["description"] = escape(description)
+            if completed is not None:
+                kw["completed"] = completed
+            if total is not None:
+                kw["total"] = total
+            self._bar.update(self._task, **kw)
+
+
+@contextmanager
+def progress(description: str, total: float | None = None) -> Iterator[_Progress]:
+    """A transient progress bar (or spinner, without ``total``) on stderr, only on a terminal.
+
+    ``with progress("running the suite") as p: ...; p.advance()``. Piped or under --json, it
+    does nothing at all, so stdout and logs stay clean."""
+    if not interactive_stderr():
+        yield _Progress(None, None)
+        return
+    from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
+                               TimeElapsedColumn)
+
+    cols: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total is not None:
+        cols += [BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}")]
+    cols.append(TimeElapsedColumn())
+    with Progress(*cols, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(escape(description), total=total)
+        yield _Progress(bar, task)

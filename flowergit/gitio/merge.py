@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flowergit.gitio import runner
 from flowergit.gitio.repo import Repo
@@ -86,6 +86,7 @@ class Status:
     staged: list[str]  # index differs from HEAD
     untracked: list[str]
     unmerged: list[str]
+    ita: list[str] = field(default_factory=list)  # intent-to-add entries (`git add -N`)
 
 
 def status(worktree: str) -> Status:
@@ -104,6 +105,8 @@ def status(worktree: str) -> Status:
             st.modified.append(path)
             if xy[0] != ".":
                 st.staged.append(path)
+            if xy == ".A":
+                st.ita.append(path)
         elif kind == b"u":
             st.unmerged.append(text.split(" ", 10)[10])
         elif kind == b"?":
@@ -141,7 +144,7 @@ def snapshot_trees(repo: Repo, worktree: str, force_paths: Sequence[str]) -> tup
     try:
         src = os.path.join(git_dir, "index")
         if os.path.exists(src):
-            shutil.copyfile(src, tmp)
+            shutil.copy2(src, tmp)  # keep its mtime: racy-clean entries stay detectable
         else:
             os.unlink(tmp)
         env = {"GIT_INDEX_FILE": tmp}
@@ -188,6 +191,23 @@ def two_way_update(worktree: str, old: str, new: str) -> None:
     does: local changes and staged entries on other paths are kept; a path git would have to
     overwrite makes it refuse (GitError) with nothing changed."""
     runner.run([*SAFE, "read-tree", "-m", "-u", "--end-of-options", old, new], cwd=worktree)
+
+
+def drop_intent_to_add(worktree: str, paths: Sequence[str]) -> None:
+    """Take ``git add -N`` entries out of the index (the files stay); read-tree and stash
+    refuse to work around them. :func:`restore_intent_to_add` puts them back."""
+    if paths:
+        runner.run([*SAFE, "update-index", "--force-remove", "--", *paths], cwd=worktree)
+
+
+def restore_intent_to_add(worktree: str, paths: Sequence[str]) -> None:
+    present = [p for p in paths if os.path.lexists(os.path.join(worktree, p))]
+    if not present:
+        return
+    tracked = set(index_entries(worktree, present))
+    todo = [p for p in present if p not in tracked]
+    if todo:
+        runner.run([*SAFE, "add", "-N", "--", *literal(todo)], cwd=worktree)
 
 
 def checkout_index(worktree: str, paths: Sequence[str]) -> None:

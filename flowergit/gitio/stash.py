@@ -35,13 +35,28 @@ def push(repo: Repo, worktree: str, paths: Sequence[str], message: str) -> str |
     return after if after and after != before else None
 
 
-def apply(worktree: str, oid: str) -> tuple[bool, bool]:
-    """Apply stash ``oid`` (with its index if possible). (applied, with_index)."""
-    res = runner.run([*SAFE, "stash", "apply", "-q", "--index", oid], cwd=worktree, check=False)
-    if res.ok:
-        return True, True
+def apply(worktree: str, oid: str, paths: Sequence[str] = ()) -> tuple[bool, bool]:
+    """Apply stash ``oid`` to the files, then re-stage what was staged for ``paths``.
+
+    ``git stash apply --index`` cannot be used: a stash pushed with a pathspec records the
+    *whole* index, so it refuses whenever other staged files are still staged. The staged part
+    of ``paths`` alone is re-applied to the index instead. Returns (applied, index restored).
+    """
     res = runner.run([*SAFE, "stash", "apply", "-q", oid], cwd=worktree, check=False)
-    return res.ok, False
+    if not res.ok:
+        return False, False
+    if not paths:
+        return True, True
+    diff = runner.run([*SAFE, "diff", "--binary", "--no-ext-diff", "--no-renames",
+                       f"{oid}^1", f"{oid}^2", "--", *literal(paths)], cwd=worktree)
+    if not diff.stdout:
+        return True, True
+    for extra in ((), ("--3way",)):
+        r = runner.run([*SAFE, "apply", "--cached", *extra], cwd=worktree, input=diff.stdout,
+                       check=False)
+        if r.ok:
+            return True, True
+    return True, False
 
 
 def drop(repo: Repo, oid: str) -> bool:

@@ -170,6 +170,7 @@ class Plan:
     drift: int
     checkout: Worktree | None
     overlap: list[str] = field(default_factory=list)
+    ita: list[str] = field(default_factory=list)
     snapshot: tuple[str, str] | None = None  # (index tree, worktree tree) of the checkout
     local_root: str | None = None
     suite_argv: list[str] | None = None
@@ -206,6 +207,7 @@ def _worker_paths(ctx: Ctx) -> set[str]:
 def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: bool) -> Plan:
     repo = ctx.repo
     rec_ops.refuse_if_pending(ctx)
+    target = check_branch_name(ctx, into or ctx.config.target)
     store = DispatchStore(repo)
     ctx.briefs().get(brief)  # NotFound for a brief that does not exist
     head_rec = store.latest(brief)
@@ -227,7 +229,6 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
             raise Conflict(f"dispatch {name} did not finish cleanly: {what}",
                            f"read its log ({d.get('log') or 'git flower logs ' + name}); "
                            f"`git flower merge {brief} --force` merges its branch anyway")
-    target = check_branch_name(ctx, into or ctx.config.target)
     target_ref = "refs/heads/" + target
     pre = gm.commit_of(repo, target_ref)
     if pre is None:
@@ -275,6 +276,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
     # the checkout that has the target, if any
     holder = next((w for w in list_worktrees(repo) if w.branch == target_ref), None)
     overlap: list[str] = []
+    ita: list[str] = []
     snap = None
     if holder is not None:
         if os.path.realpath(holder.path) in _worker_paths(ctx):
@@ -297,6 +299,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
             raise Conflict(f"{holder.path} has unmerged paths: {', '.join(st.unmerged)}",
                            "resolve them first")
         overlap = sorted(set(st.modified) & set(incoming))
+        ita = sorted(st.ita)
         snap = gm.snapshot_trees(repo, holder.path, local_only)
     merge = objects.commit(repo, res.tree, [pre, head], merge_message(brief, name, branch, d))
     if overlap and snap is not None:
@@ -310,7 +313,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                 "commit or set those changes aside, then merge again",
                 data={"overlap": clash})
     return Plan(brief, int(d.get("attempt", 0)), d, target, target_ref, pre, head, branch,
-                res.tree, merge, incoming, drift, holder, overlap, snap,
+                res.tree, merge, incoming, drift, holder, overlap, ita, snap,
                 holder.path if holder else repo.main_worktree, suite_argv)
 
 
@@ -374,7 +377,7 @@ def _journal(ctx: Ctx, plan: Plan, op: str, phase: str, **more: Any) -> dict[str
         "v": 1, "op": op, "phase": phase, "brief": plan.brief,
         "dispatch": dispatch_name(plan.brief, plan.attempt), "target_ref": plan.target_ref,
         "into": plan.target, "pre_target": plan.pre, "head": plan.head, "merge": plan.merge,
-        "tree": plan.tree, "incoming": plan.incoming, "overlap": plan.overlap,
+        "tree": plan.tree, "incoming": plan.incoming, "overlap": plan.overlap, "ita": plan.ita,
         "worktree": plan.checkout.path if plan.checkout else None,
         "pre_head": plan.pre if plan.checkout else None,
         "index_tree": plan.snapshot[0] if plan.snapshot else None,
@@ -494,6 +497,8 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
     try:
         if refs.read(repo, plan.target_ref) != plan.pre:
             raise CasLost(f"{plan.target} moved while the suite ran", plan.target_ref)
+        if wt and plan.ita:
+            gm.drop_intent_to_add(wt, plan.ita)
         if wt and plan.overlap:
             stash = gstash.push(repo, wt, plan.overlap, f"git flower merge {op}: local changes")
             if stash:
@@ -516,13 +521,13 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
                 gm.two_way_update(wt, plan.merge, plan.pre)
             raise
     except CasLost:
-        _rollback_stash(ctx, wt, stash)
+        _rollback_stash(ctx, wt, stash, plan.ita, plan.overlap)
         _abandon(ctx, plan, op, manifest)
         raise Conflict(f"{plan.target} moved while brief {plan.brief} was being tested; "
                        "nothing of the merge landed and their commit is intact",
                        f"merge again: `git flower merge {plan.brief}`") from None
     except BaseException:
-        _rollback_stash(ctx, wt, stash)
+        _rollback_stash(ctx, wt, stash, plan.ita, plan.overlap)
         _abandon(ctx, plan, op, manifest)
         raise
     j = _journal(ctx, plan, op, "landed", local_only=manifest, anchor=j["anchor"], note=note,
@@ -531,11 +536,14 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
     return finish_landed(ctx, j)
 
 
-def _rollback_stash(ctx: Ctx, wt: str | None, stash: str | None) -> None:
+def _rollback_stash(ctx: Ctx, wt: str | None, stash: str | None,
+                    ita: list[str] | None = None, overlap: list[str] | None = None) -> None:
     if wt and stash:
-        ok, _ = gstash.apply(wt, stash)
+        ok, _ = gstash.apply(wt, stash, overlap or [])
         if ok:
             gstash.drop(ctx.repo, stash)
+    if wt and ita:
+        gm.restore_intent_to_add(wt, ita)
 
 
 def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
@@ -549,7 +557,7 @@ def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
         overlap = list(j.get("overlap") or [])
         clean = _matches_tree(wt, j["merge"], overlap)
         if clean:
-            ok, with_index = gstash.apply(wt, stash)
+            ok, with_index = gstash.apply(wt, stash, list(j.get("overlap") or []))
             if not ok:
                 raise Conflict(f"could not re-apply your local changes (stash {stash})",
                                f"they are safe in stash {stash} and refs/flower/recovery/{j['op']}; "
@@ -558,6 +566,8 @@ def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
                 warnings.append("your staged changes to overlapping files came back unstaged")
         failpoints.hit("after_pop_before_drop")
         gstash.drop(repo, stash)
+    if wt and j.get("ita"):
+        gm.restore_intent_to_add(wt, list(j["ita"]))
     if j.get("local_root"):
         fixed = restore_local_only(j["local_root"], list(j.get("local_only") or []))
         if fixed:

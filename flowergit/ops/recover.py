@@ -100,13 +100,15 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
             if _overlap_restored(ctx, j, overlap):
                 gstash.drop(repo, stash)
             else:
-                ok, with_index = gstash.apply(wt, stash)
+                ok, with_index = gstash.apply(wt, stash, list(j.get("overlap") or []))
                 if not ok:
                     raise Conflict(f"could not re-apply stash {stash} in {wt}",
                                    f"it is kept; apply it by hand with `git stash apply {stash}`")
                 if not with_index:
                     warnings.append("staged changes to overlapping files came back unstaged")
                 gstash.drop(repo, stash)
+    if wt and j.get("ita") and os.path.isdir(wt):
+        gm.restore_intent_to_add(wt, list(j["ita"]))
     if j.get("local_root"):
         fixed = restore_local_only(j["local_root"], list(j.get("local_only") or []))
         if fixed:

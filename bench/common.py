@@ -108,3 +108,77 @@ def import_briefs(path: Path, n: int) -> None:
     lines = "".join(json.dumps({"title": f"brief number {i}", "body": "Do the thing.\n" * 20})
                     + "\n" for i in range(n))
     run([*flower_exe(), "brief", "import", "-"], path, input=lines.encode())
+
+
+# -- one-run, side-by-side measurement ------------------------------------------------------------
+def side_by_side(cases: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Time every case ``reps`` times, taking turns (a, b, c, a, b, c, …), so a load spike from
+    the rest of the machine falls on all of them alike. Returns name -> seconds per run."""
+    for _ in range(warmup):
+        for fn in cases.values():
+            fn()
+    out: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(reps):
+        for k, fn in cases.items():
+            t = time.perf_counter()
+            fn()
+            out[k].append(time.perf_counter() - t)
+    return out
+
+
+def runner(cmd: Sequence[str], cwd: Path, *, check: bool = True) -> Callable[[], None]:
+    def go() -> None:
+        r = subprocess.run(list(cmd), cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): "
+                               f"{r.stderr.decode(errors='replace').strip()[-300:]}")
+    return go
+
+
+def chainer(cmds: Sequence[Sequence[str]], cwd: Path) -> Callable[[], None]:
+    """The bare calls one after the other, exit status ignored (a floor, not a check)."""
+    def go() -> None:
+        for c in cmds:
+            subprocess.run(list(c), cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    return go
+
+
+def git_calls(cmd: Sequence[str], cwd: Path) -> int:
+    """How many git processes ``cmd`` starts (counted from GIT_TRACE)."""
+    fd, path = tempfile.mkstemp(prefix="flower-bench-trace-")
+    os.close(fd)
+    try:
+        e = env()
+        e["GIT_TRACE"] = path
+        subprocess.run(list(cmd), cwd=cwd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return sum(1 for line in f if "trace: built-in: git " in line)
+    finally:
+        os.unlink(path)
+
+
+def med(xs: Sequence[float]) -> float:
+    """Median in milliseconds."""
+    return statistics.median(xs) * 1000
+
+
+def machine() -> dict[str, str]:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    git_v = subprocess.run(["git", "version"], capture_output=True, text=True).stdout.strip()
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "?"
+    return {"nproc": str(os.cpu_count() or "?"), "cpu": cpu,
+            "python": sys.version.split()[0], "git": git_v.removeprefix("git version "),
+            "load": load}

@@ -37,6 +37,7 @@ COMMANDS: list[str] = [
     "flowergit.cli.orchestrate",
     "flowergit.cli.setup",
     "flowergit.cli.dispatch",
+    "flowergit.cli.sync",
     "flowergit.cli.merge",
     "flowergit.cli.experience",
 ]

@@ -19,13 +19,18 @@ def new(
     auto: bool = typer.Option(False, "--auto", help="Dispatch automatically once planned."),
     agent: str = typer.Option(None, "--agent", help="Agent profile for this brief."),
     depends: list[str] = typer.Option([], "--depends", help="A brief this one depends on (repeatable)."),
+    remote: str = typer.Option(None, "--remote", metavar="R",
+                               help="Reserve the id on remote R (default: the configured remote)."),
+    offline: bool = typer.Option(False, "--offline",
+                                 help="If the remote is unreachable, use an id reserved earlier "
+                                      "with `git flower sync --reserve N`."),
     json: bool = JSON,
 ) -> int:
     """File a new brief; prints its id."""
     from flowergit.cli.common import brief_new
 
     return brief_new(title=title, body_file=body_file, message=message, kind=kind, auto=auto,
-                     agent=agent, depends=depends, json=json)
+                     agent=agent, depends=depends, json=json, remote=remote, offline=offline)
 
 
 @app.command("list")

@@ -38,7 +38,8 @@ def read_body(body_file: str | None, message: str | None, cap: int) -> bytes:
 
 
 def brief_new(*, title: str, body_file: str | None, message: str | None, kind: str, auto: bool,
-              agent: str | None, depends: Sequence[str], json: bool) -> int:
+              agent: str | None, depends: Sequence[str], json: bool, remote: str | None = None,
+              offline: bool = False) -> int:
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
     from flowergit.state.ids import brief_id
@@ -46,5 +47,6 @@ def brief_new(*, title: str, body_file: str | None, message: str | None, kind: s
     ctx = Ctx().load()
     deps = [brief_id(d) for dep in depends for d in dep.split(",") if d]
     body = read_body(body_file, message, ctx.config.max_brief_bytes)
-    made = briefs.new(ctx, title=title, body=body, kind=kind, auto=auto, agent=agent, depends=deps)
+    made = briefs.new(ctx, title=title, body=body, kind=kind, auto=auto, agent=agent, depends=deps,
+                      remote=remote, offline=offline)
     return emit(made, json, lambda b: output.line(f"brief {b['id']}: {b['title']}"))

@@ -53,7 +53,8 @@ def _brief_new(a: argparse.Namespace) -> int:
     from flowergit.cli import common
 
     return common.brief_new(title=a.title, body_file=a.body_file, message=a.message, kind=a.kind,
-                            auto=a.auto, agent=a.agent, depends=a.depends or [], json=a.json)
+                            auto=a.auto, agent=a.agent, depends=a.depends or [], json=a.json,
+                            remote=a.remote, offline=a.offline)
 
 
 def _list_parser() -> tuple[_Parser, Handler]:
@@ -80,6 +81,8 @@ def _new_parser() -> tuple[_Parser, Handler]:
     p.add_argument("--auto", action="store_true")
     p.add_argument("--agent")
     p.add_argument("--depends", action="append")
+    p.add_argument("--remote")
+    p.add_argument("--offline", action="store_true")
     p.add_argument("--json", action="store_true")
     return p, _brief_new
 

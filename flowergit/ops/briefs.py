@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flowergit.errors import FlowerError, UsageError
@@ -19,15 +19,36 @@ from flowergit.state.rawjson import RawJSON
 
 def new(ctx: Ctx, *, title: str, body: bytes = b"", kind: str = "brief", auto: bool = False,
         agent: str | None = None, depends: Iterable[int] = (), status: str = "draft",
-        run: list[list[str]] | None = None) -> dict[str, Any]:
+        run: list[list[str]] | None = None, remote: str | None = None,
+        offline: bool = False) -> dict[str, Any]:
     draft = codec.Brief(
         id=0, title=codec.check_title(title), kind=codec.check_kind(kind),
         status=codec.check_status(status), auto_dispatch=auto,
         agent=check_name(agent, "agent") if agent else None, depends_on=list(depends),
         body=codec.check_body(body, ctx.config.max_brief_bytes), run=run,
     )
-    made = ctx.briefs().create([draft])[0]
+    made = ctx.briefs().create([draft], reserve=_ids(ctx, remote, 1, offline))[0]
     return made.meta()
+
+
+def _ids(ctx: Ctx, remote: str | None, count: int,
+         offline: bool) -> Callable[[int], int] | None:
+    """With a remote (named or configured), ids are reserved there first (docs/sync.md)."""
+    if not remote and not _remote_configured(ctx):
+        return None  # ids are local; the remote machinery (~10 ms of imports) is not loaded
+    from flowergit.ops import remote as remote_ops
+
+    name = remote_ops.resolve(ctx, remote)
+    return remote_ops.id_allocator(ctx, name, count, offline) if name else None
+
+
+def _remote_configured(ctx: Ctx) -> bool:
+    """Is a default remote set (`git config flower.remote` or `[flower] remote`)? The same
+    lookup as ``ops.remote.configured``, without importing it."""
+    vals = ctx.repo.config_get_all(r"^flower\.remote$")
+    if vals and vals[-1][1].strip():
+        return True
+    return bool(str(ctx.config.get("flower", "remote") or "").strip())
 
 
 def list_(ctx: Ctx, *, status: str | None = None,
@@ -138,7 +159,8 @@ def _conflict(brief: int) -> bytes:
                    "run `git flower brief edit` again")
 
 
-def import_(ctx: Ctx, source: str) -> list[dict[str, Any]]:
+def import_(ctx: Ctx, source: str, *, remote: str | None = None,
+            offline: bool = False) -> list[dict[str, Any]]:
     """JSON lines of {"title", "body", "kind", "status", ...}: all created in one commit."""
     if source == "-":
         data = sys.stdin.buffer.read()
@@ -183,4 +205,5 @@ def import_(ctx: Ctx, source: str) -> list[dict[str, Any]]:
         drafts.append(b)
     if not drafts:
         raise UsageError(f"{where}: no briefs to import")
-    return [b.meta() for b in ctx.briefs().create(drafts)]
+    return [b.meta() for b in ctx.briefs().create(
+        drafts, reserve=_ids(ctx, remote, len(drafts), offline))]

@@ -1,0 +1,176 @@
+"""Talking to a git remote: ls-remote, fetch and push, bounded in time and never interactive.
+
+Every call gets the scrubbed environment with prompts off (``GIT_TERMINAL_PROMPT=0``, empty
+askpass, ssh in BatchMode with a connect timeout), git's low-speed limits for http, and a
+subprocess timeout, so an unreachable or stalling remote turns into :class:`RemoteUnreachable`
+(exit 75) within seconds instead of a hang or a password prompt. Pushes always name their
+expectation explicitly (``--force-with-lease=<ref>:<oid>``, empty for "must not exist"), are
+``--atomic`` and are read back from ``--porcelain`` output rather than from the exit code (git
+before 2.49 could lose the error status of ``--atomic --porcelain``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flowergit.errors import Retry, UsageError
+from flowergit.gitio.repo import Repo
+from flowergit.gitio.runner import GitError, Result
+
+DEFAULT_TIMEOUT = 20.0
+# http: give up when slower than 1 KB/s for 10 s; ssh: BatchMode and ConnectTimeout via env.
+NET_CONFIG = ("-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=10",
+              "-c", "credential.interactive=never", "-c", "core.askPass=")
+_REMOTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", re.ASCII)
+
+
+class RemoteUnreachable(Retry):
+    """The remote could not be reached (network down, refused, timed out, auth needed)."""
+
+
+def timeout_seconds(repo: Repo) -> float:
+    """``GIT_FLOWER_REMOTE_TIMEOUT`` or ``git config flower.remoteTimeout``, else 20 s."""
+    raw = os.environ.get("GIT_FLOWER_REMOTE_TIMEOUT")
+    if raw is None:
+        vals = repo.config_get_all(r"^flower\.remotetimeout$")
+        raw = vals[-1][1] if vals else None
+    if raw:
+        try:
+            val = float(raw)
+            if 0 < val <= 3600:
+                return val
+        except ValueError:
+            pass
+    return DEFAULT_TIMEOUT
+
+
+def env() -> dict[str, str]:
+    ssh = os.environ.get("GIT_SSH_COMMAND") or "ssh"
+    if "BatchMode" not in ssh:
+        ssh += " -o BatchMode=yes -o ConnectTimeout=5"
+    return {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "",
+            "GCM_INTERACTIVE": "never", "GIT_SSH_COMMAND": ssh}
+
+
+def check_name(repo: Repo, remote: str) -> str:
+    """A configured remote name (never a URL or an option): exit 2 otherwise."""
+    if not _REMOTE_NAME.fullmatch(remote) or ".." in remote:
+        raise UsageError(f"invalid remote name {remote!r}",
+                         "give the name of a configured remote, such as origin (`git remote -v`)")
+    url = repo.git(["config", "--get", f"remote.{remote}.url"], check=False)
+    if not url.ok or not url.out.strip():
+        raise UsageError(f"no remote named {remote!r}",
+                         f"add it first: `git remote add {remote} <url>`")
+    return remote
+
+
+def _net(repo: Repo, args: Sequence[str], *, input: bytes | None = None,
+         timeout: float | None = None) -> Result:
+    t = timeout if timeout is not None else timeout_seconds(repo)
+    try:
+        return repo.git([*NET_CONFIG, *args], input=input, env=env(), timeout=t, check=False)
+    except GitError as e:  # the subprocess timeout
+        raise RemoteUnreachable(f"the remote did not answer within {t:g} s",
+                                "check the network, or raise GIT_FLOWER_REMOTE_TIMEOUT") from e
+
+
+def _unreachable(remote: str, res: Result) -> RemoteUnreachable:
+    lines = [ln for ln in res.err.strip().splitlines() if ln.strip()]
+    why = lines[-1] if lines else f"git exited {res.returncode}"
+    return RemoteUnreachable(f"cannot reach remote {remote!r}: {why.removeprefix('fatal: ')}",
+                             "nothing was changed locally; retry when the remote is reachable")
+
+
+def ls_remote(repo: Repo, remote: str, patterns: Sequence[str],
+              timeout: float | None = None) -> dict[str, str]:
+    """refname -> oid for the remote's refs matching ``patterns`` (raw, unvalidated names)."""
+    res = _net(repo, ["ls-remote", "--refs", "--end-of-options", remote, *patterns],
+               timeout=timeout)
+    if res.returncode != 0:
+        raise _unreachable(remote, res)
+    out: dict[str, str] = {}
+    for line in res.stdout.split(b"\n"):
+        oid, sep, name = line.partition(b"\t")
+        if sep:
+            out[name.decode("utf-8", "surrogateescape")] = oid.decode("ascii", "replace")
+    return out
+
+
+def fetch(repo: Repo, remote: str, refspecs: Sequence[str], timeout: float | None = None) -> None:
+    """Fetch exactly ``refspecs`` (given on stdin, so names never become options)."""
+    if not refspecs:
+        return
+    res = _net(repo, ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                      "--no-recurse-submodules", "--no-auto-maintenance", "--no-auto-gc",
+                      "--stdin", "--end-of-options", remote],
+               input="".join(s + "\n" for s in refspecs).encode("utf-8", "surrogateescape"),
+               timeout=timeout)
+    if res.returncode != 0:
+        raise _unreachable(remote, res)
+
+
+@dataclass(frozen=True)
+class Update:
+    """One ref to push: ``new`` None deletes; ``expect`` None means "must not exist"."""
+
+    ref: str
+    new: str | None
+    expect: str | None
+
+
+@dataclass(frozen=True)
+class RefStatus:
+    ref: str
+    flag: str  # ' ' fast-forward, '+' forced, '-' deleted, '*' new, '!' rejected, '=' up to date
+    summary: str
+
+    @property
+    def ok(self) -> bool:
+        return self.flag != "!"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    statuses: dict[str, RefStatus]
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.statuses) and all(s.ok for s in self.statuses.values())
+
+    def rejected(self) -> list[RefStatus]:
+        return [s for s in self.statuses.values() if not s.ok]
+
+
+def push(repo: Repo, remote: str, updates: Sequence[Update], *, atomic: bool = True,
+         timeout: float | None = None) -> PushResult:
+    """Push ``updates`` with one explicit lease per ref; all or nothing when ``atomic``.
+
+    Returns the per-ref statuses (a lost lease shows as ``!``); raises
+    :class:`RemoteUnreachable` when the remote could not be talked to at all."""
+    if not updates:
+        return PushResult({}, "")
+    args = ["-c", "push.gpgSign=false", "push", "--porcelain", "--no-verify",
+            "--no-recurse-submodules"]
+    if atomic:
+        args.append("--atomic")
+    specs = []
+    for u in updates:
+        args.append(f"--force-with-lease={u.ref}:{u.expect or ''}")
+        specs.append(f"{u.new or ''}:{u.ref}")
+    args += ["--end-of-options", remote, *specs]
+    res = _net(repo, args, timeout=timeout)
+    statuses: dict[str, RefStatus] = {}
+    for line in res.stdout.decode("utf-8", "surrogateescape").split("\n"):
+        parts = line.split("\t")
+        if len(parts) >= 3 and len(parts[0]) == 1:
+            _, _, dst = parts[1].rpartition(":")
+            statuses[dst] = RefStatus(dst, parts[0], parts[2])
+    if not statuses:  # no report at all: the exchange itself failed
+        raise _unreachable(remote, res)
+    for u in updates:  # a ref git did not report on did not move
+        statuses.setdefault(u.ref, RefStatus(u.ref, "!", "[rejected] (not reported)"))
+    return PushResult(statuses, res.err)

@@ -1,0 +1,75 @@
+"""`git flower init --remote R` / `git flower remote R`: make flower state travel through R.
+
+Fetch refspecs mirror the remote's flower state into separate namespaces, never over local
+state (a forced fetch into ``refs/flower/*`` would overwrite unpublished claims):
+
+    +refs/heads/flower/briefs:refs/remotes/R/flower/briefs
+    +refs/flower/*:refs/flower-remote/R/*
+    +refs/notes/flower:refs/notes/flower-remote/R
+
+Publishing is `git flower sync`'s job (it reconciles and pushes with explicit leases). Push
+refspecs in ``remote.R.push`` would change what a plain `git push` does (it would stop pushing
+the current branch), so they are written only with ``--push-refspecs``, and then after ``HEAD``
+and without ``+``: git's own fast-forward rule then refuses to overwrite remote state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowergit.gitio import remote as net
+from flowergit.ops.context import Ctx
+from flowergit.state.layout import BRIEFS_REF, NOTES_REF
+
+PUSH_SPECS = ("HEAD", f"{BRIEFS_REF}:{BRIEFS_REF}", "refs/flower/ids/*:refs/flower/ids/*",
+              "refs/flower/signals/*:refs/flower/signals/*",
+              "refs/flower/claims/*:refs/flower/claims/*",
+              "refs/flower/dispatch/*:refs/flower/dispatch/*",
+              "refs/flower/baton/*:refs/flower/baton/*", f"{NOTES_REF}:{NOTES_REF}")
+
+
+def fetch_specs(remote: str) -> list[str]:
+    return [f"+{BRIEFS_REF}:refs/remotes/{remote}/flower/briefs",
+            f"+refs/flower/*:refs/flower-remote/{remote}/*",
+            f"+{NOTES_REF}:refs/notes/flower-remote/{remote}"]
+
+
+def _add(ctx: Ctx, key: str, value: str, done: list[str]) -> None:
+    res = ctx.repo.git(["config", "--get-all", key], check=False)
+    if value not in res.out.split("\n"):
+        ctx.repo.git(["config", "--add", key, value])
+        done.append(f"set {key} += {value}")
+
+
+def _covered(existing: list[str], spec: str, remote: str) -> bool:
+    return spec in existing or (spec.startswith(f"+{BRIEFS_REF}:")
+                                and f"+refs/heads/*:refs/remotes/{remote}/*" in existing)
+
+
+def configure(ctx: Ctx, remote: str, *, push_refspecs: bool = False) -> list[str]:
+    """Configure ``remote`` for flower state; returns what was changed (idempotent)."""
+    repo = ctx.repo
+    net.check_name(repo, remote)
+    done: list[str] = []
+    existing = repo.git(["config", "--get-all", f"remote.{remote}.fetch"], check=False).out.split("\n")
+    for spec in fetch_specs(remote):
+        if not _covered(existing, spec, remote):
+            _add(ctx, f"remote.{remote}.fetch", spec, done)
+    cur = repo.git(["config", "--get", "flower.remote"], check=False).out.strip()
+    if cur != remote:
+        repo.git(["config", "flower.remote", remote])
+        done.append(f"set flower.remote={remote}")
+    if push_refspecs:
+        for spec in PUSH_SPECS:
+            _add(ctx, f"remote.{remote}.push", spec, done)
+    from flowergit.ops.remote import clone_id
+
+    clone_id(repo)
+    return done
+
+
+def remote(ctx: Ctx, name: str, *, push_refspecs: bool = False) -> dict[str, Any]:
+    """`git flower remote R`: configure and report."""
+    actions = configure(ctx, name, push_refspecs=push_refspecs)
+    return {"remote": name, "fetch": fetch_specs(name), "push_refspecs": push_refspecs,
+            "actions": actions}

@@ -1,0 +1,160 @@
+"""Signals: emit, list, claim exactly once (FAULTS.md 23, 24), complete, expiry, auto_dispatch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import flower, flower_json, git, snapshot_state
+
+TESTING = {"FLOWER_TESTING": "1"}
+
+
+def emit(repo: Path, kind: str = "probe", *args: str) -> str:
+    return str(flower_json(repo, "signal", "emit", kind, *args)["id"])  # type: ignore[index]
+
+
+def test_emit_list_claim_complete_round_trip(repo: Path) -> None:
+    sid = emit(repo, "probe", "--data", "lane=main", "--data", "x=1=2")
+    assert sid.endswith("-probe")
+    items = flower_json(repo, "signal", "list")
+    assert [(s["id"], s["state"], s["data"]) for s in items] == [  # type: ignore[index, union-attr]
+        (sid, "pending", {"lane": "main", "x": "1=2"})]
+    got = flower_json(repo, "signal", "claim", sid)
+    assert got["id"] == sid and got["state"] == "claimed"  # type: ignore[index]
+    again = flower(repo, "signal", "claim", sid)
+    assert again.returncode == 4 and "already claimed by" in again.stderr
+    done = flower_json(repo, "signal", "complete", sid)
+    assert done["state"] == "completed" and done["already"] is False  # type: ignore[index]
+    twice = flower_json(repo, "signal", "complete", sid)
+    assert twice["already"] is True  # type: ignore[index]
+    moot = flower(repo, "signal", "complete", sid, "--moot")
+    assert moot.returncode == 4 and "already completed" in moot.stderr
+    assert flower_json(repo, "signal", "list", "--unclaimed") == []
+    log = git(repo, "log", "--format=%s", f"refs/flower/claims/{sid}").stdout.split("\n")
+    assert log[0].startswith(f"claim {sid}: completed") and log[1].startswith(f"claim {sid}: claimed")
+
+
+def test_claim_next_is_oldest_first_and_by_kind(repo: Path) -> None:
+    a = emit(repo, "alpha")
+    b = emit(repo, "beta")
+    c = emit(repo, "alpha")
+    assert flower_json(repo, "signal", "claim", "--next", "--kind", "alpha")["id"] == a  # type: ignore[index]
+    assert flower_json(repo, "signal", "claim", "--next")["id"] == b  # type: ignore[index]
+    assert flower_json(repo, "signal", "claim", "--next", "--kind", "alpha")["id"] == c  # type: ignore[index]
+    r = flower(repo, "signal", "claim", "--next")
+    assert r.returncode == 3 and "no unclaimed signals left" in r.stderr
+
+
+def test_bad_input_refused_without_writes(repo: Path) -> None:
+    before = snapshot_state(repo)
+    for args, code in [(("signal", "claim", "../x"), 2), (("signal", "claim", "--next", "--kind", "A B"), 2),
+                       (("signal", "emit", "Bad Kind"), 2), (("signal", "emit", "k", "--data", "novalue"), 2),
+                       (("signal", "claim", "20990101T000000.000000-00000000-x"), 3),
+                       (("signal", "complete", "nope"), 3), (("signal", "emit", "k", "--brief", "١٢"), 2),
+                       (("signal", "emit", "k", "--brief", "99"), 3), (("signal", "claim"), 2)]:
+        r = flower(repo, *args)
+        assert r.returncode == code, (args, r.returncode, r.stderr)
+        assert r.stderr.startswith("fatal: ")
+    assert snapshot_state(repo) == before
+
+
+def test_json_error_envelope_on_lost_claim(repo: Path) -> None:
+    sid = emit(repo)
+    flower_json(repo, "signal", "claim", sid, env={"FLOWER_DAEMON": "7"})
+    r = flower(repo, "signal", "claim", sid, "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 4 and doc["ok"] is False and doc["error"]["code"] == "conflict"
+    assert doc["error"]["data"]["by"] == "daemon 7"
+
+
+def test_expired_signals_are_not_offered(repo: Path) -> None:
+    sid = emit(repo)
+    later = {**TESTING, "FLOWER_CLOCK_OFFSET": str(86400 + 60)}
+    r = flower(repo, "signal", "claim", "--next", env=later)
+    assert r.returncode == 3
+    r = flower(repo, "signal", "claim", sid, env=later)
+    assert r.returncode == 3 and "expired" in r.stderr
+    assert flower_json(repo, "signal", "list", env=later)[0]["state"] == "expired"  # type: ignore[index]
+    # the clock is only injectable under FLOWER_TESTING=1
+    assert flower_json(repo, "signal", "claim", "--next",
+                       env={"FLOWER_CLOCK_OFFSET": str(86400 + 60)})["id"] == sid  # type: ignore[index]
+
+
+def test_complete_unclaimed_claims_it_once(repo: Path) -> None:
+    sid = emit(repo)
+    got = flower_json(repo, "signal", "complete", sid, "--moot", "-m", "no longer needed")
+    assert got["state"] == "moot" and got["claim"]["note"] == "no longer needed"  # type: ignore[index]
+    r = flower(repo, "signal", "claim", sid)
+    assert r.returncode == 4 and "claimed and moot" in r.stderr
+
+
+def _claimers(repo: Path, n: int, script: str) -> list[subprocess.CompletedProcess[str]]:
+    procs = [subprocess.Popen(["bash", "-c", script], cwd=repo, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+             for _ in range(n)]
+    out = []
+    for p in procs:
+        o, e = p.communicate(timeout=240)
+        out.append(subprocess.CompletedProcess(p.args, p.returncode, o, e))
+    return out
+
+
+def test_eight_processes_claim_every_signal_exactly_once(repo: Path) -> None:
+    ids = {emit(repo) for _ in range(24)}
+    loop = (f"while :; do out=$({sys.executable} -m flowergit signal claim --next --json); rc=$?; "
+            "case $rc in 0) echo \"$out\";; 4) ;; 3) exit 0;; *) exit $rc;; esac; done")
+    results = _claimers(repo, 8, loop)
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    claimed = [json.loads(line)["data"]["id"] for r in results for line in r.stdout.splitlines()]
+    assert sorted(claimed) == sorted(ids)
+    assert snapshot_state(repo).locks == ()
+
+
+def test_thirty_two_claimers_one_signal_one_winner(repo: Path) -> None:
+    """FAULTS.md 23: exactly one rc=0; the others exit 4 naming the winner; no lock left."""
+    sid = emit(repo)
+    results = _claimers(repo, 32, f"exec {sys.executable} -m flowergit signal claim {sid}")
+    codes = sorted(r.returncode for r in results)
+    assert codes == [0] + [4] * 31
+    winner = json.loads(flower(repo, "signal", "list", "--json").stdout)["data"][0]["claim"]["by"]
+    assert all(winner in r.stderr for r in results if r.returncode == 4)
+    assert snapshot_state(repo).locks == ()
+
+
+def test_claims_are_unique_by_content(repo: Path) -> None:
+    """FAULTS.md 24: two claims of the same signal by the same claimer are different commits."""
+    from flowergit.gitio.repo import discover
+    from flowergit.state import signals
+
+    r = discover(str(repo))
+    sid = emit(repo)
+    rec1 = signals._claim_rec(sid, "probe", "claimed", "daemon 1", "1")
+    rec2 = signals._claim_rec(sid, "probe", "claimed", "daemon 1", "1")
+    c1 = signals._claim_commit(r, rec1, None, "claim")
+    c2 = signals._claim_commit(r, rec2, None, "claim")
+    assert c1 != c2 and rec1["nonce"] != rec2["nonce"]
+
+
+def test_plan_of_auto_dispatch_brief_emits_signal(repo: Path) -> None:
+    flower_json(repo, "brief", "new", "auto", "--auto")
+    flower_json(repo, "brief", "new", "manual")
+    planned = flower_json(repo, "brief", "plan", "1")
+    flower_json(repo, "brief", "plan", "2")
+    sigs = flower_json(repo, "signal", "list", "--kind", "auto_dispatch")
+    assert [(s["brief"], s["state"]) for s in sigs] == [(1, "pending")]  # type: ignore[index, union-attr]
+    assert planned["signal"] == sigs[0]["id"]  # type: ignore[index]
+
+
+def test_signal_claim_fast_path_imports_no_heavy_modules(repo: Path) -> None:
+    emit(repo)
+    code = ("import sys; from flowergit.main import main; rc = main(['signal','claim','--next']); "
+            "bad = [m for m in ('typer','rich','tomlkit','pygit2','git') if m in sys.modules]; "
+            "print(bad); sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"

@@ -247,8 +247,11 @@ def remove_worktree(repo: Repo, path: str) -> bool:
 
 
 def blame_line(worktree: str, rev: str, path: str, line: int) -> str | None:
-    res = runner.run(["blame", "--porcelain", "-L", f"{line},{line}", "--end-of-options", rev,
-                      "--", path], cwd=worktree, check=False)
+    # blame has no --end-of-options (git 2.39): refuse option-like revisions instead
+    if rev.startswith("-"):
+        return None
+    res = runner.run(["blame", "--porcelain", "-L", f"{line},{line}", rev, "--", path],
+                     cwd=worktree, check=False)
     if not res.ok or not res.out:
         return None
     return res.out.split(" ", 1)[0]

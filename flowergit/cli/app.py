@@ -40,6 +40,7 @@ COMMANDS: list[str] = [
     "flowergit.cli.sync",
     "flowergit.cli.merge",
     "flowergit.cli.experience",
+    "flowergit.cli.mcp_cmd",
 ]
 
 

@@ -25,6 +25,7 @@ app = typer.Typer(
 # (noun, module): each module defines `app`, a typer.Typer for that noun, or `register(app)`.
 NOUNS: list[tuple[str, str]] = [
     ("brief", "flowergit.cli.brief"),
+    ("hooks", "flowergit.cli.hooks"),
     ("signal", "flowergit.cli.signal"),
     ("daemon", "flowergit.cli.daemon"),
     ("baton", "flowergit.cli.baton"),

@@ -114,12 +114,26 @@ def _signal_claim_parser() -> tuple[_Parser, Handler]:
     return p, _signal_claim
 
 
+def _hook_impl(a: argparse.Namespace) -> int:
+    from flowergit.ops import hooks
+
+    return hooks.run(a.event, list(a.args))
+
+
+def _hook_impl_parser() -> tuple[_Parser, Handler]:
+    p = _parser("git flower hook-impl")
+    p.add_argument("event")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return p, _hook_impl
+
+
 # leading command words -> factory of (parser for the rest, handler). Other nouns add theirs.
 TABLE: dict[tuple[str, ...], Callable[[], tuple[_Parser, Handler]]] = {
     ("brief", "list"): _list_parser,
     ("brief", "ls"): _list_parser,
     ("brief", "show"): _show_parser,
     ("brief", "new"): _new_parser,
+    ("hook-impl",): _hook_impl_parser,
     ("signal", "claim"): _signal_claim_parser,
     ("dispatch",): _workers("dispatch"),
     ("status",): _workers("status"),

@@ -233,7 +233,7 @@ def _age(seconds: float) -> str:
     s = int(seconds)
     if s < 120:
         return f"{s}s"
-    if s < 7200:
+    if s < 3600:
         return f"{s // 60}m"
     if s < 172800:
         return f"{s // 3600}h"
@@ -288,7 +288,8 @@ def _unmerged(ctx: Ctx, branch_ref: str | None, head: str | None) -> int | None:
     tip = branch_ref or head
     if not tip:
         return None
-    excl = ["--exclude=" + branch_ref] if branch_ref else []
+    # --exclude matches what --branches lists: names without refs/heads/
+    excl = ["--exclude=" + branch_ref.removeprefix("refs/heads/")] if branch_ref else []
     # tip comes from git's own worktree listing (a full ref name or an object id)
     res = repo.git(["rev-list", "--count", tip, "--not", *excl, "--branches", "--tags",
                     "--remotes"], check=False)

@@ -2,12 +2,67 @@
 
 from __future__ import annotations
 
-import typer
+from collections.abc import Callable
+from typing import Any
 
-from flowergit.cli.app_common import JSON
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
+
+
+def run_merge(*, id: str | None, into: str | None, no_test: bool, dry_run: bool, force: bool,
+              json: bool) -> int:
+    """Shared by the typer command and the fast path."""
+    from flowergit.cli.common import emit
+    from flowergit.errors import Conflict, TestsFailed
+    from flowergit.ops import merge as ops
+    from flowergit.ops.context import Ctx
+    from flowergit.render import merge as view
+    from flowergit.render import output
+    from flowergit.state.ids import brief_id
+
+    ctx = Ctx().load()
+    if id is not None:
+        res = ops.merge(ctx, brief_id(id), into=into, no_test=no_test, dry_run=dry_run,
+                        force=force, progress=output.info)
+        return emit(res, json, view.merge_result)
+    items = ops.merge_queue(ctx, into=into, no_test=no_test, dry_run=dry_run,
+                            progress=output.info)
+    red = [i for i in items if i["status"] == "red"]
+    refused = [i for i in items if i["status"] == "refused"]
+    if not red and not refused:
+        return emit(items, json, view.merge_result)
+    if not json:
+        view.merge_result(items)
+    err_cls = TestsFailed if red else Conflict
+    raise err_cls(f"{len(red) + len(refused)} of {len(items)} brief(s) were not merged: "
+                  + ", ".join(str(i["brief"]) for i in red + refused),
+                  "see each brief's reason above", data=items)
+
+
+def fast_parser(name: str, make: Callable[[str], Any]) -> tuple[Any, Callable[[Any], int]]:
+    """`git flower merge …` without typer (cli/fast.py): same options, same function."""
+    p = make(f"git flower {name}")
+    p.add_argument("id", nargs="?")
+    p.add_argument("--into")
+    p.add_argument("--no-test", dest="no_test", action="store_true")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    def handler(a: Any) -> int:
+        return run_merge(id=a.id, into=a.into, no_test=a.no_test, dry_run=a.dry_run,
+                         force=a.force, json=a.json)
+
+    return p, handler
 
 
 def register(app: typer.Typer) -> None:
+    import typer
+
+    from flowergit.cli.app_common import JSON
+
     @app.command("merge")
     def merge(
         id: str = typer.Argument(None, metavar="[N]", help="Brief to merge; none: every finished brief in the order they finished."),
@@ -18,31 +73,8 @@ def register(app: typer.Typer) -> None:
         json: bool = JSON,
     ) -> int:
         """Merge a finished brief through the test gate, keeping local work intact."""
-        from flowergit.cli.common import emit
-        from flowergit.errors import Conflict, TestsFailed
-        from flowergit.ops import merge as ops
-        from flowergit.ops.context import Ctx
-        from flowergit.render import merge as view
-        from flowergit.render import output
-        from flowergit.state.ids import brief_id
-
-        ctx = Ctx().load()
-        if id is not None:
-            res = ops.merge(ctx, brief_id(id), into=into, no_test=no_test, dry_run=dry_run,
-                            force=force, progress=output.info)
-            return emit(res, json, view.merge_result)
-        items = ops.merge_queue(ctx, into=into, no_test=no_test, dry_run=dry_run,
-                                progress=output.info)
-        red = [i for i in items if i["status"] == "red"]
-        refused = [i for i in items if i["status"] == "refused"]
-        if not red and not refused:
-            return emit(items, json, view.merge_result)
-        if not json:
-            view.merge_result(items)
-        err_cls = TestsFailed if red else Conflict
-        raise err_cls(f"{len(red) + len(refused)} of {len(items)} brief(s) were not merged: "
-                      + ", ".join(str(i["brief"]) for i in red + refused),
-                      "see each brief's reason above", data=items)
+        return run_merge(id=id, into=into, no_test=no_test, dry_run=dry_run, force=force,
+                         json=json)
 
     @app.command("test")
     def test(

@@ -126,9 +126,14 @@ def special_state(git_dir: str, common_dir: str) -> list[str]:
     return sorted(set(found))
 
 
+_GIT_DIRS: dict[str, str] = {}
+
+
 def worktree_git_dir(worktree: str) -> str:
-    res = runner.run(["rev-parse", "--path-format=absolute", "--git-dir"], cwd=worktree)
-    return res.out.strip()
+    if worktree not in _GIT_DIRS:
+        res = runner.run(["rev-parse", "--path-format=absolute", "--git-dir"], cwd=worktree)
+        _GIT_DIRS[worktree] = res.out.strip()
+    return _GIT_DIRS[worktree]
 
 
 def snapshot_trees(repo: Repo, worktree: str, force_paths: Sequence[str]) -> tuple[str, str]:
@@ -190,6 +195,9 @@ def two_way_update(worktree: str, old: str, new: str) -> None:
     """Move a checkout's index and files from tree ``old`` to ``new`` the way a branch switch
     does: local changes and staged entries on other paths are kept; a path git would have to
     overwrite makes it refuse (GitError) with nothing changed."""
+    # stale stat data (a copied or touched tree) would make read-tree call clean files dirty
+    runner.run([*SAFE, "update-index", "-q", "--ignore-submodules", "--refresh"], cwd=worktree,
+               check=False)
     runner.run([*SAFE, "read-tree", "-m", "-u", "--end-of-options", old, new], cwd=worktree)
 
 

@@ -249,7 +249,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
             raise Conflict(f"the worker tree of dispatch {name} has uncommitted changes: {shown}",
                            f"commit or discard them in {wt}, then merge again")
     base = d.get("base") if isinstance(d.get("base"), str) else None
-    drift = gm.count_commits(repo, f"{base}..{pre}") if base and gm.commit_of(repo, base) else 0
+    drift = gm.count_commits(repo, f"{base}..{pre}") if base else 0
     suite_argv = None if no_test else suite_ops.command(ctx)
     from flowergit.state.baton import fence_ops
 
@@ -279,7 +279,9 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
     ita: list[str] = []
     snap = None
     if holder is not None:
-        if os.path.realpath(holder.path) in _worker_paths(ctx):
+        main_wt = repo.main_worktree
+        if (not main_wt or os.path.realpath(holder.path) != os.path.realpath(main_wt)) \
+                and os.path.realpath(holder.path) in _worker_paths(ctx):
             raise Conflict(f"{target} is checked out in a worker worktree ({holder.path})",
                            "check out another branch there first")
         busy = gm.special_state(gm.worktree_git_dir(holder.path), repo.common_dir)
@@ -456,13 +458,17 @@ def _abandon(ctx: Ctx, plan: Plan, op: str, manifest: list[dict[str, Any]]) -> N
     journal.remove(ctx.repo, op)
 
 
-def _drop_anchor(ctx: Ctx, op: str) -> None:
-    cur = refs.read(ctx.repo, recovery_ref(op))
-    if cur is not None:
+def _drop_anchor(ctx: Ctx, op: str, known: str | None = None) -> None:
+    for cur in (known, None):
+        cur = cur or refs.read(ctx.repo, recovery_ref(op))
+        if cur is None:
+            return
         try:
-            refs.transaction(ctx.repo, [refs.delete(recovery_ref(op), cur)], f"flower recovery {op}: done")
+            refs.transaction(ctx.repo, [refs.delete(recovery_ref(op), cur)],
+                             f"flower recovery {op}: done")
+            return
         except CasLost:
-            pass
+            continue
 
 
 def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, Any]:
@@ -582,7 +588,7 @@ def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
 
     briefs.set_status(ctx, int(j["brief"]), "merged",
                       why=f"merged into {j['into']} as {j['merge'][:12]}")
-    _drop_anchor(ctx, j["op"])
+    _drop_anchor(ctx, j["op"], j.get("anchor"))
     journal.remove(repo, j["op"])
     return {"brief": j["brief"], "dispatch": j["dispatch"], "status": "merged",
             "merge": j["merge"], "into": j["into"], "tree": j["tree"], "suite": note.get("suite"),

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Benchmark: the merge gate's own overhead (suite excluded) against the bare git steps it wraps.
+
+Each round copies a template repository (``--files`` tracked files) holding ``--count`` finished
+dispatches (one small branch each, a dirty local-only file and a local edit in the checkout), then
+times, one merge at a time and on identical copies:
+
+* bare git: ``merge-tree --write-tree`` → ``commit-tree`` → ``read-tree -m -u`` (bring the checkout
+  along) → ``update-ref`` (CAS) → ``notes add`` (provenance) for each branch;
+* ``git flower merge N --no-test`` for each brief (preflight, backup and snapshot, journal, the
+  same git steps, verification, provenance by CAS, brief and dispatch records, worktree release).
+
+Prints the median seconds per merge of both and their ratio (DESIGN.md budget: ≤ 1.5×).
+
+    python bench/bench_merge.py [--files 2000] [--rounds 3] [--count 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def sh(argv: list[str], cwd: Path, env: dict[str, str], input: bytes | None = None) -> str:
+    r = subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} failed ({r.returncode}): {r.stderr.decode()}")
+    return r.stdout.decode()
+
+
+def flower_argv() -> list[str]:
+    return [sys.executable, "-m", "flowergit"]
+
+
+def make_template(root: Path, files: int, count: int, env: dict[str, str]) -> Path:
+    repo = root / "template" / "repo"
+    repo.mkdir(parents=True)
+    sh(["git", "init", "-q", "-b", "main"], repo, env)
+    for i in range(files):
+        d = repo / f"src/pkg{i % 50:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"mod{i}.py").write_text(f"# module {i}\n" + "x = 1\n" * 20)
+    (repo / "solo.yml").write_text("watch: dev\n")
+    sh(["git", "add", "-A"], repo, env)
+    sh(["git", "commit", "-qm", "project"], repo, env)
+    sh([*flower_argv(), "init"], repo, env)
+    cfg = (repo / ".flower.toml").read_text().replace("local_only = []", 'local_only = ["solo.yml"]')
+    (repo / ".flower.toml").write_text(cfg)
+    sh(["git", "add", ".flower.toml"], repo, env)
+    sh(["git", "commit", "-qm", "flower config"], repo, env)
+    lines = "".join(json.dumps({"title": f"bench {i}", "status": "planned"}) + "\n"
+                    for i in range(1, count + 1))
+    sh([*flower_argv(), "brief", "import", "-"], repo, env, input=lines.encode())
+    base = sh(["git", "rev-parse", "main"], repo, env).strip()
+    claim = (
+        "import sys\n"
+        "from flowergit.gitio.repo import discover\n"
+        "from flowergit.state.dispatches import DispatchStore\n"
+        "s = DispatchStore(discover(sys.argv[1]))\n"
+        "for i in range(1, int(sys.argv[2]) + 1):\n"
+        "    s.claim(i, 1, {'state': 'exited', 'exit_code': 0, 'agent': 'script',\n"
+        "                   'branch': f'flower/{i}-bench', 'worktree': '', 'base': sys.argv[3],\n"
+        "                   'target': 'main', 'ended_at': f'2026-01-01T00:00:{i:02d}Z'})\n")
+    for i in range(1, count + 1):
+        wt = root / "template" / f"wt{i}"
+        sh(["git", "worktree", "add", "-q", "-b", f"flower/{i}-bench", str(wt), "main"], repo, env)
+        (wt / f"src/pkg{i % 50:02d}/mod{i}.py").write_text(f"# changed by brief {i}\n")
+        (wt / f"new{i}.txt").write_text(f"new {i}\n")
+        sh(["git", "add", "-A"], wt, env)
+        sh(["git", "commit", "-qm", f"brief {i}"], wt, env)
+        sh(["git", "worktree", "remove", str(wt)], repo, env)
+    sh([sys.executable, "-c", claim, str(repo), str(count), base], repo, env)
+    sh(["git", "worktree", "prune"], repo, env)
+    # local state the gate must keep: a dirty local-only file and a local edit
+    (repo / "solo.yml").write_text("watch: local\n")
+    with open(repo / "src/pkg00/mod0.py", "a") as f:
+        f.write("# local edit\n")
+    return repo
+
+
+def copy(template: Path, dest: Path) -> Path:
+    shutil.copytree(template.parent, dest, symlinks=True)
+    return dest / "repo"
+
+
+def bare_round(repo: Path, count: int, env: dict[str, str]) -> list[float]:
+    times = []
+    for i in range(1, count + 1):
+        t0 = time.perf_counter()
+        pre = sh(["git", "rev-parse", "main"], repo, env).strip()
+        tree = sh(["git", "merge-tree", "--write-tree", "main", f"flower/{i}-bench"], repo,
+                  env).split()[0]
+        commit = sh(["git", "commit-tree", tree, "-p", pre, "-p", f"flower/{i}-bench", "-m",
+                     f"Merge brief {i}"], repo, env).strip()
+        subprocess.run(["git", "update-index", "-q", "--refresh"], cwd=repo, env=env,
+                       capture_output=True)
+        sh(["git", "read-tree", "-m", "-u", pre, commit], repo, env)
+        sh(["git", "update-ref", "refs/heads/main", commit, pre], repo, env)
+        sh(["git", "notes", "--ref=flower", "add", "-m", json.dumps({"brief": i}), commit],
+           repo, env)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def flower_round(repo: Path, count: int, env: dict[str, str]) -> list[float]:
+    times = []
+    for i in range(1, count + 1):
+        t0 = time.perf_counter()
+        sh([*flower_argv(), "merge", str(i), "--no-test"], repo, env)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--count", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="flower-bench-merge-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(root / "gitconfig"),
+               HOME=str(root), XDG_DATA_HOME=str(root / "data"))
+    (root / "gitconfig").write_text("[user]\n\tname = Bench\n\temail = bench@flower.invalid\n")
+    try:
+        template = make_template(root, a.files, a.count, env)
+        bare: list[float] = []
+        flower: list[float] = []
+        for r in range(a.rounds):
+            bare += bare_round(copy(template, root / f"bare{r}"), a.count, env)
+            flower += flower_round(copy(template, root / f"flower{r}"), a.count, env)
+        mb, mf = statistics.median(bare), statistics.median(flower)
+        out = {"files": a.files, "merges": a.count * a.rounds, "bare_git_s": round(mb, 4),
+               "flower_s": round(mf, 4), "ratio": round(mf / mb, 2), "budget": 1.5}
+        if a.json:
+            print(json.dumps(out))
+        else:
+            print(f"merge, suite excluded ({a.files} files, {out['merges']} merges): "
+                  f"bare git {mb * 1000:.1f} ms, git flower {mf * 1000:.1f} ms, "
+                  f"ratio {out['ratio']}x (budget 1.5x)")
+        return 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -127,6 +127,14 @@ def _hook_impl_parser() -> tuple[_Parser, Handler]:
     return p, _hook_impl
 
 
+def _gate(name: str) -> Callable[[], tuple[_Parser, Handler]]:
+    def make() -> tuple[_Parser, Handler]:
+        from flowergit.cli import merge
+
+        return merge.fast_parser(name, _parser)  # type: ignore[return-value]
+    return make
+
+
 # leading command words -> factory of (parser for the rest, handler). Other nouns add theirs.
 TABLE: dict[tuple[str, ...], Callable[[], tuple[_Parser, Handler]]] = {
     ("brief", "list"): _list_parser,
@@ -139,6 +147,7 @@ TABLE: dict[tuple[str, ...], Callable[[], tuple[_Parser, Handler]]] = {
     ("status",): _workers("status"),
     ("ps",): _workers("ps"),
     ("wait",): _workers("wait"),
+    ("merge",): _gate("merge"),
 }
 
 

@@ -1,0 +1,65 @@
+"""`git flower hooks install|uninstall|status`: git flower's git hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from flowergit.cli.app_common import CONTEXT, JSON
+
+app = typer.Typer(help="git hooks: a Flower-Brief trailer on brief branches, worker progress on "
+                       "commit, flower state carried along on push.",
+                  context_settings=CONTEXT, no_args_is_help=True, rich_markup_mode=None)
+
+
+def _human(r: dict[str, Any]) -> None:
+    from flowergit.render import output
+
+    for h in r["hooks"]:
+        output.line(f"{h['event']}: {h.get('action') or h.get('state')}"
+                    + (" (chained with the previous hook)" if h.get("chained") else ""))
+    output.line(f"hooks directory: {r['dir']}")
+
+
+@app.command("install")
+def install(
+    force: bool = typer.Option(False, "--force",
+                               help="Install even though core.hooksPath is set (into that directory)."),
+    json: bool = JSON,
+) -> int:
+    """Install the hook stubs into the common git dir (shared by every worktree)."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import hooks
+    from flowergit.ops.context import Ctx
+
+    return emit(hooks.install(Ctx(), force=force), json, _human)
+
+
+@app.command("uninstall")
+def uninstall(json: bool = JSON) -> int:
+    """Remove git flower's stubs and put back the hooks they chained, byte for byte."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import hooks
+    from flowergit.ops.context import Ctx
+
+    return emit(hooks.uninstall(Ctx()), json, _human)
+
+
+@app.command("status")
+def status(json: bool = JSON) -> int:
+    """Which hooks are installed, chained, outdated or foreign."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import hooks
+    from flowergit.ops.context import Ctx
+
+    def human(r: dict[str, Any]) -> None:
+        from flowergit.render import output
+
+        _human(r)
+        if r["hooks_path"]:
+            output.line(f"core.hooksPath = {r['hooks_path']}")
+        if r["skip"]:
+            output.line("GIT_FLOWER_SKIP_HOOKS=1 is set: the hooks do nothing in this shell")
+
+    return emit(hooks.status(Ctx()), json, human)

@@ -1,0 +1,300 @@
+"""git hooks: the installed stubs (`git flower hooks install|uninstall|status`) and what they run
+(`git flower hook-impl <event>`).
+
+The stubs (``hooks/`` in the source, shipped as ``flowergit/hooks``) follow pre-commit's design:
+a fingerprint line marks them as ours; an existing hook is moved aside to ``<name>.flower-prev``
+and run first (never overwritten), and uninstall moves it back, byte for byte; they go to the
+common git dir so every worktree shares them; ``core.hooksPath`` is refused unless ``--force``;
+the absolute path of ``git-flower`` is recorded at install (``GIT_FLOWER_BIN`` overrides it,
+``PATH`` is the fallback).
+
+:func:`run` is the hook fast path: standard library and the git runner only, one or two git
+calls, and a flower failure is a warning, never a failed commit, unless ``[hooks] strict = true``
+(or ``git config flower.hooksStrict true``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import sys
+from typing import Any
+
+from flowergit.gitio import runner
+
+EVENTS = ("commit-msg", "post-commit", "pre-push")
+FINGERPRINT = "# git-flower-hook v"
+PREV = ".flower-prev"
+NESTED = "GIT_FLOWER_HOOK_NESTED"
+_BRANCH = re.compile(r"flower/([1-9][0-9]{0,8})(?:-.*)?", re.ASCII | re.DOTALL)
+_DISPATCH = re.compile(r"[1-9][0-9]{0,8}\.[1-9][0-9]{0,3}", re.ASCII)
+
+
+# -- the hook fast path -----------------------------------------------------------------------------
+def _git(args: list[str], input: bytes | None = None) -> runner.Result:
+    """git in the hook's own repository and worktree (the hook environment is kept on purpose:
+    git set GIT_DIR / GIT_INDEX_FILE for exactly this worktree)."""
+    return runner.run(args, inherit_env=True, check=False, input=input, timeout=10)
+
+
+def _branch() -> str:
+    b = os.environ.get("GIT_FLOWER_HOOK_BRANCH")
+    if b is None:
+        b = _git(["symbolic-ref", "-q", "--short", "HEAD"]).out.strip()
+    return b
+
+
+def brief_of(branch: str) -> int | None:
+    m = _BRANCH.fullmatch(branch)
+    return int(m[1]) if m else None
+
+
+def _commit_msg(args: list[str]) -> None:
+    if not args:
+        raise ValueError("commit-msg: no message file given")
+    n = brief_of(_branch())
+    if n is None:
+        return
+    res = _git(["interpret-trailers", "--in-place", "--if-exists", "doNothing",
+                "--trailer", f"Flower-Brief: {n}", "--", args[0]])
+    if not res.ok:
+        raise RuntimeError(f"git interpret-trailers failed: {res.err.strip()}")
+
+
+def _post_commit() -> None:
+    branch = _branch()
+    n = brief_of(branch)
+    dispatch = os.environ.get("FLOWER_DISPATCH", "")
+    if not _DISPATCH.fullmatch(dispatch):
+        dispatch = ""
+    if n is None and not dispatch:
+        return
+    res = _git(["rev-parse", "--path-format=absolute", "--git-common-dir", "HEAD"])
+    lines = res.out.split("\n")
+    if not res.ok or len(lines) < 2:
+        raise RuntimeError(f"cannot read HEAD: {res.err.strip()}")
+    common, head = lines[0], lines[1]
+    name = dispatch or f"brief-{n}"
+    rec = {"v": 1, "event": "commit", "commit": head, "branch": branch, "brief": n,
+           "dispatch": dispatch or None, "pid": os.getppid(),
+           "at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    d = os.path.join(common, "flower", "progress")
+    os.makedirs(d, exist_ok=True)
+    fd = os.open(os.path.join(d, name + ".log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def _pre_push(args: list[str]) -> None:
+    remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME", "")
+    on = _git(["config", "--bool", "flower.syncOnPush"]).out.strip()
+    if on != "true" or not remote:
+        return
+    configured = _git(["config", "--get", "flower.remote"]).out.strip()
+    if remote != configured:
+        return  # a push elsewhere (or to a URL): flower state travels only to its own remote
+    from flowergit.ops import sync
+    from flowergit.ops.context import Ctx
+
+    ctx = Ctx()
+    rep = sync.sync(ctx.load(), remote)
+    for w in rep["warnings"]:
+        sys.stderr.write("warning: " + w + "\n")
+    sys.stderr.write(f"git flower: flower state synced with {remote}\n")
+
+
+def _strict() -> bool:
+    if _git(["config", "--bool", "flower.hooksStrict"]).out.strip() == "true":
+        return True
+    res = _git(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+    common = res.out.strip()
+    if not res.ok or os.path.basename(common) != ".git":
+        return False
+    try:
+        import tomllib
+
+        with open(os.path.join(os.path.dirname(common), ".flower.toml"), "rb") as f:
+            data = tomllib.load(f)
+        return data.get("hooks", {}).get("strict") is True
+    except (OSError, ValueError):
+        return False
+
+
+def run(event: str, args: list[str]) -> int:
+    """`git flower hook-impl EVENT ARGS…`: git flower's part of one git hook."""
+    if os.environ.get(NESTED):
+        return 0
+    os.environ[NESTED] = "1"  # anything this hook runs must not re-enter our hooks
+    if os.environ.get("GIT_FLOWER_SKIP_HOOKS") == "1" or os.environ.get("GIT_FLOWER") == "0":
+        return 0
+    try:
+        from flowergit import failpoints
+
+        failpoints.hit(f"hook_{event.replace('-', '_')}")
+        if event == "commit-msg":
+            _commit_msg(args)
+        elif event == "post-commit":
+            _post_commit()
+        elif event == "pre-push":
+            _pre_push(args)
+        else:
+            sys.stderr.write(f"warning: git flower has no {event} hook; nothing done\n")
+        return 0
+    except Exception as e:  # noqa: BLE001 - a hook must not break the user's git command
+        msg = getattr(e, "message", None) or str(e)
+        if _strict():
+            sys.stderr.write(f"fatal: git flower {event} hook: {msg}\n"
+                             "hint: [hooks] strict = true makes this fatal; "
+                             "GIT_FLOWER_SKIP_HOOKS=1 skips git flower's hooks once\n")
+            return 1
+        sys.stderr.write(f"warning: git flower {event} hook: {msg} (the git command goes on)\n")
+        return 0
+
+
+# -- install / uninstall / status -------------------------------------------------------------------
+def _templates_dir() -> str:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for cand in (os.path.join(here, "hooks"), os.path.join(os.path.dirname(here), "hooks")):
+        if os.path.isfile(os.path.join(cand, "commit-msg")):
+            return cand
+    from flowergit.errors import FlowerError
+
+    raise FlowerError("git flower's hook stubs are missing from this installation",
+                      "reinstall git flower")
+
+
+def flower_bin() -> str:
+    """The absolute path recorded in the stubs: GIT_FLOWER_BIN, else git-flower beside this
+    Python, else on PATH; empty when none is found (the stub then looks on PATH)."""
+    import shutil
+
+    env = os.environ.get("GIT_FLOWER_BIN")
+    if env and os.access(env, os.X_OK):
+        return os.path.abspath(env)
+    sibling = os.path.join(os.path.dirname(sys.executable), "git-flower")
+    if os.access(sibling, os.X_OK):
+        return sibling
+    found = shutil.which("git-flower")
+    return os.path.abspath(found) if found else ""
+
+
+def stub(event: str, bin_path: str) -> bytes:
+    with open(os.path.join(_templates_dir(), event), "rb") as f:
+        text = f.read()
+    if b"'" in bin_path.encode() or "\n" in bin_path:
+        bin_path = ""  # never splice an awkward path into shell text; PATH fallback instead
+    return text.replace(b"@FLOWER_BIN@", bin_path.encode("utf-8", "surrogateescape"))
+
+
+def is_ours(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return FINGERPRINT.encode() in head
+
+
+def hooks_dir(ctx: Any, force: bool) -> tuple[str, str | None]:
+    """(directory git runs hooks from, core.hooksPath if set)."""
+    from flowergit.errors import Conflict
+
+    repo = ctx.repo
+    hp = repo.git(["config", "--get", "core.hooksPath"], check=False).out.strip()
+    if hp:
+        if not force:
+            raise Conflict(f"core.hooksPath is set to {hp!r}: git runs the hooks from there, "
+                           "so git flower will not install into .git/hooks",
+                           "add `git-flower hook-impl <event> \"$@\"` to the hook manager that owns "
+                           f"{hp}, or install there anyway with `git flower hooks install --force`")
+        base = repo.main_worktree or repo.common_dir
+        path = os.path.expanduser(hp)
+        return (path if os.path.isabs(path) else os.path.join(base, path)), hp
+    res = repo.git(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+    return os.path.join(res.out.strip(), "hooks"), None
+
+
+def _write_exe(path: str, data: bytes) -> None:
+    tmp = f"{path}.flower-tmp.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+def install(ctx: Any, *, force: bool = False, events: tuple[str, ...] = EVENTS) -> dict[str, Any]:
+    from flowergit.errors import Conflict
+
+    d, hp = hooks_dir(ctx, force)
+    os.makedirs(d, exist_ok=True)
+    bin_path = flower_bin()
+    out = []
+    for ev in events:
+        path = os.path.join(d, ev)
+        prev = path + PREV
+        data = stub(ev, bin_path)
+        action = "installed"
+        if os.path.lexists(path) and not is_ours(path):
+            if os.path.lexists(prev):
+                raise Conflict(f"{path} is not git flower's and {prev} already exists",
+                               f"move one of them away, then run `git flower hooks install` again")
+            os.rename(path, prev)
+            action = "installed; chained the existing hook"
+        elif os.path.lexists(path):
+            with open(path, "rb") as f:
+                action = "up to date" if f.read() == data else "updated"
+        if action != "up to date":
+            _write_exe(path, data)
+        out.append({"event": ev, "path": path, "action": action,
+                    "chained": os.path.lexists(prev)})
+    return {"dir": d, "hooks_path": hp, "bin": bin_path, "hooks": out}
+
+
+def uninstall(ctx: Any, *, force: bool = False, events: tuple[str, ...] = EVENTS) -> dict[str, Any]:
+    d, hp = hooks_dir(ctx, True)
+    out = []
+    for ev in events:
+        path = os.path.join(d, ev)
+        prev = path + PREV
+        if os.path.lexists(path) and not is_ours(path):
+            out.append({"event": ev, "path": path, "action": "left alone (not git flower's)"})
+            continue
+        action = "not installed"
+        if os.path.lexists(path):
+            os.unlink(path)
+            action = "removed"
+        if os.path.lexists(prev):
+            os.rename(prev, path)
+            action = "removed; restored the previous hook" if action == "removed" \
+                else "restored the previous hook"
+        out.append({"event": ev, "path": path, "action": action})
+    return {"dir": d, "hooks_path": hp, "hooks": out}
+
+
+def status(ctx: Any) -> dict[str, Any]:
+    d, hp = hooks_dir(ctx, True)
+    bin_path = flower_bin()
+    out = []
+    for ev in EVENTS:
+        path = os.path.join(d, ev)
+        prev = path + PREV
+        if not os.path.lexists(path):
+            state = "missing"
+        elif is_ours(path):
+            with open(path, "rb") as f:
+                state = "installed" if f.read() == stub(ev, bin_path) else "outdated"
+        else:
+            state = "foreign"
+        recorded = None
+        if state in ("installed", "outdated"):
+            with open(path, "rb") as f:
+                m = re.search(rb"^flower_bin='([^'\n]*)'", f.read(), re.MULTILINE)
+            recorded = m[1].decode("utf-8", "surrogateescape") if m else None
+        out.append({"event": ev, "path": path, "state": state, "chained": os.path.lexists(prev),
+                    "bin": recorded, "bin_ok": bool(recorded) and os.access(recorded or "", os.X_OK)})
+    return {"dir": d, "hooks_path": hp, "skip": os.environ.get("GIT_FLOWER_SKIP_HOOKS") == "1",
+            "hooks": out}

@@ -128,7 +128,9 @@ def create(ctx: Ctx, remote: str, ref: str, commit: str, *, what: str = "claim")
     locally (create, or a move to the winner's value). Raises Conflict (exit 4) when the ref
     already exists on the remote, naming who holds it."""
     res = net.push(ctx.repo, remote, [net.Update(ref, commit, None)])
-    if res.ok:
+    # "=" (already up to date) means the ref already held this very commit: someone else made
+    # an identical claim first, and an expect-absent lease does not refuse that (FAULTS 8)
+    if res.ok and res.statuses[ref].flag != "=":
         back = net.ls_remote(ctx.repo, remote, [ref]).get(ref)
         if back == commit:
             _set_local(ctx.repo, ref, commit)

@@ -374,3 +374,26 @@ def test_hostile_user_config_and_environment(tmp_path: Path) -> None:
     assert (repo / "code.txt").read_text().startswith("mine\n")
     assert (repo / "solo.yml").read_text() == "local\n" and (repo / "untracked.txt").exists()
     assert (repo / "n\u00e9w.txt").exists()
+
+
+@pytest.mark.parametrize("what", ["edit", "create"])
+def test_user_works_during_the_suite_nothing_is_overwritten(tmp_path: Path, what: str) -> None:
+    """Scenario 15: the user edits an incoming file (or creates one) while the suite runs."""
+    target = tmp_path / "repo" / ("code.txt" if what == "edit" else "agent.txt")
+    suite = SUITE.replace(
+        'sys.exit(1 if broken else 0)',
+        f'open({str(target)!r}, "a").write("typed during the suite\\n")\n'
+        'sys.exit(1 if broken else 0)')
+    repo = setup_repo(tmp_path, suite=suite)
+    _multi_line(repo)
+    text = (repo / "code.txt").read_text()
+    bid = finished(repo, "work", {"code.txt": text.replace("line 20\n", "agent\n"),
+                                  "agent.txt": "agent\n"})
+    main = rev(repo, "main")
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 4, r.stderr
+    assert "while brief" in r.stderr and target.name in r.stderr
+    assert rev(repo, "main") == main
+    assert target.read_text().endswith("typed during the suite\n")
+    assert not git(repo, "for-each-ref", "refs/flower/recovery").stdout
+    assert flower(repo, "recover").stdout.strip() == "nothing to recover"

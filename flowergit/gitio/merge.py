@@ -165,6 +165,29 @@ def snapshot_trees(repo: Repo, worktree: str, force_paths: Sequence[str]) -> tup
     return index_tree, wt_tree
 
 
+def same_bytes(repo: Repo, worktree: str, tree: str, paths: Sequence[str]) -> list[str]:
+    """The ``paths`` whose file on disk matches neither the blob in ``tree`` nor its filtered
+    form (so a change of line-ending attributes alone does not count as a change)."""
+    if not paths:
+        return []
+    want = tree_entries(repo, tree, paths)
+    out = []
+    for p in paths:
+        full = os.path.join(worktree, p)
+        old = want.get(p, "").split(" ")[-1] if p in want else None
+        if old is None or not os.path.lexists(full):
+            if old is not None or os.path.lexists(full):
+                out.append(p)
+            continue
+        hashes = set()
+        for extra in (("--no-filters",), ()):
+            r = runner.run([*SAFE, "hash-object", *extra, "--", p], cwd=worktree, check=False)
+            hashes.add(r.out.strip())
+        if old not in hashes:
+            out.append(p)
+    return out
+
+
 def index_entries(worktree: str, paths: Sequence[str]) -> dict[str, str]:
     """path -> "mode oid" of the index entries for ``paths`` in a checkout."""
     if not paths:

@@ -503,6 +503,16 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
     try:
         if refs.read(repo, plan.target_ref) != plan.pre:
             raise CasLost(f"{plan.target} moved while the suite ran", plan.target_ref)
+        if wt:
+            # the user may have worked while the suite ran: look again before touching anything
+            st = gm.status(wt)
+            changed = sorted((set(st.modified) & set(plan.incoming)) - set(plan.overlap))
+            changed += _collisions(wt, plan.incoming) + st.unmerged
+            if changed:
+                raise Conflict(f"{', '.join(sorted(set(changed)))} changed in {wt} while brief "
+                               f"{plan.brief} was being tested; nothing was merged",
+                               f"merge again: `git flower merge {plan.brief}`",
+                               data={"changed": sorted(set(changed))})
         if wt and plan.ita:
             gm.drop_intent_to_add(wt, plan.ita)
         if wt and plan.overlap:
@@ -613,6 +623,10 @@ def _verify_kept(ctx: Ctx, j: dict[str, Any]) -> None:
     changed = set(gm.changed_paths(repo, j["worktree_tree"], wt_tree))
     changed |= set(gm.changed_paths(repo, j["index_tree"], index_tree))
     lost = sorted(changed - incoming)
+    if lost:
+        lost = gm.same_bytes(repo, j["worktree"], j["worktree_tree"], lost) + sorted(
+            set(gm.changed_paths(repo, j["index_tree"], index_tree)) - incoming)
+        lost = sorted(set(lost))
     if lost:
         raise FlowerError(
             f"after the merge, local path(s) differ from before: {', '.join(lost[:10])}",

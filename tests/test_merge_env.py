@@ -1,0 +1,65 @@
+"""The merge gate under repository shapes and settings that break naive tools (FAULTS 18-20)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import flower, git, snapshot_state
+from merge_helpers import finished, setup_repo
+
+
+def test_dirty_submodule_is_never_touched(tmp_path: Path) -> None:
+    """Scenario 18: submodule.recurse=true and a dirty submodule."""
+    sub = tmp_path / "sub"
+    git(tmp_path, "init", "-q", "-b", "main", str(sub))
+    (sub / "lib.txt").write_text("lib\n")
+    git(sub, "add", "lib.txt")
+    git(sub, "commit", "-qm", "lib")
+    repo = setup_repo(tmp_path)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "vendor/sub")
+    git(repo, "commit", "-qm", "submodule")
+    git(repo, "config", "submodule.recurse", "true")
+    bid = finished(repo, "work", {"a.txt": "a\n"})
+    (repo / "vendor/sub/lib.txt").write_text("local change inside the submodule\n")
+    (repo / "vendor/sub/new.txt").write_text("untracked inside\n")
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert (repo / "vendor/sub/lib.txt").read_text() == "local change inside the submodule\n"
+    assert (repo / "vendor/sub/new.txt").exists() and (repo / "a.txt").exists()
+
+
+@pytest.mark.parametrize("autocrlf", ["true", "false", "input"])
+def test_crlf_settings_do_not_turn_into_user_changes(tmp_path: Path, autocrlf: str) -> None:
+    """Scenario 19: line-ending settings and an incoming .gitattributes change."""
+    repo = setup_repo(tmp_path)
+    git(repo, "config", "core.autocrlf", autocrlf)
+    (repo / "win.txt").write_bytes(b"one\r\ntwo\r\n")
+    git(repo, "-c", "core.autocrlf=true", "add", "win.txt")  # normalised in the repository
+    git(repo, "commit", "-qm", "crlf file")
+    bid = finished(repo, "attrs", {".gitattributes": "*.txt text eol=crlf\n", "b.txt": "b\n"})
+    (repo / "solo.yml").write_text("local\n")
+    win = (repo / "win.txt").read_bytes()
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert (repo / "win.txt").read_bytes() == win  # no renormalisation of the user's bytes
+    assert "b.txt" not in git(repo, "status", "--porcelain").stdout
+    assert (repo / "solo.yml").read_text() == "local\n"
+
+
+def test_fsmonitor_setting_is_ignored_for_internal_reads(tmp_path: Path) -> None:
+    """Scenario 20: core.fsmonitor set (no daemon on this platform): results stay exact."""
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"a.txt": "a\n"})
+    git(repo, "config", "core.fsmonitor", "true")
+    git(repo, "config", "core.untrackedCache", "true")
+    (repo / "solo.yml").write_text("local\n")
+    (repo / "mine.txt").write_text("untracked\n")
+    before = snapshot_state(repo)
+    r = flower(repo, "merge", str(bid), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert snapshot_state(repo) == before
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert (repo / "mine.txt").exists() and (repo / "solo.yml").read_text() == "local\n"

@@ -22,8 +22,15 @@ class _Parser(argparse.ArgumentParser):
         raise _Fallback(message)
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # a fixed width: argparse's default asks shutil for the terminal size, and importing shutil
+    # (with bz2, lzma, fnmatch) costs a hot command ~2 ms; help never comes from here anyway
+    return argparse.HelpFormatter(prog, width=100)
+
+
 def _parser(prog: str) -> _Parser:
-    return _Parser(prog=prog, add_help=False, allow_abbrev=False, exit_on_error=False)
+    return _Parser(prog=prog, add_help=False, allow_abbrev=False, exit_on_error=False,
+                   formatter_class=_formatter)
 
 
 def _brief_list(a: argparse.Namespace) -> int:

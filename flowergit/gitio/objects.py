@@ -7,7 +7,6 @@ written in a single git process.
 
 from __future__ import annotations
 
-import struct
 import subprocess
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -164,6 +163,8 @@ class Writer:
         if not self.pending:
             return
         objs = list(self.pending.values())
+        import struct  # only writers need it; read-only hot commands skip the import
+
         buf = bytearray(b"PACK" + struct.pack(">II", 2, len(objs)))
         for typ, data in objs:
             size = len(data)

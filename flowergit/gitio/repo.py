@@ -109,13 +109,17 @@ class Repo:
 
 
 def discover(cwd: str | None = None) -> Repo:
-    """Find the repository the user stands in, from any subdirectory or linked worktree."""
-    runner.check_version()
+    """Find the repository the user stands in, from any subdirectory or linked worktree.
+
+    The git version is checked after discovery, from a cache in the repository's state dir
+    (one git process fewer per command); when discovery fails, before the failure is judged,
+    so a too-old git is reported as that."""
     args = ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
             "--show-object-format", "--is-bare-repository", "--show-prefix", "--show-toplevel"]
     res = runner.run(args, cwd=cwd, check=False, inherit_env=True)
     lines = res.out.split("\n")
     if res.returncode != 0 and len(lines) < 5:
+        runner.check_version()
         err = res.err.strip()
         if "repository extension" in err or "repository format" in err:
             raise Unsupported("this git cannot read the repository: "
@@ -128,6 +132,7 @@ def discover(cwd: str | None = None) -> Repo:
         raise UsageError("not a git repository (or any of the parent directories)",
                          "run git flower inside a git repository, or `git init` one first")
     git_dir, common_dir, fmt, is_bare = lines[0], lines[1], lines[2], lines[3] == "true"
+    runner.check_version_cached(os.path.join(common_dir, "flower", "cache"))
     if fmt not in ("sha1", "sha256"):
         raise Unsupported(f"unsupported object format {fmt!r}")
     if is_bare or res.returncode != 0:

@@ -141,6 +141,51 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return int(m[1]), int(m[2]), int(m[3] or 0)
 
 
+def git_on_path() -> str | None:
+    """The `git` executable a child process will run (the first one on PATH)."""
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        p = os.path.join(d or ".", "git")
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def check_version_cached(cache_dir: str) -> tuple[int, int, int]:
+    """:func:`check_version`, remembered in ``cache_dir`` for the git executable on PATH (keyed
+    by its path, inode, size and mtime), so a hot command does not start `git version` each
+    time: a different or upgraded git is a different key and is checked afresh."""
+    exe = git_on_path()
+    key = ""
+    if exe is not None:
+        try:
+            st = os.stat(exe)
+            key = f"{os.path.realpath(exe)}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0"
+        except OSError:
+            key = ""
+    path = os.path.join(cache_dir, "git-version")
+    if key:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+            if text.startswith(key):
+                ver = tuple(int(x) for x in text[len(key):].split("."))
+                if len(ver) == 3 and ver[:2] >= MIN_GIT:
+                    return ver  # type: ignore[return-value]
+        except (OSError, ValueError):
+            pass
+    ver = check_version()
+    if key:
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(key + ".".join(map(str, ver)))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache is an optimisation only
+    return ver
+
+
 def check_version() -> tuple[int, int, int]:
     res = run(["version"], check=False)
     ver = parse_version(res.out)

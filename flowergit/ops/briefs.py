@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -132,6 +131,8 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
     if not editor:
         res = ctx.repo.git(["var", "GIT_EDITOR"], check=False)
         editor = res.out.strip() or "vi"
+    import tempfile  # here, not at the top: the hot brief commands do not pay for it
+
     with tempfile.TemporaryDirectory(prefix="flower-edit-") as d:
         path = os.path.join(d, f"{brief}.md")
         with open(path, "wb") as f:

@@ -17,11 +17,13 @@ so comments, key order and keys git flower does not know survive every later wri
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowergit.errors import UsageError
+
+if TYPE_CHECKING:  # datetime is imported where used: a cached brief list never needs it
+    import datetime as _dt
 
 FORMAT = 1
 STATUSES = ("draft", "planned", "dispatched", "done", "merged", "blocked", "abandoned")
@@ -77,6 +79,8 @@ class Brief:
 
 
 def _jsonable(v: Any) -> Any:
+    import datetime as _dt
+
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
         return _iso(v)
     if isinstance(v, list):
@@ -87,6 +91,8 @@ def _jsonable(v: Any) -> Any:
 
 
 def _iso(v: Any) -> str:
+    import datetime as _dt
+
     if isinstance(v, _dt.datetime) and v.tzinfo is not None:
         v = v.astimezone(_dt.timezone.utc).replace(tzinfo=None)
         return str(v.isoformat(timespec="seconds")) + "Z"
@@ -94,6 +100,8 @@ def _iso(v: Any) -> str:
 
 
 def now_utc() -> _dt.datetime:
+    import datetime as _dt
+
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
 
 
@@ -204,6 +212,8 @@ def render_new(b: Brief) -> bytes:
         meta["agent"] = b.agent
     if b.depends_on:
         meta["depends_on"] = list(b.depends_on)
+    import datetime as _dt
+
     meta["created"] = _dt.datetime.fromisoformat(b.created) if b.created else now_utc()
     if b.run:
         meta["run"] = b.run

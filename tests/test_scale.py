@@ -1,0 +1,134 @@
+"""Scale without timing: hot commands start a fixed number of git processes whatever the size
+of the repository, the git version check is cached per git executable, and the stores read in
+batches (no per-item git call, no quadratic path). Counts come from GIT_TRACE, never the clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, flower, flower_json, git, write_exe
+
+sys.path.insert(0, str(ROOT / "bench"))
+import build  # noqa: E402
+
+
+def git_calls(repo: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """The git commands ``git flower ARGS`` starts (GIT_TRACE), in order."""
+    trace = repo.parent / f"trace-{os.getpid()}.txt"
+    trace.unlink(missing_ok=True)
+    r = flower(repo, *args, env={"GIT_TRACE": str(trace), **(env or {})})
+    assert r.returncode == 0, r.stderr
+    lines = trace.read_text(errors="replace").splitlines() if trace.exists() else []
+    trace.unlink(missing_ok=True)
+    return [ln.split("trace: built-in: git ", 1)[1] for ln in lines if "trace: built-in: git " in ln]
+
+
+def grow(repo: Path, briefs: int, dispatches: int, signals: int) -> None:
+    lines = "".join(json.dumps({"title": f"brief {i}", "body": "x\n"}) + "\n" for i in range(briefs))
+    r = flower(repo, "brief", "import", "-", input=lines)
+    assert r.returncode == 0, r.stderr
+    if dispatches:
+        build.dispatches(repo, dispatches, briefs=briefs)
+    if signals:
+        build.signals(repo, signals)
+
+
+HOT = [("brief", "list", "--json"), ("brief", "show", "3", "--json"), ("brief", "new", "t", "--json"),
+       ("status", "--json"), ("signal", "claim", "--next", "--json")]
+
+
+def test_hot_commands_start_as_many_git_processes_at_300_items_as_at_10(tmp_path: Path) -> None:
+    small = build.init_repo(tmp_path / "small")
+    big = build.init_repo(tmp_path / "big")
+    grow(small, 10, 10, 10)
+    grow(big, 300, 300, 300)
+    for argv in HOT:
+        # first runs fill the caches (brief list, git version); then count
+        git_calls(small, *argv)
+        git_calls(big, *argv)
+        a = git_calls(small, *argv)
+        b = git_calls(big, *argv)
+        assert len(a) == len(b), (argv, a, b)
+        assert len(b) <= 9, (argv, b)
+
+
+def test_brief_list_after_one_change_reads_only_the_changed_brief(repo: Path) -> None:
+    grow(repo, 200, 0, 0)
+    flower_json(repo, "brief", "list")
+    flower_json(repo, "brief", "set", "150", "status=planned")
+    calls = git_calls(repo, "brief", "list", "--json")
+    assert any(c.startswith("diff-tree") for c in calls), calls
+    assert not any(c.startswith("ls-tree") for c in calls), calls  # no full re-read
+    items = flower_json(repo, "brief", "list")
+    assert [b["id"] for b in items] == list(range(1, 201))  # type: ignore[index]
+    assert items[149]["status"] == "planned"  # type: ignore[index]
+
+
+def test_git_version_is_checked_once_per_git_executable(repo: Path, tmp_path: Path) -> None:
+    real = shutil.which("git")
+    assert real
+    shim = write_exe(tmp_path / "bin" / "git", f'#!/bin/sh\nexec "{real}" "$@"\n')
+    env = {"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
+    flower_json(repo, "brief", "list")  # the list cache filled, the real git's version cached
+    first = git_calls(repo, "brief", "list", "--json", env=env)
+    assert "version" in first
+    again = git_calls(repo, "brief", "list", "--json", env=env)
+    assert "version" not in again and len(again) == len(first) - 1
+    # an upgraded git (the executable changed) is checked afresh
+    shim.write_text(f'#!/bin/sh\n# upgraded\nexec "{real}" "$@"\n')
+    assert "version" in git_calls(repo, "brief", "list", "--json", env=env)
+
+
+OLD_GIT = ('#!/bin/sh\nfor a in "$@"; do [ "$a" = version ] && {{ echo "git version {ver}"; exit 0; }}; done\n'
+           'exec "{real}" "$@"\n')
+
+
+def test_a_too_old_git_is_refused_even_with_a_cached_good_version(repo: Path, tmp_path: Path) -> None:
+    real = shutil.which("git")
+    flower_json(repo, "brief", "list")  # caches the real git's version
+    old = write_exe(tmp_path / "old" / "git", OLD_GIT.format(ver="2.30.1", real=real))
+    r = flower(repo, "brief", "list", env={"PATH": f"{old.parent}{os.pathsep}{os.environ['PATH']}"})
+    assert r.returncode == 6, r.stderr
+    assert "git >= 2.38 required, found 2.30.1" in r.stderr
+
+
+def test_outside_a_repository_a_too_old_git_is_reported_as_such(tmp_path: Path) -> None:
+    real = shutil.which("git")
+    old = write_exe(tmp_path / "old" / "git", OLD_GIT.format(ver="2.20.0", real=real))
+    (tmp_path / "nowhere").mkdir()
+    r = flower(tmp_path / "nowhere", "brief", "list",
+               env={"PATH": f"{old.parent}{os.pathsep}{os.environ['PATH']}"})
+    assert r.returncode == 6 and "found 2.20.0" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("n", [50, 400])
+def test_status_reads_every_dispatch_record_in_one_batch(repo: Path, n: int) -> None:
+    grow(repo, 20, n, 0)
+    calls = git_calls(repo, "status", "--json")
+    assert sum(c.startswith("cat-file") for c in calls) <= 2, calls
+    data = flower_json(repo, "status")
+    assert sum(data["dispatches"].values()) == n  # type: ignore[index]
+
+
+def test_notes_in_a_long_history_are_read_and_written(tmp_path: Path) -> None:
+    """100,000 commits with notes is the benchmark's size; 3,000 keep the test lean. The store
+    finds notes git placed under fan-out paths and appends to them by CAS."""
+    repo = build.init_repo(tmp_path / "hist")
+    build.history(repo, 3000)
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    shown = git(repo, "notes", "--ref=flower", "show", head).stdout
+    assert json.loads(shown)["kind"] == "merge"
+    code = ("import sys, json\nfrom flowergit.gitio.repo import discover\nfrom flowergit.state import notes\n"
+            "r = discover()\nh = sys.argv[1]\n"
+            "notes.append(r, {h: [{'v': 1, 'kind': 'suite', 'passed': True}]}, 'bench note')\n"
+            "print(json.dumps(notes.read(r, h)))\n")
+    out = subprocess.run([sys.executable, "-c", code, head], cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    kinds = [rec["kind"] for rec in json.loads(out.stdout)]
+    assert kinds == ["merge", "suite"]

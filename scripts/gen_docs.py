@@ -16,8 +16,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from flowergit.cli.experience import docs_model  # noqa: E402
-from flowergit.ops import docs  # noqa: E402
+from flowergit.cli.experience import docs_model
+from flowergit.ops import docs
 
 
 def main(argv: list[str] | None = None) -> int:

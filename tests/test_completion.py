@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import flower
 
 GIT_COMP = Path("/usr/share/bash-completion/completions/git")

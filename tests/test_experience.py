@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import flower, flower_json, git
+from conftest import flower, flower_json
 
 PY = sys.executable
 

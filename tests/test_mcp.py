@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import flower, git
 
 pytest.importorskip("mcp")
-import anyio  # noqa: E402
-from mcp import ClientSession, StdioServerParameters  # noqa: E402
-from mcp.client.stdio import stdio_client  # noqa: E402
-
-from merge_helpers import setup_repo  # noqa: E402
+import anyio
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from merge_helpers import setup_repo
 
 CORE = {"brief_list", "brief_show", "brief_new", "brief_set", "dispatch", "status", "ps", "wait",
         "logs", "stop", "merge", "signal_emit", "signal_list", "signal_claim", "signal_complete",
@@ -36,10 +34,9 @@ def data_of(res: Any) -> Any:
 async def session_run(repo: Path, steps: Any) -> Any:
     params = StdioServerParameters(command=sys.executable, args=["-m", "flowergit", "mcp"],
                                    cwd=str(repo), env=dict(os.environ))
-    async with stdio_client(params) as (r, w):
-        async with ClientSession(r, w) as s:
-            await s.initialize()
-            return await steps(s)
+    async with stdio_client(params) as (r, w), ClientSession(r, w) as s:
+        await s.initialize()
+        return await steps(s)
 
 
 def run(repo: Path, steps: Any) -> Any:

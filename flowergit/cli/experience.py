@@ -233,7 +233,11 @@ def register(app: typer.Typer) -> None:
             res = ops_prime.add_agents_md(os.path.join(main, "AGENTS.md"))
             return emit(res, json, lambda r: output.line(f"{r['path']}: {r['action']}"))
         got = ops_prime.prime(ctx)
-        return emit(got, json, lambda r: sys.stdout.write(escape_block(r["text"])))
+
+        def human(r: dict[str, Any]) -> None:
+            sys.stdout.write(escape_block(r["text"]))
+
+        return emit(got, json, human)
 
     @app.command("watch")
     def watch(
@@ -252,7 +256,7 @@ def register(app: typer.Typer) -> None:
         from flowergit.render import output
         from flowergit.render import watch as view
 
-        if interval <= 0 or interval != interval:
+        if not interval > 0:  # also refuses NaN
             raise UsageError("--interval must be a positive number of seconds")
         if count is not None and count < 1:
             raise UsageError("--count must be at least 1")

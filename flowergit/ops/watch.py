@@ -20,7 +20,7 @@ _CLOCK_FIELDS = ("elapsed", "at")
 def snapshot(ctx: Ctx) -> dict[str, Any]:
     from flowergit.ops import workers
 
-    return {"at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return {"at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "status": workers.status(ctx), "ps": workers.ps(ctx)}
 
 

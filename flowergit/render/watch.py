@@ -180,8 +180,7 @@ def progress(description: str, total: float | None = None) -> Iterator[_Progress
     if not interactive_stderr():
         yield _Progress(None, None)
         return
-    from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
-                               TimeElapsedColumn)
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     cols: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
     if total is not None:

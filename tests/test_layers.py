@@ -79,12 +79,14 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     assert runs_git(bad) and "pygit2" in imports_of(bad)
 
 
-HOT = [["brief", "list", "--json"], ["brief", "show", "1", "--json"], ["brief", "new", "hot", "--json"]]
+HOT = [["brief", "list", "--json"], ["brief", "show", "1", "--json"], ["brief", "new", "hot", "--json"],
+       ["signal", "claim", "--next", "--json"], ["status", "--json"]]
 
 
 @pytest.mark.parametrize("argv", HOT, ids=lambda a: " ".join(a[:2]))
 def test_hot_commands_import_nothing_heavy(repo: Path, argv: list[str]) -> None:
     flower_json(repo, "brief", "new", "seed")
+    flower_json(repo, "signal", "emit", "hot")
     code = ("import sys\nfrom flowergit.main import main\nrc = main(sys.argv[1:])\n"
             f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
             "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\nsys.exit(rc)\n")

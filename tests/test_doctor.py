@@ -197,3 +197,19 @@ def test_porcelain_and_format(repo: Path) -> None:
 def test_not_a_repository(tmp_path: Path) -> None:
     r = flower(tmp_path, "doctor")
     assert r.returncode == 2 and "not a git repository" in r.stderr
+
+
+def test_hooks_reported_and_refreshed(repo: Path) -> None:
+    _, data = doctor(repo)
+    [f] = by_check(data, "hooks")
+    assert f["status"] == "ok" and "not installed" in f["message"]
+    assert flower(repo, "hooks", "install").returncode == 0
+    _, data = doctor(repo)
+    [f] = by_check(data, "hooks")
+    assert f["status"] == "ok" and "installed:" in f["message"]
+    hook = common_dir(repo) / "hooks" / "commit-msg"
+    hook.write_bytes(hook.read_bytes() + b"\n# edited\n")
+    _, data = doctor(repo)
+    assert by_check(data, "hooks")[0]["status"] == "warn"
+    _, data = doctor(repo, "--fix")
+    assert by_check(data, "hooks")[0].get("fixed") and b"# edited" not in hook.read_bytes()

@@ -157,29 +157,35 @@ def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
     return [f]
 
 
-def check_hooks(ctx: Ctx) -> list[Finding]:
-    """Hooks are optional: report whether git flower's are installed."""
-    repo = ctx.repo
-    path = repo.git(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], check=False,
-                    cwd=repo.worktree).out.strip() if repo.worktree else os.path.join(repo.common_dir, "hooks")
-    hooks_path = repo.git(["config", "--get", "core.hooksPath"], check=False).out.strip()
-    ours = []
-    try:
-        for name in sorted(os.listdir(path)):
-            p = os.path.join(path, name)
-            if name.endswith(".sample") or not os.path.isfile(p):
-                continue
-            with open(p, "rb") as fh:
-                head = fh.read(4096)
-            if b"git-flower" in head or b"git flower" in head:
-                ours.append(name)
-    except OSError:
-        pass
-    where = f" (core.hooksPath={hooks_path})" if hooks_path else ""
-    if ours:
-        return [finding("hooks", OK, f"git flower hooks installed: {', '.join(ours)}{where}")]
-    return [finding("hooks", OK, f"git flower hooks not installed (optional){where}",
-                    "git flower hooks install")]
+def check_hooks(ctx: Ctx, fix: bool) -> list[Finding]:
+    """Hooks are optional; installed ones must be current and find git-flower."""
+    from flowergit.ops import hooks as ops_hooks
+
+    st = ops_hooks.status(ctx)
+    where = f" (core.hooksPath={st['hooks_path']})" if st["hooks_path"] else ""
+    ours = [h for h in st["hooks"] if h["state"] in ("installed", "outdated")]
+    if not ours:
+        return [finding("hooks", OK, f"git flower hooks not installed (optional){where}",
+                        "git flower hooks install")]
+    stale = [h["event"] for h in ours if h["state"] == "outdated"]
+    broken = [h["event"] for h in ours if not h["bin_ok"]]
+    if not stale and not broken:
+        names = ", ".join(h["event"] for h in ours)
+        skip = "; skipped now: GIT_FLOWER_SKIP_HOOKS=1" if st["skip"] else ""
+        return [finding("hooks", OK, f"git flower hooks installed: {names}{where}{skip}")]
+    what = []
+    if stale:
+        what.append(f"outdated: {', '.join(stale)}")
+    if broken:
+        what.append(f"recorded git-flower path missing: {', '.join(broken)}")
+    f = finding("hooks", WARN, f"git flower hooks need a refresh ({'; '.join(what)}){where}",
+                "git flower hooks install" + (" --force" if st["hooks_path"] else ""))
+    if fix:
+        ops_hooks.install(ctx, force=bool(st["hooks_path"]),
+                          events=tuple(h["event"] for h in ours))
+        f.update(status=OK, fixed=True, message="refreshed git flower hooks: "
+                 + ", ".join(h["event"] for h in ours))
+    return [f]
 
 
 # -- locks ------------------------------------------------------------------------------------
@@ -436,7 +442,7 @@ def run(ctx: Ctx, *, fix: bool = False, lock_age: float = LOCK_AGE) -> dict[str,
         lambda: check_config(ctx),
         lambda: check_notes(ctx, fix),
         lambda: check_refspecs(ctx, fix),
-        lambda: check_hooks(ctx),
+        lambda: check_hooks(ctx, fix),
         lambda: check_locks(ctx, fix, lock_age),
         lambda: check_worktrees(ctx, fix),
         lambda: check_dispatches(ctx),

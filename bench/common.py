@@ -146,8 +146,9 @@ def chainer(cmds: Sequence[Sequence[str]], cwd: Path) -> Callable[[], None]:
 
 
 def git_calls(cmd: Sequence[str], cwd: Path) -> int:
-    """How many git processes ``cmd`` starts (counted from GIT_TRACE)."""
-    fd, path = tempfile.mkstemp(prefix="flower-bench-trace-")
+    """How many git processes ``cmd`` itself starts (counted from GIT_TRACE; the processes it
+    leaves running in the background are not counted: only lines written before it exits)."""
+    fd, path = tempfile.mkstemp(prefix="flower-bench-trace-", dir=cwd.parent)
     os.close(fd)
     try:
         e = env()

@@ -322,6 +322,15 @@ def merge_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
                        check=lambda r: r.ratio(r.floor) <= 1.5), go)  # type: ignore[operator]
 
 
+def new_briefs(repo: Path, titles: Sequence[str]) -> list[int]:
+    """Briefs the built-in script agent can run (one quick step), made in one import."""
+    lines = "".join(json.dumps({"title": t, "run": [["sh", "-c", "echo done > bench-out.txt"]]}) + "\n"
+                    for t in titles)
+    r = subprocess.run(fl("brief", "import", "-", "--json"), cwd=repo, env=env(), input=lines,
+                       capture_output=True, text=True, check=True)
+    return [int(b["id"]) for b in json.loads(r.stdout)["data"]]
+
+
 def dispatch_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
     n = sc["dispatch_n"]
 
@@ -333,8 +342,7 @@ def dispatch_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
         times, floor = [], []
         wt = Path(f"{repo}.bench-floor")
         for rep in range(reps):
-            ids = [int(flower_json(repo, "brief", "new", f"dispatch bench {rep}.{i}")["id"])  # type: ignore[index]
-                   for i in range(n)]
+            ids = new_briefs(repo, [f"dispatch bench {rep}.{i}" for i in range(n)])
             t = time.perf_counter()
             for bid in ids:
                 runner(fl("dispatch", str(bid), "--json"), repo)()
@@ -351,8 +359,10 @@ def dispatch_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
                                env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(wt, ignore_errors=True)
         r.times, r.floor = times, floor
-        bid = int(flower_json(repo, "brief", "new", "dispatch bench trace")["id"])  # type: ignore[index]
+        bid = new_briefs(repo, ["dispatch bench trace"])[0]
         r.calls = git_calls(fl("dispatch", str(bid), "--json"), repo)
+        subprocess.run(fl("wait", f"{bid}.1", "--timeout", "300", "--json"), cwd=repo, env=env(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         r.note = f"{n} dispatches in a row, timed together; floor: {n} x git worktree add"
     return guarded(Row(f"dispatch x{n}", f"cap {n}", "<= 1.3x git worktree add calls",
                        check=lambda r: r.ratio(r.floor) <= 1.3), go)  # type: ignore[operator]

@@ -105,3 +105,31 @@ def test_completion_never_fails_loudly(tmp_path: Path) -> None:
 def test_install_refuses_an_unknown_shell(repo: Path) -> None:
     r = flower(repo, "completion", "install", "--shell", "tcsh")
     assert r.returncode == 2 and "unsupported shell" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="no fish")
+def test_fish_completes_git_flower_and_the_executable(repo: Path, tmp_path: Path) -> None:
+    flower(repo, "brief", "new", "fishy")
+    script = tmp_path / "git-flower.fish"
+    script.write_text(flower(repo, "completion", "fish").stdout)
+    prog = (f"source {script}; complete -C 'git-flower dis'; echo ---; "
+            "complete -C 'git flower brief show '")
+    r = subprocess.run(["fish", "--no-config", "-c", prog], cwd=repo, capture_output=True,
+                       text=True, timeout=60)
+    direct, via_git = r.stdout.split("---\n")
+    assert direct.startswith("dispatch\t")
+    assert via_git == "1\tfishy [draft]\n"
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="no zsh")
+def test_zsh_function_offers_described_candidates(repo: Path, tmp_path: Path) -> None:
+    flower(repo, "brief", "new", "zed")
+    script = tmp_path / "_git-flower"
+    script.write_text(flower(repo, "completion", "zsh").stdout)
+    prog = (f"autoload -Uz compinit; compinit -u -D; source {script}; "
+            "_describe() { print -l -- \"${(@P)${@[-1]}}\"; }; _files() { print FILES; }; "
+            "words=(git flower brief show ''); CURRENT=5; _git-flower; "
+            "words=(git-flower brief import ''); CURRENT=4; _git-flower")
+    r = subprocess.run(["zsh", "-f", "-c", prog], cwd=repo, capture_output=True, text=True,
+                       timeout=60)
+    assert r.stdout.splitlines() == ["1:zed [draft]", "FILES"], r.stderr

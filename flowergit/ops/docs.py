@@ -102,6 +102,17 @@ FILES = [
     ("refs/notes/flower", "Provenance of merges and suite attestations, one JSON object per line."),
 ]
 
+EXAMPLES = [
+    ("git flower init && git flower trust", "Set up a repository: the briefs branch, a commented "
+     ".flower.toml, notes config; then approve the config's commands on this machine."),
+    ("git flower brief new 'Fix the login timeout' -m 'Details...'", "File a brief; prints its id."),
+    ("git flower dispatch 12 --agent codex", "Start an agent on brief 12 in its own worktree."),
+    ("git flower watch", "Follow the fleet live until Ctrl-C."),
+    ("git flower merge 12", "Land brief 12 if the suite passes on the merged tree (exit 5 if not)."),
+    ("git flower status --json", "The same, as one JSON document for scripts and agents."),
+    ("git flower doctor --fix", "Find what is wrong with the setup and fix what is safe to fix."),
+]
+
 SEE_ALSO = "git(1), git-worktree(1), git-notes(1), git-update-ref(1)"
 
 
@@ -161,6 +172,9 @@ def rst(root: Cmd) -> str:
     parts += ["GLOBAL OPTIONS", "==============", ""]
     for p in root.params:
         parts += [f"``{p.decl}``", f"  {_rst_escape(p.help)}", ""]
+    parts += ["EXAMPLES", "========", ""]
+    for cmd, text in EXAMPLES:
+        parts += [f"``{cmd}``", f"  {_rst_escape(text)}", ""]
     parts += ["EXIT STATUS", "===========", ""]
     for code, text in EXIT_STATUS:
         parts += [f"**{code}**", f"  {_rst_escape(text)}", ""]
@@ -232,7 +246,10 @@ def markdown(root: Cmd) -> str:
             parts += [f"| `{_md_escape(p.decl)}` | {_md_escape(p.help)}"
                       f"{' (required)' if p.required and p.kind == 'option' else ''} |" for p in shown]
             parts.append("")
-    parts += ["## Exit status", "", "| exit | meaning |", "|---|---|"]
+    parts += ["## Examples", ""]
+    for cmd, text in EXAMPLES:
+        parts += [f"- `{cmd}`: {text}"]
+    parts += ["", "## Exit status", "", "| exit | meaning |", "|---|---|"]
     parts += [f"| {c} | {_md_escape(t)} |" for c, t in EXIT_STATUS]
     parts += ["", "## Environment", "", "| variable | meaning |", "|---|---|"]
     parts += [f"| `{n}` | {_md_escape(t)} |" for n, t in ENVIRONMENT]

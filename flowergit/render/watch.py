@@ -115,11 +115,15 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
         head.append(": " + " ".join(escape(q.get("id")) for q in queue), style="cyan")
     rows = rows_of(snap)
     t = Table(show_edge=False, pad_edge=False, header_style="bold", expand=False)
-    for c in COLUMNS:
-        t.add_column(c, overflow="fold", no_wrap=c in ("ID", "STATE", "ELAPSED"),
+    cells = [_cells(r) for r in rows]
+    for i, c in enumerate(COLUMNS):
+        # ids and states are never cut: their columns are at least as wide as their longest value
+        whole = c in ("ID", "STATE", "ELAPSED")
+        t.add_column(c, overflow="fold", no_wrap=whole,
+                     min_width=max([len(c), *(len(x[i]) for x in cells)]) if whole else None,
                      justify="right" if c in ("AHEAD", "FILES", "ELAPSED") else "left")
-    for r in rows:
-        t.add_row(*(Text(escape(c)) for c in _cells(r)), style=STATE_STYLE.get(str(r.get("state"))))
+    for r, row in zip(rows, cells):
+        t.add_row(*(Text(escape(c)) for c in row), style=STATE_STYLE.get(str(r.get("state"))))
     if not rows:
         return Group(head, Text("no dispatches (start one with `git flower dispatch N`)", style="dim"))
     return Group(head, t)

@@ -224,6 +224,15 @@ def two_way_update(worktree: str, old: str, new: str) -> None:
     runner.run([*SAFE, "read-tree", "-m", "-u", "--end-of-options", old, new], cwd=worktree)
 
 
+def matches_rev(worktree: str, rev: str, paths: Sequence[str]) -> bool:
+    """Do the checkout's files for ``paths`` equal ``rev``'s?"""
+    if not paths:
+        return True
+    res = runner.run([*SAFE, "diff", "--no-ext-diff", "--quiet", rev, "--", *literal(paths)],
+                     cwd=worktree, check=False)
+    return res.returncode == 0
+
+
 def drop_intent_to_add(worktree: str, paths: Sequence[str]) -> None:
     """Take ``git add -N`` entries out of the index (the files stay); read-tree and stash
     refuse to work around them. :func:`restore_intent_to_add` puts them back."""

@@ -472,7 +472,8 @@ def _drop_anchor(ctx: Ctx, op: str, known: str | None = None) -> None:
 
 
 def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, Any]:
-    from flowergit.state.baton import fence_ops, read as baton_read
+    from flowergit.state.baton import fence_ops
+    from flowergit.state.baton import read as baton_read
 
     epoch = None
     fence = fence_ops(ctx)
@@ -607,11 +608,7 @@ def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
 
 def _matches_tree(wt: str, rev: str, paths: list[str]) -> bool:
     """Do the checkout's files for ``paths`` equal ``rev``'s (i.e. no local edit re-applied)?"""
-    if not paths:
-        return True
-    res = gm.runner.run([*gm.SAFE, "diff", "--no-ext-diff", "--quiet", rev, "--",
-                         *gm.literal(paths)], cwd=wt, check=False)
-    return res.returncode == 0
+    return gm.matches_rev(wt, rev, paths)
 
 
 def _verify_kept(ctx: Ctx, j: dict[str, Any]) -> None:
@@ -694,4 +691,4 @@ def merge_queue(ctx: Ctx, *, into: str | None = None, no_test: bool = False,
     return out
 
 
-__all__ = ["merge", "merge_queue", "finish_landed", "restore_local_only", "deferred_sigint"]
+__all__ = ["deferred_sigint", "finish_landed", "merge", "merge_queue", "restore_local_only"]

@@ -169,4 +169,4 @@ def _overlap_restored(ctx: Ctx, j: dict[str, Any], overlap: list[str]) -> bool:
     return not (set(gm.changed_paths(ctx.repo, j["worktree_tree"], wt_tree)) & set(overlap))
 
 
-__all__ = ["refuse_if_pending", "recover", "interrupted", "CasLost"]
+__all__ = ["CasLost", "interrupted", "recover", "refuse_if_pending"]

@@ -55,7 +55,7 @@ def attestation(ctx: Ctx, tree: str, argv: list[str]) -> dict[str, Any] | None:
     """The newest passing attestation of ``tree`` by the same command, if any."""
     for rec in reversed(notes.read(ctx.repo, tree)):
         if rec.get("kind") == "suite" and rec.get("ok") is True and rec.get("command") == argv:
-            return rec
+            return dict(rec)
     return None
 
 

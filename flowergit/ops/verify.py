@@ -14,6 +14,7 @@ from typing import Any
 
 from flowergit.errors import NotFound, TestsFailed, UsageError
 from flowergit.gitio import merge as gm
+from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
 from flowergit.state import notes
 
@@ -29,7 +30,7 @@ def verify(ctx: Ctx, rng: str | None = None, *, limit: int = 0) -> dict[str, Any
     spec = _check_rev(rng or ctx.config.target)
     try:
         commits = gm.first_parents(repo, spec)
-    except gm.GitError:
+    except GitError:
         raise NotFound(f"no such revision or range {spec!r}",
                        "give a branch, or a range such as main~10..main") from None
     if limit:
@@ -61,7 +62,7 @@ def verify(ctx: Ctx, rng: str | None = None, *, limit: int = 0) -> dict[str, Any
     return out
 
 
-_LINE = re.compile(r"(.+):([1-9][0-9]{0,8})", re.ASCII | re.S)
+_LINE = re.compile(r"(.+):([1-9][0-9]{0,8})", re.ASCII | re.DOTALL)
 
 
 def why(ctx: Ctx, what: str) -> dict[str, Any]:

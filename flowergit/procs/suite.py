@@ -97,13 +97,15 @@ def from_junit(path: str) -> Counts | None:
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return None
     try:
-        from junitparser import Error, Failure, JUnitXml, Skipped  # type: ignore[import-untyped]
+        from junitparser import Error, Failure, JUnitXml, Skipped, TestCase
 
         xml = JUnitXml.fromfile(path)
         c = Counts(source="junit")
         suites = [xml] if xml._tag == "testsuite" else list(xml)
         for suite in suites:
             for case in suite:
+                if not isinstance(case, TestCase):
+                    continue
                 c.tests += 1
                 res = case.result
                 kinds = {type(r) for r in res}
@@ -123,12 +125,12 @@ def from_junit(path: str) -> Counts | None:
 _PYTEST = re.compile(r"=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s", re.ASCII)
 _PYTEST_PART = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected)",
                           re.ASCII)
-_PHPUNIT_OK = re.compile(r"^OK \((\d+) tests?, \d+ assertions?\)", re.ASCII | re.M)
-_PHPUNIT = re.compile(r"^Tests: (\d+), Assertions: \d+(.*)$", re.ASCII | re.M)
+_PHPUNIT_OK = re.compile(r"^OK \((\d+) tests?, \d+ assertions?\)", re.ASCII | re.MULTILINE)
+_PHPUNIT = re.compile(r"^Tests: (\d+), Assertions: \d+(.*)$", re.ASCII | re.MULTILINE)
 _CARGO = re.compile(r"^test result: (ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored",
-                    re.ASCII | re.M)
-_GO_CASE = re.compile(r"^\s*--- (PASS|FAIL|SKIP): ", re.ASCII | re.M)
-_GO_PKG = re.compile(r"^(ok|FAIL|\?)\s+\S+", re.ASCII | re.M)
+                    re.ASCII | re.MULTILINE)
+_GO_CASE = re.compile(r"^\s*--- (PASS|FAIL|SKIP): ", re.ASCII | re.MULTILINE)
+_GO_PKG = re.compile(r"^(ok|FAIL|\?)\s+\S+", re.ASCII | re.MULTILINE)
 
 
 def from_summary(text: str) -> Counts | None:

@@ -213,3 +213,24 @@ def test_hooks_reported_and_refreshed(repo: Path) -> None:
     assert by_check(data, "hooks")[0]["status"] == "warn"
     _, data = doctor(repo, "--fix")
     assert by_check(data, "hooks")[0].get("fixed") and b"# edited" not in hook.read_bytes()
+
+
+def test_dispatch_worktree_deleted_by_hand_is_pruned_and_can_be_dispatched_again(repo: Path) -> None:
+    """FAULTS 54: the (locked) worker worktree removed with rm -rf; no unmerged commits."""
+    import shutil
+
+    bid = json.loads(flower(repo, "brief", "new", "nothing to do", "--json").stdout)["data"]["id"]
+    assert flower(repo, "brief", "set", str(bid), 'run=[["true"]]').returncode == 0
+    started = json.loads(flower(repo, "dispatch", str(bid), "--json").stdout)["data"]
+    assert flower(repo, "wait", str(bid), "--timeout", "60").returncode == 0
+    shutil.rmtree(started["worktree"])
+    _, data = doctor(repo)
+    [f] = [x for x in by_check(data, "worktrees") if x["status"] != "ok"]
+    assert f["data"]["locked"] is True and f["data"]["unmerged"] == 0
+    _, data = doctor(repo, "--fix")
+    assert [x for x in by_check(data, "worktrees") if x.get("fixed")]
+    assert started["worktree"] not in git(repo, "worktree", "list").stdout
+    again = flower(repo, "dispatch", str(bid), "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["data"]["id"] == f"{bid}.2"
+    flower(repo, "wait", str(bid), "--timeout", "60")

@@ -533,8 +533,10 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
             refs.transaction(repo, [refs.update(plan.target_ref, plan.merge, plan.pre),
                                     *fence_ops(ctx)],
                              f"flower: merge brief {plan.brief} into {plan.target}")
-        except CasLost:
-            if wt:
+        except BaseException:
+            # lost race, lost baton, a refusing reference-transaction hook: the target did not
+            # move, so neither does the checkout
+            if wt and refs.read(repo, plan.target_ref) != plan.merge:
                 gm.two_way_update(wt, plan.merge, plan.pre)
             raise
     except CasLost:

@@ -234,3 +234,28 @@ def test_dispatch_worktree_deleted_by_hand_is_pruned_and_can_be_dispatched_again
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["data"]["id"] == f"{bid}.2"
     flower(repo, "wait", str(bid), "--timeout", "60")
+
+
+def test_man_page_linked_by_fix_where_man_looks(repo: Path) -> None:
+    import shutil
+
+    if shutil.which("man") is None:
+        import pytest
+
+        pytest.skip("no man on this machine")
+    home = Path(os.environ["HOME"])
+    (home / ".local" / "bin").mkdir(parents=True, exist_ok=True)
+    env = {"PATH": f"{home / '.local' / 'bin'}:{os.environ['PATH']}", "MANPATH": ""}
+    _, data = doctor(repo, env=env)
+    [f] = by_check(data, "manual")
+    if f["status"] == "ok":
+        import pytest
+
+        pytest.skip("this installation's man page is already on man's path")
+    _, data = doctor(repo, "--fix", env=env)
+    [f] = by_check(data, "manual")
+    assert f["status"] == "ok" and f.get("fixed")
+    assert (home / ".local" / "share" / "man" / "man1" / "git-flower.1").is_symlink()
+    r = subprocess.run(["man", "-w", "git-flower"], env={**os.environ, **env}, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and "git-flower.1" in r.stdout

@@ -391,7 +391,10 @@ def packaged_man() -> str | None:
         p = os.path.join(prefix, "share", "man", "man1", "git-flower.1")
         if os.path.isfile(p):
             return p
-    return None
+    # an editable install from a checkout: the generated page beside the package
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = os.path.join(here, "man", "git-flower.1")
+    return p if os.path.isfile(p) else None
 
 
 def man_found() -> bool | None:
@@ -426,7 +429,13 @@ def check_man(fix: bool) -> list[Finding]:
         os.makedirs(os.path.dirname(user), exist_ok=True)
         if not os.path.lexists(user):
             os.symlink(src, user)
-        f.update(status=OK, fixed=True, message=f"linked {user} -> {src}")
+        if man_found():
+            f.update(status=OK, fixed=True, message=f"linked {user} -> {src}")
+        else:
+            f.update(message=f"linked {user} -> {src}, but man does not look in "
+                     f"{os.path.dirname(os.path.dirname(user))}",
+                     fix="put ~/.local/bin on PATH (man then searches ~/.local/share/man), or "
+                         "export MANPATH=\"$HOME/.local/share/man:\"")
     return [f]
 
 

@@ -25,6 +25,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -166,14 +167,14 @@ def _base_env() -> dict[str, str]:
     return agents.agent_env(os.environ, {})
 
 
-def _start(ctx: Ctx, head: records.Head) -> bool:
+def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
     """Start one queued dispatch: spawn its supervisor, then CAS the record to ``running``
     naming that supervisor (it waits for that before it starts the agent)."""
     repo = ctx.repo
     rec = head.record
     did = str(rec["id"])
     if not os.path.exists(spec_path(repo, did)):
-        return False  # claimed on another machine: only that machine can start it
+        return None  # claimed on another machine: only that machine can start it
     pid = supervisor.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
                                     log=str(rec.get("log") or state_file(repo, "logs", did, "log")))
     ident = groups.identity(pid) or {"host": socket.gethostname(), "boot_id": groups.boot_id(),
@@ -183,13 +184,13 @@ def _start(ctx: Ctx, head: records.Head) -> bool:
                proc=None)
     try:
         records.append(repo, head, new, f"dispatch {did}: running")
-        return True
+        return new
     except refs.CasLost:
         import signal as _signal
 
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, _signal.SIGKILL)
-        return False
+        return None
 
 
 def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -198,6 +199,7 @@ def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
     repo = ctx.repo
     cap = int(ctx.config.get("flower", "max_parallel"))
     started: list[str] = []
+    started_recs: dict[str, dict[str, Any]] = {}
     with sched_lock(repo):
         heads = DispatchStore(repo).all()
         now = time.time()
@@ -218,15 +220,20 @@ def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
         for h in waiting:
             if running >= cap:
                 break
-            if _start(ctx, h):
+            got = _start(ctx, h)
+            if got is not None:
                 running += 1
                 started.append(str(h.record["id"]))
+                started_recs[str(h.record["id"])] = got
+        mine_rec: dict[str, Any] | None = None
         if mine_head is not None and str(mine_head.record["id"]) not in started:
-            new = dict(mine_head.record)
-            new["state"] = "queued"
-            records.append(repo, mine_head, new, f"dispatch {new['id']}: queued")
+            mine_rec = dict(mine_head.record)
+            mine_rec["state"] = "queued"
+            records.append(repo, mine_head, mine_rec, f"dispatch {mine_rec['id']}: queued")
+        elif mine_head is not None:
+            mine_rec = started_recs.get(str(mine_head.record["id"]))
         queue = [str(h.record["id"]) for h in waiting if str(h.record["id"]) not in started]
-    return {"started": started, "running": running, "cap": cap, "queue": queue}
+    return {"started": started, "running": running, "cap": cap, "queue": queue, "mine": mine_rec}
 
 
 # -- packets -------------------------------------------------------------------------------
@@ -390,6 +397,16 @@ def resolve_commit(repo: Repo, rev: str) -> str:
 
 
 # -- dispatch ------------------------------------------------------------------------------
+def _exact_refs(repo: Repo, names: list[str]) -> dict[str, str]:
+    """oid of each existing ref in ``names`` (one for-each-ref, exact names only)."""
+    out: dict[str, str] = {}
+    for ln in refs.read_many(repo, names):
+        name, _, oid = ln.partition(" ")
+        if name in names:
+            out[name] = oid
+    return out
+
+
 def live_attempt(store: DispatchStore, brief: int) -> records.Head | None:
     for h in reversed(store.attempts(brief)):
         if view_state(h.record) in ("preparing", "queued", "running"):
@@ -438,8 +455,9 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     target = ctx.config.target
     branch = str(attempts[-1].record.get("branch")) if attempts and attempts[-1].record.get(
         "branch") else branch_name(brief, b.title)
-    target_oid = refs.read(repo, f"refs/heads/{target}")
-    branch_oid = refs.read(repo, f"refs/heads/{branch}")
+    heads = _exact_refs(repo, [f"refs/heads/{target}", f"refs/heads/{branch}"])
+    target_oid = heads.get(f"refs/heads/{target}")
+    branch_oid = heads.get(f"refs/heads/{branch}")
     rework_info: dict[str, Any] | None = None
     if branch_oid is not None:
         if base:
@@ -475,9 +493,25 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     except refs.CasLost:
         raise Conflict(f"dispatch {did} was just claimed by another process",
                        f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
+    prev_status = b.status
+    status_set = False
+    fresh = rework_info is None
+    adder: threading.Thread | None = None
+    add_error: list[BaseException] = []
     try:
-        path = ensure_worktree(ctx, did=did, branch=branch, path=path,
-                               base=None if rework_info is not None else base_oid)
+        if fresh:
+            # `git worktree add` (checkout-bound) runs while the packet, the start spec and the
+            # brief's status are written: they need the path, not the files
+            def add() -> None:
+                try:
+                    ensure_worktree(ctx, did=did, branch=branch, path=path, base=base_oid)
+                except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+                    add_error.append(e)
+
+            adder = threading.Thread(target=add, name="worktree-add", daemon=True)
+            adder.start()
+        else:
+            path = ensure_worktree(ctx, did=did, branch=branch, path=path, base=None)
         write_file(packet, render_packet(brief=b, did=did, branch=branch, worktree=path,
                                          target=target, base=base_oid, agent=name,
                                          rework=rework_info))
@@ -489,17 +523,31 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                 "timeout": profile.timeout, "worktree": path, "log": log, "packet": packet,
                 "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
         write_file(spec_path(repo, did), json.dumps(spec, ensure_ascii=False))
+        ops_briefs.set_status(ctx, brief, "dispatched", why=f"dispatch {did}")
+        status_set = True
+        if adder is not None:
+            adder.join()
+            adder = None
+            if add_error:
+                raise add_error[0]
         if path != rec["worktree"]:
             head = store.update(brief, attempt, lambda r: {**r, "worktree": path}, "worktree")
-        ops_briefs.set_status(ctx, brief, "dispatched", why=f"dispatch {did}")
     except BaseException as e:
+        if adder is not None:
+            adder.join()
         msg = e.message if isinstance(e, FlowerError) else f"{type(e).__name__}: {e}"
         with contextlib.suppress(Exception):
             store.update(brief, attempt, lambda r: {**r, "state": "failed", "error": msg,
                                                     "ended_at": now_iso()}, "failed")
+        if status_set and prev_status != "dispatched":
+            with contextlib.suppress(Exception):
+                ops_briefs.set_status(ctx, brief, prev_status, forward_only=False,
+                                      why=f"dispatch {did} failed")
+        with contextlib.suppress(OSError):
+            os.unlink(spec_path(repo, did))
         raise
     sched = schedule(ctx, mine=(brief, attempt))
-    out = dict(store.get(brief, attempt).record)  # type: ignore[union-attr]
+    out = dict(sched["mine"] or head.record)
     out["argv"] = argv
     out["queue"] = sched["queue"]
     out["cap"] = sched["cap"]

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Benchmark: `git flower dispatch` ×20 at max_parallel = 20 against the bare `git worktree add`
+calls it wraps.
+
+Each round copies a template repository (``--files`` tracked files, so a checkout costs what it
+costs in a real project), then times, one process at a time:
+
+* ``git worktree add --lock --reason R -b flower/<n>-bench-<n> <path> main`` ×20 (bare git);
+* ``git flower dispatch <n> --agent idle`` ×20 (claim, worktree, packet, status, supervisor start),
+
+alternating call by call (two copies of the template) so that machine noise hits both alike.
+
+The agents (``sleep``) are stopped after each round, outside the timing. Prints the median time
+per call of both, and their ratio (the budget in DESIGN.md is ≤ 1.3×).
+
+    python bench/bench_dispatch.py [--files 3000] [--rounds 3] [--count 20] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def sh(argv: list[str], cwd: Path, env: dict[str, str], input: bytes | None = None) -> str:
+    r = subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} failed ({r.returncode}): {r.stderr.decode()}")
+    return r.stdout.decode()
+
+
+def flower_argv() -> list[str]:
+    return [sys.executable, "-m", "flowergit"]
+
+
+def make_template(root: Path, files: int, count: int, env: dict[str, str]) -> Path:
+    repo = root / "template" / "repo"
+    repo.mkdir(parents=True)
+    sh(["git", "init", "-q", "-b", "main"], repo, env)
+    for i in range(files):
+        d = repo / f"src/pkg{i % 50:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"mod{i}.py").write_text(f"# module {i}\n" + "x = 1\n" * 20)
+    sh(["git", "add", "-A"], repo, env)
+    sh(["git", "commit", "-qm", "project"], repo, env)
+    sh([*flower_argv(), "init"], repo, env)
+    cfg = (repo / ".flower.toml").read_text().replace("max_parallel = 4", f"max_parallel = {count}")
+    cfg += '\n[agents.idle]\ncommand = ["sleep", "120"]\n'
+    (repo / ".flower.toml").write_text(cfg)
+    sh(["git", "add", ".flower.toml"], repo, env)
+    sh(["git", "commit", "-qm", "flower config"], repo, env)
+    lines = "".join(json.dumps({"title": f"bench {i}", "status": "planned"}) + "\n"
+                    for i in range(1, count + 1))
+    sh([*flower_argv(), "brief", "import", "-"], repo, env, input=lines.encode())
+    return repo
+
+
+def copy_round(template: Path, root: Path, name: str) -> Path:
+    dst = root / name / "repo"
+    shutil.copytree(template, dst, symlinks=True)
+    return dst
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(argv, cwd=cwd, env=env, capture_output=True)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:5])} failed ({r.returncode}): {r.stderr.decode()}")
+    return dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=3000, help="tracked files in the repository")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--count", type=int, default=20, help="dispatches per round (= max_parallel)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="flower-bench-"))
+    home = root / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "FLOWER"))}
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), GIT_CONFIG_NOSYSTEM="1",
+               GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
+               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+    try:
+        template = make_template(root, args.files, args.count, env)
+        bare: list[float] = []
+        flower: list[float] = []
+        for rnd in range(args.rounds):
+            # the two sides alternate call by call, so machine noise hits both alike
+            bare_repo = copy_round(template, root, f"bare{rnd}")
+            wroot = bare_repo.parent / "repo.flower"
+            repo = copy_round(template, root, f"flower{rnd}")
+            sh([*flower_argv(), "trust"], repo, env)
+            for n in range(1, args.count + 1):
+                # bare git: the worktree add dispatch wraps, same arguments
+                bare.append(timed(["git", "worktree", "add", "--quiet", "--lock", "--reason",
+                                   f"git flower dispatch {n}.1", "-b", f"flower/{n}-bench-{n}",
+                                   "--end-of-options", str(wroot / f"{n}-bench-{n}"), "main"],
+                                  bare_repo, env))
+                # git flower dispatch, agent started (cap = count, so none queue)
+                flower.append(timed([*flower_argv(), "dispatch", str(n), "--agent", "idle"],
+                                    repo, env))
+            for n in range(1, args.count + 1):
+                subprocess.run([*flower_argv(), "stop", str(n)], cwd=repo, env=env,
+                               capture_output=True)
+        mb, mf = statistics.median(bare), statistics.median(flower)
+        result = {"files": args.files, "rounds": args.rounds, "count": args.count,
+                  "worktree_add_median_ms": round(mb * 1000, 1),
+                  "dispatch_median_ms": round(mf * 1000, 1),
+                  "worktree_add_total_s": round(sum(bare) / args.rounds, 3),
+                  "dispatch_total_s": round(sum(flower) / args.rounds, 3),
+                  "ratio": round(mf / mb, 2), "budget": 1.3}
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"repository: {args.files} files; {args.count} dispatches per round, "
+                  f"{args.rounds} rounds, max_parallel = {args.count}")
+            print(f"git worktree add     median {result['worktree_add_median_ms']:8.1f} ms/call")
+            print(f"git flower dispatch  median {result['dispatch_median_ms']:8.1f} ms/call")
+            print(f"ratio {result['ratio']:.2f} (budget ≤ 1.3)")
+        return 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

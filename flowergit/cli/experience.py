@@ -80,13 +80,12 @@ def _resolve(words: list[str]) -> Any:
 
     cmd = _root()
     ctx = _ctx(cmd, "git flower")
-    for w in words:
+    for i, w in enumerate(words):
         subs = getattr(cmd, "commands", None)
         if not subs or w not in subs or getattr(subs[w], "hidden", False):
-            where = ctx.command_path
-            raise UsageError(f"no command {' '.join(['git flower', *words])!r}",
-                             f"`git flower help {' '.join(words[:-1])}`".replace(" `", "`")
-                             + f" lists the commands of {where}")
+            known = " ".join(["git flower help", *words[:i]])
+            raise UsageError(f"no command {' '.join(['git flower', *words[:i + 1]])!r}",
+                             f"`{known}` lists the commands of {ctx.command_path}")
         cmd = subs[w]
         ctx = _ctx(cmd, w, ctx)
     return ctx

@@ -397,3 +397,38 @@ def test_user_works_during_the_suite_nothing_is_overwritten(tmp_path: Path, what
     assert target.read_text().endswith("typed during the suite\n")
     assert not git(repo, "for-each-ref", "refs/flower/recovery").stdout
     assert flower(repo, "recover").stdout.strip() == "nothing to recover"
+
+
+def test_merge_by_the_baton_holder_is_fenced_and_records_the_epoch(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = setup_repo(tmp_path)
+    a_bid = finished(repo, "first", {"a.txt": "a\n"})
+    b_bid = finished(repo, "second", {"b.txt": "b\n"})
+    sleepers = [subprocess.Popen(["sleep", "300"]) for _ in range(2)]
+    try:
+        ids = []
+        for p in sleepers:
+            r = flower(repo, "daemon", "checkin", "--role", "orchestrator", "--pid", str(p.pid),
+                       "--json")
+            assert r.returncode == 0, r.stderr
+            ids.append(str(json.loads(r.stdout)["data"]["id"]))
+        a, b = ids
+        assert flower(repo, "baton", "take", env={"FLOWER_DAEMON": a}).returncode == 0
+        r = flower(repo, "merge", str(a_bid), env={"FLOWER_DAEMON": a})
+        assert r.returncode == 0, r.stderr
+        note = notes_of(repo, "main")[0]
+        epoch = json.loads(git(repo, "cat-file", "blob",
+                               "refs/flower/baton/main:record.json").stdout)["epoch"]
+        assert note["epoch"] == epoch and note["by"] == f"daemon {a}"
+        # a successor takes over; the old holder's merge is refused before anything changes
+        later = {"FLOWER_TESTING": "1", "FLOWER_CLOCK_OFFSET": "61"}
+        assert flower(repo, "baton", "take", env={"FLOWER_DAEMON": b, **later}).returncode == 0
+        before = snapshot_state(repo)
+        r = flower(repo, "merge", str(b_bid), env={"FLOWER_DAEMON": a})
+        assert r.returncode == 4 and "lost the baton" in r.stderr
+        assert snapshot_state(repo) == before
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()

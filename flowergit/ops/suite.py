@@ -28,7 +28,13 @@ def utc_now() -> str:
 
 
 def who() -> str:
-    daemon = os.environ.get("FLOWER_DAEMON")
+    from flowergit.errors import UsageError as _Bad
+    from flowergit.state.daemons import caller
+
+    try:
+        daemon = caller(None)
+    except _Bad:
+        daemon = None
     if daemon:
         return f"daemon {daemon}"
     import getpass

@@ -64,3 +64,19 @@ exec {real} "$@"
     assert snapshot_state(repo, include_refs=REFS) == before
     assert flower(repo, "recover").stdout.strip() == "nothing to recover"
     assert flower(repo, "merge", str(bid)).returncode == 0
+
+
+def test_stale_lock_on_the_target_is_reported_and_nothing_moves(tmp_path: Path) -> None:
+    """FAULTS d.5 / finding 11: a lock a crashed git left behind on the target branch."""
+    repo = setup_repo(tmp_path)
+    bid = _overlapping(repo)
+    lock = repo / ".git" / "refs" / "heads" / "main.lock"
+    lock.write_text("")
+    before = snapshot_state(repo, include_refs=REFS)
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 75, r.stderr
+    assert "lock" in r.stderr
+    assert snapshot_state(repo, include_refs=REFS) == before
+    assert lock.exists()
+    lock.unlink()
+    assert flower(repo, "merge", str(bid)).returncode == 0

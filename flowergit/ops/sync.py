@@ -166,7 +166,7 @@ def save_base(repo: Repo, remote: str, state: dict[str, str]) -> None:
 @contextmanager
 def _lock(repo: Repo, remote: str, wait: float = 30.0) -> Iterator[None]:
     """One sync per clone and remote at a time (flock: released by the kernel if we die)."""
-    path = repo.state_path("sync", f"{remote}.lock")
+    path = repo.state_path("sync", f"{remote}.mutex")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -618,6 +618,17 @@ def _note_entries(repo: Repo, commit: str | None) -> dict[str, str]:
     return out
 
 
+def _canonical(line: str) -> str:
+    """One JSON object per line, keys sorted, no spaces: equal records compare equal."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return line.rstrip("\r")
+    if not isinstance(rec, dict):
+        return line.rstrip("\r")
+    return json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def _valid_lines(data: bytes) -> tuple[list[str], int]:
     """The JSON-object lines of a note, and how many lines were not."""
     good, bad = [], 0
@@ -675,19 +686,25 @@ def _notes(ctx: Ctx, remote: str, ro: str | None, report: Report) -> net.Update 
             report.warn(f"skipped {bad} line(s) of the note on {k[:12]} from {remote}: not JSON objects")
         if k in ours:
             mine = ours_data[k][2] if ours_data.get(k) else b""
-            lines = [ln for ln in mine.decode("utf-8", "replace").split("\n") if ln.strip()]
+            lines = [_canonical(ln) for ln in mine.decode("utf-8", "replace").split("\n") if ln.strip()]
             union = sorted(set(lines) | set(good))
             if set(union) == set(lines):
+                continue  # ours already holds every record
+            if not bad and set(union) == set(good):
+                merged[k] = theirs[k]  # theirs holds every record: take their blob as it is
                 continue
         else:
             if not good:
+                continue
+            if not bad:
+                merged[k] = theirs[k]
                 continue
             union = sorted(set(good))
         merged[k] = w.add("blob", ("\n".join(union) + "\n").encode("utf-8"))
     entries = [objects.Entry(objects.MODE_BLOB, k.encode(), v) for k, v in merged.items()]
     tree = w.add("tree", objects.format_tree(entries))
     w.flush()
-    ro_tree = repo.git(["rev-parse", "--end-of-options", ro + "^{tree}"]).out.strip()
+    ro_tree = repo.git(["rev-parse", "--verify", "--end-of-options", ro + "^{tree}"]).out.strip()
     if tree == ro_tree and (lo is None or is_ancestor(repo, lo, ro)):
         refs.transaction(repo, [refs.update(NOTES_REF, ro, lo)], f"git flower sync {remote}: notes")
         report.notes = {"action": "fast-forward"}

@@ -31,18 +31,19 @@ def data_of(res: Any) -> Any:
     return doc
 
 
-async def session_run(repo: Path, steps: Any) -> Any:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "flowergit", "mcp"],
-                                   cwd=str(repo), env=dict(os.environ))
+async def session_run(repo: Path, steps: Any, cwd: Path | None = None) -> Any:
+    args = ["-m", "flowergit", "mcp"] + ([] if cwd is None else ["--repo", str(repo)])
+    params = StdioServerParameters(command=sys.executable, args=args,
+                                   cwd=str(cwd or repo), env=dict(os.environ))
     async with stdio_client(params) as (r, w), ClientSession(r, w) as s:
         await s.initialize()
         return await steps(s)
 
 
-def run(repo: Path, steps: Any) -> Any:
+def run(repo: Path, steps: Any, cwd: Path | None = None) -> Any:
     async def bounded() -> Any:
         with anyio.fail_after(120):
-            return await session_run(repo, steps)
+            return await session_run(repo, steps, cwd)
     return anyio.run(bounded)
 
 
@@ -102,7 +103,7 @@ def test_stateless_a_new_server_sees_everything(repo: Path) -> None:
         return data_of(await s.call_tool("brief_list", {"kind": "bug"}))
 
     made = run(repo, first)
-    again = run(repo, second)
+    again = run(repo, second, cwd=repo.parent)  # another server, started elsewhere with --repo
     assert [b["id"] for b in again] == [made["id"]]
 
 

@@ -394,3 +394,50 @@ def test_dispatch_from_a_subdirectory_and_json_shape(repo: Path) -> None:
                 "target", "log", "packet", "queued_at", "argv", "queue", "cap"):
         assert key in d
     wait_all(repo, bid)
+
+
+def test_profile_timeout_kills_the_agent_and_is_recorded(repo: Path, tmp_path: Path,
+                                                         rec_dir: Path) -> None:
+    exe = write_exe(tmp_path / "bin" / "recorder", RECORDER)
+    add_agent(repo, "slow", [str(exe)], extra="timeout = 1\n")
+    bid = new_brief(repo, "too slow")
+    dispatch(repo, bid, "--agent", "slow", env={"FAKE_SLEEP": "60"})
+    got = wait_all(repo, bid, timeout=60)
+    assert got[0]["state"] == "exited" and got[0]["exit_code"] == 128 + 15
+    rec = record(repo, f"{bid}.1")
+    assert rec["timed_out"] is True and "timed out" in rec["error"]
+    assert not (rec_dir / f"{bid}.json").exists()
+
+
+def test_script_agent_refuses_to_commit_outside_a_worktree_top(repo: Path) -> None:
+    bid = new_brief(repo, "wrong dir", run=[["true"]])
+    (repo / "sub").mkdir()
+    before = git(repo, "rev-parse", "HEAD").stdout
+    r = subprocess.run([sys.executable, "-m", "flowergit.ops.script_agent", str(bid),
+                        str(repo / "sub")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "not the top of a git worktree" in r.stderr
+    assert git(repo, "rev-parse", "HEAD").stdout == before
+
+
+def test_packet_and_argv_rendering_round_trip() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from flowergit.ops.dispatch import fill, render_packet
+    from flowergit.procs.agents import PLACEHOLDERS, render_argv
+    from flowergit.state.brief import Brief
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.text(min_size=1), st.text())
+    def check(title: str, body: str) -> None:
+        b = Brief(id=7, title=title, body=body)
+        text = render_packet(brief=b, did="7.1", branch="flower/7-x", worktree="/w",
+                             target="main", base="0" * 40, agent="a", rework=None)
+        assert f"\n{title}\n" in text and f"\n{body}\n" in text
+        argv = render_argv(["prog", *PLACEHOLDERS, title],
+                           {"{bootstrap}": "Read /p and follow it.", "{packet}": "/p",
+                            "{brief}": "7", "{worktree}": "/w"})
+        assert argv == ["prog", "Read /p and follow it.", "/p", "7", "/w", title]
+        assert fill("{{title}}|{{body}}", {"title": title, "body": body}) == f"{title}|{body}"
+
+    check()

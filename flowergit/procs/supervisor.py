@@ -104,7 +104,7 @@ class AgentRun:
                 except subprocess.TimeoutExpired:
                     if deadline is not None and time.monotonic() >= deadline:
                         self.timed_out = True
-                        groups.kill_tree(self.pid)
+                        self._end()
                 except InterruptedError:
                     continue
             code, sig = exit_code(rc)
@@ -146,7 +146,27 @@ class AgentRun:
         """End the agent now (the supervisor was asked to stop)."""
         self.stopped = True
         if self.pid is not None:
-            groups.kill_tree(self.pid)
+            self._end()
+
+    def _end(self, grace: float = 3.0) -> None:
+        """SIGTERM the agent's group, SIGKILL it after ``grace``; the leader is reaped by its
+        Popen (so its real exit status is kept), then whatever else is left is killed."""
+        assert self.pid is not None
+        if self._proc is None:
+            groups.kill_tree(self.pid, grace=grace)
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self._proc.wait(timeout=grace if sig == signal.SIGTERM else 5.0)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if groups.group_alive(self.pid):
+            groups.kill_tree(self.pid, grace=1.0)
 
 
 def reap_orphans(grace: float = 2.0) -> int:

@@ -132,3 +132,37 @@ def test_notes_in_a_long_history_are_read_and_written(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     kinds = [rec["kind"] for rec in json.loads(out.stdout)]
     assert kinds == ["merge", "suite"]
+
+
+def test_a_warm_brief_list_is_one_git_process(repo: Path) -> None:
+    grow(repo, 30, 0, 0)
+    flower_json(repo, "brief", "list")
+    calls = git_calls(repo, "brief", "list", "--json")
+    assert len(calls) == 1 and calls[0].startswith("rev-parse --path-format=absolute"), calls
+    assert "refs/heads/flower/briefs^{tree}" in calls[0]
+
+
+def test_the_tree_resolved_at_discovery_is_never_stale_in_one_process(repo: Path) -> None:
+    """A long-lived process (the MCP server, a daemon) writes and then lists: the write drops
+    the value discovery resolved, so the list shows the new brief."""
+    code = ("import json\nfrom flowergit.ops.context import Ctx\nfrom flowergit.ops import briefs\n"
+            "ctx = Ctx().load()\n"
+            "briefs.new(ctx, title='written in-process')\n"
+            "print(json.dumps([b['title'] for b in briefs.list_(ctx).value()]))\n"
+            "print(json.dumps(len(briefs.list_(ctx).value())))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    titles, again = out.stdout.splitlines()
+    assert json.loads(titles) == ["written in-process"] and json.loads(again) == 1
+
+
+def test_discovery_without_a_briefs_branch_still_says_what_to_do(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    git(plain, "init", "-q", "-b", "main")
+    r = flower(plain, "brief", "list", "--json")
+    assert r.returncode == 3 and "git flower init" in r.stderr, r.stderr
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(plain), str(bare))
+    r = flower(bare, "brief", "list", "--json")
+    assert r.returncode == 3 and "git flower init" in r.stderr, r.stderr

@@ -68,6 +68,7 @@ def verify(ref: str, old: str | None) -> Op:
 
 def transaction(repo: Repo, ops: Sequence[Op], message: str = "git flower") -> None:
     """Apply ``ops`` atomically. Raises :class:`CasLost` when an expectation fails."""
+    repo.forget_prefetched()
     zero = repo.zero_oid
     body = "start\n" + "".join(op.line(zero) + "\n" for op in ops) + "prepare\ncommit\n"
     res = repo.git(

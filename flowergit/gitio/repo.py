@@ -95,6 +95,15 @@ class Repo:
                 return None
         return path
 
+    def take_prefetched(self, rev: str) -> str | None:
+        """The oid ``rev`` had at discovery (see :func:`discover`'s ``revs``), once: the value
+        is handed out a single time and dropped by any ref transaction, so it is never stale."""
+        return self._cache.pop("rev:" + rev, None)  # type: ignore[no-any-return]
+
+    def forget_prefetched(self) -> None:
+        for k in [k for k in self._cache if k.startswith("rev:")]:
+            del self._cache[k]
+
     def config_get_all(self, regexp: str) -> list[tuple[str, str]]:
         """``git config --get-regexp`` (with -z); honours includes and the caller's ``-c``."""
         res = runner.run(["--git-dir", self.git_dir, "config", "-z", "--get-regexp", regexp],
@@ -108,16 +117,27 @@ class Repo:
         return out
 
 
-def discover(cwd: str | None = None) -> Repo:
+def discover(cwd: str | None = None, revs: Sequence[str] = ()) -> Repo:
     """Find the repository the user stands in, from any subdirectory or linked worktree.
 
     The git version is checked after discovery, from a cache in the repository's state dir
     (one git process fewer per command); when discovery fails, before the failure is judged,
-    so a too-old git is reported as that."""
+    so a too-old git is reported as that.
+
+    ``revs`` (fixed revision expressions such as ``refs/heads/flower/briefs^{tree}``) are
+    resolved by the same `git rev-parse`, saving a process for the command that needs them
+    (:meth:`Repo.take_prefetched`); if one does not resolve, discovery runs again without them."""
     args = ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-            "--show-object-format", "--is-bare-repository", "--show-prefix", "--show-toplevel"]
+            "--show-object-format", "--is-bare-repository", *revs, "--show-prefix", "--show-toplevel"]
     res = runner.run(args, cwd=cwd, check=False, inherit_env=True)
     lines = res.out.split("\n")
+    resolved: dict[str, str] = {}
+    if revs:
+        vals = lines[4:4 + len(revs)]
+        if len(vals) != len(revs) or not all(len(v) in (40, 64) and v.isalnum() for v in vals):
+            return discover(cwd)
+        resolved = {"rev:" + r: v for r, v in zip(revs, vals)}
+        lines = lines[:4] + lines[4 + len(revs):]
     if res.returncode != 0 and len(lines) < 5:
         runner.check_version()
         err = res.err.strip()
@@ -136,9 +156,11 @@ def discover(cwd: str | None = None) -> Repo:
     if fmt not in ("sha1", "sha256"):
         raise Unsupported(f"unsupported object format {fmt!r}")
     if is_bare or res.returncode != 0:
-        return Repo(git_dir, common_dir, None, "", fmt)
-    prefix, top = lines[4], lines[5]
-    return Repo(git_dir, common_dir, top, prefix, fmt)
+        repo = Repo(git_dir, common_dir, None, "", fmt)
+    else:
+        repo = Repo(git_dir, common_dir, lines[5], lines[4], fmt)
+    repo._cache.update(resolved)
+    return repo
 
 
 __all__ = ["Repo", "discover", "GitError"]

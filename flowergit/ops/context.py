@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from flowergit.gitio.repo import Repo, discover
 from flowergit.state import config as cfgmod
-from flowergit.state.briefs import BriefStore
+from flowergit.state.briefs import BRIEFS_TREE, BriefStore
 
 
 def warn_stderr(msg: str) -> None:
@@ -26,7 +26,8 @@ class Ctx:
     @property
     def repo(self) -> Repo:
         if self._repo is None:
-            self._repo = discover(self.cwd)
+            # the briefs tree comes with discovery: `brief list` and `status` need no other call
+            self._repo = discover(self.cwd, revs=(BRIEFS_TREE,))
         return self._repo
 
     @property

@@ -24,6 +24,7 @@ from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, brief_path
 from flowergit.state.rawjson import RawJSON
 
 CACHE_VERSION = 2
+BRIEFS_TREE = BRIEFS_REF + "^{tree}"
 README = b"""\
 # flower/briefs
 
@@ -92,10 +93,12 @@ class BriefStore:
         it describes, the records as a JSON array, and their paths. It is keyed by tree id, so it
         is never stale; a changed tree is brought up to date from ``git diff-tree``, reading only
         the blobs that changed."""
-        res = self.repo.git(["rev-parse", "-q", "--verify", BRIEFS_REF + "^{tree}"], check=False)
-        if not res.ok:
-            self.require_tip()
-        tree = res.out.strip()
+        tree = self.repo.take_prefetched(BRIEFS_TREE)  # resolved at discovery (ops/context.py)
+        if tree is None:
+            res = self.repo.git(["rev-parse", "-q", "--verify", BRIEFS_TREE], check=False)
+            if not res.ok:
+                self.require_tip()
+            tree = res.out.strip()
         cache_path = self.repo.state_path("cache", "briefs.json")
         header: dict[str, Any] | None = None
         lines: list[str] = []

@@ -224,3 +224,18 @@ def test_format_atoms_like_for_each_ref() -> None:
 def test_emit_list_refuses_two_output_modes(repo: Path) -> None:
     r = flower(repo, "doctor", "--porcelain", "--format", "%(check)")
     assert r.returncode == 2 and "do not go together" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="no script(1)")
+def test_progress_draws_on_a_terminal_and_leaves_only_the_result(tmp_path: Path) -> None:
+    prog = tmp_path / "p.py"
+    prog.write_text("import sys\nfrom flowergit.render.watch import progress\n"
+                    "with progress('crunching', total=2) as p:\n"
+                    "    p.advance(); sys.stderr.flush(); p.advance()\n"
+                    "print('result')\n")
+    r = subprocess.run(["script", "-qec", f"{PY} {prog}", "/dev/null"], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL,
+                       env={**os.environ, "TERM": "xterm-256color"})
+    assert r.returncode == 0
+    assert "crunching" in r.stdout and "\x1b[" in r.stdout  # drawn, then erased (transient)
+    assert r.stdout.rstrip().endswith("result")

@@ -3,9 +3,9 @@
 Fetch refspecs mirror the remote's flower state into separate namespaces, never over local
 state (a forced fetch into ``refs/flower/*`` would overwrite unpublished claims):
 
-    +refs/heads/flower/briefs:refs/remotes/R/flower/briefs
+    +refs/heads/flower/*:refs/remotes/R/flower/*     (unless +refs/heads/*:refs/remotes/R/* is there)
     +refs/flower/*:refs/flower-remote/R/*
-    +refs/notes/flower:refs/notes/flower-remote/R
+    +refs/notes/flower*:refs/notes/flower-remote/R*  (a pattern, so a missing ref is no error)
 
 Publishing is `git flower sync`'s job (it reconciles and pushes with explicit leases). Push
 refspecs in ``remote.R.push`` would change what a plain `git push` does (it would stop pushing
@@ -29,9 +29,11 @@ PUSH_SPECS = ("HEAD", f"{BRIEFS_REF}:{BRIEFS_REF}", "refs/flower/ids/*:refs/flow
 
 
 def fetch_specs(remote: str) -> list[str]:
-    return [f"+{BRIEFS_REF}:refs/remotes/{remote}/flower/briefs",
+    # patterns, not exact names: a plain `git fetch` must not fail while the remote has no
+    # briefs branch or no notes yet (an exact refspec that matches nothing is fatal)
+    return ["+refs/heads/flower/*:refs/remotes/" + remote + "/flower/*",
             f"+refs/flower/*:refs/flower-remote/{remote}/*",
-            f"+{NOTES_REF}:refs/notes/flower-remote/{remote}"]
+            f"+{NOTES_REF}*:refs/notes/flower-remote/{remote}*"]
 
 
 def _add(ctx: Ctx, key: str, value: str, done: list[str]) -> None:
@@ -42,7 +44,7 @@ def _add(ctx: Ctx, key: str, value: str, done: list[str]) -> None:
 
 
 def _covered(existing: list[str], spec: str, remote: str) -> bool:
-    return spec in existing or (spec.startswith(f"+{BRIEFS_REF}:")
+    return spec in existing or (spec.startswith("+refs/heads/flower/*:")
                                 and f"+refs/heads/*:refs/remotes/{remote}/*" in existing)
 
 

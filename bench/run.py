@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -68,7 +69,13 @@ class Row:
         return med(self.times) if self.times else None
 
     def ratio(self, other: list[float] | None) -> float | None:
-        return med(self.times) / med(other) if self.times and other else None
+        """The median of the per-round ratios when both were timed in the same rounds (paired:
+        a load spike hits both sides of one round), else the ratio of the medians."""
+        if not self.times or not other:
+            return None
+        if len(self.times) == len(other):
+            return statistics.median(a / b for a, b in zip(self.times, other))
+        return med(self.times) / med(other)
 
     def cells(self) -> list[str]:
         def f(x: float | None, fmt: str = "{:.1f}") -> str:
@@ -78,11 +85,22 @@ class Row:
         return [self.command, self.scale, f(self.ms), spread, f(med(self.floor) if self.floor else None),
                 f(self.ratio(self.floor), "{:.2f}x"),
                 f(med(self.peer) if self.peer else None), f(self.ratio(self.peer), "{:.2f}x"),
-                "-" if self.calls is None else str(self.calls), self.budget, verdict]
+                "-" if self.calls is None else str(self.calls), self.budget, verdict,
+                str(self.extra.get("load", "-"))]
 
 
 HEADERS = ["command", "scale", "median ms", "spread ms", "floor ms", "x floor", "peer ms", "x peer",
-           "git calls", "budget", "verdict"]
+           "git calls", "budget", "verdict", "load"]
+SETTLE: tuple[float, float] = (0.0, 0.0)  # (1-minute load to wait for, at most this many seconds)
+
+
+def settle() -> str:
+    """Wait (bounded) for the machine to quieten; the 1-minute load average when measuring."""
+    limit, most = SETTLE
+    end = time.monotonic() + most
+    while limit and os.getloadavg()[0] > limit and time.monotonic() < end:
+        time.sleep(2)
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def fl(*args: str) -> list[str]:
@@ -103,6 +121,7 @@ def git(repo: Path, *args: str, input: str | None = None) -> str:
 
 def guarded(row: Row, fn: Callable[[Row], None]) -> Row:
     """Measure ``row`` with ``fn``; a command that is missing or fails still prints its row."""
+    row.extra["load"] = settle()
     try:
         fn(row)
         row.verdict = row.check(row) if row.times else None
@@ -218,9 +237,9 @@ def claim_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
         ids = [c[2] for c in calls if c[1] == 0]
         claims = git(repo, "for-each-ref", "--format=%(refname)", "refs/flower/claims/").split()
         once = len(ids) == len(set(ids)) and all(c[1] in (0, 4) for c in calls)
-        r.extra = {"contended_ms": med([c[0] for c in calls]), "claimers": n, "calls": len(calls),
+        r.extra.update({"contended_ms": med([c[0] for c in calls]), "claimers": n, "calls": len(calls),
                    "won": len(ids), "unique": len(set(ids)), "claim_refs": len(claims),
-                   "per_second": len(ids) / wall, "exactly_once": once}
+                   "per_second": len(ids) / wall, "exactly_once": once})
         r.note = (f"{n} processes x {each} claims at once: median {r.extra['contended_ms']:.0f} ms a call "
                   f"({n} processes on {os.cpu_count()} cores), {len(ids)} won, "
                   f"{len(set(ids))} distinct, {len(ids) / wall:.0f} claims/s; "
@@ -437,7 +456,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, help="also write the results table to this file")
     ap.add_argument("--json", type=Path, help="also write the raw samples to this file")
     ap.add_argument("--keep", action="store_true", help="keep the scratch repository")
+    ap.add_argument("--settle", type=float, default=0.0, metavar="LOAD",
+                    help="before each row, wait (at most --settle-max s) for the 1-minute load "
+                         "average to drop below LOAD")
+    ap.add_argument("--settle-max", type=float, default=120.0, metavar="SECONDS")
     a = ap.parse_args(argv)
+    global SETTLE
+    SETTLE = (a.settle, a.settle_max)
     sc = SCALES[a.scale]
     reps = a.reps or sc["reps"]
     mach = machine()
@@ -459,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
     build.signals(repo, sc["signals"])
     git(repo, "add", ".flower.toml")
     git(repo, "commit", "-qm", "flower config")
+    # packed like a lived-in repository, and no `gc --auto` starting in the background mid-run
+    git(repo, "repack", "-dq")
+    git(repo, "config", "gc.auto", "0")
     subprocess.run(fl("init"), cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sys.stderr.write(f"built the {a.scale} repository in {time.perf_counter() - t0:.1f} s: {repo}\n")
     if peer is not None:

@@ -254,10 +254,6 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
     from flowergit.state.baton import fence_ops
 
     fence_ops(ctx)  # a daemon that lost the baton stops here, before anything is written
-    if gm.is_ancestor(repo, head, pre):
-        return Plan(brief, int(d.get("attempt", 0)), d, target, target_ref, pre, head, branch,
-                    gm.tree_of(repo, pre), pre, [], drift, None, suite_argv=suite_argv,
-                    already=True)
     res = gm.merge_tree(repo, pre, head)
     if res.tree is None:
         raise Conflict(
@@ -266,6 +262,9 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
             f"rework it on top of {target} (`git flower dispatch {brief} --rework`), "
             "or merge it by hand", data={"conflicts": res.conflicts})
     incoming = gm.changed_paths(repo, pre, res.tree)
+    if not incoming and gm.is_ancestor(repo, head, pre):
+        return Plan(brief, int(d.get("attempt", 0)), d, target, target_ref, pre, head, branch,
+                    res.tree, pre, [], drift, None, suite_argv=suite_argv, already=True)
     local_only = list(ctx.config.get("merge", "local_only"))
     hits = local_only_hits(incoming, local_only)
     if hits:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -130,10 +131,7 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
         rec["why"] = why
     if record:
         notes.append(repo, {tree: [rec]}, f"flower: suite on tree {tree[:12]}")
-    try:
-        os.rmdir(outdir) if not os.listdir(outdir) else None
-    except OSError:
-        pass
+    shutil.rmtree(outdir, ignore_errors=True)  # the counts are in the attestation now
     return rec
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -253,7 +252,7 @@ def test_offline_ids_reserved_ahead(tmp_path: Path, served) -> None:
 
 
 def test_unpublished_brief_with_a_taken_number_is_renumbered_loudly(tmp_path: Path, served) -> None:
-    bare, url = served
+    _bare, url = served
     a = clone(tmp_path, url, "a", init=False)
     assert flower(a, "init").returncode == 0  # no remote yet: local ids
     assert flower_json(a, "brief", "new", "made offline")["id"] == 1  # type: ignore[index]

@@ -79,7 +79,7 @@ def _post_commit() -> None:
     name = dispatch or f"brief-{n}"
     rec = {"v": 1, "event": "commit", "commit": head, "branch": branch, "brief": n,
            "dispatch": dispatch or None, "pid": os.getppid(),
-           "at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+           "at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     d = os.path.join(common, "flower", "progress")
     os.makedirs(d, exist_ok=True)
     fd = os.open(os.path.join(d, name + ".log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -241,7 +241,7 @@ def install(ctx: Any, *, force: bool = False, events: tuple[str, ...] = EVENTS) 
         if os.path.lexists(path) and not is_ours(path):
             if os.path.lexists(prev):
                 raise Conflict(f"{path} is not git flower's and {prev} already exists",
-                               f"move one of them away, then run `git flower hooks install` again")
+                               "move one of them away, then run `git flower hooks install` again")
             os.rename(path, prev)
             action = "installed; chained the existing hook"
         elif os.path.lexists(path):

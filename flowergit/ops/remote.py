@@ -81,7 +81,7 @@ def who() -> str:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def unique_record(repo: Repo, rec: dict[str, Any]) -> dict[str, Any]:

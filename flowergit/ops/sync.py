@@ -502,7 +502,7 @@ def merge_brief(base: bytes | None, ours: bytes, theirs: bytes,
         if k in ("v", "id"):
             continue
         if b.get(k) != o.get(k):
-            changes[k] = o[k] if k in o else codec.DELETE
+            changes[k] = o.get(k, codec.DELETE)
     warning = None
     if "status" in changes and t.get("status") != b.get("status"):
         ours_s, theirs_s = o.get("status"), t.get("status")
@@ -685,7 +685,8 @@ def _notes(ctx: Ctx, remote: str, ro: str | None, report: Report) -> net.Update 
         if bad:
             report.warn(f"skipped {bad} line(s) of the note on {k[:12]} from {remote}: not JSON objects")
         if k in ours:
-            mine = ours_data[k][2] if ours_data.get(k) else b""
+            got_ours = ours_data.get(k)
+            mine = got_ours[2] if got_ours else b""
             lines = [_canonical(ln) for ln in mine.decode("utf-8", "replace").split("\n") if ln.strip()]
             union = sorted(set(lines) | set(good))
             if set(union) == set(lines):

@@ -315,3 +315,29 @@ def test_init_in_a_repository_with_no_commits(tmp_path: Path) -> None:
     assert 'target = "trunk"' in (r / ".flower.toml").read_text()
     assert flower_json(r, "brief", "new", "first")["id"] == 1
     assert git(r, "rev-parse", "-q", "--verify", "HEAD", check=False).returncode != 0
+
+
+def test_list_porcelain_and_format(repo: Path) -> None:
+    flower_json(repo, "brief", "new", "tab\there", "--kind", "bug")
+    flower_json(repo, "brief", "new", "second")
+    por = flower(repo, "brief", "list", "--porcelain")
+    assert por.returncode == 0
+    assert por.stdout.splitlines()[1].split("\t")[:3] == ["2", "draft", "brief"]
+    assert "\x1b" not in por.stdout and len(por.stdout.splitlines()) == 2
+    fmt = flower(repo, "brief", "list", "--format", "%(id)%09%(kind)")
+    assert fmt.stdout == "1\tbug\n2\tbrief\n"
+    both = flower(repo, "brief", "list", "--json", "--porcelain")
+    assert both.returncode == 2
+
+
+def test_init_agents_md_never_overwrites(tmp_path: Path) -> None:
+    r = make_repo(tmp_path / "r", init_flower=False)
+    (r / "AGENTS.md").write_text("# Our rules\n\nBe kind.\n")
+    out = flower(r, "init")
+    assert "git flower init --agents-md" in out.stderr
+    assert (r / "AGENTS.md").read_text() == "# Our rules\n\nBe kind.\n"
+    assert flower(r, "init", "--agents-md").returncode == 0
+    text = (r / "AGENTS.md").read_text()
+    assert text.startswith("# Our rules\n\nBe kind.\n") and "git flower" in text
+    assert flower(r, "init", "--agents-md").returncode == 0
+    assert (r / "AGENTS.md").read_text() == text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from flowergit.cli.app_common import CONTEXT, JSON
+from flowergit.cli.experience import FORMAT, PORCELAIN
 
 app = typer.Typer(help="Briefs: numbered work items kept as files on the flower/briefs branch.",
                   context_settings=CONTEXT, no_args_is_help=True, rich_markup_mode=None)
@@ -37,15 +38,20 @@ def new(
 def list_(
     status: str = typer.Option(None, "--status", help="Only briefs with this status."),
     kind: str = typer.Option(None, "--kind", help="Only briefs of this kind."),
+    porcelain: bool = PORCELAIN,
+    fmt: str = FORMAT,
     json: bool = JSON,
 ) -> int:
     """List briefs."""
-    from flowergit.cli.common import emit
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
     from flowergit.render import briefs as view
+    from flowergit.render.porcelain import emit_list
 
-    return emit(briefs.list_(Ctx().load(), status=status, kind=kind), json, view.brief_list)
+    items = briefs.list_(Ctx().load(), status=status, kind=kind)
+    return emit_list(items, json=json, porcelain_=porcelain, fmt=fmt,
+                     fields=["id", "status", "kind", "auto_dispatch", "agent", "title"],
+                     human=view.brief_list)
 
 
 @app.command("show")

@@ -12,6 +12,8 @@ def register(app: typer.Typer) -> None:
     def init(
         remote: str = typer.Option(None, "--remote", metavar="R",
                                    help="Also configure fetch/push refspecs for remote R."),
+        agents_md: bool = typer.Option(False, "--agents-md",
+                                       help="Add a git flower section to AGENTS.md (never overwrites)."),
         json: bool = JSON,
     ) -> int:
         """Create the flower/briefs branch, a commented .flower.toml, and notes config."""
@@ -20,11 +22,13 @@ def register(app: typer.Typer) -> None:
         from flowergit.ops.context import Ctx
         from flowergit.render import output
 
-        res = ops_init.init(Ctx(), remote=remote)
+        res = ops_init.init(Ctx(), remote=remote, agents_md=agents_md)
 
         def human(r: dict) -> None:  # type: ignore[type-arg]
             for a in r["actions"] or ["already initialised; nothing to do"]:
                 output.line(a)
+            for h in r.get("hints", []):
+                output.info("hint: " + h)
 
         return emit(res, json, human)
 

@@ -12,9 +12,10 @@ from flowergit.state.briefs import README
 from flowergit.state.layout import BRIEFS_REF, NOTES_REF
 
 
-def init(ctx: Ctx, *, remote: str | None = None) -> dict[str, Any]:
+def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dict[str, Any]:
     repo = ctx.repo
     done: list[str] = []
+    hints: list[str] = []
     # 1. the briefs branch (a root commit holding a README), create-only
     if refs.read(repo, BRIEFS_REF) is None:
         upstream = None
@@ -57,7 +58,29 @@ def init(ctx: Ctx, *, remote: str | None = None) -> dict[str, Any]:
         from flowergit.ops import remote_setup
 
         done += remote_setup.configure(ctx, remote)
-    return {"briefs_ref": BRIEFS_REF, "config": cfgmod.FILENAME, "actions": done}
+    # 4. agents working in this repository learn how to use git flower from AGENTS.md
+    if main is not None:
+        agents_path = os.path.join(main, "AGENTS.md")
+        if agents_md:
+            from flowergit.ops import prime
+
+            res = prime.add_agents_md(agents_path)
+            if res["changed"]:
+                done.append(f"AGENTS.md: {res['action']}")
+        elif not _has_flower_section(agents_path):
+            hints.append("add a git flower section for agents to AGENTS.md with "
+                         "`git flower init --agents-md`")
+    return {"briefs_ref": BRIEFS_REF, "config": cfgmod.FILENAME, "actions": done, "hints": hints}
+
+
+def _has_flower_section(path: str) -> bool:
+    from flowergit.ops.prime import BEGIN
+
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return BEGIN in f.read()
+    except OSError:
+        return False
 
 
 def _current_branch(ctx: Ctx) -> str | None:

@@ -176,3 +176,31 @@ def test_agent_stash_in_its_worktree_is_never_popped(tmp_path: Path) -> None:
     assert agent_stash in git(repo, "stash", "list", "--format=%H").stdout.split()
     assert (wt / "other.txt").read_text() == "o\n"
     assert "agent 20" in (repo / "code.txt").read_text()
+
+
+def test_agent_stashes_while_our_stash_is_out(tmp_path: Path) -> None:
+    """Scenario 12: an agent pushes onto the shared refs/stash between our push and our pop."""
+    repo, bid, other = _prepare(tmp_path)
+    foreign = git(repo, "stash", "list", "--format=%H").stdout.split()
+    journal = repo / ".git" / "flower" / "journal"
+    p = subprocess.Popen([sys.executable, "-m", "flowergit", "merge", str(bid)], cwd=repo,
+                         env={**os.environ, **env_fp("after_stash=sleep(2)")},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while True:
+        phases = [json.loads(f.read_text()).get("phase") for f in journal.glob("*.json")] \
+            if journal.is_dir() else []
+        if "stashed" in phases:
+            break
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+        time.sleep(0.01)
+    wt = repo.parent / "workers" / str(other)
+    (wt / "other.txt").write_text("agent's work in progress\n")
+    git(wt, "stash", "push", "-q", "-m", "agent")
+    agent = git(repo, "rev-parse", "refs/stash").stdout.strip()
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert git(repo, "stash", "list", "--format=%H").stdout.split() == [agent, *foreign]
+    code = (repo / "code.txt").read_text()
+    assert "staged 1\n" in code and "unstaged 2\n" in code and "agent 20\n" in code
+    assert (wt / "other.txt").read_text() == "o\n"

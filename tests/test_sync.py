@@ -286,3 +286,22 @@ def test_rejected_atomic_push_leaves_remote_unchanged(tmp_path: Path, served) ->
     assert r.returncode == 4, r.stderr
     assert remote_refs(bare) == before
     assert git(a, "rev-parse", "-q", "--verify", "refs/flower/claims/s1").returncode == 0
+
+
+def test_remote_briefs_tree_with_dotdot_is_skipped(tmp_path: Path, served) -> None:
+    """FAULTS 44: a tree entry `..` or `.git` on the remote's briefs branch is never taken in."""
+    bare, url = served
+    a = clone(tmp_path, url, "a")
+    tip = git(bare, "rev-parse", "refs/heads/flower/briefs").stdout.strip()
+    blob = git(bare, "hash-object", "-w", "--stdin", input=b"x").stdout.strip()
+    for bad in ("..", ".git"):
+        sub = git(bare, "mktree", input=f"100644 blob {blob}\tevil\n".encode()).stdout.strip()
+        base = git(bare, "ls-tree", tip).stdout
+        tree = git(bare, "mktree", input=(base + f"040000 tree {sub}\t{bad}\n").encode()).stdout.strip()
+        new = git(bare, "commit-tree", tree, "-p", tip, "-m", "poison").stdout.strip()
+        git(bare, "update-ref", "refs/heads/flower/briefs", new, tip)
+        before = git(a, "rev-parse", "refs/heads/flower/briefs").stdout
+        r = flower(a, "sync")
+        assert r.returncode == 0 and "no clone can write" in r.stderr, r.stderr
+        assert git(a, "rev-parse", "refs/heads/flower/briefs").stdout == before
+        git(bare, "update-ref", "refs/heads/flower/briefs", tip, new)

@@ -21,6 +21,8 @@ from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError, Result
 
 DEFAULT_TIMEOUT = 20.0
+# listing refs is tiny: a remote that cannot answer that within a few seconds is unreachable
+PROBE_TIMEOUT = 8.0
 # http: give up when slower than 1 KB/s for 10 s; ssh: BatchMode and ConnectTimeout via env.
 NET_CONFIG = ("-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=10",
               "-c", "credential.interactive=never", "-c", "core.askPass=")
@@ -87,8 +89,8 @@ def _unreachable(remote: str, res: Result) -> RemoteUnreachable:
 def ls_remote(repo: Repo, remote: str, patterns: Sequence[str],
               timeout: float | None = None) -> dict[str, str]:
     """refname -> oid for the remote's refs matching ``patterns`` (raw, unvalidated names)."""
-    res = _net(repo, ["ls-remote", "--refs", "--end-of-options", remote, *patterns],
-               timeout=timeout)
+    t = timeout if timeout is not None else min(PROBE_TIMEOUT, timeout_seconds(repo))
+    res = _net(repo, ["ls-remote", "--refs", "--end-of-options", remote, *patterns], timeout=t)
     if res.returncode != 0:
         raise _unreachable(remote, res)
     out: dict[str, str] = {}

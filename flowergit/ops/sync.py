@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowergit import failpoints
-from flowergit.errors import Conflict, Retry, UsageError
+from flowergit.errors import Conflict, FlowerError, Retry, UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio import remote as net
 from flowergit.gitio.refs import Op
@@ -392,6 +392,24 @@ def _added_ids(repo: Repo, old: str, new: str) -> list[int]:
     return out
 
 
+def _bad_paths(repo: Repo, lo: str | None, ro: str) -> str | None:
+    """A path the remote's briefs commit adds that has a component a strict remote would
+    reject for good (``..``, ``.git``, …: FAULTS 44), or None."""
+    args = ["diff-tree", "-r", "-z", "--no-renames", "--name-only", "--no-commit-id",
+            "--end-of-options"]
+    args += [lo, ro] if lo else ["--root", ro]
+    res = repo.git(args, check=False)
+    for p in res.stdout.split(b"\0"):
+        if not p:
+            continue
+        for part in p.split(b"/"):
+            try:
+                objects.check_name(part)
+            except FlowerError:
+                return p.decode("utf-8", "surrogateescape")
+    return None
+
+
 def _briefs(ctx: Ctx, remote: str, state: dict[str, str], me: str, report: Report,
             updates: list[net.Update]) -> tuple[net.Update | None, list[Op]]:
     repo = ctx.repo
@@ -403,6 +421,11 @@ def _briefs(ctx: Ctx, remote: str, state: dict[str, str], me: str, report: Repor
         assert lo is not None
         report.briefs = {"action": "published", "replayed": 0}
         return net.Update(BRIEFS_REF, lo, None), []
+    bad = _bad_paths(repo, lo, ro)
+    if bad:
+        report.warn(f"skipped {remote}'s {BRIEFS_REF}: its tree has entries no clone can write "
+                    f"or push ({_show(bad)}); ask whoever wrote them to remove them")
+        return None, []
     if lo is None:
         store.refuse_if_checked_out()
         refs.transaction(repo, [refs.create(BRIEFS_REF, ro)], f"git flower sync {remote}")

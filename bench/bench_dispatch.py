@@ -31,7 +31,7 @@ from pathlib import Path
 
 
 def sh(argv: list[str], cwd: Path, env: dict[str, str], input: bytes | None = None) -> str:
-    r = subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True)
+    r = subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True, check=False)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:4])} failed ({r.returncode}): {r.stderr.decode()}")
     return r.stdout.decode()
@@ -71,7 +71,7 @@ def copy_round(template: Path, root: Path, name: str) -> Path:
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     t = time.perf_counter()
-    r = subprocess.run(argv, cwd=cwd, env=env, capture_output=True)
+    r = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=False)
     dt = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:5])} failed ({r.returncode}): {r.stderr.decode()}")
@@ -114,7 +114,7 @@ def main() -> int:
                                     repo, env))
             for n in range(1, args.count + 1):
                 subprocess.run([*flower_argv(), "stop", str(n)], cwd=repo, env=env,
-                               capture_output=True)
+                               capture_output=True, check=False)
         mb, mf = statistics.median(bare), statistics.median(flower)
         result = {"files": args.files, "rounds": args.rounds, "count": args.count,
                   "worktree_add_median_ms": round(mb * 1000, 1),

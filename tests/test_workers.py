@@ -15,8 +15,7 @@ from typing import Any
 import psutil
 import pytest
 from conftest import flower, flower_json, git, write_exe
-from test_dispatch import (RECORDER, add_agent, dispatch, new_brief, read_rec, record, set_cap,
-                           wait_all)
+from test_dispatch import RECORDER, add_agent, dispatch, new_brief, read_rec, record, set_cap, wait_all
 
 # An agent that forks a child which ignores SIGTERM, and a grandchild that leaves the process
 # group with setsid; it writes all three pids to $REC_DIR/<brief>.pids, then sleeps.
@@ -330,3 +329,78 @@ def test_tmux_dispatch_send_and_attach_refusals(repo: Path, tmp_path: Path, rec_
     r = flower(repo, "attach", str(plain))
     assert r.returncode == 2 and "tmux" in r.stderr
     wait_all(repo, plain)
+
+
+# -- crashes of the dispatcher, the shell, the terminal -----------------------------------
+@pytest.mark.parametrize("point", ["dispatch_after_claim", "dispatch_before_start"])
+def test_dispatcher_killed_midway_is_superseded_by_the_next_dispatch(repo: Path, point: str) -> None:
+    bid = new_brief(repo, "interrupted", run=[["sh", "-c", "echo ok > ok.txt"]])
+    r = flower(repo, "dispatch", str(bid),
+               env={"FLOWER_TESTING": "1", "FLOWER_FAILPOINTS": f"{point}=kill"})
+    assert r.returncode == -signal.SIGKILL
+    row = flower_json(repo, "ps")[0]  # type: ignore[index]
+    assert row["state"] == "lost" and row["record_state"] == "preparing"
+    d = dispatch(repo, bid)
+    assert d["id"] == f"{bid}.2"
+    assert record(repo, f"{bid}.1")["state"] == "failed"
+    got = wait_all(repo, bid)
+    assert got[0]["exit_code"] == 0
+    assert (Path(d["worktree"]) / "ok.txt").exists()
+
+
+def test_agents_survive_the_dispatching_terminal_being_killed(repo: Path, tmp_path: Path,
+                                                             rec_dir: Path) -> None:
+    import subprocess
+
+    exe = write_exe(tmp_path / "bin" / "recorder", RECORDER)
+    add_agent(repo, "rec", [str(exe)])
+    bid = new_brief(repo, "orphaned")
+    flag = tmp_path / "dispatched"
+    # a "terminal": its own session; it dispatches, then lingers until we kill its whole session
+    term = subprocess.Popen(
+        ["bash", "-c", (f'{sys.executable} -m flowergit dispatch {bid} --agent rec && touch "$1"; '
+                        "sleep 60"), "term", str(flag)],
+        cwd=repo, env={**os.environ, "FAKE_SLEEP": "1.5"}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    until(flag.exists, what="the dispatch to return")
+    os.killpg(term.pid, signal.SIGKILL)
+    term.wait(timeout=10)
+    got = wait_all(repo, bid)
+    assert got[0]["state"] == "exited" and got[0]["exit_code"] == 0
+    assert read_rec(rec_dir, bid)["t1"] - read_rec(rec_dir, bid)["t0"] >= 1.4
+
+
+def test_ps_renders_a_table_on_a_real_tty(repo: Path) -> None:
+    import pty
+    import subprocess
+
+    bid = new_brief(repo, "tty", run=[["true"]])
+    dispatch(repo, bid)
+    wait_all(repo, bid)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "flowergit", "ps"], cwd=repo, stdout=slave,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         env={**os.environ, "TERM": "xterm", "COLUMNS": "160"})
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert p.wait(timeout=30) == 0
+    os.close(master)
+    text = out.decode("utf-8", "replace")
+    assert "━" in text and f"{bid}.1" in text and "exited" in text
+
+
+def test_sha256_repository(any_repo: Path) -> None:
+    bid = new_brief(any_repo, "sha", run=[["sh", "-c", "echo s > s.txt"]])
+    d = dispatch(any_repo, bid)
+    assert wait_all(any_repo, bid)[0]["exit_code"] == 0
+    git(any_repo, "merge", "-q", "--ff-only", d["branch"])
+    rows = flower_json(any_repo, "clean", str(bid))
+    assert rows[0]["removed"] is True  # type: ignore[index]

@@ -29,8 +29,9 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from flowergit import failpoints
 from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
 from flowergit.gitio import refs
 from flowergit.gitio.repo import Repo
@@ -41,6 +42,9 @@ from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore, dispatch_name
 from flowergit.state.ids import name as check_name
 
+if TYPE_CHECKING:
+    from flowergit.gitio.worktrees import Worktree
+
 MAX_SLUG = 40
 CLAIM_GRACE = 120.0  # seconds a `preparing` claim may take before its dispatcher is presumed dead
 LOCK_WAIT = 60.0
@@ -48,14 +52,14 @@ LOCK_WAIT = 60.0
 
 # -- small helpers ----------------------------------------------------------------------------
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return _dt.datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
 
@@ -332,6 +336,21 @@ def _worktree_add(ctx: Ctx, args: list[str]) -> None:
             raise
 
 
+def worktrees(repo: Repo) -> list[Worktree]:
+    """``git worktree list``, retried while another process is half-way through adding one
+    (git then fails to read that worktree's admin files)."""
+    from flowergit.gitio.worktrees import list_worktrees
+
+    for i in range(100):
+        try:
+            return list_worktrees(repo)
+        except GitError:
+            if i == 99:
+                raise
+            time.sleep(0.02)
+    return []
+
+
 def forget_worktree(repo: Repo, path: str, locked: bool) -> None:
     """Drop the registration of a worktree whose directory was deleted by hand."""
     if os.path.exists(path):
@@ -343,8 +362,6 @@ def forget_worktree(repo: Repo, path: str, locked: bool) -> None:
 
 def ensure_worktree(ctx: Ctx, *, did: str, branch: str, path: str, base: str | None) -> str:
     """Create (or, for an existing branch, find or re-create) the dispatch's locked worktree."""
-    from flowergit.gitio.worktrees import list_worktrees
-
     repo = ctx.repo
     reason = f"git flower dispatch {did}"
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -352,7 +369,7 @@ def ensure_worktree(ctx: Ctx, *, did: str, branch: str, path: str, base: str | N
         _worktree_add(ctx, ["--lock", "--reason", reason, "-b", branch, "--end-of-options",
                             path, base])
         return path
-    for wt in list_worktrees(repo):
+    for wt in worktrees(repo):
         if wt.branch != f"refs/heads/{branch}":
             continue
         if wt.prunable is not None or not os.path.isdir(wt.path):
@@ -397,6 +414,33 @@ def resolve_commit(repo: Repo, rev: str) -> str:
 
 
 # -- dispatch ------------------------------------------------------------------------------
+def _supersede(r: dict[str, Any]) -> dict[str, Any] | None:
+    if r.get("state") != "preparing":
+        return None
+    return {**r, "state": "failed", "ended_at": now_iso(),
+            "error": "the dispatcher was interrupted while preparing"}
+
+
+def _set_status_racing(ctx: Ctx, brief: int, status: str, why: str,
+                       adder: threading.Thread | None) -> None:
+    """``set_status`` while our own ``git worktree add`` may be half-way: the briefs store lists
+    worktrees first, and git fails to list one whose admin files are still being written
+    ("failed to read .../commondir"). That read happens before any write, so retry it."""
+    from flowergit.ops import briefs as ops_briefs
+
+    for _ in range(200):
+        try:
+            ops_briefs.set_status(ctx, brief, status, why=why)
+            return
+        except GitError as e:
+            if "worktree" not in e.argv or adder is None:
+                raise
+            if not adder.is_alive():
+                adder = None  # one more try, with no add of ours in flight
+            time.sleep(0.01)
+    ops_briefs.set_status(ctx, brief, status, why=why)
+
+
 def _exact_refs(repo: Repo, names: list[str]) -> dict[str, str]:
     """oid of each existing ref in ``names`` (one for-each-ref, exact names only)."""
     out: dict[str, str] = {}
@@ -405,13 +449,6 @@ def _exact_refs(repo: Repo, names: list[str]) -> dict[str, str]:
         if name in names:
             out[name] = oid
     return out
-
-
-def live_attempt(store: DispatchStore, brief: int) -> records.Head | None:
-    for h in reversed(store.attempts(brief)):
-        if view_state(h.record) in ("preparing", "queued", "running"):
-            return h
-    return None
 
 
 def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
@@ -442,6 +479,10 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     attempts = store.attempts(brief)
     for h in reversed(attempts):
         st = view_state(h.record)
+        if st == "lost" and h.record.get("state") == "preparing":
+            # its dispatcher died before the agent was ever started: supersede it
+            store.update(brief, int(h.record["attempt"]), _supersede, "failed (interrupted)")
+            continue
         if st == "lost":
             raise Conflict(f"dispatch {h.record['id']} was interrupted (its processes are gone)",
                            f"`git flower dispatch {brief} --resume` continues it; "
@@ -493,6 +534,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     except refs.CasLost:
         raise Conflict(f"dispatch {did} was just claimed by another process",
                        f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
+    failpoints.hit("dispatch_after_claim")
     prev_status = b.status
     status_set = False
     fresh = rework_info is None
@@ -523,8 +565,9 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                 "timeout": profile.timeout, "worktree": path, "log": log, "packet": packet,
                 "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
         write_file(spec_path(repo, did), json.dumps(spec, ensure_ascii=False))
-        ops_briefs.set_status(ctx, brief, "dispatched", why=f"dispatch {did}")
+        _set_status_racing(ctx, brief, "dispatched", f"dispatch {did}", adder)
         status_set = True
+        failpoints.hit("dispatch_before_start")
         if adder is not None:
             adder.join()
             adder = None

@@ -14,8 +14,17 @@ from flowergit.gitio import refs
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch import (alive, forget_worktree, now_iso, parse_iso, sched_lock, schedule, spec_path,
-                                    view_state)
+from flowergit.ops.dispatch import (
+    alive,
+    forget_worktree,
+    now_iso,
+    parse_iso,
+    sched_lock,
+    schedule,
+    spec_path,
+    view_state,
+    worktrees,
+)
 from flowergit.procs import groups
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
@@ -111,8 +120,8 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
     state = view_state(rec, now)
     wt = rec.get("worktree")
     present = bool(wt) and os.path.isdir(str(wt))
-    if not present and state in ("exited", "stopped", "lost", "running"):
-        state = "missing" if state != "running" else state
+    if not present and state in ("exited", "stopped"):
+        state = "missing"  # a finished dispatch whose worktree was deleted by hand
     out: dict[str, Any] = {
         "id": rec.get("id"), "brief": rec.get("brief"), "attempt": rec.get("attempt"),
         "state": state, "record_state": rec.get("state"), "agent": rec.get("agent"),
@@ -283,9 +292,7 @@ def stop(ctx: Ctx, target: str, *, wait_s: float = 15.0) -> dict[str, Any]:
         head = store.update(b, a, mark, "stopped")
     rec = head.record
     proc, sup = rec.get("proc"), rec.get("supervisor")
-    if rec.get("pgid") and alive(proc) is not False:
-        groups.kill_tree(int(rec["pgid"]))
-    elif rec.get("pgid") and groups.group_alive(int(rec["pgid"])):
+    if rec.get("pgid") and alive(proc) is not False or rec.get("pgid") and groups.group_alive(int(rec["pgid"])):
         groups.kill_tree(int(rec["pgid"]))
     if rec.get("tmux_socket"):
         from flowergit.procs import tmux
@@ -295,7 +302,7 @@ def stop(ctx: Ctx, target: str, *, wait_s: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + wait_s
     while alive(sup) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if alive(sup):
+    if sup and alive(sup):
         groups.kill_tree(int(sup["pid"]), grace=1.0)
     cur = store.get(b, a)
     if cur is not None and not cur.record.get("ended_at"):
@@ -440,8 +447,6 @@ def clean(ctx: Ctx, target: str | None = None, *, merged: bool = False) -> list[
 
     With a target, a refusal is an error (exit 4); without one, every brief with a finished
     dispatch is tried and refusals are reported as skipped."""
-    from flowergit.gitio.worktrees import list_worktrees
-
     repo = ctx.repo
     store = DispatchStore(repo)
     groups_: dict[int, list[records.Head]] = {}
@@ -461,7 +466,7 @@ def clean(ctx: Ctx, target: str | None = None, *, merged: bool = False) -> list[
                    if any(h.record.get("state") != "released" for h in hs)}
     if not groups_:
         return []
-    wts = {wt.branch: wt for wt in list_worktrees(repo) if wt.branch}
+    wts = {wt.branch: wt for wt in worktrees(repo) if wt.branch}
     tcache: dict[str, str | None] = {}
     out = []
     for b, heads in sorted(groups_.items()):

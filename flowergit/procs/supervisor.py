@@ -95,6 +95,8 @@ class AgentRun:
         """Wait for the agent to end (killing it at the timeout); returns (exit_code, signal)."""
         assert self.pid is not None
         deadline = time.monotonic() + self.timeout if self.timeout else None
+        code: int | None
+        sig: str | None
         if self._proc is not None:
             while True:
                 try:
@@ -171,7 +173,7 @@ class AgentRun:
 
 def reap_orphans(grace: float = 2.0) -> int:
     """Terminate the descendants this (subreaper) process still has; returns how many."""
-    import psutil
+    import psutil  # type: ignore[import-untyped,unused-ignore]
 
     try:
         kids = psutil.Process().children(recursive=True)

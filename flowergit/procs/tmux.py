@@ -43,7 +43,7 @@ def _tmux(socket: str, args: Sequence[str], *, env: Mapping[str, str] | None = N
           check: bool = True) -> subprocess.CompletedProcess[bytes]:
     argv = [available(), "-S", socket, "-f", os.devnull, *args]
     p = subprocess.run(argv, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=30)
+                       capture_output=True, timeout=30, check=False)
     if check and p.returncode != 0:
         raise FlowerError(f"tmux {args[0]} failed: {p.stderr.decode('utf-8', 'replace').strip()}")
     return p

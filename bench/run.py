@@ -446,6 +446,16 @@ def markdown(rows: list[Row], mach: dict[str, str], meta: str) -> str:
     return "\n".join(out + ([""] + notes if notes else [])) + "\n"
 
 
+def splice(page: str, name: str, text: str) -> str:
+    """``page`` with the text between ``<!-- name:begin -->`` and ``<!-- name:end -->`` replaced."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if begin not in page or end not in page:
+        raise SystemExit(f"no {begin} … {end} markers in the page")
+    head, rest = page.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{text.rstrip()}\n{end}{tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", choices=sorted(SCALES), default="full")
@@ -455,6 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep", action="store_true", help="also measure cost against size")
     ap.add_argument("--markdown", type=Path, help="also write the results table to this file")
     ap.add_argument("--json", type=Path, help="also write the raw samples to this file")
+    ap.add_argument("--doc", type=Path, metavar="MD",
+                    help="replace the numbers between the bench:/sweep: markers of this page "
+                         "(docs/performance.md)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch repository")
     ap.add_argument("--settle", type=float, default=0.0, metavar="LOAD",
                     help="before each row, wait (at most --settle-max s) for the 1-minute load "
@@ -529,6 +542,12 @@ def main(argv: list[str] | None = None) -> int:
         if text_sweep:
             doc += "\n```\n" + text_sweep + "\n```\n"
         a.markdown.write_text(doc)
+    if a.doc:
+        page = a.doc.read_text()
+        page = splice(page, "bench", markdown(rows, mach, meta))
+        if text_sweep:
+            page = splice(page, "sweep", "```\n" + text_sweep + "\n```\n")
+        a.doc.write_text(page)
     if a.json:
         a.json.write_text(json.dumps({"machine": mach, "scale": a.scale, "rows": [
             {"command": r.command, "scale": r.scale, "budget": r.budget, "verdict": r.verdict,

@@ -19,9 +19,11 @@ ROWS = ["brief list --json", "brief show N --json", "brief new --json", "signal 
 def test_small_benchmark_runs_and_prints_every_budget_row(tmp_path: Path) -> None:
     md = tmp_path / "perf.md"
     raw = tmp_path / "perf.json"
+    page = tmp_path / "performance.md"
+    page.write_text((ROOT / "docs" / "performance.md").read_text())
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), TMPDIR=str(tmp_path))
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--scale", "small", "--reps", "1",
-                        "--no-peer", "--markdown", str(md), "--json", str(raw)],
+                        "--no-peer", "--markdown", str(md), "--json", str(raw), "--doc", str(page)],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.splitlines()
@@ -39,6 +41,10 @@ def test_small_benchmark_runs_and_prints_every_budget_row(tmp_path: Path) -> Non
         assert row["times"] or row["note"].startswith("not measured"), row
     table = md.read_text()
     assert table.count("\n| ") >= len(ROWS) + 1 and "Machine:" in table
+    # the page's numbers were replaced, the rest of it kept
+    text = page.read_text()
+    numbers = text.split("<!-- bench:begin -->")[1].split("<!-- bench:end -->")[0]
+    assert "| brief list --json |" in numbers and "## How cost grows" in text
     # nothing left behind in the scratch area
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("flower-bench-")]
 

@@ -242,7 +242,8 @@ def claim_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
                    "per_second": len(ids) / wall, "exactly_once": once})
         r.note = (f"{n} processes x {each} claims at once: median {r.extra['contended_ms']:.0f} ms a call "
                   f"({n} processes on {os.cpu_count()} cores), {len(ids)} won, "
-                  f"{len(set(ids))} distinct, {len(ids) / wall:.0f} claims/s; "
+                  f"{len(set(ids))} distinct, {len(ids) / wall:.0f} claims/s "
+                  f"({wall * 1000 / max(1, len(ids)):.0f} ms of wall time a claim); "
                   + ("exactly once" if once else "DOUBLE CLAIM OR ERROR"))
     return guarded(Row("signal claim --next", f"{sc['signals']:,} signals, {sc['claimers']} processes",
                        "<= 50 ms each; exactly once",

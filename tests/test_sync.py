@@ -305,3 +305,32 @@ def test_remote_briefs_tree_with_dotdot_is_skipped(tmp_path: Path, served) -> No
         assert r.returncode == 0 and "no clone can write" in r.stderr, r.stderr
         assert git(a, "rev-parse", "refs/heads/flower/briefs").stdout == before
         git(bare, "update-ref", "refs/heads/flower/briefs", tip, new)
+
+
+def test_init_remote_starts_from_the_remotes_briefs(tmp_path: Path, served) -> None:
+    bare, url = served
+    dest = tmp_path / "single"
+    git(tmp_path, "clone", "-q", "--single-branch", "--branch", "main", url, str(dest))
+    assert git(dest, "rev-parse", "-q", "--verify", "refs/remotes/origin/flower/briefs",
+               check=False).returncode != 0
+    assert flower(dest, "init", "--remote", "origin").returncode == 0
+    assert git(dest, "rev-parse", "refs/heads/flower/briefs").stdout == \
+        git(bare, "rev-parse", "refs/heads/flower/briefs").stdout
+
+
+@pytest.mark.parametrize("fmt", ["sha256"])
+def test_sync_in_a_sha256_repository(tmp_path: Path, fmt: str) -> None:
+    seed = make_repo(tmp_path / "seed", object_format=fmt)
+    bare = tmp_path / "r.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    git(seed, "push", "-q", str(bare), "refs/heads/flower/briefs:refs/heads/flower/briefs")
+    a, b = (tmp_path / "a"), (tmp_path / "b")
+    for c in (a, b):
+        git(tmp_path, "clone", "-q", str(bare), str(c))
+        assert flower(c, "init", "--remote", "origin").returncode == 0
+    assert flower_json(a, "brief", "new", "one")["id"] == 1  # type: ignore[index]
+    assert flower_json(b, "brief", "new", "two")["id"] == 2  # type: ignore[index]
+    for c in (a, b, a):
+        r = flower(c, "sync")
+        assert r.returncode == 0, r.stderr
+    assert titles(a) == titles(b) == {1: "one", 2: "two"}

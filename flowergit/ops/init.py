@@ -21,6 +21,10 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
         upstream = None
         if remote:
             upstream = refs.read(repo, f"refs/remotes/{remote}/flower/briefs")
+            if upstream is None:  # not fetched yet: start from the remote's, if it has one
+                from flowergit.ops import remote_setup
+
+                upstream = remote_setup.fetch_briefs(ctx, remote)
         if upstream is not None:
             new = upstream
         else:

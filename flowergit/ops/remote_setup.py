@@ -70,6 +70,27 @@ def configure(ctx: Ctx, remote: str, *, push_refspecs: bool = False) -> list[str
     return done
 
 
+def fetch_briefs(ctx: Ctx, remote: str) -> str | None:
+    """The remote's briefs branch, fetched into its remote-tracking ref; None when the remote
+    has none or cannot be reached (then `init` starts a branch of its own, and sync re-applies
+    it onto the remote's later)."""
+    from flowergit.ops.remote import tracking_ref
+
+    net.check_name(ctx.repo, remote)
+    try:
+        oid = net.ls_remote(ctx.repo, remote, [BRIEFS_REF]).get(BRIEFS_REF)
+        if oid is None:
+            return None
+        net.fetch(ctx.repo, remote, [f"+{BRIEFS_REF}:{tracking_ref(remote, BRIEFS_REF)}"])
+    except net.RemoteUnreachable as e:
+        ctx.warn(f"{e.message}; starting a local briefs branch (sync joins them later)")
+        return None
+    from flowergit.gitio import refs
+
+    got = refs.read(ctx.repo, tracking_ref(remote, BRIEFS_REF))
+    return got if got == oid else None
+
+
 def remote(ctx: Ctx, name: str, *, push_refspecs: bool = False) -> dict[str, Any]:
     """`git flower remote R`: configure and report."""
     actions = configure(ctx, name, push_refspecs=push_refspecs)

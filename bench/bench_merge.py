@@ -5,14 +5,19 @@ Each round copies a template repository (``--files`` tracked files) holding ``--
 dispatches (one small branch each, a dirty local-only file and a local edit in the checkout), then
 times, one merge at a time and on identical copies:
 
-* bare git: ``merge-tree --write-tree`` → ``commit-tree`` → ``read-tree -m -u`` (bring the checkout
-  along) → ``update-ref`` (CAS) → ``notes add`` (provenance) for each branch;
-* ``git flower merge N --no-test`` for each brief (preflight, backup and snapshot, journal, the
-  same git steps, verification, provenance by CAS, brief and dispatch records, worktree release).
+* bare git: ``merge-tree --write-tree`` → ``commit-tree`` → (``worktree add --detach`` of the merge,
+  the no-op suite ``true``, ``worktree remove``) → ``update-index --refresh`` + ``read-tree -m -u``
+  (bring the checkout along) → ``update-ref`` (CAS) → ``notes add`` (provenance), per branch;
+* ``git flower merge N`` with ``[suite] command = ["true"]`` (preflight, backup and snapshot,
+  journal, the same git steps, verification, provenance by CAS, brief and dispatch records,
+  worktree release).
 
-Prints the median seconds per merge of both and their ratio (DESIGN.md budget: ≤ 1.5×).
+The suite itself is excluded by making it a no-op; the scratch worktree it needs is counted on
+both sides. ``--no-test`` compares ``git flower merge N --no-test`` with the same bare steps
+minus the scratch worktree. Prints the median seconds per merge of both and their ratio
+(DESIGN.md budget: ≤ 1.5×).
 
-    python bench/bench_merge.py [--files 2000] [--rounds 3] [--count 5] [--json]
+    python bench/bench_merge.py [--files 2000] [--rounds 3] [--count 5] [--no-test] [--json]
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ def make_template(root: Path, files: int, count: int, env: dict[str, str]) -> Pa
     sh(["git", "commit", "-qm", "project"], repo, env)
     sh([*flower_argv(), "init"], repo, env)
     cfg = (repo / ".flower.toml").read_text().replace("local_only = []", 'local_only = ["solo.yml"]')
+    cfg = cfg.replace('command = ["pytest", "-q", "--junitxml={junit}"]', 'command = ["true"]')
     (repo / ".flower.toml").write_text(cfg)
     sh(["git", "add", ".flower.toml"], repo, env)
     sh(["git", "commit", "-qm", "flower config"], repo, env)
@@ -91,8 +97,9 @@ def copy(template: Path, dest: Path) -> Path:
     return dest / "repo"
 
 
-def bare_round(repo: Path, count: int, env: dict[str, str]) -> list[float]:
+def bare_round(repo: Path, count: int, env: dict[str, str], test: bool) -> list[float]:
     times = []
+    scratch = repo.parent / "scratch"
     for i in range(1, count + 1):
         t0 = time.perf_counter()
         pre = sh(["git", "rev-parse", "main"], repo, env).strip()
@@ -100,6 +107,10 @@ def bare_round(repo: Path, count: int, env: dict[str, str]) -> list[float]:
                   env).split()[0]
         commit = sh(["git", "commit-tree", tree, "-p", pre, "-p", f"flower/{i}-bench", "-m",
                      f"Merge brief {i}"], repo, env).strip()
+        if test:
+            sh(["git", "worktree", "add", "-q", "--detach", str(scratch), commit], repo, env)
+            sh(["true"], scratch, env)
+            sh(["git", "worktree", "remove", "--force", str(scratch)], repo, env)
         subprocess.run(["git", "update-index", "-q", "--refresh"], cwd=repo, env=env,
                        capture_output=True)
         sh(["git", "read-tree", "-m", "-u", pre, commit], repo, env)
@@ -110,11 +121,13 @@ def bare_round(repo: Path, count: int, env: dict[str, str]) -> list[float]:
     return times
 
 
-def flower_round(repo: Path, count: int, env: dict[str, str]) -> list[float]:
+def flower_round(repo: Path, count: int, env: dict[str, str], test: bool) -> list[float]:
     times = []
+    sh([*flower_argv(), "trust"], repo, env)
+    extra = [] if test else ["--no-test"]
     for i in range(1, count + 1):
         t0 = time.perf_counter()
-        sh([*flower_argv(), "merge", str(i), "--no-test"], repo, env)
+        sh([*flower_argv(), "merge", str(i), *extra], repo, env)
         times.append(time.perf_counter() - t0)
     return times
 
@@ -124,6 +137,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--count", type=int, default=5)
+    ap.add_argument("--no-test", action="store_true", help="compare `merge --no-test`")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="flower-bench-merge-"))
@@ -136,15 +150,17 @@ def main() -> int:
         bare: list[float] = []
         flower: list[float] = []
         for r in range(a.rounds):
-            bare += bare_round(copy(template, root / f"bare{r}"), a.count, env)
-            flower += flower_round(copy(template, root / f"flower{r}"), a.count, env)
+            bare += bare_round(copy(template, root / f"bare{r}"), a.count, env, not a.no_test)
+            flower += flower_round(copy(template, root / f"flower{r}"), a.count, env,
+                                   not a.no_test)
         mb, mf = statistics.median(bare), statistics.median(flower)
-        out = {"files": a.files, "merges": a.count * a.rounds, "bare_git_s": round(mb, 4),
+        out = {"files": a.files, "merges": a.count * a.rounds,
+               "mode": "no-test" if a.no_test else "no-op suite", "bare_git_s": round(mb, 4),
                "flower_s": round(mf, 4), "ratio": round(mf / mb, 2), "budget": 1.5}
         if a.json:
             print(json.dumps(out))
         else:
-            print(f"merge, suite excluded ({a.files} files, {out['merges']} merges): "
+            print(f"merge, suite excluded [{out['mode']}] ({a.files} files, {out['merges']} merges): "
                   f"bare git {mb * 1000:.1f} ms, git flower {mf * 1000:.1f} ms, "
                   f"ratio {out['ratio']}x (budget 1.5x)")
         return 0

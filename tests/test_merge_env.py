@@ -63,3 +63,35 @@ def test_fsmonitor_setting_is_ignored_for_internal_reads(tmp_path: Path) -> None
     r = flower(repo, "merge", str(bid))
     assert r.returncode == 0, r.stderr
     assert (repo / "mine.txt").exists() and (repo / "solo.yml").read_text() == "local\n"
+
+
+def test_detached_checkout_is_left_alone(tmp_path: Path) -> None:
+    """Scenario 51: the user's checkout is detached: only the branch moves, by CAS."""
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"a.txt": "a\n"})
+    git(repo, "checkout", "-q", "--detach", "main")
+    (repo / "solo.yml").write_text("local\n")
+    before = snapshot_state(repo, include_refs=())
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    after = snapshot_state(repo, include_refs=())
+    assert (after.head, after.files, after.index_tree) == (before.head, before.files,
+                                                          before.index_tree)
+    assert git(repo, "show", "main:a.txt").stdout == "a\n"
+
+
+def test_target_checked_out_in_a_linked_worktree_from_a_subdirectory(tmp_path: Path) -> None:
+    """The checkout that has the target is brought along, wherever it is and wherever we run."""
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"a.txt": "a\n"})
+    git(repo, "checkout", "-q", "-b", "elsewhere")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", str(linked), "main")
+    (linked / "README.md").write_text("edited in the linked worktree\n")
+    (repo / "sub").mkdir()
+    r = flower(repo / "sub", "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert (linked / "a.txt").read_text() == "a\n"
+    assert (linked / "README.md").read_text() == "edited in the linked worktree\n"
+    assert not (repo / "a.txt").exists()
+    assert git(linked, "status", "--porcelain").stdout.splitlines() == [" M README.md"]

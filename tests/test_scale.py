@@ -166,3 +166,17 @@ def test_discovery_without_a_briefs_branch_still_says_what_to_do(tmp_path: Path)
     git(tmp_path, "clone", "-q", "--bare", str(plain), str(bare))
     r = flower(bare, "brief", "list", "--json")
     assert r.returncode == 3 and "git flower init" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("damage", [b"", b"garbage", b'{"v":2,"tree":"x"}\n[]\n', b'{"v":2,"tree":"x"}\n[',
+                                    b"\xff\xfe\n\n\n"])
+def test_a_damaged_list_cache_is_rebuilt_and_text_survives_byte_for_byte(repo: Path, damage: bytes) -> None:
+    flower_json(repo, "brief", "new", "Straße ✓ – naïve 雪")
+    flower_json(repo, "brief", "new", "second")
+    want = flower_json(repo, "brief", "list")
+    cache = repo / ".git" / "flower" / "cache" / "briefs.json"
+    cache.write_bytes(damage)
+    assert flower_json(repo, "brief", "list") == want
+    assert flower_json(repo, "brief", "list") == want  # and from the rebuilt cache
+    r = flower(repo, "brief", "list", "--json")
+    assert "Straße ✓ – naïve 雪" in r.stdout

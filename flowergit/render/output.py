@@ -24,7 +24,15 @@ def emit_json(data: Any) -> None:
     from flowergit.state.rawjson import RawJSON
 
     if isinstance(data, RawJSON):  # already serialised: splice it in untouched
-        sys.stdout.write('{"version":1,"ok":true,"data":' + data.text + "}\n")
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:  # a text-only stdout (captured in-process)
+            sys.stdout.write('{"version":1,"ok":true,"data":' + data.text + "}\n")
+            return
+        sys.stdout.flush()
+        out.write(b'{"version":1,"ok":true,"data":')
+        out.write(data.utf8())
+        out.write(b"}\n")
+        out.flush()
         return
     sys.stdout.write(dumps({"version": 1, "ok": True, "data": data}) + "\n")
 

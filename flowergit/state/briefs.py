@@ -101,17 +101,21 @@ class BriefStore:
             tree = res.out.strip()
         cache_path = self.repo.state_path("cache", "briefs.json")
         header: dict[str, Any] | None = None
-        lines: list[str] = []
+        raw = b""
+        ends = (0, 0)
         try:
-            with open(cache_path, encoding="utf-8") as f:
-                lines = f.read().split("\n")
-            header = json.loads(lines[0])
-            if header.get("v") != CACHE_VERSION or len(lines) < 3:
+            with open(cache_path, "rb") as f:
+                raw = f.read()
+            first = raw.index(b"\n")
+            ends = (first, raw.index(b"\n", first + 1))
+            header = json.loads(raw[:first])
+            if not isinstance(header, dict) or header.get("v") != CACHE_VERSION:
                 header = None
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError):
             header = None
         if header is not None and header.get("tree") == tree:
-            return RawJSON(lines[1])
+            # a hit: the records go out as the bytes on disk (no decode, no re-encode)
+            return RawJSON(raw[ends[0] + 1:ends[1]])
         records: dict[str, dict[str, Any]] = {}
         wanted: list[tuple[str, str]] = []
         diff = None
@@ -120,7 +124,7 @@ class BriefStore:
                                   "--", "briefs"], check=False)
         if header is not None and diff is not None and diff.ok:
             try:
-                records = dict(zip(json.loads(lines[2]), json.loads(lines[1])))
+                records = dict(zip(json.loads(raw[ends[1] + 1:]), json.loads(raw[ends[0] + 1:ends[1]])))
             except ValueError:
                 records, wanted = {}, self._all_blobs(tree)
             else:

@@ -404,3 +404,40 @@ def test_sha256_repository(any_repo: Path) -> None:
     git(any_repo, "merge", "-q", "--ff-only", d["branch"])
     rows = flower_json(any_repo, "clean", str(bid))
     assert rows[0]["removed"] is True  # type: ignore[index]
+
+
+@pytest.mark.parametrize("argv", [["status", "--json"], ["ps", "--json"], ["status"], ["ps"]],
+                         ids=" ".join)
+def test_watch_commands_import_nothing_heavy(repo: Path, argv: list[str]) -> None:
+    import subprocess
+
+    bid = new_brief(repo, "light", run=[["true"]])
+    dispatch(repo, bid)
+    wait_all(repo, bid)
+    code = ("import sys\nfrom flowergit.main import main\nrc = main(sys.argv[1:])\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pygit2', 'git', 'rich', 'tomlkit', 'pydantic', 'typer'})\n"
+            "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\nsys.exit(rc)\n")
+    r = subprocess.run([sys.executable, "-c", code, *argv], cwd=repo, capture_output=True,
+                       text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY=\n" in r.stderr, r.stderr
+
+
+def test_dispatch_record_cache_is_content_addressed(repo: Path) -> None:
+    bid = new_brief(repo, "cached", run=[["true"]])
+    dispatch(repo, bid)
+    wait_all(repo, bid)
+    cache = repo / ".git" / "flower" / "cache" / "dispatches.json"
+    assert cache.exists()
+    # a record changed behind the cache's back (another clone, plain git) is seen at once
+    b, a = str(bid), "1"
+    ref = f"refs/flower/dispatch/{b}/{a}"
+    rec = json.loads(git(repo, "cat-file", "blob", f"{ref}:record.json").stdout)
+    rec["state"] = "merged"
+    blob = git(repo, "hash-object", "-w", "--stdin", input=json.dumps(rec).encode()).stdout.strip()
+    tree = git(repo, "mktree", input=f"100644 blob {blob}\trecord.json\n".encode()).stdout.strip()
+    old = git(repo, "rev-parse", ref).stdout.strip()
+    new = git(repo, "commit-tree", tree, "-p", old, "-m", "merged").stdout.strip()
+    git(repo, "update-ref", ref, new, old)
+    assert flower_json(repo, "ps")[0]["state"] == "merged"  # type: ignore[index]

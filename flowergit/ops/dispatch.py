@@ -37,7 +37,6 @@ from flowergit.gitio import refs
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
-from flowergit.procs import agents, groups, supervisor
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore, dispatch_name
 from flowergit.state.ids import name as check_name
@@ -117,6 +116,8 @@ def alive(ident: dict[str, Any] | None) -> bool | None:
     """True/False for a process of this machine (a reboot ends them all); None for another host."""
     if not ident:
         return False
+    from flowergit.procs import groups
+
     got = groups.is_alive(ident)
     if got is None and ident.get("host") == socket.gethostname():
         return False  # same host, another boot: the machine rebooted since
@@ -168,6 +169,8 @@ def supervisor_argv(did: str) -> list[str]:
 
 
 def _base_env() -> dict[str, str]:
+    from flowergit.procs import agents
+
     return agents.agent_env(os.environ, {})
 
 
@@ -179,6 +182,7 @@ def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
     did = str(rec["id"])
     if not os.path.exists(spec_path(repo, did)):
         return None  # claimed on another machine: only that machine can start it
+    from flowergit.procs import groups, supervisor
     pid = supervisor.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
                                     log=str(rec.get("log") or state_file(repo, "logs", did, "log")))
     ident = groups.identity(pid) or {"host": socket.gethostname(), "boot_id": groups.boot_id(),
@@ -197,6 +201,11 @@ def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
         return None
 
 
+def all_dispatches(repo: Repo) -> list[records.Head]:
+    """Every dispatch record, read through the local content-addressed cache."""
+    return DispatchStore(repo).all_cached(repo.state_path("cache", "dispatches.json"))
+
+
 def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
     """One scheduler step. ``mine`` is a dispatch this process just prepared: it joins the queue
     (and starts now if a slot is free and nothing older waits)."""
@@ -205,7 +214,7 @@ def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
     started: list[str] = []
     started_recs: dict[str, dict[str, Any]] = {}
     with sched_lock(repo):
-        heads = DispatchStore(repo).all()
+        heads = all_dispatches(repo)
         now = time.time()
         running = 0
         waiting: list[records.Head] = []
@@ -414,6 +423,12 @@ def resolve_commit(repo: Repo, rev: str) -> str:
 
 
 # -- dispatch ------------------------------------------------------------------------------
+def _me() -> dict[str, Any] | None:
+    from flowergit.procs import groups
+
+    return groups.identity(os.getpid())
+
+
 def _supersede(r: dict[str, Any]) -> dict[str, Any] | None:
     if r.get("state") != "preparing":
         return None
@@ -460,6 +475,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                              "--base or --rework")
         return resume_dispatch(ctx, brief, use_tmux=use_tmux)
     from flowergit.ops import briefs as ops_briefs
+    from flowergit.procs import agents
 
     b = ctx.briefs().get(brief)
     if b.status in ("merged", "abandoned"):
@@ -527,7 +543,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         "proc": None, "supervisor": None, "log": log, "packet": packet,
         "by": os.environ.get("FLOWER_DAEMON") and f"daemon {os.environ['FLOWER_DAEMON']}"
         or f"{socket.gethostname()}:{os.getpid()}",
-        "by_proc": groups.identity(os.getpid()), "daemon": os.environ.get("FLOWER_DAEMON"),
+        "by_proc": _me(), "daemon": os.environ.get("FLOWER_DAEMON"),
     }
     try:
         head = store.claim(brief, attempt, rec)
@@ -633,7 +649,9 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
             write_file(packet, text.rstrip("\n") + "\n\n## Resumed\n\nThis dispatch was "
                        "interrupted and is now continued in the same worktree: the work already "
                        "there is yours; carry on from it.\n")
-    supervisor.log_line(str(rec.get("log")), f"resuming dispatch {did}")
+    from flowergit.procs.supervisor import log_line
+
+    log_line(str(rec.get("log")), f"resuming dispatch {did}")
 
     def change(r: dict[str, Any]) -> dict[str, Any] | None:
         if view_state(r) not in ("lost", "stopped"):
@@ -641,7 +659,7 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
         return {**r, "state": "preparing", "resumed": int(r.get("resumed") or 0) + 1,
                 "queued_at": now_iso(), "queued_ns": time.time_ns(), "ended_at": None,
                 "exit_code": None, "signal": None, "tmux": bool(use_tmux),
-                "by_proc": groups.identity(os.getpid())}
+                "by_proc": _me()}
 
     store.update(brief, int(rec["attempt"]), change, "resume")
     sched = schedule(ctx, mine=(brief, int(rec["attempt"])))

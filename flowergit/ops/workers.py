@@ -16,6 +16,7 @@ from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
 from flowergit.ops.dispatch import (
     alive,
+    all_dispatches,
     forget_worktree,
     now_iso,
     parse_iso,
@@ -25,7 +26,6 @@ from flowergit.ops.dispatch import (
     view_state,
     worktrees,
 )
-from flowergit.procs import groups
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
 from flowergit.state.ids import brief_id, dispatch_id, is_brief_id
@@ -145,7 +145,7 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
 
 def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
     repo = ctx.repo
-    heads = DispatchStore(repo).all()
+    heads = all_dispatches(repo)
     if not all_:
         heads = [h for h in heads if h.record.get("state") != "released"]
     tips = _branch_tips(repo) if heads else {}
@@ -165,7 +165,7 @@ def status(ctx: Ctx) -> dict[str, Any]:
         by_status[b["status"]] = by_status.get(b["status"], 0) + 1
     repo = ctx.repo
     now = time.time()
-    rows = [row(repo, h.record, None, now) for h in DispatchStore(repo).all()]
+    rows = [row(repo, h.record, None, now) for h in all_dispatches(repo)]
     workers = [r for r in rows if r["state"] in ("running", "lost", "preparing")]
     queue = sorted((r for r in rows if r["state"] == "queued"),
                    key=lambda r: (r["queued_at"] or "", r["id"]))
@@ -242,7 +242,7 @@ def wait(ctx: Ctx, targets: list[str], *, timeout: float | None = None,
     while True:
         now = time.time()
         by_key = {(int(h.record.get("brief", 0)), int(h.record.get("attempt", 0))): h.record
-                  for h in records.read_many(ctx.repo, "refs/flower/dispatch/")}
+                  for h in all_dispatches(ctx.repo)}
         out = []
         pending = []
         for key in wanted:
@@ -291,9 +291,12 @@ def stop(ctx: Ctx, target: str, *, wait_s: float = 15.0) -> dict[str, Any]:
     with sched_lock(repo):
         head = store.update(b, a, mark, "stopped")
     rec = head.record
+    from flowergit.procs import groups
+
     proc, sup = rec.get("proc"), rec.get("supervisor")
-    if rec.get("pgid") and alive(proc) is not False or rec.get("pgid") and groups.group_alive(int(rec["pgid"])):
-        groups.kill_tree(int(rec["pgid"]))
+    pgid = int(rec["pgid"]) if rec.get("pgid") else None
+    if pgid and (alive(proc) is not False or groups.group_alive(pgid)):
+        groups.kill_tree(pgid)
     if rec.get("tmux_socket"):
         from flowergit.procs import tmux
 
@@ -460,7 +463,7 @@ def clean(ctx: Ctx, target: str | None = None, *, merged: bool = False) -> list[
             raise NotFound(f"brief {b} has no dispatch to clean")
         groups_[b] = heads
     else:
-        for h in store.all():
+        for h in all_dispatches(repo):
             groups_.setdefault(int(h.record.get("brief", 0)), []).append(h)
         groups_ = {b: hs for b, hs in groups_.items()
                    if any(h.record.get("state") != "released" for h in hs)}

@@ -17,15 +17,20 @@ one machine (or, through a remote, on many) cannot both claim it.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from flowergit.errors import Conflict
+from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import Op
 from flowergit.gitio.repo import Repo
 from flowergit.state import records
 from flowergit.state.layout import dispatch_ref
 
 PREFIX = "refs/flower/dispatch/"
+CACHE_VERSION = 1
 LIVE = ("queued", "running")
 ENDED = ("exited", "stopped", "lost", "merged", "released", "failed")
 
@@ -52,6 +57,48 @@ class DispatchStore:
 
     def all(self) -> list[records.Head]:
         heads = records.read_many(self.repo, PREFIX)
+        return sorted(heads, key=lambda h: (int(h.record.get("brief", 0)),
+                                            int(h.record.get("attempt", 0))))
+
+    def all_cached(self, cache: str | None) -> list[records.Head]:
+        """Like :meth:`all`, reading only the records whose commit is not in the local cache
+        ``cache`` (a JSON file keyed by commit id: content-addressed, so never stale)."""
+        if cache is None:
+            return self.all()
+        lines = refs.read_many(self.repo, [PREFIX], "%(refname) %(objectname) %(objecttype)")
+        tips = [ln.split(" ") for ln in lines]
+        tips = [t for t in tips if len(t) == 3 and t[2] == "commit"]
+        known: dict[str, Any] = {}
+        try:
+            with open(cache, encoding="utf-8") as f:
+                doc = json.load(f)
+            if isinstance(doc, dict) and doc.get("v") == CACHE_VERSION:
+                known = doc.get("records", {})
+        except (OSError, ValueError):
+            pass
+        missing = [oid for _, oid, _ in tips if oid not in known]
+        if missing:
+            with objects.Batch(self.repo) as batch:
+                blobs = batch.get_many([f"{oid}:{records.RECORD}" for oid in missing])
+            for oid, got in zip(missing, blobs):
+                if got is None or got[1] != "blob":
+                    continue
+                try:
+                    known[oid] = records.decode(got[2], oid)
+                except Conflict:
+                    continue
+        heads = [records.Head(name, oid, known[oid]) for name, oid, _ in tips if oid in known]
+        if missing or len(known) != len(heads):
+            keep = {h.commit: h.record for h in heads}
+            tmp = f"{cache}.{os.getpid()}.tmp"
+            try:
+                os.makedirs(os.path.dirname(cache), exist_ok=True)
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump({"v": CACHE_VERSION, "records": keep}, f, ensure_ascii=False,
+                              separators=(",", ":"))
+                os.replace(tmp, cache)
+            except OSError:
+                pass
         return sorted(heads, key=lambda h: (int(h.record.get("brief", 0)),
                                             int(h.record.get("attempt", 0))))
 

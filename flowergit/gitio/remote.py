@@ -80,8 +80,12 @@ def _net(repo: Repo, args: Sequence[str], *, input: bytes | None = None,
 
 
 def _unreachable(remote: str, res: Result) -> RemoteUnreachable:
-    lines = [ln for ln in res.err.strip().splitlines() if ln.strip()]
-    why = lines[-1] if lines else f"git exited {res.returncode}"
+    lines = [ln.strip() for ln in res.err.strip().splitlines() if ln.strip()]
+    useful = [ln for ln in lines if ln.startswith(("ssh:", "fatal:", "error:", "remote:"))
+              and "Could not read from remote repository" not in ln]
+    why = (useful or lines or [f"git exited {res.returncode}"])[0]
+    if why.endswith(":") and why in lines and lines.index(why) + 1 < len(lines):
+        why += " " + lines[lines.index(why) + 1]  # "unable to connect to host:" + the reason
     return RemoteUnreachable(f"cannot reach remote {remote!r}: {why.removeprefix('fatal: ')}",
                              "nothing was changed locally; retry when the remote is reachable")
 

@@ -219,7 +219,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
     state = d.get("state")
     if state == "merged":
         raise _AlreadyMerged(d)
-    if state in ("queued", "running"):
+    if state in ("preparing", "queued", "running") or state is None:
         raise Conflict(f"dispatch {name} is still {state}",
                        f"wait for it: `git flower wait {brief}`")
     if state != FINISHED or d.get("exit_code") != 0:

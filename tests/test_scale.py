@@ -180,3 +180,21 @@ def test_a_damaged_list_cache_is_rebuilt_and_text_survives_byte_for_byte(repo: P
     assert flower_json(repo, "brief", "list") == want  # and from the rebuilt cache
     r = flower(repo, "brief", "list", "--json")
     assert "Straße ✓ – naïve 雪" in r.stdout
+
+
+def test_brief_counts_by_status_come_from_the_cache_header(repo: Path) -> None:
+    grow(repo, 12, 0, 0)
+    flower_json(repo, "brief", "set", "3", "status=planned")
+    flower_json(repo, "brief", "set", "4", "status=planned")
+    flower_json(repo, "brief", "set", "5", "status=blocked")
+    code = ("import json\nfrom flowergit.ops.context import Ctx\n"
+            "store = Ctx().load().briefs()\nprint(json.dumps(store.counts()))\n"
+            "print(json.dumps(Ctx().load().briefs().counts()))\n")
+    for _ in range(2):  # the first run rebuilds the cache, the second reads its header
+        out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        for line in out.stdout.splitlines():
+            assert json.loads(line) == {"draft": 9, "planned": 2, "blocked": 1}
+    cache = repo / ".git" / "flower" / "cache" / "briefs.json"
+    assert json.loads(cache.read_bytes().split(b"\n", 1)[0])["counts"] == {"draft": 9, "planned": 2,
+                                                                           "blocked": 1}

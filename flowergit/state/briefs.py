@@ -55,6 +55,7 @@ class BriefStore:
     def __init__(self, repo: Repo, max_body: int = 4 * 1024 * 1024) -> None:
         self.repo = repo
         self.max_body = max_body
+        self._counts: dict[str, int] | None = None  # by status, from the last list_raw()
 
     # -- reading -----------------------------------------------------------------------------
     def tip(self) -> str | None:
@@ -115,6 +116,8 @@ class BriefStore:
             header = None
         if header is not None and header.get("tree") == tree:
             # a hit: the records go out as the bytes on disk (no decode, no re-encode)
+            counts = header.get("counts")
+            self._counts = dict(counts) if isinstance(counts, dict) else None
             return RawJSON(raw[ends[0] + 1:ends[1]])
         records: dict[str, dict[str, Any]] = {}
         wanted: list[tuple[str, str]] = []
@@ -152,9 +155,25 @@ class BriefStore:
                     records.pop(path, None)
         paths = sorted(records, key=lambda p: int(records[p]["id"]))
         text = json.dumps([records[p] for p in paths], ensure_ascii=False, separators=(",", ":"))
-        self._save_cache(cache_path, json.dumps({"v": CACHE_VERSION, "tree": tree}) + "\n" + text
-                         + "\n" + json.dumps(paths, ensure_ascii=False) + "\n")
+        counts: dict[str, int] = {}
+        for rec in records.values():
+            counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+        self._counts = counts
+        self._save_cache(cache_path, json.dumps({"v": CACHE_VERSION, "tree": tree, "counts": counts})
+                         + "\n" + text + "\n" + json.dumps(paths, ensure_ascii=False) + "\n")
         return RawJSON(text)
+
+    def counts(self, warn: Callable[[str], None] | None = None) -> dict[str, int]:
+        """How many briefs there are of each status, without parsing the records when the list
+        cache is current (its header carries the counts): what a summary such as `status`
+        needs, at a fraction of the cost of :meth:`list` on 10,000 briefs."""
+        raw = self.list_raw(warn)
+        if self._counts is None:
+            counts: dict[str, int] = {}
+            for rec in raw.value():
+                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+            self._counts = counts
+        return dict(self._counts)
 
     def _all_blobs(self, tree: str) -> list[tuple[str, str]]:
         res = self.repo.git(["ls-tree", "-r", "-z", tree, "--", "briefs"])

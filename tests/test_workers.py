@@ -441,3 +441,22 @@ def test_dispatch_record_cache_is_content_addressed(repo: Path) -> None:
     new = git(repo, "commit-tree", tree, "-p", old, "-m", "merged").stdout.strip()
     git(repo, "update-ref", ref, new, old)
     assert flower_json(repo, "ps")[0]["state"] == "merged"  # type: ignore[index]
+
+
+def test_queue_moves_on_when_a_supervisor_dies_after_recording(repo: Path) -> None:
+    set_cap(repo, 1)
+    a = new_brief(repo, "first", run=[["sleep", "1"]])
+    b = new_brief(repo, "second", run=[["true"]])
+    env = {"FLOWER_TESTING": "1", "FLOWER_FAILPOINTS": "supervisor_after_exit_record=kill"}
+    dispatch(repo, a, env=env)
+    assert dispatch(repo, b, env=env)["state"] == "queued"
+    # the first supervisor dies before its scheduler step; `wait` notices and starts the queue
+    got = wait_all(repo, a, b, timeout=60)
+    assert [g["state"] for g in got] == ["exited", "exited"]
+    assert [g["exit_code"] for g in got] == [0, 0]
+    # the failpoint did fire: the first supervisor never emitted its dispatch_done signal (the
+    # second was started by `wait`, whose environment has no failpoints)
+    sigs = git(repo, "for-each-ref", "--format=%(refname)", "refs/flower/signals/").stdout.split()
+    done = [json.loads(git(repo, "cat-file", "blob", f"{s}:record.json").stdout)["data"]["dispatch"]
+            for s in sigs]
+    assert done == [f"{b}.1"]

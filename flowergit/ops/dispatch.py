@@ -169,9 +169,12 @@ def supervisor_argv(did: str) -> list[str]:
 
 
 def _base_env() -> dict[str, str]:
+    """The supervisor's environment: the agent's base (no git per-repository variables, no
+    other agent's FLOWER_*), keeping the test switches that reach flower's own processes."""
     from flowergit.procs import agents
 
-    return agents.agent_env(os.environ, {})
+    keep = {k: os.environ[k] for k in ("FLOWER_FAILPOINTS",) if k in os.environ}
+    return agents.agent_env(os.environ, keep)
 
 
 def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:

@@ -334,3 +334,26 @@ def test_sync_in_a_sha256_repository(tmp_path: Path, fmt: str) -> None:
         r = flower(c, "sync")
         assert r.returncode == 0, r.stderr
     assert titles(a) == titles(b) == {1: "one", 2: "two"}
+
+
+def test_concurrent_note_syncs_lose_nothing(tmp_path: Path, served) -> None:
+    """Rejected pushes re-fetch and re-merge: no clone's notes are dropped (git-ai #2270)."""
+    _, url = served
+    clones = [clone(tmp_path, url, c) for c in "abc"]
+    head = git(clones[0], "rev-parse", "HEAD").stdout.strip()
+    for c in clones:
+        for i in range(3):
+            blob = git(c, "hash-object", "-w", "--stdin", input=f"{c.name}{i}".encode()).stdout.strip()
+            git(c, "notes", "--ref=flower", "add", "-m", json.dumps({"on": "blob", "by": c.name}), blob)
+        git(c, "notes", "--ref=flower", "add", "-m", json.dumps({"by": c.name}), head)
+    procs = [subprocess.Popen([sys.executable, "-m", "flowergit", "sync"], cwd=c,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in clones]
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err.decode()
+    for c in clones + clones:
+        assert flower(c, "sync").returncode == 0
+    for c in clones:
+        assert {ln["by"] for ln in note_lines(c, head)} == {"a", "b", "c"}
+        listed = git(c, "notes", "--ref=flower", "list").stdout.splitlines()
+        assert len(listed) == 10

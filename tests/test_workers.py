@@ -270,6 +270,7 @@ def test_ps_and_status_json_are_complete(repo: Path) -> None:
         assert key in r1
     assert r1["state"] == "exited" and r1["ahead"] == 1 and r1["files_changed"] == 1
     assert r1["last_commit"] == f"brief {a}: one"
+    assert r1["last_log"].startswith("[script] committed ")  # the agent's words, not ours
     st = flower_json(repo, "status")
     assert st["briefs"]["by_status"]["done"] == 2 and st["workers"] == [] and st["queue"] == []  # type: ignore[index]
 

@@ -85,10 +85,15 @@ def _last_line(path: str | None, limit: int = 8192) -> str:
             data = f.read()
     except OSError:
         return ""
+    ours = ""
     for ln in reversed(data.replace(b"\r", b"\n").split(b"\n")):
-        if ln.strip():
-            return ln.strip().decode("utf-8", "replace")[:400]
-    return ""
+        if not ln.strip():
+            continue
+        text = ln.strip().decode("utf-8", "replace")[:400]
+        if not text.startswith("[git flower] "):
+            return text  # the agent's own last words
+        ours = ours or text
+    return ours
 
 
 def _branch_tips(repo: Repo) -> dict[str, tuple[str, str]]:

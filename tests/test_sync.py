@@ -357,3 +357,20 @@ def test_concurrent_note_syncs_lose_nothing(tmp_path: Path, served) -> None:
         assert {ln["by"] for ln in note_lines(c, head)} == {"a", "b", "c"}
         listed = git(c, "notes", "--ref=flower", "list").stdout.splitlines()
         assert len(listed) == 10
+
+
+def test_sync_from_a_subdirectory_and_a_linked_worktree(tmp_path: Path, served) -> None:
+    """FAULTS 58: the same state whichever worktree or directory sync runs from."""
+    bare, url = served
+    a = clone(tmp_path, url, "a")
+    (a / "sub" / "deeper").mkdir(parents=True)
+    flower(a, "brief", "new", "from a subdir")
+    assert flower(a / "sub" / "deeper", "sync").returncode == 0
+    wt = tmp_path / "a-wt"
+    git(a, "worktree", "add", "-q", "--detach", str(wt))
+    flower(wt, "brief", "new", "from a worktree")
+    r = flower(wt, "sync", env={"GIT_DIR": str(a / ".git"), "GIT_INDEX_FILE": str(a / ".git" / "index")})
+    assert r.returncode == 0, r.stderr
+    assert git(bare, "rev-parse", "refs/heads/flower/briefs").stdout == \
+        git(a, "rev-parse", "refs/heads/flower/briefs").stdout
+    assert set(titles(a).values()) == {"from a subdir", "from a worktree"}

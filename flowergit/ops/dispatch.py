@@ -222,10 +222,11 @@ def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
         running = 0
         waiting: list[records.Head] = []
         mine_head: records.Head | None = None
+        host = socket.gethostname()
         for h in heads:
             st = view_state(h.record, now)
-            if st == "running":
-                running += 1
+            if st == "running" and (h.record.get("supervisor") or {}).get("host", host) == host:
+                running += 1  # the cap is per machine: agents elsewhere do not count
             elif st == "queued":
                 waiting.append(h)
             if mine and (h.record.get("brief"), h.record.get("attempt")) == mine \

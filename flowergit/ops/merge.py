@@ -442,7 +442,8 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
         raise TestsFailed(
             suite_ops.failure_message(suite, f"brief {plan.brief} refused: the suite is red on "
                                              f"the merge into {plan.target}"),
-            f"{plan.target} was not moved; the dispatch is kept. Log: {suite['log']}",
+            f"{plan.target} was not moved and the dispatch is kept; fix the branch (or "
+            f"`git flower dispatch {plan.brief} --rework`) and merge again",
             data={**plan.summary(), "status": "red", "suite": suite})
     with deferred_sigint():
         result = _land(ctx, plan, op, j, manifest, suite)

@@ -95,3 +95,28 @@ def test_target_checked_out_in_a_linked_worktree_from_a_subdirectory(tmp_path: P
     assert (linked / "README.md").read_text() == "edited in the linked worktree\n"
     assert not (repo / "a.txt").exists()
     assert git(linked, "status", "--porcelain").stdout.splitlines() == [" M README.md"]
+
+
+def test_incoming_submodule_move_over_a_dirty_submodule_is_refused(tmp_path: Path) -> None:
+    """Scenario 18: the agent moves a submodule pointer while the submodule is dirty."""
+    sub = tmp_path / "sub"
+    git(tmp_path, "init", "-q", "-b", "main", str(sub))
+    (sub / "lib.txt").write_text("lib\n")
+    git(sub, "add", "lib.txt")
+    git(sub, "commit", "-qm", "lib")
+    repo = setup_repo(tmp_path)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "vendor/sub")
+    git(repo, "commit", "-qm", "submodule")
+    (sub / "lib.txt").write_text("lib v2\n")
+    git(sub, "commit", "-qam", "v2")
+    v2 = git(sub, "rev-parse", "HEAD").stdout.strip()
+    bid = finished(repo, "bump", {"a.txt": "a\n"})
+    wt = repo.parent / "workers" / str(bid)
+    git(wt, "update-index", "--cacheinfo", f"160000,{v2},vendor/sub")
+    git(wt, "commit", "-qm", "bump submodule")
+    (repo / "vendor/sub/lib.txt").write_text("local change inside the submodule\n")
+    before = snapshot_state(repo)
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 4 and "vendor/sub" in r.stderr
+    assert snapshot_state(repo) == before
+    assert (repo / "vendor/sub/lib.txt").read_text() == "local change inside the submodule\n"

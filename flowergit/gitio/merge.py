@@ -59,6 +59,20 @@ def changed_paths(repo: Repo, a: str, b: str) -> list[str]:
     return _z(res.stdout)
 
 
+def changed_gitlinks(repo: Repo, a: str, b: str) -> list[str]:
+    """Submodule (gitlink) paths whose commit differs between two trees."""
+    res = repo.git(["diff-tree", "-r", "--no-renames", "--raw", "-z", "--no-ext-diff",
+                    "--end-of-options", a, b])
+    parts = res.stdout.split(b"\0")
+    out = []
+    for i in range(0, len(parts) - 1, 2):
+        meta, path = parts[i], parts[i + 1]
+        f = meta.split(b" ")
+        if len(f) >= 2 and (f[0].endswith(b"160000") or f[1] == b"160000"):
+            out.append(path.decode("utf-8", "surrogateescape"))
+    return out
+
+
 def is_ancestor(repo: Repo, a: str, b: str) -> bool:
     res = repo.git(["merge-base", "--is-ancestor", "--end-of-options", a, b], check=False)
     return res.returncode == 0

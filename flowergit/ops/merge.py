@@ -295,6 +295,13 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                 f"ignored in {holder.path}; refusing so they are not overwritten",
                 "move those files aside (or commit them), then merge again",
                 data={"collisions": collisions})
+        if os.path.isfile(os.path.join(holder.path, ".gitmodules")):
+            for sub in gm.changed_gitlinks(repo, pre, res.tree):
+                full = os.path.join(holder.path, sub)
+                if os.path.isdir(full) and os.listdir(full) and not gm.worktree_clean(full):
+                    raise Conflict(f"brief {brief} moves submodule {sub}, which has local "
+                                   "changes; refusing so they are not lost",
+                                   f"commit or set aside the changes in {sub} first")
         st = gm.status(holder.path)
         if st.unmerged:
             raise Conflict(f"{holder.path} has unmerged paths: {', '.join(st.unmerged)}",

@@ -432,3 +432,16 @@ def test_merge_by_the_baton_holder_is_fenced_and_records_the_epoch(tmp_path: Pat
         for p in sleepers:
             p.kill()
             p.wait()
+
+
+def test_branch_already_in_the_target_is_marked_merged(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "landed by hand", {"a.txt": "a\n"})
+    git(repo, "merge", "-q", "--ff-only", f"flower/{bid}-work")
+    main = rev(repo, "main")
+    r = flower(repo, "merge", str(bid), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["data"]["status"] == "up-to-date"
+    assert rev(repo, "main") == main
+    assert brief_status(repo, bid) == "merged"
+    assert dispatch_state(repo, bid)["state"] == "merged"

@@ -15,7 +15,8 @@ import pytest
 from conftest import flower, git, snapshot_state
 from merge_helpers import SUITE, env_fp, finished, notes_of, setup_repo
 
-BEFORE_CAS = ["after_snapshot", "after_merge_commit", "during_tests", "after_stash"]
+BEFORE_CAS = ["after_snapshot", "after_merge_commit", "during_tests", "after_stash_push",
+              "after_stash"]
 AFTER_CAS = ["after_target_cas", "after_pop_before_drop", "after_notes_write"]
 
 

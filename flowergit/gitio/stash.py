@@ -25,6 +25,17 @@ def entries(repo: Repo) -> list[str]:
     return [o for o in res.out.split() if o] if res.ok else []
 
 
+def find(repo: Repo, message: str) -> str | None:
+    """The stash entry whose message ends with ``message`` (a push whose id was never recorded,
+    e.g. after a crash right after ``git stash push``)."""
+    res = repo.git(["log", "-g", "--format=%H %gs", "refs/stash", "--"], check=False)
+    for ln in res.out.splitlines():
+        oid, _, subject = ln.partition(" ")
+        if subject.endswith(message):
+            return oid
+    return None
+
+
 def push(repo: Repo, worktree: str, paths: Sequence[str], message: str) -> str | None:
     """Stash the changes of ``paths`` (index and worktree); the new stash oid, or None when git
     had nothing to save."""

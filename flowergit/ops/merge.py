@@ -524,7 +524,8 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
         if wt and plan.ita:
             gm.drop_intent_to_add(wt, plan.ita)
         if wt and plan.overlap:
-            stash = gstash.push(repo, wt, plan.overlap, f"git flower merge {op}: local changes")
+            stash = gstash.push(repo, wt, plan.overlap, stash_message(op))
+            failpoints.hit("after_stash_push")  # pushed, not yet in the journal
             if stash:
                 anchor = _anchor(ctx, plan, op, stash, j["anchor"])
                 j = _journal(ctx, plan, op, "stashed", local_only=manifest, anchor=anchor,
@@ -562,6 +563,22 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
     return finish_landed(ctx, j)
 
 
+def stash_message(op: str) -> str:
+    return f"git flower merge {op}: local changes"
+
+
+def our_stash(ctx: Ctx, j: dict[str, Any]) -> str | None:
+    """The stash this merge made: from the journal, or found by its message when a crash came
+    between ``git stash push`` and the journal write."""
+    stash = j.get("stash")
+    if isinstance(stash, str) and stash:
+        return stash
+    if j.get("worktree") and j.get("overlap") and j.get("phase") in ("landing", "stashed",
+                                                                     "landed"):
+        return gstash.find(ctx.repo, stash_message(str(j["op"])))
+    return None
+
+
 def _rollback_stash(ctx: Ctx, wt: str | None, stash: str | None,
                     ita: list[str] | None = None, overlap: list[str] | None = None) -> None:
     if wt and stash:
@@ -576,7 +593,7 @@ def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     """Everything after the target moved; safe to run again (``recover`` rolls forward here)."""
     repo = ctx.repo
     wt = j.get("worktree")
-    stash = j.get("stash")
+    stash = our_stash(ctx, j)
     warnings: list[str] = []
     if wt and stash and stash in gstash.entries(repo):
         # applied already (a crash between apply and drop)? then the files differ from the merge

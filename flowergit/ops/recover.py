@@ -94,7 +94,9 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     warnings: list[str] = []
     if wt and j.get("phase") in ("landing", "stashed", "landed") and os.path.isdir(wt):
         _undo_checkout(ctx, j)
-        stash = j.get("stash")
+        from flowergit.ops.merge import our_stash
+
+        stash = our_stash(ctx, j)
         if stash and stash in gstash.entries(repo):
             overlap = list(j.get("overlap") or [])
             if _overlap_restored(ctx, j, overlap):

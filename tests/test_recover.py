@@ -16,7 +16,7 @@ from conftest import flower, git, snapshot_state
 from merge_helpers import SUITE, env_fp, finished, notes_of, setup_repo
 
 BEFORE_CAS = ["after_snapshot", "after_merge_commit", "during_tests", "after_stash_push",
-              "after_stash"]
+              "after_stash", "after_checkout_update"]
 AFTER_CAS = ["after_target_cas", "after_pop_before_drop", "after_notes_write"]
 
 

@@ -537,6 +537,7 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
             except GitError as e:
                 raise Conflict(f"could not bring {wt} along: {e.err.strip().splitlines()[0]}",
                                "nothing was merged; clear the way and merge again") from None
+            failpoints.hit("after_checkout_update")  # checkout moved, target not yet
         try:
             refs.transaction(repo, [refs.update(plan.target_ref, plan.merge, plan.pre),
                                     *fence_ops(ctx)],

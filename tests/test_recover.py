@@ -205,3 +205,21 @@ def test_agent_stashes_while_our_stash_is_out(tmp_path: Path) -> None:
     code = (repo / "code.txt").read_text()
     assert "staged 1\n" in code and "unstaged 2\n" in code and "agent 20\n" in code
     assert (wt / "other.txt").read_text() == "o\n"
+
+
+def test_a_second_merge_waits_for_one_in_progress(tmp_path: Path) -> None:
+    repo, bid, other = _prepare(tmp_path)
+    journal = repo / ".git" / "flower" / "journal"
+    p = subprocess.Popen([sys.executable, "-m", "flowergit", "merge", str(bid)], cwd=repo,
+                         env={**os.environ, **env_fp("after_merge_commit=sleep(3)")},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (journal.is_dir() and list(journal.glob("*.json"))):
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+        time.sleep(0.01)
+    r = flower(repo, "merge", str(other))
+    assert r.returncode == 4 and "in progress" in r.stderr
+    assert flower(repo, "recover").stdout.strip() == "nothing to recover"  # it is not ours
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert flower(repo, "merge", str(other)).returncode == 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import signal
 from collections.abc import Callable, Iterator
@@ -186,12 +187,14 @@ class Plan:
         }
 
 
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(/|$)|^[-./]|[/.]$|^@$")
+
+
 def check_branch_name(ctx: Ctx, name: str) -> str:
-    if not name or name.startswith("-"):
-        raise UsageError(f"invalid branch name {name!r}")
-    res = ctx.repo.git(["check-ref-format", "--branch", name], check=False)
-    if not res.ok:
-        raise UsageError(f"invalid branch name {name!r}")
+    """git's ref-name rules (check-ref-format), checked here without a process."""
+    if not name or _BAD_REF.search(name):
+        raise UsageError(f"invalid branch name {name!r}",
+                         "name a branch such as main or release/2.0")
     return name
 
 
@@ -209,9 +212,9 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
     rec_ops.refuse_if_pending(ctx)
     target = check_branch_name(ctx, into or ctx.config.target)
     store = DispatchStore(repo)
-    ctx.briefs().get(brief)  # NotFound for a brief that does not exist
     head_rec = store.latest(brief)
     if head_rec is None:
+        ctx.briefs().get(brief)  # NotFound for a brief that does not exist
         raise NotFound(f"brief {brief} has no dispatch to merge",
                        f"dispatch it first: `git flower dispatch {brief}`")
     d = head_rec.record
@@ -616,16 +619,15 @@ def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
         fixed = restore_local_only(j["local_root"], list(j.get("local_only") or []))
         if fixed:
             warnings.append("restored local-only file(s) " + ", ".join(fixed))
-    if wt and j.get("worktree_tree"):
+    if wt and j.get("worktree_tree") and (stash or j.get("ita")):
+        # our own restore ran (stash, intent-to-add): check every other path byte for byte.
+        # Without it the checkout only saw git's two-way update, which keeps local changes.
         _verify_kept(ctx, j)
     note = j["note"]
     notes.append(repo, {j["merge"]: [note]}, f"flower: provenance of brief {j['brief']}")
     failpoints.hit("after_notes_write")
     released = _finish_dispatch(ctx, j)
-    from flowergit.ops import briefs
-
-    briefs.set_status(ctx, int(j["brief"]), "merged",
-                      why=f"merged into {j['into']} as {j['merge'][:12]}")
+    _mark_merged(ctx, int(j["brief"]), f"merged into {j['into']} as {j['merge'][:12]}")
     _drop_anchor(ctx, j["op"], j.get("anchor"))
     journal.remove(repo, j["op"])
     return {"brief": j["brief"], "dispatch": j["dispatch"], "status": "merged",
@@ -682,9 +684,20 @@ def _finish_records(ctx: Ctx, plan: Plan, commit: str, released: bool) -> None:
     j = {"dispatch": dispatch_name(plan.brief, plan.attempt), "merge": commit,
          "into": plan.target}
     _finish_dispatch(ctx, j)
-    from flowergit.ops import briefs
+    _mark_merged(ctx, plan.brief, f"already in {plan.target}")
 
-    briefs.set_status(ctx, plan.brief, "merged", why=f"already in {plan.target}")
+
+def _mark_merged(ctx: Ctx, brief: int, why: str) -> None:
+    """Brief status -> merged (forward only; the briefs commit is the log entry)."""
+    from flowergit.state import brief as codec
+
+    def mutate(raw: bytes) -> bytes | None:
+        cur = codec.parse(raw).status
+        if cur == "merged":
+            return None
+        return codec.rewrite(raw, {"status": "merged"})
+
+    ctx.briefs().update(brief, mutate, f"brief {brief}: merged ({why})")
 
 
 # -- the queue -----------------------------------------------------------------------------------

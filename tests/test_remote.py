@@ -187,3 +187,19 @@ def test_remote_names_are_validated(repo: Path, name: str) -> None:
     with pytest.raises(UsageError):
         net.check_name(ctx_for(repo).repo, name)
     assert not (repo / "PWNED").exists()
+
+
+def test_a_won_remote_claim_keeps_a_divergent_local_value(tmp_path: Path, served) -> None:
+    from flowergit.ops import remote
+
+    _, url = served
+    a = clone(tmp_path, url, "a")
+    ca = ctx_for(a)
+    ref = "refs/flower/baton/main"
+    local_only = remote.claim_commit(ca.repo, {"holder": "offline move"}, "local")
+    git(a, "update-ref", ref, local_only)
+    won = remote.claim_commit(ca.repo, {"holder": "a"}, "take")
+    remote.create(ca, "origin", ref, won)
+    assert git(a, "rev-parse", ref).stdout.strip() == won
+    kept = git(a, "for-each-ref", "--format=%(objectname)", "refs/flower/lost/baton/").stdout.split()
+    assert kept == [local_only]

@@ -162,12 +162,20 @@ def remote_value(ctx: Ctx, remote: str, ref: str) -> tuple[str | None, dict[str,
 
 
 def _set_local(repo: Repo, ref: str, new: str) -> None:
+    """Point the local ``ref`` at what the remote now holds; a local value that ``new`` does not
+    descend from is kept at ``refs/flower/lost/…`` rather than dropped."""
     for _ in refs.retrying(20):
         old = refs.read(repo, ref)
         if old == new:
             return
+        ops = [refs.update(ref, new, old)]
+        if old is not None and ref.startswith(FLOWER_REFS):
+            res = repo.git(["merge-base", "--is-ancestor", "--end-of-options", old, new], check=False)
+            if res.returncode != 0:
+                lost = f"refs/flower/lost/{ref[len(FLOWER_REFS):]}-{old[:12]}"
+                ops.append(refs.Op("update", lost, old, None))
         try:
-            refs.transaction(repo, [refs.update(ref, new, old)], "git flower: from remote")
+            refs.transaction(repo, ops, "git flower: from remote")
             return
         except refs.CasLost:
             continue

@@ -374,3 +374,17 @@ def test_sync_from_a_subdirectory_and_a_linked_worktree(tmp_path: Path, served) 
     assert git(bare, "rev-parse", "refs/heads/flower/briefs").stdout == \
         git(a, "rev-parse", "refs/heads/flower/briefs").stdout
     assert set(titles(a).values()) == {"from a subdir", "from a worktree"}
+
+
+def test_sync_refuses_to_move_a_checked_out_briefs_branch(tmp_path: Path, served) -> None:
+    _, url = served
+    a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
+    flower(b, "brief", "new", "from b")
+    assert flower(b, "sync").returncode == 0
+    wt = tmp_path / "inspect"
+    git(a, "worktree", "add", "-q", str(wt), "flower/briefs")
+    before = git(a, "rev-parse", "refs/heads/flower/briefs").stdout
+    r = flower(a, "sync")
+    assert r.returncode == 4 and "checked out" in r.stderr
+    assert git(a, "rev-parse", "refs/heads/flower/briefs").stdout == before
+    assert git(wt, "status", "--porcelain").stdout == ""

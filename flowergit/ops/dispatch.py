@@ -116,9 +116,9 @@ def alive(ident: dict[str, Any] | None) -> bool | None:
     """True/False for a process of this machine (a reboot ends them all); None for another host."""
     if not ident:
         return False
-    from flowergit.procs import groups
+    from flowergit.procs import spawn
 
-    got = groups.is_alive(ident)
+    got = spawn.is_alive(ident)
     if got is None and ident.get("host") == socket.gethostname():
         return False  # same host, another boot: the machine rebooted since
     return got
@@ -185,11 +185,11 @@ def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
     did = str(rec["id"])
     if not os.path.exists(spec_path(repo, did)):
         return None  # claimed on another machine: only that machine can start it
-    from flowergit.procs import groups, supervisor
-    pid = supervisor.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
+    from flowergit.procs import spawn
+    pid = spawn.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
                                     log=str(rec.get("log") or state_file(repo, "logs", did, "log")))
-    ident = groups.identity(pid) or {"host": socket.gethostname(), "boot_id": groups.boot_id(),
-                                     "pid": pid, "start": 0}
+    ident = spawn.identity(pid) or {"host": spawn.host(), "boot_id": spawn.boot_id(),
+                                    "pid": pid, "start": 0}
     new = dict(rec)
     new.update(state="running", started_at=now_iso(), supervisor=ident, pid=None, pgid=None,
                proc=None)
@@ -255,21 +255,23 @@ def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
 
 # -- packets -------------------------------------------------------------------------------
 def template_text(name: str) -> str:
-    """A packet template: shipped in the wheel as flowergit/templates, or the repo's templates/."""
+    """A packet template: shipped in the wheel as ``flowergit/templates``, or the repository's
+    ``templates/`` for an editable install; ``importlib.resources`` for anything else (a zip)."""
+    import flowergit
+
+    pkg = os.path.dirname(os.path.abspath(flowergit.__file__))
+    for path in (os.path.join(pkg, "templates", name),
+                 os.path.join(os.path.dirname(pkg), "templates", name)):
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except OSError:
+            continue
     from importlib import resources
 
     try:
-        res = resources.files("flowergit").joinpath("templates", name)
-        if res.is_file():
-            return res.read_text(encoding="utf-8")
-    except (FileNotFoundError, ModuleNotFoundError, NotADirectoryError):
-        pass
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(os.path.dirname(os.path.dirname(here)), "templates", name)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
+        return resources.files("flowergit").joinpath("templates", name).read_text(encoding="utf-8")
+    except (OSError, ModuleNotFoundError):
         raise FlowerError(f"packet template {name} is missing from this installation",
                           "reinstall git flower") from None
 
@@ -428,9 +430,9 @@ def resolve_commit(repo: Repo, rev: str) -> str:
 
 # -- dispatch ------------------------------------------------------------------------------
 def _me() -> dict[str, Any] | None:
-    from flowergit.procs import groups
+    from flowergit.procs import spawn
 
-    return groups.identity(os.getpid())
+    return spawn.identity(os.getpid())
 
 
 def _supersede(r: dict[str, Any]) -> dict[str, Any] | None:
@@ -653,7 +655,7 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
             write_file(packet, text.rstrip("\n") + "\n\n## Resumed\n\nThis dispatch was "
                        "interrupted and is now continued in the same worktree: the work already "
                        "there is yours; carry on from it.\n")
-    from flowergit.procs.supervisor import log_line
+    from flowergit.procs.spawn import log_line
 
     log_line(str(rec.get("log")), f"resuming dispatch {did}")
 

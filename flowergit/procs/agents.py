@@ -8,11 +8,9 @@ an element is refused up front, so nothing is ever silently left unexpanded.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from flowergit.errors import UsageError
@@ -36,14 +34,18 @@ _DROP_PREFIX_EXACT = (
 _DROP_CONFIG_KEYS = re.compile(r"GIT_CONFIG_(KEY|VALUE)_\d+", re.ASCII)
 
 
-@dataclass(frozen=True)
 class Profile:
-    name: str
-    command: tuple[str, ...]
-    env: Mapping[str, str] = field(default_factory=dict)
-    timeout: float | None = None
-    builtin: bool = True  # False: from .flower.toml, so it runs only once that file is trusted
-    needs_tty: bool = False
+    """An agent profile (a plain class: this module is on the dispatch hot path)."""
+
+    __slots__ = ("builtin", "command", "env", "name", "timeout")
+
+    def __init__(self, name: str, command: tuple[str, ...], env: Mapping[str, str] | None = None,
+                 timeout: float | None = None, builtin: bool = True) -> None:
+        self.name = name
+        self.command = command
+        self.env: Mapping[str, str] = env or {}
+        self.timeout = timeout
+        self.builtin = builtin  # False: from .flower.toml, so it runs only once that file is trusted
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "command": list(self.command), "env": dict(self.env),

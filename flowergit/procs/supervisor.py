@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowergit.procs import groups, tmux
+from flowergit.procs.spawn import log_line, spawn_detached
+
+__all__ = ["AgentRun", "become_subreaper", "exit_code", "log_line", "on_signals",
+           "reap_orphans", "spawn_detached"]
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -47,12 +51,6 @@ def exit_code(returncode: int) -> tuple[int, str | None]:
     except ValueError:
         name = f"SIG{sig}"
     return 128 + sig, name
-
-
-def log_line(log: str, text: str) -> None:
-    """A line of git flower's own in the agent's log (marked so it is told apart)."""
-    with open(log, "ab") as f:
-        f.write(("[git flower] " + text + "\n").encode("utf-8", "replace"))
 
 
 @dataclass
@@ -203,13 +201,3 @@ def on_signals(handler: Callable[[], None]) -> None:
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _h)
-
-
-def spawn_detached(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str) -> int:
-    """Start ``argv`` in a new session with stdio on ``log``; it outlives the caller."""
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    with open(log, "ab") as logf:
-        p = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
-                             close_fds=True)
-    return p.pid

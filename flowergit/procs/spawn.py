@@ -1,0 +1,126 @@
+"""The light half of process handling, for the hot dispatch path: starting a detached process,
+a line in a dispatch log, and process identity read straight from ``/proc`` on Linux.
+
+The identity has exactly the shape and values of :func:`flowergit.procs.groups.identity`
+(host, boot id, pid, start time as psutil computes it: start ticks / CLK_TCK + btime), so either
+can check the other's; elsewhere, and for anything heavier, :mod:`flowergit.procs.groups`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_HOST: str | None = None
+_BOOT: str | None = None
+_BTIME: float | None = None
+
+
+def host() -> str:
+    global _HOST
+    if _HOST is None:
+        _HOST = socket.gethostname()
+    return _HOST
+
+
+def boot_id() -> str:
+    global _BOOT
+    if _BOOT is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _BOOT = f.read().strip()
+        except OSError:
+            from flowergit.procs import groups
+
+            _BOOT = groups.boot_id()
+    return _BOOT
+
+
+def _btime() -> float:
+    global _BTIME
+    if _BTIME is None:
+        with open("/proc/stat", "rb") as f:
+            for ln in f:
+                if ln.startswith(b"btime"):
+                    _BTIME = float(ln.split()[1])
+                    break
+            else:
+                raise OSError("no btime in /proc/stat")
+    return _BTIME
+
+
+def _stat(pid: int) -> tuple[str, float] | None:
+    """(state letter, start time) of a process from /proc, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = data[data.rindex(b")") + 2:].split()
+    return rest[0].decode(), int(rest[19]) / os.sysconf("SC_CLK_TCK") + _btime()
+
+
+def _linux() -> bool:
+    return sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
+
+
+def identity(pid: int) -> dict[str, Any] | None:
+    """{"host", "boot_id", "pid", "start"} of a live process, or None if it is gone."""
+    if not _linux():
+        from flowergit.procs import groups
+
+        return groups.identity(pid)
+    try:
+        got = _stat(pid)
+    except (OSError, ValueError, IndexError):
+        from flowergit.procs import groups
+
+        return groups.identity(pid)
+    if got is None:
+        return None
+    return {"host": host(), "boot_id": boot_id(), "pid": pid, "start": round(got[1], 2)}
+
+
+def is_alive(ident: dict[str, Any] | None) -> bool | None:
+    """As :func:`flowergit.procs.groups.is_alive`: None when only a lease can tell."""
+    if not ident:
+        return False
+    if not _linux():
+        from flowergit.procs import groups
+
+        return groups.is_alive(ident)
+    if ident.get("host") != host() or ident.get("boot_id") != boot_id():
+        return None
+    try:
+        got = _stat(int(ident["pid"]))
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        from flowergit.procs import groups
+
+        return groups.is_alive(ident)
+    if got is None:
+        return False
+    state, start = got
+    if abs(start - float(ident.get("start") or 0)) > 0.05:
+        return False  # the PID was reused by another process
+    return state != "Z"
+
+
+def log_line(log: str, text: str) -> None:
+    """A line of git flower's own in an agent's log (marked so it is told apart)."""
+    with open(log, "ab") as f:
+        f.write(("[git flower] " + text + "\n").encode("utf-8", "replace"))
+
+
+def spawn_detached(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str) -> int:
+    """Start ``argv`` in a new session with stdio on ``log``; it outlives the caller."""
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "ab") as logf:
+        p = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+                             close_fds=True)
+    p.returncode = 0  # never waited for here: it is detached (no ResourceWarning at exit)
+    return p.pid

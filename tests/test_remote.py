@@ -203,3 +203,38 @@ def test_a_won_remote_claim_keeps_a_divergent_local_value(tmp_path: Path, served
     assert git(a, "rev-parse", ref).stdout.strip() == won
     kept = git(a, "for-each-ref", "--format=%(objectname)", "refs/flower/lost/baton/").stdout.split()
     assert kept == [local_only]
+
+
+def test_record_helpers_for_signal_claims_and_the_baton(tmp_path: Path, served) -> None:
+    from flowergit.errors import Conflict
+    from flowergit.ops import remote
+
+    bare, url = served
+    a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
+    ca, cb = ctx_for(a), ctx_for(b)
+    ref = "refs/flower/claims/20261121T000000-00000001"
+    head = remote.create_record(ca, "origin", ref, {"v": 1, "claimer": "daemon a"}, "claim")
+    assert head.record["clone"] and head.record["nonce"]
+    with pytest.raises(Conflict) as lost:
+        remote.create_record(cb, "origin", ref, {"v": 1, "claimer": "daemon a"}, "claim")
+    assert "held by daemon a" in lost.value.message
+
+    baton = "refs/flower/baton/main"
+
+    def take(who: str):  # type: ignore[no-untyped-def]
+        def change(cur):  # type: ignore[no-untyped-def]
+            if cur and cur.get("holder") not in (None, who):
+                raise Conflict(f"baton held by {cur['holder']}")
+            return {"v": 1, "holder": who, "epoch": (cur or {}).get("epoch", 0) + 1}
+        return change
+
+    first = remote.update_record(ca, "origin", baton, take("daemon a"), "take")
+    assert first is not None and first.record["epoch"] == 1
+    with pytest.raises(Conflict) as held:
+        remote.update_record(cb, "origin", baton, take("daemon b"), "take")
+    assert "held by daemon a" in held.value.message
+    again = remote.update_record(ca, "origin", baton, take("daemon a"), "heartbeat")
+    assert again is not None and again.record["epoch"] == 2
+    assert remote_refs(bare)[baton] == again.commit
+    parents = git(bare, "rev-list", "--parents", "-1", baton).stdout.split()
+    assert parents[1] == first.commit  # a chain: each move names the exact old commit

@@ -156,6 +156,44 @@ def move(ctx: Ctx, remote: str, ref: str, new: str, expect: str | None, *,
                    data={"ref": ref, "remote_oid": now, "holder": rec})
 
 
+def create_record(ctx: Ctx, remote: str, ref: str, rec: dict[str, Any], message: str,
+                  *, what: str = "claim") -> records.Head:
+    """Start the record chain ``ref`` on ``remote`` (create-only, unique by content), then
+    locally. Conflict (exit 4) naming the holder if it already exists there."""
+    full = unique_record(ctx.repo, rec)
+    commit = records.build(ctx.repo, full, None, message)
+    create(ctx, remote, ref, commit, what=what)
+    return records.Head(ref, commit, full)
+
+
+def update_record(ctx: Ctx, remote: str, ref: str,
+                  change: Callable[[dict[str, Any] | None], dict[str, Any] | None], message: str,
+                  *, what: str = "update", attempts: int = 5) -> records.Head | None:
+    """Append to the record chain ``ref`` on ``remote`` with a lease on the exact commit read.
+
+    ``change(current record or None)`` returns the new record, None for "nothing to do", or
+    raises (e.g. Conflict: the baton is held). A lost lease re-reads and asks ``change`` again,
+    ``attempts`` times; then Conflict naming the holder."""
+    last: Conflict | None = None
+    for _ in range(attempts):
+        old, rec = remote_value(ctx, remote, ref)
+        new_rec = change(dict(rec) if rec is not None else None)
+        if new_rec is None:
+            return None
+        full = unique_record(ctx.repo, new_rec)
+        commit = records.build(ctx.repo, full, old, message)
+        try:
+            if old is None:
+                create(ctx, remote, ref, commit, what=what)
+            else:
+                move(ctx, remote, ref, commit, old, what=what)
+            return records.Head(ref, commit, full)
+        except Conflict as e:
+            last = e
+    assert last is not None
+    raise last
+
+
 def remote_value(ctx: Ctx, remote: str, ref: str) -> tuple[str | None, dict[str, Any] | None]:
     """The remote's current value of ``ref`` and its record (for a lease on the exact commit)."""
     return _holder(ctx, remote, ref)

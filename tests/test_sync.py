@@ -284,6 +284,7 @@ def test_rejected_atomic_push_leaves_remote_unchanged(tmp_path: Path, served) ->
     before = remote_refs(bare)
     r = flower(a, "sync", timeout=120)
     assert r.returncode == 4, r.stderr
+    assert "refused the push" in r.stderr and "hook declined" in r.stderr
     assert remote_refs(bare) == before
     assert git(a, "rev-parse", "-q", "--verify", "refs/flower/claims/s1").returncode == 0
 

@@ -59,6 +59,8 @@ MAX_REFS = 200_000
 MAX_NOTE = 1024 * 1024
 MAX_NOTES = 1_000_000
 ROUNDS = 8
+# rejections that are the server's policy (hooks, deny settings), not a lost race
+_POLICY = re.compile(r"hook declined|denied|deny|refusing|not allowed|protected", re.IGNORECASE)
 _BRIEF_PATH = re.compile(r"briefs/[0-9]{4}/([1-9][0-9]{0,8})\.md", re.ASCII)
 
 
@@ -281,6 +283,13 @@ def _round(ctx: Ctx, remote: str, state: dict[str, str], base: dict[str, str],
         res = net.push(repo, remote, updates)
         if not res.ok:
             why = "; ".join(f"{_show(s.ref)} {s.summary}" for s in res.rejected()[:3])
+            refused = [s for s in res.rejected() if _POLICY.search(s.summary)]
+            if refused:  # the server's policy, not a race: retrying cannot help
+                raise Conflict(f"{remote} refused the push, so nothing was published: "
+                               f"{_show(refused[0].ref)} {refused[0].summary}",
+                               "the remote's hooks or settings reject this ref; local state is "
+                               "kept; ask the remote's admin, then run `git flower sync` again",
+                               data=report.to_json())
             report.warn(f"push rejected ({why}); fetched again and retried")
             return False
         for u in updates:

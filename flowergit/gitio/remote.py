@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,12 +50,25 @@ def timeout_seconds(repo: Repo) -> float:
     return DEFAULT_TIMEOUT
 
 
-def env() -> dict[str, str]:
-    ssh = os.environ.get("GIT_SSH_COMMAND") or "ssh"
-    if "BatchMode" not in ssh:
-        ssh += " -o BatchMode=yes -o ConnectTimeout=5"
-    return {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "",
-            "GCM_INTERACTIVE": "never", "GIT_SSH_COMMAND": ssh}
+_BATCH = " -o BatchMode=yes -o ConnectTimeout=5"
+
+
+def env(repo: Repo | None = None) -> dict[str, str]:
+    """Prompts off everywhere; ssh in BatchMode with a connect timeout, keeping the user's own
+    ssh command (``GIT_SSH_COMMAND`` or ``core.sshCommand``); a ``GIT_SSH`` wrapper is run as
+    it is (options cannot be added to it)."""
+    out = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "",
+           "GCM_INTERACTIVE": "never"}
+    ssh = os.environ.get("GIT_SSH_COMMAND")
+    if not ssh and os.environ.get("GIT_SSH"):
+        out["GIT_SSH_COMMAND"] = shlex.quote(os.environ["GIT_SSH"])  # the same program, as is
+        return out
+    if not ssh and repo is not None:
+        got = repo.config_get_all(r"^core\.sshcommand$")
+        ssh = got[-1][1] if got else None
+    ssh = ssh or "ssh"
+    out["GIT_SSH_COMMAND"] = ssh if "BatchMode" in ssh else ssh + _BATCH
+    return out
 
 
 def check_name(repo: Repo, remote: str) -> str:
@@ -73,7 +87,7 @@ def _net(repo: Repo, args: Sequence[str], *, input: bytes | None = None,
          timeout: float | None = None) -> Result:
     t = timeout if timeout is not None else timeout_seconds(repo)
     try:
-        return repo.git([*NET_CONFIG, *args], input=input, env=env(), timeout=t, check=False)
+        return repo.git([*NET_CONFIG, *args], input=input, env=env(repo), timeout=t, check=False)
     except GitError as e:  # the subprocess timeout
         raise RemoteUnreachable(f"the remote did not answer within {t:g} s",
                                 "check the network, or raise GIT_FLOWER_REMOTE_TIMEOUT") from e

@@ -197,3 +197,17 @@ def test_pre_commit_manifest_is_valid() -> None:
         return
     doc = yaml.safe_load(text)
     assert [h["stages"] for h in doc] == [["commit-msg"], ["post-commit"], ["pre-push"]]
+
+
+def test_status_reports_outdated_and_foreign_stubs(repo: Path) -> None:
+    flower_json(repo, "hooks", "install")
+    cm = hooks_dir(repo) / "commit-msg"
+    cm.write_text(cm.read_text() + "# an older version\n")
+    (hooks_dir(repo) / "pre-push").write_text("#!/bin/sh\nexit 0\n")
+    st = flower_json(repo, "hooks", "status")
+    assert [h["state"] for h in st["hooks"]] == ["outdated", "installed", "foreign"]  # type: ignore[index]
+    data = flower_json(repo, "hooks", "install")
+    assert [h["action"] for h in data["hooks"]] == [  # type: ignore[index]
+        "updated", "up to date", "installed; chained the existing hook"]
+    r = flower(repo, "hooks", "status")
+    assert r.returncode == 0 and "commit-msg: installed" in r.stdout

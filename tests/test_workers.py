@@ -461,3 +461,36 @@ def test_queue_moves_on_when_a_supervisor_dies_after_recording(repo: Path) -> No
     done = [json.loads(git(repo, "cat-file", "blob", f"{s}:record.json").stdout)["data"]["dispatch"]
             for s in sigs]
     assert done == [f"{b}.1"]
+
+
+def test_a_forged_record_from_a_remote_cannot_kill_delete_or_read(repo: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    victim = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET\n")
+    bid = new_brief(repo, "forged")
+    rec = {"v": 1, "id": f"{bid}.1", "brief": bid, "attempt": 1, "state": "running",
+           "agent": "x", "branch": "main", "worktree": str(repo), "base": "", "target": "main",
+           "pid": victim.pid, "pgid": victim.pid, "log": str(secret), "packet": str(secret),
+           "proc": {"host": "elsewhere", "boot_id": "b", "pid": victim.pid, "start": 1.0},
+           "supervisor": {"host": "elsewhere", "boot_id": "b", "pid": victim.pid, "start": 1.0},
+           "tmux": True, "tmux_socket": "/tmp/somebody-elses.sock", "tmux_session": "x"}
+    blob = git(repo, "hash-object", "-w", "--stdin", input=json.dumps(rec).encode()).stdout.strip()
+    tree = git(repo, "mktree", input=f"100644 blob {blob}\trecord.json\n".encode()).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-m", "forged").stdout.strip()
+    git(repo, "update-ref", f"refs/flower/dispatch/{bid}/1", commit, "")
+    main_before = git(repo, "rev-parse", "main").stdout
+    try:
+        assert "TOP SECRET" not in flower(repo, "logs", str(bid)).stdout
+        assert "TOP SECRET" not in flower(repo, "ps").stdout
+        assert flower(repo, "send", str(bid), "x").returncode == 75
+        flower(repo, "stop", str(bid))
+        assert victim.poll() is None  # not killed
+        flower(repo, "clean", str(bid))
+        flower(repo, "clean")
+        assert git(repo, "rev-parse", "main").stdout == main_before
+        assert repo.is_dir() and (repo / "README.md").exists()
+    finally:
+        victim.kill()
+        victim.wait()

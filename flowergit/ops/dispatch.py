@@ -111,6 +111,37 @@ def spec_path(repo: Repo, did: str) -> str:
     return state_file(repo, "run", did, "json")
 
 
+def log_file(repo: Repo, did: str) -> str:
+    """Where this machine keeps dispatch ``did``'s log. Paths are always computed here, never
+    taken from a record (records can arrive from a remote)."""
+    return repo.state_path("logs", f"{did}.log")
+
+
+def packet_file(repo: Repo, did: str) -> str:
+    return repo.state_path("packets", f"{did}.md")
+
+
+_OUR_BRANCH = re.compile(r"flower/([1-9][0-9]{0,8})-[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
+
+
+def our_branch(brief: int, branch: object) -> str | None:
+    """``branch`` if it is a dispatch branch of ``brief`` (``flower/<brief>-<slug>``), else None:
+    a record naming any other branch (``main``, ``../x``, ``--opt``) is never acted on."""
+    if not isinstance(branch, str):
+        return None
+    m = _OUR_BRANCH.fullmatch(branch)
+    return branch if m and int(m[1]) == brief and len(branch) <= 60 else None
+
+
+def is_local(ident: dict[str, Any] | None) -> bool:
+    """An identity of this machine, this boot."""
+    from flowergit.procs import spawn
+
+    if not ident:
+        return False
+    return bool(ident.get("host") == spawn.host() and ident.get("boot_id") == spawn.boot_id())
+
+
 # -- liveness ------------------------------------------------------------------------------
 def alive(ident: dict[str, Any] | None) -> bool | None:
     """True/False for a process of this machine (a reboot ends them all); None for another host."""
@@ -187,7 +218,7 @@ def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
         return None  # claimed on another machine: only that machine can start it
     from flowergit.procs import spawn
     pid = spawn.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
-                                    log=str(rec.get("log") or state_file(repo, "logs", did, "log")))
+                                    log=log_file(repo, did))
     ident = spawn.identity(pid) or {"host": spawn.host(), "boot_id": spawn.boot_id(),
                                     "pid": pid, "start": 0}
     new = dict(rec)
@@ -516,8 +547,8 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     attempt = (int(attempts[-1].record.get("attempt", 0)) if attempts else 0) + 1
     did = dispatch_name(brief, attempt)
     target = ctx.config.target
-    branch = str(attempts[-1].record.get("branch")) if attempts and attempts[-1].record.get(
-        "branch") else branch_name(brief, b.title)
+    branch = (our_branch(brief, attempts[-1].record.get("branch")) if attempts else None) \
+        or branch_name(brief, b.title)
     heads = _exact_refs(repo, [f"refs/heads/{target}", f"refs/heads/{branch}"])
     target_oid = heads.get(f"refs/heads/{target}")
     branch_oid = heads.get(f"refs/heads/{branch}")
@@ -647,8 +678,8 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
     if use_tmux != bool(spec.get("tmux")):
         spec["tmux"] = bool(use_tmux)
         write_file(spec_file, json.dumps(spec, ensure_ascii=False))
-    packet = str(rec.get("packet") or "")
-    if packet and os.path.exists(packet):
+    packet = str(spec.get("packet") or packet_file(repo, did))
+    if os.path.exists(packet):
         with open(packet, encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
         if "## Resumed" not in text:
@@ -657,7 +688,7 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
                        "there is yours; carry on from it.\n")
     from flowergit.procs.spawn import log_line
 
-    log_line(str(rec.get("log")), f"resuming dispatch {did}")
+    log_line(str(spec.get("log") or log_file(repo, did)), f"resuming dispatch {did}")
 
     def change(r: dict[str, Any]) -> dict[str, Any] | None:
         if view_state(r) not in ("lost", "stopped"):

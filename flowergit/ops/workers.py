@@ -18,7 +18,10 @@ from flowergit.ops.dispatch import (
     alive,
     all_dispatches,
     forget_worktree,
+    is_local,
+    log_file,
     now_iso,
+    our_branch,
     parse_iso,
     sched_lock,
     schedule,
@@ -144,7 +147,7 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         ahead, files = _work_stats(repo, rec.get("base"), tip[0] if tip else None)
         out.update(head=tip[0] if tip else None, ahead=ahead, files_changed=files,
                    last_commit=(tip[1] if tip and ahead else ""),
-                   last_log=_last_line(rec.get("log")))
+                   last_log=_last_line(log_file(repo, str(rec.get("id")))))
     return out
 
 
@@ -192,7 +195,7 @@ def status(ctx: Ctx) -> dict[str, Any]:
 # -- logs ---------------------------------------------------------------------------------
 def log_path(ctx: Ctx, target: str) -> tuple[records.Head, str]:
     head = resolve(DispatchStore(ctx.repo), target)
-    path = str(head.record.get("log") or "")
+    path = log_file(ctx.repo, str(head.record.get("id")))
     return head, path
 
 
@@ -299,18 +302,20 @@ def stop(ctx: Ctx, target: str, *, wait_s: float = 15.0) -> dict[str, Any]:
     from flowergit.procs import groups
 
     proc, sup = rec.get("proc"), rec.get("supervisor")
-    pgid = int(rec["pgid"]) if rec.get("pgid") else None
-    if pgid and (alive(proc) is not False or groups.group_alive(pgid)):
+    # only a process this machine started in this boot, named by a full identity, is signalled:
+    # a record fetched from a remote can never make `stop` kill anything here
+    pgid = rec.get("pgid") if isinstance(rec.get("pgid"), int) else None
+    if pgid and pgid > 1 and is_local(proc) and (alive(proc) or groups.group_alive(pgid)):
         groups.kill_tree(pgid)
-    if rec.get("tmux_socket"):
+    if rec.get("tmux") and is_local(sup):
         from flowergit.procs import tmux
 
-        tmux.kill_server(str(rec["tmux_socket"]))
+        tmux.kill_server(tmux.socket_path(repo.state_dir, did))
     # the supervisor sees the agent end, cleans up leftovers and records the exit
     deadline = time.monotonic() + wait_s
     while alive(sup) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if sup and alive(sup):
+    if sup and is_local(sup) and alive(sup):
         groups.kill_tree(int(sup["pid"]), grace=1.0)
     cur = store.get(b, a)
     if cur is not None and not cur.record.get("ended_at"):
@@ -373,7 +378,7 @@ def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_
     latest = heads[-1].record
     b = int(latest["brief"])
     did = str(latest["id"])
-    branch = str(latest.get("branch") or "")
+    branch = our_branch(b, latest.get("branch")) or ""
     res: dict[str, Any] = {"id": did, "brief": b, "branch": branch,
                            "worktree": latest.get("worktree"), "removed": False}
     for h in heads:
@@ -500,9 +505,13 @@ def _tmux_of(ctx: Ctx, target: str) -> tuple[str, str, str]:
                          "follows its output")
     if view_state(rec) not in LIVE_VIEW:
         raise Conflict(f"dispatch {did} has ended", f"`git flower logs {did}` shows its output")
-    if not rec.get("tmux_socket"):
-        raise Retry(f"dispatch {did} has not started its tmux session yet", "retry in a moment")
-    return did, str(rec["tmux_socket"]), str(rec.get("tmux_session"))
+    if not rec.get("tmux_socket") or not is_local(rec.get("supervisor")):
+        raise Retry(f"dispatch {did} has not started its tmux session on this machine yet",
+                    "retry in a moment")
+    from flowergit.procs import tmux
+
+    b, a = int(rec["brief"]), int(rec["attempt"])
+    return did, tmux.socket_path(ctx.repo.state_dir, did), f"flower-{b}-{a}"
 
 
 def attach(ctx: Ctx, target: str) -> None:

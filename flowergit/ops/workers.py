@@ -22,6 +22,7 @@ from flowergit.ops.dispatch import (
     log_file,
     now_iso,
     our_branch,
+    packet_file,
     parse_iso,
     sched_lock,
     schedule,
@@ -140,7 +141,7 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         "ended_at": rec.get("ended_at"), "elapsed": _elapsed(rec, state, now),
         "exit_code": rec.get("exit_code"), "signal": rec.get("signal"),
         "reported": rec.get("reported"), "pid": rec.get("pid"), "error": rec.get("error"),
-        "log": rec.get("log"), "packet": rec.get("packet"),
+        "log": log_file(repo, str(rec.get("id"))), "packet": packet_file(repo, str(rec.get("id"))),
     }
     if tips is not None:
         tip = tips.get(f"refs/heads/{rec.get('branch')}")

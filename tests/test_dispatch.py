@@ -251,7 +251,7 @@ def test_cap_two_five_dispatches_run_fifo_and_never_more_than_two(repo: Path, re
                                                                  rec_dir: Path) -> None:
     set_cap(repo, 2)
     ids = [new_brief(repo, f"cap {i}") for i in range(5)]
-    outs = [dispatch(repo, bid, "--agent", "rec", env={"FAKE_SLEEP": "1.5"}) for bid in ids]
+    outs = [dispatch(repo, bid, "--agent", "rec", env={"FAKE_SLEEP": "3"}) for bid in ids]
     assert [o["state"] for o in outs[:2]] == ["running", "running"]
     assert all(o["state"] == "queued" for o in outs[2:])
     done = wait_all(repo, *ids, timeout=90)

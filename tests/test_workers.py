@@ -112,7 +112,7 @@ def test_stop_a_queued_dispatch_takes_it_out_of_the_queue(repo: Path, tmp_path: 
     exe = write_exe(tmp_path / "bin" / "recorder", RECORDER)
     add_agent(repo, "rec", [str(exe)])
     a, b = new_brief(repo, "first"), new_brief(repo, "second")
-    dispatch(repo, a, "--agent", "rec", env={"FAKE_SLEEP": "1"})
+    dispatch(repo, a, "--agent", "rec", env={"FAKE_SLEEP": "4"})
     assert dispatch(repo, b, "--agent", "rec")["state"] == "queued"
     assert flower_json(repo, "status")["queue"][0]["id"] == f"{b}.1"  # type: ignore[index]
     assert flower_json(repo, "stop", str(b))["state"] == "stopped"  # type: ignore[index]
@@ -446,7 +446,7 @@ def test_dispatch_record_cache_is_content_addressed(repo: Path) -> None:
 
 def test_queue_moves_on_when_a_supervisor_dies_after_recording(repo: Path) -> None:
     set_cap(repo, 1)
-    a = new_brief(repo, "first", run=[["sleep", "1"]])
+    a = new_brief(repo, "first", run=[["sleep", "3"]])
     b = new_brief(repo, "second", run=[["true"]])
     env = {"FLOWER_TESTING": "1", "FLOWER_FAILPOINTS": "supervisor_after_exit_record=kill"}
     dispatch(repo, a, env=env)

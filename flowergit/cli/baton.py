@@ -40,14 +40,20 @@ def show(lane: str = LANE, history: bool = typer.Option(False, "--history", help
 
 
 @app.command("take")
-def take(lane: str = LANE, daemon: str = DAEMON, json: bool = JSON) -> int:
+def take(lane: str = LANE, daemon: str = DAEMON,
+         remote: str = typer.Option(None, "--remote", metavar="R",
+                                    help="Take it against remote R directly (across machines)."),
+         json: bool = JSON) -> int:
     """Take the baton: free, released, or held by a stale holder (exit 4 naming a live one)."""
     from flowergit.cli.common import emit
     from flowergit.ops import baton as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 
-    return emit(ops.take(Ctx().load(), lane=lane, daemon=daemon), json, view.baton_step)
+    ctx = Ctx().load()
+    if remote is not None:
+        return emit(ops.take_remote(ctx, remote, lane=lane, daemon=daemon), json, view.baton_step)
+    return emit(ops.take(ctx, lane=lane, daemon=daemon), json, view.baton_step)
 
 
 @app.command("release")

@@ -53,6 +53,8 @@ def claim(
     id: str = typer.Argument(None, metavar="[ID]"),
     next_: bool = typer.Option(False, "--next", help="Claim the oldest unclaimed signal."),
     kind: str = typer.Option(None, "--kind", help="With --next: only signals of this kind."),
+    remote: str = typer.Option(None, "--remote", metavar="R",
+                               help="Claim against remote R directly (exactly once across machines)."),
     daemon: str = DAEMON,
     json: bool = JSON,
 ) -> int:
@@ -61,6 +63,11 @@ def claim(
     from flowergit.ops import signals
     from flowergit.render import continuity as view
 
+    if remote is not None:
+        from flowergit.ops.context import Ctx
+
+        got = signals.claim_remote(Ctx().load(), remote, id, next_=next_, kind=kind, daemon=daemon)
+        return out(got, json, view.signal_claimed)
     got = signals.claim(signals.Light(), id, next_=next_, kind=kind, daemon=daemon)
     return out(got, json, view.signal_claimed)
 

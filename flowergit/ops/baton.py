@@ -173,3 +173,46 @@ class _Caller:
     def __init__(self, ctx: Ctx, daemon: str) -> None:
         self.repo = ctx.repo
         self.daemon = daemon
+
+
+def take_remote(ctx: Ctx, remote: str | None, *, lane: str | None = None,
+                daemon: str | None = None) -> dict[str, Any]:
+    """Take the baton against ``remote`` (or the configured one): a push with a lease on the
+    exact commit read there, so across machines too exactly one taker wins; the loser gets exit 4
+    naming the holder. A holder on another machine is judged by its lease only."""
+    from flowergit.ops import remote as rops
+
+    ln = bstate.lane_name(lane)
+    did = me(daemon)
+    mine = active_daemon(ctx, did)
+    name = rops.resolve(ctx, remote)
+    if name is None:
+        raise UsageError("no remote to take the baton against",
+                         "give --remote R, or configure one with `git flower remote R`")
+    ref = baton_ref(ln)
+    outcome: dict[str, str] = {}
+
+    def change(prev: dict[str, Any] | None) -> dict[str, Any] | None:
+        if prev is None:
+            outcome["msg"] = f"daemon {did} holds baton {ln} on {name} (epoch 1)"
+            return record_for(ctx, mine, prev=None, lane=ln, epoch=1, state=HELD, event="take")
+        holder = prev.get("holder") if prev.get("state") != RELEASED else None
+        epoch = int(prev.get("epoch", 0))
+        if holder == did:
+            outcome["msg"] = f"daemon {did} already holds baton {ln} on {name} (epoch {epoch})"
+            return None
+        if holder:
+            judged = judge_holder(ctx, prev)
+            if not dstate.gone(judged):
+                raise held_by_other(ln, records.Head(ref, "", prev), judged)
+            outcome["msg"] = (f"daemon {did} holds baton {ln} on {name} (epoch {epoch + 1}), "
+                              f"taken over from daemon {holder} ({judged['why']})")
+            return record_for(ctx, mine, prev=prev, lane=ln, epoch=epoch + 1, state=HELD,
+                              event="takeover", **{"from": holder, "why": judged["why"]})
+        outcome["msg"] = f"daemon {did} holds baton {ln} on {name} (epoch {epoch + 1})"
+        return record_for(ctx, mine, prev=prev, lane=ln, epoch=epoch + 1, state=HELD, event="take")
+
+    head = rops.update_record(ctx, name, ref, change, f"baton {ln}: held by daemon {did} (take on {name})",
+                              what=f"baton {ln} take")
+    return view(ctx, ln, head if head is not None else bstate.read(ctx.repo, ln),
+                message=outcome.get("msg", ""))

@@ -8,6 +8,7 @@ from typing import Any
 from flowergit.errors import UsageError
 from flowergit.ops.context import Ctx
 from flowergit.state import daemons as store
+from flowergit.state import records
 from flowergit.state.daemons import DaemonStore, caller
 
 
@@ -31,12 +32,34 @@ def checkin(ctx: Ctx, *, role: str, pid: int | None = None, successor_of: str | 
         if pred.record.get("state") == "retired":
             raise UsageError(f"daemon {successor_of} is already retired",
                              "check in without --successor-of, or name the daemon in charge")
+    create, floor = _remote_allocation(ctx)
     head = ds.checkin(role=role, pid=pid, successor_of=successor_of,
-                      extra={"lease": lease(ctx)})
+                      extra={"lease": lease(ctx)}, create=create, floor=floor)
     out = _view(ctx, head.record, judge=False)
     if shell:
         out["shell"] = f"export FLOWER_DAEMON={shlex.quote(str(head.record['id']))}"
     return out
+
+
+def _remote_allocation(ctx: Ctx) -> tuple[Any, int]:
+    """With a remote configured, daemon ids are claimed there (create-only), as brief ids are:
+    daemons on two clones can never share an id, so a baton or a claim naming one is never
+    mistaken for the other. Without a remote, ids are allocated locally."""
+    from flowergit.gitio import remote as net
+    from flowergit.ops import remote as rops
+
+    name = rops.configured(ctx)
+    if name is None:
+        return None, 0
+    taken = net.ls_remote(ctx.repo, name, [store.PREFIX + "*"])
+    nums = [int(r.rsplit("/", 1)[-1]) for r in taken
+            if r.rsplit("/", 1)[-1].isascii() and r.rsplit("/", 1)[-1].isdigit()
+            and len(r.rsplit("/", 1)[-1]) < 10]
+
+    def create(ref: str, rec: dict[str, Any], message: str) -> records.Head:
+        return rops.create_record(ctx, name, ref, rec, message, what="daemon id")
+
+    return create, max(nums, default=0)
 
 
 def beat(ctx: Ctx, did: str | None = None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
@@ -131,15 +132,20 @@ class DaemonStore:
         heads = records.read_many(self.repo, PREFIX)
         return sorted(heads, key=lambda h: _num(h.record.get("id", "")))
 
-    def _next_id(self) -> str:
+    def _next_id(self, floor: int = 0) -> str:
         names = refs.read_many(self.repo, [PREFIX], "%(refname:lstrip=3)")
         nums = [int(n) for n in names if n.isascii() and n.isdigit() and len(n) < 10]
-        return str(max(nums, default=0) + 1)
+        return str(max([*nums, floor], default=0) + 1)
 
     def checkin(self, *, role: str, pid: int | None = None, successor_of: str | None = None,
-                extra: dict[str, Any] | None = None, starting: bool = False) -> records.Head:
+                extra: dict[str, Any] | None = None, starting: bool = False,
+                create: Callable[[str, dict[str, Any], str], records.Head] | None = None,
+                floor: int = 0) -> records.Head:
         """Allocate the next id (create-only, retried on a lost race) and record the daemon.
-        ``starting``: its process does not exist yet (``spawn`` names it right after)."""
+        ``starting``: its process does not exist yet (``spawn`` names it right after).
+        ``create(ref, record, message)`` makes the claim somewhere else (a remote, so that ids
+        are unique across clones), raising Conflict when the id is taken; ids start above
+        ``floor``."""
         check_name(role, "role")
         if pid is not None and pid <= 0:
             raise UsageError(f"invalid pid {pid}")
@@ -148,8 +154,10 @@ class DaemonStore:
         if pid is not None and ident is None:
             raise UsageError(f"no process {pid} on this host", "give the pid of a running process")
         now = iso()
+        tried = floor
         for _ in refs.retrying():
-            did = self._next_id()
+            did = self._next_id(tried)
+            tried = int(did)
             rec: dict[str, Any] = {
                 "v": 1, "id": did, "role": role, "state": "starting" if starting else "active",
                 "beat": 0,
@@ -165,8 +173,10 @@ class DaemonStore:
             if successor_of:
                 what += f", successor of daemon {successor_of}"
             try:
+                if create is not None:
+                    return create(daemon_ref(did), rec, what)
                 return records.create(self.repo, daemon_ref(did), rec, what)
-            except CasLost:
+            except Conflict:  # CasLost locally, or the id taken on the remote
                 continue
         raise Conflict("gave up allocating a daemon id after repeated lost races", "retry")
 

@@ -150,6 +150,21 @@ def _claim_rec(sid: str, kind: str, state: str, by: str, daemon: str | None) -> 
             "nonce": os.urandom(8).hex(), "at": now_iso()}
 
 
+def new_claim(repo: Repo, sid: str, kind: str, *, by: str, daemon: str | None) -> str:
+    """A claim commit for signal ``sid`` (unique by content: claimer and nonce), not yet
+    pointed at by any ref; for claims made against a remote."""
+    rec = _claim_rec(sid, kind, "claimed", by, daemon)
+    return _claim_commit(repo, rec, None, f"claim {sid}: claimed by {by}")
+
+
+def read_pair(repo: Repo, sid: str) -> tuple[records.Head | None, records.Head | None]:
+    return _read_pair(repo, sid)
+
+
+def view(sig: records.Head | None, claim: records.Head | None, sid: str) -> dict[str, Any]:
+    return _view(sig, claim, sid)
+
+
 def _read_pair(repo: Repo, sid: str) -> tuple[records.Head | None, records.Head | None]:
     """(signal head, claim head) in one ``cat-file --batch``."""
     names = [signal_ref(sid), f"{signal_ref(sid)}:{records.RECORD}",

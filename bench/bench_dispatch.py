@@ -121,6 +121,7 @@ def main() -> int:
                   "dispatch_median_ms": round(mf * 1000, 1),
                   "worktree_add_total_s": round(sum(bare) / args.rounds, 3),
                   "dispatch_total_s": round(sum(flower) / args.rounds, 3),
+                  "overhead_median_ms": round((mf - mb) * 1000, 1),
                   "ratio": round(mf / mb, 2), "budget": 1.3}
         if args.json:
             print(json.dumps(result))
@@ -129,6 +130,8 @@ def main() -> int:
                   f"{args.rounds} rounds, max_parallel = {args.count}")
             print(f"git worktree add     median {result['worktree_add_median_ms']:8.1f} ms/call")
             print(f"git flower dispatch  median {result['dispatch_median_ms']:8.1f} ms/call")
+            print(f"overhead             median {result['overhead_median_ms']:8.1f} ms/call "
+                  "(claim, packet, status, scheduler step, supervisor start)")
             print(f"ratio {result['ratio']:.2f} (budget ≤ 1.3)")
         return 0
     finally:

@@ -441,3 +441,22 @@ def test_packet_and_argv_rendering_round_trip() -> None:
         assert fill("{{title}}|{{body}}", {"title": title, "body": body}) == f"{title}|{body}"
 
     check()
+
+
+def test_a_failed_checkout_frees_its_slot_and_starts_nothing(repo: Path, recorder: Path,
+                                                             rec_dir: Path) -> None:
+    set_cap(repo, 1)
+    bid = new_brief(repo, "blocked path")
+    root = repo.parent / f"{repo.name}.flower"
+    root.mkdir(exist_ok=True)
+    (root / f"{bid}-blocked-path").write_text("a file where the worktree should go\n")
+    r = flower(repo, "dispatch", str(bid), "--agent", "rec")
+    assert r.returncode == 4 and "cannot create the worktree" in r.stderr
+    rec = record(repo, f"{bid}.1")
+    assert rec["state"] == "failed" and "already exists" in rec["error"]
+    assert flower_json(repo, "brief", "show", str(bid))["status"] == "draft"  # type: ignore[index]
+    other = new_brief(repo, "next in line")
+    assert dispatch(repo, other, "--agent", "rec")["state"] == "running"  # the slot is free
+    wait_all(repo, other)
+    assert not (rec_dir / f"{bid}.json").exists()
+    assert record(repo, f"{bid}.1")["state"] == "failed"

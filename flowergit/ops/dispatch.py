@@ -111,6 +111,29 @@ def spec_path(repo: Repo, did: str) -> str:
     return state_file(repo, "run", did, "json")
 
 
+def ready_path(repo: Repo, did: str) -> str:
+    return repo.state_path("run", f"{did}.ready")
+
+
+def mark_ready(repo: Repo, did: str, error: str | None = None) -> None:
+    """Say whether dispatch ``did``'s worktree is ready (its supervisor waits for this)."""
+    write_file(ready_path(repo, did), "ok\n" if error is None else f"failed\n{error}\n")
+
+
+def read_ready(repo: Repo, did: str) -> tuple[bool, str] | None:
+    """(ready, error) once the dispatcher has said, else None."""
+    try:
+        with open(ready_path(repo, did), encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    if text.startswith("ok"):
+        return True, ""
+    if text.startswith("failed"):
+        return False, text.partition("\n")[2].strip()
+    return None
+
+
 def log_file(repo: Repo, did: str) -> str:
     """Where this machine keeps dispatch ``did``'s log. Paths are always computed here, never
     taken from a record (records can arrive from a remote)."""
@@ -589,7 +612,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                        f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
     failpoints.hit("dispatch_after_claim")
     prev_status = b.status
-    status_set = False
+    status_set = scheduled = False
     fresh = rework_info is None
     adder: threading.Thread | None = None
     add_error: list[BaseException] = []
@@ -621,17 +644,24 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         _set_status_racing(ctx, brief, "dispatched", f"dispatch {did}", adder)
         status_set = True
         failpoints.hit("dispatch_before_start")
+        if path != rec["worktree"]:
+            head = store.update(brief, attempt, lambda r: {**r, "worktree": path}, "worktree")
+        # the scheduler step runs while the checkout may still be going: a supervisor it starts
+        # waits for this dispatch's ready mark before it starts the agent
+        sched = schedule(ctx, mine=(brief, attempt))
+        scheduled = True
         if adder is not None:
             adder.join()
             adder = None
             if add_error:
                 raise add_error[0]
-        if path != rec["worktree"]:
-            head = store.update(brief, attempt, lambda r: {**r, "worktree": path}, "worktree")
+        mark_ready(repo, did)
     except BaseException as e:
         if adder is not None:
             adder.join()
         msg = e.message if isinstance(e, FlowerError) else f"{type(e).__name__}: {e}"
+        with contextlib.suppress(OSError):
+            mark_ready(repo, did, msg)  # a supervisor already started gives up
         with contextlib.suppress(Exception):
             store.update(brief, attempt, lambda r: {**r, "state": "failed", "error": msg,
                                                     "ended_at": now_iso()}, "failed")
@@ -641,8 +671,10 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                                       why=f"dispatch {did} failed")
         with contextlib.suppress(OSError):
             os.unlink(spec_path(repo, did))
+        if scheduled:
+            with contextlib.suppress(Exception):
+                schedule(ctx)  # the slot it took is free again
         raise
-    sched = schedule(ctx, mine=(brief, attempt))
     out = dict(sched["mine"] or head.record)
     out["argv"] = argv
     out["queue"] = sched["queue"]
@@ -698,6 +730,7 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
                 "exit_code": None, "signal": None, "tmux": bool(use_tmux),
                 "by_proc": _me()}
 
+    mark_ready(repo, did)
     store.update(brief, int(rec["attempt"]), change, "resume")
     sched = schedule(ctx, mine=(brief, int(rec["attempt"])))
     out = dict(store.get(brief, int(rec["attempt"])).record)  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ from typing import Any
 from flowergit import failpoints
 from flowergit.errors import FlowerError
 from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch import now_iso, schedule, spec_path
+from flowergit.ops.dispatch import alive, now_iso, read_ready, schedule, spec_path
 from flowergit.procs import agents
 from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
 from flowergit.state.dispatches import DispatchStore
@@ -50,6 +50,22 @@ def _wait_until_named(store: DispatchStore, brief: int, attempt: int) -> dict[st
     return None
 
 
+def _wait_until_ready(repo: Any, rec: dict[str, Any], did: str) -> tuple[bool, str]:
+    """Wait for the dispatcher to say the worktree is ready (it may still be checking it out
+    when this supervisor starts). (False, why) if it failed or its dispatcher died first."""
+    delay = 0.005
+    while True:
+        got = read_ready(repo, did)
+        if got is not None:
+            return got
+        if alive(rec.get("by_proc")) is False:
+            got = read_ready(repo, did)  # it may have written just before it exited
+            return got if got is not None else (
+                False, "the dispatcher was interrupted before the worktree was ready")
+        time.sleep(delay)
+        delay = min(0.1, delay * 1.5)
+
+
 def supervise(did: str) -> int:
     brief, attempt = dispatch_id(did)
     ctx = Ctx()
@@ -58,6 +74,16 @@ def supervise(did: str) -> int:
     rec = _wait_until_named(store, brief, attempt)
     if rec is None:
         return 0
+    ready, why = _wait_until_ready(repo, rec, did)
+    if not ready:
+        if why.startswith("the dispatcher was interrupted"):
+            # nobody else will record it: close the attempt and free its slot
+            stamp = now_iso()
+            store.update(brief, attempt, lambda r: {**r, "state": "failed", "error": why,
+                                                    "ended_at": stamp}
+                         if r.get("state") == "running" else None, "failed (interrupted)")
+            schedule(ctx)
+        return 0  # a failed dispatch is recorded by its dispatcher
     with open(spec_path(repo, did), encoding="utf-8") as f:
         spec = json.load(f)
     log = str(spec["log"])

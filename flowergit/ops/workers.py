@@ -24,6 +24,7 @@ from flowergit.ops.dispatch import (
     our_branch,
     packet_file,
     parse_iso,
+    ready_path,
     sched_lock,
     schedule,
     spec_path,
@@ -450,8 +451,9 @@ def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_
             store.update(int(h.record["brief"]), int(h.record["attempt"]),
                          lambda r: {**r, "state": "released", "released_at": stamp,
                                     "released_from": r.get("state")}, "released")
-        with contextlib.suppress(OSError):
-            os.unlink(spec_path(repo, str(h.record["id"])))
+        for leftover in (spec_path(repo, str(h.record["id"])), ready_path(repo, str(h.record["id"]))):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
     res["removed"] = True
     return res
 

@@ -460,3 +460,11 @@ def test_a_failed_checkout_frees_its_slot_and_starts_nothing(repo: Path, recorde
     wait_all(repo, other)
     assert not (rec_dir / f"{bid}.json").exists()
     assert record(repo, f"{bid}.1")["state"] == "failed"
+
+
+def test_script_agent_without_steps_fails_clearly(repo: Path) -> None:
+    bid = new_brief(repo, "no steps")
+    dispatch(repo, bid)
+    assert wait_all(repo, bid)[0]["exit_code"] == 2
+    log = flower(repo, "logs", str(bid)).stdout
+    assert "has no run steps" in log and "brief set" in log

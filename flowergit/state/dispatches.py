@@ -9,9 +9,11 @@ The record (JSON, format ``v = 1``)::
      "queued_at": "…Z", "started_at": "…Z", "ended_at": null, "exit_code": null,
      "log": "/abs/…/logs/246.1.log", "packet": "/abs/…/packets/246.1.md", "by": "user"}
 
-States: ``queued`` → ``running`` → ``exited`` (with ``exit_code``); ``stopped`` (by ``stop``);
-``lost`` (process gone with no exit record); ``merged`` (landed by the merge gate);
-``released`` (worktree cleaned). Creating attempt ``n`` is create-only, so two dispatchers on
+States: ``preparing`` (claimed; worktree and packet being made) → ``queued`` → ``running`` →
+``exited`` (with ``exit_code``); ``stopped`` (by ``stop``); ``failed`` (the dispatch itself
+failed: ``error``); ``lost`` (process gone with no exit record — usually a *shown* state, see
+``ops.dispatch.view_state``); ``merged`` (landed by the merge gate); ``released`` (worktree
+cleaned). docs/dispatch.md lists every field. Creating attempt ``n`` is create-only, so two dispatchers on
 one machine (or, through a remote, on many) cannot both claim it.
 """
 
@@ -31,7 +33,7 @@ from flowergit.state.layout import dispatch_ref
 
 PREFIX = "refs/flower/dispatch/"
 CACHE_VERSION = 1
-LIVE = ("queued", "running")
+LIVE = ("preparing", "queued", "running")
 ENDED = ("exited", "stopped", "lost", "merged", "released", "failed")
 
 

@@ -198,3 +198,18 @@ def test_brief_counts_by_status_come_from_the_cache_header(repo: Path) -> None:
     cache = repo / ".git" / "flower" / "cache" / "briefs.json"
     assert json.loads(cache.read_bytes().split(b"\n", 1)[0])["counts"] == {"draft": 9, "planned": 2,
                                                                            "blocked": 1}
+
+
+def test_brief_new_is_six_git_processes_and_still_refuses_a_checked_out_briefs_branch(repo: Path) -> None:
+    calls = git_calls(repo, "brief", "new", "counted", "--json")
+    assert len(calls) == 6, calls
+    assert not any(c.startswith("worktree list") for c in calls)  # HEAD files said "not held"
+    # held by the main checkout itself: the HEAD file says so, and git names the worktree
+    git(repo, "stash", "-u", "-q", check=False)
+    git(repo, "switch", "-q", "flower/briefs")
+    r = flower(repo, "brief", "new", "refused")
+    assert r.returncode == 4 and f"checked out in the worktree {repo}" in r.stderr, r.stderr
+    git(repo, "switch", "-q", "main")
+    # a linked worktree in the middle of being added (no HEAD yet) holds nothing
+    (repo / ".git" / "worktrees" / "half-made").mkdir(parents=True)
+    flower_json(repo, "brief", "new", "allowed")

@@ -123,6 +123,7 @@ def fetch(repo: Repo, remote: str, refspecs: Sequence[str], timeout: float | Non
     """Fetch exactly ``refspecs`` (given on stdin, so names never become options)."""
     if not refspecs:
         return
+    repo.forget_prefetched()  # a fetch may move local refs: nothing resolved earlier stays valid
     res = _net(repo, ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
                       "--no-recurse-submodules", "--no-auto-maintenance", "--no-auto-gc",
                       "--stdin", "--end-of-options", remote],

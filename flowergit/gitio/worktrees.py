@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 from flowergit.gitio.repo import Repo
@@ -40,8 +41,41 @@ def list_worktrees(repo: Repo) -> list[Worktree]:
     return out
 
 
+def _maybe_checked_out(repo: Repo, branch_ref: str) -> bool:
+    """Could ``branch_ref`` be checked out anywhere? Read from the worktrees' HEAD files (the
+    main one in the common dir, linked ones under ``worktrees/``), which is what git reads: a
+    "no" needs no git process. Anything unexpected (a reftable HEAD stub, an unreadable file)
+    answers "maybe", and `git worktree list` decides."""
+    common = repo.common_dir
+    heads = [os.path.join(common, "HEAD")]
+    try:
+        heads += [os.path.join(common, "worktrees", n, "HEAD")
+                  for n in os.listdir(os.path.join(common, "worktrees"))]
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return True
+    for path in heads:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096).strip()
+        except FileNotFoundError:
+            continue  # a worktree being added or pruned right now has no HEAD to hold
+        except OSError:
+            return True
+        if head.startswith(b"ref: "):
+            ref = head[5:].decode("utf-8", "surrogateescape")
+            if ref == branch_ref or ref == "refs/heads/.invalid":
+                return True
+        elif not (len(head) in (40, 64) and all(c in b"0123456789abcdef" for c in head)):
+            return True
+    return False
+
+
 def holding(repo: Repo, branch_ref: str) -> Worktree | None:
     """The worktree that has ``branch_ref`` checked out, if any."""
+    if not _maybe_checked_out(repo, branch_ref):
+        return None
     for wt in list_worktrees(repo):
         if wt.branch == branch_ref:
             return wt

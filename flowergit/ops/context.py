@@ -8,6 +8,7 @@ from collections.abc import Callable
 from flowergit.gitio.repo import Repo, discover
 from flowergit.state import config as cfgmod
 from flowergit.state.briefs import BRIEFS_TREE, BriefStore
+from flowergit.state.layout import BRIEFS_REF
 
 
 def warn_stderr(msg: str) -> None:
@@ -26,8 +27,9 @@ class Ctx:
     @property
     def repo(self) -> Repo:
         if self._repo is None:
-            # the briefs tree comes with discovery: `brief list` and `status` need no other call
-            self._repo = discover(self.cwd, revs=(BRIEFS_TREE,))
+            # the briefs tip and tree come with discovery: `brief list` and `status` need no
+            # other call, and `brief new` starts its compare-and-swap from that tip
+            self._repo = discover(self.cwd, revs=(BRIEFS_TREE, BRIEFS_REF))
         return self._repo
 
     @property

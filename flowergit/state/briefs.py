@@ -59,7 +59,8 @@ class BriefStore:
 
     # -- reading -----------------------------------------------------------------------------
     def tip(self) -> str | None:
-        return refs.read(self.repo, BRIEFS_REF)
+        got = self.repo.take_prefetched(BRIEFS_REF)  # resolved at discovery, handed out once
+        return got if got is not None else refs.read(self.repo, BRIEFS_REF)
 
     def require_tip(self) -> str:
         tip = self.tip()

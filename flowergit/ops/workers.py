@@ -142,9 +142,10 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         "ended_at": rec.get("ended_at"), "elapsed": _elapsed(rec, state, now),
         "exit_code": rec.get("exit_code"), "signal": rec.get("signal"),
         "reported": rec.get("reported"), "pid": rec.get("pid"), "error": rec.get("error"),
-        "log": log_file(repo, str(rec.get("id"))), "packet": packet_file(repo, str(rec.get("id"))),
     }
-    if tips is not None:
+    if tips is not None:  # the full `ps` row (status needs none of this)
+        out.update(log=log_file(repo, str(rec.get("id"))),
+                   packet=packet_file(repo, str(rec.get("id"))))
         tip = tips.get(f"refs/heads/{rec.get('branch')}")
         ahead, files = _work_stats(repo, rec.get("base"), tip[0] if tip else None)
         out.update(head=tip[0] if tip else None, ahead=ahead, files_changed=files,

@@ -6,6 +6,7 @@ import os
 from typing import NamedTuple
 
 from flowergit.gitio.repo import Repo
+from flowergit.gitio.runner import Result
 
 
 class Worktree(NamedTuple):
@@ -19,7 +20,7 @@ class Worktree(NamedTuple):
 
 
 def list_worktrees(repo: Repo) -> list[Worktree]:
-    res = repo.git(["worktree", "list", "--porcelain", "-z"])
+    res = _list(repo)
     out: list[Worktree] = []
     for block in res.stdout.split(b"\0\0"):
         if not block.strip(b"\0"):
@@ -80,3 +81,18 @@ def holding(repo: Repo, branch_ref: str) -> Worktree | None:
         if wt.branch == branch_ref:
             return wt
     return None
+
+
+def _list(repo: Repo) -> Result:
+    """``git worktree list`` fails ("failed to read …/commondir") while another process is
+    half-way through ``git worktree add``; that state lasts milliseconds, so look again."""
+    import time
+
+    for attempt in range(20):
+        res = repo.git(["worktree", "list", "--porcelain", "-z"], check=False)
+        if res.ok:
+            return res
+        if "commondir" not in res.err and "gitdir" not in res.err:
+            break
+        time.sleep(0.01 * (attempt + 1))
+    return repo.git(["worktree", "list", "--porcelain", "-z"])

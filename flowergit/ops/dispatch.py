@@ -528,7 +528,10 @@ def _exact_refs(repo: Repo, names: list[str]) -> dict[str, str]:
 
 def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
              rework: bool = False, resume: bool = False, use_tmux: bool = False) -> dict[str, Any]:
+    from flowergit.ops.recover import refuse_if_pending
+
     repo = ctx.repo
+    refuse_if_pending(ctx, beside_merge=True)
     if resume:
         if agent or base or rework:
             raise UsageError("--resume continues an attempt as it was; it takes no --agent, "

@@ -37,8 +37,11 @@ def interrupted(ctx: Ctx) -> list[dict[str, Any]]:
     return [j for j in journal.pending(ctx.repo) if not _owner_alive(j)]
 
 
-def refuse_if_pending(ctx: Ctx) -> None:
-    """Every mutating command calls this first: new work waits until recovery is done."""
+def refuse_if_pending(ctx: Ctx, *, beside_merge: bool = False) -> None:
+    """Every mutating command calls this first: new work waits until recovery is done.
+
+    A merge still running (its owner alive) blocks other merges; commands that may run beside
+    one (dispatch, tick, sync) pass ``beside_merge=True`` and refuse only an interrupted one."""
     repo = ctx.repo
     if not os.path.isdir(journal.directory(repo)):
         return
@@ -48,7 +51,7 @@ def refuse_if_pending(ctx: Ctx) -> None:
         raise Conflict(f"a merge of brief {j.get('brief')} into {j.get('into')} was interrupted "
                        f"(op {j.get('op')}); nothing new starts until it is recovered",
                        "run `git flower recover`", data={"pending": [p.get("op") for p in pend]})
-    live = [j for j in journal.pending(repo) if _owner_alive(j)]
+    live = [] if beside_merge else [j for j in journal.pending(repo) if _owner_alive(j)]
     if live:
         j = live[0]
         raise Conflict(f"a merge of brief {j.get('brief')} into {j.get('into')} is in progress "

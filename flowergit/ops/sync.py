@@ -227,7 +227,10 @@ def _fetch(repo: Repo, remote: str, adv: dict[str, str], report: Report) -> dict
 
 def sync(ctx: Ctx, remote: str | None = None, *, reserve: int = 0,
          rounds: int = ROUNDS) -> dict[str, Any]:
+    from flowergit.ops.recover import refuse_if_pending
+
     repo = ctx.repo
+    refuse_if_pending(ctx, beside_merge=True)
     name = rops.resolve(ctx, remote)
     if name is None:
         raise UsageError("no remote to sync with",

@@ -235,7 +235,10 @@ def reap(ctx: Ctx, me: str | None, fence: list[Any], actions: list[str]) -> list
 
 def tick(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None,
          dispatch_fn: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    from flowergit.ops.recover import refuse_if_pending
+
     ln = bstate.lane_name(lane)
+    refuse_if_pending(ctx, beside_merge=True)
     me = caller(daemon)
     if me:
         ctx.daemon = me  # type: ignore[attr-defined]  # seen by fence_ops in dispatch and merge

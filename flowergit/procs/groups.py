@@ -105,7 +105,7 @@ def kill_tree(pid: int, *, grace: float = 3.0) -> None:
             p.send_signal(signal.SIGTERM)
         except (psutil.NoSuchProcess, ProcessLookupError):
             pass
-    _, alive = psutil.wait_procs(list(procs.values()), timeout=grace)
+    alive = _wait_gone(list(procs.values()), grace)
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -115,4 +115,25 @@ def kill_tree(pid: int, *, grace: float = 3.0) -> None:
             p.kill()
         except (psutil.NoSuchProcess, ProcessLookupError):
             pass
-    psutil.wait_procs(alive, timeout=2)
+    _wait_gone(alive, 2)
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return bool(p.is_running() and p.status() != psutil.STATUS_ZOMBIE)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return False
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has ended (a zombie counts as ended). Unlike
+    ``psutil.wait_procs`` this never reaps: the caller's own children keep their exit status
+    for the caller's ``Popen.wait``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if _running(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if _running(p)]
+    return alive

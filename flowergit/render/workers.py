@@ -61,6 +61,11 @@ def ps(rows: Sequence[dict[str, Any]]) -> None:
 
 
 def status(s: dict[str, Any]) -> None:
+    if output.styled():  # on a terminal: the same dashboard `git flower watch` keeps live
+        from flowergit.render.watch import status as dashboard
+
+        dashboard(s)
+        return
     by = s["briefs"]["by_status"]
     parts = [f"{n} {k}" for k, n in by.items() if n]
     output.line(f"briefs: {s['briefs']['total']}" + (f" ({', '.join(parts)})" if parts else ""))

@@ -53,9 +53,9 @@ def scrubbed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     if _env_cache is None:
         drop = set(LOCAL_ENV_VARS) | set(_ALSO_DROP)
         env = {k: v for k, v in os.environ.items() if k not in drop}
-        env.update(GIT_TERMINAL_PROMPT="0", FLOWER="1", LC_ALL="C", LANGUAGE="C",
-                   GIT_SSH_COMMAND=env.get("GIT_SSH_COMMAND")
-                   or "ssh -o BatchMode=yes -o ConnectTimeout=10")
+        # ssh options for network calls are set by gitio/remote.py, which keeps the user's
+        # own core.sshCommand / GIT_SSH_COMMAND and only adds BatchMode and a timeout
+        env.update(GIT_TERMINAL_PROMPT="0", FLOWER="1", LC_ALL="C", LANGUAGE="C")
         _env_cache = env
     env = dict(_env_cache)
     if extra:

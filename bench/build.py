@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Scale builders: repositories with many briefs, dispatch records, signals and noted commits.
 
 Briefs go in through `git flower brief import` (one commit, the real code path). Dispatch
@@ -59,7 +60,7 @@ def _record_chain(ref: str, rec: dict[str, object], message: str, when: int) -> 
 
 
 def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def dispatches(repo: Path, n: int, *, briefs: int | None = None) -> None:
@@ -96,7 +97,7 @@ def signals(repo: Path, n: int, kind: str = "bench") -> list[str]:
     def gen() -> Iterator[bytes]:
         for i in range(n):
             t = start + i * 0.001
-            stamp = dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+            stamp = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
             sid = f"{stamp}-{os.urandom(4).hex()}-{kind}"
             ids.append(sid)
             rec = {"v": 1, "id": sid, "kind": kind, "brief": None, "data": {"n": str(i)},

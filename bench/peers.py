@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """The peer: `microbeads` (PyPI), installed into a throwaway venv under a cache directory.
 
     python bench/peers.py [--items 1000]     # install (once) and build the peer's repository

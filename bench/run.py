@@ -430,7 +430,7 @@ def sweep(reps: int, sizes: Sequence[int], dsizes: Sequence[int]) -> tuple[str, 
         mid = str(max(1, n // 2))
         cache = repo / ".git" / "flower" / "cache" / "briefs.json"
 
-        def cold_list() -> None:
+        def cold_list(cache: Path = cache, repo: Path = repo) -> None:
             cache.unlink(missing_ok=True)
             runner(fl("brief", "list", "--json"), repo)()
         got = side_by_side({
@@ -463,8 +463,8 @@ def sweep(reps: int, sizes: Sequence[int], dsizes: Sequence[int]) -> tuple[str, 
 
 # -- output -----------------------------------------------------------------------------------------
 def markdown(rows: list[Row], mach: dict[str, str], meta: str) -> str:
-    out = [f"Machine: {mach['nproc']} CPUs ({mach['cpu']}), Python {mach['python']}, git {mach['git']}, "
-           f"load average at the start {mach['load']}. {meta}", "",
+    out = [(f"Machine: {mach['nproc']} CPUs ({mach['cpu']}), Python {mach['python']}, git {mach['git']}, "
+            f"load average at the start {mach['load']}. {meta}"), "",
            "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |" for r in rows]
     notes = [f"- {r.command}: {r.note}" for r in rows if r.note]

@@ -63,6 +63,21 @@ def scrubbed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _subcommand(argv: Sequence[str]) -> str:
+    """The git subcommand in ``argv`` (after ``-c k=v`` and ``--git-dir X`` options)."""
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-c", "--git-dir", "-C", "--work-tree"):
+            i += 2
+            continue
+        if a.startswith("-"):
+            i += 1
+            continue
+        return a
+    return "?"
+
+
 class GitError(FlowerError):
     """git exited non-zero where the caller did not expect it."""
 
@@ -74,7 +89,17 @@ class GitError(FlowerError):
         self.stdout = stdout
         self.stderr = stderr
         err = stderr.decode("utf-8", "replace").strip()
-        super().__init__(f"git {' '.join(self.argv[1:3])} failed ({returncode}): {err}")
+        how = f"exited {returncode}"
+        if returncode < 0:
+            import signal
+
+            try:
+                how = f"was killed by {signal.Signals(-returncode).name}"
+            except ValueError:
+                how = f"was killed by signal {-returncode}"
+            if -returncode == getattr(signal, "SIGXFSZ", -1):
+                how += " (a file size limit: is the disk or a quota full?)"
+        super().__init__(f"git {_subcommand(self.argv)} {how}" + (f": {err}" if err else ""))
 
     @property
     def err(self) -> str:
@@ -168,9 +193,9 @@ def check_version_cached(cache_dir: str) -> tuple[int, int, int]:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
                 text = f.read()
             if text.startswith(key):
-                ver = tuple(int(x) for x in text[len(key):].split("."))
-                if len(ver) == 3 and ver[:2] >= MIN_GIT:
-                    return ver  # type: ignore[return-value]
+                a, b, c = (int(x) for x in text[len(key):].split("."))
+                if (a, b) >= MIN_GIT:
+                    return a, b, c
         except (OSError, ValueError):
             pass
     ver = check_version()

@@ -117,8 +117,8 @@ class BriefStore:
             header = None
         if header is not None and header.get("tree") == tree:
             # a hit: the records go out as the bytes on disk (no decode, no re-encode)
-            counts = header.get("counts")
-            self._counts = dict(counts) if isinstance(counts, dict) else None
+            cached = header.get("counts")
+            self._counts = dict(cached) if isinstance(cached, dict) else None
             return RawJSON(raw[ends[0] + 1:ends[1]])
         records: dict[str, dict[str, Any]] = {}
         wanted: list[tuple[str, str]] = []

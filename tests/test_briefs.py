@@ -341,3 +341,52 @@ def test_init_agents_md_never_overwrites(tmp_path: Path) -> None:
     assert text.startswith("# Our rules\n\nBe kind.\n") and "git flower" in text
     assert flower(r, "init", "--agents-md").returncode == 0
     assert (r / "AGENTS.md").read_text() == text
+
+
+def test_latin1_title_bytes_are_refused_cleanly(repo: Path) -> None:
+    import os
+
+    before = briefs_ref(repo)
+    r = subprocess.run([sys.executable.encode(), b"-m", b"flowergit", b"brief", b"new", b"caf\xe9"],
+                       cwd=repo, capture_output=True, env=os.environ)
+    assert r.returncode == 2 and b"not valid UTF-8" in r.stderr and b"Traceback" not in r.stderr
+    assert briefs_ref(repo) == before
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root to chown the repository")
+def test_dubious_ownership_is_explained_not_overridden(repo: Path) -> None:
+    import os
+
+    os.chown(repo, 65534, 65534)
+    os.chown(repo / ".git", 65534, 65534)
+    try:
+        r = flower(repo, "brief", "list")
+        assert r.returncode == 6 and "dubious ownership" in r.stderr and "safe.directory" in r.stderr
+        assert git(repo, "config", "--global", "--get-all", "safe.directory", check=False).stdout == ""
+    finally:
+        os.chown(repo, 0, 0)
+        os.chown(repo / ".git", 0, 0)
+
+
+def test_write_failure_changes_nothing(repo: Path, tmp_path: Path) -> None:
+    """A failing object write (here: a file-size limit) fails before any ref moves (FAULTS 65)."""
+    import resource
+
+    flower_json(repo, "brief", "new", "before")
+    before = briefs_ref(repo)
+    body = tmp_path / "body.md"
+    import base64
+    import os
+
+    body.write_bytes(base64.b64encode(os.urandom(200_000)))  # does not compress below the limit
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+
+    r = subprocess.run([sys.executable, "-m", "flowergit", "brief", "new", "too big to write",
+                        "--body-file", str(body)], cwd=repo, capture_output=True, text=True,
+                       preexec_fn=limit)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("fatal: git unpack-objects was killed by SIGXFSZ")
+    assert briefs_ref(repo) == before
+    assert [b["title"] for b in flower_json(repo, "brief", "list")] == ["before"]

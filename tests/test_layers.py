@@ -80,7 +80,7 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
 
 
 HOT = [["brief", "list", "--json"], ["brief", "show", "1", "--json"], ["brief", "new", "hot", "--json"],
-       ["signal", "claim", "--next", "--json"], ["status", "--json"]]
+       ["signal", "claim", "--next", "--json"], ["status", "--json"], ["hook-impl", "post-commit"]]
 
 
 @pytest.mark.parametrize("argv", HOT, ids=lambda a: " ".join(a[:2]))

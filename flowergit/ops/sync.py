@@ -653,6 +653,17 @@ def _note_entries(repo: Repo, commit: str | None) -> dict[str, str]:
     return out
 
 
+def _fanout_tree(w: objects.Writer, notes: dict[str, str]) -> str:
+    """The notes tree of ``oid -> blob`` in git's one-level fan-out (``ab/cdef…``), the layout
+    ``state/notes`` writes, so later appends rewrite one small subtree."""
+    subs: dict[str, list[objects.Entry]] = {}
+    for k, v in notes.items():
+        subs.setdefault(k[:2], []).append(objects.Entry(objects.MODE_BLOB, k[2:].encode(), v))
+    root = [objects.Entry(objects.MODE_TREE, d.encode(), w.add("tree", objects.format_tree(es)))
+            for d, es in subs.items()]
+    return w.add("tree", objects.format_tree(root))
+
+
 def _canonical(line: str) -> str:
     """One JSON object per line, keys sorted, no spaces: equal records compare equal."""
     try:
@@ -737,14 +748,12 @@ def _notes(ctx: Ctx, remote: str, ro: str | None, report: Report) -> net.Update 
                 continue
             union = sorted(set(good))
         merged[k] = w.add("blob", ("\n".join(union) + "\n").encode("utf-8"))
-    entries = [objects.Entry(objects.MODE_BLOB, k.encode(), v) for k, v in merged.items()]
-    tree = w.add("tree", objects.format_tree(entries))
-    w.flush()
-    ro_tree = repo.git(["rev-parse", "--verify", "--end-of-options", ro + "^{tree}"]).out.strip()
-    if tree == ro_tree and (lo is None or is_ancestor(repo, lo, ro)):
+    if merged == theirs and (lo is None or is_ancestor(repo, lo, ro)):
         refs.transaction(repo, [refs.update(NOTES_REF, ro, lo)], f"git flower sync {remote}: notes")
         report.notes = {"action": "fast-forward"}
         return None
+    tree = _fanout_tree(w, merged)
+    w.flush()
     parents = [ro] if lo is None or is_ancestor(repo, lo, ro) else [lo, ro]
     new = objects.commit(repo, tree, parents, f"notes: union with {remote}\n")
     refs.transaction(repo, [refs.update(NOTES_REF, new, lo)], f"git flower sync {remote}: notes")

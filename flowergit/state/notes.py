@@ -2,8 +2,15 @@
 
 ``git notes add`` moves the notes ref without naming the old value (20 concurrent adds keep
 3–5 notes), so git flower builds the notes commit itself and moves the ref by compare-and-swap:
-a lost race re-reads the tip and re-applies the append. Notes are written fan-out free (the path
-is the annotated object's full id); a note git placed under a fan-out path is found and moved.
+a lost race re-reads the tip and re-applies the append.
+
+Layout: a note is written at git's fan-out path ``ab/cdef…`` (the first two hex digits name a
+subtree), so an append rewrites the root (at most 256 subtrees) and one subtree (about 1/256 of
+the notes) whatever the number of notes. Notes found at the flat path (``abcdef…``, as
+``git notes`` writes small notes trees) or at a deeper fan-out (``ab/cd/ef…``) are read, and
+when their object gets a new line they are moved into the one fan-out blob: an object never has
+two note blobs after git flower wrote to it. Lookups are by path in one ``cat-file --batch``;
+the notes tree is never listed.
 
 Lines (sorted keys, no pretty-printing):
 
@@ -17,7 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flowergit.errors import Conflict
+from flowergit.errors import Conflict, UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
@@ -46,77 +53,119 @@ def parse(data: bytes) -> list[dict[str, Any]]:
     return out
 
 
+def _canonical(line: str) -> str:
+    """A JSON-object line with sorted keys and no spaces, so equal records compare equal."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return line
+    return encode(rec) if isinstance(rec, dict) else line
+
+
+def note_path(oid: str) -> str:
+    """Where git flower writes the note on ``oid``: git's one-level fan-out, ``ab/cdef…``."""
+    return f"{oid[:2]}/{oid[2:]}"
+
+
 def _paths(oid: str) -> list[str]:
-    return [oid, f"{oid[:2]}/{oid[2:]}", f"{oid[:2]}/{oid[2:4]}/{oid[4:]}"]
+    """Every path a note on ``oid`` may sit at: fan-out (written here), flat, two-level."""
+    return [note_path(oid), oid, f"{oid[:2]}/{oid[2:4]}/{oid[4:]}"]
 
 
-def _find(batch: objects.Batch, tip: str, oid: str) -> tuple[str | None, bytes]:
-    for p in _paths(oid):
-        got = batch.get(f"{tip}:{p}")
-        if got is not None and got[1] == "blob":
-            return p, got[2]
-    return None, b""
+def _combine(parts: Sequence[bytes]) -> bytes:
+    """One note from the blobs found for one object (as git concatenates duplicate notes);
+    a line already seen is not repeated."""
+    if len(parts) == 1:
+        return parts[0]
+    seen: dict[str, None] = {}
+    for data in parts:
+        for ln in data.decode("utf-8", "surrogateescape").splitlines():
+            if ln.strip():
+                seen.setdefault(ln, None)
+    return "".join(ln + "\n" for ln in seen).encode("utf-8", "surrogateescape")
+
+
+def _lookup(batch: objects.Batch, tip: str, oids: Sequence[str]) -> dict[str, tuple[list[str], bytes]]:
+    """oid -> (the paths its note blobs sit at, the combined note), for the oids with a note.
+
+    Every candidate path of every oid is asked in one pipelined batch: no listing of the tree."""
+    if not oids:
+        return {}
+    names = [f"{tip}:{p}" for o in oids for p in _paths(o)]
+    got = batch.get_many(names)
+    out: dict[str, tuple[list[str], bytes]] = {}
+    width = len(names) // len(oids)
+    for i, oid in enumerate(oids):
+        paths, blobs = [], []
+        for j, p in enumerate(_paths(oid)):
+            g = got[i * width + j]
+            if g is not None and g[1] == "blob":
+                paths.append(p)
+                blobs.append(g[2])
+        if paths:
+            out[oid] = (paths, _combine(blobs))
+    return out
+
+
+def _valid_oids(oids: Sequence[str], hexlen: int) -> list[str]:
+    return [o for o in dict.fromkeys(oids)
+            if len(o) == hexlen and all(c in "0123456789abcdef" for c in o)]
 
 
 def read(repo: Repo, oid: str, ref: str = NOTES_REF) -> list[dict[str, Any]]:
     """The records in the note on object ``oid``."""
-    tip = refs.read(repo, ref)
-    if tip is None:
-        return []
-    with objects.Batch(repo) as batch:
-        _, data = _find(batch, tip, oid)
-    return parse(data)
+    return read_many(repo, [oid], ref).get(oid, [])
 
 
 def read_many(repo: Repo, oids: Sequence[str], ref: str = NOTES_REF) -> dict[str, list[dict[str, Any]]]:
-    """oid -> records, for many objects at once (one ls-tree, one cat-file batch)."""
-    tip = refs.read(repo, ref)
-    if tip is None or not oids:
-        return {}
-    res = repo.git(["ls-tree", "-r", "-z", "--end-of-options", tip])
-    where: dict[str, str] = {}
-    for item in res.stdout.split(b"\0"):
-        if not item:
-            continue
-        meta, _, path = item.decode("utf-8", "surrogateescape").partition("\t")
-        key = path.replace("/", "")
-        where[key] = meta.split(" ")[2]
-    want = [o for o in oids if o in where]
+    """oid -> records, for many objects at once (one ``cat-file --batch``, looked up by path)."""
+    want = _valid_oids(oids, repo.hexlen)
     if not want:
         return {}
+    tip = refs.read(repo, ref)
+    if tip is None:
+        return {}
     with objects.Batch(repo) as batch:
-        blobs = batch.get_many([where[o] for o in want])
-    return {o: parse(b[2]) for o, b in zip(want, blobs) if b is not None}
+        found = _lookup(batch, tip, want)
+    return {o: parse(data) for o, (_, data) in found.items()}
 
 
 def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message: str,
            ref: str = NOTES_REF) -> str:
     """Append records to the notes of several objects in one notes commit, by CAS (retried).
 
-    A line already present is not added again, so re-applying is harmless. Returns the new tip.
+    A line already present is not added again, so re-applying is harmless. The note is written
+    at its fan-out path; a copy at a flat or deeper path is folded into it and removed. Returns
+    the new tip.
     """
+    oids = list(lines)
+    bad = [o for o in oids if o not in _valid_oids([o], repo.hexlen)]
+    if bad:
+        raise UsageError(f"cannot write a note on {bad[0]!r}: not a full object id")
     for _ in refs.retrying():
         tip = refs.read(repo, ref)
         w = objects.Writer(repo)
         changes: dict[str, tuple[bytes, str] | None] = {}
         with objects.Batch(repo) as batch:
             base_tree = None
+            found: dict[str, tuple[list[str], bytes]] = {}
             if tip is not None:
                 got = batch.get(f"{tip}^{{tree}}")
                 base_tree = got[0] if got else None
+                found = _lookup(batch, tip, oids)
             for oid, recs in lines.items():
-                path, data = _find(batch, tip, oid) if tip else (None, b"")
-                have = set(data.decode("utf-8", "replace").splitlines())
-                new = [encode(r) for r in recs]
-                add = [ln for ln in dict.fromkeys(new) if ln not in have]
+                paths, data = found.get(oid, ([], b""))
+                have = {_canonical(ln) for ln in data.decode("utf-8", "replace").splitlines()}
+                add = [ln for ln in dict.fromkeys(encode(r) for r in recs) if ln not in have]
                 if not add:
                     continue
                 if data and not data.endswith(b"\n"):
                     data += b"\n"
                 blob = w.add("blob", data + "".join(ln + "\n" for ln in add).encode())
-                if path is not None and path != oid:
-                    changes[path] = None
-                changes[oid] = (objects.MODE_BLOB, blob)
+                for p in paths:
+                    if p != note_path(oid):
+                        changes[p] = None
+                changes[note_path(oid)] = (objects.MODE_BLOB, blob)
             if not changes:
                 return tip or ""
             tree = objects.edit_tree(batch, w, base_tree, changes)

@@ -158,3 +158,56 @@ def test_signal_claim_fast_path_imports_no_heavy_modules(repo: Path) -> None:
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _git_calls(repo: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ``git flower ARGS`` and list the git commands it started (GIT_TRACE, not the clock)."""
+    trace = repo.parent / f"claim-trace-{os.getpid()}.txt"
+    trace.unlink(missing_ok=True)
+    r = flower(repo, *args, env={"GIT_TRACE": str(trace)})
+    lines = trace.read_text(errors="replace").splitlines() if trace.exists() else []
+    trace.unlink(missing_ok=True)
+    return r, [ln.split("trace: built-in: git ", 1)[1].split(" ", 1)[0]
+               for ln in lines if "trace: built-in: git " in ln]
+
+
+def test_one_claim_starts_five_git_processes_and_a_lost_race_two(repo: Path) -> None:
+    """Discovery, the ref-name scan, the object write, the create-only transaction and the
+    read-back that confirms the winner: nothing per signal, nothing more."""
+    for _ in range(3):
+        emit(repo)
+    flower_json(repo, "signal", "claim", "--next")  # fills the git version cache
+    r, calls = _git_calls(repo, "signal", "claim", "--next", "--json")
+    assert r.returncode == 0, r.stderr
+    assert calls == ["rev-parse", "for-each-ref", "unpack-objects", "update-ref", "cat-file"]
+
+
+def test_claim_next_moves_on_after_a_lost_race_without_a_read_back(repo: Path) -> None:
+    """A claimer that loses the oldest signal (claimed between its scan and its transaction)
+    takes another one from the same scan; the loss costs a commit and a transaction only."""
+    from flowergit.gitio.repo import discover
+    from flowergit.state import signals
+
+    ids = [emit(repo) for _ in range(3)]
+    r = discover(str(repo))
+    real_scan = signals.scan
+
+    def stale_scan(repo_: object) -> tuple[list[tuple[str, str, str]], set[str]]:
+        got = real_scan(r)
+        if not (repo / ".git" / "raced").exists():
+            (repo / ".git" / "raced").write_text("")
+            # another claimer wins the oldest after this scan was taken
+            assert flower(repo, "signal", "claim", ids[0]).returncode == 0
+        return got
+
+    signals.scan = stale_scan  # type: ignore[assignment]
+    try:
+        got = signals.claim_next(r, kind=None, by="t", daemon=None, expiry=86400.0)
+    finally:
+        signals.scan = real_scan  # type: ignore[assignment]
+    assert got["id"] in ids[1:] and got["state"] == "claimed"
+    left = flower_json(repo, "signal", "list", "--unclaimed")
+    assert len(left) == 1 and left[0]["id"] in ids[1:]  # type: ignore[index]
+    # the last one: exactly once, then exit 3 (none left)
+    assert flower_json(repo, "signal", "claim", "--next")["id"] == left[0]["id"]  # type: ignore[index]
+    assert flower(repo, "signal", "claim", "--next").returncode == 3

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -260,6 +259,8 @@ def observe(repo: Repo, did: str, beat: int | None, lease: float) -> tuple[bool,
 
 
 def _write_json(path: str, doc: dict[str, Any]) -> None:
+    import tempfile  # only observers write; `signal claim` and the clock helpers skip it (~3 ms)
+
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".obs.")

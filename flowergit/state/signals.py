@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,8 +74,17 @@ def signal_id(text: str) -> str:
     return token(text, "signal id")
 
 
+def _host() -> str:
+    try:
+        return os.uname().nodename  # what socket.gethostname() returns, without importing socket
+    except AttributeError:  # no uname on this platform
+        import socket
+
+        return socket.gethostname()
+
+
 def default_by() -> str:
-    return f"{socket.gethostname()}:{os.getppid()}"
+    return f"{_host()}:{os.getppid()}"
 
 
 def emit(repo: Repo, kind: str, *, brief: int | None = None, data: dict[str, Any] | None = None,
@@ -182,9 +190,12 @@ def _read_pair(repo: Repo, sid: str) -> tuple[records.Head | None, records.Head 
 
 
 def _try_create(repo: Repo, sid: str, kind: str, state: str, by: str, daemon: str | None,
-                fence: Sequence[refs.Op] = ()) -> tuple[bool, records.Head | None, records.Head | None]:
+                fence: Sequence[refs.Op] = (), *, read_lost: bool = True,
+                ) -> tuple[bool, records.Head | None, records.Head | None]:
     """Create the claim (with the caller's baton fence in the same transaction); (won, signal
-    head, claim head) read back after the attempt."""
+    head, claim head) read back after the attempt. A winner is confirmed by reading its claim
+    ref back and finding its own commit (unique by content) there; ``read_lost=False`` skips the
+    read after a lost race, for callers that only move on."""
     rec = _claim_rec(sid, kind, state, by, daemon)
     msg = f"claim {sid}: {state} by {by}"
     commit = _claim_commit(repo, rec, None, msg)
@@ -195,6 +206,8 @@ def _try_create(repo: Repo, sid: str, kind: str, state: str, by: str, daemon: st
             if refs.read(repo, op.ref) != op.old:
                 raise Conflict(f"lost the baton: {op.ref} moved, so the claim of signal {sid} "
                                "was not made", "this daemon was replaced; stop") from None
+        if not read_lost:
+            return False, None, None
         sig, claim = _read_pair(repo, sid)
         return False, sig, claim
     sig, claim = _read_pair(repo, sid)
@@ -243,22 +256,46 @@ def _taken(sid: str, claim: records.Head | None) -> Conflict:
                     data={"signal": sid, "state": state, "by": who})
 
 
+WINDOW = 8
+"""After a lost race, ``claim --next`` picks at random among this many of the oldest candidates
+it has not tried, so racing claimers spread out instead of colliding down the same list."""
+
+
+def _pick(n: int) -> int:
+    """A random index below ``n`` (no ``random`` import: one byte of ``os.urandom``)."""
+    return os.urandom(1)[0] % n if n > 1 else 0
+
+
 def claim_next(repo: Repo, *, kind: str | None, by: str, daemon: str | None,
                expiry: float, fence: Sequence[refs.Op] = ()) -> dict[str, Any]:
     """Claim the oldest unclaimed, unexpired signal (of ``kind``); exit 3 if none is left.
 
-    A lost race moves on to the next candidate of the same scan: the loser's ref is claimed, so
-    nothing needs re-reading."""
+    The first attempt takes the oldest candidate, so an uncontended queue is consumed strictly
+    oldest first. A lost race shows that others are claiming too: the next attempt takes one of
+    the :data:`WINDOW` oldest untried candidates at random, so N racers spread over the head of
+    the queue rather than all retrying the same ref. A lost race costs the commit and the
+    transaction only (the ref is known to be claimed; nothing is read back). When every
+    candidate of a scan was lost, the refs are listed again, and exit 3 comes only from a scan
+    that leaves nothing untried."""
     if kind is not None:
         check_name(kind, "signal kind")
-    sigs, claimed = scan(repo)
-    low = cutoff(expiry)
-    for sid, k, stamp in sigs:
-        if sid in claimed or (kind is not None and k != kind) or (stamp and stamp < low):
-            continue
-        won, sig, got = _try_create(repo, sid, k, "claimed", by, daemon, fence)
-        if won:
-            return _view(sig, got, sid)
+    tried: set[str] = set()
+    while True:
+        sigs, claimed = scan(repo)
+        low = cutoff(expiry)
+        cands = [(sid, k) for sid, k, stamp in sigs
+                 if sid not in claimed and sid not in tried
+                 and (kind is None or k == kind) and not (stamp and stamp < low)]
+        if not cands:
+            break
+        lost = bool(tried)
+        while cands:
+            sid, k = cands.pop(_pick(min(WINDOW, len(cands))) if lost else 0)
+            tried.add(sid)
+            won, sig, got = _try_create(repo, sid, k, "claimed", by, daemon, fence, read_lost=False)
+            if won:
+                return _view(sig, got, sid)
+            lost = True
     what = f"{kind} signals" if kind else "signals"
     raise NotFound(f"no unclaimed {what} left to claim",
                    "`git flower signal list --unclaimed` shows what is queued")

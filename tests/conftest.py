@@ -117,6 +117,18 @@ def bare_remote(tmp_path: Path, repo: Path) -> Path:
     return remote
 
 
+@pytest.fixture
+def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """(bare remote, its git:// url): a repository served by `git daemon` on 127.0.0.1 for the
+    test's duration (see tests/sync_helpers.py)."""
+    from sync_helpers import git_daemon, served_remote
+
+    seed = make_repo(tmp_path / "seed")
+    bare = served_remote(tmp_path, seed)
+    with git_daemon(bare.parent) as url:
+        yield bare, f"{url}/proj.git"
+
+
 def write_exe(path: Path, text: str) -> Path:
     """Write an executable script (a fake agent, suite or git shim)."""
     path.parent.mkdir(parents=True, exist_ok=True)

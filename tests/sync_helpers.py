@@ -71,3 +71,4 @@ def remote_refs(bare: Path, prefix: str = "refs/") -> dict[str, str]:
     out = git(bare, "for-each-ref", "--format=%(refname) %(objectname)", prefix).stdout
     pairs = [line.split(" ", 1) for line in out.splitlines() if line]
     return {name: oid for name, oid in pairs}
+

@@ -125,7 +125,7 @@ def test_dashboard_is_styled_on_a_tty_and_plain_when_piped(repo: Path) -> None:
 
 
 def test_human_durations() -> None:
-    from flowergit.render.watch import human_duration
+    from flowergit.render.text import human_duration
 
     assert [human_duration(s) for s in (None, 5, 65, 3725, 90061)] == \
         ["-", "5s", "1m05s", "1h02m", "1d01h"]

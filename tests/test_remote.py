@@ -10,8 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import git, make_repo
-from sync_helpers import clone, git_daemon, remote_refs, served_remote
+from conftest import git
+from sync_helpers import clone, remote_refs
 
 CLAIMER = r"""
 import json, sys
@@ -31,14 +31,6 @@ for sig in sys.argv[1].split(","):
         pass
 print(json.dumps(won))
 """
-
-
-@pytest.fixture
-def served(tmp_path: Path):  # type: ignore[no-untyped-def]
-    seed = make_repo(tmp_path / "seed")
-    bare = served_remote(tmp_path, seed)
-    with git_daemon(bare.parent) as url:
-        yield bare, f"{url}/proj.git"
 
 
 @pytest.fixture(autouse=True)

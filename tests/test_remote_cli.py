@@ -8,9 +8,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
-from conftest import flower, flower_json, make_repo
-from sync_helpers import clone, git_daemon, remote_refs, served_remote
+from conftest import flower, flower_json
+from sync_helpers import clone, remote_refs
 
 EMIT = r"""
 import sys
@@ -35,14 +34,6 @@ while True:
         sys.exit("claim exited %d: %s" % (r.returncode, r.stderr))
 print(json.dumps(won))
 """
-
-
-@pytest.fixture
-def served(tmp_path: Path):  # type: ignore[no-untyped-def]
-    seed = make_repo(tmp_path / "seed")
-    bare = served_remote(tmp_path, seed)
-    with git_daemon(bare.parent) as url:
-        yield bare, f"{url}/proj.git"
 
 
 def test_three_clones_claim_300_signals_through_the_remote_exactly_once(tmp_path: Path, served) -> None:  # type: ignore[no-untyped-def]

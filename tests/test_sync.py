@@ -10,15 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import flower, flower_json, git, make_repo, snapshot_state
-from sync_helpers import clone, git_daemon, remote_refs, served_remote
-
-
-@pytest.fixture
-def served(tmp_path: Path):  # type: ignore[no-untyped-def]
-    seed = make_repo(tmp_path / "seed")
-    bare = served_remote(tmp_path, seed)
-    with git_daemon(bare.parent) as url:
-        yield bare, f"{url}/proj.git"
+from sync_helpers import clone, remote_refs
 
 
 def titles(repo: Path) -> dict[int, str]:

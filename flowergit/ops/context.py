@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flowergit.gitio.repo import Repo, discover
 from flowergit.state import config as cfgmod
-from flowergit.state.briefs import BRIEFS_TREE, BriefStore
-from flowergit.state.layout import BRIEFS_REF
+from flowergit.state.layout import BRIEFS_REF, BRIEFS_TREE
+
+if TYPE_CHECKING:
+    from flowergit.state.briefs import BriefStore
 
 
 def warn_stderr(msg: str) -> None:
@@ -18,6 +21,10 @@ def warn_stderr(msg: str) -> None:
 
 
 class Ctx:
+    """Built once per command; light enough for the hot paths (stores are imported on use)."""
+
+    daemon: str | None = None  # the daemon this command acts for, once known (fencing)
+
     def __init__(self, cwd: str | None = None, warn: Callable[[str], None] = warn_stderr) -> None:
         self.cwd = cwd
         self.warn = warn
@@ -39,6 +46,8 @@ class Ctx:
         return self._config
 
     def briefs(self) -> BriefStore:
+        from flowergit.state.briefs import BriefStore
+
         return BriefStore(self.repo, self.config.max_brief_bytes)
 
     def load(self) -> Ctx:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
 import os
 import re
@@ -200,22 +199,12 @@ def view_state(rec: dict[str, Any], now: float | None = None) -> str:
 @contextlib.contextmanager
 def sched_lock(repo: Repo, wait: float = LOCK_WAIT) -> Iterator[None]:
     """The per-machine scheduler lock: check-then-start is atomic on this machine."""
-    os.makedirs(repo.state_dir, exist_ok=True)
-    fd = os.open(repo.state_path("sched.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise Retry("the dispatch scheduler lock is busy",
-                                "another git flower is starting agents; retry") from None
-                time.sleep(0.01)
+    from flowergit.procs.locks import exclusive
+
+    with exclusive(repo.state_path("sched.lock"), wait=wait,
+                   busy=lambda: Retry("the dispatch scheduler lock is busy",
+                                      "another git flower is starting agents; retry")):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def supervisor_argv(did: str) -> list[str]:

@@ -34,3 +34,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         parts = [c.ljust(widths[i]) for i, c in enumerate(r[:-1])] + [r[-1]]
         return "  ".join(parts).rstrip()
     return "\n".join([fmt(list(headers)), *(fmt(r) for r in cells)]) + "\n"
+
+
+def human_duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h07m``, ``3d04h``."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"

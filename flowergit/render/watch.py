@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flowergit.render import output
-from flowergit.render.text import escape, table
+from flowergit.render.text import escape, human_duration, table
 
 STATE_STYLE = {"running": "bold yellow", "queued": "cyan", "preparing": "cyan", "exited": "green",
                "stopped": "magenta", "lost": "bold red", "missing": "red", "failed": "bold red",
@@ -24,20 +24,6 @@ STATE_STYLE = {"running": "bold yellow", "queued": "cyan", "preparing": "cyan", 
 BRIEF_STYLE = {"draft": "dim", "planned": "cyan", "dispatched": "yellow", "done": "green",
                "merged": "bold green", "blocked": "red", "abandoned": "dim"}
 LIVE = ("preparing", "queued", "running")
-
-
-def human_duration(seconds: float | None) -> str:
-    """``42s``, ``3m05s``, ``2h07m``, ``3d04h``."""
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def _state_text(r: dict[str, Any]) -> str:

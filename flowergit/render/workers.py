@@ -6,21 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from flowergit.render import output
+from flowergit.render.text import human_duration as duration
 
 STATE_STYLE = {"running": "yellow", "queued": "cyan", "preparing": "cyan", "exited": None,
                "stopped": "magenta", "lost": "red", "missing": "red", "failed": "red",
                "merged": "green", "released": "dim"}
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def _state(r: dict[str, Any]) -> str:

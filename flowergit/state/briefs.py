@@ -20,11 +20,10 @@ from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.worktrees import holding
 from flowergit.state import brief as codec
-from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, brief_path
+from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, BRIEFS_TREE, brief_path
 from flowergit.state.rawjson import RawJSON
 
 CACHE_VERSION = 2
-BRIEFS_TREE = BRIEFS_REF + "^{tree}"
 README = b"""\
 # flower/briefs
 

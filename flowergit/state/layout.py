@@ -4,6 +4,7 @@ from __future__ import annotations
 
 BRIEFS_BRANCH = "flower/briefs"
 BRIEFS_REF = "refs/heads/" + BRIEFS_BRANCH
+BRIEFS_TREE = BRIEFS_REF + "^{tree}"
 NOTES_REF = "refs/notes/flower"
 FLOWER_REFS = "refs/flower/"
 

@@ -21,7 +21,6 @@ once.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import time
@@ -65,6 +64,8 @@ def mono() -> float:
 
 
 def iso(t: float | None = None) -> str:
+    import datetime as _dt  # only for daemon records; `signal claim` skips the import
+
     t = wall() if t is None else t
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

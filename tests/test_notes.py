@@ -100,14 +100,19 @@ def test_legacy_flat_and_deep_notes_are_read_and_folded_into_one_fanout_blob(rep
     from flowergit.state import notes
 
     r = discover(str(repo))
-    flat, deep, both, other = commits(repo, 4)
+    flat, deep, both, other, dup = commits(repo, 5)
     notes_tree_with(repo, {
         flat: b'{"v":1,"kind":"x"}\n',                                   # git notes, small tree
         f"{deep[:2]}/{deep[2:4]}/{deep[4:]}": b'{"v":1,"kind":"y"}\n',   # two-level fan-out
         both: b'{"v":1,"kind":"a"}\n',                                   # one object, two blobs
         f"{both[:2]}/{both[2:]}": b'{"v":1,"kind":"a"}\n{"v":1,"kind":"b"}\n',
         other: b'{"v":1,"kind":"untouched"}',
+        dup: b'{"v":1,"kind":"c"}\n',                                    # not written to: three
+        f"{dup[:2]}/{dup[2:]}": b'{"v":1,"kind":"d"}\n',                 # blobs, folded when the
+        f"{dup[:2]}/{dup[2:4]}/{dup[4:]}": b'{"v":1,"kind":"c"}\n',      # flat notes move
     })
+    dup_note = [{"v": 1, "kind": "d"}, {"v": 1, "kind": "c"}]
+    assert notes.read(r, dup) == dup_note
     assert notes.read(r, flat) == [{"v": 1, "kind": "x"}]
     assert notes.read(r, deep) == [{"v": 1, "kind": "y"}]
     assert notes.read(r, both) == [{"v": 1, "kind": "a"}, {"v": 1, "kind": "b"}]
@@ -117,7 +122,13 @@ def test_legacy_flat_and_deep_notes_are_read_and_folded_into_one_fanout_blob(rep
     assert git(repo, "rev-parse", "refs/notes/flower").stdout == before
     for _ in range(2):  # re-applying is harmless
         notes.append(r, {flat: [line], deep: [line], both: [line]}, "t")
-    assert sorted(note_paths(repo)) == sorted([f"{c[:2]}/{c[2:]}" for c in (flat, deep, both)] + [other])
+    # every note sits at its fan-out path, one blob per object; the flat note of an object not
+    # written to moved with the first write (the root holds subtrees only), its blob unchanged
+    assert sorted(note_paths(repo)) == sorted(f"{c[:2]}/{c[2:]}" for c in (flat, deep, both, other, dup))
+    assert notes.read(r, dup) == dup_note
+    assert all(ln.split()[1] == "tree" for ln in git(repo, "ls-tree", "refs/notes/flower").stdout.splitlines())
+    assert git(repo, "cat-file", "-p", f"refs/notes/flower:{other[:2]}/{other[2:]}").stdout == \
+        '{"v":1,"kind":"untouched"}'
     assert notes.read(r, flat) == [{"v": 1, "kind": "x"}, line]
     assert notes.read(r, deep) == [{"v": 1, "kind": "y"}, line]
     assert notes.read(r, both) == [{"v": 1, "kind": "a"}, {"v": 1, "kind": "b"}, line]

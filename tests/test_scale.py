@@ -116,22 +116,91 @@ def test_status_reads_every_dispatch_record_in_one_batch(repo: Path, n: int) -> 
     assert sum(data["dispatches"].values()) == n  # type: ignore[index]
 
 
-def test_notes_in_a_long_history_are_read_and_written(tmp_path: Path) -> None:
-    """100,000 commits with notes is the benchmark's size; 3,000 keep the test lean. The store
-    finds notes git placed under fan-out paths and appends to them by CAS."""
-    repo = build.init_repo(tmp_path / "hist")
-    build.history(repo, 3000)
-    head = git(repo, "rev-parse", "HEAD").stdout.strip()
-    shown = git(repo, "notes", "--ref=flower", "show", head).stdout
-    assert json.loads(shown)["kind"] == "merge"
-    code = ("import sys, json\nfrom flowergit.gitio.repo import discover\nfrom flowergit.state import notes\n"
-            "r = discover()\nh = sys.argv[1]\n"
-            "notes.append(r, {h: [{'v': 1, 'kind': 'suite', 'passed': True}]}, 'bench note')\n"
-            "print(json.dumps(notes.read(r, h)))\n")
-    out = subprocess.run([sys.executable, "-c", code, head], cwd=repo, capture_output=True, text=True)
+NOTES_CODE = """
+import json, os, sys
+from flowergit.gitio.repo import discover
+from flowergit.state import notes
+r = discover()
+op, oids = sys.argv[1], sys.argv[2:]
+if op == "append":
+    for o in oids:  # one notes commit per object, as merges and suites write them
+        notes.append(r, {o: [{"v": 1, "kind": "suite", "passed": True}]}, "scale note")
+print(json.dumps(notes.read_many(r, oids)))
+"""
+
+
+def notes_op(repo: Path, op: str, oids: list[str]) -> tuple[dict[str, list[dict[str, object]]], list[str]]:
+    """Run a notes append/read in a fresh process: (what read_many returned, git commands run)."""
+    trace = repo.parent / "notes-trace.txt"
+    trace.unlink(missing_ok=True)
+    out = subprocess.run([sys.executable, "-c", NOTES_CODE, op, *oids], cwd=repo, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "GIT_TRACE": str(trace)})
     assert out.returncode == 0, out.stderr
-    kinds = [rec["kind"] for rec in json.loads(out.stdout)]
-    assert kinds == ["merge", "suite"]
+    calls = [ln.split("trace: built-in: git ", 1)[1] for ln in trace.read_text(errors="replace").splitlines()
+             if "trace: built-in: git " in ln]
+    return json.loads(out.stdout), calls
+
+
+def tree_entries_rewritten(repo: Path, old: str, new: str) -> int:
+    """Entries in the trees a notes commit wrote that its parent did not have (root included)."""
+    changed = [ln.split("\t", 1)[1] for ln in git(repo, "diff-tree", "-r", "-t", old, new).stdout.splitlines()
+               if ln.split()[1] == "040000"]
+    return sum(len(git(repo, "ls-tree", f"{new}:{p}" if p else new).stdout.splitlines()) for p in ["", *changed])
+
+
+@pytest.mark.parametrize("n", [300, 3000])
+def test_notes_are_appended_and_read_at_a_cost_set_by_the_fanout_not_the_count(tmp_path: Path, n: int) -> None:
+    """100,000 commits with notes is the benchmark's size; 300 and 3,000 keep the test lean.
+    Appends land under git's fan-out (the root stays at 256 subtrees, one subtree is rewritten),
+    the git processes per append and per read do not grow with the notes, and nothing lists
+    the notes tree."""
+    repo = build.init_repo(tmp_path / "hist")
+    build.history(repo, n)
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    assert json.loads(git(repo, "notes", "--ref=flower", "show", head).stdout)["kind"] == "merge"
+    trees = git(repo, "log", "--format=%T", "-20").stdout.split()  # no notes on trees yet
+    tips = [git(repo, "rev-parse", "refs/notes/flower").stdout.strip()]
+    got, calls = notes_op(repo, "append", [head])
+    assert [rec["kind"] for rec in got[head]] == ["merge", "suite"]
+    per_append = calls
+    for t in trees:
+        tips.append(git(repo, "rev-parse", "refs/notes/flower").stdout.strip())
+        _, calls = notes_op(repo, "append", [t])
+        assert len(calls) == len(per_append), (calls, per_append)
+    tips.append(git(repo, "rev-parse", "refs/notes/flower").stdout.strip())
+    root = git(repo, "ls-tree", "refs/notes/flower").stdout.splitlines()
+    assert len(root) <= 256 and all(ln.split()[1] == "tree" for ln in root)  # nothing flat piles up
+    for old, new in zip(tips, tips[1:]):
+        # root (<= 256) + one subtree (about n/256 notes): the rewrite does not hold every note
+        assert tree_entries_rewritten(repo, old, new) <= 256 + n // 256 + 24
+    got, calls = notes_op(repo, "read", [head, *trees[:2], "0" * 40])
+    assert set(got) == {head, *trees[:2]}
+    assert not any(c.startswith("ls-tree") for c in calls), calls  # looked up by path
+    assert sum(c.startswith("cat-file") for c in calls) == 1 and len(calls) <= 3, calls
+
+
+def test_a_flat_legacy_notes_tree_moves_under_the_fanout_once(tmp_path: Path) -> None:
+    """3,000 notes written flat (as older git flower wrote them): the first append moves them
+    all under the fan-out, each object keeping its one blob; later appends rewrite small trees."""
+    repo = build.init_repo(tmp_path / "flat")
+    build.history(repo, 3000, notes=False)
+    objs = git(repo, "rev-list", "HEAD").stdout.split()
+    blob = git(repo, "hash-object", "-w", "--stdin", input=b'{"kind":"merge","v":1}\n').stdout.strip()
+    tree = git(repo, "mktree", input="".join(f"100644 blob {blob}\t{o}\n" for o in objs).encode()).stdout.strip()
+    git(repo, "update-ref", "refs/notes/flower", git(repo, "commit-tree", tree, "-m", "flat").stdout.strip())
+    trees = git(repo, "log", "--format=%T", "-3").stdout.split()
+    tips = [git(repo, "rev-parse", "refs/notes/flower").stdout.strip()]
+    for t in [objs[0], *trees]:
+        notes_op(repo, "append", [t])
+        tips.append(git(repo, "rev-parse", "refs/notes/flower").stdout.strip())
+    paths = git(repo, "ls-tree", "-r", "--name-only", "refs/notes/flower").stdout.split()
+    assert sorted(paths) == sorted(f"{o[:2]}/{o[2:]}" for o in [*objs, *trees])  # one blob each
+    assert len(git(repo, "ls-tree", "refs/notes/flower").stdout.splitlines()) <= 256
+    for old, new in zip(tips[1:], tips[2:]):  # after the move: root + one subtree
+        assert tree_entries_rewritten(repo, old, new) <= 256 + 3000 // 256 + 24
+    got, _ = notes_op(repo, "read", [objs[0], objs[-1]])
+    assert got == {objs[0]: [{"kind": "merge", "v": 1}, {"kind": "suite", "passed": True, "v": 1}],
+                   objs[-1]: [{"kind": "merge", "v": 1}]}
 
 
 def test_a_warm_brief_list_is_one_git_process(repo: Path) -> None:

@@ -9,7 +9,8 @@ subtree), so an append rewrites the root (at most 256 subtrees) and one subtree 
 the notes) whatever the number of notes. Notes found at the flat path (``abcdef…``, as
 ``git notes`` writes small notes trees) or at a deeper fan-out (``ab/cd/ef…``) are read, and
 when their object gets a new line they are moved into the one fan-out blob: an object never has
-two note blobs after git flower wrote to it. Lookups are by path in one ``cat-file --batch``;
+two note blobs after git flower wrote to it. Flat notes in the root are all moved under the
+fan-out with the first write that finds them (once), so the root stays small. Lookups are by path in one ``cat-file --batch``;
 the notes tree is never listed.
 
 Lines (sorted keys, no pretty-printing):
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowergit.errors import Conflict, UsageError
 from flowergit.gitio import objects, refs
@@ -85,15 +86,20 @@ def _combine(parts: Sequence[bytes]) -> bytes:
     return "".join(ln + "\n" for ln in seen).encode("utf-8", "surrogateescape")
 
 
-def _lookup(batch: objects.Batch, tip: str, oids: Sequence[str]) -> dict[str, tuple[list[str], bytes]]:
-    """oid -> (the paths its note blobs sit at, the combined note), for the oids with a note.
+class Found(NamedTuple):
+    paths: list[str]  # where the object's note blobs sit
+    data: bytes       # the note (several blobs combined)
+
+
+def _lookup(batch: objects.Batch, tip: str, oids: Sequence[str]) -> dict[str, Found]:
+    """oid -> its note, for the oids that have one.
 
     Every candidate path of every oid is asked in one pipelined batch: no listing of the tree."""
     if not oids:
         return {}
     names = [f"{tip}:{p}" for o in oids for p in _paths(o)]
     got = batch.get_many(names)
-    out: dict[str, tuple[list[str], bytes]] = {}
+    out: dict[str, Found] = {}
     width = len(names) // len(oids)
     for i, oid in enumerate(oids):
         paths, blobs = [], []
@@ -103,8 +109,49 @@ def _lookup(batch: objects.Batch, tip: str, oids: Sequence[str]) -> dict[str, tu
                 paths.append(p)
                 blobs.append(g[2])
         if paths:
-            out[oid] = (paths, _combine(blobs))
+            out[oid] = Found(paths, _combine(blobs))
     return out
+
+
+def _flat_notes(root: list[objects.Entry], hexlen: int) -> dict[str, str]:
+    """oid -> note blob, for the notes that sit flat in the root tree ``root``."""
+    return {e.name.decode(): e.oid for e in root
+            if not e.is_tree and len(e.name) == hexlen and all(c in b"0123456789abcdef" for c in e.name)}
+
+
+def _move_flat(batch: objects.Batch, w: objects.Writer, root: list[objects.Entry], flat: Mapping[str, str],
+               changes: dict[str, tuple[bytes, str] | None]) -> None:
+    """Plan moving the flat notes ``flat`` under the fan-out, from the tree entries themselves
+    (asking git for thousands of paths in a wide flat root would scan it once per path). A
+    second blob of the same object at a fan-out path is folded in, so one blob remains."""
+    subs = {e.name.decode(): e.oid for e in root if e.is_tree}
+    listed: dict[str, dict[bytes, objects.Entry]] = {}
+
+    def entries(path: str, oid: str) -> dict[bytes, objects.Entry]:
+        if path not in listed:
+            listed[path] = {e.name: e for e in batch.tree(oid) or []}
+        return listed[path]
+
+    for oid, blob in flat.items():
+        blobs, gone = [blob], [oid]
+        if oid[:2] in subs:
+            top = entries(oid[:2], subs[oid[:2]])
+            one = top.get(oid[2:].encode())
+            if one is not None and not one.is_tree:
+                blobs.insert(0, one.oid)
+            two = top.get(oid[2:4].encode())
+            if two is not None and two.is_tree:
+                deep = entries(f"{oid[:2]}/{oid[2:4]}", two.oid).get(oid[4:].encode())
+                if deep is not None and not deep.is_tree:
+                    blobs.append(deep.oid)
+                    gone.append(f"{oid[:2]}/{oid[2:4]}/{oid[4:]}")
+        for p in gone:
+            changes[p] = None
+        if len(blobs) > 1:
+            data = _combine([g[2] for g in batch.get_many(blobs) if g is not None])
+            changes[note_path(oid)] = (objects.MODE_BLOB, w.add("blob", data))
+        else:
+            changes[note_path(oid)] = (objects.MODE_BLOB, blob)
 
 
 def _valid_oids(oids: Sequence[str], hexlen: int) -> list[str]:
@@ -127,7 +174,7 @@ def read_many(repo: Repo, oids: Sequence[str], ref: str = NOTES_REF) -> dict[str
         return {}
     with objects.Batch(repo) as batch:
         found = _lookup(batch, tip, want)
-    return {o: parse(data) for o, (_, data) in found.items()}
+    return {o: parse(f.data) for o, f in found.items()}
 
 
 def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message: str,
@@ -148,13 +195,15 @@ def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message
         changes: dict[str, tuple[bytes, str] | None] = {}
         with objects.Batch(repo) as batch:
             base_tree = None
-            found: dict[str, tuple[list[str], bytes]] = {}
+            found: dict[str, Found] = {}
+            root: list[objects.Entry] = []
             if tip is not None:
                 got = batch.get(f"{tip}^{{tree}}")
                 base_tree = got[0] if got else None
+                root = (batch.tree(base_tree) or []) if base_tree else []
                 found = _lookup(batch, tip, oids)
             for oid, recs in lines.items():
-                paths, data = found.get(oid, ([], b""))
+                paths, data = found.get(oid, Found([], b""))
                 have = {_canonical(ln) for ln in data.decode("utf-8", "replace").splitlines()}
                 add = [ln for ln in dict.fromkeys(encode(r) for r in recs) if ln not in have]
                 if not add:
@@ -168,6 +217,11 @@ def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message
                 changes[note_path(oid)] = (objects.MODE_BLOB, blob)
             if not changes:
                 return tip or ""
+            # flat notes in the root (``git notes`` writes small trees flat, older git flower
+            # always did) move under the fan-out once, with this write: later writes no longer
+            # rewrite a root that holds every note
+            flat = {o: b for o, b in _flat_notes(root, repo.hexlen).items() if o not in lines}
+            _move_flat(batch, w, root, flat, changes)
             tree = objects.edit_tree(batch, w, base_tree, changes)
         w.flush()
         commit = objects.commit(repo, tree, [tip] if tip else [], message)

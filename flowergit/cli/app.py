@@ -13,7 +13,7 @@ import typer
 from flowergit import __version__
 from flowergit.errors import Exit
 
-from flowergit.cli.app_common import CONTEXT, JSON
+from flowergit.cli.app_common import CONTEXT
 
 app = typer.Typer(
     name="git flower",

@@ -173,8 +173,8 @@ def rst(root: Cmd) -> str:
     for p in root.params:
         parts += [f"``{p.decl}``", f"  {_rst_escape(p.help)}", ""]
     parts += ["EXAMPLES", "========", ""]
-    for cmd, text in EXAMPLES:
-        parts += [f"``{cmd}``", f"  {_rst_escape(text)}", ""]
+    for example, text in EXAMPLES:
+        parts += [f"``{example}``", f"  {_rst_escape(text)}", ""]
     parts += ["EXIT STATUS", "===========", ""]
     for code, text in EXIT_STATUS:
         parts += [f"**{code}**", f"  {_rst_escape(text)}", ""]
@@ -247,8 +247,8 @@ def markdown(root: Cmd) -> str:
                       f"{' (required)' if p.required and p.kind == 'option' else ''} |" for p in shown]
             parts.append("")
     parts += ["## Examples", ""]
-    for cmd, text in EXAMPLES:
-        parts += [f"- `{cmd}`: {text}"]
+    for example, text in EXAMPLES:
+        parts += [f"- `{example}`: {text}"]
     parts += ["", "## Exit status", "", "| exit | meaning |", "|---|---|"]
     parts += [f"| {c} | {_md_escape(t)} |" for c, t in EXIT_STATUS]
     parts += ["", "## Environment", "", "| variable | meaning |", "|---|---|"]

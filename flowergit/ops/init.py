@@ -68,9 +68,9 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
         if agents_md:
             from flowergit.ops import prime
 
-            res = prime.add_agents_md(agents_path)
-            if res["changed"]:
-                done.append(f"AGENTS.md: {res['action']}")
+            added = prime.add_agents_md(agents_path)
+            if added["changed"]:
+                done.append(f"AGENTS.md: {added['action']}")
         elif not _has_flower_section(agents_path):
             hints.append("add a git flower section for agents to AGENTS.md with "
                          "`git flower init --agents-md`")

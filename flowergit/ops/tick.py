@@ -174,7 +174,7 @@ def dispatch_signals(ctx: Ctx, me: str | None, fence: list[Any], actions: list[s
         sid = str(sig["id"])
         brief = sig.get("brief")
         st = _brief_status(ctx, brief)
-        if st != "planned" or brief in live:
+        if brief is None or st != "planned" or brief in live:
             why = f"brief {brief} is {st or 'missing'}"
             sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me, note=why)
             actions.append(f"signal {sid}: moot ({why})")
@@ -241,7 +241,7 @@ def tick(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None,
     refuse_if_pending(ctx, beside_merge=True)
     me = caller(daemon)
     if me:
-        ctx.daemon = me  # type: ignore[attr-defined]  # seen by fence_ops in dispatch and merge
+        ctx.daemon = me  # seen by fence_ops in dispatch and merge
         os.environ["FLOWER_DAEMON"] = me
         DaemonStore(ctx.repo).require(me)
     guard = _guard(ctx, ln, me)
@@ -293,7 +293,7 @@ def run(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None, interva
         me = str(head.record["id"])
         checked_in = True
     os.environ["FLOWER_DAEMON"] = me
-    ctx.daemon = me  # type: ignore[attr-defined]
+    ctx.daemon = me
     log = say or (lambda text: sys.stderr.write(text + "\n"))
     try:
         got = bops.take(ctx, lane=ln, daemon=me)

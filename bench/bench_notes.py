@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from common import env, machine, ms, spread, table  # noqa: E402
+from common import env, machine, ms, spread, table
 
-from flowergit.gitio import objects  # noqa: E402
-from flowergit.gitio.repo import discover  # noqa: E402
-from flowergit.state import notes as new_notes  # noqa: E402
+from flowergit.gitio import objects
+from flowergit.gitio.repo import discover
+from flowergit.state import notes as new_notes
 
 BEFORE = "1c8cc30"  # the last commit with the flat-path writer and the listing reader
 
@@ -80,7 +79,7 @@ def rewritten(git_dir: str, old: str, new: str) -> int:
 
 def measure(mod, git_dir: str, n: int, reps: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
     repo = discover(git_dir)
-    tip = lambda: subprocess.run(["git", "--git-dir", git_dir, "rev-parse", "refs/notes/flower"],  # noqa: E731
+    tip = lambda: subprocess.run(["git", "--git-dir", git_dir, "rev-parse", "refs/notes/flower"],
                                  capture_output=True, text=True, check=True).stdout.strip()
     appends, entries = [], []
     for i in range(reps + 2):

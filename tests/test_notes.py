@@ -141,6 +141,7 @@ def test_legacy_flat_and_deep_notes_are_read_and_folded_into_one_fanout_blob(rep
 
 def test_a_short_object_name_is_refused_without_a_write(repo: Path) -> None:
     import pytest
+
     from flowergit.errors import UsageError
     from flowergit.gitio.repo import discover
     from flowergit.state import notes

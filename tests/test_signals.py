@@ -217,3 +217,33 @@ def test_claim_next_moves_on_after_a_lost_race_without_a_read_back(repo: Path) -
     # the last one: exactly once, then exit 3 (none left)
     assert flower_json(repo, "signal", "claim", "--next")["id"] == left[0]["id"]  # type: ignore[index]
     assert flower(repo, "signal", "claim", "--next").returncode == 3
+
+
+def test_completing_prunes_signals_that_are_over_and_older_than_expiry(repo: Path) -> None:
+    """The scan of `claim --next` stays proportional to recent signals: a completion removes
+    the refs of signals emitted and completed (or moot) more than `[signals] expiry` ago (signal
+    and claim together), at most once a minute; pending, claimed and recent ones stay."""
+    done, moot, held, queued = emit(repo), emit(repo), emit(repo), emit(repo)
+    flower_json(repo, "signal", "claim", done)
+    flower_json(repo, "signal", "complete", done)
+    flower_json(repo, "signal", "complete", moot, "--moot")
+    flower_json(repo, "signal", "claim", held)
+    names = git(repo, "for-each-ref", "--format=%(refname)", "refs/flower/").stdout.split()
+    assert f"refs/flower/claims/{done}" in names  # recent: kept for `signal list`
+    later = {**TESTING, "FLOWER_CLOCK_OFFSET": str(2 * 86400)}
+    fresh = str(flower_json(repo, "signal", "emit", "probe", env=later)["id"])  # type: ignore[index]
+    flower_json(repo, "signal", "complete", fresh, env=later)
+    names = git(repo, "for-each-ref", "--format=%(refname)", "refs/flower/").stdout.split()
+    for sid in (done, moot):
+        assert f"refs/flower/signals/{sid}" not in names and f"refs/flower/claims/{sid}" not in names
+    for sid in (held, queued, fresh):
+        assert f"refs/flower/signals/{sid}" in names
+    assert f"refs/flower/claims/{held}" in names and f"refs/flower/claims/{fresh}" in names
+    assert [s["id"] for s in flower_json(repo, "signal", "list", env=later)] == [  # type: ignore[index, union-attr]
+        held, queued, fresh]
+    # a pruned signal is gone, not claimable: exactly once still holds
+    assert flower(repo, "signal", "claim", done).returncode == 3
+    # within the minute, another completion does not prune again
+    flower_json(repo, "signal", "complete", held, env=later)
+    assert f"refs/flower/claims/{held}" in git(repo, "for-each-ref", "refs/flower/claims/").stdout
+    assert snapshot_state(repo).locks == ()

@@ -341,6 +341,7 @@ def complete(repo: Repo, sid: str, *, moot: bool = False, by: str, daemon: str |
                 refs.transaction(repo, [refs.create(claim_ref(sid), commit)], msg)
             except CasLost:
                 continue
+            _tidy_after_complete(repo)
             return {**_view(sig, records.Head(claim_ref(sid), commit, rec), sid), "already": False}
         cur = cl.record.get("state", "claimed")
         if cur in FINAL:
@@ -360,8 +361,96 @@ def complete(repo: Repo, sid: str, *, moot: bool = False, by: str, daemon: str |
             refs.transaction(repo, [refs.update(cl.ref, commit, cl.commit)], msg)
         except CasLost:
             continue
+        _tidy_after_complete(repo)
         return {**_view(sig, records.Head(cl.ref, commit, rec), sid), "already": False}
     raise Conflict(f"gave up completing signal {sid} after repeated lost races", "retry")
+
+
+# -- pruning --------------------------------------------------------------------------------------
+PRUNE_EVERY = 60.0
+"""A completion prunes at most once a minute (wall clock), so a tick that completes many
+signals in a row pays for one prune."""
+PRUNE_LIMIT = 1000
+"""At most this many signals are pruned by one transaction; the rest wait for the next prune."""
+
+
+def prune(repo: Repo, *, expiry: float, now: float | None = None) -> list[str]:
+    """Delete the refs of signals that are over: emitted more than ``expiry`` seconds ago (so
+    ``claim`` never offers them anyway) and completed or moot more than ``expiry`` seconds ago
+    (so ``signal list`` shows how each ended for that long). The signal ref and its claim ref go in
+    one compare-and-swap transaction, so a signal is never left behind without its claim (and
+    were one brought back by an old clone, it would be expired, so never claimable). Keeps the
+    ``claim --next`` scan proportional to the signals of the last ``expiry`` seconds, not to
+    every signal ever emitted. Best effort: a lost race prunes nothing; the ids pruned."""
+    res = repo.git(["for-each-ref", "--format=%(objectname) %(refname:lstrip=2)", "--",
+                    SIGNALS, CLAIMS])
+    sig_oid: dict[str, str] = {}
+    claim_oid: dict[str, str] = {}
+    for line in res.out.split("\n"):
+        oid, _, name = line.partition(" ")
+        where, _, sid = name.partition("/")
+        if where == "signals":
+            sig_oid[sid] = oid
+        elif where == "claims":
+            claim_oid[sid] = oid
+    now = _wall() if now is None else now
+    low = cutoff(expiry, now)
+    ended_low = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - expiry))
+    old = [sid for sid in sorted(claim_oid)
+           if (got := parse_id(sid)) is not None and got[0] < low][:PRUNE_LIMIT]
+    if not old:
+        return []
+    with objects.Batch(repo) as batch:
+        blobs = batch.get_many([f"{claim_oid[sid]}:{records.RECORD}" for sid in old])
+    ops: list[refs.Op] = []
+    done: list[str] = []
+    for sid, blob in zip(old, blobs):
+        if blob is None or blob[1] != "blob":
+            continue
+        try:
+            rec = records.decode(blob[2], claim_ref(sid))
+        except Conflict:  # an unreadable claim is left for a person to look at
+            continue
+        ended = str(rec.get("completed_at") or rec.get("at") or "")
+        if rec.get("state") not in FINAL or not ended or ended >= ended_low:
+            continue
+        ops.append(refs.delete(claim_ref(sid), claim_oid[sid]))
+        if sid in sig_oid:
+            ops.append(refs.delete(signal_ref(sid), sig_oid[sid]))
+        done.append(sid)
+    if not ops:
+        return []
+    try:
+        refs.transaction(repo, ops, f"prune {len(done)} signals that are over")
+    except CasLost:
+        return []
+    return done
+
+
+def _tidy_after_complete(repo: Repo) -> None:
+    """After a completion, prune what is over (at most once every :data:`PRUNE_EVERY` seconds).
+    Never fails the completion: pruning is housekeeping."""
+    from flowergit.errors import FlowerError
+
+    stamp = repo.state_path("cache", "signals-pruned")
+    now = _wall()
+    try:
+        with open(stamp, encoding="ascii") as f:
+            last = float(f.read().strip() or "0")
+    except (OSError, ValueError):
+        last = 0.0
+    if 0 <= now - last < PRUNE_EVERY:
+        return
+    try:
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w", encoding="ascii") as f:
+            f.write(f"{now:.3f}\n")
+        from flowergit.state import config as cfgmod
+
+        cfg = cfgmod.load(repo.main_worktree, repo.state_path("cache"))
+        prune(repo, expiry=float(cfg.get("signals", "expiry")), now=now)
+    except (OSError, FlowerError):
+        pass
 
 
 def _refuse_if_owner_alive(repo: Repo, sid: str, owner: str) -> None:

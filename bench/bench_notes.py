@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,14 +33,19 @@ BEFORE = "1c8cc30"  # the last commit with the flat-path writer and the listing 
 
 
 def old_notes():  # type: ignore[no-untyped-def]
-    src = subprocess.run(["git", "show", f"{BEFORE}:flowergit/state/notes.py"], cwd=HERE.parent,
-                         capture_output=True, check=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="flower-bench-notes-")) / "old_notes.py"
-    path.write_bytes(src)
-    spec = importlib.util.spec_from_file_location("old_notes", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    """The earlier notes module, from history (None outside a clone that has it)."""
+    got = subprocess.run(["git", "show", f"{BEFORE}:flowergit/state/notes.py"], cwd=HERE.parent,
+                         capture_output=True, check=False)
+    if got.returncode != 0:
+        return None
+    src = got.stdout
+    with tempfile.TemporaryDirectory(prefix="flower-bench-notes-") as tmp:
+        path = Path(tmp) / "old_notes.py"
+        path.write_bytes(src)
+        spec = importlib.util.spec_from_file_location("old_notes", path)
+        assert spec and spec.loader
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
     return mod
 
 
@@ -112,9 +118,12 @@ def main() -> int:
         base = Path(tempfile.mkdtemp(prefix="flower-bench-notes-"))
         for label, mod, fan in (("before (flat)", old, False), ("after (fan-out)", new_notes, True),
                                 ("after, on a flat tree", new_notes, False)):
+            if mod is None:
+                continue
             d = build(base / f"{n}-{label[:5]}-{fan}.git", n, fan)
             m = measure(mod, d, n, a.reps)
             rows.append([f"{n:,}", label, m["append"], m["entries"], m["read3"]])
+        shutil.rmtree(base, ignore_errors=True)
     print(" ".join(f"{k}={v}" for k, v in machine().items()))
     print(table(rows, ["notes", "writer", "append ms", "tree entries rewritten", "read_many(3) ms"]))
     return 0

@@ -204,6 +204,14 @@ def test_a_flat_legacy_notes_tree_moves_under_the_fanout_once(tmp_path: Path) ->
                    objs[-1]: [{"kind": "merge", "v": 1}]}
 
 
+def test_the_notes_benchmark_runs_and_prints_at_small_scale() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_notes.py"), "--sizes", "300", "--reps", "1"],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    rows = [ln.split() for ln in out.stdout.splitlines() if ln.startswith("300 ")]
+    assert {" ".join(r[1:3]) for r in rows} >= {"after (fan-out)", "after, on"}, out.stdout
+
+
 def test_a_warm_brief_list_is_one_git_process(repo: Path) -> None:
     grow(repo, 30, 0, 0)
     flower_json(repo, "brief", "list")

@@ -212,6 +212,9 @@ def test_claim_next_moves_on_after_a_lost_race_without_a_read_back(repo: Path) -
     finally:
         signals.scan = real_scan  # type: ignore[assignment]
     assert got["id"] in ids[1:] and got["state"] == "claimed"
+    # the loss is noted, so claims in the next seconds spread out from their first attempt
+    assert os.path.exists(r.state_path("cache", "claim-lost"))
+    assert signals._recently_contended(r)
     left = flower_json(repo, "signal", "list", "--unclaimed")
     assert len(left) == 1 and left[0]["id"] in ids[1:]  # type: ignore[index]
     # the last one: exactly once, then exit 3 (none left)

@@ -270,6 +270,34 @@ WINDOW = 8
 it has not tried, so racing claimers spread out instead of colliding down the same list."""
 
 
+CONTENDED = 2.0
+"""Seconds for which a lost race (by any claimer in this repository) makes the next claims start
+at a random one of the oldest few too, not only their retries."""
+
+
+def _contention_mark(repo: Repo) -> str:
+    return repo.state_path("cache", "claim-lost")
+
+
+def _recently_contended(repo: Repo) -> bool:
+    """Did any claimer here lose a race in the last :data:`CONTENDED` seconds? (one ``stat``)"""
+    try:
+        return 0 <= time.time() - os.stat(_contention_mark(repo)).st_mtime < CONTENDED
+    except OSError:
+        return False
+
+
+def _note_contention(repo: Repo) -> None:
+    path = _contention_mark(repo)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="ascii"):
+            pass
+        os.utime(path)
+    except OSError:
+        pass
+
+
 def _pick(n: int) -> int:
     """A random index below ``n`` (no ``random`` import: one byte of ``os.urandom``)."""
     return os.urandom(1)[0] % n if n > 1 else 0
@@ -282,13 +310,15 @@ def claim_next(repo: Repo, *, kind: str | None, by: str, daemon: str | None,
     The first attempt takes the oldest candidate, so an uncontended queue is consumed strictly
     oldest first. A lost race shows that others are claiming too: the next attempt takes one of
     the :data:`WINDOW` oldest untried candidates at random, so N racers spread over the head of
-    the queue rather than all retrying the same ref. A lost race costs the commit and the
+    the queue rather than all retrying the same ref; and for :data:`CONTENDED` seconds after any
+    claimer here lost a race, first attempts are spread the same way. A lost race costs the commit and the
     transaction only (the ref is known to be claimed; nothing is read back). When every
     candidate of a scan was lost, the refs are listed again, and exit 3 comes only from a scan
     that leaves nothing untried."""
     if kind is not None:
         check_name(kind, "signal kind")
     tried: set[str] = set()
+    noted = False
     batch: objects.Batch | None = None
     try:
         while True:
@@ -303,7 +333,7 @@ def claim_next(repo: Repo, *, kind: str | None, by: str, daemon: str | None,
                 # the read-back's `cat-file --batch` starts now, while the claim commit is
                 # written and the transaction runs, instead of after them
                 batch = objects.Batch(repo)
-            lost = bool(tried)
+            lost = bool(tried) or _recently_contended(repo)
             while cands:
                 sid, k = cands.pop(_pick(min(WINDOW, len(cands))) if lost else 0)
                 tried.add(sid)
@@ -311,6 +341,9 @@ def claim_next(repo: Repo, *, kind: str | None, by: str, daemon: str | None,
                                             read_lost=False, batch=batch)
                 if won:
                     return _view(sig, got, sid)
+                if not noted:
+                    _note_contention(repo)  # once per claim: the racers after us spread at once
+                    noted = True
                 lost = True
     finally:
         if batch is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -468,3 +469,64 @@ def test_script_agent_without_steps_fails_clearly(repo: Path) -> None:
     assert wait_all(repo, bid)[0]["exit_code"] == 2
     log = flower(repo, "logs", str(bid)).stdout
     assert "has no run steps" in log and "brief set" in log
+
+
+# -- cost: counted, never timed ------------------------------------------------------------
+def test_one_dispatch_starts_sixteen_git_processes(repo: Path, tmp_path: Path) -> None:
+    """The brief is read once, the attempts and the branches in one for-each-ref, the record the
+    dispatcher just wrote is not read back by the scheduler, no `worktree list`, and the status
+    write does not load the TOML editor. Counted with a `git` shim on PATH that logs its parent
+    pid: only the dispatcher's own processes count (its supervisor runs git too)."""
+    import shutil
+
+    real = shutil.which("git")
+    log = tmp_path / "git-calls.txt"
+    shim = write_exe(tmp_path / "shim" / "git", f'#!/bin/sh\necho "$PPID $*" >> "{log}"\n'
+                                                 f'exec "{real}" "$@"\n')
+    env = {"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
+    bid = new_brief(repo, "counted")
+    assert flower(repo, "brief", "list", env=env).returncode == 0  # the shim's version cached
+    log.unlink()
+    r = flower(repo, "dispatch", str(bid), "--agent", "script", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    me = str(json.loads(r.stdout)["data"]["by_proc"]["pid"])
+    calls = [re.sub(r"^((-c|--git-dir) \S+ )+", "", ln.split(" ", 1)[1])
+             for ln in log.read_text().splitlines() if ln.split(" ", 1)[0] == me]
+    verbs = [c.split(" ", 1)[0] for c in calls]
+    assert len(calls) == 16, calls  # 19 before: brief read twice, refs listed twice, a read-back
+    assert sum(c.startswith("cat-file blob") for c in calls) == 1, calls
+    assert verbs.count("for-each-ref") == 2 and verbs.count("cat-file") == 2, calls
+    assert verbs.count("update-ref") == 3 and verbs.count("worktree") == 1, calls
+    assert not any(c.startswith("worktree list") for c in calls), calls
+    got = flower_json(repo, "brief", "show", str(bid))
+    assert got["status"] == "dispatched"  # type: ignore[index]
+    wait_all(repo, bid)
+    code = ("import sys\nfrom flowergit.ops.context import Ctx\nfrom flowergit.ops import dispatch\n"
+            f"ctx = Ctx().load()\ndispatch.dispatch(ctx, {new_brief(repo, 'imports')}, agent='script')\n"
+            "print(sorted(m for m in ('psutil', 'tomlkit', 'flowergit.ops.recover', "
+            "'flowergit.procs.supervisor', 'flowergit.ops.supervise') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"  # the dispatching process loads none of them
+
+
+BRIEFS = [
+    (b'+++\nv = 1\nid = 3\ntitle = "x"\nkind = "brief"\nstatus = "planned"\n'
+     b'created = 2026-01-01T00:00:00Z\n+++\nbody\n'),
+    b'+++\nv = 1\nstatus = "draft" # kept\n+++\nno newline',
+    b'+++\nv = 1\nstatus="draft"\n[run]\nstatus = "x"\n+++\nb\n',
+    b'+++\r\nv = 1\r\nstatus = "draft"\r\n+++\r\nb\r\n',
+    b'+++\nv = 1\nstatus = "draft"\n+++',
+    b'+++\nv = 1\nnote = """\nstatus = "q"\n"""\n+++\nx\n',
+    b'+++\nv = 1\nstatus = "draft"\nnote = """\nstatus = "q"\n"""\n+++\nx\n',
+    b'+++\nv = 1\nstatus = "planned"\n[run]\nx = 1\n+++\n\n\xe9\xa3\xa8 body\n',
+]
+
+
+@pytest.mark.parametrize("raw", BRIEFS)
+def test_the_status_line_rewrite_is_byte_for_byte_the_toml_editors(raw: bytes) -> None:
+    from flowergit.ops.dispatch import with_status
+    from flowergit.state import brief as codec
+
+    assert with_status(raw, "dispatched") == codec.rewrite(raw, {"status": "dispatched"})

@@ -247,20 +247,23 @@ def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
         return None
 
 
-def all_dispatches(repo: Repo) -> list[records.Head]:
-    """Every dispatch record, read through the local content-addressed cache."""
-    return DispatchStore(repo).all_cached(repo.state_path("cache", "dispatches.json"))
+def all_dispatches(repo: Repo, known: tuple[records.Head, ...] = ()) -> list[records.Head]:
+    """Every dispatch record, read through the local content-addressed cache; ``known`` are
+    records this process wrote itself (their commits need no read)."""
+    return DispatchStore(repo).all_cached(repo.state_path("cache", "dispatches.json"), known)
 
 
-def schedule(ctx: Ctx, mine: tuple[int, int] | None = None) -> dict[str, Any]:
+def schedule(ctx: Ctx, mine: tuple[int, int] | None = None,
+             known: tuple[records.Head, ...] = ()) -> dict[str, Any]:
     """One scheduler step. ``mine`` is a dispatch this process just prepared: it joins the queue
-    (and starts now if a slot is free and nothing older waits)."""
+    (and starts now if a slot is free and nothing older waits). ``known``: records this process
+    just wrote (the cache learns them without reading them back)."""
     repo = ctx.repo
     cap = int(ctx.config.get("flower", "max_parallel"))
     started: list[str] = []
     started_recs: dict[str, dict[str, Any]] = {}
     with sched_lock(repo):
-        heads = all_dispatches(repo)
+        heads = all_dispatches(repo, known)
         now = time.time()
         running = 0
         waiting: list[records.Head] = []
@@ -485,16 +488,61 @@ def _supersede(r: dict[str, Any]) -> dict[str, Any] | None:
             "error": "the dispatcher was interrupted while preparing"}
 
 
-def _set_status_racing(ctx: Ctx, brief: int, status: str, why: str,
-                       adder: threading.Thread | None) -> None:
-    """``set_status`` while our own ``git worktree add`` may be half-way: the briefs store lists
-    worktrees first, and git fails to list one whose admin files are still being written
-    ("failed to read .../commondir"). That read happens before any write, so retry it."""
-    from flowergit.ops import briefs as ops_briefs
+_STATUS_LINE = re.compile(rb'^status = "[a-z]+"\n', re.MULTILINE)
 
+
+def with_status(raw: bytes, status: str) -> bytes:
+    """``raw`` with its front-matter status set to ``status``: the byte-for-byte result of
+    ``brief.rewrite(raw, {"status": status})``. A brief whose top-level ``status = "…"`` line
+    is plain (no comment, no other spelling) has that one line replaced, without loading the
+    comment-keeping TOML editor, and the result is checked to parse as the same document with
+    the new status; any other brief goes through the editor."""
+    from flowergit.state import brief as codec
+
+    front, _body = codec.split(raw)
+    top = re.split(rb"(?m)^[ \t]*\[", front, maxsplit=1)[0]  # the keys before any [table]
+    found = list(_STATUS_LINE.finditer(top))
+    end = raw.find(b"\n+++\n", 3)
+    tail = raw[end + 5:] if end >= 0 else b""
+    if len(found) != 1 or not raw.startswith(b"+++\n") or end < 0 \
+            or (tail and not tail.endswith(b"\n")):
+        return codec.rewrite(raw, {"status": status})
+    at = 4 + found[0].start()  # offsets in `front` are offsets in `raw` after "+++\n"
+    if raw[at:at + len(found[0][0])] != found[0][0]:
+        return codec.rewrite(raw, {"status": status})
+    out = raw[:at] + f'status = "{status}"\n'.encode() + raw[at + len(found[0][0]):]
+    import tomllib
+
+    try:  # the line must be the key itself (not text inside a multi-line string)
+        want = tomllib.loads(front.decode("utf-8"))
+        want["status"] = status
+        same = tomllib.loads(codec.split(out)[0].decode("utf-8")) == want
+    except (ValueError, UnicodeDecodeError):
+        same = False
+    return out if same else codec.rewrite(raw, {"status": status})
+
+
+def _mark_dispatched(ctx: Ctx, brief: int, why: str) -> None:
+    """The brief's status → ``dispatched``, forward only (what ``brief set`` does, without
+    reading the brief back afterwards: the dispatcher does not show it)."""
+    from flowergit.state import brief as codec
+
+    def mutate(raw: bytes) -> bytes | None:
+        cur = codec.parse(raw).status
+        if cur == "dispatched" or codec.ORDER.get(cur, -1) > codec.ORDER["dispatched"]:
+            return None
+        return with_status(raw, "dispatched")
+
+    ctx.briefs().update(brief, mutate, f"brief {brief}: dispatched ({why})")
+
+
+def _set_status_racing(ctx: Ctx, brief: int, why: str, adder: threading.Thread | None) -> None:
+    """The status write while our own ``git worktree add`` may be half-way: the briefs store
+    lists worktrees first, and git fails to list one whose admin files are still being written
+    ("failed to read .../commondir"). That read happens before any write, so retry it."""
     for _ in range(200):
         try:
-            ops_briefs.set_status(ctx, brief, status, why=why)
+            _mark_dispatched(ctx, brief, why)
             return
         except GitError as e:
             if "worktree" not in e.argv or adder is None:
@@ -502,25 +550,18 @@ def _set_status_racing(ctx: Ctx, brief: int, status: str, why: str,
             if not adder.is_alive():
                 adder = None  # one more try, with no add of ours in flight
             time.sleep(0.01)
-    ops_briefs.set_status(ctx, brief, status, why=why)
-
-
-def _exact_refs(repo: Repo, names: list[str]) -> dict[str, str]:
-    """oid of each existing ref in ``names`` (one for-each-ref, exact names only)."""
-    out: dict[str, str] = {}
-    for ln in refs.read_many(repo, names):
-        name, _, oid = ln.partition(" ")
-        if name in names:
-            out[name] = oid
-    return out
+    _mark_dispatched(ctx, brief, why)
 
 
 def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
              rework: bool = False, resume: bool = False, use_tmux: bool = False) -> dict[str, Any]:
-    from flowergit.ops.recover import refuse_if_pending
+    from flowergit.state import journal
 
     repo = ctx.repo
-    refuse_if_pending(ctx, beside_merge=True)
+    if os.path.isdir(journal.directory(repo)):  # a merge journal exists: the full check
+        from flowergit.ops.recover import refuse_if_pending
+
+        refuse_if_pending(ctx, beside_merge=True)
     if resume:
         if agent or base or rework:
             raise UsageError("--resume continues an attempt as it was; it takes no --agent, "
@@ -544,7 +585,10 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
 
         tmux.available()
     store = DispatchStore(repo)
-    attempts = store.attempts(brief)
+    target = ctx.config.target
+    # the attempts, the target and every branch a dispatch of this brief may use, in one read
+    attempts, heads = store.attempts_and_refs(brief, [f"refs/heads/{target}",
+                                                      f"refs/heads/flower/{brief}-*"])
     for h in reversed(attempts):
         st = view_state(h.record)
         if st == "lost" and h.record.get("state") == "preparing":
@@ -561,10 +605,8 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                            "ends it")
     attempt = (int(attempts[-1].record.get("attempt", 0)) if attempts else 0) + 1
     did = dispatch_name(brief, attempt)
-    target = ctx.config.target
     branch = (our_branch(brief, attempts[-1].record.get("branch")) if attempts else None) \
         or branch_name(brief, b.title)
-    heads = _exact_refs(repo, [f"refs/heads/{target}", f"refs/heads/{branch}"])
     target_oid = heads.get(f"refs/heads/{target}")
     branch_oid = heads.get(f"refs/heads/{branch}")
     rework_info: dict[str, Any] | None = None
@@ -633,14 +675,14 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                 "timeout": profile.timeout, "worktree": path, "log": log, "packet": packet,
                 "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
         write_file(spec_path(repo, did), json.dumps(spec, ensure_ascii=False))
-        _set_status_racing(ctx, brief, "dispatched", f"dispatch {did}", adder)
+        _set_status_racing(ctx, brief, f"dispatch {did}", adder)
         status_set = True
         failpoints.hit("dispatch_before_start")
         if path != rec["worktree"]:
             head = store.update(brief, attempt, lambda r: {**r, "worktree": path}, "worktree")
         # the scheduler step runs while the checkout may still be going: a supervisor it starts
         # waits for this dispatch's ready mark before it starts the agent
-        sched = schedule(ctx, mine=(brief, attempt))
+        sched = schedule(ctx, mine=(brief, attempt), known=(head,))
         scheduled = True
         if adder is not None:
             adder.join()

@@ -53,6 +53,36 @@ class DispatchStore:
         heads = records.read_many(self.repo, f"{PREFIX}{brief}/")
         return sorted(heads, key=lambda h: int(h.record.get("attempt", 0)))
 
+    def attempts_and_refs(self, brief: int,
+                          patterns: Sequence[str]) -> tuple[list[records.Head], dict[str, str]]:
+        """:meth:`attempts`, and ``refname -> oid`` of the refs matching ``patterns`` (for-each-ref
+        patterns), from one for-each-ref: one snapshot of both, one process fewer."""
+        prefix = f"{PREFIX}{brief}/"
+        lines = refs.read_many(self.repo, [prefix, *patterns], "%(refname) %(objectname) %(objecttype)")
+        tips: list[list[str]] = []
+        others: dict[str, str] = {}
+        for ln in lines:
+            t = ln.split(" ")
+            if len(t) != 3:
+                continue
+            if t[0].startswith(prefix):
+                if t[2] == "commit":
+                    tips.append(t)
+            else:
+                others[t[0]] = t[1]
+        heads: list[records.Head] = []
+        if tips:
+            with objects.Batch(self.repo) as batch:
+                blobs = batch.get_many([f"{oid}:{records.RECORD}" for _, oid, _ in tips])
+            for (name, oid, _), got in zip(tips, blobs):
+                if got is None or got[1] != "blob":
+                    continue
+                try:
+                    heads.append(records.Head(name, oid, records.decode(got[2], name)))
+                except Conflict:
+                    continue
+        return sorted(heads, key=lambda h: int(h.record.get("attempt", 0))), others
+
     def latest(self, brief: int) -> records.Head | None:
         heads = self.attempts(brief)
         return heads[-1] if heads else None
@@ -62,9 +92,10 @@ class DispatchStore:
         return sorted(heads, key=lambda h: (int(h.record.get("brief", 0)),
                                             int(h.record.get("attempt", 0))))
 
-    def all_cached(self, cache: str | None) -> list[records.Head]:
+    def all_cached(self, cache: str | None, own: Sequence[records.Head] = ()) -> list[records.Head]:
         """Like :meth:`all`, reading only the records whose commit is not in the local cache
-        ``cache`` (a JSON file keyed by commit id: content-addressed, so never stale)."""
+        ``cache`` (a JSON file keyed by commit id: content-addressed, so never stale) nor in
+        ``own`` (records this process just wrote, with the commits it made for them)."""
         if cache is None:
             return self.all()
         lines = refs.read_many(self.repo, [PREFIX], "%(refname) %(objectname) %(objecttype)")
@@ -78,6 +109,14 @@ class DispatchStore:
                 known = doc.get("records", {})
         except (OSError, ValueError):
             pass
+        if not isinstance(known, dict):
+            known = {}
+        learnt = False
+        for h in own:
+            if h.commit not in known:
+                # the same value a read would give: the record as its blob encodes it
+                known[h.commit] = records.decode(records.encode(h.record), h.commit)
+                learnt = True
         missing = [oid for _, oid, _ in tips if oid not in known]
         if missing:
             with objects.Batch(self.repo) as batch:
@@ -90,7 +129,7 @@ class DispatchStore:
                 except Conflict:
                     continue
         heads = [records.Head(name, oid, known[oid]) for name, oid, _ in tips if oid in known]
-        if missing or len(known) != len(heads):
+        if missing or learnt or len(known) != len(heads):
             keep = {h.commit: h.record for h in heads}
             tmp = f"{cache}.{os.getpid()}.tmp"
             try:

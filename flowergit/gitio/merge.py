@@ -87,6 +87,19 @@ def tree_of(repo: Repo, rev: str) -> str:
     return repo.git(["rev-parse", "--verify", "--end-of-options", rev + "^{tree}"]).out.strip()
 
 
+def commits_of(repo: Repo, revs: Sequence[str]) -> list[str | None]:
+    """The commit each of ``revs`` names (None where there is none), in one process."""
+    if any("\n" in r or not r for r in revs):
+        return [commit_of(repo, r) for r in revs]
+    res = repo.git(["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+                   input="".join(r + "^{commit}\n" for r in revs).encode())
+    out: list[str | None] = []
+    for ln in res.out.splitlines()[:len(revs)]:
+        oid, _, typ = ln.partition(" ")
+        out.append(oid if typ == "commit" else None)
+    return out + [None] * (len(revs) - len(out))
+
+
 def commit_of(repo: Repo, rev: str) -> str | None:
     res = repo.git(["rev-parse", "-q", "--verify", "--end-of-options", rev + "^{commit}"],
                    check=False)
@@ -143,7 +156,11 @@ def special_state(git_dir: str, common_dir: str) -> list[str]:
 _GIT_DIRS: dict[str, str] = {}
 
 
-def worktree_git_dir(worktree: str) -> str:
+def worktree_git_dir(worktree: str, repo: Repo | None = None) -> str:
+    """The git dir of a checkout; the discovered one when it is ``repo``'s own (no process)."""
+    if repo is not None and repo.worktree and worktree not in _GIT_DIRS \
+            and os.path.realpath(worktree) == os.path.realpath(repo.worktree):
+        _GIT_DIRS[worktree] = repo.git_dir
     if worktree not in _GIT_DIRS:
         res = runner.run(["rev-parse", "--path-format=absolute", "--git-dir"], cwd=worktree)
         _GIT_DIRS[worktree] = res.out.strip()
@@ -156,7 +173,7 @@ def snapshot_trees(repo: Repo, worktree: str, force_paths: Sequence[str]) -> tup
     The worktree tree holds every tracked, untracked and ``force_paths`` (ignored local-only)
     file as it is on disk: a copy of the index under ``GIT_INDEX_FILE`` takes ``add -A``.
     """
-    git_dir = worktree_git_dir(worktree)
+    git_dir = worktree_git_dir(worktree, repo)
     index_tree = runner.run([*SAFE, "write-tree"], cwd=worktree).out.strip()
     fd, tmp = tempfile.mkstemp(prefix="flower-snap-", suffix=".index", dir=repo.state_dir)
     os.close(fd)
@@ -275,10 +292,14 @@ def add_scratch(repo: Repo, path: str, commit: str) -> None:
 
 
 def remove_scratch(repo: Repo, path: str) -> None:
+    """Remove a scratch worktree and its administrative entry. ``worktree remove`` drops both;
+    ``worktree prune`` runs only when it could not (a missing or half-removed directory)."""
     if os.path.isdir(path):
         res = repo.git(["worktree", "remove", "--force", "--force", "--end-of-options", path],
                        check=False)
-        if not res.ok and os.path.isdir(path):
+        if res.ok:
+            return
+        if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
     repo.git(["worktree", "prune"], check=False)
 
@@ -288,16 +309,42 @@ def worktree_clean(worktree: str) -> bool:
     return not (st.modified or st.untracked or st.unmerged)
 
 
+def _lock_reason(path: str) -> str | None:
+    """The lock reason of a linked worktree ("" when locked without one); None if unlocked."""
+    try:
+        with open(os.path.join(path, ".git"), encoding="utf-8", errors="surrogateescape") as f:
+            line = f.read().strip()
+    except OSError:
+        return None
+    if not line.startswith("gitdir: "):
+        return None
+    admin = line[len("gitdir: "):]
+    try:
+        with open(os.path.join(admin, "locked"), encoding="utf-8", errors="surrogateescape") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def remove_worktree(repo: Repo, path: str) -> bool:
-    """Unlock and remove a clean worker worktree; False (and nothing removed) if not clean."""
+    """Unlock and remove a clean worker worktree; False (nothing removed, lock kept) if not clean.
+
+    ``git worktree remove`` without ``--force`` itself refuses a tree with modified or
+    untracked files, so no separate status is needed; a refused tree is locked again with the
+    reason it had."""
     if not os.path.isdir(path):
         repo.git(["worktree", "prune"], check=False)
         return True
-    if not worktree_clean(path):
-        return False
-    repo.git(["worktree", "unlock", "--end-of-options", path], check=False)
+    reason = _lock_reason(path)
+    if reason is not None:
+        repo.git(["worktree", "unlock", "--end-of-options", path], check=False)
     res = repo.git(["worktree", "remove", "--end-of-options", path], check=False)
-    return res.ok
+    if res.ok:
+        return True
+    if reason is not None and os.path.isdir(path):
+        repo.git(["worktree", "lock", *(["--reason", reason] if reason else []),
+                  "--end-of-options", path], check=False)
+    return False
 
 
 def blame_line(worktree: str, rev: str, path: str, line: int) -> str | None:

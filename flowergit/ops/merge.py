@@ -41,9 +41,9 @@ from flowergit.ops import recover as rec_ops
 from flowergit.ops import suite as suite_ops
 from flowergit.ops.context import Ctx
 from flowergit.procs import groups
-from flowergit.state import journal, notes
+from flowergit.state import journal, notes, records
 from flowergit.state.dispatches import DispatchStore, dispatch_name
-from flowergit.state.layout import recovery_ref
+from flowergit.state.layout import dispatch_ref, recovery_ref
 
 FINISHED = "exited"
 
@@ -233,14 +233,16 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                            f"read its log ({d.get('log') or 'git flower logs ' + name}); "
                            f"`git flower merge {brief} --force` merges its branch anyway")
     target_ref = "refs/heads/" + target
-    pre = gm.commit_of(repo, target_ref)
+    branch = d.get("branch")
+    named = isinstance(branch, str) and bool(branch)
+    # the target and the branch tip in one process
+    pre, head = gm.commits_of(repo, [target_ref, "refs/heads/" + branch]) if named \
+        else (gm.commit_of(repo, target_ref), None)
     if pre is None:
         raise NotFound(f"target branch {target!r} does not exist",
                        "name an existing branch with --into, or set [flower] target")
-    branch = d.get("branch")
     if not isinstance(branch, str) or not branch:
         raise Conflict(f"dispatch {name} names no branch")
-    head = gm.commit_of(repo, "refs/heads/" + branch)
     if head is None:
         raise NotFound(f"the branch of dispatch {name} ({branch}) no longer exists")
     wt = d.get("worktree")
@@ -252,7 +254,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
             raise Conflict(f"the worker tree of dispatch {name} has uncommitted changes: {shown}",
                            f"commit or discard them in {wt}, then merge again")
     base = d.get("base") if isinstance(d.get("base"), str) else None
-    drift = gm.count_commits(repo, f"{base}..{pre}") if base else 0
+    drift = gm.count_commits(repo, f"{base}..{pre}") if base and base != pre else 0
     suite_argv = None if no_test else suite_ops.command(ctx)
     from flowergit.state.baton import fence_ops
 
@@ -286,7 +288,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                 and os.path.realpath(holder.path) in _worker_paths(ctx):
             raise Conflict(f"{target} is checked out in a worker worktree ({holder.path})",
                            "check out another branch there first")
-        busy = gm.special_state(gm.worktree_git_dir(holder.path), repo.common_dir)
+        busy = gm.special_state(gm.worktree_git_dir(holder.path, repo), repo.common_dir)
         if busy:
             raise Conflict(f"an operation is in progress in {holder.path} ({', '.join(busy)})",
                            "finish or abort it (`git merge --abort`, `git notes merge --abort`, "
@@ -439,7 +441,10 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
                 j = _journal(ctx, plan, op, "testing", local_only=manifest, anchor=anchor,
                              suite_pid=groups.identity(pid), scratch=scratch)
 
-            suite = suite_ops.run_on(ctx, plan.merge, plan.tree, label=op, on_start=started)
+            # the attestation is written with the provenance note (one notes commit) when the
+            # merge lands, and on its own on every other way out
+            suite = suite_ops.run_on(ctx, plan.merge, plan.tree, label=op, on_start=started,
+                                     record=False)
         else:
             argv = list(ctx.config.get("suite", "command"))
             cached = suite_ops.attestation(ctx, plan.tree, argv)
@@ -447,8 +452,9 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
     except BaseException:
         _abandon(ctx, plan, op, manifest)
         raise
+    attest = suite if suite is not None and not suite.get("cached") else None
     if suite is not None and not suite["ok"]:
-        _abandon(ctx, plan, op, manifest)
+        _abandon(ctx, plan, op, manifest, attest)
         raise TestsFailed(
             suite_ops.failure_message(suite, f"brief {plan.brief} refused: the suite is red on "
                                              f"the merge into {plan.target}"),
@@ -456,14 +462,24 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
             f"`git flower dispatch {plan.brief} --rework`) and merge again",
             data={**plan.summary(), "status": "red", "suite": suite})
     with deferred_sigint():
-        result = _land(ctx, plan, op, j, manifest, suite)
+        result = _land(ctx, plan, op, j, manifest, suite, attest)
     return result
 
 
-def _abandon(ctx: Ctx, plan: Plan, op: str, manifest: list[dict[str, Any]]) -> None:
-    """Nothing landed: put local-only bytes back if needed and drop the journal and anchor."""
+def record_attestation(ctx: Ctx, attest: dict[str, Any] | None) -> None:
+    """Write a suite attestation that no provenance note will carry (the merge did not land)."""
+    if attest:
+        notes.append(ctx.repo, {attest["tree"]: [attest]},
+                     f"flower: suite on tree {str(attest['tree'])[:12]}")
+
+
+def _abandon(ctx: Ctx, plan: Plan, op: str, manifest: list[dict[str, Any]],
+             attest: dict[str, Any] | None = None) -> None:
+    """Nothing landed: put local-only bytes back if needed, keep the suite's attestation, and
+    drop the journal and anchor."""
     if plan.local_root:
         restore_local_only(plan.local_root, manifest)
+    record_attestation(ctx, attest)
     _drop_anchor(ctx, op)
     journal.remove(ctx.repo, op)
 
@@ -503,13 +519,15 @@ def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, 
 
 
 def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[str, Any]],
-          suite: dict[str, Any] | None) -> dict[str, Any]:
+          suite: dict[str, Any] | None, attest: dict[str, Any] | None = None) -> dict[str, Any]:
     repo = ctx.repo
     from flowergit.state.baton import fence_ops
 
     note = provenance(ctx, plan, suite)
     wt = plan.checkout.path if plan.checkout else None
-    j = _journal(ctx, plan, op, "landing", local_only=manifest, anchor=j["anchor"], note=note)
+    more: dict[str, Any] = {"suite_note": attest} if attest else {}
+    j = _journal(ctx, plan, op, "landing", local_only=manifest, anchor=j["anchor"], note=note,
+                 **more)
     stash: str | None = None
     try:
         if refs.read(repo, plan.target_ref) != plan.pre:
@@ -532,7 +550,7 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
             if stash:
                 anchor = _anchor(ctx, plan, op, stash, j["anchor"])
                 j = _journal(ctx, plan, op, "stashed", local_only=manifest, anchor=anchor,
-                             note=note, stash=stash)
+                             note=note, stash=stash, **more)
             failpoints.hit("after_stash")
         if wt:
             try:
@@ -553,16 +571,16 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
             raise
     except CasLost:
         _rollback_stash(ctx, wt, stash, plan.ita, plan.overlap)
-        _abandon(ctx, plan, op, manifest)
+        _abandon(ctx, plan, op, manifest, attest)
         raise Conflict(f"{plan.target} moved while brief {plan.brief} was being tested; "
                        "nothing of the merge landed and their commit is intact",
                        f"merge again: `git flower merge {plan.brief}`") from None
     except BaseException:
         _rollback_stash(ctx, wt, stash, plan.ita, plan.overlap)
-        _abandon(ctx, plan, op, manifest)
+        _abandon(ctx, plan, op, manifest, attest)
         raise
     j = _journal(ctx, plan, op, "landed", local_only=manifest, anchor=j["anchor"], note=note,
-                 stash=stash)
+                 stash=stash, **more)
     failpoints.hit("after_target_cas")
     return finish_landed(ctx, j)
 
@@ -624,11 +642,13 @@ def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
         # Without it the checkout only saw git's two-way update, which keeps local changes.
         _verify_kept(ctx, j)
     note = j["note"]
-    notes.append(repo, {j["merge"]: [note]}, f"flower: provenance of brief {j['brief']}")
+    lines: dict[str, list[dict[str, Any]]] = {j["merge"]: [note]}
+    attest = j.get("suite_note")
+    if isinstance(attest, dict) and isinstance(attest.get("tree"), str):
+        lines[attest["tree"]] = [attest]  # the suite's attestation, in the same notes commit
+    notes.append(repo, lines, f"flower: provenance of brief {j['brief']}")
     failpoints.hit("after_notes_write")
-    released = _finish_dispatch(ctx, j)
-    _mark_merged(ctx, int(j["brief"]), f"merged into {j['into']} as {j['merge'][:12]}")
-    _drop_anchor(ctx, j["op"], j.get("anchor"))
+    released = _close(ctx, j)
     journal.remove(repo, j["op"])
     return {"brief": j["brief"], "dispatch": j["dispatch"], "status": "merged",
             "merge": j["merge"], "into": j["into"], "tree": j["tree"], "suite": note.get("suite"),
@@ -647,11 +667,11 @@ def _verify_kept(ctx: Ctx, j: dict[str, Any]) -> None:
     index_tree, wt_tree = gm.snapshot_trees(repo, j["worktree"], local_only)
     incoming = set(j.get("incoming") or [])
     changed = set(gm.changed_paths(repo, j["worktree_tree"], wt_tree))
-    changed |= set(gm.changed_paths(repo, j["index_tree"], index_tree))
-    lost = sorted(changed - incoming)
+    staged = set(gm.changed_paths(repo, j["index_tree"], index_tree))
+    lost = sorted((changed | staged) - incoming)
     if lost:
         lost = gm.same_bytes(repo, j["worktree"], j["worktree_tree"], lost) + sorted(
-            set(gm.changed_paths(repo, j["index_tree"], index_tree)) - incoming)
+            staged - incoming)
         lost = sorted(set(lost))
     if lost:
         raise FlowerError(
@@ -660,24 +680,65 @@ def _verify_kept(ctx: Ctx, j: dict[str, Any]) -> None:
             f"(tree 'worktree'); compare with `git diff refs/flower/recovery/{j['op']}:worktree`")
 
 
+def _close(ctx: Ctx, j: dict[str, Any]) -> bool:
+    """The last step of a landed merge, as one ref transaction: the brief turns ``merged``,
+    the dispatch record says ``merged`` and ``refs/flower/recovery/<op>`` goes. A crash leaves
+    all three (``recover`` rolls forward) or none. When the brief is merged already there is
+    no briefs commit to carry them, and the two are written on their own."""
+    brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
+    ref = dispatch_ref(brief, attempt)
+    op = str(j["op"])
+    state: dict[str, Any] = {"released": False, "calls": 0}
+
+    def more() -> list[refs.Op]:
+        # called once per attempt of the briefs write: a retry after a lost race re-reads
+        # the dispatch record and the anchor rather than trusting what was read before
+        state["calls"] += 1
+        ops: list[refs.Op] = []
+        head = records.read(ctx.repo, ref)
+        if head is not None:
+            new = _merged_record(ctx, j, head.record, state)
+            if new is not None:
+                commit = records.build(ctx.repo, new, head.commit,
+                                       f"dispatch {brief}.{attempt}: merged into {j['into']}")
+                ops.append(refs.update(ref, commit, head.commit))
+        known = j.get("anchor") if state["calls"] == 1 else None
+        cur = known or refs.read(ctx.repo, recovery_ref(op))
+        if cur:
+            ops.append(refs.delete(recovery_ref(op), cur))
+        return ops
+
+    wrote = _mark_merged(ctx, brief, f"merged into {j['into']} as {j['merge'][:12]}", more)
+    if not wrote:
+        released = _finish_dispatch(ctx, j)
+        _drop_anchor(ctx, op, j.get("anchor"))
+        return released
+    return bool(state["released"])
+
+
+def _merged_record(ctx: Ctx, j: dict[str, Any], rec: dict[str, Any],
+                   state: dict[str, Any]) -> dict[str, Any] | None:
+    """The dispatch record once merged (None: it says so already); releases the worker
+    worktree first (safe to repeat: a removed worktree counts as released)."""
+    wt = rec.get("worktree")
+    if isinstance(wt, str) and wt:
+        state["released"] = gm.remove_worktree(ctx.repo, wt)
+    if rec.get("state") == "merged" and rec.get("merge_commit") == j["merge"]:
+        return None
+    return {**rec, "state": "merged", "merge_commit": j["merge"], "into": j["into"],
+            "merged_at": suite_ops.utc_now(), "worktree_released": state["released"]}
+
+
 def _finish_dispatch(ctx: Ctx, j: dict[str, Any]) -> bool:
     brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
     store = DispatchStore(ctx.repo)
-    head = store.get(brief, attempt)
-    released = False
-    if head is not None:
-        wt = head.record.get("worktree")
-        if isinstance(wt, str) and wt:
-            released = gm.remove_worktree(ctx.repo, wt)
-
-        def change(rec: dict[str, Any]) -> dict[str, Any] | None:
-            if rec.get("state") == "merged" and rec.get("merge_commit") == j["merge"]:
-                return None
-            return {**rec, "state": "merged", "merge_commit": j["merge"], "into": j["into"],
-                    "merged_at": suite_ops.utc_now(), "worktree_released": released}
-
-        store.update(brief, attempt, change, f"merged into {j['into']}")
-    return released
+    state: dict[str, Any] = {"released": False}
+    try:  # the record is read once, by the update itself
+        store.update(brief, attempt, lambda rec: _merged_record(ctx, j, rec, state),
+                     f"merged into {j['into']}")
+    except NotFound:  # no record (removed by hand): nothing to mark
+        pass
+    return bool(state["released"])
 
 
 def _finish_records(ctx: Ctx, plan: Plan, commit: str, released: bool) -> None:
@@ -687,17 +748,29 @@ def _finish_records(ctx: Ctx, plan: Plan, commit: str, released: bool) -> None:
     _mark_merged(ctx, plan.brief, f"already in {plan.target}")
 
 
-def _mark_merged(ctx: Ctx, brief: int, why: str) -> None:
-    """Brief status -> merged (forward only; the briefs commit is the log entry)."""
+def _mark_merged(ctx: Ctx, brief: int, why: str,
+                 more: Callable[[], list[refs.Op]] | None = None) -> bool:
+    """Brief status -> merged (forward only; the briefs commit is the log entry), with the ref
+    updates ``more()`` returns in the same transaction. False: the brief said ``merged``
+    already, nothing was written (and ``more`` was not called)."""
     from flowergit.state import brief as codec
+    from flowergit.state.briefs import Change
+    from flowergit.state.layout import brief_path
 
-    def mutate(raw: bytes) -> bytes | None:
-        cur = codec.parse(raw).status
-        if cur == "merged":
-            return None
-        return codec.rewrite(raw, {"status": "merged"})
+    message = f"brief {brief}: merged ({why})"
 
-    ctx.briefs().update(brief, mutate, f"brief {brief}: merged ({why})")
+    def plan(tip: str | None, batch: objects.Batch) -> tuple[list[Change], str]:
+        got = batch.get(f"{tip}:{brief_path(brief)}")
+        if got is None:
+            raise NotFound(f"no brief {brief}")
+        if codec.parse(got[2], f"brief {brief}").status == "merged":
+            return [], message
+        new = codec.rewrite(got[2], {"status": "merged"})
+        codec.parse(new, f"brief {brief}")  # never write what we could not read back
+        return [Change(brief_path(brief), new)], message
+
+    new, old = ctx.briefs().apply(plan, extra_ops=more)
+    return new != (old or "")
 
 
 # -- the queue -----------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def _stop_suite(j: dict[str, Any]) -> None:
 
 
 def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
-    from flowergit.ops.merge import _drop_anchor, finish_landed, restore_local_only
+    from flowergit.ops.merge import _drop_anchor, finish_landed, record_attestation, restore_local_only
 
     repo = ctx.repo
     op = str(j["op"])
@@ -129,6 +129,9 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
                 + ", ".join(sorted(diff)[:10]),
                 f"the pre-merge state is kept at {recovery_ref(op)} (trees 'index' and "
                 f"'worktree'); `git diff {recovery_ref(op)}:worktree` shows the difference")
+    attest = j.get("suite_note")
+    if isinstance(attest, dict) and isinstance(attest.get("tree"), str):
+        record_attestation(ctx, attest)  # the suite did pass on that tree
     _drop_anchor(ctx, op)
     journal.remove(repo, op)
     return {"op": op, "brief": j["brief"], "action": "rolled back", "warnings": warnings}

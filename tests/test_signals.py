@@ -182,6 +182,11 @@ def test_one_claim_starts_five_git_processes(repo: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert calls[:2] == ["rev-parse", "for-each-ref"], calls
     assert sorted(calls[2:]) == ["cat-file", "unpack-objects", "update-ref"], calls
+    # by id: the cat-file that finds the signal also reads the claim back
+    sid = str(flower_json(repo, "signal", "list", "--unclaimed")[0]["id"])  # type: ignore[index]
+    r, calls = _git_calls(repo, "signal", "claim", sid, "--json")
+    assert r.returncode == 0, r.stderr
+    assert calls == ["rev-parse", "cat-file", "unpack-objects", "update-ref"], calls
     while flower(repo, "signal", "claim", "--next").returncode == 0:
         pass
     r, calls = _git_calls(repo, "signal", "claim", "--next")

@@ -242,15 +242,17 @@ def claim(repo: Repo, sid: str, *, by: str, daemon: str | None, expiry: float) -
     """Claim signal ``sid``: exit 3 if there is no such signal (or it expired), exit 4 if
     someone else has it."""
     sid = signal_id(sid)
-    sig, existing = _read_pair(repo, sid)
-    if sig is None:
-        raise NotFound(f"no signal {sid}", "`git flower signal list` shows the signals there are")
-    if existing is not None:
-        raise _taken(sid, existing)
-    if expired(sid, expiry):
-        raise NotFound(f"signal {sid} expired (older than {expiry:g}s)",
-                       f"retire it with `git flower signal complete {sid} --moot`")
-    won, sig, got = _try_create(repo, sid, str(sig.record.get("kind", "")), "claimed", by, daemon)
+    with objects.Batch(repo) as batch:  # one cat-file for the first look and the read-back
+        sig, existing = _read_pair(repo, sid, batch)
+        if sig is None:
+            raise NotFound(f"no signal {sid}", "`git flower signal list` shows the signals there are")
+        if existing is not None:
+            raise _taken(sid, existing)
+        if expired(sid, expiry):
+            raise NotFound(f"signal {sid} expired (older than {expiry:g}s)",
+                           f"retire it with `git flower signal complete {sid} --moot`")
+        won, sig, got = _try_create(repo, sid, str(sig.record.get("kind", "")), "claimed", by,
+                                    daemon, batch=batch)
     if not won:
         raise _taken(sid, got)
     return _view(sig, got, sid)

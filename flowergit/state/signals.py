@@ -56,7 +56,10 @@ def _stamp(t: float) -> str:
     """``yyyymmddThhmmss.ffffff`` in UTC (``time``, not ``datetime``: one import fewer on the
     claim path)."""
     sec = int(t // 1)
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)) + ".%06d" % int((t - sec) * 1_000_000)
+    micro = round((t - sec) * 1_000_000)  # rounded as datetime.fromtimestamp rounds
+    if micro >= 1_000_000:
+        sec, micro = sec + 1, micro - 1_000_000
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)) + f".{micro:06d}"
 
 
 def new_id(kind: str) -> str:

@@ -121,7 +121,7 @@ def test_legacy_flat_and_deep_notes_are_read_and_folded_into_one_fanout_blob(rep
     notes.append(r, {flat: [{"v": 1, "kind": "x"}]}, "nothing new")  # present already: no write
     assert git(repo, "rev-parse", "refs/notes/flower").stdout == before
     for _ in range(2):  # re-applying is harmless
-        notes.append(r, {flat: [line], deep: [line], both: [line]}, "t")
+        notes.append(r, {flat: [line], deep: [line], both: [line], other: [{"v": 1, "kind": "untouched"}]}, "t")
     # every note sits at its fan-out path, one blob per object; the flat note of an object not
     # written to moved with the first write (the root holds subtrees only), its blob unchanged
     assert sorted(note_paths(repo)) == sorted(f"{c[:2]}/{c[2:]}" for c in (flat, deep, both, other, dup))

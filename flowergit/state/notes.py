@@ -220,7 +220,7 @@ def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message
             # flat notes in the root (``git notes`` writes small trees flat, older git flower
             # always did) move under the fan-out once, with this write: later writes no longer
             # rewrite a root that holds every note
-            flat = {o: b for o, b in _flat_notes(root, repo.hexlen).items() if o not in lines}
+            flat = {o: b for o, b in _flat_notes(root, repo.hexlen).items() if note_path(o) not in changes}
             _move_flat(batch, w, root, flat, changes)
             tree = objects.edit_tree(batch, w, base_tree, changes)
         w.flush()

@@ -17,7 +17,9 @@ completes it in one step, so a signal is consumed at most once whatever happens.
 
 A signal id carries its time and kind (``20261121T093000.123456-1f2e3d4c-auto_dispatch``), so
 ``claim --next`` finds the oldest unclaimed, unexpired signal of a kind from a single
-``for-each-ref`` of ref names over both prefixes, reading no objects.
+``for-each-ref`` of ref names over both prefixes, reading no objects; racing claimers spread
+over the oldest few (:func:`claim_next`). Completions prune the refs of signals that have been
+over for an expiry period (:func:`prune`), so that listing does not grow without bound.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def _gate(name: str) -> Callable[[], tuple[_Parser, Handler]]:
     def make() -> tuple[_Parser, Handler]:
         from flowergit.cli import merge
 
-        return merge.fast_parser(name, _parser)  # type: ignore[return-value]
+        return merge.fast_parser(name, _parser)
     return make
 
 

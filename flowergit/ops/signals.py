@@ -111,7 +111,9 @@ def claim_remote(ctx: Any, remote: str | None, sid: str | None = None, *, next_:
     if kind is not None and not next_:
         raise UsageError("--kind goes with --next")
     if kind is not None:
-        store.check_name(kind, "signal kind")
+        from flowergit.state.ids import name as check_name
+
+        check_name(kind, "signal kind")
     if sid is not None:
         sid = store.signal_id(sid)
     name = rops.resolve(ctx, remote)

@@ -107,7 +107,7 @@ def default_process() -> int:
             name = p.name()
             cmd = " ".join(p.cmdline()[:3])
             if name != "git" and "flowergit" not in cmd and "git-flower" not in cmd:
-                return p.pid
+                return int(p.pid)
             p = p.parent()
     except (psutil.Error, OSError):
         pass

@@ -235,7 +235,7 @@ def _claimer(claim: records.Head | None) -> str:
 
 
 def _view(sig: records.Head | None, claim: records.Head | None, sid: str) -> dict[str, Any]:
-    rec = dict(sig.record) if sig is not None else {"id": sid}
+    rec: dict[str, Any] = dict(sig.record) if sig is not None else {"id": sid}
     if claim is not None:
         rec["state"] = claim.record.get("state", "claimed")
         rec["claim"] = {k: claim.record.get(k) for k in ("by", "daemon", "at", "state", "note")

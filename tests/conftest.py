@@ -46,6 +46,32 @@ def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     yield home
 
 
+@pytest.fixture(autouse=True)
+def reap_leftovers(request: pytest.FixtureRequest, hermetic: Path) -> Iterator[None]:
+    """After each test, end every process still working inside its temporary directories (a
+    supervisor, an agent, a tmux server a failing test left behind), so no test outlives itself."""
+    yield
+    import psutil
+
+    from flowergit.procs.groups import kill_tree
+
+    roots = [str(hermetic)]
+    tmp = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if tmp is not None:
+        roots.append(str(tmp))
+    me = os.getpid()
+    for p in psutil.process_iter(["pid", "cwd"]):
+        try:
+            cwd = p.info.get("cwd") or ""
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if p.pid != me and any(cwd == r or cwd.startswith(r + os.sep) for r in roots):
+            try:
+                kill_tree(p.pid, grace=1.0)
+            except (psutil.NoSuchProcess, ProcessLookupError, PermissionError):
+                pass
+
+
 def git(cwd: str | Path, *args: str, check: bool = True, input: bytes | None = None,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     e = dict(os.environ)

@@ -526,7 +526,7 @@ BRIEFS = [
 
 @pytest.mark.parametrize("raw", BRIEFS)
 def test_the_status_line_rewrite_is_byte_for_byte_the_toml_editors(raw: bytes) -> None:
-    from flowergit.ops.dispatch import with_status
+    from flowergit.state.brief import with_status
     from flowergit.state import brief as codec
 
     assert with_status(raw, "dispatched") == codec.rewrite(raw, {"status": "dispatched"})

@@ -100,7 +100,7 @@ def set_status(ctx: Ctx, brief: int, status: str, *, forward_only: bool = True,
         if forward_only and cur in codec.ORDER and status in codec.ORDER \
                 and codec.ORDER[cur] > codec.ORDER[status]:
             return None
-        return codec.rewrite(raw, {"status": status})
+        return codec.with_status(raw, status)
 
     ctx.briefs().update(brief, mutate, f"brief {brief}: {status}" + (f" ({why})" if why else ""))
     return show(ctx, brief)

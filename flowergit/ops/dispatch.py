@@ -488,40 +488,6 @@ def _supersede(r: dict[str, Any]) -> dict[str, Any] | None:
             "error": "the dispatcher was interrupted while preparing"}
 
 
-_STATUS_LINE = re.compile(rb'^status = "[a-z]+"\n', re.MULTILINE)
-
-
-def with_status(raw: bytes, status: str) -> bytes:
-    """``raw`` with its front-matter status set to ``status``: the byte-for-byte result of
-    ``brief.rewrite(raw, {"status": status})``. A brief whose top-level ``status = "…"`` line
-    is plain (no comment, no other spelling) has that one line replaced, without loading the
-    comment-keeping TOML editor, and the result is checked to parse as the same document with
-    the new status; any other brief goes through the editor."""
-    from flowergit.state import brief as codec
-
-    front, _body = codec.split(raw)
-    top = re.split(rb"(?m)^[ \t]*\[", front, maxsplit=1)[0]  # the keys before any [table]
-    found = list(_STATUS_LINE.finditer(top))
-    end = raw.find(b"\n+++\n", 3)
-    tail = raw[end + 5:] if end >= 0 else b""
-    if len(found) != 1 or not raw.startswith(b"+++\n") or end < 0 \
-            or (tail and not tail.endswith(b"\n")):
-        return codec.rewrite(raw, {"status": status})
-    at = 4 + found[0].start()  # offsets in `front` are offsets in `raw` after "+++\n"
-    if raw[at:at + len(found[0][0])] != found[0][0]:
-        return codec.rewrite(raw, {"status": status})
-    out = raw[:at] + f'status = "{status}"\n'.encode() + raw[at + len(found[0][0]):]
-    import tomllib
-
-    try:  # the line must be the key itself (not text inside a multi-line string)
-        want = tomllib.loads(front.decode("utf-8"))
-        want["status"] = status
-        same = tomllib.loads(codec.split(out)[0].decode("utf-8")) == want
-    except (ValueError, UnicodeDecodeError):
-        same = False
-    return out if same else codec.rewrite(raw, {"status": status})
-
-
 def _mark_dispatched(ctx: Ctx, brief: int, why: str) -> None:
     """The brief's status → ``dispatched``, forward only (what ``brief set`` does, without
     reading the brief back afterwards: the dispatcher does not show it)."""
@@ -531,7 +497,7 @@ def _mark_dispatched(ctx: Ctx, brief: int, why: str) -> None:
         cur = codec.parse(raw).status
         if cur == "dispatched" or codec.ORDER.get(cur, -1) > codec.ORDER["dispatched"]:
             return None
-        return with_status(raw, "dispatched")
+        return codec.with_status(raw, "dispatched")
 
     ctx.briefs().update(brief, mutate, f"brief {brief}: dispatched ({why})")
 

@@ -234,10 +234,11 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                            f"`git flower merge {brief} --force` merges its branch anyway")
     target_ref = "refs/heads/" + target
     branch = d.get("branch")
-    named = isinstance(branch, str) and bool(branch)
     # the target and the branch tip in one process
-    pre, head = gm.commits_of(repo, [target_ref, "refs/heads/" + branch]) if named \
-        else (gm.commit_of(repo, target_ref), None)
+    if isinstance(branch, str) and branch:
+        pre, head = gm.commits_of(repo, [target_ref, "refs/heads/" + branch])
+    else:
+        pre, head = gm.commit_of(repo, target_ref), None
     if pre is None:
         raise NotFound(f"target branch {target!r} does not exist",
                        "name an existing branch with --into, or set [flower] target")

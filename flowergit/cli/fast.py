@@ -1,4 +1,4 @@
-"""The fast path: hot commands parsed with argparse, no typer, rich, tomlkit or pygit2.
+"""The fast path: hot commands without typer, rich, tomlkit or pygit2 (and, for the hottest, argparse).
 
 Only the plain forms of the hot commands are handled here; anything else (``-h``, an unknown
 option, a parse problem) returns None and the typer app takes the command, so help and usage
@@ -7,33 +7,42 @@ errors stay in one place. Both paths call the same ops function and the same ren
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
+Handler = Callable[[Any], int]
 
 
 class _Fallback(Exception):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _Fallback(message)
+_PARSER_CLASS: Any = None
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    # a fixed width: argparse's default asks shutil for the terminal size, and importing shutil
-    # (with bz2, lzma, fnmatch) costs a hot command ~2 ms; help never comes from here anyway
-    return argparse.HelpFormatter(prog, width=100)
+def _parser(prog: str) -> Any:
+    """An argparse parser that raises instead of exiting (argparse is imported only here)."""
+    global _PARSER_CLASS
+    import argparse
+
+    if _PARSER_CLASS is None:
+        class _Parser(argparse.ArgumentParser):
+            def error(self, message: str) -> None:  # type: ignore[override]
+                raise _Fallback(message)
+
+        _PARSER_CLASS = _Parser
+
+    def formatter(prog: str) -> argparse.HelpFormatter:
+        # a fixed width: argparse's default asks shutil for the terminal size, and importing
+        # shutil (with bz2, lzma, fnmatch) costs ~2 ms; help never comes from here anyway
+        return argparse.HelpFormatter(prog, width=100)
+
+    return _PARSER_CLASS(prog=prog, add_help=False, allow_abbrev=False, exit_on_error=False,
+                         formatter_class=formatter)
 
 
-def _parser(prog: str) -> _Parser:
-    return _Parser(prog=prog, add_help=False, allow_abbrev=False, exit_on_error=False,
-                   formatter_class=_formatter)
-
-
-def _brief_list(a: argparse.Namespace) -> int:
+def _brief_list(a: Any) -> int:
     from flowergit.cli import common
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
@@ -44,7 +53,7 @@ def _brief_list(a: argparse.Namespace) -> int:
     return common.emit(items, a.json, view.brief_list)
 
 
-def _brief_show(a: argparse.Namespace) -> int:
+def _brief_show(a: Any) -> int:
     from flowergit.cli import common
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
@@ -56,7 +65,7 @@ def _brief_show(a: argparse.Namespace) -> int:
     return common.emit(briefs.show(Ctx().load(), bid), a.json, view.brief_show)
 
 
-def _brief_new(a: argparse.Namespace) -> int:
+def _brief_new(a: Any) -> int:
     from flowergit.cli import common
 
     return common.brief_new(title=a.title, body_file=a.body_file, message=a.message, kind=a.kind,
@@ -64,7 +73,7 @@ def _brief_new(a: argparse.Namespace) -> int:
                             remote=a.remote, offline=a.offline)
 
 
-def _list_parser() -> tuple[_Parser, Handler]:
+def _list_parser() -> tuple[Any, Handler]:
     p = _parser("git flower brief list")
     p.add_argument("--status")
     p.add_argument("--kind")
@@ -72,14 +81,14 @@ def _list_parser() -> tuple[_Parser, Handler]:
     return p, _brief_list
 
 
-def _show_parser() -> tuple[_Parser, Handler]:
+def _show_parser() -> tuple[Any, Handler]:
     p = _parser("git flower brief show")
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
     return p, _brief_show
 
 
-def _new_parser() -> tuple[_Parser, Handler]:
+def _new_parser() -> tuple[Any, Handler]:
     p = _parser("git flower brief new")
     p.add_argument("title")
     p.add_argument("--body-file", "-F", dest="body_file")
@@ -94,15 +103,15 @@ def _new_parser() -> tuple[_Parser, Handler]:
     return p, _brief_new
 
 
-def _workers(name: str) -> Callable[[], tuple[_Parser, Handler]]:
-    def make() -> tuple[_Parser, Handler]:
+def _workers(name: str) -> Callable[[], tuple[Any, Handler]]:
+    def make() -> tuple[Any, Handler]:
         from flowergit.cli import dispatch
 
         return dispatch.fast_parser(name, _parser)
     return make
 
 
-def _signal_claim(a: argparse.Namespace) -> int:
+def _signal_claim(a: Any) -> int:
     from flowergit.cli import common
     from flowergit.ops import signals
     from flowergit.render import continuity as view
@@ -111,7 +120,7 @@ def _signal_claim(a: argparse.Namespace) -> int:
     return common.emit(got, a.json, view.signal_claimed)
 
 
-def _signal_claim_parser() -> tuple[_Parser, Handler]:
+def _signal_claim_parser() -> tuple[Any, Handler]:
     p = _parser("git flower signal claim")
     p.add_argument("id", nargs="?")
     p.add_argument("--next", action="store_true")
@@ -121,21 +130,21 @@ def _signal_claim_parser() -> tuple[_Parser, Handler]:
     return p, _signal_claim
 
 
-def _hook_impl(a: argparse.Namespace) -> int:
+def _hook_impl(a: Any) -> int:
     from flowergit.ops import hooks
 
     return hooks.run(a.event, list(a.args))
 
 
-def _hook_impl_parser() -> tuple[_Parser, Handler]:
+def _hook_impl_parser() -> tuple[Any, Handler]:
     p = _parser("git flower hook-impl")
     p.add_argument("event")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.add_argument("args", nargs="...")
     return p, _hook_impl
 
 
-def _gate(name: str) -> Callable[[], tuple[_Parser, Handler]]:
-    def make() -> tuple[_Parser, Handler]:
+def _gate(name: str) -> Callable[[], tuple[Any, Handler]]:
+    def make() -> tuple[Any, Handler]:
         from flowergit.cli import merge
 
         return merge.fast_parser(name, _parser)
@@ -143,7 +152,7 @@ def _gate(name: str) -> Callable[[], tuple[_Parser, Handler]]:
 
 
 # leading command words -> factory of (parser for the rest, handler). Other nouns add theirs.
-TABLE: dict[tuple[str, ...], Callable[[], tuple[_Parser, Handler]]] = {
+TABLE: dict[tuple[str, ...], Callable[[], tuple[Any, Handler]]] = {
     ("brief", "list"): _list_parser,
     ("brief", "ls"): _list_parser,
     ("brief", "show"): _show_parser,
@@ -158,10 +167,74 @@ TABLE: dict[tuple[str, ...], Callable[[], tuple[_Parser, Handler]]] = {
 }
 
 
+# The plain forms of the hottest commands, read without argparse (which, with the gettext and
+# locale modules it loads, costs ~4.5 ms a call). Only exact option names followed by a value
+# that does not start with "-" are taken; anything else — `--opt=value`, `--`, a value that looks
+# like an option, an unknown option — goes to the argparse parsers below, unchanged.
+# spec: (positional names, optional positional, {option: (kind, dest)}, defaults, handler)
+_V, _F, _M = "value", "flag", "multi"
+_LIST: tuple[Any, ...] = ((), None, {"--status": (_V, "status"), "--kind": (_V, "kind"), "--json": (_F, "json")},
+         {}, _brief_list)
+SIMPLE: dict[tuple[str, ...], tuple[Any, ...]] = {
+    ("brief", "list"): _LIST,
+    ("brief", "ls"): _LIST,
+    ("brief", "show"): (("id",), None, {"--json": (_F, "json")}, {}, _brief_show),
+    ("brief", "new"): (("title",), None, {
+        "--body-file": (_V, "body_file"), "-F": (_V, "body_file"), "-m": (_V, "message"),
+        "--message": (_V, "message"), "--kind": (_V, "kind"), "--auto": (_F, "auto"),
+        "--agent": (_V, "agent"), "--depends": (_M, "depends"), "--remote": (_V, "remote"),
+        "--offline": (_F, "offline"), "--json": (_F, "json")}, {"kind": "brief"}, _brief_new),
+    ("signal", "claim"): ((), "id", {"--next": (_F, "next"), "--kind": (_V, "kind"),
+                                     "--daemon": (_V, "daemon"), "--json": (_F, "json")},
+                          {}, _signal_claim),
+}
+
+
+def _simple(spec: tuple[Any, ...], args: list[str]) -> SimpleNamespace | None:
+    names, optional, options, defaults, _ = spec
+    ns: dict[str, Any] = {dest: ([] if kind == _M else False if kind == _F else None)
+                          for kind, dest in options.values()}
+    ns.update(defaults)
+    pos: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("-") and a != "-":
+            opt = options.get(a)
+            if opt is None:
+                return None
+            kind, dest = opt
+            if kind == _F:
+                ns[dest] = True
+            else:
+                if i + 1 >= len(args) or (args[i + 1].startswith("-") and args[i + 1] != "-"):
+                    return None
+                i += 1
+                if kind == _M:
+                    ns[dest].append(args[i])
+                else:
+                    ns[dest] = args[i]
+        else:
+            pos.append(a)
+        i += 1
+    if not len(names) <= len(pos) <= len(names) + (1 if optional else 0):
+        return None
+    ns.update(zip(names, pos))
+    if optional:
+        ns[optional] = pos[len(names)] if len(pos) > len(names) else None
+    return SimpleNamespace(**ns)
+
+
 def run(argv: list[str]) -> int | None:
     """Serve a hot command, or return None to hand it to the typer app."""
     if not argv or any(a in ("-h", "--help") for a in argv):
         return None
+    spec = SIMPLE.get(tuple(argv[:2]))
+    if spec is not None:
+        ns = _simple(spec, argv[2:])
+        if ns is not None:
+            handler: Handler = spec[4]
+            return handler(ns)
     for n in (2, 1):
         factory = TABLE.get(tuple(argv[:n]))
         if factory is not None:
@@ -169,8 +242,10 @@ def run(argv: list[str]) -> int | None:
     else:
         return None
     parser, handler = factory()
+    import argparse
+
     try:
-        ns = parser.parse_args(argv[n:])
+        parsed = parser.parse_args(argv[n:])
     except (_Fallback, argparse.ArgumentError):
         return None
-    return handler(ns)
+    return handler(parsed)

@@ -116,7 +116,9 @@ def _signal_claim(a: Any) -> int:
     from flowergit.ops import signals
     from flowergit.render import continuity as view
 
-    got = signals.claim(signals.Light(), a.id, next_=a.next, kind=a.kind, daemon=a.daemon)
+    from flowergit.ops.context import Ctx
+
+    got = signals.claim(Ctx(), a.id, next_=a.next, kind=a.kind, daemon=a.daemon)
     return common.emit(got, a.json, view.signal_claimed)
 
 

@@ -61,14 +61,13 @@ def claim(
     """Claim a signal exactly once (exit 4: someone else has it; exit 3: nothing left)."""
     from flowergit.cli.common import emit as out
     from flowergit.ops import signals
+    from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 
     if remote is not None:
-        from flowergit.ops.context import Ctx
-
         got = signals.claim_remote(Ctx().load(), remote, id, next_=next_, kind=kind, daemon=daemon)
         return out(got, json, view.signal_claimed)
-    got = signals.claim(signals.Light(), id, next_=next_, kind=kind, daemon=daemon)
+    got = signals.claim(Ctx(), id, next_=next_, kind=kind, daemon=daemon)
     return out(got, json, view.signal_claimed)
 
 

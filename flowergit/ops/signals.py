@@ -9,33 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from flowergit.errors import Conflict, UsageError
-from flowergit.gitio.repo import Repo, discover
-from flowergit.state import config as cfgmod
 from flowergit.state import signals as store
 from flowergit.state.daemons import caller
-
-
-class Light:
-    """What a hot command needs of :class:`flowergit.ops.context.Ctx`: the repo and config."""
-
-    daemon: str | None = None
-
-    def __init__(self, cwd: str | None = None) -> None:
-        self.cwd = cwd
-        self._repo: Repo | None = None
-        self._config: cfgmod.Config | None = None
-
-    @property
-    def repo(self) -> Repo:
-        if self._repo is None:
-            self._repo = discover(self.cwd)
-        return self._repo
-
-    @property
-    def config(self) -> cfgmod.Config:
-        if self._config is None:
-            self._config = cfgmod.load(self.repo.main_worktree, self.repo.state_path("cache"))
-        return self._config
 
 
 def _who(daemon: str | None) -> tuple[str, str | None]:

@@ -20,7 +20,6 @@ Deletions are inferred only against the remote state recorded after the last suc
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -168,23 +167,12 @@ def save_base(repo: Repo, remote: str, state: dict[str, str]) -> None:
 @contextmanager
 def _lock(repo: Repo, remote: str, wait: float = 30.0) -> Iterator[None]:
     """One sync per clone and remote at a time (flock: released by the kernel if we die)."""
-    path = repo.state_path("sync", f"{remote}.mutex")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise Retry(f"another `git flower sync {remote}` is running in this clone",
-                                "wait for it to finish, then retry") from None
-                time.sleep(0.05)
+    from flowergit.procs.locks import exclusive
+
+    with exclusive(repo.state_path("sync", f"{remote}.mutex"), wait=wait, poll=0.05,
+                   busy=lambda: Retry(f"another `git flower sync {remote}` is running in this clone",
+                                      "wait for it to finish, then retry")):
         yield
-    finally:
-        os.close(fd)
 
 
 # -- one round ------------------------------------------------------------------------------------

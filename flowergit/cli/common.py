@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flowergit.errors import UsageError
 from flowergit.render import output
 
 
@@ -20,21 +18,12 @@ def emit(data: Any, json_mode: bool, human: Callable[[Any], None] | None = None)
 
 
 def read_body(body_file: str | None, message: str | None, cap: int) -> bytes:
-    if body_file is not None and message is not None:
-        raise UsageError("give either --body-file or -m, not both")
-    if message is not None:
-        return message.encode("utf-8", "surrogateescape")
-    if body_file is None:
+    """A brief's body from -m, --body-file (``-``: stdin), or nothing."""
+    if body_file is None and message is None:
         return b""
-    if body_file == "-":
-        data = sys.stdin.buffer.read(cap + 1)
-    else:
-        try:
-            with open(body_file, "rb") as f:
-                data = f.read(cap + 1)
-        except OSError as e:
-            raise UsageError(f"cannot read {body_file}: {e.strerror}") from None
-    return data
+    from flowergit.ops.userinput import read_source
+
+    return read_source(body_file, message, cap, ("--body-file", "-m"))
 
 
 def brief_new(*, title: str, body_file: str | None, message: str | None, kind: str, auto: bool,

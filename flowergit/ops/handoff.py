@@ -7,7 +7,6 @@ version it handed over (the blob id) in the baton commit.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from flowergit.errors import UsageError
@@ -21,18 +20,9 @@ MAX_SCRATCHPAD = 1024 * 1024
 
 
 def read_input(path: str | None, text: str | None) -> bytes:
-    if path is not None and text is not None:
-        raise UsageError("give either -F FILE or -m TEXT, not both")
-    if text is not None:
-        data = text.encode("utf-8", "surrogateescape")
-    elif path is None or path == "-":
-        data = sys.stdin.buffer.read(MAX_SCRATCHPAD + 1)
-    else:
-        try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_SCRATCHPAD + 1)
-        except OSError as e:
-            raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    from flowergit.ops.userinput import read_source
+
+    data = read_source(path, text, MAX_SCRATCHPAD)
     if len(data) > MAX_SCRATCHPAD:
         raise UsageError(f"the scratchpad is larger than {MAX_SCRATCHPAD} bytes",
                          "keep it to what a successor must read first")

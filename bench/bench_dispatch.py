@@ -29,29 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def sh(argv: list[str], cwd: Path, env: dict[str, str], input: bytes | None = None) -> str:
-    r = subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True, check=False)
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:4])} failed ({r.returncode}): {r.stderr.decode()}")
-    return r.stdout.decode()
-
-
-def flower_argv() -> list[str]:
-    return [sys.executable, "-m", "flowergit"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import flower_argv, project, sh  # noqa: E402
 
 
 def make_template(root: Path, files: int, count: int, env: dict[str, str]) -> Path:
-    repo = root / "template" / "repo"
-    repo.mkdir(parents=True)
-    sh(["git", "init", "-q", "-b", "main"], repo, env)
-    for i in range(files):
-        d = repo / f"src/pkg{i % 50:02d}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f"mod{i}.py").write_text(f"# module {i}\n" + "x = 1\n" * 20)
-    sh(["git", "add", "-A"], repo, env)
-    sh(["git", "commit", "-qm", "project"], repo, env)
-    sh([*flower_argv(), "init"], repo, env)
+    repo = project(root / "template" / "repo", files, env)
     cfg = (repo / ".flower.toml").read_text().replace("max_parallel = 4", f"max_parallel = {count}")
     cfg += '\n[agents.idle]\ncommand = ["sleep", "120"]\n'
     (repo / ".flower.toml").write_text(cfg)

@@ -183,3 +183,32 @@ def machine() -> dict[str, str]:
     return {"nproc": str(os.cpu_count() or "?"), "cpu": cpu,
             "python": sys.version.split()[0], "git": git_v.removeprefix("git version "),
             "load": load}
+
+
+def sh(argv: list[str], cwd: Path, env: dict[str, str], input: bytes | None = None) -> str:
+    """Run a setup step; stop the benchmark with its error if it fails."""
+    r = subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True, check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} failed ({r.returncode}): {r.stderr.decode()}")
+    return r.stdout.decode()
+
+
+def flower_argv() -> list[str]:
+    return [sys.executable, "-m", "flowergit"]
+
+
+def project(repo: Path, files: int, env: dict[str, str], extra: dict[str, str] | None = None) -> Path:
+    """A repository of ``files`` small Python modules (plus ``extra`` files), committed and with
+    `git flower init` done: what a checkout costs in the dispatch and merge benchmarks."""
+    repo.mkdir(parents=True)
+    sh(["git", "init", "-q", "-b", "main"], repo, env)
+    for i in range(files):
+        d = repo / f"src/pkg{i % 50:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"mod{i}.py").write_text(f"# module {i}\n" + "x = 1\n" * 20)
+    for name, text in (extra or {}).items():
+        (repo / name).write_text(text)
+    sh(["git", "add", "-A"], repo, env)
+    sh(["git", "commit", "-qm", "project"], repo, env)
+    sh([*flower_argv(), "init"], repo, env)
+    return repo

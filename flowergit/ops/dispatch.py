@@ -398,18 +398,11 @@ def _worktree_add(ctx: Ctx, args: list[str]) -> None:
 
 
 def worktrees(repo: Repo) -> list[Worktree]:
-    """``git worktree list``, retried while another process is half-way through adding one
-    (git then fails to read that worktree's admin files)."""
+    """``git worktree list`` (gitio retries it while another process is half-way through
+    ``git worktree add``)."""
     from flowergit.gitio.worktrees import list_worktrees
 
-    for i in range(100):
-        try:
-            return list_worktrees(repo)
-        except GitError:
-            if i == 99:
-                raise
-            time.sleep(0.02)
-    return []
+    return list_worktrees(repo)
 
 
 def forget_worktree(repo: Repo, path: str, locked: bool) -> None:
@@ -500,23 +493,6 @@ def _mark_dispatched(ctx: Ctx, brief: int, why: str) -> None:
         return codec.with_status(raw, "dispatched")
 
     ctx.briefs().update(brief, mutate, f"brief {brief}: dispatched ({why})")
-
-
-def _set_status_racing(ctx: Ctx, brief: int, why: str, adder: threading.Thread | None) -> None:
-    """The status write while our own ``git worktree add`` may be half-way: the briefs store
-    lists worktrees first, and git fails to list one whose admin files are still being written
-    ("failed to read .../commondir"). That read happens before any write, so retry it."""
-    for _ in range(200):
-        try:
-            _mark_dispatched(ctx, brief, why)
-            return
-        except GitError as e:
-            if "worktree" not in e.argv or adder is None:
-                raise
-            if not adder.is_alive():
-                adder = None  # one more try, with no add of ours in flight
-            time.sleep(0.01)
-    _mark_dispatched(ctx, brief, why)
 
 
 def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
@@ -641,7 +617,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                 "timeout": profile.timeout, "worktree": path, "log": log, "packet": packet,
                 "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
         write_file(spec_path(repo, did), json.dumps(spec, ensure_ascii=False))
-        _set_status_racing(ctx, brief, f"dispatch {did}", adder)
+        _mark_dispatched(ctx, brief, f"dispatch {did}")
         status_set = True
         failpoints.hit("dispatch_before_start")
         if path != rec["worktree"]:

@@ -7,8 +7,9 @@ written in a single git process.
 
 from __future__ import annotations
 
+import os
 import subprocess
-import zlib
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -159,11 +160,16 @@ class Writer:
         self.pending.setdefault(oid, (typ, data))
         return oid
 
+    def commit(self, tree: str, parents: Sequence[str], message: str) -> str:
+        """Add the commit ``git commit-tree`` would make (see :func:`commit_body`)."""
+        return self.add("commit", commit_body(self.repo, tree, parents, message))
+
     def flush(self) -> None:
         if not self.pending:
             return
         objs = list(self.pending.values())
-        import struct  # only writers need it; read-only hot commands skip the import
+        import struct  # only writers need these; read-only hot commands skip the imports
+        import zlib
 
         buf = bytearray(b"PACK" + struct.pack(">II", 2, len(objs)))
         for typ, data in objs:
@@ -231,11 +237,60 @@ def edit_tree(
 
 _FALLBACK_IDENT = {"GIT_AUTHOR_NAME": "git flower", "GIT_AUTHOR_EMAIL": "flower@localhost",
                    "GIT_COMMITTER_NAME": "git flower", "GIT_COMMITTER_EMAIL": "flower@localhost"}
+_FALLBACK_WHO = b"git flower <flower@localhost>"
+
+
+def idents(repo: Repo) -> tuple[bytes, bytes, bytes, bytes]:
+    """(author, author date, committer, committer date) as ``git commit-tree`` would write
+    them, from one ``git var -l`` per process (user.name/user.email, ``GIT_AUTHOR_*`` /
+    ``GIT_COMMITTER_*``, includes and ``-c``). A date is empty unless ``GIT_*_DATE`` pins it:
+    :func:`commit_body` stamps the time of writing. Where git would refuse to make up an identity
+    (none configured, ``user.useConfigOnly``), the flower identity is used, as :func:`commit`
+    does."""
+    got = repo._cache.get("idents")
+    if got is None:
+        res = runner.run(["--git-dir", repo.git_dir, "var", "-l"], check=False, inherit_env=True)
+        found: dict[bytes, tuple[bytes, bytes]] = {}
+        for line in res.stdout.split(b"\n"):
+            key, eq, val = line.partition(b"=")
+            if eq and key in (b"GIT_AUTHOR_IDENT", b"GIT_COMMITTER_IDENT"):
+                who, gt, when = val.rpartition(b">")
+                found[key] = (who + gt, when.strip())
+        out = []
+        for key, var in ((b"GIT_AUTHOR_IDENT", "GIT_AUTHOR_DATE"),
+                         (b"GIT_COMMITTER_IDENT", "GIT_COMMITTER_DATE")):
+            who, when = found.get(key, (b"", b""))
+            name, _, email = who.partition(b" <")
+            if not name.strip() or not email.rstrip(b">") or email.endswith(b".(none)>") or not res.ok:
+                who = _FALLBACK_WHO
+            out += [who, when if os.environ.get(var) else b""]
+        got = repo._cache["idents"] = (out[0], out[1], out[2], out[3])
+    return got  # type: ignore[no-any-return]
+
+
+def commit_body(repo: Repo, tree: str, parents: Sequence[str], message: str) -> bytes:
+    """The raw commit object ``git commit-tree`` would write (unsigned; no hooks run)."""
+    author, adate, committer, cdate = idents(repo)
+    if not adate or not cdate:
+        now = time.time()
+        off = time.localtime(now).tm_gmtoff // 60
+        stamp = b"%d %c%02d%02d" % (int(now), 45 if off < 0 else 43, abs(off) // 60, abs(off) % 60)
+        adate, cdate = adate or stamp, cdate or stamp
+    body = b"tree " + tree.encode() + b"\n"
+    for p in parents:
+        body += b"parent " + p.encode() + b"\n"
+    msg = message.encode("utf-8", "surrogateescape")
+    if msg and not msg.endswith(b"\n"):
+        msg += b"\n"
+    return (body + b"author " + author + b" " + adate + b"\ncommitter " + committer + b" " + cdate
+            + b"\n\n" + msg)
 
 
 def commit(repo: Repo, tree: str, parents: Sequence[str], message: str,
            env: Mapping[str, str] | None = None) -> str:
-    """``git commit-tree`` (no hooks run); falls back to a flower identity if the user has none."""
+    """``git commit-tree`` (no hooks run); falls back to a flower identity if the user has none.
+    Writers that build the tree in memory add the commit to their :class:`Writer` instead
+    (:meth:`Writer.commit`): the same object, one git process fewer."""
     args = ["-c", "commit.gpgSign=false", "commit-tree", tree]
     for p in parents:
         args += ["-p", p]

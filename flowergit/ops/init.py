@@ -32,8 +32,8 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
             with objects.Batch(repo) as batch:
                 blob = w.add("blob", README)
                 tree = objects.edit_tree(batch, w, None, {"README.md": (objects.MODE_BLOB, blob)})
+            new = w.commit(tree, [], "flower/briefs: start the briefs branch")
             w.flush()
-            new = objects.commit(repo, tree, [], "flower/briefs: start the briefs branch")
         try:
             refs.transaction(repo, [refs.create(BRIEFS_REF, new)], "git flower init")
             done.append("created branch flower/briefs")

@@ -741,9 +741,9 @@ def _notes(ctx: Ctx, remote: str, ro: str | None, report: Report) -> net.Update 
         report.notes = {"action": "fast-forward"}
         return None
     tree = _fanout_tree(w, merged)
-    w.flush()
     parents = [ro] if lo is None or is_ancestor(repo, lo, ro) else [lo, ro]
-    new = objects.commit(repo, tree, parents, f"notes: union with {remote}\n")
+    new = w.commit(tree, parents, f"notes: union with {remote}\n")
+    w.flush()
     refs.transaction(repo, [refs.update(NOTES_REF, new, lo)], f"git flower sync {remote}: notes")
     report.notes = {"action": "merged", "objects": len(merged)}
     return net.Update(NOTES_REF, new, ro)

@@ -249,8 +249,8 @@ class BriefStore:
                     edits[ch.path] = None if ch.data is None else (
                         objects.MODE_BLOB, writer.add("blob", ch.data))
                 tree = objects.edit_tree(batch, writer, base_tree, edits)
+            new = writer.commit(tree, [tip] if tip else [], message)
             writer.flush()
-            new = objects.commit(self.repo, tree, [tip] if tip else [], message)
             ops = [refs.update(BRIEFS_REF, new, tip)]
             if extra_ops:
                 ops += list(extra_ops())

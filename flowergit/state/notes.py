@@ -223,8 +223,8 @@ def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message
             flat = {o: b for o, b in _flat_notes(root, repo.hexlen).items() if note_path(o) not in changes}
             _move_flat(batch, w, root, flat, changes)
             tree = objects.edit_tree(batch, w, base_tree, changes)
+        commit = w.commit(tree, [tip] if tip else [], message)
         w.flush()
-        commit = objects.commit(repo, tree, [tip] if tip else [], message)
         try:
             refs.transaction(repo, [refs.update(ref, commit, tip)], message)
             return commit

@@ -45,12 +45,14 @@ class Head(NamedTuple):
 
 
 def build(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:
-    """Write a record commit (blob, tree, commit); nothing points at it yet."""
+    """Write a record commit (blob, tree, commit: one ``unpack-objects``); nothing points at it
+    yet."""
     w = objects.Writer(repo)
     blob = w.add("blob", encode(rec))
     tree = w.add("tree", objects.format_tree([objects.Entry(objects.MODE_BLOB, RECORD.encode(), blob)]))
+    commit = w.commit(tree, [parent] if parent else [], message)
     w.flush()
-    return objects.commit(repo, tree, [parent] if parent else [], message)
+    return commit
 
 
 def read(repo: Repo, ref: str) -> Head | None:

@@ -110,8 +110,8 @@ def test_watch_under_tmux_updates_as_the_agent_progresses(repo: Path, tmp_path: 
 @pytest.mark.skipif(shutil.which("script") is None, reason="no script(1)")
 def test_dashboard_is_styled_on_a_tty_and_plain_when_piped(repo: Path) -> None:
     flower(repo, "brief", "new", "one")
-    code = ("from flowergit.ops.context import Ctx; from flowergit.ops import workers; "
-            "from flowergit.render import watch; watch.status(workers.status(Ctx().load()))")
+    code = ("from flowergit.ops.context import Ctx; from flowergit.ops import status; "
+            "from flowergit.render import watch; watch.status(status.status(Ctx().load()))")
     tty = subprocess.run(["script", "-qec", f"{PY} -c '{code}'", "/dev/null"], cwd=repo,
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "TERM": "xterm-256color"}, stdin=subprocess.DEVNULL)

@@ -29,11 +29,11 @@ def run_dispatch(*, id: str, agent: str | None, base: str | None, rework: bool, 
 
 def run_status(*, json: bool) -> int:
     from flowergit.cli.common import emit
-    from flowergit.ops import workers
+    from flowergit.ops import status
     from flowergit.ops.context import Ctx
     from flowergit.render import workers as view
 
-    return emit(workers.status(Ctx().load()), json, view.status)
+    return emit(status.status(Ctx().load()), json, view.status)
 
 
 def run_ps(*, all_: bool, json: bool) -> int:

@@ -11,7 +11,6 @@ import os
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
 
 from flowergit.errors import FlowerError
 from flowergit.gitio import runner
@@ -36,10 +35,25 @@ def object_id(repo: Repo, typ: str, data: bytes) -> str:
     return h.hexdigest()
 
 
-class Entry(NamedTuple):
-    mode: bytes
-    name: bytes
-    oid: str
+class Entry(tuple[bytes, bytes, str]):
+    """(mode, name, oid): one tree entry."""
+
+    __slots__ = ()
+
+    def __new__(cls, mode: bytes, name: bytes, oid: str) -> Entry:
+        return tuple.__new__(cls, (mode, name, oid))
+
+    @property
+    def mode(self) -> bytes:
+        return self[0]
+
+    @property
+    def name(self) -> bytes:
+        return self[1]
+
+    @property
+    def oid(self) -> str:
+        return self[2]
 
     @property
     def is_tree(self) -> bool:
@@ -265,7 +279,7 @@ def idents(repo: Repo) -> tuple[bytes, bytes, bytes, bytes]:
                 who = _FALLBACK_WHO
             out += [who, when if os.environ.get(var) else b""]
         got = repo._cache["idents"] = (out[0], out[1], out[2], out[3])
-    return got  # type: ignore[no-any-return]
+    return got
 
 
 def commit_body(repo: Repo, tree: str, parents: Sequence[str], message: str) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 from flowergit.errors import Conflict, FlowerError, Retry
 from flowergit.gitio.repo import Repo
@@ -28,13 +27,30 @@ class LockBusy(Retry):
     """A ref lock is held by another process beyond git's lock timeout."""
 
 
-class Op(NamedTuple):
-    """One line of an update-ref transaction."""
+class Op(tuple[str, str, "str | None", "str | None"]):
+    """(verb, ref, new, old): one line of an update-ref transaction; verb is update, create,
+    delete or verify."""
 
-    verb: str  # update | create | delete | verify
-    ref: str
-    new: str | None = None
-    old: str | None = None
+    __slots__ = ()
+
+    def __new__(cls, verb: str, ref: str, new: str | None = None, old: str | None = None) -> Op:
+        return tuple.__new__(cls, (verb, ref, new, old))
+
+    @property
+    def verb(self) -> str:
+        return self[0]
+
+    @property
+    def ref(self) -> str:
+        return self[1]
+
+    @property
+    def new(self) -> str | None:
+        return self[2]
+
+    @property
+    def old(self) -> str | None:
+        return self[3]
 
     def line(self, zero: str) -> str:
         if self.verb == "update":

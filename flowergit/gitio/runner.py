@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 from flowergit.errors import FlowerError, Unsupported
 
@@ -106,11 +105,31 @@ class GitError(FlowerError):
         return self.stderr.decode("utf-8", "replace")
 
 
-class Result(NamedTuple):
-    argv: list[str]
-    returncode: int
-    stdout: bytes
-    stderr: bytes
+class Result(tuple[list[str], int, bytes, bytes]):
+    """(argv, returncode, stdout, stderr) of one git process. A plain tuple subclass rather than
+    a ``typing.NamedTuple`` (all of these records are): importing typing and building named
+    tuples costs a hot command several milliseconds."""
+
+    __slots__ = ()
+
+    def __new__(cls, argv: list[str], returncode: int, stdout: bytes, stderr: bytes) -> Result:
+        return tuple.__new__(cls, (argv, returncode, stdout, stderr))
+
+    @property
+    def argv(self) -> list[str]:
+        return self[0]
+
+    @property
+    def returncode(self) -> int:
+        return self[1]
+
+    @property
+    def stdout(self) -> bytes:
+        return self[2]
+
+    @property
+    def stderr(self) -> bytes:
+        return self[3]
 
     @property
     def out(self) -> str:

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import Result
 
 
-class Worktree(NamedTuple):
-    path: str
-    head: str | None
-    branch: str | None  # full ref name, e.g. refs/heads/main
-    bare: bool = False
-    detached: bool = False
-    locked: str | None = None
-    prunable: str | None = None
+class Worktree:
+    """One entry of `git worktree list`; ``branch`` is a full ref name (refs/heads/main)."""
+
+    __slots__ = ("path", "head", "branch", "bare", "detached", "locked", "prunable")
+
+    def __init__(self, path: str, head: str | None, branch: str | None, bare: bool = False,
+                 detached: bool = False, locked: str | None = None,
+                 prunable: str | None = None) -> None:
+        self.path = path
+        self.head = head
+        self.branch = branch
+        self.bare = bare
+        self.detached = detached
+        self.locked = locked
+        self.prunable = prunable
+
+    def __repr__(self) -> str:
+        return (f"Worktree(path={self.path!r}, head={self.head!r}, branch={self.branch!r}, "
+                f"locked={self.locked!r}, prunable={self.prunable!r})")
 
 
 def list_worktrees(repo: Repo) -> list[Worktree]:

@@ -36,6 +36,7 @@ from flowergit.gitio import refs
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
+from flowergit.ops.liveness import view_state
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore, dispatch_name
 from flowergit.state.ids import name as check_name
@@ -44,22 +45,12 @@ if TYPE_CHECKING:
     from flowergit.gitio.worktrees import Worktree
 
 MAX_SLUG = 40
-CLAIM_GRACE = 120.0  # seconds a `preparing` claim may take before its dispatcher is presumed dead
 LOCK_WAIT = 60.0
 
 
 # -- small helpers ----------------------------------------------------------------------------
 def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return _dt.datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
 
 
 def slug(title: str) -> str:
@@ -153,46 +144,6 @@ def our_branch(brief: int, branch: object) -> str | None:
         return None
     m = _OUR_BRANCH.fullmatch(branch)
     return branch if m and int(m[1]) == brief and len(branch) <= 60 else None
-
-
-def is_local(ident: dict[str, Any] | None) -> bool:
-    """An identity of this machine, this boot."""
-    from flowergit.procs import spawn
-
-    if not ident:
-        return False
-    return bool(ident.get("host") == spawn.host() and ident.get("boot_id") == spawn.boot_id())
-
-
-# -- liveness ------------------------------------------------------------------------------
-def alive(ident: dict[str, Any] | None) -> bool | None:
-    """True/False for a process of this machine (a reboot ends them all); None for another host."""
-    if not ident:
-        return False
-    from flowergit.procs import spawn
-
-    got = spawn.is_alive(ident)
-    if got is None and ident.get("host") == socket.gethostname():
-        return False  # same host, another boot: the machine rebooted since
-    return got
-
-
-def view_state(rec: dict[str, Any], now: float | None = None) -> str:
-    """The state to show: the record's, except that a live state whose processes are provably
-    gone shows as ``lost``."""
-    state = str(rec.get("state", ""))
-    if state == "running":
-        sup = alive(rec.get("supervisor"))
-        if sup is False and alive(rec.get("proc")) is not True:
-            return "lost"
-    elif state == "preparing":
-        by = rec.get("by_proc")
-        if by and alive(by) is False:
-            return "lost"
-        started = rec.get("queued_ns")
-        if not by and started and (now or time.time()) - int(started) / 1e9 > CLAIM_GRACE:
-            return "lost"
-    return state
 
 
 # -- the scheduler -------------------------------------------------------------------------

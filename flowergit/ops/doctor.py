@@ -346,7 +346,7 @@ def check_worktrees(ctx: Ctx, fix: bool) -> list[Finding]:
 
 
 def check_dispatches(ctx: Ctx) -> list[Finding]:
-    from flowergit.ops.dispatch import view_state
+    from flowergit.ops.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
     out = []

@@ -98,6 +98,7 @@ def _progress(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
 
 def worker(ctx: Ctx, brief: int, attempt: int | None) -> dict[str, Any]:
     from flowergit.ops import dispatch as ops_dispatch
+    from flowergit.ops.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
     store = DispatchStore(ctx.repo)
@@ -122,7 +123,7 @@ def worker(ctx: Ctx, brief: int, attempt: int | None) -> dict[str, Any]:
             worktree=str(rec.get("worktree")), target=str(rec.get("target") or ctx.config.target),
             base=str(rec.get("base") or ""), agent=str(rec.get("agent") or ""), rework=None)
     return {"role": "worker", "dispatch": rec.get("id"), "brief": brief,
-            "state": ops_dispatch.view_state(rec), "branch": rec.get("branch"),
+            "state": view_state(rec), "branch": rec.get("branch"),
             "worktree": rec.get("worktree"), "packet": packet, "text": text,
             "progress": _progress(ctx, rec)}
 
@@ -155,9 +156,9 @@ setup.
 
 
 def orchestrator(ctx: Ctx) -> dict[str, Any]:
-    from flowergit.ops import workers
+    from flowergit.ops import status
 
-    s = workers.status(ctx)
+    s = status.status(ctx)
     by = s["briefs"]["by_status"]
     parts = [f"{n} {k}" for k, n in by.items() if n]
     lines = [f"- briefs: {s['briefs']['total']}" + (f" ({', '.join(parts)})" if parts else ""),

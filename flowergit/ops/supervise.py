@@ -21,7 +21,8 @@ from typing import Any
 from flowergit import failpoints
 from flowergit.errors import FlowerError
 from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch import alive, now_iso, read_ready, schedule, spec_path
+from flowergit.ops.dispatch import now_iso, read_ready, schedule, spec_path
+from flowergit.ops.liveness import alive
 from flowergit.procs import agents
 from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
 from flowergit.state.dispatches import DispatchStore

@@ -57,12 +57,12 @@ def _guard(ctx: Ctx, lane: str, me: str | None) -> dict[str, Any]:
 
 
 def _live_dispatches(ctx: Ctx) -> tuple[int, set[int]]:
-    from flowergit.ops import dispatch as dops
+    from flowergit.ops.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
     live: set[int] = set()
     for h in DispatchStore(ctx.repo).all():
-        if dops.view_state(h.record) in LIVE:
+        if view_state(h.record) in LIVE:
             live.add(int(h.record.get("brief", 0)))
     return len(live), live
 

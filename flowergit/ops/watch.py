@@ -18,10 +18,10 @@ _CLOCK_FIELDS = ("elapsed", "at")
 
 
 def snapshot(ctx: Ctx) -> dict[str, Any]:
-    from flowergit.ops import workers
+    from flowergit.ops import status, workers
 
     return {"at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "status": workers.status(ctx), "ps": workers.ps(ctx)}
+            "status": status.status(ctx), "ps": workers.ps(ctx)}
 
 
 def signature(snap: dict[str, Any]) -> str:

@@ -15,22 +15,20 @@ from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
 from flowergit.ops.dispatch import (
-    alive,
     all_dispatches,
     forget_worktree,
-    is_local,
     log_file,
     now_iso,
     our_branch,
     packet_file,
-    parse_iso,
     ready_path,
     sched_lock,
     schedule,
     spec_path,
-    view_state,
     worktrees,
 )
+from flowergit.ops.liveness import alive, is_local, view_state
+from flowergit.ops.status import elapsed, shown_state
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
 from flowergit.state.ids import brief_id, dispatch_id, is_brief_id
@@ -68,17 +66,6 @@ def _from_cwd(ctx: Ctx) -> str | None:
 
 
 # -- views --------------------------------------------------------------------------------
-def _elapsed(rec: dict[str, Any], state: str, now: float) -> float | None:
-    if state in ("queued", "preparing"):
-        start = parse_iso(rec.get("queued_at"))
-        return None if start is None else max(0.0, now - start)
-    start = parse_iso(rec.get("started_at"))
-    if start is None:
-        return None
-    end = parse_iso(rec.get("ended_at")) or now
-    return max(0.0, end - start)
-
-
 def _last_line(path: str | None, limit: int = 8192) -> str:
     if not path:
         return ""
@@ -127,11 +114,8 @@ def _work_stats(repo: Repo, base: str | None, tip: str | None) -> tuple[int, int
 def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None,
         now: float) -> dict[str, Any]:
     """One dispatch as `ps` shows it (and documents in docs/dispatch.md)."""
-    state = view_state(rec, now)
+    state, present = shown_state(rec, now)
     wt = rec.get("worktree")
-    present = bool(wt) and os.path.isdir(str(wt))
-    if not present and state in ("exited", "stopped"):
-        state = "missing"  # a finished dispatch whose worktree was deleted by hand
     out: dict[str, Any] = {
         "id": rec.get("id"), "brief": rec.get("brief"), "attempt": rec.get("attempt"),
         "state": state, "record_state": rec.get("state"), "agent": rec.get("agent"),
@@ -139,7 +123,7 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         "worktree_present": present, "base": rec.get("base"), "target": rec.get("target"),
         "rework": bool(rec.get("rework")), "tmux": bool(rec.get("tmux")),
         "queued_at": rec.get("queued_at"), "started_at": rec.get("started_at"),
-        "ended_at": rec.get("ended_at"), "elapsed": _elapsed(rec, state, now),
+        "ended_at": rec.get("ended_at"), "elapsed": elapsed(rec, state, now),
         "exit_code": rec.get("exit_code"), "signal": rec.get("signal"),
         "reported": rec.get("reported"), "pid": rec.get("pid"), "error": rec.get("error"),
     }
@@ -162,37 +146,6 @@ def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
     tips = _branch_tips(repo) if heads else {}
     now = time.time()
     return [row(repo, h.record, tips, now) for h in heads]
-
-
-def status(ctx: Ctx) -> dict[str, Any]:
-    """Briefs by status, workers (live or interrupted dispatches) and the queue."""
-    from flowergit.ops import briefs as ops_briefs
-    from flowergit.state.brief import STATUSES
-
-    got = ops_briefs.list_(ctx)
-    items: list[dict[str, Any]] = got.value() if hasattr(got, "value") else got
-    by_status = {s: 0 for s in STATUSES}
-    for b in items:
-        by_status[b["status"]] = by_status.get(b["status"], 0) + 1
-    repo = ctx.repo
-    now = time.time()
-    rows = [row(repo, h.record, None, now) for h in all_dispatches(repo)]
-    workers = [r for r in rows if r["state"] in ("running", "lost", "preparing")]
-    queue = sorted((r for r in rows if r["state"] == "queued"),
-                   key=lambda r: (r["queued_at"] or "", r["id"]))
-    dispatch_counts: dict[str, int] = {}
-    for r in rows:
-        dispatch_counts[r["state"]] = dispatch_counts.get(r["state"], 0) + 1
-    keep = ("id", "brief", "attempt", "state", "agent", "title", "elapsed", "worktree", "pid",
-            "started_at", "queued_at")
-    return {
-        "briefs": {"total": len(items), "by_status": by_status},
-        "workers": [{k: r[k] for k in keep} for r in workers],
-        "queue": [{k: r[k] for k in keep} for r in queue],
-        "max_parallel": int(ctx.config.get("flower", "max_parallel")),
-        "running": sum(1 for r in workers if r["state"] == "running"),
-        "dispatches": dispatch_counts,
-    }
 
 
 # -- logs ---------------------------------------------------------------------------------

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import objects, refs
@@ -43,11 +46,21 @@ def commit_subject(text: str) -> str:
     return line if len(line) <= 72 else line[:71] + "…"
 
 
-class Change(NamedTuple):
-    """One file write on the briefs branch: new bytes, or None to delete."""
+class Change(tuple[str, "bytes | None"]):
+    """(path, data): one file write on the briefs branch: new bytes, or None to delete."""
 
-    path: str
-    data: bytes | None
+    __slots__ = ()
+
+    def __new__(cls, path: str, data: bytes | None) -> Change:
+        return tuple.__new__(cls, (path, data))
+
+    @property
+    def path(self) -> str:
+        return self[0]
+
+    @property
+    def data(self) -> bytes | None:
+        return self[1]
 
 
 class BriefStore:

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from flowergit.errors import Conflict, UsageError
 from flowergit.gitio import objects, refs
@@ -86,9 +89,22 @@ def _combine(parts: Sequence[bytes]) -> bytes:
     return "".join(ln + "\n" for ln in seen).encode("utf-8", "surrogateescape")
 
 
-class Found(NamedTuple):
-    paths: list[str]  # where the object's note blobs sit
-    data: bytes       # the note (several blobs combined)
+class Found(tuple[list[str], bytes]):
+    """(paths, data): where the object's note blobs sit, and the note (several blobs
+    combined)."""
+
+    __slots__ = ()
+
+    def __new__(cls, paths: list[str], data: bytes) -> Found:
+        return tuple.__new__(cls, (paths, data))
+
+    @property
+    def paths(self) -> list[str]:
+        return self[0]
+
+    @property
+    def data(self) -> bytes:
+        return self[1]
 
 
 def _lookup(batch: objects.Batch, tip: str, oids: Sequence[str]) -> dict[str, Found]:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from flowergit.errors import Conflict, NotFound
 from flowergit.gitio import objects, refs
@@ -38,10 +41,25 @@ def decode(data: bytes, where: str = "record") -> dict[str, Any]:
     return rec
 
 
-class Head(NamedTuple):
-    ref: str
-    commit: str
-    record: dict[str, Any]
+class Head(tuple[str, str, "dict[str, Any]"]):
+    """(ref, commit, record): the newest record of a chain."""
+
+    __slots__ = ()
+
+    def __new__(cls, ref: str, commit: str, record: dict[str, Any]) -> Head:
+        return tuple.__new__(cls, (ref, commit, record))
+
+    @property
+    def ref(self) -> str:
+        return self[0]
+
+    @property
+    def commit(self) -> str:
+        return self[1]
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self[2]
 
 
 def build(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:

@@ -1,0 +1,66 @@
+"""Whether a dispatch's processes still live, and the state to show for it.
+
+Kept apart from :mod:`flowergit.ops.dispatch` so that `status`, `ps` and the supervisor judge
+liveness without importing what starting a dispatch needs.
+"""
+
+from __future__ import annotations
+
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+CLAIM_GRACE = 120.0  # seconds a `preparing` claim may take before its dispatcher is presumed dead
+
+
+def parse_iso(text: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time as records hold them, or None."""
+    if not text:
+        return None
+    import datetime as _dt
+
+    try:
+        return _dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def is_local(ident: dict[str, Any] | None) -> bool:
+    """An identity of this machine, this boot."""
+    from flowergit.procs import spawn
+
+    if not ident:
+        return False
+    return bool(ident.get("host") == spawn.host() and ident.get("boot_id") == spawn.boot_id())
+
+
+def alive(ident: dict[str, Any] | None) -> bool | None:
+    """True/False for a process of this machine (a reboot ends them all); None for another host."""
+    if not ident:
+        return False
+    from flowergit.procs import spawn
+
+    got = spawn.is_alive(ident)
+    if got is None and ident.get("host") == spawn.host():
+        return False  # same host, another boot: the machine rebooted since
+    return got
+
+
+def view_state(rec: dict[str, Any], now: float | None = None) -> str:
+    """The state to show: the record's, except that a live state whose processes are provably
+    gone shows as ``lost``."""
+    state = str(rec.get("state", ""))
+    if state == "running":
+        sup = alive(rec.get("supervisor"))
+        if sup is False and alive(rec.get("proc")) is not True:
+            return "lost"
+    elif state == "preparing":
+        by = rec.get("by_proc")
+        if by and alive(by) is False:
+            return "lost"
+        started = rec.get("queued_ns")
+        if not by and started and (now or time.time()) - int(started) / 1e9 > CLAIM_GRACE:
+            return "lost"
+    return state

@@ -1,0 +1,78 @@
+"""`git flower status`: briefs by status, the workers and the queue, in one glance.
+
+A hot command: the brief counts come from the header of the brief list cache (no parse of
+10,000 records), the dispatch records from their content-addressed cache, and only the rows
+shown (workers, queue) are built in full.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flowergit.ops.context import Ctx
+from flowergit.ops.liveness import parse_iso, view_state
+from flowergit.state.brief import STATUSES
+from flowergit.state.dispatches import DispatchStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+WORKER_STATES = ("running", "lost", "preparing")
+KEEP = ("id", "brief", "attempt", "state", "agent", "title", "elapsed", "worktree", "pid",
+        "started_at", "queued_at")
+
+
+def elapsed(rec: dict[str, Any], state: str, now: float) -> float | None:
+    """Seconds waited (queued, preparing) or run so far (or in all, once ended)."""
+    if state in ("queued", "preparing"):
+        start = parse_iso(rec.get("queued_at"))
+        return None if start is None else max(0.0, now - start)
+    start = parse_iso(rec.get("started_at"))
+    if start is None:
+        return None
+    end = parse_iso(rec.get("ended_at")) or now
+    return max(0.0, end - start)
+
+
+def shown_state(rec: dict[str, Any], now: float) -> tuple[str, bool]:
+    """(state as `ps` shows it, whether the worktree is there): a finished dispatch whose
+    worktree was deleted by hand is ``missing``."""
+    state = view_state(rec, now)
+    wt = rec.get("worktree")
+    present = bool(wt) and os.path.isdir(str(wt))
+    if not present and state in ("exited", "stopped"):
+        state = "missing"
+    return state, present
+
+
+def status(ctx: Ctx) -> dict[str, Any]:
+    """Briefs by status, workers (live or interrupted dispatches) and the queue."""
+    counts = ctx.briefs().counts(warn=ctx.warn)
+    by_status = {s: 0 for s in STATUSES}
+    for s, n in counts.items():
+        by_status[s] = by_status.get(s, 0) + n
+    repo = ctx.repo
+    now = time.time()
+    heads = DispatchStore(repo).all_cached(repo.state_path("cache", "dispatches.json"))
+    workers: list[dict[str, Any]] = []
+    queue: list[dict[str, Any]] = []
+    dispatch_counts: dict[str, int] = {}
+    for h in heads:
+        rec = h.record
+        state, _ = shown_state(rec, now)
+        dispatch_counts[state] = dispatch_counts.get(state, 0) + 1
+        if state in WORKER_STATES or state == "queued":
+            row = {k: rec.get(k) for k in KEEP}
+            row.update(state=state, title=rec.get("title", ""), elapsed=elapsed(rec, state, now))
+            (queue if state == "queued" else workers).append(row)
+    queue.sort(key=lambda r: (r["queued_at"] or "", r["id"]))
+    return {
+        "briefs": {"total": sum(counts.values()), "by_status": by_status},
+        "workers": workers,
+        "queue": queue,
+        "max_parallel": int(ctx.config.get("flower", "max_parallel")),
+        "running": sum(1 for r in workers if r["state"] == "running"),
+        "dispatches": dispatch_counts,
+    }

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
 
-Handler = Callable[[Any], int]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Handler = Callable[[Any], int]
 
 
 class _Fallback(Exception):

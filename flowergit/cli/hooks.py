@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import typer
 
 from flowergit.cli.app_common import CONTEXT, JSON
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 app = typer.Typer(help="git hooks: a Flower-Brief trailer on brief branches, worker progress on "
                        "commit, flower state carried along on push.",

@@ -8,7 +8,6 @@ written in a single git process.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -24,15 +23,41 @@ MODE_LINK = b"120000"
 MODE_GITLINK = b"160000"
 
 _TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+_DEVNULL: list[int] = []
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _devnull() -> int:
+    """A descriptor on /dev/null for children's stderr, opened once per process."""
+    if not _DEVNULL:
+        _DEVNULL.append(os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC))
+    return _DEVNULL[0]
+
+
+def new_hash(object_format: str, data: bytes = b"") -> Any:
+    """A sha1 or sha256 hash object. CPython's own C implementations (``_sha1``, ``_sha2``)
+    load in a fraction of the time `hashlib` takes to load OpenSSL, which a hot command that
+    writes an object would otherwise pay on every run; `hashlib` where they are missing."""
+    try:
+        if object_format == "sha256":
+            try:
+                return __import__("_sha2").sha256(data)  # Python >= 3.12
+            except ImportError:
+                return __import__("_sha256").sha256(data)
+        return __import__("_sha1").sha1(data)
+    except ImportError:  # pragma: no cover - a build without them
+        import hashlib
+
+        return hashlib.new(object_format, data)
 
 
 def object_id(repo: Repo, typ: str, data: bytes) -> str:
-    import hashlib
-
-    h = hashlib.new("sha256" if repo.object_format == "sha256" else "sha1")
-    h.update(b"%s %d\0" % (typ.encode(), len(data)))
+    h = new_hash(repo.object_format, b"%s %d\0" % (typ.encode(), len(data)))
     h.update(data)
-    return h.hexdigest()
+    return h.hexdigest()  # type: ignore[no-any-return]
 
 
 class Entry(tuple[bytes, bytes, str]):
@@ -96,11 +121,20 @@ class Batch:
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self.proc = subprocess.Popen(
-            ["git", *runner.PINNED, "--git-dir", repo.git_dir, "cat-file", "--batch"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=runner.scrubbed_env(),
-        )
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            self.pid: int | None = runner.spawn(
+                ["git", *runner.PINNED, "--git-dir", repo.git_dir, "cat-file", "--batch"],
+                runner.scrubbed_env(), stdin=in_r, stdout=out_w, stderr=_devnull())
+        except BaseException:
+            for fd in (in_r, in_w, out_r, out_w):
+                os.close(fd)
+            raise
+        os.close(in_r)
+        os.close(out_w)
+        self._in = in_w
+        self._out = os.fdopen(out_r, "rb")
 
     def __enter__(self) -> Batch:
         return self
@@ -109,50 +143,57 @@ class Batch:
         self.close()
 
     def close(self) -> None:
-        if self.proc.stdin:
-            try:
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        self.proc.wait()
+        if self._in != -1:
+            os.close(self._in)
+            self._in = -1
+        self._out.close()
+        if self.pid is not None:
+            runner.wait_code(self.pid)
+            self.pid = None
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._in, view):]
 
     def _read_one(self) -> tuple[str, str, bytes] | None:
-        assert self.proc.stdout
-        header = self.proc.stdout.readline()
+        header = self._out.readline()
         if not header:
             raise FlowerError("git cat-file --batch ended early")
         parts = header.split()
         if len(parts) != 3 or parts[1] == b"missing" or parts[-1] == b"missing":
             return None
         size = int(parts[2])
-        data = self.proc.stdout.read(size + 1)[:size]
+        data = self._out.read(size + 1)[:size]
         return parts[0].decode(), parts[1].decode(), data
 
     def get(self, name: str) -> tuple[str, str, bytes] | None:
         """(oid, type, content) of the object ``name`` names, or None if missing."""
         if "\n" in name:
             raise FlowerError("object names cannot contain newlines")
-        assert self.proc.stdin
-        self.proc.stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
-        self.proc.stdin.flush()
+        self._send(name.encode("utf-8", "surrogateescape") + b"\n")
         return self._read_one()
 
     def get_many(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
-        """Read many objects; names are written from a thread so pipes never deadlock."""
-        assert self.proc.stdin
-        import threading
-
-        stdin = self.proc.stdin
-        payload = b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names)
-
-        def feed() -> None:
-            stdin.write(payload)
-            stdin.flush()
-
-        t = threading.Thread(target=feed, daemon=True)
-        t.start()
-        out = [self._read_one() for _ in names]
-        t.join()
+        """Read many objects. The names go in at most 32 KiB at a time (half a pipe), and each
+        such batch's answers are read before the next is sent: git can always take what is
+        written while its own output waits to be read, so neither side stalls the other."""
+        out: list[tuple[str, str, bytes] | None] = []
+        pending: list[bytes] = []
+        size = 0
+        for n in names:
+            if "\n" in n:
+                raise FlowerError("object names cannot contain newlines")
+            line = n.encode("utf-8", "surrogateescape") + b"\n"
+            if pending and size + len(line) > 32768:
+                self._send(b"".join(pending))
+                out += [self._read_one() for _ in pending]
+                pending, size = [], 0
+            pending.append(line)
+            size += len(line)
+        if pending:
+            self._send(b"".join(pending))
+            out += [self._read_one() for _ in pending]
         return out
 
     def tree(self, name: str) -> list[Entry] | None:
@@ -196,10 +237,7 @@ class Writer:
                 size >>= 7
             buf.append(c)
             buf += zlib.compress(data, 1)
-        import hashlib
-
-        algo = "sha256" if self.repo.object_format == "sha256" else "sha1"
-        buf += hashlib.new(algo, bytes(buf)).digest()
+        buf += new_hash(self.repo.object_format, bytes(buf)).digest()
         self.repo.git(["unpack-objects", "-q"], input=bytes(buf))
         self.pending.clear()
 

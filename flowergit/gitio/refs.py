@@ -7,7 +7,6 @@ behind on an ordinary failure.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterable, Sequence
 
@@ -134,4 +133,6 @@ def retrying(attempts: int = 60, base: float = 0.005, cap: float = 0.25):  # typ
     """Yield attempt numbers; sleep with jitter between them (lost race -> re-read, retry)."""
     for i in range(attempts):
         yield i
+        import random  # only a lost race pays for the import
+
         time.sleep(random.uniform(0, min(cap, base * (2 ** min(i, 8)))))

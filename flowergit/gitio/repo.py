@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
 
 from flowergit.errors import UsageError, Unsupported
 from flowergit.gitio import runner
 from flowergit.gitio.runner import GitError, Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Repo:

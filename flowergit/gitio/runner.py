@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 
 from flowergit.errors import FlowerError, Unsupported
@@ -155,23 +154,152 @@ def run(
     timeout: float | None = None,
 ) -> Result:
     """Run ``git <args>``. ``inherit_env`` keeps the caller's environment (discovery only)."""
-    argv = ["git", *PINNED, *args]
+    # `-C DIR` rather than a working directory for the child: git changes there itself, exactly
+    # as it would have started there, and the child needs no chdir of its own (see `spawn`)
+    argv = ["git", *(("-C", cwd) if cwd is not None else ()), *PINNED, *args]
     full_env = dict(os.environ) if inherit_env else scrubbed_env(env)
     if inherit_env and env:
         full_env.update(env)
     try:
-        p = subprocess.run(argv, cwd=cwd, input=input, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=full_env, timeout=timeout,
-                           stdin=None if input is not None else subprocess.DEVNULL)
+        rc, out, err = communicate(argv, full_env, input, timeout)
     except FileNotFoundError:
         raise Unsupported("git is not installed or not on PATH",
                           "install git >= 2.38 and make sure `git` is on PATH") from None
-    except subprocess.TimeoutExpired as e:
-        raise GitError(argv, -1, e.stdout or b"", b"timed out after %ds" % int(timeout or 0)) from None
-    res = Result(argv, p.returncode, p.stdout, p.stderr)
-    if check and p.returncode != 0:
-        raise GitError(argv, p.returncode, p.stdout, p.stderr)
+    except TimeoutError as e:
+        raise GitError(argv, -1, e.args[0], b"timed out after %ds" % int(timeout or 0)) from None
+    res = Result(argv, rc, out, err)
+    if check and rc != 0:
+        raise GitError(argv, rc, out, err)
     return res
+
+
+# -- starting git -------------------------------------------------------------------------------
+# `git flower` starts a handful of short git processes per command; importing `subprocess` alone
+# (threading, selectors, locale, signal) costs a hot command about as much as one of them. So the
+# git runner starts them with `os.posix_spawnp` and reads their pipes with `select.poll`, the same
+# system calls subprocess makes for a `run(..., capture_output=True)`.
+
+
+def _sigdefaults() -> tuple[int, ...]:
+    """Signals a child gets back at their defaults (Python ignores SIGPIPE; git must not)."""
+    try:
+        sig = __import__("_signal")  # the C module: no enum building, unlike `signal`
+    except ImportError:  # pragma: no cover - every CPython has it
+        import signal as sig
+    return tuple(getattr(sig, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(sig, n))
+
+
+def spawn(argv: Sequence[str], env: Mapping[str, str], *, stdin: int | None,
+          stdout: int, stderr: int) -> int:
+    """Start ``argv`` (looked up on PATH) with the given descriptors as its 0, 1, 2 (``stdin``
+    None: /dev/null) and signal dispositions at their defaults; returns the pid."""
+    actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = []
+    for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+        if fd is None:
+            actions.append((os.POSIX_SPAWN_OPEN, target, os.devnull, os.O_RDONLY, 0))
+        else:
+            actions.append((os.POSIX_SPAWN_DUP2, fd, target))
+    return os.posix_spawnp(argv[0], list(argv), env, file_actions=actions,
+                           setsigdef=_sigdefaults())
+
+
+def wait_code(pid: int) -> int:
+    """Reap ``pid``: its exit code, or minus the signal that killed it (as subprocess says)."""
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def communicate(argv: Sequence[str], env: Mapping[str, str], input: bytes | None,
+                timeout: float | None) -> tuple[int, bytes, bytes]:
+    """Run ``argv`` to its end, feeding ``input`` (None: /dev/null) and collecting both
+    outputs; (exit code, stdout, stderr). A timeout kills it and raises ``TimeoutError`` with
+    the output so far."""
+    import select
+    import time
+
+    fds: list[int] = []
+    try:
+        out_r, out_w = os.pipe()
+        fds += [out_r, out_w]
+        err_r, err_w = os.pipe()
+        fds += [err_r, err_w]
+        in_r = in_w = -1
+        if input is not None:
+            in_r, in_w = os.pipe()
+            fds += [in_r, in_w]
+        if min(fds) <= 2:  # a standard descriptor of ours is closed: keep the plumbing simple
+            return _communicate_subprocess(argv, env, input, timeout)
+        pid = spawn(argv, env, stdin=in_r if input is not None else None, stdout=out_w,
+                    stderr=err_w)
+        for fd in (out_w, err_w, in_r):
+            if fd != -1:
+                os.close(fd)
+                fds.remove(fd)
+        chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+        poller = select.poll()
+        poller.register(out_r, select.POLLIN)
+        poller.register(err_r, select.POLLIN)
+        view = memoryview(input or b"")
+        if input is not None:
+            if view:
+                os.set_blocking(in_w, False)
+                poller.register(in_w, select.POLLOUT)
+            else:
+                os.close(in_w)
+                fds.remove(in_w)
+        open_fds = len(chunks) + (1 if view else 0)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while open_fds:
+                wait = None
+                if deadline is not None:
+                    wait = max(0, int((deadline - time.monotonic()) * 1000))
+                    if wait == 0:
+                        raise TimeoutError(b"".join(chunks[out_r]))
+                for fd, ev in poller.poll(wait):
+                    if fd == in_w:
+                        try:
+                            view = view[os.write(in_w, view[:65536]):]
+                        except BlockingIOError:
+                            continue
+                        except BrokenPipeError:
+                            view = view[:0]  # it stopped reading: what it said is what counts
+                        if not view:
+                            poller.unregister(in_w)
+                            os.close(in_w)
+                            fds.remove(in_w)
+                            open_fds -= 1
+                        continue
+                    data = os.read(fd, 65536)
+                    if data:
+                        chunks[fd].append(data)
+                    else:
+                        poller.unregister(fd)
+                        open_fds -= 1
+        except BaseException:
+            os.kill(pid, 9)  # SIGKILL; a timeout, or an exception (Ctrl-C) while it runs
+            os.waitpid(pid, 0)
+            raise
+        return wait_code(pid), b"".join(chunks[out_r]), b"".join(chunks[err_r])
+    finally:
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _communicate_subprocess(argv: Sequence[str], env: Mapping[str, str], input: bytes | None,
+                            timeout: float | None) -> tuple[int, bytes, bytes]:
+    import subprocess
+
+    try:
+        p = subprocess.run(list(argv), input=input, capture_output=True, env=dict(env),
+                           timeout=timeout,
+                           stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise TimeoutError(e.stdout or b"") from None
+    return p.returncode, p.stdout, p.stderr
 
 
 _VERSION_RE = re.compile(r"git version (\d+)\.(\d+)(?:\.(\d+))?", re.ASCII)

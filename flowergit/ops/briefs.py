@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from flowergit.errors import FlowerError, UsageError
 from flowergit.ops.context import Ctx
 from flowergit.state import brief as codec
 from flowergit.state.ids import name as check_name
 from flowergit.state.rawjson import RawJSON
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def new(ctx: Ctx, *, title: str, body: bytes = b"", kind: str = "brief", auto: bool = False,
@@ -131,7 +133,8 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
     if not editor:
         res = ctx.repo.git(["var", "GIT_EDITOR"], check=False)
         editor = res.out.strip() or "vi"
-    import tempfile  # here, not at the top: the hot brief commands do not pay for it
+    import subprocess  # here, not at the top: the hot brief commands do not pay for them
+    import tempfile
 
     with tempfile.TemporaryDirectory(prefix="flower-edit-") as d:
         path = os.path.join(d, f"{brief}.md")

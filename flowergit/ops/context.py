@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from flowergit.gitio.repo import Repo, discover
 from flowergit.state import config as cfgmod
 from flowergit.state.layout import BRIEFS_REF, BRIEFS_TREE
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from flowergit.state.briefs import BriefStore
 

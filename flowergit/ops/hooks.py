@@ -20,9 +20,12 @@ import json
 import os
 import re
 import sys
-from typing import Any
 
 from flowergit.gitio import runner
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 EVENTS = ("commit-msg", "post-commit", "pre-push")
 FINGERPRINT = "# git-flower-hook v"

@@ -6,11 +6,14 @@ the repository and reads the config, and imports nothing else (no briefs store, 
 
 from __future__ import annotations
 
-from typing import Any
 
 from flowergit.errors import Conflict, UsageError
 from flowergit.state import signals as store
 from flowergit.state.daemons import caller
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _who(daemon: str | None) -> tuple[str, str | None]:

@@ -7,10 +7,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from flowergit.errors import FlowerError
 from flowergit.render.text import escape, table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # --color (auto|always|never); set once by the CLI
 COLOR = "auto"

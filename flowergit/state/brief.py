@@ -18,9 +18,12 @@ so comments, key order and keys git flower does not know survive every later wri
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
 
 from flowergit.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:  # datetime is imported where used: a cached brief list never needs it
     import datetime as _dt

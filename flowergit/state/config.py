@@ -11,13 +11,16 @@ import os
 import re
 import json
 from collections.abc import Callable
-from typing import Any
 
 from flowergit.errors import UsageError
 
-FILENAME = ".flower.toml"
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-Check = Callable[[Any], str | None]  # returns an error text or None
+    Check = Callable[[Any], str | None]  # returns an error text or None
+
+FILENAME = ".flower.toml"
 
 
 def _str(v: Any) -> str | None:

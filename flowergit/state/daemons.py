@@ -25,7 +25,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import refs
@@ -35,6 +34,10 @@ from flowergit.state import records
 from flowergit.state.ids import name as check_name
 from flowergit.state.ids import token
 from flowergit.state.layout import daemon_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PREFIX = "refs/flower/daemons/"
 ROLES_HINT = "roles are lower-case names such as orchestrator, worker, ops, refine"

@@ -28,7 +28,6 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from flowergit.errors import Conflict, NotFound
 from flowergit.gitio import objects, refs
@@ -38,6 +37,10 @@ from flowergit.state import records
 from flowergit.state.ids import name as check_name
 from flowergit.state.ids import token
 from flowergit.state.layout import claim_ref, signal_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SIGNALS = "refs/flower/signals/"
 CLAIMS = "refs/flower/claims/"

@@ -135,6 +135,12 @@ def _signal_claim_parser() -> tuple[Any, Handler]:
     return p, _signal_claim
 
 
+def _status(a: Any) -> int:
+    from flowergit.cli import dispatch
+
+    return dispatch.run_status(json=a.json)
+
+
 def _hook_impl(a: Any) -> int:
     from flowergit.ops import hooks
 
@@ -192,6 +198,7 @@ SIMPLE: dict[tuple[str, ...], tuple[Any, ...]] = {
     ("signal", "claim"): ((), "id", {"--next": (_F, "next"), "--kind": (_V, "kind"),
                                      "--daemon": (_V, "daemon"), "--json": (_F, "json")},
                           {}, _signal_claim),
+    ("status",): ((), None, {"--json": (_F, "json")}, {}, _status),
 }
 
 
@@ -234,9 +241,10 @@ def run(argv: list[str]) -> int | None:
     """Serve a hot command, or return None to hand it to the typer app."""
     if not argv or any(a in ("-h", "--help") for a in argv):
         return None
-    spec = SIMPLE.get(tuple(argv[:2]))
+    words = 2 if tuple(argv[:2]) in SIMPLE else 1
+    spec = SIMPLE.get(tuple(argv[:words]))
     if spec is not None:
-        ns = _simple(spec, argv[2:])
+        ns = _simple(spec, argv[words:])
         if ns is not None:
             handler: Handler = spec[4]
             return handler(ns)

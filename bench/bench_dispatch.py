@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import flower_argv, project, sh  # noqa: E402
+from common import flower_argv, precompile, project, sh  # noqa: E402
 
 
 def make_template(root: Path, files: int, count: int, env: dict[str, str]) -> Path:
@@ -73,6 +73,10 @@ def main() -> int:
     home = root / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "FLOWER"))}
+    # as installed: bytecode compiled once (a stale .pyc with writing turned off would be
+    # compiled again by every process, and measured as dispatch's cost)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    precompile()
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), GIT_CONFIG_NOSYSTEM="1",
                GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")

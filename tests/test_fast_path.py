@@ -18,6 +18,9 @@ AGREE = [
     ["signal", "claim", "--next", "--kind", "probe", "--json"], ["signal", "claim", "SIG-1"],
     ["signal", "claim", "--next", "--daemon", "7"],
     ["status"], ["status", "--json"],
+    ["dispatch", "12"], ["dispatch", "12", "--json"], ["dispatch", "--json", "#7"],
+    ["dispatch", "3", "--agent", "codex", "--base", "main", "--tmux", "--json"],
+    ["dispatch", "3", "--rework", "--agent", "script"], ["dispatch", "3", "--resume"],
 ]
 
 
@@ -42,6 +45,8 @@ DECLINE = [
     ["brief", "show", "1", "2"], ["brief", "show", "-rf"], ["brief", "new", "--", "--title"],
     ["brief", "new", "t", "-m", "-x"], ["brief", "new", "t", "-m"], ["brief", "list", "--jso"],
     ["signal", "claim", "a", "b"], ["status", "--bogus"], ["status", "now"],
+    ["dispatch"], ["dispatch", "1", "2"], ["dispatch", "1", "--agent"], ["dispatch", "1", "--agent=x"],
+    ["dispatch", "1", "--base", "-x"], ["dispatch", "1", "--", "--json"], ["dispatch", "-1"],
 ]
 
 

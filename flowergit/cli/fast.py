@@ -141,6 +141,13 @@ def _status(a: Any) -> int:
     return dispatch.run_status(json=a.json)
 
 
+def _dispatch(a: Any) -> int:
+    from flowergit.cli import dispatch
+
+    return dispatch.run_dispatch(id=a.id, agent=a.agent, base=a.base, rework=a.rework,
+                                 resume=a.resume, tmux=a.tmux, json=a.json)
+
+
 def _hook_impl(a: Any) -> int:
     from flowergit.ops import hooks
 
@@ -199,6 +206,9 @@ SIMPLE: dict[tuple[str, ...], tuple[Any, ...]] = {
                                      "--daemon": (_V, "daemon"), "--json": (_F, "json")},
                           {}, _signal_claim),
     ("status",): ((), None, {"--json": (_F, "json")}, {}, _status),
+    ("dispatch",): (("id",), None, {"--agent": (_V, "agent"), "--base": (_V, "base"),
+                                    "--rework": (_F, "rework"), "--resume": (_F, "resume"),
+                                    "--tmux": (_F, "tmux"), "--json": (_F, "json")}, {}, _dispatch),
 }
 
 

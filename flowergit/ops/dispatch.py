@@ -2,47 +2,55 @@
 
 The steps, in order (each a separate failure point with nothing half-done left behind):
 
-1. resolve the agent profile (a profile from `.flower.toml` needs `git flower trust`);
+1. read what the dispatch needs, at once: the brief (with the trees on its path, so that marking
+   it dispatched reads nothing again), every dispatch ref, the target and the brief's branches
+   (one ``for-each-ref``), and the committer identity; resolve the agent profile (a profile from
+   `.flower.toml` needs `git flower trust`). From here to step 5 the per-machine scheduler lock
+   (``flock($common/flower/sched.lock)``) is held, so the census of running agents taken here is
+   the one the start decision in step 5 acts on;
 2. claim ``refs/flower/dispatch/<N>/<k>`` create-only (state ``preparing``): a brief has at most
    one live dispatch, and two dispatchers racing for the same attempt cannot both win (exit 4);
 3. ``git worktree add --lock`` on branch ``flower/<N>-<slug>`` (an existing branch is reused:
-   rework, with the drift of its base from the target reported);
+   rework, with the drift of its base from the target reported), on a thread while the rest
+   goes on: it is joined, and its failure reported, before dispatch returns;
 4. render the packet file and the local start spec (the argv that will run; kept under the
    machine-local state dir, never in a ref, so a record fetched from a remote can't run anything);
-5. the brief's status → ``dispatched`` (forward only);
-6. a scheduler step: under ``flock($common/flower/sched.lock)``, start queued dispatches
-   oldest-first while fewer than ``max_parallel`` agents run; the rest stay ``queued`` and are
-   started by the supervisor of whichever agent ends next.
+5. the scheduler step: queued dispatches start oldest-first while fewer than ``max_parallel``
+   agents run; then this one starts (its supervisor is spawned and named in the record) or
+   joins the queue, to be started by the supervisor of whichever agent ends next. Its record
+   (``running`` or ``queued``) and the brief's status (→ ``dispatched``, forward only) are
+   written together: one ``unpack-objects``, one ``update-ref`` transaction;
+6. once the worktree is there, the ready mark: the supervisor starts the agent only then.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
-import unicodedata
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
 
 from flowergit import failpoints
 from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
-from flowergit.gitio import refs
-from flowergit.gitio.repo import Repo
+from flowergit.gitio import objects, refs
 from flowergit.gitio.runner import GitError
-from flowergit.ops.context import Ctx
 from flowergit.ops.liveness import view_state
 from flowergit.state import records
-from flowergit.state.dispatches import DispatchStore, dispatch_name
+from flowergit.state.dispatches import PREFIX, DispatchStore, dispatch_name, record_commit, save_cache
 from flowergit.state.ids import name as check_name
+from flowergit.state.layout import BRIEFS_BRANCH, brief_path, dispatch_ref
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from flowergit.gitio.repo import Repo
     from flowergit.gitio.worktrees import Worktree
+    from flowergit.ops.context import Ctx
 
 MAX_SLUG = 40
 LOCK_WAIT = 60.0
@@ -50,12 +58,17 @@ LOCK_WAIT = 60.0
 
 # -- small helpers ----------------------------------------------------------------------------
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def slug(title: str) -> str:
     """An ASCII slug of the title for branch and directory names (``brief`` if nothing is left)."""
-    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
+    if title.isascii():
+        text = title.lower()
+    else:
+        import unicodedata
+
+        text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
     words = re.findall(r"[a-z0-9]+", text)
     out = ""
     for w in words:
@@ -134,7 +147,7 @@ def packet_file(repo: Repo, did: str) -> str:
     return repo.state_path("packets", f"{did}.md")
 
 
-_OUR_BRANCH = re.compile(r"flower/([1-9][0-9]{0,8})-[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
+_OUR_BRANCH = r"flower/([1-9][0-9]{0,8})-[a-z0-9]+(?:-[a-z0-9]+)*"  # compiled on first use
 
 
 def our_branch(brief: int, branch: object) -> str | None:
@@ -142,7 +155,7 @@ def our_branch(brief: int, branch: object) -> str | None:
     a record naming any other branch (``main``, ``../x``, ``--opt``) is never acted on."""
     if not isinstance(branch, str):
         return None
-    m = _OUR_BRANCH.fullmatch(branch)
+    m = re.fullmatch(_OUR_BRANCH, branch, re.ASCII)
     return branch if m and int(m[1]) == brief and len(branch) <= 60 else None
 
 
@@ -171,6 +184,32 @@ def _base_env() -> dict[str, str]:
     return agents.agent_env(os.environ, keep)
 
 
+def _spawn_supervisor(repo: Repo, did: str) -> tuple[int, dict[str, Any]]:
+    """Start dispatch ``did``'s supervisor, detached; (pid, identity). It does nothing until a
+    record names it as the supervisor (and, then, until the worktree is ready)."""
+    from flowergit.procs import spawn
+
+    pid = spawn.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
+                               log=log_file(repo, did))
+    ident = spawn.identity(pid) or {"host": spawn.host(), "boot_id": spawn.boot_id(),
+                                    "pid": pid, "start": 0}
+    return pid, ident
+
+
+def _kill(pid: int) -> None:
+    import signal as _signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, _signal.SIGKILL)
+
+
+def _running(rec: dict[str, Any], ident: dict[str, Any]) -> dict[str, Any]:
+    new = dict(rec)
+    new.update(state="running", started_at=now_iso(), supervisor=ident, pid=None, pgid=None,
+               proc=None)
+    return new
+
+
 def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
     """Start one queued dispatch: spawn its supervisor, then CAS the record to ``running``
     naming that supervisor (it waits for that before it starts the agent)."""
@@ -179,58 +218,67 @@ def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
     did = str(rec["id"])
     if not os.path.exists(spec_path(repo, did)):
         return None  # claimed on another machine: only that machine can start it
-    from flowergit.procs import spawn
-    pid = spawn.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
-                                    log=log_file(repo, did))
-    ident = spawn.identity(pid) or {"host": spawn.host(), "boot_id": spawn.boot_id(),
-                                    "pid": pid, "start": 0}
-    new = dict(rec)
-    new.update(state="running", started_at=now_iso(), supervisor=ident, pid=None, pgid=None,
-               proc=None)
+    pid, ident = _spawn_supervisor(repo, did)
+    new = _running(rec, ident)
     try:
         records.append(repo, head, new, f"dispatch {did}: running")
         return new
     except refs.CasLost:
-        import signal as _signal
-
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, _signal.SIGKILL)
+        _kill(pid)
         return None
+
+
+def _census(heads: list[records.Head], now: float) -> tuple[int, list[records.Head]]:
+    """(agents running on this machine, queued dispatches oldest first). The cap is per
+    machine: agents elsewhere do not count."""
+    from flowergit.procs import spawn
+
+    host = spawn.host()
+    running = 0
+    waiting: list[records.Head] = []
+    for h in heads:
+        st = view_state(h.record, now)
+        if st == "running" and (h.record.get("supervisor") or {}).get("host", host) == host:
+            running += 1
+        elif st == "queued":
+            waiting.append(h)
+    waiting.sort(key=_queue_order)
+    return running, waiting
+
+
+def _queue_order(h: records.Head) -> tuple[int, str]:
+    return int(h.record.get("queued_ns") or 0), str(h.record.get("id"))
+
+
+def dispatch_cache(repo: Repo) -> str:
+    """The local cache of dispatch records (content-addressed: never stale)."""
+    return repo.state_path("cache", "dispatches.json")
 
 
 def all_dispatches(repo: Repo, known: tuple[records.Head, ...] = ()) -> list[records.Head]:
     """Every dispatch record, read through the local content-addressed cache; ``known`` are
     records this process wrote itself (their commits need no read)."""
-    return DispatchStore(repo).all_cached(repo.state_path("cache", "dispatches.json"), known)
+    return DispatchStore(repo).all_cached(dispatch_cache(repo), known)
 
 
 def schedule(ctx: Ctx, mine: tuple[int, int] | None = None,
              known: tuple[records.Head, ...] = ()) -> dict[str, Any]:
-    """One scheduler step. ``mine`` is a dispatch this process just prepared: it joins the queue
-    (and starts now if a slot is free and nothing older waits). ``known``: records this process
-    just wrote (the cache learns them without reading them back)."""
+    """One scheduler step. ``mine`` is a dispatch this process just prepared (``preparing``, as
+    :func:`resume_dispatch` leaves it): it joins the queue (and starts now if a slot is free and
+    nothing older waits). ``known``: records this process just wrote (the cache learns them
+    without reading them back)."""
     repo = ctx.repo
     cap = int(ctx.config.get("flower", "max_parallel"))
     started: list[str] = []
     started_recs: dict[str, dict[str, Any]] = {}
     with sched_lock(repo):
         heads = all_dispatches(repo, known)
-        now = time.time()
-        running = 0
-        waiting: list[records.Head] = []
-        mine_head: records.Head | None = None
-        host = socket.gethostname()
-        for h in heads:
-            st = view_state(h.record, now)
-            if st == "running" and (h.record.get("supervisor") or {}).get("host", host) == host:
-                running += 1  # the cap is per machine: agents elsewhere do not count
-            elif st == "queued":
-                waiting.append(h)
-            if mine and (h.record.get("brief"), h.record.get("attempt")) == mine \
-                    and h.record.get("state") == "preparing":
-                mine_head = h
-                waiting.append(h)
-        waiting.sort(key=lambda h: (int(h.record.get("queued_ns") or 0), h.record.get("id")))
+        running, waiting = _census(heads, time.time())
+        mine_head = next((h for h in heads if mine and h.record.get("state") == "preparing"
+                          and (h.record.get("brief"), h.record.get("attempt")) == mine), None)
+        if mine_head is not None:
+            waiting.append(mine_head)
+            waiting.sort(key=_queue_order)
         for h in waiting:
             if running >= cap:
                 break
@@ -273,7 +321,7 @@ def template_text(name: str) -> str:
                           "reinstall git flower") from None
 
 
-_TOKEN = re.compile(r"\{\{([a-z_]+)\}\}")
+_TOKEN = r"\{\{([a-z_]+)\}\}"  # compiled on first use
 
 
 def fill(template: str, values: dict[str, str]) -> str:
@@ -281,7 +329,7 @@ def fill(template: str, values: dict[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
         return values.get(m[1], m[0])
 
-    return _TOKEN.sub(sub, template)
+    return re.sub(_TOKEN, sub, template)
 
 
 def _fence(text: str) -> str:
@@ -365,7 +413,7 @@ def forget_worktree(repo: Repo, path: str, locked: bool) -> None:
     repo.git(["worktree", "prune"], check=False)
 
 
-def ensure_worktree(ctx: Ctx, *, did: str, branch: str, path: str, base: str | None) -> str:
+def ensure_worktree(ctx: Ctx, did: str, branch: str, path: str, base: str | None) -> str:
     """Create (or, for an existing branch, find or re-create) the dispatch's locked worktree."""
     repo = ctx.repo
     reason = f"git flower dispatch {did}"
@@ -393,20 +441,17 @@ def ensure_worktree(ctx: Ctx, *, did: str, branch: str, path: str, base: str | N
     return path
 
 
-def _count(repo: Repo, spec: str) -> int:
-    res = repo.git(["rev-list", "--count", "--end-of-options", spec], check=False)
-    return int(res.out.strip()) if res.ok and res.out.strip().isdigit() else 0
-
-
 def drift(repo: Repo, branch_oid: str, target_oid: str | None) -> dict[str, Any]:
     """How far the branch and the target have gone apart since the branch's base."""
     if target_oid is None:
         return {"base": branch_oid, "target": "", "ahead": 0, "behind": 0}
     res = repo.git(["merge-base", "--end-of-options", branch_oid, target_oid], check=False)
     base = res.out.strip() if res.ok and res.out.strip() else target_oid
-    return {"base": base, "target": target_oid,
-            "ahead": _count(repo, f"{target_oid}..{branch_oid}"),
-            "behind": _count(repo, f"{branch_oid}..{target_oid}")}
+    counts = repo.git(["rev-list", "--left-right", "--count", "--end-of-options",
+                       f"{target_oid}...{branch_oid}"], check=False).out.split()
+    behind, ahead = (int(c) for c in counts) if len(counts) == 2 and all(
+        c.isdigit() for c in counts) else (0, 0)
+    return {"base": base, "target": target_oid, "ahead": ahead, "behind": behind}
 
 
 def resolve_commit(repo: Repo, rev: str) -> str:
@@ -432,26 +477,51 @@ def _supersede(r: dict[str, Any]) -> dict[str, Any] | None:
             "error": "the dispatcher was interrupted while preparing"}
 
 
-def _mark_dispatched(ctx: Ctx, brief: int, why: str) -> None:
-    """The brief's status → ``dispatched``, forward only (what ``brief set`` does, without
-    reading the brief back afterwards: the dispatcher does not show it)."""
+def _to_dispatched(raw: bytes) -> bytes | None:
+    """The brief's status → ``dispatched``, forward only (None: nothing to change)."""
     from flowergit.state import brief as codec
 
-    def mutate(raw: bytes) -> bytes | None:
-        cur = codec.parse(raw).status
-        if cur == "dispatched" or codec.ORDER.get(cur, -1) > codec.ORDER["dispatched"]:
-            return None
-        return codec.with_status(raw, "dispatched")
+    cur = codec.parse(raw).status
+    if cur == "dispatched" or codec.ORDER.get(cur, -1) > codec.ORDER["dispatched"]:
+        return None
+    return codec.with_status(raw, "dispatched")
 
-    ctx.briefs().update(brief, mutate, f"brief {brief}: dispatched ({why})")
+
+def _mark_dispatched(ctx: Ctx, brief: int, why: str) -> None:
+    """The brief's status → ``dispatched`` through the store's own re-read-and-retry path (what
+    ``brief set`` does, without reading the brief back afterwards)."""
+    ctx.briefs().update(brief, _to_dispatched, f"brief {brief}: dispatched ({why})")
+
+
+class _Background:
+    """A call on a thread of its own: :meth:`result` waits for it and returns its value (or
+    raises what it raised)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
+            self._error = e
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
              rework: bool = False, resume: bool = False, use_tmux: bool = False) -> dict[str, Any]:
-    from flowergit.state import journal
-
     repo = ctx.repo
-    if os.path.isdir(journal.directory(repo)):  # a merge journal exists: the full check
+    # state.journal.directory(repo), without importing the journal module: it exists only
+    # while a merge is in flight (or needs recovering), and then the full check runs
+    if os.path.isdir(repo.state_path("journal")):
         from flowergit.ops.recover import refuse_if_pending
 
         refuse_if_pending(ctx, beside_merge=True)
@@ -460,103 +530,142 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             raise UsageError("--resume continues an attempt as it was; it takes no --agent, "
                              "--base or --rework")
         return resume_dispatch(ctx, brief, use_tmux=use_tmux)
-    from flowergit.ops import briefs as ops_briefs
     from flowergit.procs import agents
+    from flowergit.state import brief as codec
 
-    b = ctx.briefs().get(brief)
-    if b.status in ("merged", "abandoned"):
-        raise Conflict(f"brief {brief} is {b.status}; there is nothing to dispatch",
-                       f"file a new brief, or `git flower brief set {brief} status=planned`")
-    name = check_name(agent or b.agent or str(ctx.config.get("flower", "default_agent")), "agent")
-    profile = agents.resolve(name, ctx.config.agents)
-    if not profile.builtin:
-        from flowergit.ops import trust
-
-        trust.require(ctx, f"agent command [agents.{name}]")
-    if use_tmux:
-        from flowergit.procs import tmux
-
-        tmux.available()
     store = DispatchStore(repo)
+    bstore = ctx.briefs()
     target = ctx.config.target
-    # the attempts, the target and every branch a dispatch of this brief may use, in one read
-    attempts, heads = store.attempts_and_refs(brief, [f"refs/heads/{target}",
-                                                      f"refs/heads/flower/{brief}-*"])
-    for h in reversed(attempts):
-        st = view_state(h.record)
-        if st == "lost" and h.record.get("state") == "preparing":
-            # its dispatcher died before the agent was ever started: supersede it
-            store.update(brief, int(h.record["attempt"]), _supersede, "failed (interrupted)")
-            continue
-        if st == "lost":
-            raise Conflict(f"dispatch {h.record['id']} was interrupted (its processes are gone)",
-                           f"`git flower dispatch {brief} --resume` continues it; "
-                           f"`git flower stop {brief}` gives it up")
-        if st in ("preparing", "queued", "running"):
-            raise Conflict(f"brief {brief} already has a live dispatch {h.record['id']} ({st})",
-                           f"`git flower wait {brief}` waits for it; `git flower stop {brief}` "
-                           "ends it")
-    attempt = (int(attempts[-1].record.get("attempt", 0)) if attempts else 0) + 1
-    did = dispatch_name(brief, attempt)
-    branch = (our_branch(brief, attempts[-1].record.get("branch")) if attempts else None) \
-        or branch_name(brief, b.title)
-    target_oid = heads.get(f"refs/heads/{target}")
-    branch_oid = heads.get(f"refs/heads/{branch}")
-    rework_info: dict[str, Any] | None = None
-    if branch_oid is not None:
-        if base:
-            raise UsageError(f"--base applies to a new branch; {branch} already exists",
-                             f"rework continues it; `git flower clean {brief}` drops a merged one")
-        rework_info = drift(repo, branch_oid, target_oid)
-        base_oid = str(rework_info["base"])
-    else:
-        if rework:
-            raise NotFound(f"brief {brief} has no branch to rework ({branch} does not exist)",
-                           f"dispatch it without --rework: `git flower dispatch {brief}`")
-        if base is None and target_oid is None:
-            raise NotFound(f"the target branch {target} has no commits",
-                           "commit something first, or give --base REV")
-        base_oid = resolve_commit(repo, base) if base else str(target_oid)
-    root = worktree_root(ctx)
-    path = os.path.join(root, branch.split("/", 1)[1])
-    log = state_file(repo, "logs", did, "log")
-    packet = state_file(repo, "packets", did, "md")
-    rec: dict[str, Any] = {
-        "state": "preparing", "agent": name, "branch": branch, "worktree": path,
-        "base": base_oid, "target": target, "rework": rework_info is not None,
-        "drift": rework_info, "tmux": bool(use_tmux), "title": b.title,
-        "queued_at": now_iso(), "queued_ns": time.time_ns(), "started_at": None,
-        "ended_at": None, "exit_code": None, "signal": None, "pid": None, "pgid": None,
-        "proc": None, "supervisor": None, "log": log, "packet": packet,
-        "by": os.environ.get("FLOWER_DAEMON") and f"daemon {os.environ['FLOWER_DAEMON']}"
-        or f"{socket.gethostname()}:{os.getpid()}",
-        "by_proc": _me(), "daemon": os.environ.get("FLOWER_DAEMON"),
-    }
+    cap = int(ctx.config.get("flower", "max_parallel"))
+    tip = bstore.tip()  # resolved at discovery
+    if tip is None:
+        bstore.require_tip()
+    assert tip is not None
+    cache = dispatch_cache(repo)
+    # the scheduler lock, from the census of running agents to the record that starts this one
+    # (or queues it): every start on this machine happens under it, so the census stays true
+    held = contextlib.ExitStack()
+    held.enter_context(sched_lock(repo))
+    listing: _Background | None = None
+    idents: _Background | None = None
     try:
-        head = store.claim(brief, attempt, rec)
-    except refs.CasLost:
-        raise Conflict(f"dispatch {did} was just claimed by another process",
-                       f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
+        # three reads at once: every dispatch ref with the target and the brief's branches
+        # (for-each-ref), the committer identity the records are written with (git var), and
+        # the brief with the trees on its path (cat-file --batch, which then also reads the
+        # records the local cache does not hold)
+        listing = _Background(store.list_tips, [f"refs/heads/{target}",
+                                                f"refs/heads/flower/{brief}-*"])
+        idents = _Background(objects.idents, repo)
+        with objects.Batch(repo) as batch:
+            pre = bstore.preread(brief, tip, batch)
+            b = codec.parse(pre.raw, f"{BRIEFS_BRANCH}:{brief_path(brief)}")
+            if b.status in ("merged", "abandoned"):
+                raise Conflict(f"brief {brief} is {b.status}; there is nothing to dispatch",
+                               f"file a new brief, or `git flower brief set {brief} status=planned`")
+            name = check_name(agent or b.agent or str(ctx.config.get("flower", "default_agent")),
+                              "agent")
+            profile = agents.resolve(name, ctx.config.agents)
+            if not profile.builtin:
+                _require_trust(ctx, f"agent command [agents.{name}]")
+            if use_tmux:
+                from flowergit.procs import tmux
+
+                tmux.available()
+            tips, heads_of = listing.result()
+            heads = store.cached(tips, cache, batch=batch)
+        prefix = f"{PREFIX}{brief}/"
+        attempts = sorted((h for h in heads if h.ref.startswith(prefix)),
+                          key=lambda h: int(h.record.get("attempt", 0)))
+        now = time.time()
+        for h in reversed(attempts):
+            st = view_state(h.record, now)
+            if st == "lost" and h.record.get("state") == "preparing":
+                # its dispatcher died before the agent was ever started: supersede it
+                store.update(brief, int(h.record["attempt"]), _supersede, "failed (interrupted)")
+                continue
+            if st == "lost":
+                raise Conflict(f"dispatch {h.record['id']} was interrupted (its processes are gone)",
+                               f"`git flower dispatch {brief} --resume` continues it; "
+                               f"`git flower stop {brief}` gives it up")
+            if st in ("preparing", "queued", "running"):
+                raise Conflict(f"brief {brief} already has a live dispatch {h.record['id']} ({st})",
+                               f"`git flower wait {brief}` waits for it; `git flower stop {brief}` "
+                               "ends it")
+        attempt = (int(attempts[-1].record.get("attempt", 0)) if attempts else 0) + 1
+        did = dispatch_name(brief, attempt)
+        ref = dispatch_ref(brief, attempt)
+        branch = (our_branch(brief, attempts[-1].record.get("branch")) if attempts else None) \
+            or branch_name(brief, b.title)
+        target_oid = heads_of.get(f"refs/heads/{target}")
+        branch_oid = heads_of.get(f"refs/heads/{branch}")
+        rework_info: dict[str, Any] | None = None
+        if branch_oid is not None:
+            if base:
+                raise UsageError(f"--base applies to a new branch; {branch} already exists",
+                                 f"rework continues it; `git flower clean {brief}` drops a merged one")
+            rework_info = drift(repo, branch_oid, target_oid)
+            base_oid = str(rework_info["base"])
+        else:
+            if rework:
+                raise NotFound(f"brief {brief} has no branch to rework ({branch} does not exist)",
+                               f"dispatch it without --rework: `git flower dispatch {brief}`")
+            if base is None and target_oid is None:
+                raise NotFound(f"the target branch {target} has no commits",
+                               "commit something first, or give --base REV")
+            base_oid = resolve_commit(repo, base) if base else str(target_oid)
+        root = worktree_root(ctx)
+        path = os.path.join(root, branch.split("/", 1)[1])
+        log = state_file(repo, "logs", did, "log")
+        packet = state_file(repo, "packets", did, "md")
+        from flowergit.procs import spawn
+
+        rec: dict[str, Any] = {
+            "v": 1, "id": did, "brief": brief, "attempt": attempt,
+            "state": "preparing", "agent": name, "branch": branch, "worktree": path,
+            "base": base_oid, "target": target, "rework": rework_info is not None,
+            "drift": rework_info, "tmux": bool(use_tmux), "title": b.title,
+            "queued_at": now_iso(), "queued_ns": time.time_ns(), "started_at": None,
+            "ended_at": None, "exit_code": None, "signal": None, "pid": None, "pgid": None,
+            "proc": None, "supervisor": None, "log": log, "packet": packet,
+            "by": os.environ.get("FLOWER_DAEMON") and f"daemon {os.environ['FLOWER_DAEMON']}"
+            or f"{spawn.host()}:{os.getpid()}",
+            "by_proc": _me(), "daemon": os.environ.get("FLOWER_DAEMON"),
+        }
+        running, waiting = _census(heads, now)
+        # the claim, and (written with it, moved later) the brief's status change
+        idents.result()
+        writer = objects.Writer(repo)
+        claimed = record_commit(writer, rec, None, f"dispatch {did}: preparing")
+        status_op = bstore.plan_update(pre, _to_dispatched,
+                                       f"brief {brief}: dispatched (dispatch {did})", writer)
+        writer.flush()
+        try:
+            refs.transaction(repo, [refs.create(ref, claimed)], f"dispatch {did}: preparing")
+        except refs.CasLost:
+            raise Conflict(f"dispatch {did} was just claimed by another process",
+                           f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
+    except BaseException:
+        held.close()
+        for bg in (listing, idents):
+            if bg is not None:
+                with contextlib.suppress(BaseException):
+                    bg.result()
+        raise
+    head = records.Head(ref, claimed, rec)
     failpoints.hit("dispatch_after_claim")
     prev_status = b.status
     status_set = scheduled = False
+    supervisor: int | None = None
     fresh = rework_info is None
-    adder: threading.Thread | None = None
-    add_error: list[BaseException] = []
+    adder: _Background | None = None
+    started: list[str] = []
     try:
         if fresh:
             # `git worktree add` (checkout-bound) runs while the packet, the start spec and the
-            # brief's status are written: they need the path, not the files
-            def add() -> None:
-                try:
-                    ensure_worktree(ctx, did=did, branch=branch, path=path, base=base_oid)
-                except BaseException as e:  # noqa: BLE001 - re-raised in the caller
-                    add_error.append(e)
-
-            adder = threading.Thread(target=add, name="worktree-add", daemon=True)
-            adder.start()
+            # records are written: they need the path, not the files
+            adder = _Background(ensure_worktree, ctx, did, branch, path, base_oid)
         else:
-            path = ensure_worktree(ctx, did=did, branch=branch, path=path, base=None)
+            path = ensure_worktree(ctx, did, branch, path, None)
         write_file(packet, render_packet(brief=b, did=did, branch=branch, worktree=path,
                                          target=target, base=base_oid, agent=name,
                                          rework=rework_info))
@@ -568,24 +677,59 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                 "timeout": profile.timeout, "worktree": path, "log": log, "packet": packet,
                 "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
         write_file(spec_path(repo, did), json.dumps(spec, ensure_ascii=False))
-        _mark_dispatched(ctx, brief, f"dispatch {did}")
-        status_set = True
         failpoints.hit("dispatch_before_start")
-        if path != rec["worktree"]:
-            head = store.update(brief, attempt, lambda r: {**r, "worktree": path}, "worktree")
-        # the scheduler step runs while the checkout may still be going: a supervisor it starts
-        # waits for this dispatch's ready mark before it starts the agent
-        sched = schedule(ctx, mine=(brief, attempt), known=(head,))
+        # the scheduler step: older queued dispatches first, then this one if a slot is left
+        for h in waiting:
+            if running >= cap:
+                break
+            if _start(ctx, h) is not None:
+                running += 1
+                started.append(str(h.record["id"]))
+        new = dict(rec)
+        new["worktree"] = path
+        if running < cap:
+            supervisor, ident = _spawn_supervisor(repo, did)
+            new = _running(new, ident)
+            running += 1
+        else:
+            new["state"] = "queued"
+        message = f"dispatch {did}: {new['state']}"
+        writer = objects.Writer(repo)
+        moved = record_commit(writer, new, claimed, message)
+        writer.flush()
+        ops = [refs.update(ref, moved, claimed)]
+        if status_op is not None:
+            ops.append(status_op[0])
+        try:
+            refs.transaction(repo, ops, message)
+        except refs.CasLost:
+            # the briefs branch moved since it was read (or this record did): the record alone,
+            # then the status through the store's re-read-and-retry path
+            try:
+                records.append(repo, head, new, message)
+            except refs.CasLost:
+                raise Conflict(f"dispatch {did} changed while it was being started",
+                               "`git flower ps` shows it now") from None
+            if status_op is not None:
+                _mark_dispatched(ctx, brief, f"dispatch {did}")
+        status_set = status_op is not None
+        head = records.Head(ref, moved, new)
         scheduled = True
+        supervisor = None  # named in the record: from here it is the record's to stop
+        held.close()
+        save_cache(cache, [h for h in heads if h.ref != ref and str(h.record.get("id")) not in started]
+                   + [head])
         if adder is not None:
-            adder.join()
+            adder.result()
             adder = None
-            if add_error:
-                raise add_error[0]
         mark_ready(repo, did)
     except BaseException as e:
+        held.close()
+        if supervisor is not None:
+            _kill(supervisor)  # spawned, never named in a record: nothing else will stop it
         if adder is not None:
-            adder.join()
+            with contextlib.suppress(BaseException):
+                adder.result()
         msg = e.message if isinstance(e, FlowerError) else f"{type(e).__name__}: {e}"
         with contextlib.suppress(OSError):
             mark_ready(repo, did, msg)  # a supervisor already started gives up
@@ -593,6 +737,8 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             store.update(brief, attempt, lambda r: {**r, "state": "failed", "error": msg,
                                                     "ended_at": now_iso()}, "failed")
         if status_set and prev_status != "dispatched":
+            from flowergit.ops import briefs as ops_briefs
+
             with contextlib.suppress(Exception):
                 ops_briefs.set_status(ctx, brief, prev_status, forward_only=False,
                                       why=f"dispatch {did} failed")
@@ -602,11 +748,26 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             with contextlib.suppress(Exception):
                 schedule(ctx)  # the slot it took is free again
         raise
-    out = dict(sched["mine"] or head.record)
+    out = dict(head.record)
     out["argv"] = argv
-    out["queue"] = sched["queue"]
-    out["cap"] = sched["cap"]
+    out["queue"] = [str(h.record["id"]) for h in waiting if str(h.record["id"]) not in started]
+    if new["state"] == "queued":
+        out["queue"].append(did)
+    out["cap"] = cap
     return out
+
+
+def _require_trust(ctx: Ctx, what: str) -> None:
+    """``ops.trust.require`` for a trusted config without importing it (it brings difflib for
+    the diff it shows when the config is not trusted)."""
+    from flowergit.state import trust as trusted
+
+    cfg = ctx.config
+    if cfg.path is None or trusted.is_trusted(cfg.path, cfg.raw):
+        return
+    from flowergit.ops import trust
+
+    trust.require(ctx, what)
 
 
 def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str, Any]:

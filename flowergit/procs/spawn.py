@@ -9,11 +9,12 @@ can check the other's; elsewhere, and for anything heavier, :mod:`flowergit.proc
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _HOST: str | None = None
 _BOOT: str | None = None
@@ -23,7 +24,7 @@ _BTIME: float | None = None
 def host() -> str:
     global _HOST
     if _HOST is None:
-        _HOST = socket.gethostname()
+        _HOST = os.uname().nodename  # what socket.gethostname() returns, without loading socket
     return _HOST
 
 
@@ -117,6 +118,8 @@ def log_line(log: str, text: str) -> None:
 
 def spawn_detached(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log: str) -> int:
     """Start ``argv`` in a new session with stdio on ``log``; it outlives the caller."""
+    import subprocess  # here: only a start needs it
+
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "ab") as logf:
         p = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,

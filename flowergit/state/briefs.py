@@ -63,6 +63,36 @@ class Change(tuple[str, "bytes | None"]):
         return self[1]
 
 
+class PreRead:
+    """One brief as read at ``tip``, with the trees on its path (oid -> raw tree)."""
+
+    __slots__ = ("brief", "tip", "raw", "root", "trees")
+
+    def __init__(self, brief: int, tip: str, raw: bytes, root: str | None,
+                 trees: dict[str, bytes]) -> None:
+        self.brief = brief
+        self.tip = tip
+        self.raw = raw
+        self.root = root
+        self.trees = trees
+
+
+class _PreTrees:
+    """The trees of a :class:`PreRead`, served to :func:`objects.edit_tree` as a batch would;
+    any other tree (none, for a one-file edit) is read from git."""
+
+    def __init__(self, repo: Repo, trees: dict[str, bytes]) -> None:
+        self.repo = repo
+        self.trees = trees
+
+    def tree(self, name: str) -> list[objects.Entry] | None:
+        data = self.trees.get(name)
+        if data is not None:
+            return objects.parse_tree(data, self.repo.hexlen)
+        with objects.Batch(self.repo) as batch:
+            return batch.tree(name)
+
+
 class BriefStore:
     def __init__(self, repo: Repo, max_body: int = 4 * 1024 * 1024) -> None:
         self.repo = repo
@@ -334,6 +364,35 @@ class BriefStore:
 
         self.apply(plan)
         return result[0]
+
+    def preread(self, brief: int, tip: str, batch: objects.Batch) -> PreRead:
+        """Brief ``brief`` at ``tip`` and the trees on its path, in one batch round: all that
+        :meth:`plan_update` needs to write a change to it without reading anything again."""
+        path = brief_path(brief)
+        shard = path.rsplit("/", 1)[0]
+        got = batch.get_many([f"{tip}:{path}", f"{tip}^{{tree}}", f"{tip}:briefs", f"{tip}:{shard}"])
+        if got[0] is None or got[0][1] != "blob":
+            raise NotFound(f"no brief {brief}", "`git flower brief list` shows the briefs there are")
+        trees = {g[0]: g[2] for g in got[1:] if g is not None and g[1] == "tree"}
+        root = got[1][0] if got[1] is not None else None
+        return PreRead(brief, tip, got[0][2], root, trees)
+
+    def plan_update(self, pre: PreRead, mutate: Callable[[bytes], bytes | None], message: str,
+                    writer: objects.Writer) -> tuple[refs.Op, bytes] | None:
+        """:meth:`update` against a :meth:`preread` tip, for the caller's own transaction: the
+        objects go into ``writer``; returns the ref op (a CAS from that tip) and the new bytes, or
+        None if ``mutate`` changes nothing. A lost CAS is the caller's to handle (:meth:`update`
+        re-reads and retries)."""
+        self.refuse_if_checked_out()
+        new = mutate(pre.raw)
+        if new is None or new == pre.raw:
+            return None
+        codec.parse(new, f"brief {pre.brief}")  # never write what we could not read back
+        edits: dict[str, tuple[bytes, str] | None] = {
+            brief_path(pre.brief): (objects.MODE_BLOB, writer.add("blob", new))}
+        tree = objects.edit_tree(_PreTrees(self.repo, pre.trees), writer, pre.root, edits)  # type: ignore[arg-type]
+        commit = writer.commit(tree, [pre.tip], message)
+        return refs.update(BRIEFS_REF, commit, pre.tip), new
 
     def put_file(self, path: str, data: bytes | None, message: str) -> str:
         new, _ = self.apply(lambda tip, batch: ([Change(path, data)], message))

@@ -22,7 +22,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from flowergit.errors import Conflict
 from flowergit.gitio import objects, refs
@@ -53,36 +56,6 @@ class DispatchStore:
         heads = records.read_many(self.repo, f"{PREFIX}{brief}/")
         return sorted(heads, key=lambda h: int(h.record.get("attempt", 0)))
 
-    def attempts_and_refs(self, brief: int,
-                          patterns: Sequence[str]) -> tuple[list[records.Head], dict[str, str]]:
-        """:meth:`attempts`, and ``refname -> oid`` of the refs matching ``patterns`` (for-each-ref
-        patterns), from one for-each-ref: one snapshot of both, one process fewer."""
-        prefix = f"{PREFIX}{brief}/"
-        lines = refs.read_many(self.repo, [prefix, *patterns], "%(refname) %(objectname) %(objecttype)")
-        tips: list[list[str]] = []
-        others: dict[str, str] = {}
-        for ln in lines:
-            t = ln.split(" ")
-            if len(t) != 3:
-                continue
-            if t[0].startswith(prefix):
-                if t[2] == "commit":
-                    tips.append(t)
-            else:
-                others[t[0]] = t[1]
-        heads: list[records.Head] = []
-        if tips:
-            with objects.Batch(self.repo) as batch:
-                blobs = batch.get_many([f"{oid}:{records.RECORD}" for _, oid, _ in tips])
-            for (name, oid, _), got in zip(tips, blobs):
-                if got is None or got[1] != "blob":
-                    continue
-                try:
-                    heads.append(records.Head(name, oid, records.decode(got[2], name)))
-                except Conflict:
-                    continue
-        return sorted(heads, key=lambda h: int(h.record.get("attempt", 0))), others
-
     def latest(self, brief: int) -> records.Head | None:
         heads = self.attempts(brief)
         return heads[-1] if heads else None
@@ -98,28 +71,44 @@ class DispatchStore:
         ``own`` (records this process just wrote, with the commits it made for them)."""
         if cache is None:
             return self.all()
-        lines = refs.read_many(self.repo, [PREFIX], "%(refname) %(objectname) %(objecttype)")
-        tips = [ln.split(" ") for ln in lines]
-        tips = [t for t in tips if len(t) == 3 and t[2] == "commit"]
-        known: dict[str, Any] = {}
-        try:
-            with open(cache, encoding="utf-8") as f:
-                doc = json.load(f)
-            if isinstance(doc, dict) and doc.get("v") == CACHE_VERSION:
-                known = doc.get("records", {})
-        except (OSError, ValueError):
-            pass
-        if not isinstance(known, dict):
-            known = {}
+        tips, _ = self.list_tips()
+        return self.cached(tips, cache, own=own)
+
+    def list_tips(self, patterns: Sequence[str] = ()) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """Every dispatch ref as (refname, commit), and ``refname -> oid`` of the refs matching
+        ``patterns`` (for-each-ref patterns) besides: one for-each-ref, one snapshot of both."""
+        lines = refs.read_many(self.repo, [PREFIX, *patterns], "%(refname) %(objectname) %(objecttype)")
+        tips: list[tuple[str, str]] = []
+        others: dict[str, str] = {}
+        for ln in lines:
+            t = ln.split(" ")
+            if len(t) != 3:
+                continue
+            if t[0].startswith(PREFIX):
+                if t[2] == "commit":
+                    tips.append((t[0], t[1]))
+            else:
+                others[t[0]] = t[1]
+        return tips, others
+
+    def cached(self, tips: Sequence[tuple[str, str]], cache: str,
+               own: Sequence[records.Head] = (), batch: objects.Batch | None = None) -> list[records.Head]:
+        """The records of ``tips`` (from :meth:`list_tips`), through the cache: only commits it
+        does not know are read, with ``batch`` if given (else a batch of their own). The cache
+        learns what was read and ``own``, and forgets records no ref points at any more."""
+        known = _load_cache(cache)
         learnt = False
         for h in own:
             if h.commit not in known:
                 # the same value a read would give: the record as its blob encodes it
                 known[h.commit] = records.decode(records.encode(h.record), h.commit)
                 learnt = True
-        missing = [oid for _, oid, _ in tips if oid not in known]
+        missing = [oid for _, oid in tips if oid not in known]
         if missing:
-            with objects.Batch(self.repo) as batch:
+            if batch is None:
+                with objects.Batch(self.repo) as own_batch:
+                    blobs = own_batch.get_many([f"{oid}:{records.RECORD}" for oid in missing])
+            else:
                 blobs = batch.get_many([f"{oid}:{records.RECORD}" for oid in missing])
             for oid, got in zip(missing, blobs):
                 if got is None or got[1] != "blob":
@@ -128,18 +117,9 @@ class DispatchStore:
                     known[oid] = records.decode(got[2], oid)
                 except Conflict:
                     continue
-        heads = [records.Head(name, oid, known[oid]) for name, oid, _ in tips if oid in known]
+        heads = [records.Head(name, oid, known[oid]) for name, oid in tips if oid in known]
         if missing or learnt or len(known) != len(heads):
-            keep = {h.commit: h.record for h in heads}
-            tmp = f"{cache}.{os.getpid()}.tmp"
-            try:
-                os.makedirs(os.path.dirname(cache), exist_ok=True)
-                with open(tmp, "w", encoding="utf-8") as f:
-                    json.dump({"v": CACHE_VERSION, "records": keep}, f, ensure_ascii=False,
-                              separators=(",", ":"))
-                os.replace(tmp, cache)
-            except OSError:
-                pass
+            save_cache(cache, heads)
         return sorted(heads, key=lambda h: (int(h.record.get("brief", 0)),
                                             int(h.record.get("attempt", 0))))
 
@@ -156,3 +136,51 @@ class DispatchStore:
                extra: Callable[[], Sequence[Op]] | None = None) -> records.Head:
         return records.update(self.repo, dispatch_ref(brief, attempt), change,
                               f"dispatch {brief}.{attempt}: {message}", extra)
+
+
+def _load_cache(cache: str) -> dict[str, Any]:
+    try:
+        with open(cache, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("v") != CACHE_VERSION:
+        return {}
+    known = doc.get("records", {})
+    return known if isinstance(known, dict) else {}
+
+
+def save_cache(cache: str, heads: Sequence[records.Head]) -> None:
+    """Write the record cache: exactly the records of ``heads`` (current tips), keyed by commit.
+    Content-addressed, so a concurrent writer can only make it miss, never lie."""
+    keep = {h.commit: h.record for h in heads}
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"v": CACHE_VERSION, "records": keep}, f, ensure_ascii=False,
+                      separators=(",", ":"))
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+
+
+def learn(cache: str, heads: Sequence[records.Head]) -> None:
+    """Add records this process just wrote to the cache (the next reader need not read them)."""
+    known = _load_cache(cache)
+    new = [h for h in heads if h.commit not in known]
+    if not new:
+        return
+    known.update({h.commit: records.decode(records.encode(h.record), h.commit) for h in new})
+    keep = [records.Head("", oid, rec) for oid, rec in known.items()]
+    save_cache(cache, keep)
+
+
+def record_commit(writer: objects.Writer, rec: dict[str, Any], parent: str | None,
+                  message: str) -> str:
+    """The record commit :func:`flowergit.state.records.build` makes, added to ``writer`` (so it
+    is written with whatever else that writer holds, in one ``unpack-objects``)."""
+    blob = writer.add("blob", records.encode(rec))
+    tree = writer.add("tree", objects.format_tree(
+        [objects.Entry(objects.MODE_BLOB, records.RECORD.encode(), blob)]))
+    return writer.commit(tree, [parent] if parent else [], message)

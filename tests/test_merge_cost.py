@@ -1,7 +1,8 @@
-"""The merge gate's own cost, counted in git processes (GIT_TRACE), never in time: what one status,
-snapshot or worktree listing told it is reused within the merge, the suite's attestation rides in
-the provenance notes commit, and the brief, the dispatch record and the recovery anchor are closed
-in one ref transaction — with every guarantee of the gate still checked."""
+"""The merge gate's own cost, counted in git processes (GIT_TRACE), never in time: one batch serves
+every read, one status of the checkout feeds the collision check and the snapshot, the objects
+made before the first ref write go in one `unpack-objects`, and the brief, the dispatch record,
+the provenance note (with the suite's attestation) and the recovery anchor are closed in one ref
+transaction — with every guarantee of the gate still checked."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from merge_helpers import SUITE, dirty_local_state, env_fp, finished, notes_of, 
 
 # one green merge with a suite, a locked worker worktree, a dirty local-only file and local work
 # that does not overlap the incoming paths; GIT_TRACE also shows the commands `worktree add` and
-# `worktree remove` start themselves (58 before the merge's own cost was cut)
-GREEN_MERGE_GIT_PROCESSES = 45
+# `worktree remove` start themselves (58, then 45, before the merge's own cost was cut)
+GREEN_MERGE_GIT_PROCESSES = 26
 
 
 def traced_merge(repo: Path, bid: int) -> list[str]:
@@ -49,12 +50,18 @@ def test_one_green_merge_starts_a_fixed_lower_number_of_git_processes(tmp_path: 
     assert len(calls) == GREEN_MERGE_GIT_PROCESSES, calls
     # worker tree (refuse early), the checkout (plan), the checkout again (re-check before landing)
     assert count(calls, "status --porcelain=v2") == 3, calls
-    assert count(calls, "write-tree") == 2 and count(calls, "add -A") == 1, calls  # one snapshot
-    assert count(calls, "worktree list") == 1, calls
+    # one snapshot: the index side from the status, the files by one update-index on a copy
+    assert count(calls, "write-tree") == 1 and count(calls, "add -A") == 0, calls
+    assert count(calls, "update-index --add") == 1, calls
+    assert count(calls, "update-index -q --ignore-submodules --refresh") == 0, calls
+    assert count(calls, "cat-file --batch") == 2, calls  # the merge's own, the briefs write's
+    assert count(calls, "worktree list") == 0, calls  # the checkout's HEAD file says it
     assert count(calls, "rev-parse --path-format=absolute") == 1, calls  # discovery only
+    assert count(calls, "commit-tree") == 0 and count(calls, "diff-tree") == 0, calls
+    assert count(calls, "ls-files") == 0, calls
     assert count(calls, "worktree prune") == 0, calls
-    # anchor, notes (attestation + provenance), target CAS, and the closing transaction
-    assert count(calls, "update-ref --create-reflog") == 4, calls
+    # anchor, target CAS, and the closing transaction (brief, dispatch, notes, anchor)
+    assert count(calls, "update-ref --create-reflog") == 3, calls
     # the outcome is the gate's, unchanged
     merged = git(repo, "rev-parse", "main").stdout.strip()
     assert git(repo, "rev-parse", "main^1").stdout.strip() == pre

@@ -40,7 +40,7 @@ def test_reference_transaction_hook_refusing_the_target_update(tmp_path: Path) -
     assert flower(repo, "recover").stdout.strip() == "nothing to recover"
 
 
-@pytest.mark.parametrize("cmd", ["read-tree", "stash", "commit-tree", "worktree"])
+@pytest.mark.parametrize("cmd", ["read-tree", "stash", "unpack-objects", "worktree"])
 def test_a_failing_git_command_leaves_nothing_behind(tmp_path: Path, cmd: str) -> None:
     repo = setup_repo(tmp_path)
     bid = _overlapping(repo)

@@ -140,7 +140,7 @@ def test_sigint_spam_during_restore_is_deferred(tmp_path: Path) -> None:
     while True:
         phases = [json.loads(f.read_text()).get("phase") for f in journal.glob("*.json")] \
             if journal.is_dir() else []
-        if "landed" in phases:
+        if "stashed" in phases:  # the merge is landing, Ctrl-C deferred from here
             break
         assert p.poll() is None and time.monotonic() < deadline, p.communicate()
         time.sleep(0.01)

@@ -19,10 +19,8 @@ A SIGKILL at any step leaves a journal; ``git flower recover`` finishes or undoe
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import secrets
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,16 +32,18 @@ from flowergit.errors import Conflict, FlowerError, Interrupted, NotFound, Tests
 from flowergit.gitio import merge as gm
 from flowergit.gitio import objects, refs
 from flowergit.gitio import stash as gstash
+from flowergit.gitio import runner
 from flowergit.gitio.refs import CasLost
+from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.gitio.worktrees import Worktree, list_worktrees
 from flowergit.ops import recover as rec_ops
 from flowergit.ops import suite as suite_ops
 from flowergit.ops.context import Ctx
-from flowergit.procs import groups
 from flowergit.state import journal, notes, records
+from flowergit.state.dispatches import PREFIX as DISPATCH_PREFIX
 from flowergit.state.dispatches import DispatchStore, dispatch_name
-from flowergit.state.layout import dispatch_ref, recovery_ref
+from flowergit.state.layout import NOTES_REF, dispatch_ref, recovery_ref
 
 FINISHED = "exited"
 
@@ -74,7 +74,17 @@ def deferred_sigint() -> Iterator[list[bool]]:
 
 # -- local-only files ----------------------------------------------------------------------------
 def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """sha256 hex of ``data``; CPython's own sha256 loads much faster than `hashlib` (OpenSSL)."""
+    try:
+        try:
+            h = __import__("_sha2").sha256(data)  # Python >= 3.12
+        except ImportError:
+            h = __import__("_sha256").sha256(data)
+    except ImportError:  # a build without them
+        import hashlib
+
+        h = hashlib.sha256(data)
+    return str(h.hexdigest())
 
 
 def local_only_hits(paths: list[str], local_only: list[str]) -> list[str]:
@@ -154,6 +164,332 @@ def restore_local_only(root: str, manifest: list[dict[str, Any]]) -> list[str]:
     return fixed
 
 
+# -- git steps of the gate ------------------------------------------------------------------------
+# These read and write through gitio (runner, objects, refs) but are specific to the gate: one
+# `cat-file --batch` serves every read of a merge, the checkout's HEAD files name the checkout
+# that has the target, one `git status` answers the preflight, the collision check and the
+# snapshot's index side. They belong with flowergit/gitio/merge.py.
+class _Io:
+    """Per merge: one ``cat-file --batch`` for every read, one writer for the objects the merge
+    makes before its first ref write (merge commit, snapshot trees, anchor: one
+    ``unpack-objects``)."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self._batch: objects.Batch | None = None
+        self.writer = objects.Writer(repo)
+        self.notes_tip: str | None = None
+
+    @property
+    def batch(self) -> objects.Batch:
+        if self._batch is None:
+            self._batch = objects.Batch(self.repo)
+        return self._batch
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
+
+
+def _dispatch_and_tips(repo: Repo, io: _Io, brief: int, patterns: list[str]
+                       ) -> tuple[records.Head | None, dict[str, str]]:
+    """The latest dispatch record of ``brief`` (as :meth:`DispatchStore.latest`) and
+    ``refname -> oid`` of the refs ``patterns`` name exactly, from one for-each-ref and the
+    merge's batch."""
+    prefix = f"{DISPATCH_PREFIX}{brief}/"
+    lines = refs.read_many(repo, [prefix, *patterns], "%(refname) %(objectname) %(objecttype)")
+    tips: list[tuple[str, str]] = []
+    others: dict[str, str] = {}
+    for ln in lines:
+        t = ln.split(" ")
+        if len(t) != 3:
+            continue
+        if t[0].startswith(prefix):
+            if t[2] == "commit":
+                tips.append((t[0], t[1]))
+        elif t[0] in patterns:
+            others[t[0]] = t[1]
+    heads: list[records.Head] = []
+    if tips:
+        got = io.batch.get_many([f"{oid}:{records.RECORD}" for _, oid in tips])
+        for (ref, oid), g in zip(tips, got):
+            if g is None or g[1] != "blob":
+                continue
+            try:
+                heads.append(records.Head(ref, oid, records.decode(g[2], ref)))
+            except Conflict:
+                continue
+    heads.sort(key=lambda h: int(h.record.get("attempt", 0)))
+    return (heads[-1] if heads else None), others
+
+
+def _tree_of_commit(data: bytes) -> str:
+    first = data.split(b"\n", 1)[0]
+    if not first.startswith(b"tree "):
+        raise FlowerError("cannot read a commit object: no tree line")
+    return first[5:].decode()
+
+
+Side = tuple[bytes, str] | None  # (mode, oid) of a path on one side of a diff; None: absent
+
+
+def tree_diff(batch: objects.Batch, a: str | None, b: str | None) -> dict[str, tuple[Side, Side]]:
+    """path -> (old, new) for every path whose blob, link or gitlink differs between trees
+    ``a`` and ``b``: what ``git diff-tree -r --no-renames`` lists, read through ``batch`` (only
+    the subtrees that differ are read)."""
+    out: dict[str, tuple[Side, Side]] = {}
+
+    def walk(x: str | None, y: str | None, prefix: bytes) -> None:
+        ea = {e.name: e for e in batch.tree(x) or []} if x else {}
+        eb = {e.name: e for e in batch.tree(y) or []} if y else {}
+        for name in ea.keys() | eb.keys():
+            o, n = ea.get(name), eb.get(name)
+            if o is not None and n is not None and o.mode == n.mode and o.oid == n.oid:
+                continue
+            path = prefix + name
+            ot = o is not None and o.is_tree
+            nt = n is not None and n.is_tree
+            if ot or nt:
+                walk(o.oid if ot and o is not None else None,
+                     n.oid if nt and n is not None else None, path + b"/")
+            old = (o.mode, o.oid) if o is not None and not ot else None
+            new = (n.mode, n.oid) if n is not None and not nt else None
+            if old is not None or new is not None:
+                out[path.decode("utf-8", "surrogateescape")] = (old, new)
+
+    walk(a, b, b"")
+    return out
+
+
+def gitlinks_in(diff: dict[str, tuple[Side, Side]]) -> list[str]:
+    """The submodule (gitlink) paths of a :func:`tree_diff`."""
+    return sorted(p for p, sides in diff.items()
+                  if any(s is not None and s[0] == objects.MODE_GITLINK for s in sides))
+
+
+def checkout_of(repo: Repo, branch_ref: str) -> tuple[Worktree, str | None] | None:
+    """The checkout that has ``branch_ref`` and its git dir, read from the worktrees' HEAD
+    files as git itself reads them (no process). Anything unexpected (a reftable HEAD stub, an
+    unreadable or missing file, a worktree whose directory is gone) lets `git worktree list`
+    decide instead."""
+    common = repo.common_dir
+    try:
+        names = sorted(os.listdir(os.path.join(common, "worktrees")))
+    except FileNotFoundError:
+        names = []
+    except OSError:
+        return _listed_checkout(repo, branch_ref)
+    found = []
+    for admin in [common] + [os.path.join(common, "worktrees", n) for n in names]:
+        try:
+            with open(os.path.join(admin, "HEAD"), "rb") as f:
+                head = f.read(4096).strip()
+        except OSError:
+            return _listed_checkout(repo, branch_ref)
+        if head.startswith(b"ref: "):
+            ref = head[5:].decode("utf-8", "surrogateescape")
+            if ref == "refs/heads/.invalid":
+                return _listed_checkout(repo, branch_ref)
+            if ref == branch_ref:
+                found.append(admin)
+        elif not (len(head) in (40, 64) and all(c in b"0123456789abcdef" for c in head)):
+            return _listed_checkout(repo, branch_ref)
+    if not found:
+        return None
+    if len(found) > 1:
+        return _listed_checkout(repo, branch_ref)
+    admin = found[0]
+    if admin == common:
+        if os.path.basename(common) != ".git" or not os.path.isfile(os.path.join(common, "index")):
+            return _listed_checkout(repo, branch_ref)  # bare, or a layout git must name
+        path = os.path.dirname(common)
+    else:
+        try:
+            with open(os.path.join(admin, "gitdir"), encoding="utf-8",
+                      errors="surrogateescape") as f:
+                dotgit = f.read().strip()
+        except OSError:
+            return _listed_checkout(repo, branch_ref)
+        if not os.path.isabs(dotgit):
+            dotgit = os.path.normpath(os.path.join(admin, dotgit))
+        path = os.path.dirname(dotgit)
+        if not os.path.isdir(path):
+            return _listed_checkout(repo, branch_ref)
+    return Worktree(path=path, head=None, branch=branch_ref), admin
+
+
+def _listed_checkout(repo: Repo, branch_ref: str) -> tuple[Worktree, str | None] | None:
+    holder = next((w for w in list_worktrees(repo) if w.branch == branch_ref), None)
+    return (holder, None) if holder is not None else None
+
+
+class CheckoutStatus:
+    """``git status --porcelain=v2 --branch`` of a checkout: HEAD's commit, the tracked paths
+    whose index or files differ from HEAD (``path -> (XY, index mode, index oid)``), the
+    untracked and the unmerged paths."""
+
+    __slots__ = ("head", "entries", "untracked", "unmerged")
+
+    def __init__(self) -> None:
+        self.head: str | None = None
+        self.entries: dict[str, tuple[str, str, str]] = {}
+        self.untracked: list[str] = []
+        self.unmerged: list[str] = []
+
+    @property
+    def modified(self) -> list[str]:
+        return list(self.entries)
+
+    @property
+    def ita(self) -> list[str]:
+        return [p for p, e in self.entries.items() if e[0] == ".A"]
+
+    def in_index(self, path: str, in_head: bool) -> bool:
+        """Has the index an entry for ``path`` (``in_head``: HEAD's tree has it)?"""
+        e = self.entries.get(path)
+        if e is None:
+            return in_head
+        x = e[0][0]
+        return x in "AMT" or e[0] == ".A" or (x == "." and in_head)
+
+
+def checkout_status(worktree: str) -> CheckoutStatus:
+    """One ``git status`` of a checkout (every untracked file, no ignored ones, no renames).
+    Unlike :func:`gm.status` it may take the index lock for a moment, as `git status` does for
+    its user, to write back refreshed stat data: the two-way update that follows then finds
+    clean files clean without an ``update-index --refresh`` of its own."""
+    res = runner.run([*gm.SAFE, "status", "--porcelain=v2", "-z", "--branch",
+                      "--no-ahead-behind", "--untracked-files=all", "--ignored=no",
+                      "--no-renames"], cwd=worktree)
+    st = CheckoutStatus()
+    for item in res.stdout.split(b"\0"):
+        if not item:
+            continue
+        kind = item[:1]
+        text = item.decode("utf-8", "surrogateescape")
+        if kind == b"#":
+            if text.startswith("# branch.oid "):
+                oid = text[len("# branch.oid "):].strip()
+                st.head = oid if oid != "(initial)" else None
+        elif kind == b"1":
+            f = text.split(" ", 8)
+            st.entries[f[8]] = (f[1], f[4], f[7])
+        elif kind == b"u":
+            st.unmerged.append(text.split(" ", 10)[10])
+        elif kind == b"?":
+            st.untracked.append(text[2:])
+        elif kind == b"2":  # not with --no-renames; never taken for a plain change
+            raise FlowerError(f"unexpected rename entry in git status of {worktree}")
+    return st
+
+
+def collisions_of(root: str, incoming: list[str], in_head: set[str],
+                  st: CheckoutStatus) -> list[str]:
+    """Incoming paths (or a leading directory of one) that exist in ``root`` untracked or
+    ignored, which the merge would overwrite. Whether the index has a path comes from HEAD's
+    tree (``in_head``: the incoming paths the target's tree has; HEAD is the target) and the
+    status' staged changes."""
+    out = []
+    for p in incoming:
+        if st.in_index(p, p in in_head):
+            continue
+        full = os.path.join(root, p)
+        if os.path.lexists(full):
+            out.append(p)
+            continue
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            q = "/".join(parts[:i])
+            fq = os.path.join(root, q)
+            if os.path.lexists(fq) and not os.path.isdir(fq):
+                out.append(q)
+                break
+    return sorted(set(out))
+
+
+def snapshot(repo: Repo, worktree: str, force_paths: list[str], *,
+             st: CheckoutStatus | None = None, io: _Io | None = None,
+             head_tree: str | None = None, git_dir: str | None = None) -> tuple[str, str]:
+    """(index tree, worktree tree) of a checkout, without touching it: the trees
+    :func:`gm.snapshot_trees` makes, from fewer processes.
+
+    The index tree is HEAD's tree with the staged changes ``git status`` reports (built in
+    memory; its objects go with ``io``'s writer, or are written here). The worktree tree is a
+    copy of the index with every path status names as changed or untracked, and the
+    ``force_paths`` (local-only, possibly ignored) on disk, brought in by one
+    ``update-index --add --remove``, then ``write-tree``; with nothing to bring in, it is the
+    index tree. Where that cannot be done, :func:`gm.snapshot_trees` does it."""
+    own = io is None
+    io = io or _Io(repo)
+    try:
+        st = st or checkout_status(worktree)
+        if st.unmerged or st.head is None:
+            return gm.snapshot_trees(repo, worktree, force_paths)
+        if head_tree is None:
+            got = io.batch.get(st.head)
+            if got is None or got[1] != "commit":
+                return gm.snapshot_trees(repo, worktree, force_paths)
+            head_tree = _tree_of_commit(got[2])
+        staged: dict[str, tuple[bytes, str] | None] = {}
+        for p, (xy, mode, oid) in st.entries.items():
+            if xy[0] == "D":
+                staged[p] = None
+            elif xy[0] in "AMT":
+                staged[p] = (mode.encode(), oid)
+        try:
+            index_tree = (objects.edit_tree(io.batch, io.writer, head_tree, staged) if staged
+                          else head_tree)
+        except FlowerError:
+            return gm.snapshot_trees(repo, worktree, force_paths)
+        paths = [p for p, (xy, _m, _o) in st.entries.items() if xy[1] != "."]
+        paths += [p.rstrip("/") for p in st.untracked]
+        paths += [p for p in force_paths if os.path.isfile(os.path.join(worktree, p))
+                  or os.path.islink(os.path.join(worktree, p))]
+        wt_tree = _worktree_tree(repo, worktree, git_dir, paths) if paths else index_tree
+        if wt_tree is None:
+            return gm.snapshot_trees(repo, worktree, force_paths)
+        if own:
+            io.writer.flush()
+        return index_tree, wt_tree
+    finally:
+        if own:
+            io.close()
+
+
+def _worktree_tree(repo: Repo, worktree: str, git_dir: str | None, paths: list[str]) -> str | None:
+    import shutil
+
+    git_dir = git_dir or gm.worktree_git_dir(worktree, repo)
+    os.makedirs(repo.state_dir, exist_ok=True)
+    tmp = os.path.join(repo.state_dir, f"snap-{os.getpid()}-{os.urandom(4).hex()}.index")
+    src = os.path.join(git_dir, "index")
+    try:
+        if os.path.exists(src):
+            shutil.copy2(src, tmp)  # keep its mtime: racy-clean entries stay detectable
+        env = {"GIT_INDEX_FILE": tmp}
+        data = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in dict.fromkeys(paths))
+        res = runner.run([*gm.SAFE, "update-index", "--add", "--remove", "--replace", "-z",
+                          "--stdin"], cwd=worktree, env=env, input=data, check=False)
+        if not res.ok:
+            return None
+        return runner.run([*gm.SAFE, "write-tree"], cwd=worktree, env=env).out.strip()
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def bring_along(worktree: str, old: str, new: str) -> None:
+    """:func:`gm.two_way_update` without its up-front ``update-index --refresh``: the gate's
+    own `git status` just refreshed the index. Should stale stat data still make `read-tree`
+    refuse, the refresh runs and `read-tree` is tried once more (a refusal changes nothing)."""
+    try:
+        runner.run([*gm.SAFE, "read-tree", "-m", "-u", "--end-of-options", old, new],
+                   cwd=worktree)
+    except GitError:
+        gm.two_way_update(worktree, old, new)
+
+
 # -- preflight -----------------------------------------------------------------------------------
 @dataclass
 class Plan:
@@ -176,6 +512,8 @@ class Plan:
     local_root: str | None = None
     suite_argv: list[str] | None = None
     already: bool = False
+    in_target: list[str] = field(default_factory=list)  # incoming paths the target has
+    io: _Io | None = None  # the merge's batch and writer (not journalled)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -207,12 +545,15 @@ def _worker_paths(ctx: Ctx) -> set[str]:
     return out
 
 
-def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: bool) -> Plan:
+def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: bool,
+              io: _Io | None = None) -> Plan:
     repo = ctx.repo
+    io = io or _Io(repo)
     rec_ops.refuse_if_pending(ctx)
     target = check_branch_name(ctx, into or ctx.config.target)
-    store = DispatchStore(repo)
-    head_rec = store.latest(brief)
+    target_ref = "refs/heads/" + target
+    # the dispatch records, the target and the notes tip: one for-each-ref, one batch
+    head_rec, tips = _dispatch_and_tips(repo, io, brief, [target_ref, NOTES_REF])
     if head_rec is None:
         ctx.briefs().get(brief)  # NotFound for a brief that does not exist
         raise NotFound(f"brief {brief} has no dispatch to merge",
@@ -232,24 +573,27 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
             raise Conflict(f"dispatch {name} did not finish cleanly: {what}",
                            f"read its log ({d.get('log') or 'git flower logs ' + name}); "
                            f"`git flower merge {brief} --force` merges its branch anyway")
-    target_ref = "refs/heads/" + target
     branch = d.get("branch")
-    # the target and the branch tip in one process
-    if isinstance(branch, str) and branch:
-        pre, head = gm.commits_of(repo, [target_ref, "refs/heads/" + branch])
-    else:
-        pre, head = gm.commit_of(repo, target_ref), None
-    if pre is None:
+    io.notes_tip = tips.get(NOTES_REF)
+    pre = tips.get(target_ref)
+    pre_commit = io.batch.get(pre) if pre else None
+    if pre_commit is None or pre_commit[1] != "commit":  # not there, or a ref to a non-commit
+        pre = gm.commit_of(repo, target_ref)
+        pre_commit = io.batch.get(pre) if pre else None
+    if pre is None or pre_commit is None:
         raise NotFound(f"target branch {target!r} does not exist",
                        "name an existing branch with --into, or set [flower] target")
     if not isinstance(branch, str) or not branch:
         raise Conflict(f"dispatch {name} names no branch")
+    got = io.batch.get(f"refs/heads/{branch}^{{commit}}") if "\n" not in branch else None
+    head = got[0] if got is not None and got[1] == "commit" else None
     if head is None:
         raise NotFound(f"the branch of dispatch {name} ({branch}) no longer exists")
+    pre_tree = _tree_of_commit(pre_commit[2])
     wt = d.get("worktree")
     if isinstance(wt, str) and wt and os.path.isdir(wt):
-        st = gm.status(wt)
-        dirty = st.modified + st.untracked + st.unmerged
+        wst = gm.status(wt)
+        dirty = wst.modified + wst.untracked + wst.unmerged
         if dirty:
             shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
             raise Conflict(f"the worker tree of dispatch {name} has uncommitted changes: {shown}",
@@ -267,10 +611,12 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
             + ", ".join(res.conflicts),
             f"rework it on top of {target} (`git flower dispatch {brief} --rework`), "
             "or merge it by hand", data={"conflicts": res.conflicts})
-    incoming = gm.changed_paths(repo, pre, res.tree)
+    diff = tree_diff(io.batch, pre_tree, res.tree)
+    incoming = sorted(diff)
+    in_target = {p for p, (old, _new) in diff.items() if old is not None}
     if not incoming and gm.is_ancestor(repo, head, pre):
         return Plan(brief, int(d.get("attempt", 0)), d, target, target_ref, pre, head, branch,
-                    res.tree, pre, [], drift, None, suite_argv=suite_argv, already=True)
+                    res.tree, pre, [], drift, None, suite_argv=suite_argv, already=True, io=io)
     local_only = list(ctx.config.get("merge", "local_only"))
     hits = local_only_hits(incoming, local_only)
     if hits:
@@ -278,8 +624,9 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                        "local-only files ([merge] local_only) are never overwritten; drop that "
                        "change from the branch, or take the file off the list",
                        data={"local_only": hits})
-    # the checkout that has the target, if any
-    holder = next((w for w in list_worktrees(repo) if w.branch == target_ref), None)
+    # the checkout that has the target, if any (its HEAD file says so; no process)
+    found = checkout_of(repo, target_ref)
+    holder, admin = found if found is not None else (None, None)
     overlap: list[str] = []
     ita: list[str] = []
     snap = None
@@ -289,12 +636,19 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                 and os.path.realpath(holder.path) in _worker_paths(ctx):
             raise Conflict(f"{target} is checked out in a worker worktree ({holder.path})",
                            "check out another branch there first")
-        busy = gm.special_state(gm.worktree_git_dir(holder.path, repo), repo.common_dir)
+        busy = gm.special_state(admin or gm.worktree_git_dir(holder.path, repo), repo.common_dir)
         if busy:
             raise Conflict(f"an operation is in progress in {holder.path} ({', '.join(busy)})",
                            "finish or abort it (`git merge --abort`, `git notes merge --abort`, "
                            "…) first")
-        collisions = _collisions(holder.path, incoming)
+        st = checkout_status(holder.path)
+        if st.head != pre:
+            raise Conflict(f"{target} moved while brief {brief} was being checked; nothing "
+                           "was merged", f"merge again: `git flower merge {brief}`")
+        if st.unmerged:
+            raise Conflict(f"{holder.path} has unmerged paths: {', '.join(st.unmerged)}",
+                           "resolve them first")
+        collisions = collisions_of(holder.path, incoming, in_target, st)
         if collisions:
             raise Conflict(
                 f"brief {brief} adds {', '.join(collisions)}, which exist(s) untracked or "
@@ -302,23 +656,21 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                 "move those files aside (or commit them), then merge again",
                 data={"collisions": collisions})
         if os.path.isfile(os.path.join(holder.path, ".gitmodules")):
-            for sub in gm.changed_gitlinks(repo, pre, res.tree):
+            for sub in gitlinks_in(diff):
                 full = os.path.join(holder.path, sub)
                 if os.path.isdir(full) and os.listdir(full) and not gm.worktree_clean(full):
                     raise Conflict(f"brief {brief} moves submodule {sub}, which has local "
                                    "changes; refusing so they are not lost",
                                    f"commit or set aside the changes in {sub} first")
-        st = gm.status(holder.path)
-        if st.unmerged:
-            raise Conflict(f"{holder.path} has unmerged paths: {', '.join(st.unmerged)}",
-                           "resolve them first")
         overlap = sorted(set(st.modified) & set(incoming))
         ita = sorted(st.ita)
-        snap = gm.snapshot_trees(repo, holder.path, local_only)
-    merge = objects.commit(repo, res.tree, [pre, head], merge_message(brief, name, branch, d))
+        snap = snapshot(repo, holder.path, local_only, st=st, io=io, head_tree=pre_tree,
+                        git_dir=admin)
+    merge = io.writer.commit(res.tree, [pre, head], merge_message(brief, name, branch, d))
     if overlap and snap is not None:
         # will the local edits re-apply cleanly on top of the merge? decide before stashing
-        local = objects.commit(repo, snap[1], [pre], "local changes")
+        local = io.writer.commit(snap[1], [pre], "local changes")
+        io.writer.flush()
         check = gm.merge_tree(repo, local, merge)
         if check.tree is None:
             clash = sorted(set(check.conflicts) & set(overlap)) or check.conflicts
@@ -328,33 +680,14 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                 data={"overlap": clash})
     return Plan(brief, int(d.get("attempt", 0)), d, target, target_ref, pre, head, branch,
                 res.tree, merge, incoming, drift, holder, overlap, ita, snap,
-                holder.path if holder else repo.main_worktree, suite_argv)
+                holder.path if holder else repo.main_worktree, suite_argv,
+                in_target=sorted(in_target), io=io)
 
 
 class _AlreadyMerged(Exception):
     def __init__(self, rec: dict[str, Any]) -> None:
         super().__init__("already merged")
         self.rec = rec
-
-
-def _collisions(root: str, incoming: list[str]) -> list[str]:
-    tracked = set(gm.index_entries(root, incoming))
-    out = []
-    for p in incoming:
-        if p in tracked:
-            continue
-        full = os.path.join(root, p)
-        if os.path.lexists(full):
-            out.append(p)
-            continue
-        parts = p.split("/")
-        for i in range(1, len(parts)):
-            q = "/".join(parts[:i])
-            fq = os.path.join(root, q)
-            if os.path.lexists(fq) and not os.path.isdir(fq):
-                out.append(q)
-                break
-    return sorted(set(out))
 
 
 def merge_message(brief: int, name: str, branch: str, d: dict[str, Any]) -> str:
@@ -368,9 +701,19 @@ def merge_message(brief: int, name: str, branch: str, d: dict[str, Any]) -> str:
 def merge(ctx: Ctx, brief: int, *, into: str | None = None, no_test: bool = False,
           dry_run: bool = False, force: bool = False,
           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    io = _Io(ctx.repo)
+    try:
+        return _merge(ctx, brief, io, into=into, no_test=no_test, dry_run=dry_run, force=force,
+                      progress=progress)
+    finally:
+        io.close()
+
+
+def _merge(ctx: Ctx, brief: int, io: _Io, *, into: str | None, no_test: bool, dry_run: bool,
+           force: bool, progress: Callable[[str], None] | None) -> dict[str, Any]:
     say = progress or (lambda s: None)
     try:
-        plan = preflight(ctx, brief, into=into, no_test=no_test, force=force)
+        plan = preflight(ctx, brief, into=into, no_test=no_test, force=force, io=io)
     except _AlreadyMerged as e:
         return {"brief": brief, "status": "already-merged", "dispatch": e.rec.get("id"),
                 "merge": e.rec.get("merge_commit")}
@@ -382,7 +725,7 @@ def merge(ctx: Ctx, brief: int, *, into: str | None = None, no_test: bool = Fals
     if plan.already:
         _finish_records(ctx, plan, plan.pre, released=True)
         return {**plan.summary(), "status": "up-to-date"}
-    op = f"{brief}-{secrets.token_hex(6)}"
+    op = f"{brief}-{os.urandom(6).hex()}"
     return _run(ctx, plan, op, no_test, say)
 
 
@@ -396,7 +739,7 @@ def _journal(ctx: Ctx, plan: Plan, op: str, phase: str, **more: Any) -> dict[str
         "pre_head": plan.pre if plan.checkout else None,
         "index_tree": plan.snapshot[0] if plan.snapshot else None,
         "worktree_tree": plan.snapshot[1] if plan.snapshot else None,
-        "local_root": plan.local_root, "owner": groups.identity(os.getpid()),
+        "local_root": plan.local_root, "owner": journal.owner(),
         "started": suite_ops.utc_now(),
     }
     rec.update(more)
@@ -405,19 +748,21 @@ def _journal(ctx: Ctx, plan: Plan, op: str, phase: str, **more: Any) -> dict[str
 
 
 def _anchor(ctx: Ctx, plan: Plan, op: str, stash: str | None, old: str | None) -> str:
-    """``refs/flower/recovery/<op>``: a commit keeping the snapshot, target, head and stash."""
+    """``refs/flower/recovery/<op>``: a commit keeping the snapshot, target, head and stash.
+    Its objects are written with whatever the merge built so far (merge commit, snapshot trees)
+    in one ``unpack-objects``."""
     repo = ctx.repo
-    w = objects.Writer(repo)
+    w = plan.io.writer if plan.io is not None else objects.Writer(repo)
     entries = []
     if plan.snapshot:
         entries = [objects.Entry(objects.MODE_TREE, b"index", plan.snapshot[0]),
                    objects.Entry(objects.MODE_TREE, b"worktree", plan.snapshot[1])]
     entries.append(objects.Entry(objects.MODE_TREE, b"merged", plan.tree))
     tree = w.add("tree", objects.format_tree(entries))
-    w.flush()
     parents = [plan.pre, plan.head, plan.merge] + ([stash] if stash else [])
-    commit = objects.commit(repo, tree, parents,
-                            f"flower recovery {op}: merge of brief {plan.brief} into {plan.target}")
+    commit = w.commit(tree, parents,
+                      f"flower recovery {op}: merge of brief {plan.brief} into {plan.target}")
+    w.flush()
     refs.transaction(repo, [refs.update(recovery_ref(op), commit, old)], f"flower recovery {op}")
     return commit
 
@@ -427,9 +772,10 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
     local_only = list(ctx.config.get("merge", "local_only"))
     manifest = backup_local_only(repo, op, plan.local_root, local_only) if plan.local_root else []
     anchor = _anchor(ctx, plan, op, None, None)
-    j = _journal(ctx, plan, op, "snapshot", local_only=manifest, anchor=anchor)
-    failpoints.hit("after_snapshot")
+    # the merge commit was built with the snapshot and written with the anchor: one journal
+    # entry covers both points (recover rolls back from either)
     j = _journal(ctx, plan, op, "built", local_only=manifest, anchor=anchor)
+    failpoints.hit("after_snapshot")
     failpoints.hit("after_merge_commit")
     suite: dict[str, Any] | None = None
     try:
@@ -439,17 +785,18 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
 
             def started(pid: int, scratch: str) -> None:
                 nonlocal j
+                from flowergit.procs import groups
+
                 j = _journal(ctx, plan, op, "testing", local_only=manifest, anchor=anchor,
                              suite_pid=groups.identity(pid), scratch=scratch)
 
+            cached = _attested(ctx, plan, list(plan.suite_argv or []))
             # the attestation is written with the provenance note (one notes commit) when the
             # merge lands, and on its own on every other way out
-            suite = suite_ops.run_on(ctx, plan.merge, plan.tree, label=op, on_start=started,
-                                     record=False)
+            suite = cached or suite_ops.run_on(ctx, plan.merge, plan.tree, label=op,
+                                               on_start=started, record=False, reuse=False)
         else:
-            argv = list(ctx.config.get("suite", "command"))
-            cached = suite_ops.attestation(ctx, plan.tree, argv)
-            suite = {**cached, "cached": True} if cached else None
+            suite = _attested(ctx, plan, list(ctx.config.get("suite", "command")))
     except BaseException:
         _abandon(ctx, plan, op, manifest)
         raise
@@ -465,6 +812,21 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
     with deferred_sigint():
         result = _land(ctx, plan, op, j, manifest, suite, attest)
     return result
+
+
+def _attested(ctx: Ctx, plan: Plan, argv: list[str]) -> dict[str, Any] | None:
+    """A passing attestation of the merged tree by ``argv``, read through the merge's batch
+    from the notes tip the preflight saw (marked ``cached``), or None."""
+    io = plan.io
+    if io is None:
+        recs = None
+    elif io.notes_tip is None:
+        recs = []
+    else:
+        recs = notes.read_many(ctx.repo, [plan.tree], batch=io.batch,
+                               tip=io.notes_tip).get(plan.tree, [])
+    cached = suite_ops.attestation(ctx, plan.tree, argv, recs)
+    return {**cached, "cached": True} if cached else None
 
 
 def record_attestation(ctx: Ctx, attest: dict[str, Any] | None) -> None:
@@ -530,14 +892,16 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
     j = _journal(ctx, plan, op, "landing", local_only=manifest, anchor=j["anchor"], note=note,
                  **more)
     stash: str | None = None
+    ran = suite is not None and not suite.get("cached")
     try:
-        if refs.read(repo, plan.target_ref) != plan.pre:
-            raise CasLost(f"{plan.target} moved while the suite ran", plan.target_ref)
-        if wt:
+        if wt and ran:
             # the user may have worked while the suite ran: look again before touching anything
-            st = gm.status(wt)
+            # (the status names HEAD, which is the target: no separate read of it)
+            st = checkout_status(wt)
+            if st.head != plan.pre:
+                raise CasLost(f"{plan.target} moved while the suite ran", plan.target_ref)
             changed = sorted((set(st.modified) & set(plan.incoming)) - set(plan.overlap))
-            changed += _collisions(wt, plan.incoming) + st.unmerged
+            changed += collisions_of(wt, plan.incoming, set(plan.in_target), st) + st.unmerged
             if changed:
                 raise Conflict(f"{', '.join(sorted(set(changed)))} changed in {wt} while brief "
                                f"{plan.brief} was being tested; nothing was merged",
@@ -553,9 +917,12 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
                 j = _journal(ctx, plan, op, "stashed", local_only=manifest, anchor=anchor,
                              note=note, stash=stash, **more)
             failpoints.hit("after_stash")
+        # Without a suite run nothing has waited since the preflight looked (milliseconds ago):
+        # `read-tree -m -u` itself refuses to overwrite a local change or an untracked file,
+        # and the target's CAS below refuses a moved target (the checkout is moved back).
         if wt:
             try:
-                gm.two_way_update(wt, plan.pre, plan.merge)
+                bring_along(wt, plan.pre, plan.merge)
             except GitError as e:
                 raise Conflict(f"could not bring {wt} along: {e.err.strip().splitlines()[0]}",
                                "nothing was merged; clear the way and merge again") from None
@@ -580,10 +947,11 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
         _rollback_stash(ctx, wt, stash, plan.ita, plan.overlap)
         _abandon(ctx, plan, op, manifest, attest)
         raise
-    j = _journal(ctx, plan, op, "landed", local_only=manifest, anchor=j["anchor"], note=note,
-                 stash=stash, **more)
+    # the target moved: from here on `recover` rolls forward (it reads the target, and the
+    # journal already names the stash), so the journal is not written again
+    j = {**j, "phase": "landed", "stash": stash}
     failpoints.hit("after_target_cas")
-    return finish_landed(ctx, j)
+    return finish_landed(ctx, j, plan.io)
 
 
 def stash_message(op: str) -> str:
@@ -612,7 +980,7 @@ def _rollback_stash(ctx: Ctx, wt: str | None, stash: str | None,
         gm.restore_intent_to_add(wt, ita)
 
 
-def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
+def finish_landed(ctx: Ctx, j: dict[str, Any], io: _Io | None = None) -> dict[str, Any]:
     """Everything after the target moved; safe to run again (``recover`` rolls forward here)."""
     repo = ctx.repo
     wt = j.get("worktree")
@@ -647,9 +1015,8 @@ def finish_landed(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     attest = j.get("suite_note")
     if isinstance(attest, dict) and isinstance(attest.get("tree"), str):
         lines[attest["tree"]] = [attest]  # the suite's attestation, in the same notes commit
-    notes.append(repo, lines, f"flower: provenance of brief {j['brief']}")
+    released = _close(ctx, j, lines, io)
     failpoints.hit("after_notes_write")
-    released = _close(ctx, j)
     journal.remove(repo, j["op"])
     return {"brief": j["brief"], "dispatch": j["dispatch"], "status": "merged",
             "merge": j["merge"], "into": j["into"], "tree": j["tree"], "suite": note.get("suite"),
@@ -681,29 +1048,48 @@ def _verify_kept(ctx: Ctx, j: dict[str, Any]) -> None:
             f"(tree 'worktree'); compare with `git diff refs/flower/recovery/{j['op']}:worktree`")
 
 
-def _close(ctx: Ctx, j: dict[str, Any]) -> bool:
+def _close(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, Any]]],
+           io: _Io | None = None) -> bool:
     """The last step of a landed merge, as one ref transaction: the brief turns ``merged``,
-    the dispatch record says ``merged`` and ``refs/flower/recovery/<op>`` goes. A crash leaves
-    all three (``recover`` rolls forward) or none. When the brief is merged already there is
-    no briefs commit to carry them, and the two are written on their own."""
+    the dispatch record says ``merged``, the provenance note (and the suite's attestation) is
+    appended to ``refs/notes/flower`` and ``refs/flower/recovery/<op>`` goes. A crash leaves
+    all of it (``recover`` rolls forward) or none. The dispatch record and the notes commit
+    are written in one ``unpack-objects``. When the brief is merged already there is no
+    briefs commit to carry them, and they are written on their own."""
     brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
     ref = dispatch_ref(brief, attempt)
     op = str(j["op"])
+    message = f"flower: provenance of brief {j['brief']}"
     state: dict[str, Any] = {"released": False, "calls": 0}
 
     def more() -> list[refs.Op]:
         # called once per attempt of the briefs write: a retry after a lost race re-reads
-        # the dispatch record and the anchor rather than trusting what was read before
+        # the dispatch record, the notes tip and the anchor rather than trusting what was read
+        # before (and does so with a batch of its own)
         state["calls"] += 1
+        first = state["calls"] == 1
         ops: list[refs.Op] = []
-        head = records.read(ctx.repo, ref)
-        if head is not None:
-            new = _merged_record(ctx, j, head.record, state)
-            if new is not None:
-                commit = records.build(ctx.repo, new, head.commit,
-                                       f"dispatch {brief}.{attempt}: merged into {j['into']}")
-                ops.append(refs.update(ref, commit, head.commit))
-        known = j.get("anchor") if state["calls"] == 1 else None
+        w = objects.Writer(ctx.repo)
+        own = None if first and io is not None else objects.Batch(ctx.repo)
+        batch = own if own is not None else io.batch  # type: ignore[union-attr]
+        try:
+            head = _read_record(batch, ref)
+            if head is not None:
+                new = _merged_record(ctx, j, head.record, state)
+                if new is not None:
+                    commit = _record_commit(w, new, head.commit,
+                                            f"dispatch {brief}.{attempt}: merged into {j['into']}")
+                    ops.append(refs.update(ref, commit, head.commit))
+            got = batch.get(NOTES_REF)
+            tip = got[0] if got is not None and got[1] == "commit" else None
+            noted = notes.prepare(ctx.repo, lines, message, batch, w, tip)
+            if noted is not None:
+                ops.append(refs.update(NOTES_REF, noted, tip))
+        finally:
+            if own is not None:
+                own.close()
+        w.flush()
+        known = j.get("anchor") if first else None
         cur = known or refs.read(ctx.repo, recovery_ref(op))
         if cur:
             ops.append(refs.delete(recovery_ref(op), cur))
@@ -711,10 +1097,31 @@ def _close(ctx: Ctx, j: dict[str, Any]) -> bool:
 
     wrote = _mark_merged(ctx, brief, f"merged into {j['into']} as {j['merge'][:12]}", more)
     if not wrote:
+        notes.append(ctx.repo, lines, message)
         released = _finish_dispatch(ctx, j)
         _drop_anchor(ctx, op, j.get("anchor"))
         return released
     return bool(state["released"])
+
+
+def _read_record(batch: objects.Batch, ref: str) -> records.Head | None:
+    """The newest record of chain ``ref``, through ``batch`` (as :func:`records.read`)."""
+    got = batch.get(ref)
+    if got is None or got[1] != "commit":
+        return None
+    blob = batch.get(f"{got[0]}:{records.RECORD}")
+    if blob is None or blob[1] != "blob":
+        return None
+    return records.Head(ref, got[0], records.decode(blob[2], ref))
+
+
+def _record_commit(w: objects.Writer, rec: dict[str, Any], parent: str | None,
+                   message: str) -> str:
+    """The commit :func:`records.build` writes, added to ``w`` instead."""
+    blob = w.add("blob", records.encode(rec))
+    tree = w.add("tree", objects.format_tree(
+        [objects.Entry(objects.MODE_BLOB, records.RECORD.encode(), blob)]))
+    return w.commit(tree, [parent] if parent else [], message)
 
 
 def _merged_record(ctx: Ctx, j: dict[str, Any], rec: dict[str, Any],
@@ -766,7 +1173,7 @@ def _mark_merged(ctx: Ctx, brief: int, why: str,
             raise NotFound(f"no brief {brief}")
         if codec.parse(got[2], f"brief {brief}").status == "merged":
             return [], message
-        new = codec.rewrite(got[2], {"status": "merged"})
+        new = codec.with_status(got[2], "merged")
         codec.parse(new, f"brief {brief}")  # never write what we could not read back
         return [Change(brief_path(brief), new)], message
 

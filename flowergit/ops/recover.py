@@ -20,7 +20,6 @@ from flowergit.gitio import refs
 from flowergit.gitio import stash as gstash
 from flowergit.gitio.refs import CasLost
 from flowergit.ops.context import Ctx
-from flowergit.procs import groups
 from flowergit.state import journal
 from flowergit.state.layout import recovery_ref
 
@@ -29,6 +28,8 @@ def _owner_alive(j: dict[str, Any]) -> bool:
     owner = j.get("owner")
     if not isinstance(owner, dict) or owner.get("pid") == os.getpid():
         return False
+    from flowergit.procs import groups  # psutil: only when a journal is there to judge
+
     return groups.is_alive(owner) is True
 
 
@@ -70,6 +71,8 @@ def recover(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 def _stop_suite(j: dict[str, Any]) -> None:
+    from flowergit.procs import groups
+
     ident = j.get("suite_pid")
     if isinstance(ident, dict) and groups.is_alive(ident):
         groups.kill_tree(int(ident["pid"]), grace=2.0)

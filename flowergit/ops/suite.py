@@ -9,8 +9,6 @@ command is not tested again.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +17,6 @@ from flowergit import failpoints
 from flowergit.errors import NotFound, TestsFailed, UsageError
 from flowergit.gitio import merge as gm
 from flowergit.ops.context import Ctx
-from flowergit.procs import suite as runner
 from flowergit.state import notes
 from flowergit.state.brief import now_utc
 
@@ -38,14 +35,17 @@ def who() -> str:
         daemon = None
     if daemon:
         return f"daemon {daemon}"
-    import getpass
-    import socket
+    # what getpass.getuser() and socket.gethostname() answer, without importing either
+    user = next((os.environ[k] for k in ("LOGNAME", "USER", "LNAME", "USERNAME")
+                 if os.environ.get(k)), None)
+    if user is None:
+        try:
+            import pwd
 
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in a container
-        user = "user"
-    return f"{user}@{socket.gethostname()}"
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except (ImportError, KeyError):  # no passwd entry in a container
+            user = "user"
+    return f"{user}@{os.uname().nodename}"
 
 
 def command(ctx: Ctx) -> list[str]:
@@ -58,9 +58,11 @@ def command(ctx: Ctx) -> list[str]:
     return argv
 
 
-def attestation(ctx: Ctx, tree: str, argv: list[str]) -> dict[str, Any] | None:
-    """The newest passing attestation of ``tree`` by the same command, if any."""
-    for rec in reversed(notes.read(ctx.repo, tree)):
+def attestation(ctx: Ctx, tree: str, argv: list[str],
+                recs: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The newest passing attestation of ``tree`` by the same command, if any (among ``recs``,
+    the note on ``tree`` when the caller has read it already)."""
+    for rec in reversed(notes.read(ctx.repo, tree) if recs is None else recs):
         if rec.get("kind") == "suite" and rec.get("ok") is True and rec.get("command") == argv:
             return dict(rec)
     return None
@@ -85,9 +87,13 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
         cached = attestation(ctx, tree, argv)
         if cached is not None:
             return {**cached, "cached": True}
+    import shutil
+
+    from flowergit.procs import suite as runner
+
     timeout = float(ctx.config.get("suite", "timeout"))
     extra_env = dict(ctx.config.get("suite", "env"))
-    run_id = f"{label}-{secrets.token_hex(4)}"
+    run_id = f"{label}-{os.urandom(4).hex()}"
     scratch = repo.state_path("scratch", run_id)
     outdir = repo.state_path("suite", run_id)
     os.makedirs(outdir, exist_ok=True)

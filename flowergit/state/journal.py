@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from typing import Any
 
 from flowergit.gitio.repo import Repo
@@ -34,11 +33,33 @@ def backup_dir(repo: Repo, op: str) -> str:
     return os.path.join(directory(repo), op + ".local")
 
 
+def owner() -> dict[str, Any] | None:
+    """This process's identity as :func:`flowergit.procs.groups.identity` gives it (host, boot
+    id, pid, start time: the same values, so ``groups.is_alive`` judges it), read from
+    ``/proc`` without loading psutil; psutil where ``/proc`` does not answer."""
+    pid = os.getpid()
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
+        with open("/proc/stat", "rb") as f:
+            btime = next(float(ln.split()[1]) for ln in f if ln.startswith(b"btime"))
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        start = ticks / os.sysconf("SC_CLK_TCK") + btime
+    except (OSError, ValueError, IndexError, StopIteration):
+        from flowergit.procs import groups
+
+        return groups.identity(pid)
+    return {"host": os.uname().nodename, "boot_id": boot, "pid": pid, "start": round(start, 2)}
+
+
 def write(repo: Repo, rec: dict[str, Any]) -> None:
     d = directory(repo)
     os.makedirs(d, exist_ok=True)
     data = json.dumps(rec, sort_keys=True, indent=1).encode() + b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    tmp = os.path.join(d, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -180,17 +180,73 @@ def read(repo: Repo, oid: str, ref: str = NOTES_REF) -> list[dict[str, Any]]:
     return read_many(repo, [oid], ref).get(oid, [])
 
 
-def read_many(repo: Repo, oids: Sequence[str], ref: str = NOTES_REF) -> dict[str, list[dict[str, Any]]]:
-    """oid -> records, for many objects at once (one ``cat-file --batch``, looked up by path)."""
+def read_many(repo: Repo, oids: Sequence[str], ref: str = NOTES_REF, *,
+              batch: objects.Batch | None = None, tip: str | None = None
+              ) -> dict[str, list[dict[str, Any]]]:
+    """oid -> records, for many objects at once (one ``cat-file --batch``, looked up by path).
+
+    A caller that holds a batch and knows the notes tip passes both (no process started); with
+    a batch alone the tip is read through it."""
     want = _valid_oids(oids, repo.hexlen)
     if not want:
         return {}
-    tip = refs.read(repo, ref)
+    if batch is not None:
+        if tip is None:
+            got = batch.get(ref)
+            tip = got[0] if got is not None and got[1] == "commit" else None
+        if tip is None:
+            return {}
+        return {o: parse(f.data) for o, f in _lookup(batch, tip, want).items()}
+    tip = tip or refs.read(repo, ref)
     if tip is None:
         return {}
-    with objects.Batch(repo) as batch:
-        found = _lookup(batch, tip, want)
+    with objects.Batch(repo) as own:
+        found = _lookup(own, tip, want)
     return {o: parse(f.data) for o, f in found.items()}
+
+
+def prepare(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message: str,
+            batch: objects.Batch, writer: objects.Writer, tip: str | None
+            ) -> str | None:
+    """The notes commit that appends ``lines`` on top of ``tip`` (objects added to ``writer``,
+    nothing written, no ref moved), or None when every line is there already. The caller
+    writes the objects and moves ``ref`` from ``tip`` by compare-and-swap, in its own
+    transaction; :func:`append` is that, retried."""
+    oids = list(lines)
+    bad = [o for o in oids if o not in _valid_oids([o], repo.hexlen)]
+    if bad:
+        raise UsageError(f"cannot write a note on {bad[0]!r}: not a full object id")
+    changes: dict[str, tuple[bytes, str] | None] = {}
+    base_tree = None
+    found: dict[str, Found] = {}
+    root: list[objects.Entry] = []
+    if tip is not None:
+        got = batch.get(f"{tip}^{{tree}}")
+        base_tree = got[0] if got else None
+        root = (batch.tree(base_tree) or []) if base_tree else []
+        found = _lookup(batch, tip, oids)
+    for oid, recs in lines.items():
+        paths, data = found.get(oid, Found([], b""))
+        have = {_canonical(ln) for ln in data.decode("utf-8", "replace").splitlines()}
+        add = [ln for ln in dict.fromkeys(encode(r) for r in recs) if ln not in have]
+        if not add:
+            continue
+        if data and not data.endswith(b"\n"):
+            data += b"\n"
+        blob = writer.add("blob", data + "".join(ln + "\n" for ln in add).encode())
+        for p in paths:
+            if p != note_path(oid):
+                changes[p] = None
+        changes[note_path(oid)] = (objects.MODE_BLOB, blob)
+    if not changes:
+        return None
+    # flat notes in the root (``git notes`` writes small trees flat, older git flower always
+    # did) move under the fan-out once, with this write: later writes no longer rewrite a root
+    # that holds every note
+    flat = {o: b for o, b in _flat_notes(root, repo.hexlen).items() if note_path(o) not in changes}
+    _move_flat(batch, writer, root, flat, changes)
+    tree = objects.edit_tree(batch, writer, base_tree, changes)
+    return writer.commit(tree, [tip] if tip else [], message)
 
 
 def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message: str,
@@ -201,45 +257,14 @@ def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message
     at its fan-out path; a copy at a flat or deeper path is folded into it and removed. Returns
     the new tip.
     """
-    oids = list(lines)
-    bad = [o for o in oids if o not in _valid_oids([o], repo.hexlen)]
-    if bad:
-        raise UsageError(f"cannot write a note on {bad[0]!r}: not a full object id")
     for _ in refs.retrying():
-        tip = refs.read(repo, ref)
         w = objects.Writer(repo)
-        changes: dict[str, tuple[bytes, str] | None] = {}
         with objects.Batch(repo) as batch:
-            base_tree = None
-            found: dict[str, Found] = {}
-            root: list[objects.Entry] = []
-            if tip is not None:
-                got = batch.get(f"{tip}^{{tree}}")
-                base_tree = got[0] if got else None
-                root = (batch.tree(base_tree) or []) if base_tree else []
-                found = _lookup(batch, tip, oids)
-            for oid, recs in lines.items():
-                paths, data = found.get(oid, Found([], b""))
-                have = {_canonical(ln) for ln in data.decode("utf-8", "replace").splitlines()}
-                add = [ln for ln in dict.fromkeys(encode(r) for r in recs) if ln not in have]
-                if not add:
-                    continue
-                if data and not data.endswith(b"\n"):
-                    data += b"\n"
-                blob = w.add("blob", data + "".join(ln + "\n" for ln in add).encode())
-                for p in paths:
-                    if p != note_path(oid):
-                        changes[p] = None
-                changes[note_path(oid)] = (objects.MODE_BLOB, blob)
-            if not changes:
-                return tip or ""
-            # flat notes in the root (``git notes`` writes small trees flat, older git flower
-            # always did) move under the fan-out once, with this write: later writes no longer
-            # rewrite a root that holds every note
-            flat = {o: b for o, b in _flat_notes(root, repo.hexlen).items() if note_path(o) not in changes}
-            _move_flat(batch, w, root, flat, changes)
-            tree = objects.edit_tree(batch, w, base_tree, changes)
-        commit = w.commit(tree, [tip] if tip else [], message)
+            got = batch.get(ref)
+            tip = got[0] if got is not None and got[1] == "commit" else None
+            commit = prepare(repo, lines, message, batch, w, tip)
+        if commit is None:
+            return tip or ""
         w.flush()
         try:
             refs.transaction(repo, [refs.update(ref, commit, tip)], message)

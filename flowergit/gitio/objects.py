@@ -301,9 +301,9 @@ def idents(repo: Repo) -> tuple[bytes, bytes, bytes, bytes]:
     does."""
     got = repo._cache.get("idents")
     if got is None:
-        res = runner.run(["--git-dir", repo.git_dir, "var", "-l"], check=False, inherit_env=True)
+        lines = repo.var_list()
         found: dict[bytes, tuple[bytes, bytes]] = {}
-        for line in res.stdout.split(b"\n"):
+        for line in lines:
             key, eq, val = line.partition(b"=")
             if eq and key in (b"GIT_AUTHOR_IDENT", b"GIT_COMMITTER_IDENT"):
                 who, gt, when = val.rpartition(b">")
@@ -313,7 +313,7 @@ def idents(repo: Repo) -> tuple[bytes, bytes, bytes, bytes]:
                          (b"GIT_COMMITTER_IDENT", "GIT_COMMITTER_DATE")):
             who, when = found.get(key, (b"", b""))
             name, _, email = who.partition(b" <")
-            if not name.strip() or not email.rstrip(b">") or email.endswith(b".(none)>") or not res.ok:
+            if not name.strip() or not email.rstrip(b">") or email.endswith(b".(none)>"):
                 who = _FALLBACK_WHO
             out += [who, when if os.environ.get(var) else b""]
         got = repo._cache["idents"] = (out[0], out[1], out[2], out[3])

@@ -107,6 +107,27 @@ class Repo:
         for k in [k for k in self._cache if k.startswith("rev:")]:
             del self._cache[k]
 
+    def var_list(self) -> list[bytes]:
+        """The lines of ``git var -l`` (the identities git would commit with, then every config
+        setting as ``key=value``), from one git process per command: what :func:`objects.idents`
+        and :meth:`config_last` read. Honours includes and the caller's ``-c``."""
+        got = self._cache.get("var-l")
+        if got is None:
+            res = runner.run(["--git-dir", self.git_dir, "var", "-l"], check=False,
+                             inherit_env=True)
+            got = self._cache["var-l"] = (res.ok, res.stdout.split(b"\n"))
+        return got[1] if got[0] else []  # type: ignore[no-any-return]
+
+    def config_last(self, key: str) -> str | None:
+        """The last value of a single-line setting ``key`` (lower-case section and name), from
+        :meth:`var_list`; None when unset."""
+        want = key.encode() + b"="
+        found = None
+        for line in self.var_list():
+            if line.startswith(want):
+                found = line[len(want):]
+        return None if found is None else found.decode("utf-8", "surrogateescape")
+
     def config_get_all(self, regexp: str) -> list[tuple[str, str]]:
         """``git config --get-regexp`` (with -z); honours includes and the caller's ``-c``."""
         res = runner.run(["--git-dir", self.git_dir, "config", "-z", "--get-regexp", regexp],

@@ -46,8 +46,8 @@ def _ids(ctx: Ctx, remote: str | None, count: int,
 def _remote_configured(ctx: Ctx) -> bool:
     """Is a default remote set (`git config flower.remote` or `[flower] remote`)? The same
     lookup as ``ops.remote.configured``, without importing it."""
-    vals = ctx.repo.config_get_all(r"^flower\.remote$")
-    if vals and vals[-1][1].strip():
+    val = ctx.repo.config_last("flower.remote")  # from `git var -l`, which the commit reuses
+    if val is not None and val.strip():
         return True
     return bool(str(ctx.config.get("flower", "remote") or "").strip())
 

@@ -278,9 +278,9 @@ def test_brief_counts_by_status_come_from_the_cache_header(repo: Path) -> None:
                                                                            "blocked": 1}
 
 
-def test_brief_new_is_six_git_processes_and_still_refuses_a_checked_out_briefs_branch(repo: Path) -> None:
+def test_brief_new_is_five_git_processes_and_still_refuses_a_checked_out_briefs_branch(repo: Path) -> None:
     calls = git_calls(repo, "brief", "new", "counted", "--json")
-    assert len(calls) == 6, calls
+    assert len(calls) == 5, calls  # discovery, var -l, cat-file, unpack-objects, update-ref
     assert not any(c.startswith("worktree list") for c in calls)  # HEAD files said "not held"
     # held by the main checkout itself: the HEAD file says so, and git names the worktree
     git(repo, "stash", "-u", "-q", check=False)

@@ -171,18 +171,17 @@ def _git_calls(repo: Path, *args: str) -> tuple[subprocess.CompletedProcess[str]
                for ln in lines if "trace: built-in: git " in ln]
 
 
-def test_one_claim_starts_four_git_processes(repo: Path) -> None:
-    """Discovery (which also lists the signal and claim ref names), then the read-back's
-    `cat-file --batch` (started early so its start-up overlaps the rest), the object write and
-    the create-only transaction: nothing per signal, nothing more; and exit 3 costs only
-    discovery."""
+def test_one_claim_starts_five_git_processes(repo: Path) -> None:
+    """Discovery, the ref-name scan, then the read-back's `cat-file --batch` (started early so
+    its start-up overlaps the rest), the object write and the create-only transaction: nothing
+    per signal, nothing more; and exit 3 costs only discovery and the scan."""
     for _ in range(3):
         emit(repo)
     flower_json(repo, "signal", "claim", "--next")  # fills the git version cache
     r, calls = _git_calls(repo, "signal", "claim", "--next", "--json")
     assert r.returncode == 0, r.stderr
-    assert calls[:1] == ["rev-parse"], calls
-    assert sorted(calls[1:]) == ["cat-file", "unpack-objects", "update-ref"], calls
+    assert calls[:2] == ["rev-parse", "for-each-ref"], calls
+    assert sorted(calls[2:]) == ["cat-file", "unpack-objects", "update-ref"], calls
     # by id: the cat-file that finds the signal also reads the claim back
     sid = str(flower_json(repo, "signal", "list", "--unclaimed")[0]["id"])  # type: ignore[index]
     r, calls = _git_calls(repo, "signal", "claim", sid, "--json")
@@ -191,21 +190,7 @@ def test_one_claim_starts_four_git_processes(repo: Path) -> None:
     while flower(repo, "signal", "claim", "--next").returncode == 0:
         pass
     r, calls = _git_calls(repo, "signal", "claim", "--next")
-    assert r.returncode == 3 and calls == ["rev-parse"], (r.stderr, calls)
-
-
-def test_claim_next_in_a_bare_repository_lists_the_refs_itself(tmp_path: Path, repo: Path) -> None:
-    """Discovery cannot list refs where it stops early (a bare repository has no toplevel):
-    the scan then runs its own for-each-ref, with the same result."""
-    for _ in range(2):
-        emit(repo)
-    bare = tmp_path / "bare.git"
-    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
-    git(bare, "fetch", "-q", str(repo), "refs/flower/*:refs/flower/*")
-    r, calls = _git_calls(bare, "signal", "claim", "--next", "--json")
-    assert r.returncode == 0, r.stderr
-    assert calls[0] == "rev-parse" and "for-each-ref" in calls, calls
-    assert json.loads(r.stdout)["data"]["state"] == "claimed"
+    assert r.returncode == 3 and calls == ["rev-parse", "for-each-ref"], (r.stderr, calls)
 
 
 def test_claim_next_moves_on_after_a_lost_race_without_a_read_back(repo: Path) -> None:

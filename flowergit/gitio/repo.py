@@ -103,17 +103,8 @@ class Repo:
         is handed out a single time and dropped by any ref transaction, so it is never stale."""
         return self._cache.pop("rev:" + rev, None)  # type: ignore[no-any-return]
 
-    def take_prefetched_refs(self, prefixes: Sequence[str]) -> list[str] | None:
-        """The full names of the refs under ``prefixes`` as discovery listed them (see
-        :func:`discover`'s ``globs``), once, if discovery listed exactly those prefixes."""
-        got = self._cache.get("refs")
-        if got is None or got[0] != tuple(prefixes):
-            return None
-        del self._cache["refs"]
-        return got[1]  # type: ignore[no-any-return]
-
     def forget_prefetched(self) -> None:
-        for k in [k for k in self._cache if k.startswith("rev:") or k == "refs"]:
+        for k in [k for k in self._cache if k.startswith("rev:")]:
             del self._cache[k]
 
     def var_list(self) -> list[bytes]:
@@ -125,7 +116,7 @@ class Repo:
             res = runner.run(["--git-dir", self.git_dir, "var", "-l"], check=False,
                              inherit_env=True)
             got = self._cache["var-l"] = (res.ok, res.stdout.split(b"\n"))
-        return got[1] if got[0] else []
+        return got[1] if got[0] else []  # type: ignore[no-any-return]
 
     def config_last(self, key: str) -> str | None:
         """The last value of a single-line setting ``key`` (lower-case section and name), from
@@ -150,7 +141,7 @@ class Repo:
         return out
 
 
-def discover(cwd: str | None = None, revs: Sequence[str] = (), globs: Sequence[str] = ()) -> Repo:
+def discover(cwd: str | None = None, revs: Sequence[str] = ()) -> Repo:
     """Find the repository the user stands in, from any subdirectory or linked worktree.
 
     The git version is checked after discovery, from a cache in the repository's state dir
@@ -159,25 +150,11 @@ def discover(cwd: str | None = None, revs: Sequence[str] = (), globs: Sequence[s
 
     ``revs`` (fixed revision expressions such as ``refs/heads/flower/briefs^{tree}``) are
     resolved by the same `git rev-parse`, saving a process for the command that needs them
-    (:meth:`Repo.take_prefetched`); if one does not resolve, discovery runs again without them.
-
-    ``globs`` (ref prefixes such as ``refs/flower/signals/``) are listed by the same call, as
-    full ref names (``--symbolic-full-name --glob``), for :meth:`Repo.take_prefetched_refs`."""
+    (:meth:`Repo.take_prefetched`); if one does not resolve, discovery runs again without them."""
     args = ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
             "--show-object-format", "--is-bare-repository", *revs, "--show-prefix", "--show-toplevel"]
-    if globs:
-        args += ["--symbolic-full-name", *("--glob=" + g.rstrip("/") for g in globs)]
     res = runner.run(args, cwd=cwd, check=False, inherit_env=True)
     lines = res.out.split("\n")
-    if globs and res.returncode == 0 and len(lines) >= 6 + len(revs):
-        listed = [ln for ln in lines[6 + len(revs):] if ln]
-        lines = lines[:6 + len(revs)]
-        if all(any(ln.startswith(g) for g in globs) for ln in listed):
-            resolved_refs: tuple[tuple[str, ...], list[str]] | None = (tuple(globs), listed)
-        else:
-            resolved_refs = None
-    else:
-        resolved_refs = None
     resolved: dict[str, str] = {}
     if revs:
         vals = lines[4:4 + len(revs)]
@@ -207,8 +184,6 @@ def discover(cwd: str | None = None, revs: Sequence[str] = (), globs: Sequence[s
     else:
         repo = Repo(git_dir, common_dir, lines[5], lines[4], fmt)
     repo._cache.update(resolved)
-    if resolved_refs is not None:
-        repo._cache["refs"] = resolved_refs
     return repo
 
 

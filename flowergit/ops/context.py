@@ -30,21 +30,13 @@ class Ctx:
         self.warn = warn
         self._repo: Repo | None = None
         self._config: cfgmod.Config | None = None
-        self._globs: tuple[str, ...] = ()
-
-    def prefetch_refs(self, *prefixes: str) -> None:
-        """Have discovery, if it has not run yet, also list the refs under ``prefixes``
-        (:meth:`Repo.take_prefetched_refs`): one git process fewer for a command whose first
-        read is that listing."""
-        if self._repo is None:
-            self._globs = prefixes
 
     @property
     def repo(self) -> Repo:
         if self._repo is None:
             # the briefs tip and tree come with discovery: `brief list` and `status` need no
             # other call, and `brief new` starts its compare-and-swap from that tip
-            self._repo = discover(self.cwd, revs=(BRIEFS_TREE, BRIEFS_REF), globs=self._globs)
+            self._repo = discover(self.cwd, revs=(BRIEFS_TREE, BRIEFS_REF))
         return self._repo
 
     @property

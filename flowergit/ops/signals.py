@@ -60,8 +60,6 @@ def claim(ctx: Any, sid: str | None = None, *, next_: bool = False, kind: str | 
         raise UsageError("give a signal id or --next", "e.g. `git flower signal claim --next --kind auto_dispatch`")
     if kind is not None and not next_:
         raise UsageError("--kind goes with --next")
-    if next_:
-        ctx.prefetch_refs(store.SIGNALS, store.CLAIMS)  # discovery lists them: no for-each-ref
     by, d = _who(daemon)
     if next_:
         return store.claim_next(ctx.repo, kind=kind, by=by, daemon=d, expiry=_expiry(ctx))

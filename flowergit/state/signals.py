@@ -112,17 +112,13 @@ def emit(repo: Repo, kind: str, *, brief: int | None = None, data: dict[str, Any
 
 # -- the cheap scan -------------------------------------------------------------------------------
 def scan(repo: Repo) -> tuple[list[tuple[str, str, str]], set[str]]:
-    """One ``for-each-ref`` of ref names over signals and claims, reading no objects (or the
-    listing discovery made, see ``Ctx.prefetch_refs``): ([(id, kind, stamp)] oldest first,
-    {claimed ids})."""
-    names = repo.take_prefetched_refs((SIGNALS, CLAIMS))
-    if names is None:
-        res = repo.git(["for-each-ref", "--format=%(refname)", "--", SIGNALS, CLAIMS])
-        names = res.out.split("\n")
+    """One ``for-each-ref`` of ref names over signals and claims, reading no objects:
+    ([(id, kind, stamp)] oldest first, {claimed ids})."""
+    res = repo.git(["for-each-ref", "--format=%(refname:lstrip=2)", "--", SIGNALS, CLAIMS])
     sigs: list[tuple[str, str, str]] = []
     claimed: set[str] = set()
-    for line in names:
-        where, _, sid = line[len("refs/flower/"):].partition("/")
+    for line in res.out.split("\n"):
+        where, _, sid = line.partition("/")
         if where == "claims":
             claimed.add(sid)
         elif where == "signals":

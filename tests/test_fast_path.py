@@ -40,6 +40,15 @@ def test_simple_reading_matches_argparse(argv: list[str]) -> None:
     assert vars(got) == {k: (v if v is not None or k != "depends" else []) for k, v in vars(want).items()}
 
 
+@pytest.mark.parametrize("argv", [["hook-impl", "post-commit"],
+                                  ["hook-impl", "commit-msg", ".git/COMMIT_EDITMSG"],
+                                  ["hook-impl", "pre-push", "origin", "-weird", "--json"]])
+def test_hook_events_are_read_as_argparse_reads_them(argv: list[str]) -> None:
+    parser, _ = fast.TABLE[("hook-impl",)]()
+    want = parser.parse_args(argv[1:])
+    assert (want.event, list(want.args)) == (argv[1], argv[2:])
+
+
 DECLINE = [
     ["brief", "list", "--status=planned"], ["brief", "list", "--bogus"], ["brief", "show"],
     ["brief", "show", "1", "2"], ["brief", "show", "-rf"], ["brief", "new", "--", "--title"],

@@ -95,6 +95,27 @@ def test_hot_commands_import_nothing_heavy(repo: Path, argv: list[str]) -> None:
     assert "HEAVY=\n" in r.stderr, r.stderr
 
 
+# what costs a hot command milliseconds without being heavy: the git runner spawns git itself
+# (no subprocess), type-only imports sit under TYPE_CHECKING, object ids use CPython's own sha1
+COSTLY = {"subprocess", "typing", "hashlib", "random", "tempfile", "socket", "argparse", "threading"}
+# tomllib imports typing itself; `brief show` parses the brief's TOML front matter
+COSTLY_ALLOWED = {"show": {"typing"}}
+
+
+@pytest.mark.parametrize("argv", HOT, ids=lambda a: " ".join(a[:2]))
+def test_hot_commands_skip_costly_imports(repo: Path, argv: list[str]) -> None:
+    flower_json(repo, "brief", "new", "seed")
+    flower_json(repo, "signal", "emit", "hot")
+    flower_json(repo, "brief", "list")  # the list cache filled: the warm path is what runs hot
+    code = ("import sys\nfrom flowergit.main import main\nrc = main(sys.argv[1:])\n"
+            f"costly = sorted(set(sys.modules) & set({sorted(COSTLY)!r}))\n"
+            "sys.stderr.write('COSTLY=' + ','.join(costly) + '\\n')\nsys.exit(rc)\n")
+    r = subprocess.run([sys.executable, "-c", code, *argv], cwd=repo, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = set(r.stderr.rsplit("COSTLY=", 1)[1].split("\n", 1)[0].split(",")) - {""}
+    assert got <= COSTLY_ALLOWED.get(argv[1] if len(argv) > 1 else "", set()), (argv, got)
+
+
 def test_import_hygiene_check_fails_when_a_hot_command_imports_pygit2(repo: Path) -> None:
     code = ("import sys\nimport pygit2\nfrom flowergit.main import main\nmain(['brief','list','--json'])\n"
             f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"

@@ -251,6 +251,9 @@ def run(argv: list[str]) -> int | None:
     """Serve a hot command, or return None to hand it to the typer app."""
     if not argv or any(a in ("-h", "--help") for a in argv):
         return None
+    if argv[0] == "hook-impl" and len(argv) > 1 and not argv[1].startswith("-"):
+        # what git passes a hook, as argparse reads it (an event, then everything as given)
+        return _hook_impl(SimpleNamespace(event=argv[1], args=argv[2:]))
     words = 2 if tuple(argv[:2]) in SIMPLE else 1
     spec = SIMPLE.get(tuple(argv[:words]))
     if spec is not None:

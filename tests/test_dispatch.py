@@ -463,6 +463,56 @@ def test_a_failed_checkout_frees_its_slot_and_starts_nothing(repo: Path, recorde
     assert record(repo, f"{bid}.1")["state"] == "failed"
 
 
+def _branches(repo: Path, bid: int) -> list[str]:
+    out = git(repo, "for-each-ref", "--format=%(refname)", f"refs/heads/flower/{bid}-*").stdout
+    return out.split()
+
+
+def test_a_claim_lost_while_the_worktree_is_made_leaves_neither_behind(repo: Path) -> None:
+    """The checkout starts before the claim; if another machine's claim of the same attempt
+    arrives first (here: made by hand while the dispatcher waits), exit 4, and the new worktree
+    and branch are removed again: nothing half-done, the brief untouched."""
+    from flowergit.gitio.repo import discover
+    from flowergit.state.dispatches import DispatchStore
+
+    bid = new_brief(repo, "raced", run=[["true"]])
+    env = {**os.environ, "FLOWER_TESTING": "1", "FLOWER_FAILPOINTS": "dispatch_before_claim=sleep(3)"}
+    p = subprocess.Popen([sys.executable, "-m", "flowergit", "dispatch", str(bid), "--json"],
+                         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not _branches(repo, bid):  # the checkout has begun
+            assert p.poll() is None and time.monotonic() < deadline, "no worktree add seen"
+            time.sleep(0.02)
+        DispatchStore(discover(str(repo))).claim(bid, 1, {
+            "state": "running", "agent": "script", "branch": f"flower/{bid}-elsewhere",
+            "worktree": "/elsewhere", "supervisor": {"host": "another-machine", "pid": 1}})
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 4, err
+    assert json.loads(out)["error"]["code"] == "conflict"
+    assert "just claimed by another process" in err.decode()
+    assert _branches(repo, bid) == []
+    assert not (repo.parent / f"{repo.name}.flower" / f"{bid}-raced").exists()
+    assert str(bid) + "-raced" not in git(repo, "worktree", "list").stdout
+    assert flower_json(repo, "brief", "show", str(bid))["status"] == "draft"  # type: ignore[index]
+
+
+def test_a_failure_before_the_claim_removes_the_new_worktree(repo: Path) -> None:
+    bid = new_brief(repo, "refused late", run=[["true"]])
+    r = flower(repo, "dispatch", str(bid),
+               env={"FLOWER_TESTING": "1", "FLOWER_FAILPOINTS": "dispatch_before_claim=error"})
+    assert r.returncode == 1 and "failpoint dispatch_before_claim" in r.stderr
+    assert git(repo, "for-each-ref", "refs/flower/dispatch/").stdout == ""
+    assert _branches(repo, bid) == []
+    assert not (repo.parent / f"{repo.name}.flower" / f"{bid}-refused-late").exists()
+    d = dispatch(repo, bid)  # and nothing stands in the way of the next attempt
+    assert d["id"] == f"{bid}.1" and d["rework"] is False
+    assert wait_all(repo, bid)[0]["exit_code"] == 0
+
+
 def test_script_agent_without_steps_fails_clearly(repo: Path) -> None:
     bid = new_brief(repo, "no steps")
     dispatch(repo, bid)
@@ -472,12 +522,12 @@ def test_script_agent_without_steps_fails_clearly(repo: Path) -> None:
 
 
 # -- cost: counted, never timed ------------------------------------------------------------
-def test_one_dispatch_starts_nine_git_processes(repo: Path, tmp_path: Path) -> None:
+def test_one_dispatch_starts_eight_git_processes(repo: Path, tmp_path: Path) -> None:
     """Read at once: the brief with the trees on its path (marking it dispatched reads nothing
     again), every dispatch ref with the target and the branches (one for-each-ref, which the cap
-    check reuses), the identity; the claim, then the "running" record written together with the
-    brief's status (one unpack-objects and one update-ref each); no `worktree list`, no second
-    listing, no read-back. Counted with a `git` shim on PATH that logs its parent pid: only the
+    check reuses), the identity; every object of both writes in one unpack-objects; the claim,
+    then the "running" record together with the brief's status (one update-ref each); no
+    `worktree list`, no second listing, no read-back. Counted with a `git` shim on PATH that logs its parent pid: only the
     dispatcher's own processes count (its supervisor runs git too)."""
     import shutil
 
@@ -497,8 +547,8 @@ def test_one_dispatch_starts_nine_git_processes(repo: Path, tmp_path: Path) -> N
     verbs = sorted(c.split(" ", 1)[0] for c in calls)
     # 16 before: the brief read twice, the refs listed twice, the briefs tip resolved again,
     # three separate writes
-    assert verbs == ["cat-file", "for-each-ref", "rev-parse", "unpack-objects", "unpack-objects",
-                     "update-ref", "update-ref", "var", "worktree"], calls
+    assert verbs == ["cat-file", "for-each-ref", "rev-parse", "unpack-objects", "update-ref",
+                     "update-ref", "var", "worktree"], calls
     assert calls[0].startswith("rev-parse"), calls  # discovery, and only discovery
     assert any(c.startswith("worktree add") for c in calls), calls
     assert any(c.startswith("cat-file --batch") for c in calls), calls

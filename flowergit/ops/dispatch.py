@@ -8,11 +8,13 @@ The steps, in order (each a separate failure point with nothing half-done left b
    `.flower.toml` needs `git flower trust`). From here to step 5 the per-machine scheduler lock
    (``flock($common/flower/sched.lock)``) is held, so the census of running agents taken here is
    the one the start decision in step 5 acts on;
-2. claim ``refs/flower/dispatch/<N>/<k>`` create-only (state ``preparing``): a brief has at most
+2. ``git worktree add --lock`` on a new branch ``flower/<N>-<slug>`` starts, on a thread: the
+   checkout is the long step, and everything up to step 5 happens while it runs. It is joined,
+   and its failure reported, before dispatch returns; should the claim fail, the new worktree
+   and branch are removed again. (An existing branch is reused: rework, with the drift of its
+   base from the target reported; that worktree is found or made after the claim.)
+3. claim ``refs/flower/dispatch/<N>/<k>`` create-only (state ``preparing``): a brief has at most
    one live dispatch, and two dispatchers racing for the same attempt cannot both win (exit 4);
-3. ``git worktree add --lock`` on branch ``flower/<N>-<slug>`` (an existing branch is reused:
-   rework, with the drift of its base from the target reported), on a thread while the rest
-   goes on: it is joined, and its failure reported, before dispatch returns;
 4. render the packet file and the local start spec (the argv that will run; kept under the
    machine-local state dir, never in a ref, so a record fetched from a remote can't run anything);
 5. the scheduler step: queued dispatches start oldest-first while fewer than ``max_parallel``
@@ -20,7 +22,8 @@ The steps, in order (each a separate failure point with nothing half-done left b
    joins the queue, to be started by the supervisor of whichever agent ends next. Its record
    (``running`` or ``queued``) and the brief's status (→ ``dispatched``, forward only) are
    written together: one ``unpack-objects``, one ``update-ref`` transaction;
-6. once the worktree is there, the ready mark: the supervisor starts the agent only then.
+6. once the worktree is there, the ready mark: the supervisor, which has been waiting for it
+   without loading anything, then starts the agent.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from flowergit.gitio.repo import Repo
     from flowergit.gitio.worktrees import Worktree
     from flowergit.ops.context import Ctx
+    from flowergit.state.briefs import BriefStore, PreRead
 
 MAX_SLUG = 40
 LOCK_WAIT = 60.0
@@ -171,8 +175,15 @@ def sched_lock(repo: Repo, wait: float = LOCK_WAIT) -> Iterator[None]:
         yield
 
 
-def supervisor_argv(did: str) -> list[str]:
-    return [sys.executable, "-m", "flowergit.ops.supervise", did]
+def supervisor_argv(did: str, ready: str | None = None,
+                    dispatcher: dict[str, Any] | None = None) -> list[str]:
+    """The supervisor's command line. With ``ready`` and the ``dispatcher``'s identity it waits
+    for that file (or that process's end) before it loads anything: its dispatcher is still
+    checking the worktree out."""
+    argv = [sys.executable, "-m", "flowergit.ops.supervise", did]
+    if ready and dispatcher:
+        argv += [ready, f"{dispatcher.get('pid')}:{dispatcher.get('start')}"]
+    return argv
 
 
 def _base_env() -> dict[str, str]:
@@ -184,12 +195,15 @@ def _base_env() -> dict[str, str]:
     return agents.agent_env(os.environ, keep)
 
 
-def _spawn_supervisor(repo: Repo, did: str) -> tuple[int, dict[str, Any]]:
+def _spawn_supervisor(repo: Repo, did: str,
+                      dispatcher: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
     """Start dispatch ``did``'s supervisor, detached; (pid, identity). It does nothing until a
-    record names it as the supervisor (and, then, until the worktree is ready)."""
+    record names it as the supervisor and the worktree is ready; with the ``dispatcher`` (still
+    making that worktree) named, it waits for the ready mark before it even loads its code."""
     from flowergit.procs import spawn
 
-    pid = spawn.spawn_detached(supervisor_argv(did), cwd=repo.common_dir, env=_base_env(),
+    argv = supervisor_argv(did, ready_path(repo, did), dispatcher)
+    pid = spawn.spawn_detached(argv, cwd=repo.common_dir, env=_base_env(),
                                log=log_file(repo, did))
     ident = spawn.identity(pid) or {"host": spawn.host(), "boot_id": spawn.boot_id(),
                                     "pid": pid, "start": 0}
@@ -441,6 +455,13 @@ def ensure_worktree(ctx: Ctx, did: str, branch: str, path: str, base: str | None
     return path
 
 
+def _remove_worktree(repo: Repo, path: str, branch: str) -> None:
+    """Undo what :func:`ensure_worktree` made for a new branch: the worktree and the branch (no
+    one else has seen either)."""
+    repo.git(["worktree", "remove", "--force", "--force", "--end-of-options", path], check=False)
+    repo.git(["branch", "-D", "--end-of-options", branch], check=False)
+
+
 def drift(repo: Repo, branch_oid: str, target_oid: str | None) -> dict[str, Any]:
     """How far the branch and the target have gone apart since the branch's base."""
     if target_oid is None:
@@ -509,6 +530,9 @@ class _Background:
         except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
             self._error = e
 
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
     def result(self) -> Any:
         self._thread.join()
         if self._error is not None:
@@ -548,31 +572,40 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     held.enter_context(sched_lock(repo))
     listing: _Background | None = None
     idents: _Background | None = None
+    reading: _Background | None = None
+    adder: _Background | None = None
+    supervisor: int | None = None
     try:
-        # three reads at once: every dispatch ref with the target and the brief's branches
-        # (for-each-ref), the committer identity the records are written with (git var), and
-        # the brief with the trees on its path (cat-file --batch, which then also reads the
-        # records the local cache does not hold)
+        # three reads at once, each on a thread of its own: every dispatch ref with the target
+        # and the brief's branches (for-each-ref), the committer identity the records are
+        # written with (git var), and the brief with the trees on its path (cat-file --batch)
         listing = _Background(store.list_tips, [f"refs/heads/{target}",
                                                 f"refs/heads/flower/{brief}-*"])
         idents = _Background(objects.idents, repo)
-        with objects.Batch(repo) as batch:
-            pre = bstore.preread(brief, tip, batch)
-            b = codec.parse(pre.raw, f"{BRIEFS_BRANCH}:{brief_path(brief)}")
-            if b.status in ("merged", "abandoned"):
-                raise Conflict(f"brief {brief} is {b.status}; there is nothing to dispatch",
-                               f"file a new brief, or `git flower brief set {brief} status=planned`")
-            name = check_name(agent or b.agent or str(ctx.config.get("flower", "default_agent")),
-                              "agent")
-            profile = agents.resolve(name, ctx.config.agents)
-            if not profile.builtin:
-                _require_trust(ctx, f"agent command [agents.{name}]")
-            if use_tmux:
-                from flowergit.procs import tmux
+        reading = _Background(_preread, bstore, brief, tip)
+        # meanwhile, here: the code that judges what they return, and the trust of the config
+        # (a profile of its own is what a config with [agents] is for)
+        import tomllib  # noqa: F401 - loaded now, used by the brief codec
 
-                tmux.available()
-            tips, heads_of = listing.result()
-            heads = store.cached(tips, cache, batch=batch)
+        trusted = _trusted(ctx) if ctx.config.agents else None
+        pre = reading.result()
+        b = codec.parse(pre.raw, f"{BRIEFS_BRANCH}:{brief_path(brief)}")
+        if b.status in ("merged", "abandoned"):
+            raise Conflict(f"brief {brief} is {b.status}; there is nothing to dispatch",
+                           f"file a new brief, or `git flower brief set {brief} status=planned`")
+        name = check_name(agent or b.agent or str(ctx.config.get("flower", "default_agent")),
+                          "agent")
+        profile = agents.resolve(name, ctx.config.agents)
+        if not profile.builtin and not (trusted if trusted is not None else _trusted(ctx)):
+            from flowergit.ops import trust
+
+            trust.require(ctx, f"agent command [agents.{name}]")  # says why, with the hint
+        if use_tmux:
+            from flowergit.procs import tmux
+
+            tmux.available()
+        tips, heads_of = listing.result()
+        heads = store.cached(tips, cache)
         prefix = f"{PREFIX}{brief}/"
         attempts = sorted((h for h in heads if h.ref.startswith(prefix)),
                           key=lambda h: int(h.record.get("attempt", 0)))
@@ -615,6 +648,12 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             base_oid = resolve_commit(repo, base) if base else str(target_oid)
         root = worktree_root(ctx)
         path = os.path.join(root, branch.split("/", 1)[1])
+        if rework_info is None:
+            # `git worktree add` (checkout-bound) starts now and runs while the claim, the
+            # packet, the start spec and the records are written: they need the path, not the
+            # files. A new branch and worktree are this dispatch's own until it has claimed the
+            # attempt: should the claim fail, both are removed again (the branch did not exist)
+            adder = _Background(ensure_worktree, ctx, did, branch, path, base_oid)
         log = state_file(repo, "logs", did, "log")
         packet = state_file(repo, "packets", did, "md")
         from flowergit.procs import spawn
@@ -632,13 +671,35 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             "by_proc": _me(), "daemon": os.environ.get("FLOWER_DAEMON"),
         }
         running, waiting = _census(heads, now)
-        # the claim, and (written with it, moved later) the brief's status change
+        with contextlib.suppress(OSError):
+            os.unlink(ready_path(repo, did))  # left by an attempt of that name whose ref is gone
+        # the scheduler step: older queued dispatches first, then this one if a slot is left
+        started: list[str] = []
+        for h in waiting:
+            if running >= cap:
+                break
+            if _start(ctx, h) is not None:
+                running += 1
+                started.append(str(h.record["id"]))
+        new = dict(rec)
+        if running < cap:
+            # named in the record below; until it is (and the worktree is ready) it only waits
+            supervisor, ident = _spawn_supervisor(repo, did, rec["by_proc"])
+            new = _running(new, ident)
+            running += 1
+        else:
+            new["state"] = "queued"
+        # every object of the two writes at once: the claim (``preparing``), the record that
+        # follows it (``running`` or ``queued``) and the brief's status change
+        message = f"dispatch {did}: {new['state']}"
         idents.result()
         writer = objects.Writer(repo)
         claimed = record_commit(writer, rec, None, f"dispatch {did}: preparing")
+        moved = record_commit(writer, new, claimed, message)
         status_op = bstore.plan_update(pre, _to_dispatched,
                                        f"brief {brief}: dispatched (dispatch {did})", writer)
         writer.flush()
+        failpoints.hit("dispatch_before_claim")
         try:
             refs.transaction(repo, [refs.create(ref, claimed)], f"dispatch {did}: preparing")
         except refs.CasLost:
@@ -646,26 +707,32 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                            f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
     except BaseException:
         held.close()
-        for bg in (listing, idents):
+        if supervisor is not None:
+            _kill(supervisor)  # never named in a record: nothing else would stop it
+        for bg in (listing, idents, reading):
             if bg is not None:
                 with contextlib.suppress(BaseException):
                     bg.result()
+        if adder is not None:
+            try:
+                adder.result()
+            except BaseException:  # noqa: BLE001 - it made nothing
+                pass
+            else:
+                _remove_worktree(repo, path, branch)
         raise
     head = records.Head(ref, claimed, rec)
     failpoints.hit("dispatch_after_claim")
     prev_status = b.status
     status_set = scheduled = False
-    supervisor: int | None = None
-    fresh = rework_info is None
-    adder: _Background | None = None
-    started: list[str] = []
     try:
-        if fresh:
-            # `git worktree add` (checkout-bound) runs while the packet, the start spec and the
-            # records are written: they need the path, not the files
-            adder = _Background(ensure_worktree, ctx, did, branch, path, base_oid)
-        else:
+        if adder is None:
             path = ensure_worktree(ctx, did, branch, path, None)
+            if path != new["worktree"]:  # the branch's worktree is elsewhere: that one it is
+                new["worktree"] = path
+                writer = objects.Writer(repo)
+                moved = record_commit(writer, new, claimed, message)
+                writer.flush()
         write_file(packet, render_packet(brief=b, did=did, branch=branch, worktree=path,
                                          target=target, base=base_oid, agent=name,
                                          rework=rework_info))
@@ -678,25 +745,8 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                 "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
         write_file(spec_path(repo, did), json.dumps(spec, ensure_ascii=False))
         failpoints.hit("dispatch_before_start")
-        # the scheduler step: older queued dispatches first, then this one if a slot is left
-        for h in waiting:
-            if running >= cap:
-                break
-            if _start(ctx, h) is not None:
-                running += 1
-                started.append(str(h.record["id"]))
-        new = dict(rec)
-        new["worktree"] = path
-        if running < cap:
-            supervisor, ident = _spawn_supervisor(repo, did)
-            new = _running(new, ident)
-            running += 1
-        else:
-            new["state"] = "queued"
-        message = f"dispatch {did}: {new['state']}"
-        writer = objects.Writer(repo)
-        moved = record_commit(writer, new, claimed, message)
-        writer.flush()
+        if adder is not None and adder.done():
+            adder.result()  # the checkout failed already: nothing to start
         ops = [refs.update(ref, moved, claimed)]
         if status_op is not None:
             ops.append(status_op[0])
@@ -706,7 +756,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             # the briefs branch moved since it was read (or this record did): the record alone,
             # then the status through the store's re-read-and-retry path
             try:
-                records.append(repo, head, new, message)
+                refs.transaction(repo, [refs.update(ref, moved, claimed)], message)
             except refs.CasLost:
                 raise Conflict(f"dispatch {did} changed while it was being started",
                                "`git flower ps` shows it now") from None
@@ -757,17 +807,18 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     return out
 
 
-def _require_trust(ctx: Ctx, what: str) -> None:
-    """``ops.trust.require`` for a trusted config without importing it (it brings difflib for
-    the diff it shows when the config is not trusted)."""
+def _trusted(ctx: Ctx) -> bool:
+    """Is the config trusted on this machine? (``ops.trust.require`` says why not, but brings
+    difflib for the diff it shows.)"""
     from flowergit.state import trust as trusted
 
     cfg = ctx.config
-    if cfg.path is None or trusted.is_trusted(cfg.path, cfg.raw):
-        return
-    from flowergit.ops import trust
+    return cfg.path is None or trusted.is_trusted(cfg.path, cfg.raw)
 
-    trust.require(ctx, what)
+
+def _preread(bstore: BriefStore, brief: int, tip: str) -> PreRead:
+    with objects.Batch(bstore.repo) as batch:
+        return bstore.preread(brief, tip, batch)
 
 
 def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str, Any]:

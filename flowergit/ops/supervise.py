@@ -11,29 +11,49 @@ scheduler step so that queued dispatches start by themselves.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
 import time
-from typing import Any
 
-from flowergit import failpoints
-from flowergit.errors import FlowerError
-from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch import now_iso, read_ready, schedule, spec_path
-from flowergit.ops.liveness import alive
-from flowergit.procs import agents
-from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
-from flowergit.state.dispatches import DispatchStore
-from flowergit.state.ids import dispatch_id
+# Everything else is imported where it is used: the supervisor starts while its dispatcher is
+# still checking the worktree out, and waits for that (see `_await_ready`) before it loads more
+# than this, so that it takes no CPU time from the checkout.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from flowergit.ops.context import Ctx
+    from flowergit.state.dispatches import DispatchStore
 
 CLAIM_WAIT = 60.0
 
 
+def _await_ready(ready: str, dispatcher: str) -> None:
+    """Wait, before importing or reading anything, until the dispatcher has said whether the
+    worktree is ready (the file ``ready`` exists) or has died (``dispatcher`` is its
+    ``pid:start``). Whatever it said is then read again by :func:`supervise`."""
+    from flowergit.procs import spawn  # os and sys only
+
+    pid, _, start = dispatcher.partition(":")
+    try:
+        ident: dict[str, Any] = {"host": spawn.host(), "boot_id": spawn.boot_id(),
+                                 "pid": int(pid), "start": float(start)}
+    except ValueError:
+        return
+    delay = 0.005
+    while not os.path.exists(ready):
+        if spawn.is_alive(ident) is False:
+            return
+        time.sleep(delay)
+        delay = min(0.05, delay * 1.5)
+
+
 def _wait_until_named(store: DispatchStore, brief: int, attempt: int) -> dict[str, Any] | None:
     """The record once it says ``running`` with this process as supervisor; None if it never
-    does (the scheduler lost its compare-and-swap and this supervisor is not wanted)."""
+    does (the scheduler lost its compare-and-swap, or its dispatcher died before naming it:
+    this supervisor is not wanted)."""
+    from flowergit.ops.liveness import alive
+
     me = os.getpid()
     deadline = time.monotonic() + CLAIM_WAIT
     delay = 0.01
@@ -46,6 +66,8 @@ def _wait_until_named(store: DispatchStore, brief: int, attempt: int) -> dict[st
                 return dict(rec)
             if rec.get("state") not in ("preparing", "queued") and sup.get("pid") != me:
                 return None
+            if rec.get("state") == "preparing" and alive(rec.get("by_proc")) is False:
+                return None
         time.sleep(delay)
         delay = min(0.2, delay * 2)
     return None
@@ -54,6 +76,9 @@ def _wait_until_named(store: DispatchStore, brief: int, attempt: int) -> dict[st
 def _wait_until_ready(repo: Any, rec: dict[str, Any], did: str) -> tuple[bool, str]:
     """Wait for the dispatcher to say the worktree is ready (it may still be checking it out
     when this supervisor starts). (False, why) if it failed or its dispatcher died first."""
+    from flowergit.ops.dispatch import read_ready
+    from flowergit.ops.liveness import alive
+
     delay = 0.005
     while True:
         got = read_ready(repo, did)
@@ -68,6 +93,18 @@ def _wait_until_ready(repo: Any, rec: dict[str, Any], did: str) -> tuple[bool, s
 
 
 def supervise(did: str) -> int:
+    import contextlib
+    import json
+
+    from flowergit import failpoints
+    from flowergit.errors import FlowerError
+    from flowergit.ops.context import Ctx
+    from flowergit.ops.dispatch import dispatch_cache, now_iso, schedule, spec_path
+    from flowergit.procs import agents
+    from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
+    from flowergit.state.dispatches import DispatchStore, learn
+    from flowergit.state.ids import dispatch_id
+
     brief, attempt = dispatch_id(did)
     ctx = Ctx()
     repo = ctx.repo
@@ -135,7 +172,8 @@ def supervise(did: str) -> int:
             def started(r: dict[str, Any]) -> dict[str, Any]:
                 return {**r, **extra_rec}
 
-            store.update(brief, attempt, started, "agent started")
+            head = store.update(brief, attempt, started, "agent started")
+            learn(dispatch_cache(repo), [head])  # the next dispatch's census need not read it
             failpoints.hit("supervisor_after_start")
             code, sig = run.wait()
             if run.timed_out:
@@ -149,6 +187,13 @@ def supervise(did: str) -> int:
 def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None,
            error: str | None, *, timed_out: bool = False) -> dict[str, Any]:
     """Record the end of the agent, mark the brief, emit the signal, start what is queued."""
+    import contextlib
+
+    from flowergit import failpoints
+    from flowergit.errors import FlowerError
+    from flowergit.ops.dispatch import now_iso, schedule
+    from flowergit.state.dispatches import DispatchStore
+
     store = DispatchStore(ctx.repo)
     did = f"{brief}.{attempt}"
     ended = now_iso()
@@ -182,9 +227,15 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m flowergit.ops.supervise N.k\n")
+    """``N.k`` (a queued dispatch started later, or a resumed one), or ``N.k READY PID:START``
+    from the dispatcher that is still making the worktree: wait for it first."""
+    if len(argv) not in (1, 3):
+        sys.stderr.write("usage: python -m flowergit.ops.supervise N.k [READY-FILE PID:START]\n")
         return 2
+    if len(argv) == 3:
+        _await_ready(argv[1], argv[2])
+    from flowergit.errors import FlowerError
+
     try:
         return supervise(argv[0])
     except FlowerError as e:

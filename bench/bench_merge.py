@@ -3,7 +3,8 @@
 
 Each round copies a template repository (``--files`` tracked files) holding ``--count`` finished
 dispatches (one small branch each, a dirty local-only file and a local edit in the checkout), then
-times, one merge at a time and on identical copies:
+times, one merge at a time, on identical copies and interleaved (merge i of one side right after
+merge i of the other, alternating which goes first):
 
 * bare git: ``merge-tree --write-tree`` → ``commit-tree`` → (``worktree add --detach`` of the merge,
   the no-op suite ``true``, ``worktree remove``) → ``update-index --refresh`` + ``read-tree -m -u``
@@ -17,7 +18,11 @@ both sides. ``--no-test`` compares ``git flower merge N --no-test`` with the sam
 minus the scratch worktree. Prints the median seconds per merge of both and their ratio
 (DESIGN.md budget: ≤ 1.5×).
 
-    python bench/bench_merge.py [--files 2000] [--rounds 3] [--count 5] [--no-test] [--json]
+Both sides run from compiled bytecode (as an installed wheel does): the package is compiled
+first and ``PYTHONDONTWRITEBYTECODE`` is dropped. ``--trace`` adds one untimed round per side
+under ``GIT_TRACE`` and reports the git processes per merge.
+
+    python bench/bench_merge.py [--files 2000] [--rounds 3] [--count 5] [--no-test] [--trace] [--json]
 """
 
 from __future__ import annotations
@@ -79,39 +84,77 @@ def copy(template: Path, dest: Path) -> Path:
     return dest / "repo"
 
 
-def bare_round(repo: Path, count: int, env: dict[str, str], test: bool) -> list[float]:
-    times = []
+def bare_merge(repo: Path, i: int, env: dict[str, str], test: bool) -> float:
     scratch = repo.parent / "scratch"
+    t0 = time.perf_counter()
+    pre = sh(["git", "rev-parse", "main"], repo, env).strip()
+    tree = sh(["git", "merge-tree", "--write-tree", "main", f"flower/{i}-bench"], repo,
+              env).split()[0]
+    commit = sh(["git", "commit-tree", tree, "-p", pre, "-p", f"flower/{i}-bench", "-m",
+                 f"Merge brief {i}"], repo, env).strip()
+    if test:
+        sh(["git", "worktree", "add", "-q", "--detach", str(scratch), commit], repo, env)
+        sh(["true"], scratch, env)
+        sh(["git", "worktree", "remove", "--force", str(scratch)], repo, env)
+    subprocess.run(["git", "update-index", "-q", "--refresh"], cwd=repo, env=env,
+                   capture_output=True)
+    sh(["git", "read-tree", "-m", "-u", pre, commit], repo, env)
+    sh(["git", "update-ref", "refs/heads/main", commit, pre], repo, env)
+    sh(["git", "notes", "--ref=flower", "add", "-m", json.dumps({"brief": i}), commit],
+       repo, env)
+    return time.perf_counter() - t0
+
+
+def flower_merge(repo: Path, i: int, env: dict[str, str], test: bool) -> float:
+    t0 = time.perf_counter()
+    sh([*flower_argv(), "merge", str(i), *([] if test else ["--no-test"])], repo, env)
+    return time.perf_counter() - t0
+
+
+def trust(repo: Path, env: dict[str, str]) -> None:
+    sh([*flower_argv(), "trust"], repo, {k: v for k, v in env.items() if k != "GIT_TRACE"})
+
+
+def paired_round(bare: Path, flower: Path, count: int, env: dict[str, str],
+                 test: bool) -> tuple[list[float], list[float]]:
+    """Merge i on both sides one right after the other (alternating which goes first), so a
+    burst of load on this shared machine hits both sides alike."""
+    trust(flower, env)
+    tb, tf = [], []
     for i in range(1, count + 1):
-        t0 = time.perf_counter()
-        pre = sh(["git", "rev-parse", "main"], repo, env).strip()
-        tree = sh(["git", "merge-tree", "--write-tree", "main", f"flower/{i}-bench"], repo,
-                  env).split()[0]
-        commit = sh(["git", "commit-tree", tree, "-p", pre, "-p", f"flower/{i}-bench", "-m",
-                     f"Merge brief {i}"], repo, env).strip()
-        if test:
-            sh(["git", "worktree", "add", "-q", "--detach", str(scratch), commit], repo, env)
-            sh(["true"], scratch, env)
-            sh(["git", "worktree", "remove", "--force", str(scratch)], repo, env)
-        subprocess.run(["git", "update-index", "-q", "--refresh"], cwd=repo, env=env,
-                       capture_output=True)
-        sh(["git", "read-tree", "-m", "-u", pre, commit], repo, env)
-        sh(["git", "update-ref", "refs/heads/main", commit, pre], repo, env)
-        sh(["git", "notes", "--ref=flower", "add", "-m", json.dumps({"brief": i}), commit],
-           repo, env)
-        times.append(time.perf_counter() - t0)
-    return times
+        if i % 2:
+            tb.append(bare_merge(bare, i, env, test))
+            tf.append(flower_merge(flower, i, env, test))
+        else:
+            tf.append(flower_merge(flower, i, env, test))
+            tb.append(bare_merge(bare, i, env, test))
+    return tb, tf
+
+
+def bare_round(repo: Path, count: int, env: dict[str, str], test: bool) -> list[float]:
+    return [bare_merge(repo, i, env, test) for i in range(1, count + 1)]
 
 
 def flower_round(repo: Path, count: int, env: dict[str, str], test: bool) -> list[float]:
-    times = []
-    sh([*flower_argv(), "trust"], repo, env)
-    extra = [] if test else ["--no-test"]
-    for i in range(1, count + 1):
-        t0 = time.perf_counter()
-        sh([*flower_argv(), "merge", str(i), *extra], repo, env)
-        times.append(time.perf_counter() - t0)
-    return times
+    trust(repo, env)
+    return [flower_merge(repo, i, env, test) for i in range(1, count + 1)]
+
+
+def precompile_package() -> None:
+    """Compile the flowergit that ``python -m flowergit`` will import (PYTHONPATH honoured)."""
+    code = "import flowergit, os; print(os.path.dirname(flowergit.__file__))"
+    pkg = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", pkg], stdout=subprocess.DEVNULL,
+                   check=False)
+
+
+def traced(fn: object, repo: Path, count: int, env: dict[str, str], test: bool) -> float:
+    """Git processes per merge of one untimed round, from GIT_TRACE (children included)."""
+    trace = repo.parent / "trace.txt"
+    fn(repo, count, {**env, "GIT_TRACE": str(trace)}, test)  # type: ignore[operator]
+    lines = trace.read_text(errors="replace").splitlines()
+    return sum("trace: built-in: git " in ln for ln in lines) / count
 
 
 def main() -> int:
@@ -120,10 +163,13 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--count", type=int, default=5)
     ap.add_argument("--no-test", action="store_true", help="compare `merge --no-test`")
+    ap.add_argument("--trace", action="store_true", help="also count git processes per merge")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    precompile_package()
     root = Path(tempfile.mkdtemp(prefix="flower-bench-merge-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GIT_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(root / "gitconfig"),
                HOME=str(root), XDG_DATA_HOME=str(root / "data"))
     (root / "gitconfig").write_text("[user]\n\tname = Bench\n\temail = bench@flower.invalid\n")
@@ -132,19 +178,29 @@ def main() -> int:
         bare: list[float] = []
         flower: list[float] = []
         for r in range(a.rounds):
-            bare += bare_round(copy(template, root / f"bare{r}"), a.count, env, not a.no_test)
-            flower += flower_round(copy(template, root / f"flower{r}"), a.count, env,
-                                   not a.no_test)
+            tb, tf = paired_round(copy(template, root / f"bare{r}"),
+                                  copy(template, root / f"flower{r}"), a.count, env,
+                                  not a.no_test)
+            bare += tb
+            flower += tf
         mb, mf = statistics.median(bare), statistics.median(flower)
-        out = {"files": a.files, "merges": a.count * a.rounds,
-               "mode": "no-test" if a.no_test else "no-op suite", "bare_git_s": round(mb, 4),
-               "flower_s": round(mf, 4), "ratio": round(mf / mb, 2), "budget": 1.5}
+        out: dict[str, object] = {
+            "files": a.files, "merges": a.count * a.rounds,
+            "mode": "no-test" if a.no_test else "no-op suite", "bare_git_s": round(mb, 4),
+            "flower_s": round(mf, 4), "ratio": round(mf / mb, 2), "budget": 1.5}
+        if a.trace:
+            out["bare_git_processes"] = traced(bare_round, copy(template, root / "bare-t"),
+                                               a.count, env, not a.no_test)
+            out["flower_git_processes"] = traced(flower_round, copy(template, root / "flower-t"),
+                                                 a.count, env, not a.no_test)
         if a.json:
             print(json.dumps(out))
         else:
+            procs = (f"; git processes per merge: bare {out['bare_git_processes']:.1f}, "
+                     f"git flower {out['flower_git_processes']:.1f}" if a.trace else "")
             print(f"merge, suite excluded [{out['mode']}] ({a.files} files, {out['merges']} merges): "
                   f"bare git {mb * 1000:.1f} ms, git flower {mf * 1000:.1f} ms, "
-                  f"ratio {out['ratio']}x (budget 1.5x)")
+                  f"ratio {out['ratio']}x (budget 1.5x){procs}")
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)

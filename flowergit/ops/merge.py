@@ -1032,7 +1032,7 @@ def _verify_kept(ctx: Ctx, j: dict[str, Any]) -> None:
     """Every path the merge did not bring in must be byte-identical to the snapshot."""
     repo = ctx.repo
     local_only = [i["path"] for i in j.get("local_only") or []]
-    index_tree, wt_tree = gm.snapshot_trees(repo, j["worktree"], local_only)
+    index_tree, wt_tree = snapshot(repo, j["worktree"], local_only)  # as the journal's was made
     incoming = set(j.get("incoming") or [])
     changed = set(gm.changed_paths(repo, j["worktree_tree"], wt_tree))
     staged = set(gm.changed_paths(repo, j["index_tree"], index_tree))
@@ -1050,58 +1050,91 @@ def _verify_kept(ctx: Ctx, j: dict[str, Any]) -> None:
 
 def _close(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, Any]]],
            io: _Io | None = None) -> bool:
-    """The last step of a landed merge, as one ref transaction: the brief turns ``merged``,
-    the dispatch record says ``merged``, the provenance note (and the suite's attestation) is
-    appended to ``refs/notes/flower`` and ``refs/flower/recovery/<op>`` goes. A crash leaves
-    all of it (``recover`` rolls forward) or none. The dispatch record and the notes commit
-    are written in one ``unpack-objects``. When the brief is merged already there is no
-    briefs commit to carry them, and they are written on their own."""
+    """The last step of a landed merge, as one ref transaction: the brief turns ``merged``
+    (the briefs commit is its log entry), the dispatch record says ``merged``, the provenance
+    note (and the suite's attestation) is appended to ``refs/notes/flower`` and
+    ``refs/flower/recovery/<op>`` goes. A crash leaves all of it (``recover`` rolls forward) or
+    none. Everything is read through one batch and written in one ``unpack-objects``; a lost
+    race is retried by the briefs store with fresh reads. When the brief is merged already
+    there is no briefs commit to carry the rest, and it is written on its own."""
     brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
-    ref = dispatch_ref(brief, attempt)
     op = str(j["op"])
-    message = f"flower: provenance of brief {j['brief']}"
+    why = f"merged into {j['into']} as {j['merge'][:12]}"
+    message = f"brief {brief}: merged ({why})"
     state: dict[str, Any] = {"released": False, "calls": 0}
 
-    def more() -> list[refs.Op]:
-        # called once per attempt of the briefs write: a retry after a lost race re-reads
-        # the dispatch record, the notes tip and the anchor rather than trusting what was read
-        # before (and does so with a batch of its own)
+    def more(batch: objects.Batch, w: objects.Writer) -> list[refs.Op]:
+        # the dispatch record, the notes tip and the anchor, read afresh on every attempt
         state["calls"] += 1
-        first = state["calls"] == 1
-        ops: list[refs.Op] = []
+        return _closing_ops(ctx, j, lines, batch, w, state)
+
+    # first attempt: the briefs tip, the brief and everything else from the merge's batch
+    from flowergit.state import brief as codec
+    from flowergit.state.layout import BRIEFS_REF
+
+    store = ctx.briefs()
+    own = objects.Batch(ctx.repo) if io is None else None
+    batch = own if own is not None else io.batch  # type: ignore[union-attr]
+    try:
+        got = batch.get(BRIEFS_REF)
+        tip = got[0] if got is not None and got[1] == "commit" else None
+        pre = store.preread(brief, tip, batch) if tip else None
+        if pre is not None and codec.parse(pre.raw, f"brief {brief}").status != "merged":
+            w = objects.Writer(ctx.repo)
+            planned = store.plan_update(pre, lambda raw: codec.with_status(raw, "merged"),
+                                        message, w)
+            if planned is not None:
+                ops = [planned[0], *more(batch, w)]
+                w.flush()
+                try:
+                    refs.transaction(ctx.repo, ops, message)
+                    return bool(state["released"])
+                except CasLost:
+                    pass  # someone wrote meanwhile: the store's own loop re-reads and retries
+    finally:
+        if own is not None:
+            own.close()
+
+    def more_fresh() -> list[refs.Op]:
         w = objects.Writer(ctx.repo)
-        own = None if first and io is not None else objects.Batch(ctx.repo)
-        batch = own if own is not None else io.batch  # type: ignore[union-attr]
-        try:
-            head = _read_record(batch, ref)
-            if head is not None:
-                new = _merged_record(ctx, j, head.record, state)
-                if new is not None:
-                    commit = _record_commit(w, new, head.commit,
-                                            f"dispatch {brief}.{attempt}: merged into {j['into']}")
-                    ops.append(refs.update(ref, commit, head.commit))
-            got = batch.get(NOTES_REF)
-            tip = got[0] if got is not None and got[1] == "commit" else None
-            noted = notes.prepare(ctx.repo, lines, message, batch, w, tip)
-            if noted is not None:
-                ops.append(refs.update(NOTES_REF, noted, tip))
-        finally:
-            if own is not None:
-                own.close()
+        with objects.Batch(ctx.repo) as fresh:
+            ops = more(fresh, w)
         w.flush()
-        known = j.get("anchor") if first else None
-        cur = known or refs.read(ctx.repo, recovery_ref(op))
-        if cur:
-            ops.append(refs.delete(recovery_ref(op), cur))
         return ops
 
-    wrote = _mark_merged(ctx, brief, f"merged into {j['into']} as {j['merge'][:12]}", more)
+    wrote = _mark_merged(ctx, brief, why, more_fresh)
     if not wrote:
-        notes.append(ctx.repo, lines, message)
+        notes.append(ctx.repo, lines, f"flower: provenance of brief {j['brief']}")
         released = _finish_dispatch(ctx, j)
         _drop_anchor(ctx, op, j.get("anchor"))
         return released
     return bool(state["released"])
+
+
+def _closing_ops(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, Any]]],
+                 batch: objects.Batch, w: objects.Writer, state: dict[str, Any]) -> list[refs.Op]:
+    """The dispatch record ``merged`` (the worker worktree released first), the notes commit
+    and the anchor's deletion, as ops for the closing transaction (objects added to ``w``)."""
+    brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
+    ref = dispatch_ref(brief, attempt)
+    ops: list[refs.Op] = []
+    head = _read_record(batch, ref)
+    if head is not None:
+        new = _merged_record(ctx, j, head.record, state)
+        if new is not None:
+            commit = _record_commit(w, new, head.commit,
+                                    f"dispatch {brief}.{attempt}: merged into {j['into']}")
+            ops.append(refs.update(ref, commit, head.commit))
+    got = batch.get(NOTES_REF)
+    tip = got[0] if got is not None and got[1] == "commit" else None
+    noted = notes.prepare(ctx.repo, lines, f"flower: provenance of brief {j['brief']}", batch, w,
+                          tip)
+    if noted is not None:
+        ops.append(refs.update(NOTES_REF, noted, tip))
+    got = batch.get(recovery_ref(str(j["op"])))
+    if got is not None:
+        ops.append(refs.delete(recovery_ref(str(j["op"])), got[0]))
+    return ops
 
 
 def _read_record(batch: objects.Batch, ref: str) -> records.Head | None:

@@ -122,8 +122,10 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
         if fixed:
             warnings.append("restored local-only file(s) " + ", ".join(fixed))
     if wt and j.get("worktree_tree") and os.path.isdir(wt):
+        from flowergit.ops.merge import snapshot
+
         local_only = [i["path"] for i in j.get("local_only") or []]
-        index_tree, wt_tree = gm.snapshot_trees(repo, wt, local_only)
+        index_tree, wt_tree = snapshot(repo, wt, local_only)  # as the journal's was made
         diff = set(gm.changed_paths(repo, j["worktree_tree"], wt_tree))
         diff |= set(gm.changed_paths(repo, j["index_tree"], index_tree))
         if diff:
@@ -175,8 +177,10 @@ def _overlap_restored(ctx: Ctx, j: dict[str, Any], overlap: list[str]) -> bool:
     if not overlap:
         return True
     wt = j["worktree"]
+    from flowergit.ops.merge import snapshot
+
     local_only = [i["path"] for i in j.get("local_only") or []]
-    _, wt_tree = gm.snapshot_trees(ctx.repo, wt, local_only)
+    _, wt_tree = snapshot(ctx.repo, wt, local_only)
     return not (set(gm.changed_paths(ctx.repo, j["worktree_tree"], wt_tree)) & set(overlap))
 
 

@@ -183,26 +183,21 @@ def read(repo: Repo, oid: str, ref: str = NOTES_REF) -> list[dict[str, Any]]:
 def read_many(repo: Repo, oids: Sequence[str], ref: str = NOTES_REF, *,
               batch: objects.Batch | None = None, tip: str | None = None
               ) -> dict[str, list[dict[str, Any]]]:
-    """oid -> records, for many objects at once (one ``cat-file --batch``, looked up by path).
-
-    A caller that holds a batch and knows the notes tip passes both (no process started); with
-    a batch alone the tip is read through it."""
+    """oid -> records, for many objects at once (one ``cat-file --batch`` reads the tip and
+    looks the notes up by path). A caller that holds a batch passes it (no process started),
+    and the tip too if it knows it."""
     want = _valid_oids(oids, repo.hexlen)
     if not want:
         return {}
-    if batch is not None:
-        if tip is None:
-            got = batch.get(ref)
-            tip = got[0] if got is not None and got[1] == "commit" else None
-        if tip is None:
-            return {}
-        return {o: parse(f.data) for o, f in _lookup(batch, tip, want).items()}
-    tip = tip or refs.read(repo, ref)
+    if batch is None:
+        with objects.Batch(repo) as own:
+            return read_many(repo, want, ref, batch=own, tip=tip)
+    if tip is None:
+        got = batch.get(ref)
+        tip = got[0] if got is not None and got[1] == "commit" else None
     if tip is None:
         return {}
-    with objects.Batch(repo) as own:
-        found = _lookup(own, tip, want)
-    return {o: parse(f.data) for o, f in found.items()}
+    return {o: parse(f.data) for o, f in _lookup(batch, tip, want).items()}
 
 
 def prepare(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message: str,

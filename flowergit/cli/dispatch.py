@@ -24,6 +24,7 @@ def run_dispatch(*, id: str, agent: str | None, base: str | None, rework: bool, 
     from flowergit.state.ids import brief_id
 
     bid = brief_id(id)
+    ops.preload()
     res = ops.dispatch(Ctx().load(), bid, agent=agent, base=base, rework=rework, resume=resume,
                        use_tmux=tmux)
     return emit(res, json, view.dispatched)

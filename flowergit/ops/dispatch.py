@@ -43,7 +43,7 @@ from flowergit.gitio import objects, refs
 from flowergit.gitio.runner import GitError
 from flowergit.ops.liveness import view_state
 from flowergit.state import records
-from flowergit.state.dispatches import PREFIX, DispatchStore, dispatch_name, record_commit, save_cache
+from flowergit.state.dispatches import PREFIX, DispatchStore, dispatch_name, learn, record_commit
 from flowergit.state.ids import name as check_name
 from flowergit.state.layout import BRIEFS_BRANCH, brief_path, dispatch_ref
 
@@ -540,6 +540,23 @@ class _Background:
         return self._value
 
 
+def preload() -> None:
+    """Load, on a thread, the code a dispatch needs once the repository is found (the brief
+    codec and TOML, the trust store, process starting): called before discovery, it loads
+    while discovery's git runs instead of after it."""
+    def load() -> None:
+        try:
+            import subprocess  # noqa: F401
+            import tomllib  # noqa: F401
+
+            from flowergit.procs import agents, locks, spawn  # noqa: F401
+            from flowergit.state import brief, trust  # noqa: F401
+        except BaseException:  # noqa: BLE001, S110 - loaded again where used, and reported there
+            pass
+
+    threading.Thread(target=load, name="preload", daemon=True).start()
+
+
 def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
              rework: bool = False, resume: bool = False, use_tmux: bool = False) -> dict[str, Any]:
     repo = ctx.repo
@@ -767,8 +784,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         scheduled = True
         supervisor = None  # named in the record: from here it is the record's to stop
         held.close()
-        save_cache(cache, [h for h in heads if h.ref != ref and str(h.record.get("id")) not in started]
-                   + [head])
+        learn(cache, [head])  # the next census need not read what was just written
         if adder is not None:
             adder.result()
             adder = None

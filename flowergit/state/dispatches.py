@@ -36,6 +36,7 @@ from flowergit.state.layout import dispatch_ref
 
 PREFIX = "refs/flower/dispatch/"
 CACHE_VERSION = 1
+STALE_KEPT = 64  # records the cache may hold beyond the current tips before it is pruned
 LIVE = ("preparing", "queued", "running")
 ENDED = ("exited", "stopped", "lost", "merged", "released", "failed")
 
@@ -95,7 +96,10 @@ class DispatchStore:
                own: Sequence[records.Head] = (), batch: objects.Batch | None = None) -> list[records.Head]:
         """The records of ``tips`` (from :meth:`list_tips`), through the cache: only commits it
         does not know are read, with ``batch`` if given (else a batch of their own). The cache
-        learns what was read and ``own``, and forgets records no ref points at any more."""
+        learns what was read and ``own``. What it holds beyond the current tips (records since
+        superseded, or learnt by another process since the tips were listed) is kept until it
+        outnumbers them: rewriting the file for every superseded record would cost more than
+        the entries, and a record another process just taught it is then not lost."""
         known = _load_cache(cache)
         learnt = False
         for h in own:
@@ -118,8 +122,11 @@ class DispatchStore:
                 except Conflict:
                     continue
         heads = [records.Head(name, oid, known[oid]) for name, oid in tips if oid in known]
-        if missing or learnt or len(known) != len(heads):
+        stale = len(known) - len(heads)
+        if stale > max(STALE_KEPT, len(heads)):
             save_cache(cache, heads)
+        elif missing or learnt:
+            _save(cache, known)
         return sorted(heads, key=lambda h: (int(h.record.get("brief", 0)),
                                             int(h.record.get("attempt", 0))))
 
@@ -153,7 +160,10 @@ def _load_cache(cache: str) -> dict[str, Any]:
 def save_cache(cache: str, heads: Sequence[records.Head]) -> None:
     """Write the record cache: exactly the records of ``heads`` (current tips), keyed by commit.
     Content-addressed, so a concurrent writer can only make it miss, never lie."""
-    keep = {h.commit: h.record for h in heads}
+    _save(cache, {h.commit: h.record for h in heads})
+
+
+def _save(cache: str, keep: dict[str, Any]) -> None:
     tmp = f"{cache}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)
@@ -172,8 +182,7 @@ def learn(cache: str, heads: Sequence[records.Head]) -> None:
     if not new:
         return
     known.update({h.commit: records.decode(records.encode(h.record), h.commit) for h in new})
-    keep = [records.Head("", oid, rec) for oid, rec in known.items()]
-    save_cache(cache, keep)
+    _save(cache, known)
 
 
 def record_commit(writer: objects.Writer, rec: dict[str, Any], parent: str | None,

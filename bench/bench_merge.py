@@ -20,7 +20,9 @@ minus the scratch worktree. Prints the median seconds per merge of both and thei
 
 Both sides run from compiled bytecode (as an installed wheel does): the package is compiled
 first and ``PYTHONDONTWRITEBYTECODE`` is dropped. ``--trace`` adds one untimed round per side
-under ``GIT_TRACE`` and reports the git processes per merge.
+under ``GIT_TRACE`` and reports the git processes per merge. Beside the wall-clock medians it
+prints the median CPU time (user + system, every child process included) of each side, which a
+busy shared machine disturbs far less than wall time.
 
     python bench/bench_merge.py [--files 2000] [--rounds 3] [--count 5] [--no-test] [--trace] [--json]
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -84,8 +87,18 @@ def copy(template: Path, dest: Path) -> Path:
     return dest / "repo"
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+CPU: dict[str, list[float]] = {"bare": [], "flower": []}
+
+
 def bare_merge(repo: Path, i: int, env: dict[str, str], test: bool) -> float:
     scratch = repo.parent / "scratch"
+    c0 = _cpu()
     t0 = time.perf_counter()
     pre = sh(["git", "rev-parse", "main"], repo, env).strip()
     tree = sh(["git", "merge-tree", "--write-tree", "main", f"flower/{i}-bench"], repo,
@@ -102,13 +115,18 @@ def bare_merge(repo: Path, i: int, env: dict[str, str], test: bool) -> float:
     sh(["git", "update-ref", "refs/heads/main", commit, pre], repo, env)
     sh(["git", "notes", "--ref=flower", "add", "-m", json.dumps({"brief": i}), commit],
        repo, env)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    CPU["bare"].append(_cpu() - c0)
+    return wall
 
 
 def flower_merge(repo: Path, i: int, env: dict[str, str], test: bool) -> float:
+    c0 = _cpu()
     t0 = time.perf_counter()
     sh([*flower_argv(), "merge", str(i), *([] if test else ["--no-test"])], repo, env)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    CPU["flower"].append(_cpu() - c0)
+    return wall
 
 
 def trust(repo: Path, env: dict[str, str]) -> None:
@@ -188,6 +206,8 @@ def main() -> int:
             "files": a.files, "merges": a.count * a.rounds,
             "mode": "no-test" if a.no_test else "no-op suite", "bare_git_s": round(mb, 4),
             "flower_s": round(mf, 4), "ratio": round(mf / mb, 2), "budget": 1.5}
+        cb, cf = statistics.median(CPU["bare"]), statistics.median(CPU["flower"])
+        out.update(bare_cpu_s=round(cb, 4), flower_cpu_s=round(cf, 4), cpu_ratio=round(cf / cb, 2))
         if a.trace:
             out["bare_git_processes"] = traced(bare_round, copy(template, root / "bare-t"),
                                                a.count, env, not a.no_test)
@@ -200,7 +220,9 @@ def main() -> int:
                      f"git flower {out['flower_git_processes']:.1f}" if a.trace else "")
             print(f"merge, suite excluded [{out['mode']}] ({a.files} files, {out['merges']} merges): "
                   f"bare git {mb * 1000:.1f} ms, git flower {mf * 1000:.1f} ms, "
-                  f"ratio {out['ratio']}x (budget 1.5x){procs}")
+                  f"ratio {out['ratio']}x (budget 1.5x); CPU (processes included) bare "
+                  f"{cb * 1000:.1f} ms, git flower {cf * 1000:.1f} ms, ratio {out['cpu_ratio']}x"
+                  f"{procs}")
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -15,8 +15,8 @@ import pytest
 from conftest import flower, git, snapshot_state
 from merge_helpers import SUITE, env_fp, finished, notes_of, setup_repo
 
-BEFORE_CAS = ["after_snapshot", "after_merge_commit", "during_tests", "after_stash_push",
-              "after_stash", "after_checkout_update"]
+BEFORE_CAS = ["after_snapshot", "after_merge_commit", "during_tests", "before_stash",
+              "after_stash_push", "after_stash", "after_checkout_update"]
 AFTER_CAS = ["after_target_cas", "after_pop_before_drop", "after_notes_write"]
 
 
@@ -55,11 +55,23 @@ def _merge_lines(repo: Path) -> list[dict]:
 
 @pytest.mark.parametrize("point", BEFORE_CAS + AFTER_CAS)
 def test_sigkill_at_each_failpoint_then_recover(tmp_path: Path, point: str) -> None:
+    _kill_then_recover(tmp_path, point)
+
+
+@pytest.mark.parametrize("point", ["after_merge_commit", "before_stash", "after_stash",
+                                   "after_checkout_update", "after_target_cas",
+                                   "after_notes_write"])
+def test_sigkill_in_a_merge_without_suite_then_recover(tmp_path: Path, point: str) -> None:
+    """--no-test journals the merge once, straight as "landing": every point still recovers."""
+    _kill_then_recover(tmp_path, point, "--no-test")
+
+
+def _kill_then_recover(tmp_path: Path, point: str, *extra: str) -> None:
     repo, bid, other = _prepare(tmp_path)
     refs = ("refs/heads", "refs/flower")
     before = snapshot_state(repo, include_refs=refs)
     main = git(repo, "rev-parse", "main").stdout.strip()
-    r = flower(repo, "merge", str(bid), env=env_fp(f"{point}=kill"))
+    r = flower(repo, "merge", str(bid), *extra, env=env_fp(f"{point}=kill"))
     assert r.returncode == -signal.SIGKILL, (r.returncode, r.stderr)
     # new work refuses until recovered
     r2 = flower(repo, "merge", str(other))

@@ -772,31 +772,39 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
     local_only = list(ctx.config.get("merge", "local_only"))
     manifest = backup_local_only(repo, op, plan.local_root, local_only) if plan.local_root else []
     anchor = _anchor(ctx, plan, op, None, None)
+    suite: dict[str, Any] | None = None
+    if no_test:
+        # nothing to wait for: the journal goes straight to "landing" (one durable write, not
+        # two); while the target has not moved, recover rolls it back as it would "built"
+        try:
+            suite = _attested(ctx, plan, list(ctx.config.get("suite", "command")))
+        except BaseException:
+            _abandon(ctx, plan, op, manifest)
+            raise
+        with deferred_sigint():
+            return _land(ctx, plan, op, {"anchor": anchor}, manifest, suite,
+                         points=("after_snapshot", "after_merge_commit"))
     # the merge commit was built with the snapshot and written with the anchor: one journal
     # entry covers both points (recover rolls back from either)
     j = _journal(ctx, plan, op, "built", local_only=manifest, anchor=anchor)
     failpoints.hit("after_snapshot")
     failpoints.hit("after_merge_commit")
-    suite: dict[str, Any] | None = None
     try:
-        if not no_test:
-            say(f"testing the merge of brief {plan.brief} into {plan.target} "
-                f"(tree {plan.tree[:12]}) …")
+        say(f"testing the merge of brief {plan.brief} into {plan.target} "
+            f"(tree {plan.tree[:12]}) …")
 
-            def started(pid: int, scratch: str) -> None:
-                nonlocal j
-                from flowergit.procs import groups
+        def started(pid: int, scratch: str) -> None:
+            nonlocal j
+            from flowergit.procs import groups
 
-                j = _journal(ctx, plan, op, "testing", local_only=manifest, anchor=anchor,
-                             suite_pid=groups.identity(pid), scratch=scratch)
+            j = _journal(ctx, plan, op, "testing", local_only=manifest, anchor=anchor,
+                         suite_pid=groups.identity(pid), scratch=scratch)
 
-            cached = _attested(ctx, plan, list(plan.suite_argv or []))
-            # the attestation is written with the provenance note (one notes commit) when the
-            # merge lands, and on its own on every other way out
-            suite = cached or suite_ops.run_on(ctx, plan.merge, plan.tree, label=op,
-                                               on_start=started, record=False, reuse=False)
-        else:
-            suite = _attested(ctx, plan, list(ctx.config.get("suite", "command")))
+        cached = _attested(ctx, plan, list(plan.suite_argv or []))
+        # the attestation is written with the provenance note (one notes commit) when the
+        # merge lands, and on its own on every other way out
+        suite = cached or suite_ops.run_on(ctx, plan.merge, plan.tree, label=op,
+                                           on_start=started, record=False, reuse=False)
     except BaseException:
         _abandon(ctx, plan, op, manifest)
         raise
@@ -882,15 +890,22 @@ def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, 
 
 
 def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[str, Any]],
-          suite: dict[str, Any] | None, attest: dict[str, Any] | None = None) -> dict[str, Any]:
+          suite: dict[str, Any] | None, attest: dict[str, Any] | None = None,
+          points: tuple[str, ...] = ()) -> dict[str, Any]:
     repo = ctx.repo
     from flowergit.state.baton import fence_ops
 
-    note = provenance(ctx, plan, suite)
     wt = plan.checkout.path if plan.checkout else None
     more: dict[str, Any] = {"suite_note": attest} if attest else {}
-    j = _journal(ctx, plan, op, "landing", local_only=manifest, anchor=j["anchor"], note=note,
-                 **more)
+    try:
+        note = provenance(ctx, plan, suite)  # a daemon that lost the baton stops here
+        j = _journal(ctx, plan, op, "landing", local_only=manifest, anchor=j["anchor"],
+                     note=note, **more)
+    except BaseException:
+        _abandon(ctx, plan, op, manifest, attest)  # nothing moved yet
+        raise
+    for point in points:
+        failpoints.hit(point)
     stash: str | None = None
     ran = suite is not None and not suite.get("cached")
     try:
@@ -909,6 +924,7 @@ def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[
                                data={"changed": sorted(set(changed))})
         if wt and plan.ita:
             gm.drop_intent_to_add(wt, plan.ita)
+        failpoints.hit("before_stash")  # landing, nothing stashed or moved yet
         if wt and plan.overlap:
             stash = gstash.push(repo, wt, plan.overlap, stash_message(op))
             failpoints.hit("after_stash_push")  # pushed, not yet in the journal

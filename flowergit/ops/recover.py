@@ -99,11 +99,12 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     wt = j.get("worktree")
     warnings: list[str] = []
     if wt and j.get("phase") in ("landing", "stashed", "landed") and os.path.isdir(wt):
-        _undo_checkout(ctx, j)
         from flowergit.ops.merge import our_stash
 
         stash = our_stash(ctx, j)
-        if stash and stash in gstash.entries(repo):
+        stashed = bool(stash and stash in gstash.entries(repo))
+        _undo_checkout(ctx, j, stashed)
+        if stash and stashed:
             overlap = list(j.get("overlap") or [])
             if _overlap_restored(ctx, j, overlap):
                 gstash.drop(repo, stash)
@@ -142,14 +143,26 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     return {"op": op, "brief": j["brief"], "action": "rolled back", "warnings": warnings}
 
 
-def _undo_checkout(ctx: Ctx, j: dict[str, Any]) -> None:
-    """The checkout was possibly moved to the merge but the target was not: move it back."""
+def _undo_checkout(ctx: Ctx, j: dict[str, Any], stashed: bool) -> None:
+    """The checkout was possibly moved to the merge but the target was not: move it back.
+
+    The local edits to overlapping paths are stashed before the checkout moves; while no stash
+    of this merge exists (``stashed`` False) those paths may still hold them, so they are
+    neither compared with the pre-merge tip nor written from the index here."""
     wt = j["worktree"]
+    overlap = set(j.get("overlap") or [])
     incoming = list(j.get("incoming") or [])
     pre, merge = j["pre_target"], j["merge"]
     in_index = gm.index_entries(wt, incoming)
     at_merge = gm.tree_entries(ctx.repo, merge, incoming)
     at_pre = gm.tree_entries(ctx.repo, pre, incoming)
+    if in_index == at_merge and in_index != at_pre:
+        gm.two_way_update(wt, merge, pre)  # moved (git keeps any local edit or refuses)
+        return
+    if overlap and not stashed:
+        incoming = [p for p in incoming if p not in overlap]
+        in_index = {p: v for p, v in in_index.items() if p not in overlap}
+        at_pre = {p: v for p, v in at_pre.items() if p not in overlap}
     if in_index == at_pre and _files_match(ctx, wt, pre, incoming):
         return  # never moved
     if in_index == at_merge:

@@ -59,7 +59,17 @@ def _messy(repo: Path) -> None:
         f.write("solo.yml\n")
 
 
-@pytest.mark.parametrize("state", ["messy", "clean", "untracked only"])
+def _file_to_dir_staged(repo: Path) -> None:
+    (repo / "thing").write_text("a file\n")
+    git(repo, "add", "thing")
+    git(repo, "commit", "-qm", "thing")
+    git(repo, "rm", "-q", "thing")
+    (repo / "thing").mkdir()
+    (repo / "thing" / "inside").write_text("now a directory\n")
+    git(repo, "add", "thing/inside")
+
+
+@pytest.mark.parametrize("state", ["messy", "clean", "untracked only", "file to dir, staged"])
 def test_snapshot_equals_add_all_and_write_tree(tmp_path: Path, state: str) -> None:
     from flowergit.gitio import merge as gm
     from flowergit.ops import merge as ops
@@ -69,6 +79,8 @@ def test_snapshot_equals_add_all_and_write_tree(tmp_path: Path, state: str) -> N
         _messy(repo)
     elif state == "untracked only":
         (repo / "only.txt").write_text("u\n")
+    elif state == "file to dir, staged":
+        _file_to_dir_staged(repo)
     before = snapshot_state(repo)
     r, batch = _repo_and_batch(repo)
     batch.close()

@@ -437,6 +437,9 @@ def snapshot(repo: Repo, worktree: str, force_paths: list[str], *,
                 staged[p] = None
             elif xy[0] in "AMT":
                 staged[p] = (mode.encode(), oid)
+        if any(p[:i] in staged for p in staged for i in range(len(p)) if p[i] == "/"):
+            # a staged path under another staged path (a file replaced by a directory)
+            return gm.snapshot_trees(repo, worktree, force_paths)
         try:
             index_tree = (objects.edit_tree(io.batch, io.writer, head_tree, staged) if staged
                           else head_tree)

@@ -102,6 +102,8 @@ def supervise(did: str) -> int:
     from flowergit.ops.dispatch import dispatch_cache, now_iso, schedule, spec_path
     from flowergit.procs import agents
     from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
+    from flowergit.gitio import refs
+    from flowergit.state import records
     from flowergit.state.dispatches import DispatchStore, learn
     from flowergit.state.ids import dispatch_id
 
@@ -172,7 +174,11 @@ def supervise(did: str) -> int:
             def started(r: dict[str, Any]) -> dict[str, Any]:
                 return {**r, **extra_rec}
 
-            head = store.update(brief, attempt, started, "agent started")
+            try:  # on the record just read; re-read only if it moved since
+                head = records.append(repo, now, started(dict(now.record)),
+                                      f"dispatch {did}: agent started")
+            except refs.CasLost:
+                head = store.update(brief, attempt, started, "agent started")
             learn(dispatch_cache(repo), [head])  # the next dispatch's census need not read it
             failpoints.hit("supervisor_after_start")
             code, sig = run.wait()

@@ -807,7 +807,8 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
         # the attestation is written with the provenance note (one notes commit) when the
         # merge lands, and on its own on every other way out
         suite = cached or suite_ops.run_on(ctx, plan.merge, plan.tree, label=op,
-                                           on_start=started, record=False, reuse=False)
+                                           on_start=started, record=False, reuse=False,
+                                           argv=plan.suite_argv)
     except BaseException:
         _abandon(ctx, plan, op, manifest)
         raise

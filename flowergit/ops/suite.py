@@ -76,13 +76,15 @@ def suite_summary(rec: dict[str, Any]) -> dict[str, Any]:
 
 def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
            on_start: Callable[[int, str], None] | None = None, record: bool = True,
-           reuse: bool = True) -> dict[str, Any]:
+           reuse: bool = True, argv: list[str] | None = None) -> dict[str, Any]:
     """Run the suite on ``commit`` (whose tree is ``tree``); return the attestation record.
 
     ``on_start(pid, scratch)`` is called once the suite runs (the merge journals it).
+    ``argv``: the suite command as :func:`command` returned it to the caller (its trust
+    checked already); read and checked here otherwise.
     """
     repo = ctx.repo
-    argv = command(ctx)
+    argv = list(argv) if argv is not None else command(ctx)
     if reuse:
         cached = attestation(ctx, tree, argv)
         if cached is not None:

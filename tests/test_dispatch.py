@@ -438,7 +438,10 @@ def test_packet_and_argv_rendering_round_trip() -> None:
         argv = render_argv(["prog", *PLACEHOLDERS, title],
                            {"{bootstrap}": "Read /p and follow it.", "{packet}": "/p",
                             "{brief}": "7", "{worktree}": "/w"})
-        assert argv == ["prog", "Read /p and follow it.", "/p", "7", "/w", title]
+        # an element of the command that *is* a placeholder is one, whatever else it could be
+        want = {"{bootstrap}": "Read /p and follow it.", "{packet}": "/p", "{brief}": "7",
+                "{worktree}": "/w"}.get(title, title)
+        assert argv == ["prog", "Read /p and follow it.", "/p", "7", "/w", want]
         assert fill("{{title}}|{{body}}", {"title": title, "body": body}) == f"{title}|{body}"
 
     check()

@@ -17,16 +17,18 @@ if TYPE_CHECKING:
 
 def run_dispatch(*, id: str, agent: str | None, base: str | None, rework: bool, resume: bool,
                  tmux: bool, json: bool) -> int:
-    from flowergit.cli.common import emit
     from flowergit.ops import dispatch as ops
     from flowergit.ops.context import Ctx
-    from flowergit.render import workers as view
     from flowergit.state.ids import brief_id
 
     bid = brief_id(id)
-    ops.preload()
+    # what is needed later loads while git works (the output's code: while the checkout runs)
+    ops.preload(("flowergit.cli.common", "flowergit.render.workers"))
     res = ops.dispatch(Ctx().load(), bid, agent=agent, base=base, rework=rework, resume=resume,
                        use_tmux=tmux)
+    from flowergit.cli.common import emit
+    from flowergit.render import workers as view
+
     return emit(res, json, view.dispatched)
 
 

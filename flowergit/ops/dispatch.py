@@ -540,17 +540,22 @@ class _Background:
         return self._value
 
 
-def preload() -> None:
+def preload(also: tuple[str, ...] = ()) -> None:
     """Load, on a thread, the code a dispatch needs once the repository is found (the brief
-    codec and TOML, the trust store, process starting): called before discovery, it loads
-    while discovery's git runs instead of after it."""
+    codec and TOML, the trust store, process starting), and the modules named in ``also`` (the
+    caller's, for afterwards): called before discovery, it loads while git runs instead of
+    between the git processes."""
     def load() -> None:
         try:
+            import importlib
             import subprocess  # noqa: F401
             import tomllib  # noqa: F401
 
             from flowergit.procs import agents, locks, spawn  # noqa: F401
             from flowergit.state import brief, trust  # noqa: F401
+
+            for name in also:
+                importlib.import_module(name)
         except BaseException:  # noqa: BLE001, S110 - loaded again where used, and reported there
             pass
 

@@ -18,11 +18,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from flowergit.procs import groups, tmux
+from flowergit.procs import spawn
 from flowergit.procs.spawn import log_line, spawn_detached
+
+# tmux is imported for tmux runs only, and psutil (procs.groups) once the agent runs (see
+# `_groups`): a supervisor starting its agent loads neither.
 
 __all__ = ["AgentRun", "become_subreaper", "exit_code", "log_line", "on_signals",
            "reap_orphans", "spawn_detached"]
@@ -53,20 +55,24 @@ def exit_code(returncode: int) -> tuple[int, str | None]:
     return 128 + sig, name
 
 
-@dataclass
 class AgentRun:
-    argv: Sequence[str]
-    cwd: str
-    env: Mapping[str, str]
-    log: str
-    timeout: float | None = None
-    tmux_socket: str | None = None  # run inside tmux on this private socket
-    tmux_session: str = ""
-    exit_file: str = ""
-    pid: int | None = None
-    timed_out: bool = False
-    stopped: bool = False
-    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    """One agent to run: its argv, working directory, environment, log and timeout; with
+    ``tmux_socket`` set (and ``tmux_session``, ``exit_file``) it runs inside tmux."""
+
+    def __init__(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], log: str,
+                 timeout: float | None = None) -> None:
+        self.argv = argv
+        self.cwd = cwd
+        self.env = env
+        self.log = log
+        self.timeout = timeout
+        self.tmux_socket: str | None = None  # run inside tmux on this private socket
+        self.tmux_session = ""
+        self.exit_file = ""
+        self.pid: int | None = None
+        self.timed_out = False
+        self.stopped = False
+        self._proc: subprocess.Popen[bytes] | None = None
 
     # -- start -----------------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -79,9 +85,11 @@ class AgentRun:
                     list(self.argv), cwd=self.cwd, env=dict(self.env), stdin=subprocess.DEVNULL,
                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
             self.pid = self._proc.pid
-        return {"pid": self.pid, "pgid": self.pid, "proc": groups.identity(self.pid)}
+        return {"pid": self.pid, "pgid": self.pid, "proc": spawn.identity(self.pid)}
 
     def _start_tmux(self) -> int:
+        from flowergit.procs import tmux
+
         assert self.tmux_socket
         inner = [sys.executable, "-m", "flowergit.procs.ttyrun", self.log, self.exit_file, "--",
                  *self.argv]
@@ -91,6 +99,7 @@ class AgentRun:
     # -- wait ------------------------------------------------------------------------------
     def wait(self, poll: float = 0.2) -> tuple[int | None, str | None]:
         """Wait for the agent to end (killing it at the timeout); returns (exit_code, signal)."""
+        groups = _groups()
         assert self.pid is not None
         deadline = time.monotonic() + self.timeout if self.timeout else None
         code: int | None
@@ -133,12 +142,15 @@ class AgentRun:
 
     def cleanup(self, grace: float = 2.0) -> int:
         """End whatever the agent left running: its group, then re-parented orphans."""
+        groups = _groups()
         left = 0
         if self.pid is not None and groups.group_alive(self.pid):
             left += 1
             groups.kill_tree(self.pid, grace=grace)
         left += reap_orphans(grace)
         if self.tmux_socket:
+            from flowergit.procs import tmux
+
             tmux.kill_server(self.tmux_socket)
         return left
 
@@ -151,6 +163,7 @@ class AgentRun:
     def _end(self, grace: float = 3.0) -> None:
         """SIGTERM the agent's group, SIGKILL it after ``grace``; the leader is reaped by its
         Popen (so its real exit status is kept), then whatever else is left is killed."""
+        groups = _groups()
         assert self.pid is not None
         if self._proc is None:
             groups.kill_tree(self.pid, grace=grace)
@@ -167,6 +180,23 @@ class AgentRun:
                 continue
         if groups.group_alive(self.pid):
             groups.kill_tree(self.pid, grace=1.0)
+
+
+def _groups() -> Any:
+    """:mod:`flowergit.procs.groups` (psutil), imported with the stop signals held back: `stop`
+    reaches the supervisor as a signal whose handler needs this module, and must not find it
+    half-imported. The signals are delivered (and handled) right after."""
+    mod = sys.modules.get("flowergit.procs.groups")
+    if mod is not None:
+        return mod
+    held = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        from flowergit.procs import groups
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return groups
 
 
 def reap_orphans(grace: float = 2.0) -> int:

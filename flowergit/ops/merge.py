@@ -24,7 +24,6 @@ import re
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from flowergit import failpoints
@@ -494,29 +493,37 @@ def bring_along(worktree: str, old: str, new: str) -> None:
 
 
 # -- preflight -----------------------------------------------------------------------------------
-@dataclass
 class Plan:
-    brief: int
-    attempt: int
-    dispatch: dict[str, Any]
-    target: str
-    target_ref: str
-    pre: str
-    head: str
-    branch: str
-    tree: str
-    merge: str
-    incoming: list[str]
-    drift: int
-    checkout: Worktree | None
-    overlap: list[str] = field(default_factory=list)
-    ita: list[str] = field(default_factory=list)
-    snapshot: tuple[str, str] | None = None  # (index tree, worktree tree) of the checkout
-    local_root: str | None = None
-    suite_argv: list[str] | None = None
-    already: bool = False
-    in_target: list[str] = field(default_factory=list)  # incoming paths the target has
-    io: _Io | None = None  # the merge's batch and writer (not journalled)
+    """What the preflight found and decided (a plain class: `dataclasses` costs an import)."""
+
+    def __init__(self, brief: int, attempt: int, dispatch: dict[str, Any], target: str,
+                 target_ref: str, pre: str, head: str, branch: str, tree: str, merge: str,
+                 incoming: list[str], drift: int, checkout: Worktree | None,
+                 overlap: list[str] | None = None, ita: list[str] | None = None,
+                 snapshot: tuple[str, str] | None = None, local_root: str | None = None,
+                 suite_argv: list[str] | None = None, already: bool = False,
+                 in_target: list[str] | None = None, io: _Io | None = None) -> None:
+        self.brief = brief
+        self.attempt = attempt
+        self.dispatch = dispatch
+        self.target = target
+        self.target_ref = target_ref
+        self.pre = pre
+        self.head = head
+        self.branch = branch
+        self.tree = tree
+        self.merge = merge
+        self.incoming = incoming
+        self.drift = drift
+        self.checkout = checkout
+        self.overlap = overlap or []
+        self.ita = ita or []
+        self.snapshot = snapshot  # (index tree, worktree tree) of the checkout
+        self.local_root = local_root
+        self.suite_argv = suite_argv
+        self.already = already
+        self.in_target = in_target or []  # incoming paths the target has
+        self.io = io  # the merge's batch and writer (not journalled)
 
     def summary(self) -> dict[str, Any]:
         return {

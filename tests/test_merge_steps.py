@@ -237,3 +237,40 @@ def test_a_touched_but_unchanged_incoming_file_does_not_block_the_merge(tmp_path
     assert r.returncode == 0, r.stderr
     assert (repo / "code.txt").read_text() == "two\n"
     assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_notes_written_by_others_during_the_merge_are_all_kept(tmp_path: Path) -> None:
+    """The provenance note rides in the merge's closing transaction, by compare-and-swap from the
+    notes tip it read: a writer appending notes meanwhile loses nothing and neither does the
+    merge (a lost race is re-read and retried)."""
+    import subprocess
+    import sys
+
+    from merge_helpers import notes_of
+
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"agent.txt": "a\n"})
+    blobs = [git(repo, "hash-object", "-w", "--stdin", input=f"object {i}\n".encode()).stdout.strip()
+             for i in range(40)]
+    writer = ("import sys\nfrom flowergit.gitio.repo import discover\n"
+              "from flowergit.state import notes\nr = discover(sys.argv[1])\n"
+              "for oid in sys.argv[2:]:\n"
+              "    notes.append(r, {oid: [{'kind': 'other', 'v': 1}]}, 'other writer')\n")
+    p = subprocess.Popen([sys.executable, "-c", writer, str(repo), *blobs])
+    try:
+        r = flower(repo, "merge", str(bid), "--no-test")
+        assert r.returncode == 0, r.stderr
+    finally:
+        assert p.wait(timeout=120) == 0
+    merged = git(repo, "rev-parse", "main").stdout.strip()
+    assert [x["kind"] for x in notes_of(repo, merged)] == ["merge"]
+    for oid in blobs:
+        assert notes_of(repo, oid) == [{"kind": "other", "v": 1}], oid
+    assert json_status(repo, bid) == "merged"
+
+
+def json_status(repo: Path, bid: int) -> str:
+    import json
+
+    out = flower(repo, "brief", "show", str(bid), "--json").stdout
+    return str(json.loads(out)["data"]["status"])

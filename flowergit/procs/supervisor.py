@@ -18,7 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from flowergit.procs import spawn
 from flowergit.procs.spawn import log_line, spawn_detached

@@ -116,7 +116,7 @@ class Repo:
             res = runner.run(["--git-dir", self.git_dir, "var", "-l"], check=False,
                              inherit_env=True)
             got = self._cache["var-l"] = (res.ok, res.stdout.split(b"\n"))
-        return got[1] if got[0] else []  # type: ignore[no-any-return]
+        return got[1] if got[0] else []
 
     def config_last(self, key: str) -> str | None:
         """The last value of a single-line setting ``key`` (lower-case section and name), from

@@ -9,10 +9,7 @@ pathspecs.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from flowergit.gitio import runner
 from flowergit.gitio.repo import Repo
@@ -32,10 +29,18 @@ def literal(paths: Iterable[str]) -> list[str]:
     return [":(literal)" + p for p in paths]
 
 
-@dataclass(frozen=True)
 class MergeResult:
-    tree: str | None  # None on conflict
-    conflicts: list[str]
+    """What ``git merge-tree --write-tree`` found: the merged tree, or None and the conflicts.
+    (Plain classes here: `dataclasses` loads `inspect`, ~10 ms on every merge.)"""
+
+    __slots__ = ("tree", "conflicts")
+
+    def __init__(self, tree: str | None, conflicts: list[str]) -> None:
+        self.tree = tree
+        self.conflicts = conflicts
+
+    def __repr__(self) -> str:
+        return f"MergeResult(tree={self.tree!r}, conflicts={self.conflicts!r})"
 
 
 def merge_tree(repo: Repo, ours: str, theirs: str) -> MergeResult:
@@ -107,13 +112,24 @@ def commit_of(repo: Repo, rev: str) -> str | None:
 
 
 # -- a checkout ---------------------------------------------------------------------------------
-@dataclass
 class Status:
-    modified: list[str]  # tracked paths whose index or worktree differs from HEAD
-    staged: list[str]  # index differs from HEAD
-    untracked: list[str]
-    unmerged: list[str]
-    ita: list[str] = field(default_factory=list)  # intent-to-add entries (`git add -N`)
+    """A checkout's state: ``modified`` (tracked paths whose index or worktree differs from
+    HEAD), ``staged`` (index differs from HEAD), ``untracked``, ``unmerged``, ``ita``
+    (intent-to-add entries, `git add -N`)."""
+
+    __slots__ = ("modified", "staged", "untracked", "unmerged", "ita")
+
+    def __init__(self, modified: list[str], staged: list[str], untracked: list[str],
+                 unmerged: list[str], ita: list[str] | None = None) -> None:
+        self.modified = modified
+        self.staged = staged
+        self.untracked = untracked
+        self.unmerged = unmerged
+        self.ita = ita if ita is not None else []
+
+    def __repr__(self) -> str:
+        return (f"Status(modified={self.modified!r}, staged={self.staged!r}, "
+                f"untracked={self.untracked!r}, unmerged={self.unmerged!r}, ita={self.ita!r})")
 
 
 def status(worktree: str) -> Status:
@@ -175,6 +191,9 @@ def snapshot_trees(repo: Repo, worktree: str, force_paths: Sequence[str]) -> tup
     """
     git_dir = worktree_git_dir(worktree, repo)
     index_tree = runner.run([*SAFE, "write-tree"], cwd=worktree).out.strip()
+    import shutil
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix="flower-snap-", suffix=".index", dir=repo.state_dir)
     os.close(fd)
     try:
@@ -300,6 +319,8 @@ def remove_scratch(repo: Repo, path: str) -> None:
         if res.ok:
             return
         if os.path.isdir(path):
+            import shutil
+
             shutil.rmtree(path, ignore_errors=True)
     repo.git(["worktree", "prune"], check=False)
 

@@ -22,8 +22,6 @@ def run_dispatch(*, id: str, agent: str | None, base: str | None, rework: bool, 
     from flowergit.state.ids import brief_id
 
     bid = brief_id(id)
-    # what is needed later loads while git works (the output's code: while the checkout runs)
-    ops.preload(("flowergit.cli.common", "flowergit.render.workers"))
     res = ops.dispatch(Ctx().load(), bid, agent=agent, base=base, rework=rework, resume=resume,
                        use_tmux=tmux)
     from flowergit.cli.common import emit

@@ -540,28 +540,6 @@ class _Background:
         return self._value
 
 
-def preload(also: tuple[str, ...] = ()) -> None:
-    """Load, on a thread, the code a dispatch needs once the repository is found (the brief
-    codec and TOML, the trust store, process starting), and the modules named in ``also`` (the
-    caller's, for afterwards): called before discovery, it loads while git runs instead of
-    between the git processes."""
-    def load() -> None:
-        try:
-            import importlib
-            import subprocess  # noqa: F401
-            import tomllib  # noqa: F401
-
-            from flowergit.procs import agents, locks, spawn  # noqa: F401
-            from flowergit.state import brief, trust  # noqa: F401
-
-            for name in also:
-                importlib.import_module(name)
-        except BaseException:  # noqa: BLE001, S110 - loaded again where used, and reported there
-            pass
-
-    threading.Thread(target=load, name="preload", daemon=True).start()
-
-
 def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
              rework: bool = False, resume: bool = False, use_tmux: bool = False) -> dict[str, Any]:
     repo = ctx.repo
@@ -576,9 +554,6 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             raise UsageError("--resume continues an attempt as it was; it takes no --agent, "
                              "--base or --rework")
         return resume_dispatch(ctx, brief, use_tmux=use_tmux)
-    from flowergit.procs import agents
-    from flowergit.state import brief as codec
-
     store = DispatchStore(repo)
     bstore = ctx.briefs()
     target = ctx.config.target
@@ -605,9 +580,13 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                                                 f"refs/heads/flower/{brief}-*"])
         idents = _Background(objects.idents, repo)
         reading = _Background(_preread, bstore, brief, tip)
-        # meanwhile, here: the code that judges what they return, and the trust of the config
-        # (a profile of its own is what a config with [agents] is for)
+        # meanwhile, here: the code that judges what they return loads, and the config's trust
+        # is looked up (a profile of its own is what a config with [agents] is for)
         import tomllib  # noqa: F401 - loaded now, used by the brief codec
+
+        from flowergit.procs import agents
+        from flowergit.state import brief as codec
+
 
         trusted = _trusted(ctx) if ctx.config.agents else None
         pre = reading.result()

@@ -175,6 +175,47 @@ def traced(fn: object, repo: Path, count: int, env: dict[str, str], test: bool) 
     return sum("trace: built-in: git " in ln for ln in lines) / count
 
 
+def measure(files: int = 2000, rounds: int = 3, count: int = 5, test: bool = True,
+            trace: bool = False) -> dict[str, object]:
+    """Run the benchmark; the summary, with every sample (seconds) under ``bare_samples`` and
+    ``flower_samples`` (paired: sample i of both sides ran one right after the other). Also
+    what `bench/run.py` reports for the merge budget row."""
+    precompile_package()
+    CPU["bare"].clear()
+    CPU["flower"].clear()
+    root = Path(tempfile.mkdtemp(prefix="flower-bench-merge-"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GIT_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(root / "gitconfig"),
+               HOME=str(root), XDG_DATA_HOME=str(root / "data"))
+    (root / "gitconfig").write_text("[user]\n\tname = Bench\n\temail = bench@flower.invalid\n")
+    try:
+        template = make_template(root, files, count, env)
+        bare: list[float] = []
+        flower: list[float] = []
+        for r in range(rounds):
+            tb, tf = paired_round(copy(template, root / f"bare{r}"),
+                                  copy(template, root / f"flower{r}"), count, env, test)
+            bare += tb
+            flower += tf
+        mb, mf = statistics.median(bare), statistics.median(flower)
+        out: dict[str, object] = {
+            "files": files, "merges": count * rounds,
+            "mode": "no-op suite" if test else "no-test", "bare_git_s": round(mb, 4),
+            "flower_s": round(mf, 4), "ratio": round(mf / mb, 2), "budget": 1.5,
+            "bare_samples": bare, "flower_samples": flower}
+        cb, cf = statistics.median(CPU["bare"]), statistics.median(CPU["flower"])
+        out.update(bare_cpu_s=round(cb, 4), flower_cpu_s=round(cf, 4), cpu_ratio=round(cf / cb, 2))
+        if trace:
+            out["bare_git_processes"] = traced(bare_round, copy(template, root / "bare-t"),
+                                               count, env, test)
+            out["flower_git_processes"] = traced(flower_round, copy(template, root / "flower-t"),
+                                                 count, env, test)
+        return out
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=2000)
@@ -184,48 +225,20 @@ def main() -> int:
     ap.add_argument("--trace", action="store_true", help="also count git processes per merge")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    precompile_package()
-    root = Path(tempfile.mkdtemp(prefix="flower-bench-merge-"))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GIT_") and k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(root / "gitconfig"),
-               HOME=str(root), XDG_DATA_HOME=str(root / "data"))
-    (root / "gitconfig").write_text("[user]\n\tname = Bench\n\temail = bench@flower.invalid\n")
-    try:
-        template = make_template(root, a.files, a.count, env)
-        bare: list[float] = []
-        flower: list[float] = []
-        for r in range(a.rounds):
-            tb, tf = paired_round(copy(template, root / f"bare{r}"),
-                                  copy(template, root / f"flower{r}"), a.count, env,
-                                  not a.no_test)
-            bare += tb
-            flower += tf
-        mb, mf = statistics.median(bare), statistics.median(flower)
-        out: dict[str, object] = {
-            "files": a.files, "merges": a.count * a.rounds,
-            "mode": "no-test" if a.no_test else "no-op suite", "bare_git_s": round(mb, 4),
-            "flower_s": round(mf, 4), "ratio": round(mf / mb, 2), "budget": 1.5}
-        cb, cf = statistics.median(CPU["bare"]), statistics.median(CPU["flower"])
-        out.update(bare_cpu_s=round(cb, 4), flower_cpu_s=round(cf, 4), cpu_ratio=round(cf / cb, 2))
-        if a.trace:
-            out["bare_git_processes"] = traced(bare_round, copy(template, root / "bare-t"),
-                                               a.count, env, not a.no_test)
-            out["flower_git_processes"] = traced(flower_round, copy(template, root / "flower-t"),
-                                                 a.count, env, not a.no_test)
-        if a.json:
-            print(json.dumps(out))
-        else:
-            procs = (f"; git processes per merge: bare {out['bare_git_processes']:.1f}, "
-                     f"git flower {out['flower_git_processes']:.1f}" if a.trace else "")
-            print(f"merge, suite excluded [{out['mode']}] ({a.files} files, {out['merges']} merges): "
-                  f"bare git {mb * 1000:.1f} ms, git flower {mf * 1000:.1f} ms, "
-                  f"ratio {out['ratio']}x (budget 1.5x); CPU (processes included) bare "
-                  f"{cb * 1000:.1f} ms, git flower {cf * 1000:.1f} ms, ratio {out['cpu_ratio']}x"
-                  f"{procs}")
+    out = measure(a.files, a.rounds, a.count, not a.no_test, a.trace)
+    if a.json:
+        print(json.dumps({k: v for k, v in out.items() if not k.endswith("_samples")}))
         return 0
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    mb, mf = float(out["bare_git_s"]), float(out["flower_s"])  # type: ignore[arg-type]
+    cb, cf = float(out["bare_cpu_s"]), float(out["flower_cpu_s"])  # type: ignore[arg-type]
+    procs = (f"; git processes per merge: bare {out['bare_git_processes']:.1f}, "
+             f"git flower {out['flower_git_processes']:.1f}" if a.trace else "")
+    print(f"merge, suite excluded [{out['mode']}] ({a.files} files, {out['merges']} merges): "
+          f"bare git {mb * 1000:.1f} ms, git flower {mf * 1000:.1f} ms, "
+          f"ratio {out['ratio']}x (budget 1.5x); CPU (processes included) bare "
+          f"{cb * 1000:.1f} ms, git flower {cf * 1000:.1f} ms, ratio {out['cpu_ratio']}x"
+          f"{procs}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -39,9 +39,11 @@ from common import (chainer, env, flower_exe, git_calls, import_briefs, init_rep
 
 SCALES: dict[str, dict[str, int]] = {
     "small": {"briefs": 100, "dispatches": 10, "signals": 100, "commits": 1_000,
-              "claimers": 8, "claims_each": 2, "dispatch_n": 4, "reps": 3, "merge_reps": 2},
+              "claimers": 8, "claims_each": 2, "dispatch_n": 4, "reps": 3, "merge_reps": 2,
+              "merge_files": 200, "dispatch_files": 200},
     "full": {"briefs": 10_000, "dispatches": 1_000, "signals": 1_000, "commits": 100_000,
-             "claimers": 8, "claims_each": 10, "dispatch_n": 20, "reps": 15, "merge_reps": 5},
+             "claimers": 8, "claims_each": 10, "dispatch_n": 20, "reps": 15, "merge_reps": 5,
+             "merge_files": 2_000, "dispatch_files": 3_000},
 }
 PY = [sys.executable, "-c", "pass"]
 DISCOVER = ["git", "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
@@ -308,60 +310,29 @@ def hooks_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
                                            float(r.extra["added_main_ms"])) <= 30), go)  # type: ignore[arg-type]
 
 
-def _finished_dispatch(repo: Path, title: str, files: int = 3) -> tuple[int, str]:
-    """A brief whose script agent wrote ``files`` files, dispatched and exited: (brief, dispatch)."""
-    b = flower_json(repo, "brief", "new", title)
-    bid = int(b["id"])  # type: ignore[index]
-    steps = [["sh", "-c", f"mkdir -p out && echo {i} > out/{bid}-{i}.txt"] for i in range(files)]
-    subprocess.run(fl("brief", "set", str(bid), f"run={json.dumps(steps)}"), cwd=repo, env=env(),
-                   check=True, stdout=subprocess.DEVNULL)
-    d = flower_json(repo, "dispatch", str(bid))
-    did = str(d["id"])  # type: ignore[index]
-    flower_json(repo, "wait", did, "--timeout", "120")
-    return bid, did
+def merge_row(sc: dict[str, int], reps: int) -> Row:
+    """The gate in a project of ``merge_files`` files, suite ``true`` (its run excluded, the
+    scratch worktree it needs counted on both sides), against the bare git steps it wraps:
+    `bench/bench_merge.py`'s measurement, merges of both sides interleaved. The same without a
+    suite (`--no-test`, where the bare steps are a handful of small git commands) goes in the
+    note."""
+    import bench_merge
 
-
-def _floor_branch(repo: Path, name: str, files: int = 3) -> None:
-    """A side branch off main with one small commit (the bare-git merge's input)."""
-    base = git(repo, "rev-parse", "main")
-    idx = {**env(), "GIT_INDEX_FILE": str(repo / ".git" / "bench-index")}
-    subprocess.run(["git", "read-tree", base], cwd=repo, env=idx, check=True)
-    for i in range(files):
-        oid = git(repo, "hash-object", "-w", "--stdin", input=f"{name} {i}\n")
-        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{oid},out/{name}-{i}.txt"],
-                       cwd=repo, env=idx, check=True)
-    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=idx, check=True, capture_output=True,
-                          text=True).stdout.strip()
-    c = git(repo, "commit-tree", tree, "-p", base, "-m", f"{name}")
-    git(repo, "update-ref", f"refs/heads/{name}", c)
-
-
-# merge-tree off to the side, the merge commit, the branch moved, the checkout updated, a note
-MERGE_FLOOR = ('set -e; old=$(git rev-parse main); t=$(git merge-tree --write-tree main "$1"); '
-               'c=$(git commit-tree "$t" -p main -p "$1" -m "merge $1"); '
-               'git update-ref refs/heads/main "$c" "$old"; git read-tree -m -u "$old" "$c"; '
-               'git notes --ref=flower add -m \'{"kind":"merge"}\' "$c"')
-
-
-def merge_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
     def go(r: Row) -> None:
-        times, floor = [], []
-        for i in range(reps):
-            bid, _ = _finished_dispatch(repo, f"merge bench {i}")
-            name = f"bench/floor-{os.getpid()}-{i}"
-            _floor_branch(repo, name)
-            cmd = fl("merge", str(bid), "--no-test", "--json")
-            t = time.perf_counter()
-            runner(cmd, repo)()
-            times.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            runner(["sh", "-c", MERGE_FLOOR, "sh", name], repo)()
-            floor.append(time.perf_counter() - t)
-        # the git processes one merge starts, counted on one more run
-        bid, _ = _finished_dispatch(repo, "merge bench trace")
-        r.calls = git_calls(fl("merge", str(bid), "--no-test", "--json"), repo)
-        r.times, r.floor = times, floor
-    return guarded(Row("merge N --no-test", "small branch (3 files), suite excluded",
+        got = bench_merge.measure(files=sc["merge_files"], rounds=1, count=reps, test=True,
+                                  trace=True)
+        r.times = list(got["flower_samples"])  # type: ignore[call-overload]
+        r.floor = list(got["bare_samples"])  # type: ignore[call-overload]
+        r.calls = round(float(got["flower_git_processes"]))  # type: ignore[arg-type]
+        quick = bench_merge.measure(files=sc["merge_files"], rounds=1, count=reps, test=False)
+        r.note = (f"{reps} merges, each of a branch changing 2 files, in a {sc['merge_files']:,}-file "
+                  f"project with suite `true`; floor: merge-tree, commit-tree, worktree add/remove "
+                  f"of the merge, read-tree -m -u, update-ref, notes add "
+                  f"({got['bare_git_processes']:.0f} git processes); without a suite "
+                  f"(`--no-test`) {float(quick['flower_s']) * 1000:.0f} ms against "  # type: ignore[arg-type]
+                  f"{float(quick['bare_git_s']) * 1000:.0f} ms of bare steps, "  # type: ignore[arg-type]
+                  f"{quick['ratio']}x")
+    return guarded(Row("merge N", f"small branch, {sc['merge_files']:,}-file project, suite excluded",
                        "<= 1.5x bare git steps",
                        check=lambda r: r.ratio(r.floor) <= 1.5), go)  # type: ignore[operator]
 
@@ -534,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(claim_row(repo, sc, reps))
     rows.append(status_row(repo, sc, reps))
     rows.append(hooks_row(repo, sc, reps))
-    rows.append(merge_row(repo, sc, sc["merge_reps"] if a.reps is None else max(1, min(reps, 5))))
+    rows.append(merge_row(sc, sc["merge_reps"] if a.reps is None else max(1, min(reps, 5))))
     rows.append(dispatch_row(repo, sc, max(1, min(reps, 3))))
     meta = (f"Scale {a.scale}: {sc['briefs']:,} briefs, {sc['dispatches']:,} dispatch records, "
             f"{sc['signals']:,} signals, {sc['commits']:,} commits with notes; {reps} cold runs per "

@@ -230,6 +230,46 @@ def test_list_cache_follows_every_change(repo: Path) -> None:
     assert [(b["id"], b["title"]) for b in flower_json(repo, "brief", "list")] == [(1, "b0"), (3, "renamed")]
 
 
+def test_list_cache_spliced_after_changes_equals_a_full_rebuild(repo: Path) -> None:
+    """The cache is brought up to date by re-splicing only the changed records; after any mix
+    of new, changed, deleted, unreadable and non-ASCII briefs the list and the status counts
+    are exactly what a rebuild from scratch gives."""
+    import random
+
+    from flowergit.gitio.repo import discover
+    from flowergit.state.briefs import BriefStore
+
+    rng = random.Random(7)
+    cache = repo / ".git" / "flower" / "cache" / "briefs.json"
+    lines = "".join(json.dumps({"title": f"brief {i} \u00e9\u2028\"q\"", "body": "x\n"}) + "\n"
+                    for i in range(40))
+    assert flower(repo, "brief", "import", "-", input=lines).returncode == 0
+    flower_json(repo, "brief", "list")
+    alive = list(range(1, 41))
+    ops = ["new", "set", "delete", "break"] * 3
+    rng.shuffle(ops)
+    for step, op in enumerate(ops):
+        if op == "new":
+            alive.append(int(flower_json(repo, "brief", "new", f"new {step} \u00fc")["id"]))  # type: ignore[index]
+        elif op == "set":
+            for b in rng.sample(alive, 3):
+                status = rng.choice(["planned", "blocked", "draft"])
+                flower_json(repo, "brief", "set", str(b), f"status={status}", f"title=t{step}-{b}")
+        else:
+            b = rng.choice(alive)
+            alive.remove(b)
+            store = BriefStore(discover(str(repo)))
+            data = None if op == "delete" else b"+++\nid = [\n+++\n"
+            store.put_file(f"briefs/{b // 100 * 100:04d}/{b}.md", data, f"{op} {b}")
+        spliced = flower(repo, "brief", "list", "--json")
+        counted = flower_json(repo, "status")["briefs"]  # type: ignore[index]
+        cache.unlink()
+        rebuilt = flower(repo, "brief", "list", "--json")
+        assert spliced.stdout == rebuilt.stdout, (step, op)
+        assert counted == flower_json(repo, "status")["briefs"], (step, op)  # type: ignore[index]
+        assert [b["id"] for b in json.loads(rebuilt.stdout)["data"]] == sorted(alive), (step, op)
+
+
 def test_writes_refuse_while_briefs_branch_is_checked_out(repo: Path) -> None:
     flower_json(repo, "brief", "new", "x")
     wt = repo.parent / "briefs-wt"

@@ -26,7 +26,7 @@ from flowergit.state import brief as codec
 from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, BRIEFS_TREE, brief_path
 from flowergit.state.rawjson import RawJSON
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 README = b"""\
 # flower/briefs
 
@@ -93,6 +93,24 @@ class _PreTrees:
             return batch.tree(name)
 
 
+def _unsplice(lines: list[bytes]) -> dict[str, tuple[int, bytes]] | None:
+    """path -> (id, record JSON) from the cache's records, paths and index lines, cutting the
+    array at the recorded lengths (no record is decoded); None if they do not agree."""
+    try:
+        arr, paths, index = lines[1], json.loads(lines[2]), json.loads(lines[3])
+    except ValueError:
+        return None
+    if not (isinstance(paths, list) and isinstance(index, list) and len(paths) == len(index)
+            and arr[:1] == b"[" and arr[-1:] == b"]"):
+        return None
+    out: dict[str, tuple[int, bytes]] = {}
+    pos = 1
+    for path, (bid, size) in zip(paths, index):
+        out[path] = (bid, arr[pos:pos + size])
+        pos += size + 1  # the record, then a comma (or the closing bracket)
+    return out if pos == len(arr) or (not paths and arr == b"[]") else None
+
+
 class BriefStore:
     def __init__(self, repo: Repo, max_body: int = 4 * 1024 * 1024) -> None:
         self.repo = repo
@@ -133,10 +151,12 @@ class BriefStore:
     def list_raw(self, warn: Callable[[str], None] | None = None) -> RawJSON:
         """The same as serialised JSON, straight from the cache when the briefs tree is unchanged.
 
-        The cache (``$common/flower/cache/briefs.json``) is three lines: a header naming the tree
-        it describes, the records as a JSON array, and their paths. It is keyed by tree id, so it
-        is never stale; a changed tree is brought up to date from ``git diff-tree``, reading only
-        the blobs that changed."""
+        The cache (``$common/flower/cache/briefs.json``) is four lines: a header naming the tree
+        it describes (with the counts by status), the records as a JSON array, their paths, and
+        each record's id and length in bytes within the array. It is keyed by tree id, so it is
+        never stale. A changed tree is brought up to date from ``git diff-tree``: only the
+        changed blobs are read and parsed, and the array is re-spliced from the lengths, so the
+        other records are neither decoded nor encoded again."""
         tree = self.repo.take_prefetched(BRIEFS_TREE)  # resolved at discovery (ops/context.py)
         if tree is None:
             res = self.repo.git(["rev-parse", "-q", "--verify", BRIEFS_TREE], check=False)
@@ -145,45 +165,45 @@ class BriefStore:
             tree = res.out.strip()
         cache_path = self.repo.state_path("cache", "briefs.json")
         header: dict[str, Any] | None = None
-        raw = b""
-        ends = (0, 0)
+        lines: list[bytes] = []
         try:
             with open(cache_path, "rb") as f:
                 raw = f.read()
             first = raw.index(b"\n")
-            ends = (first, raw.index(b"\n", first + 1))
             header = json.loads(raw[:first])
             if not isinstance(header, dict) or header.get("v") != CACHE_VERSION:
                 header = None
+            elif header.get("tree") == tree:
+                # a hit: the records go out as the bytes on disk (no decode, no re-encode)
+                cached = header.get("counts")
+                self._counts = dict(cached) if isinstance(cached, dict) else None
+                return RawJSON(raw[first + 1:raw.index(b"\n", first + 1)])
+            else:
+                lines = raw.split(b"\n")
         except (OSError, ValueError):
             header = None
-        if header is not None and header.get("tree") == tree:
-            # a hit: the records go out as the bytes on disk (no decode, no re-encode)
-            cached = header.get("counts")
-            self._counts = dict(cached) if isinstance(cached, dict) else None
-            return RawJSON(raw[ends[0] + 1:ends[1]])
-        records: dict[str, dict[str, Any]] = {}
+        entries: dict[str, tuple[int, bytes]] | None = None  # path -> (id, record JSON)
+        counts: dict[str, int] = {}
         wanted: list[tuple[str, str]] = []
-        diff = None
-        if header is not None:
+        if header is not None and len(lines) >= 4:
             diff = self.repo.git(["diff-tree", "-r", "-z", "--no-renames", str(header["tree"]), tree,
                                   "--", "briefs"], check=False)
-        if header is not None and diff is not None and diff.ok:
-            try:
-                records = dict(zip(json.loads(raw[ends[1] + 1:]), json.loads(raw[ends[0] + 1:ends[1]])))
-            except ValueError:
-                records, wanted = {}, self._all_blobs(tree)
-            else:
+            if diff.ok:
+                entries = _unsplice(lines)
+                counts = dict(header.get("counts") or {})
+            if entries is not None:
                 items = diff.stdout.split(b"\0")
                 for i in range(0, len(items) - 1, 2):
                     parts = items[i].decode().split()
                     path = items[i + 1].decode("utf-8", "surrogateescape")
-                    if parts[-1] == "D":
-                        records.pop(path, None)
-                    else:
+                    old = entries.pop(path, None)
+                    if old is not None:  # what it counted for goes; a new version counts anew
+                        st = json.loads(old[1])["status"]
+                        counts[st] = counts.get(st, 0) - 1
+                    if parts[-1] != "D":
                         wanted.append((path, parts[3]))
-        else:
-            wanted = self._all_blobs(tree)
+        if entries is None:
+            entries, counts, wanted = {}, {}, self._all_blobs(tree)
         if wanted:
             with objects.Batch(self.repo) as batch:
                 blobs = batch.get_many([oid for _, oid in wanted])
@@ -191,20 +211,24 @@ class BriefStore:
                 if got is None:
                     continue
                 try:
-                    records[path] = codec.parse(got[2], f"{BRIEFS_BRANCH}:{path}").meta()
+                    rec = codec.parse(got[2], f"{BRIEFS_BRANCH}:{path}").meta()
                 except UsageError as e:
                     if warn:
                         warn(e.message)
-                    records.pop(path, None)
-        paths = sorted(records, key=lambda p: int(records[p]["id"]))
-        text = json.dumps([records[p] for p in paths], ensure_ascii=False, separators=(",", ":"))
-        counts: dict[str, int] = {}
-        for rec in records.values():
-            counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+                    continue
+                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+                entries[path] = (int(rec["id"]), json.dumps(
+                    rec, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        counts = {k: n for k, n in counts.items() if n > 0}
         self._counts = counts
-        self._save_cache(cache_path, json.dumps({"v": CACHE_VERSION, "tree": tree, "counts": counts})
-                         + "\n" + text + "\n" + json.dumps(paths, ensure_ascii=False) + "\n")
-        return RawJSON(text)
+        paths = sorted(entries, key=lambda p: entries[p][0])
+        records = b"[" + b",".join(entries[p][1] for p in paths) + b"]"
+        index = json.dumps([[entries[p][0], len(entries[p][1])] for p in paths]).encode()
+        self._save_cache(cache_path, json.dumps({"v": CACHE_VERSION, "tree": tree, "counts": counts}).encode()
+                         + b"\n" + records + b"\n"
+                         + json.dumps(paths, ensure_ascii=False).encode("utf-8", "surrogateescape")
+                         + b"\n" + index + b"\n")
+        return RawJSON(records)
 
     def counts(self, warn: Callable[[str], None] | None = None) -> dict[str, int]:
         """How many briefs there are of each status, without parsing the records when the list
@@ -232,17 +256,20 @@ class BriefStore:
         return out
 
     @staticmethod
-    def _save_cache(path: str, doc: str) -> None:
-        import tempfile
-
+    def _save_cache(path: str, doc: bytes) -> None:
+        """Write the cache whole or not at all (a temporary file of this process, renamed)."""
+        tmp = f"{path}.{os.getpid()}.tmp"
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".briefs.")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
                 f.write(doc)
             os.replace(tmp, path)
         except OSError:
-            pass  # a cache is an optimisation only
+            try:
+                os.unlink(tmp)  # a cache is an optimisation only
+            except OSError:
+                pass
 
     def log(self, brief: int) -> list[dict[str, str]]:
         self.require_tip()

@@ -61,14 +61,10 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     return dt
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--files", type=int, default=3000, help="tracked files in the repository")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--count", type=int, default=20, help="dispatches per round (= max_parallel)")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-
+def measure(files: int = 3000, rounds: int = 3, count: int = 20) -> dict[str, object]:
+    """Run the benchmark; the summary, with every sample (seconds) under ``bare_samples`` and
+    ``flower_samples`` (paired: call i of both sides ran one right after the other). Also what
+    `bench/run.py` reports for the dispatch budget row."""
     root = Path(tempfile.mkdtemp(prefix="flower-bench-"))
     home = root / "home"
     home.mkdir()
@@ -81,16 +77,16 @@ def main() -> int:
                GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
     try:
-        template = make_template(root, args.files, args.count, env)
+        template = make_template(root, files, count, env)
         bare: list[float] = []
         flower: list[float] = []
-        for rnd in range(args.rounds):
+        for rnd in range(rounds):
             # the two sides alternate call by call, so machine noise hits both alike
             bare_repo = copy_round(template, root, f"bare{rnd}")
             wroot = bare_repo.parent / "repo.flower"
             repo = copy_round(template, root, f"flower{rnd}")
             sh([*flower_argv(), "trust"], repo, env)
-            for n in range(1, args.count + 1):
+            for n in range(1, count + 1):
                 # bare git: the worktree add dispatch wraps, same arguments
                 bare.append(timed(["git", "worktree", "add", "--quiet", "--lock", "--reason",
                                    f"git flower dispatch {n}.1", "-b", f"flower/{n}-bench-{n}",
@@ -99,30 +95,41 @@ def main() -> int:
                 # git flower dispatch, agent started (cap = count, so none queue)
                 flower.append(timed([*flower_argv(), "dispatch", str(n), "--agent", "idle"],
                                     repo, env))
-            for n in range(1, args.count + 1):
+            for n in range(1, count + 1):
                 subprocess.run([*flower_argv(), "stop", str(n)], cwd=repo, env=env,
                                capture_output=True, check=False)
         mb, mf = statistics.median(bare), statistics.median(flower)
-        result = {"files": args.files, "rounds": args.rounds, "count": args.count,
-                  "worktree_add_median_ms": round(mb * 1000, 1),
-                  "dispatch_median_ms": round(mf * 1000, 1),
-                  "worktree_add_total_s": round(sum(bare) / args.rounds, 3),
-                  "dispatch_total_s": round(sum(flower) / args.rounds, 3),
-                  "overhead_median_ms": round((mf - mb) * 1000, 1),
-                  "ratio": round(mf / mb, 2), "budget": 1.3}
-        if args.json:
-            print(json.dumps(result))
-        else:
-            print(f"repository: {args.files} files; {args.count} dispatches per round, "
-                  f"{args.rounds} rounds, max_parallel = {args.count}")
-            print(f"git worktree add     median {result['worktree_add_median_ms']:8.1f} ms/call")
-            print(f"git flower dispatch  median {result['dispatch_median_ms']:8.1f} ms/call")
-            print(f"overhead             median {result['overhead_median_ms']:8.1f} ms/call "
-                  "(claim, packet, status, scheduler step, supervisor start)")
-            print(f"ratio {result['ratio']:.2f} (budget ≤ 1.3)")
-        return 0
+        return {"files": files, "rounds": rounds, "count": count,
+                "worktree_add_median_ms": round(mb * 1000, 1),
+                "dispatch_median_ms": round(mf * 1000, 1),
+                "worktree_add_total_s": round(sum(bare) / rounds, 3),
+                "dispatch_total_s": round(sum(flower) / rounds, 3),
+                "overhead_median_ms": round((mf - mb) * 1000, 1),
+                "ratio": round(mf / mb, 2), "budget": 1.3,
+                "bare_samples": bare, "flower_samples": flower}
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=3000, help="tracked files in the repository")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--count", type=int, default=20, help="dispatches per round (= max_parallel)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    result = measure(args.files, args.rounds, args.count)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if not k.endswith("_samples")}))
+    else:
+        print(f"repository: {args.files} files; {args.count} dispatches per round, "
+              f"{args.rounds} rounds, max_parallel = {args.count}")
+        print(f"git worktree add     median {result['worktree_add_median_ms']:8.1f} ms/call")
+        print(f"git flower dispatch  median {result['dispatch_median_ms']:8.1f} ms/call")
+        print(f"overhead             median {result['overhead_median_ms']:8.1f} ms/call "
+              "(claim, packet, status, scheduler step, supervisor start)")
+        print(f"ratio {result['ratio']:.2f} (budget ≤ 1.3)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -337,49 +337,25 @@ def merge_row(sc: dict[str, int], reps: int) -> Row:
                        check=lambda r: r.ratio(r.floor) <= 1.5), go)  # type: ignore[operator]
 
 
-def new_briefs(repo: Path, titles: Sequence[str]) -> list[int]:
-    """Briefs the built-in script agent can run (one quick step), made in one import."""
-    lines = "".join(json.dumps({"title": t, "run": [["sh", "-c", "echo done > bench-out.txt"]]}) + "\n"
-                    for t in titles)
-    r = subprocess.run(fl("brief", "import", "-", "--json"), cwd=repo, env=env(), input=lines,
-                       capture_output=True, text=True, check=True)
-    return [int(b["id"]) for b in json.loads(r.stdout)["data"]]
+def dispatch_row(sc: dict[str, int], reps: int) -> Row:
+    """`git flower dispatch` ×N (cap N) in a project of ``dispatch_files`` files against the
+    same N `git worktree add` calls, alternating call by call: `bench/bench_dispatch.py`'s
+    measurement. Each round's N calls are timed together, as the budget names them."""
+    import bench_dispatch
 
-
-def dispatch_row(repo: Path, sc: dict[str, int], reps: int) -> Row:
     n = sc["dispatch_n"]
 
     def go(r: Row) -> None:
-        text = (repo / ".flower.toml").read_text()
-        import re
-
-        (repo / ".flower.toml").write_text(re.sub(r"(?m)^max_parallel = \d+", f"max_parallel = {n}", text))
-        times, floor = [], []
-        wt = Path(f"{repo}.bench-floor")
-        for rep in range(reps):
-            ids = new_briefs(repo, [f"dispatch bench {rep}.{i}" for i in range(n)])
-            t = time.perf_counter()
-            for bid in ids:
-                runner(fl("dispatch", str(bid), "--json"), repo)()
-            times.append(time.perf_counter() - t)
-            subprocess.run(fl("wait", *[f"{b}.1" for b in ids], "--timeout", "300", "--json"), cwd=repo,
-                           env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            t = time.perf_counter()
-            for i in range(n):
-                runner(["git", "worktree", "add", "-q", "-b", f"bench/wt-{os.getpid()}-{rep}-{i}",
-                        str(wt / f"{rep}-{i}"), "main"], repo)()
-            floor.append(time.perf_counter() - t)
-            for i in range(n):
-                subprocess.run(["git", "worktree", "remove", "--force", str(wt / f"{rep}-{i}")], cwd=repo,
-                               env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(wt, ignore_errors=True)
-        r.times, r.floor = times, floor
-        bid = new_briefs(repo, ["dispatch bench trace"])[0]
-        r.calls = git_calls(fl("dispatch", str(bid), "--json"), repo)
-        subprocess.run(fl("wait", f"{bid}.1", "--timeout", "300", "--json"), cwd=repo, env=env(),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        r.note = f"{n} dispatches in a row, timed together; floor: {n} x git worktree add"
-    return guarded(Row(f"dispatch x{n}", f"cap {n}", "<= 1.3x git worktree add calls",
+        got = bench_dispatch.measure(files=sc["dispatch_files"], rounds=reps, count=n)
+        bare, flower = list(got["bare_samples"]), list(got["flower_samples"])  # type: ignore[call-overload]
+        r.times = [sum(flower[i:i + n]) for i in range(0, len(flower), n)]
+        r.floor = [sum(bare[i:i + n]) for i in range(0, len(bare), n)]
+        r.note = (f"{n} dispatches in a row in a {sc['dispatch_files']:,}-file project, timed "
+                  f"together, against {n} x git worktree add of the same branches; per call "
+                  f"median {got['dispatch_median_ms']} ms against {got['worktree_add_median_ms']} ms "
+                  f"(overhead {got['overhead_median_ms']} ms)")
+    return guarded(Row(f"dispatch x{n}", f"cap {n}, {sc['dispatch_files']:,}-file project",
+                       "<= 1.3x git worktree add calls",
                        check=lambda r: r.ratio(r.floor) <= 1.3), go)  # type: ignore[operator]
 
 
@@ -506,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(status_row(repo, sc, reps))
     rows.append(hooks_row(repo, sc, reps))
     rows.append(merge_row(sc, sc["merge_reps"] if a.reps is None else max(1, min(reps, 5))))
-    rows.append(dispatch_row(repo, sc, max(1, min(reps, 3))))
+    rows.append(dispatch_row(sc, max(1, min(reps, 3))))
     meta = (f"Scale {a.scale}: {sc['briefs']:,} briefs, {sc['dispatches']:,} dispatch records, "
             f"{sc['signals']:,} signals, {sc['commits']:,} commits with notes; {reps} cold runs per "
             f"command (merge {sc['merge_reps']}, dispatch {max(1, min(reps, 3))}), median and spread."

@@ -13,7 +13,7 @@ from conftest import ROOT
 
 # the budget rows of DESIGN.md ("Budgets"), as bench/run.py names them
 ROWS = ["brief list --json", "brief show N --json", "brief new --json", "signal claim --next",
-        "status --json", "installed commit hooks", "merge N --no-test", "dispatch x"]
+        "status --json", "installed commit hooks", "merge N", "dispatch x"]
 
 
 def test_small_benchmark_runs_and_prints_every_budget_row(tmp_path: Path) -> None:

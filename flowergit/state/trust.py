@@ -8,12 +8,15 @@ worktree of it can forge it; it keeps the trusted text so a later change can be 
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
 import os
-import tempfile
-from typing import Any
+import time
+
+from flowergit.gitio.objects import new_hash
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def trust_dir() -> str:
@@ -22,12 +25,14 @@ def trust_dir() -> str:
 
 
 def _record_path(config_path: str) -> str:
-    key = hashlib.sha256(os.path.realpath(config_path).encode("utf-8", "surrogateescape")).hexdigest()
+    key = new_hash("sha256", os.path.realpath(config_path).encode("utf-8", "surrogateescape")).hexdigest()
     return os.path.join(trust_dir(), key[:32] + ".json")
 
 
 def digest(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+    """sha256 of ``raw`` (CPython's own implementation: a dispatch checks trust on every run,
+    and loading hashlib's OpenSSL costs it more than the hash)."""
+    return new_hash("sha256", raw).hexdigest()  # type: ignore[no-any-return]
 
 
 def load(config_path: str) -> dict[str, Any] | None:
@@ -47,7 +52,9 @@ def is_trusted(config_path: str, raw: bytes) -> bool:
 def record(config_path: str, raw: bytes) -> dict[str, Any]:
     rec = {"v": 1, "path": os.path.realpath(config_path), "sha256": digest(raw),
            "content": raw.decode("utf-8", "replace"),
-           "at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+           "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    import tempfile  # only a new trust record is written through it
+
     d = trust_dir()
     os.makedirs(d, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".trust.")

@@ -43,7 +43,7 @@ from flowergit.gitio import objects, refs
 from flowergit.gitio.runner import GitError
 from flowergit.ops.liveness import view_state
 from flowergit.state import records
-from flowergit.state.dispatches import PREFIX, DispatchStore, dispatch_name, learn, record_commit
+from flowergit.state.dispatches import PREFIX, DispatchStore, dispatch_name, learn
 from flowergit.state.ids import name as check_name
 from flowergit.state.layout import BRIEFS_BRANCH, brief_path, dispatch_ref
 
@@ -695,8 +695,8 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         message = f"dispatch {did}: {new['state']}"
         idents.result()
         writer = objects.Writer(repo)
-        claimed = record_commit(writer, rec, None, f"dispatch {did}: preparing")
-        moved = record_commit(writer, new, claimed, message)
+        claimed = records.add_commit(writer, rec, None, f"dispatch {did}: preparing")
+        moved = records.add_commit(writer, new, claimed, message)
         status_op = bstore.plan_update(pre, _to_dispatched,
                                        f"brief {brief}: dispatched (dispatch {did})", writer)
         writer.flush()
@@ -732,7 +732,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             if path != new["worktree"]:  # the branch's worktree is elsewhere: that one it is
                 new["worktree"] = path
                 writer = objects.Writer(repo)
-                moved = record_commit(writer, new, claimed, message)
+                moved = records.add_commit(writer, new, claimed, message)
                 writer.flush()
         write_file(packet, render_packet(brief=b, did=did, branch=branch, worktree=path,
                                          target=target, base=base_oid, agent=name,

@@ -1149,7 +1149,7 @@ def _closing_ops(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, An
     if head is not None:
         new = _merged_record(ctx, j, head.record, state)
         if new is not None:
-            commit = _record_commit(w, new, head.commit,
+            commit = records.add_commit(w, new, head.commit,
                                     f"dispatch {brief}.{attempt}: merged into {j['into']}")
             ops.append(refs.update(ref, commit, head.commit))
     got = batch.get(NOTES_REF)
@@ -1173,15 +1173,6 @@ def _read_record(batch: objects.Batch, ref: str) -> records.Head | None:
     if blob is None or blob[1] != "blob":
         return None
     return records.Head(ref, got[0], records.decode(blob[2], ref))
-
-
-def _record_commit(w: objects.Writer, rec: dict[str, Any], parent: str | None,
-                   message: str) -> str:
-    """The commit :func:`records.build` writes, added to ``w`` instead."""
-    blob = w.add("blob", records.encode(rec))
-    tree = w.add("tree", objects.format_tree(
-        [objects.Entry(objects.MODE_BLOB, records.RECORD.encode(), blob)]))
-    return w.commit(tree, [parent] if parent else [], message)
 
 
 def _merged_record(ctx: Ctx, j: dict[str, Any], rec: dict[str, Any],

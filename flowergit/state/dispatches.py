@@ -183,13 +183,3 @@ def learn(cache: str, heads: Sequence[records.Head]) -> None:
         return
     known.update({h.commit: records.decode(records.encode(h.record), h.commit) for h in new})
     _save(cache, known)
-
-
-def record_commit(writer: objects.Writer, rec: dict[str, Any], parent: str | None,
-                  message: str) -> str:
-    """The record commit :func:`flowergit.state.records.build` makes, added to ``writer`` (so it
-    is written with whatever else that writer holds, in one ``unpack-objects``)."""
-    blob = writer.add("blob", records.encode(rec))
-    tree = writer.add("tree", objects.format_tree(
-        [objects.Entry(objects.MODE_BLOB, records.RECORD.encode(), blob)]))
-    return writer.commit(tree, [parent] if parent else [], message)

@@ -62,13 +62,20 @@ class Head(tuple[str, str, "dict[str, Any]"]):
         return self[2]
 
 
+def add_commit(writer: objects.Writer, rec: dict[str, Any], parent: str | None,
+               message: str) -> str:
+    """Add a record commit (blob, tree, commit) to ``writer``, to be written with whatever else
+    it holds in one ``unpack-objects``; returns the commit id."""
+    blob = writer.add("blob", encode(rec))
+    tree = writer.add("tree", objects.format_tree(
+        [objects.Entry(objects.MODE_BLOB, RECORD.encode(), blob)]))
+    return writer.commit(tree, [parent] if parent else [], message)
+
+
 def build(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:
-    """Write a record commit (blob, tree, commit: one ``unpack-objects``); nothing points at it
-    yet."""
+    """Write a record commit (one ``unpack-objects``); nothing points at it yet."""
     w = objects.Writer(repo)
-    blob = w.add("blob", encode(rec))
-    tree = w.add("tree", objects.format_tree([objects.Entry(objects.MODE_BLOB, RECORD.encode(), blob)]))
-    commit = w.commit(tree, [parent] if parent else [], message)
+    commit = add_commit(w, rec, parent, message)
     w.flush()
     return commit
 

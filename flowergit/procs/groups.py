@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from typing import Any
 
-import psutil
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    import psutil
 
 
 def boot_id() -> str:
@@ -19,11 +22,15 @@ def boot_id() -> str:
         with open("/proc/sys/kernel/random/boot_id") as f:
             return f.read().strip()
     except OSError:
+        import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
+
         return f"boot-{int(psutil.boot_time())}"
 
 
 def identity(pid: int) -> dict[str, Any] | None:
     """{"host", "boot_id", "pid", "start"} of a live process, or None if it is gone."""
+    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
+
     try:
         start = psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
@@ -33,6 +40,8 @@ def identity(pid: int) -> dict[str, Any] | None:
 
 def is_alive(ident: dict[str, Any] | None) -> bool | None:
     """True/False for a process of this host and boot; None when only a lease can tell."""
+    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
+
     if not ident:
         return False
     if ident.get("host") != socket.gethostname() or ident.get("boot_id") != boot_id():
@@ -56,6 +65,8 @@ def group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # a group made only of zombies is over for our purposes
+    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
+
     for p in psutil.process_iter(["pid"]):
         try:
             if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
@@ -66,6 +77,8 @@ def group_alive(pgid: int) -> bool:
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
+    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
+
     try:
         return list(psutil.Process(pid).children(recursive=True))
     except (psutil.NoSuchProcess, ProcessLookupError):
@@ -73,6 +86,8 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 def _group_members(pgid: int) -> list[psutil.Process]:
+    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
+
     out = []
     for p in psutil.process_iter(["pid"]):
         try:
@@ -86,6 +101,8 @@ def _group_members(pgid: int) -> list[psutil.Process]:
 def kill_tree(pid: int, *, grace: float = 3.0) -> None:
     """SIGTERM the process group ``pid`` leads (and every descendant, even ones that called
     setsid), wait ``grace`` seconds, then SIGKILL whatever is left."""
+    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
+
     procs: dict[int, psutil.Process] = {}
     for p in [*_group_members(pid), *_descendants(pid)]:
         procs[p.pid] = p
@@ -119,6 +136,8 @@ def kill_tree(pid: int, *, grace: float = 3.0) -> None:
 
 
 def _running(p: psutil.Process) -> bool:
+    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
+
     try:
         return bool(p.is_running() and p.status() != psutil.STATUS_ZOMBIE)
     except (psutil.NoSuchProcess, ProcessLookupError):
@@ -129,6 +148,7 @@ def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proce
     """Wait until every process has ended (a zombie counts as ended). Unlike
     ``psutil.wait_procs`` this never reaps: the caller's own children keep their exit status
     for the caller's ``Popen.wait``."""
+
     import time
 
     deadline = time.monotonic() + timeout

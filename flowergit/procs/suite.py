@@ -9,8 +9,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from flowergit.procs import groups
 
@@ -27,13 +29,23 @@ def suite_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-@dataclass
 class Run:
-    returncode: int | None
-    timed_out: bool
-    seconds: float
-    pid: int
-    interrupted: bool = False
+    """How a suite run ended. (Plain classes here: `dataclasses` loads `inspect`, which a merge
+    would pay for on every run.)"""
+
+    __slots__ = ("returncode", "timed_out", "seconds", "pid", "interrupted")
+
+    def __init__(self, returncode: int | None, timed_out: bool, seconds: float, pid: int,
+                 interrupted: bool = False) -> None:
+        self.returncode = returncode
+        self.timed_out = timed_out
+        self.seconds = seconds
+        self.pid = pid
+        self.interrupted = interrupted
+
+    def __repr__(self) -> str:
+        return (f"Run(returncode={self.returncode!r}, timed_out={self.timed_out!r}, "
+                f"seconds={self.seconds!r}, pid={self.pid!r}, interrupted={self.interrupted!r})")
 
 
 def run(argv: Sequence[str], *, cwd: str, log: str, timeout: float,
@@ -77,15 +89,30 @@ def run(argv: Sequence[str], *, cwd: str, log: str, timeout: float,
 
 
 # -- counts ----------------------------------------------------------------------------------
-@dataclass
 class Counts:
-    tests: int = 0
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    errors: int = 0
-    source: str = "none"  # junit | summary:<runner> | none
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Test counts of a suite run; ``source`` says where they came from (``junit``,
+    ``summary:<runner>`` or ``none``)."""
+
+    __slots__ = ("tests", "passed", "failed", "skipped", "errors", "source", "extra")
+
+    def __init__(self, tests: int = 0, passed: int = 0, failed: int = 0, skipped: int = 0,
+                 errors: int = 0, source: str = "none", extra: dict[str, Any] | None = None) -> None:
+        self.tests = tests
+        self.passed = passed
+        self.failed = failed
+        self.skipped = skipped
+        self.errors = errors
+        self.source = source
+        self.extra: dict[str, Any] = extra if extra is not None else {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Counts) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return "Counts(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
     def as_dict(self) -> dict[str, int]:
         return {"tests": self.tests, "passed": self.passed, "failed": self.failed,

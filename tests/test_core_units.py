@@ -133,3 +133,65 @@ def test_stale_lock_is_reported_not_removed(repo: Path, monkeypatch: pytest.Monk
         refs.transaction(r, [refs.create("refs/flower/stuck", head)])
     assert "doctor" in (e.value.hint or "")
     assert lock.exists()
+
+
+# -- quicktoml: the subset reader answers as tomllib does, or not at all ------------------------
+_KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=8)
+_SCALARS = st.one_of(
+    st.text(max_size=40), st.integers(min_value=-(2**63), max_value=2**63 - 1), st.booleans(),
+    st.datetimes(min_value=__import__("datetime").datetime(1900, 1, 1),
+                 max_value=__import__("datetime").datetime(2200, 1, 1)).map(
+        lambda d: d.replace(microsecond=0, tzinfo=__import__("datetime").timezone.utc)))
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=5),
+                    st.lists(st.lists(st.text(max_size=10), min_size=1, max_size=3), max_size=3))
+
+
+def _agrees(doc: str) -> object:
+    import tomllib
+
+    from flowergit.state import quicktoml
+
+    got = quicktoml.loads(doc)
+    try:
+        want = tomllib.loads(doc)
+    except tomllib.TOMLDecodeError:
+        assert got is None, doc  # what tomllib refuses is never read as something
+        return None
+    assert got is None or got == want, doc
+    return got
+
+
+@given(st.dictionaries(_KEYS, _VALUES, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_quicktoml_reads_what_tomli_w_writes_as_tomllib_does(meta: dict[str, object]) -> None:
+    import tomli_w
+
+    doc = tomli_w.dumps(meta)
+    got = _agrees(doc)
+    # the `created = …Z` spelling git flower writes is read too
+    _agrees(re.sub(r"(?m)^(\w+) = (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\+00:00$", r"\1 = \2T\3Z", doc))
+    if not any(isinstance(v, __import__("datetime").datetime) for v in meta.values()):
+        # strings, integers, booleans and arrays of them, as tomli-w writes them (multi-line
+        # arrays included): always in the subset, never left to tomllib
+        assert got is not None or any(
+            isinstance(v, list) and any(isinstance(x, __import__("datetime").datetime) for x in v)
+            for v in meta.values()), doc
+
+
+@given(st.lists(st.text(alphabet='ab_-= \t#"\\[],.:+-01T9Zuxe\x00\x01\x7f\u00e9\r', max_size=30),
+                max_size=6))
+@settings(max_examples=500, deadline=None)
+def test_quicktoml_never_disagrees_with_tomllib_on_any_text(lines: list[str]) -> None:
+    _agrees("\n".join(lines))
+
+
+def test_quicktoml_serves_the_briefs_git_flower_writes() -> None:
+    from flowergit.state import quicktoml
+
+    b = codec.Brief(id=12, title='Fix "the" thing \u2028 \\ \t', status="planned", agent="codex",
+                    depends_on=[3, 4], created="2026-11-20T09:14:03Z",
+                    run=[["sh", "-c", "echo 'hi' > out.txt"]], extra={"priority": 2})
+    front, _ = codec.split(codec.render_new(b))
+    got = quicktoml.loads(front.decode())
+    assert got is not None  # not left to tomllib
+    assert codec.parse(codec.render_new(b)).meta() == b.meta() | {"created": "2026-11-20T09:14:03Z"}

@@ -121,15 +121,28 @@ def split(data: bytes) -> tuple[bytes, bytes]:
     return data[4 : end + 1], data[end + 5 :]
 
 
-def parse(data: bytes, where: str = "brief") -> Brief:
+def load_front(front: bytes) -> dict[str, Any]:
+    """The front matter as tomllib parses it; the plain form git flower writes is read without
+    loading tomllib (:mod:`flowergit.state.quicktoml`). Raises ``UnicodeDecodeError`` or
+    ``tomllib.TOMLDecodeError`` (a ``ValueError``)."""
+    from flowergit.state import quicktoml
+
+    text = front.decode("utf-8")
+    got = quicktoml.loads(text)
+    if got is not None:
+        return got
     import tomllib
 
+    return tomllib.loads(text)
+
+
+def parse(data: bytes, where: str = "brief") -> Brief:
     front, body = split(data)
     try:
-        meta = tomllib.loads(front.decode("utf-8"))
+        meta = load_front(front)
     except UnicodeDecodeError as e:
         raise BriefFormatError(f"{where}: front matter is not UTF-8 (byte {e.start})") from None
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:  # tomllib.TOMLDecodeError
         raise BriefFormatError(f"{where}: {e}") from None
     return from_meta(meta, body.decode("utf-8", "replace"), where)
 
@@ -313,12 +326,10 @@ def with_status(raw: bytes, status: str) -> bytes:
     if raw[at:at + len(found[0][0])] != found[0][0]:
         return rewrite(raw, {"status": status})
     out = raw[:at] + f'status = "{status}"\n'.encode() + raw[at + len(found[0][0]):]
-    import tomllib
-
     try:  # the line must be the key itself (not text inside a multi-line string)
-        want = tomllib.loads(front.decode("utf-8"))
+        want = load_front(front)
         want["status"] = status
-        same = tomllib.loads(split(out)[0].decode("utf-8")) == want
+        same = load_front(split(out)[0]) == want
     except (ValueError, UnicodeDecodeError):
         same = False
     return out if same else rewrite(raw, {"status": status})

@@ -582,10 +582,9 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         reading = _Background(_preread, bstore, brief, tip)
         # meanwhile, here: the code that judges what they return loads, and the config's trust
         # is looked up (a profile of its own is what a config with [agents] is for)
-        import tomllib  # noqa: F401 - loaded now, used by the brief codec
-
         from flowergit.procs import agents
         from flowergit.state import brief as codec
+        from flowergit.state import quicktoml  # noqa: F401 - loaded now, used by the codec
 
 
         trusted = _trusted(ctx) if ctx.config.agents else None

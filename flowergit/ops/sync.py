@@ -158,7 +158,7 @@ def save_base(repo: Repo, remote: str, state: dict[str, str]) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".base.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"v": 1, "refs": state}, f, sort_keys=True)
+        f.write(json.dumps({"v": 1, "refs": state}, sort_keys=True))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -261,8 +261,8 @@ def load(main_worktree: str | None, cache_dir: str | None = None) -> Config:
             os.makedirs(cache_dir, exist_ok=True)  # type: ignore[arg-type]
             tmp = f"{cache}.{os.getpid()}.tmp"
             with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-                json.dump({"v": 1, "path": path, "raw": text, "schema": _schema_key(),
-                           "data": data}, f)
+                f.write(json.dumps({"v": 1, "path": path, "raw": text, "schema": _schema_key(),
+                                    "data": data}))
             os.replace(tmp, cache)
         except (OSError, TypeError, ValueError):
             pass  # the cache is an optimisation only

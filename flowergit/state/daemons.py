@@ -269,7 +269,7 @@ def _write_json(path: str, doc: dict[str, Any]) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".obs.")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
+            f.write(json.dumps(doc))
         os.replace(tmp, path)
     except OSError:
         pass

@@ -167,9 +167,11 @@ def _save(cache: str, keep: dict[str, Any]) -> None:
     tmp = f"{cache}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)
+        # dumps, then one write: json.dump to a file uses the pure-Python encoder (~25x slower)
+        text = json.dumps({"v": CACHE_VERSION, "records": keep}, ensure_ascii=False,
+                          separators=(",", ":"))
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"v": CACHE_VERSION, "records": keep}, f, ensure_ascii=False,
-                      separators=(",", ":"))
+            f.write(text)
         os.replace(tmp, cache)
     except OSError:
         pass

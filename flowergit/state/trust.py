@@ -59,6 +59,6 @@ def record(config_path: str, raw: bytes) -> dict[str, Any]:
     os.makedirs(d, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".trust.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(rec, f)
+        f.write(json.dumps(rec))
     os.replace(tmp, _record_path(config_path))
     return rec

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
+from flowergit.errors import FlowerError
 from flowergit.gitio import runner
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
@@ -113,48 +114,74 @@ def commit_of(repo: Repo, rev: str) -> str | None:
 
 # -- a checkout ---------------------------------------------------------------------------------
 class Status:
-    """A checkout's state: ``modified`` (tracked paths whose index or worktree differs from
-    HEAD), ``staged`` (index differs from HEAD), ``untracked``, ``unmerged``, ``ita``
-    (intent-to-add entries, `git add -N`)."""
+    """``git status --porcelain=v2`` of a checkout: HEAD's commit (with ``--branch``), the
+    tracked paths whose index or files differ from HEAD (``path -> (XY, index mode, index
+    oid)``), the untracked and the unmerged paths."""
 
-    __slots__ = ("modified", "staged", "untracked", "unmerged", "ita")
+    __slots__ = ("head", "entries", "untracked", "unmerged")
 
-    def __init__(self, modified: list[str], staged: list[str], untracked: list[str],
-                 unmerged: list[str], ita: list[str] | None = None) -> None:
-        self.modified = modified
-        self.staged = staged
-        self.untracked = untracked
-        self.unmerged = unmerged
-        self.ita = ita if ita is not None else []
+    def __init__(self) -> None:
+        self.head: str | None = None
+        self.entries: dict[str, tuple[str, str, str]] = {}
+        self.untracked: list[str] = []
+        self.unmerged: list[str] = []
+
+    @property
+    def modified(self) -> list[str]:
+        return list(self.entries)
+
+    @property
+    def staged(self) -> list[str]:
+        """Paths whose index differs from HEAD."""
+        return [p for p, e in self.entries.items() if e[0][0] != "."]
+
+    @property
+    def ita(self) -> list[str]:
+        """Intent-to-add entries (`git add -N`)."""
+        return [p for p, e in self.entries.items() if e[0] == ".A"]
+
+    def in_index(self, path: str, in_head: bool) -> bool:
+        """Has the index an entry for ``path`` (``in_head``: HEAD's tree has it)?"""
+        e = self.entries.get(path)
+        if e is None:
+            return in_head
+        x = e[0][0]
+        return x in "AMT" or e[0] == ".A" or (x == "." and in_head)
 
     def __repr__(self) -> str:
-        return (f"Status(modified={self.modified!r}, staged={self.staged!r}, "
-                f"untracked={self.untracked!r}, unmerged={self.unmerged!r}, ita={self.ita!r})")
+        return (f"Status(head={self.head!r}, modified={self.modified!r}, "
+                f"untracked={self.untracked!r}, unmerged={self.unmerged!r})")
+
+
+def parse_status(out: bytes, worktree: str) -> Status:
+    """Read ``git status --porcelain=v2 -z --no-renames`` output (``--branch`` optional)."""
+    st = Status()
+    for item in out.split(b"\0"):
+        if not item:
+            continue
+        kind = item[:1]
+        text = item.decode("utf-8", "surrogateescape")
+        if kind == b"#":
+            if text.startswith("# branch.oid "):
+                oid = text[len("# branch.oid "):].strip()
+                st.head = oid if oid != "(initial)" else None
+        elif kind == b"1":
+            f = text.split(" ", 8)
+            st.entries[f[8]] = (f[1], f[4], f[7])
+        elif kind == b"u":
+            st.unmerged.append(text.split(" ", 10)[10])
+        elif kind == b"?":
+            st.untracked.append(text[2:])
+        elif kind == b"2":  # not with --no-renames; never taken for a plain change
+            raise FlowerError(f"unexpected rename entry in git status of {worktree}")
+    return st
 
 
 def status(worktree: str) -> Status:
     """``git status --porcelain=v2`` of a checkout (no optional locks, every untracked file)."""
     res = runner.run(["--no-optional-locks", *SAFE, "status", "--porcelain=v2", "-z",
                       "--untracked-files=all", "--ignored=no", "--no-renames"], cwd=worktree)
-    st = Status([], [], [], [])
-    for item in res.stdout.split(b"\0"):
-        if not item:
-            continue
-        kind = item[:1]
-        text = item.decode("utf-8", "surrogateescape")
-        if kind == b"1":
-            f = text.split(" ", 8)
-            xy, path = f[1], f[8]
-            st.modified.append(path)
-            if xy[0] != ".":
-                st.staged.append(path)
-            if xy == ".A":
-                st.ita.append(path)
-        elif kind == b"u":
-            st.unmerged.append(text.split(" ", 10)[10])
-        elif kind == b"?":
-            st.untracked.append(text[2:])
-    return st
+    return parse_status(res.stdout, worktree)
 
 
 def special_state(git_dir: str, common_dir: str) -> list[str]:

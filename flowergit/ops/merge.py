@@ -196,19 +196,8 @@ def _dispatch_and_tips(repo: Repo, io: _Io, brief: int, patterns: list[str]
     """The latest dispatch record of ``brief`` (as :meth:`DispatchStore.latest`) and
     ``refname -> oid`` of the refs ``patterns`` name exactly, from one for-each-ref and the
     merge's batch."""
-    prefix = f"{DISPATCH_PREFIX}{brief}/"
-    lines = refs.read_many(repo, [prefix, *patterns], "%(refname) %(objectname) %(objecttype)")
-    tips: list[tuple[str, str]] = []
-    others: dict[str, str] = {}
-    for ln in lines:
-        t = ln.split(" ")
-        if len(t) != 3:
-            continue
-        if t[0].startswith(prefix):
-            if t[2] == "commit":
-                tips.append((t[0], t[1]))
-        elif t[0] in patterns:
-            others[t[0]] = t[1]
+    tips, found = DispatchStore(repo).list_tips(patterns, prefix=f"{DISPATCH_PREFIX}{brief}/")
+    others = {ref: oid for ref, oid in found.items() if ref in patterns}  # exact names only
     heads: list[records.Head] = []
     if tips:
         got = io.batch.get_many([f"{oid}:{records.RECORD}" for _, oid in tips])
@@ -323,37 +312,7 @@ def _listed_checkout(repo: Repo, branch_ref: str) -> tuple[Worktree, str | None]
     return (holder, None) if holder is not None else None
 
 
-class CheckoutStatus:
-    """``git status --porcelain=v2 --branch`` of a checkout: HEAD's commit, the tracked paths
-    whose index or files differ from HEAD (``path -> (XY, index mode, index oid)``), the
-    untracked and the unmerged paths."""
-
-    __slots__ = ("head", "entries", "untracked", "unmerged")
-
-    def __init__(self) -> None:
-        self.head: str | None = None
-        self.entries: dict[str, tuple[str, str, str]] = {}
-        self.untracked: list[str] = []
-        self.unmerged: list[str] = []
-
-    @property
-    def modified(self) -> list[str]:
-        return list(self.entries)
-
-    @property
-    def ita(self) -> list[str]:
-        return [p for p, e in self.entries.items() if e[0] == ".A"]
-
-    def in_index(self, path: str, in_head: bool) -> bool:
-        """Has the index an entry for ``path`` (``in_head``: HEAD's tree has it)?"""
-        e = self.entries.get(path)
-        if e is None:
-            return in_head
-        x = e[0][0]
-        return x in "AMT" or e[0] == ".A" or (x == "." and in_head)
-
-
-def checkout_status(worktree: str) -> CheckoutStatus:
+def checkout_status(worktree: str) -> gm.Status:
     """One ``git status`` of a checkout (every untracked file, no ignored ones, no renames).
     Unlike :func:`gm.status` it may take the index lock for a moment, as `git status` does for
     its user, to write back refreshed stat data: the two-way update that follows then finds
@@ -361,30 +320,11 @@ def checkout_status(worktree: str) -> CheckoutStatus:
     res = runner.run([*gm.SAFE, "status", "--porcelain=v2", "-z", "--branch",
                       "--no-ahead-behind", "--untracked-files=all", "--ignored=no",
                       "--no-renames"], cwd=worktree)
-    st = CheckoutStatus()
-    for item in res.stdout.split(b"\0"):
-        if not item:
-            continue
-        kind = item[:1]
-        text = item.decode("utf-8", "surrogateescape")
-        if kind == b"#":
-            if text.startswith("# branch.oid "):
-                oid = text[len("# branch.oid "):].strip()
-                st.head = oid if oid != "(initial)" else None
-        elif kind == b"1":
-            f = text.split(" ", 8)
-            st.entries[f[8]] = (f[1], f[4], f[7])
-        elif kind == b"u":
-            st.unmerged.append(text.split(" ", 10)[10])
-        elif kind == b"?":
-            st.untracked.append(text[2:])
-        elif kind == b"2":  # not with --no-renames; never taken for a plain change
-            raise FlowerError(f"unexpected rename entry in git status of {worktree}")
-    return st
+    return gm.parse_status(res.stdout, worktree)
 
 
 def collisions_of(root: str, incoming: list[str], in_head: set[str],
-                  st: CheckoutStatus) -> list[str]:
+                  st: gm.Status) -> list[str]:
     """Incoming paths (or a leading directory of one) that exist in ``root`` untracked or
     ignored, which the merge would overwrite. Whether the index has a path comes from HEAD's
     tree (``in_head``: the incoming paths the target's tree has; HEAD is the target) and the
@@ -408,7 +348,7 @@ def collisions_of(root: str, incoming: list[str], in_head: set[str],
 
 
 def snapshot(repo: Repo, worktree: str, force_paths: list[str], *,
-             st: CheckoutStatus | None = None, io: _Io | None = None,
+             st: gm.Status | None = None, io: _Io | None = None,
              head_tree: str | None = None, git_dir: str | None = None) -> tuple[str, str]:
     """(index tree, worktree tree) of a checkout, without touching it: the trees
     :func:`gm.snapshot_trees` makes, from fewer processes.

@@ -75,17 +75,19 @@ class DispatchStore:
         tips, _ = self.list_tips()
         return self.cached(tips, cache, own=own)
 
-    def list_tips(self, patterns: Sequence[str] = ()) -> tuple[list[tuple[str, str]], dict[str, str]]:
-        """Every dispatch ref as (refname, commit), and ``refname -> oid`` of the refs matching
-        ``patterns`` (for-each-ref patterns) besides: one for-each-ref, one snapshot of both."""
-        lines = refs.read_many(self.repo, [PREFIX, *patterns], "%(refname) %(objectname) %(objecttype)")
+    def list_tips(self, patterns: Sequence[str] = (), prefix: str = PREFIX,
+                  ) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """Every dispatch ref under ``prefix`` (all of them, or one brief's) as (refname,
+        commit), and ``refname -> oid`` of the refs matching ``patterns`` (for-each-ref
+        patterns) besides: one for-each-ref, one snapshot of both."""
+        lines = refs.read_many(self.repo, [prefix, *patterns], "%(refname) %(objectname) %(objecttype)")
         tips: list[tuple[str, str]] = []
         others: dict[str, str] = {}
         for ln in lines:
             t = ln.split(" ")
             if len(t) != 3:
                 continue
-            if t[0].startswith(PREFIX):
+            if t[0].startswith(prefix):
                 if t[2] == "commit":
                     tips.append((t[0], t[1]))
             else:

@@ -29,6 +29,17 @@ sys.exit(1 if broken else 0)
 '''
 
 
+def suite_moving_main(repo: Path) -> str:
+    """The test suite, which also commits to ``repo``'s checked-out branch while it runs
+    (someone else landing work during the gate)."""
+    return SUITE.replace(
+        'sys.exit(1 if broken else 0)',
+        'import subprocess\n'
+        f'subprocess.run(["git", "-C", {str(repo)!r}, "commit", "-q", "--allow-empty",'
+        ' "-m", "their commit"], check=True)\n'
+        'sys.exit(1 if broken else 0)')
+
+
 def setup_repo(tmp: Path, *, suite: str = SUITE, timeout: int = 60,
                local_only: tuple[str, ...] = ("solo.yml",), track_solo: bool = True,
                object_format: str = "sha1") -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import flower, git, snapshot_state, write_exe
-from merge_helpers import SUITE, dirty_local_state, finished, notes_of, setup_repo
+from merge_helpers import SUITE, dirty_local_state, finished, notes_of, setup_repo, suite_moving_main
 
 HEADS = ("refs/heads",)
 
@@ -230,12 +230,7 @@ def test_target_moved_during_the_suite_cas_fails(tmp_path: Path) -> None:
     """Scenario 16: someone commits to main while the suite runs: exit 4, their commit intact."""
     theirs = tmp_path / "theirs"
     git(tmp_path, "init", "-q", str(theirs))
-    suite = SUITE.replace(
-        'sys.exit(1 if broken else 0)',
-        'import subprocess\n'
-        f'subprocess.run(["git", "-C", {str(tmp_path / "repo")!r}, "commit", "-q", "--allow-empty",'
-        ' "-m", "their commit"], check=True)\n'
-        'sys.exit(1 if broken else 0)')
+    suite = suite_moving_main(tmp_path / "repo")
     repo = setup_repo(tmp_path, suite=suite)
     bid = finished(repo, "green", {"agent.txt": "ok\n"})
     dirty_local_state(repo)

@@ -12,7 +12,8 @@ import signal
 from pathlib import Path
 
 from conftest import flower, git, snapshot_state
-from merge_helpers import SUITE, dirty_local_state, env_fp, finished, notes_of, setup_repo
+from merge_helpers import (dirty_local_state, env_fp, finished, notes_of, setup_repo,
+                           suite_moving_main)
 
 # one green merge with a suite, a locked worker worktree, a dirty local-only file and local work
 # that does not overlap the incoming paths; GIT_TRACE also shows the commands `worktree add` and
@@ -89,12 +90,7 @@ def test_one_green_merge_starts_a_fixed_lower_number_of_git_processes(tmp_path: 
 
 
 def test_a_passing_suite_is_attested_even_when_the_merge_does_not_land(tmp_path: Path) -> None:
-    suite = SUITE.replace(
-        'sys.exit(1 if broken else 0)',
-        'import subprocess\n'
-        f'subprocess.run(["git", "-C", {str(tmp_path / "repo")!r}, "commit", "-q", "--allow-empty",'
-        ' "-m", "their commit"], check=True)\n'
-        'sys.exit(1 if broken else 0)')
+    suite = suite_moving_main(tmp_path / "repo")
     repo = setup_repo(tmp_path, suite=suite)
     bid = finished(repo, "green", {"agent.txt": "ok\n"})
     r = flower(repo, "merge", str(bid))

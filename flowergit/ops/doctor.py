@@ -20,6 +20,7 @@ from typing import Any
 from flowergit.errors import FlowerError
 from flowergit.gitio import runner
 from flowergit.ops.context import Ctx
+from flowergit.render.text import human_duration
 
 LOCK_AGE = 600.0  # seconds: a git lock older than this, with no git process around, is stale
 OK, WARN, ERROR = "ok", "warn", "error"
@@ -235,17 +236,6 @@ def _locks(common: str) -> list[str]:
     return sorted(out)
 
 
-def _age(seconds: float) -> str:
-    s = int(seconds)
-    if s < 120:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 172800:
-        return f"{s // 3600}h"
-    return f"{s // 86400}d"
-
-
 def check_locks(ctx: Ctx, fix: bool, lock_age: float = LOCK_AGE,
                 now: Callable[[], float] = time.time) -> list[Finding]:
     common = ctx.repo.common_dir
@@ -264,13 +254,13 @@ def check_locks(ctx: Ctx, fix: bool, lock_age: float = LOCK_AGE,
         stale = age >= lock_age and not procs and complete
         why = []
         if age < lock_age:
-            why.append(f"younger than {_age(lock_age)}")
+            why.append(f"younger than {human_duration(lock_age)}")
         if procs:
             why.append("git is running here (pid " + ", ".join(map(str, procs[:5])) + ")")
         if not complete:
             why.append("some git processes could not be inspected")
         f = finding("locks", ERROR if stale else WARN,
-                    f"lock file {rel} (age {_age(age)}): "
+                    f"lock file {rel} (age {human_duration(age)}): "
                     + ("stale: git commands that need it will fail"
                        if stale else "held, or not provably stale: " + "; ".join(why)),
                     ("git flower doctor --fix removes it" if stale else
@@ -279,7 +269,7 @@ def check_locks(ctx: Ctx, fix: bool, lock_age: float = LOCK_AGE,
         if fix and stale:
             try:
                 os.unlink(path)
-                f.update(status=OK, fixed=True, message=f"removed stale lock {rel} (age {_age(age)})")
+                f.update(status=OK, fixed=True, message=f"removed stale lock {rel} (age {human_duration(age)})")
             except FileNotFoundError:
                 f.update(status=OK, fixed=True, message=f"lock {rel} is gone")
         out.append(f)

@@ -7,10 +7,11 @@ place that turns them into exit codes and ``fatal:``/``hint:`` lines.
 
 from __future__ import annotations
 
-from enum import IntEnum
 
+class Exit:
+    """The exit codes of DESIGN.md (plain ints: an ``IntEnum`` would load ``enum`` before the
+    first git process of a command can start)."""
 
-class Exit(IntEnum):
     OK = 0
     INTERNAL = 1
     USAGE = 2

@@ -7,11 +7,9 @@ errors stay in one place. Both paths call the same ops function and the same ren
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import SimpleNamespace
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     Handler = Callable[[Any], int]
@@ -19,6 +17,13 @@ if TYPE_CHECKING:
 
 class _Fallback(Exception):
     pass
+
+
+class Args:
+    """Parsed options as attributes (``types.SimpleNamespace`` without loading ``types``)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
 
 
 _PARSER_CLASS: Any = None
@@ -49,7 +54,6 @@ def _brief_list(a: Any) -> int:
     from flowergit.cli import common
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
-
     from flowergit.render import briefs as view
 
     items = briefs.list_(Ctx().load(), status=a.status, kind=a.kind)
@@ -60,9 +64,8 @@ def _brief_show(a: Any) -> int:
     from flowergit.cli import common
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
-    from flowergit.state.ids import brief_id
-
     from flowergit.render import briefs as view
+    from flowergit.state.ids import brief_id
 
     bid = brief_id(a.id)
     return common.emit(briefs.show(Ctx().load(), bid), a.json, view.brief_show)
@@ -117,9 +120,8 @@ def _workers(name: str) -> Callable[[], tuple[Any, Handler]]:
 def _signal_claim(a: Any) -> int:
     from flowergit.cli import common
     from flowergit.ops import signals
-    from flowergit.render import continuity as view
-
     from flowergit.ops.context import Ctx
+    from flowergit.render import continuity as view
 
     got = signals.claim(Ctx(), a.id, next_=a.next, kind=a.kind, daemon=a.daemon)
     return common.emit(got, a.json, view.signal_claimed)
@@ -212,7 +214,7 @@ SIMPLE: dict[tuple[str, ...], tuple[Any, ...]] = {
 }
 
 
-def _simple(spec: tuple[Any, ...], args: list[str]) -> SimpleNamespace | None:
+def _simple(spec: tuple[Any, ...], args: list[str]) -> Args | None:
     names, optional, options, defaults, _ = spec
     ns: dict[str, Any] = {dest: ([] if kind == _M else False if kind == _F else None)
                           for kind, dest in options.values()}
@@ -244,7 +246,7 @@ def _simple(spec: tuple[Any, ...], args: list[str]) -> SimpleNamespace | None:
     ns.update(zip(names, pos))
     if optional:
         ns[optional] = pos[len(names)] if len(pos) > len(names) else None
-    return SimpleNamespace(**ns)
+    return Args(**ns)
 
 
 def run(argv: list[str]) -> int | None:
@@ -253,7 +255,7 @@ def run(argv: list[str]) -> int | None:
         return None
     if argv[0] == "hook-impl" and len(argv) > 1 and not argv[1].startswith("-"):
         # what git passes a hook, as argparse reads it (an event, then everything as given)
-        return _hook_impl(SimpleNamespace(event=argv[1], args=argv[2:]))
+        return _hook_impl(Args(event=argv[1], args=argv[2:]))
     words = 2 if tuple(argv[:2]) in SIMPLE else 1
     spec = SIMPLE.get(tuple(argv[:words]))
     if spec is not None:

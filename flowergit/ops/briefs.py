@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable
 
+from flowergit import fastjson
 from flowergit.errors import FlowerError, UsageError
 from flowergit.ops.context import Ctx
 from flowergit.state import brief as codec
@@ -183,7 +183,7 @@ def import_(ctx: Ctx, source: str, *, remote: str | None = None,
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = fastjson.loads(line)
         except (ValueError, UnicodeDecodeError) as e:
             raise UsageError(f"{where}:{n}: not a JSON object: {e}") from None
         if not isinstance(rec, dict):

@@ -16,11 +16,11 @@ calls, and a flower failure is a warning, never a failed commit, unless ``[hooks
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import re
 import sys
 
+from flowergit import fastjson
 from flowergit.gitio import runner
 
 TYPE_CHECKING = False
@@ -87,7 +87,7 @@ def _post_commit() -> None:
     os.makedirs(d, exist_ok=True)
     fd = os.open(os.path.join(d, name + ".log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n").encode())
+        os.write(fd, (fastjson.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n").encode())
     finally:
         os.close(fd)
 

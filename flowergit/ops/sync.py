@@ -20,7 +20,6 @@ Deletions are inferred only against the remote state recorded after the last suc
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -31,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowergit import failpoints
+from flowergit import failpoints, fastjson
 from flowergit.errors import Conflict, FlowerError, Retry, UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio import remote as net
@@ -144,7 +143,7 @@ def _base_path(repo: Repo, remote: str) -> str:
 def load_base(repo: Repo, remote: str) -> dict[str, str]:
     try:
         with open(_base_path(repo, remote), "rb") as f:
-            doc = json.loads(f.read())
+            doc = fastjson.loads(f.read())
         got = doc.get("refs") if isinstance(doc, dict) else None
         if isinstance(got, dict):
             return {k: v for k, v in got.items() if isinstance(k, str) and isinstance(v, str)}
@@ -158,7 +157,7 @@ def save_base(repo: Repo, remote: str, state: dict[str, str]) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".base.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"v": 1, "refs": state}, sort_keys=True))
+        f.write(fastjson.dumps({"v": 1, "refs": state}, sort_keys=True))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -655,12 +654,12 @@ def _fanout_tree(w: objects.Writer, notes: dict[str, str]) -> str:
 def _canonical(line: str) -> str:
     """One JSON object per line, keys sorted, no spaces: equal records compare equal."""
     try:
-        rec = json.loads(line)
+        rec = fastjson.loads(line)
     except ValueError:
         return line.rstrip("\r")
     if not isinstance(rec, dict):
         return line.rstrip("\r")
-    return json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return fastjson.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _valid_lines(data: bytes) -> tuple[list[str], int]:
@@ -675,12 +674,12 @@ def _valid_lines(data: bytes) -> tuple[list[str], int]:
         if not s:
             continue
         try:
-            rec = json.loads(s)
+            rec = fastjson.loads(s)
         except ValueError:
             bad += 1
             continue
         if isinstance(rec, dict):
-            good.append(json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+            good.append(fastjson.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
         else:
             bad += 1
     return good, bad

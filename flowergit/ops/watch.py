@@ -26,7 +26,7 @@ def snapshot(ctx: Ctx) -> dict[str, Any]:
 
 def signature(snap: dict[str, Any]) -> str:
     """The frame without its clock-driven fields: equal signatures = nothing happened."""
-    import json
+    from flowergit import fastjson
 
     def strip(v: Any) -> Any:
         if isinstance(v, dict):
@@ -35,7 +35,7 @@ def signature(snap: dict[str, Any]) -> str:
             return [strip(x) for x in v]
         return v
 
-    return json.dumps(strip(snap), sort_keys=True, default=str)
+    return fastjson.dumps(strip(snap), sort_keys=True, default=str)
 
 
 def frames(ctx: Ctx, *, interval: float = 1.0, count: int | None = None,

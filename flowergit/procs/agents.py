@@ -8,19 +8,18 @@ an element is refused up front, so nothing is ever silently left unexpanded.
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Mapping, Sequence
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 from flowergit.errors import UsageError
 
 PLACEHOLDERS = ("{bootstrap}", "{packet}", "{brief}", "{worktree}")
 MAX_BOOTSTRAP = 1023  # bytes; the whole argv stays small whatever the brief's size
-_PLACEHOLDER_LIKE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}", re.ASCII)
+_PLACEHOLDER_LIKE = r"\{[A-Za-z_][A-Za-z0-9_]*\}"  # (regular expressions: compiled on use)
 
 # Environment variables an agent never inherits: git's per-repository variables (they would
 # point the agent's git at the dispatcher's repository), flower's own per-agent variables of
@@ -34,7 +33,15 @@ _DROP_PREFIX_EXACT = (
     "FLOWER", "FLOWER_PACKET", "FLOWER_BRIEF", "FLOWER_DISPATCH", "FLOWER_WORKTREE",
     "FLOWER_DAEMON", "FLOWER_FAILPOINTS",
 )
-_DROP_CONFIG_KEYS = re.compile(r"GIT_CONFIG_(KEY|VALUE)_\d+", re.ASCII)
+
+
+def _config_pair(key: str) -> bool:
+    """Is ``key`` one of git's ``GIT_CONFIG_KEY_<n>`` / ``GIT_CONFIG_VALUE_<n>``?"""
+    for prefix in ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"):
+        if key.startswith(prefix):
+            n = key[len(prefix):]
+            return bool(n) and n.isascii() and n.isdigit()
+    return False
 
 
 class Profile:
@@ -68,9 +75,11 @@ def builtins() -> dict[str, Profile]:
 def check_command(name: str, command: Sequence[str]) -> None:
     """Refuse a placeholder that is not a whole element, and unknown whole-element ones."""
     for arg in command:
-        if arg in PLACEHOLDERS:
+        if arg in PLACEHOLDERS or "{" not in arg:
             continue
-        m = _PLACEHOLDER_LIKE.search(arg)
+        import re
+
+        m = re.search(_PLACEHOLDER_LIKE, arg, re.ASCII)
         if m is None:
             continue
         if arg == m.group():
@@ -126,7 +135,7 @@ def agent_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, st
     """The agent's environment: ``base`` without git's per-repository variables or another
     agent's FLOWER_* variables, then the profile's env, then ``extra`` (FLOWER_*)."""
     drop = set(_DROP_PREFIX_EXACT)
-    env = {k: v for k, v in base.items() if k not in drop and not _DROP_CONFIG_KEYS.fullmatch(k)}
+    env = {k: v for k, v in base.items() if k not in drop and not _config_pair(k)}
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env.update(extra)
     return env

@@ -3,16 +3,16 @@ choice between rich tables (a TTY) and plain text (a pipe)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Sequence
 
+from flowergit import fastjson
 from flowergit.errors import FlowerError
 from flowergit.render.text import escape, table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 # --color (auto|always|never); set once by the CLI
@@ -20,7 +20,7 @@ COLOR = "auto"
 
 
 def dumps(doc: Any) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
+    return fastjson.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def emit_json(data: Any) -> None:

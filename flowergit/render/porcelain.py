@@ -39,9 +39,9 @@ def value_text(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return ",".join(value_text(x) for x in v)
     if isinstance(v, dict):
-        import json
+        from flowergit import fastjson
 
-        return json.dumps(v, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return fastjson.dumps(v, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     s = str(v)
     return _CTRL.sub(lambda m: _SIMPLE.get(m.group(), f"\\x{ord(m.group()):02x}"), s)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from flowergit.render import output
 from flowergit.render.text import human_duration as duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 STATE_STYLE = {"running": "yellow", "queued": "cyan", "preparing": "cyan", "exited": None,

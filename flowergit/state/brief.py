@@ -17,7 +17,6 @@ so comments, key order and keys git flower does not know survive every later wri
 
 from __future__ import annotations
 
-import re
 
 from flowergit.errors import UsageError
 
@@ -37,7 +36,7 @@ KINDS = ("brief", "bug", "idea")
 FENCE = b"+++"
 MAX_TITLE = 4096
 DELETE = object()
-_CREATED = re.compile(r"^created = (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\+00:00$", re.MULTILINE)
+_CREATED = r"^created = (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\+00:00$"  # (compiled on use: see ids)
 
 
 class BriefFormatError(UsageError):
@@ -236,7 +235,9 @@ def render_new(b: Brief) -> bytes:
     meta.update(b.extra)
     front = tomli_w.dumps(meta)
     # tomli-w writes `2026-11-20 09:14:03+00:00`; keep the RFC 3339 form DESIGN.md shows
-    front = _CREATED.sub(lambda m: f"created = {m[1]}T{m[2]}Z", front, count=1)
+    import re
+
+    front = re.sub(_CREATED, lambda m: f"created = {m[1]}T{m[2]}Z", front, count=1, flags=re.M)
     body = b.body
     if body and not body.endswith("\n"):
         body += "\n"
@@ -305,7 +306,24 @@ def coerce(key: str, text: str) -> Any:
         return text
 
 
-_STATUS_LINE = re.compile(rb'^status = "[a-z]+"\n', re.MULTILINE)
+def _status_lines(front: bytes) -> list[tuple[int, bytes]]:
+    """(offset, line) of every plain ``status = "<a-z>+"`` line (its newline included) among
+    the keys before the first ``[table]`` of ``front``: what ``^status = "[a-z]+"\n`` finds
+    there, with string operations (no ``re`` to load on the dispatch path)."""
+    found: list[tuple[int, bytes]] = []
+    pos = 0
+    while True:
+        end = front.find(b"\n", pos)
+        line = front[pos:] if end < 0 else front[pos:end]
+        if line.lstrip(b" \t").startswith(b"["):
+            return found  # the first table: the top-level keys end here
+        if end < 0:
+            return found
+        inner = line[10:-1]
+        if line.startswith(b'status = "') and line.endswith(b'"') and inner \
+                and not inner.strip(b"abcdefghijklmnopqrstuvwxyz"):
+            found.append((pos, line + b"\n"))
+        pos = end + 1
 
 
 def with_status(raw: bytes, status: str) -> bytes:
@@ -315,17 +333,17 @@ def with_status(raw: bytes, status: str) -> bytes:
     comment-keeping TOML editor, and the result is checked to parse as the same document with
     the new status; any other brief goes through the editor."""
     front, _body = split(raw)
-    top = re.split(rb"(?m)^[ \t]*\[", front, maxsplit=1)[0]  # the keys before any [table]
-    found = list(_STATUS_LINE.finditer(top))
+    found = _status_lines(front)
     end = raw.find(b"\n+++\n", 3)
     tail = raw[end + 5:] if end >= 0 else b""
     if len(found) != 1 or not raw.startswith(b"+++\n") or end < 0 \
             or (tail and not tail.endswith(b"\n")):
         return rewrite(raw, {"status": status})
-    at = 4 + found[0].start()  # offsets in `front` are offsets in `raw` after "+++\n"
-    if raw[at:at + len(found[0][0])] != found[0][0]:
+    at = 4 + found[0][0]  # offsets in `front` are offsets in `raw` after "+++\n"
+    line = found[0][1]
+    if raw[at:at + len(line)] != line:
         return rewrite(raw, {"status": status})
-    out = raw[:at] + f'status = "{status}"\n'.encode() + raw[at + len(found[0][0]):]
+    out = raw[:at] + f'status = "{status}"\n'.encode() + raw[at + len(line):]
     try:  # the line must be the key itself (not text inside a multi-line string)
         want = load_front(front)
         want["status"] = status

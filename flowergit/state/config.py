@@ -8,14 +8,13 @@ The file is read from the main checkout, never from a worker's worktree.
 from __future__ import annotations
 
 import os
-import re
-import json
-from collections.abc import Callable
 
+from flowergit import fastjson
 from flowergit.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     Check = Callable[[Any], str | None]  # returns an error text or None
@@ -131,11 +130,14 @@ class Config:
         return str(self.get("flower", "target"))
 
 
-_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+_POS = r"\(at line (\d+), column (\d+)\)"
+# (`re` is loaded only when a config is parsed or reported: a cached config needs none)
 
 
 def _locate(text: str, section: list[str], key: str) -> tuple[int, int]:
     """line, column of ``key`` inside ``[section]`` (best effort, 1-based)."""
+    import re
+
     current: list[str] = []
     key_re = re.compile(r"\s*(?:\"?%s\"?)\s*=" % re.escape(key))
     for i, line in enumerate(text.splitlines(), 1):
@@ -161,19 +163,20 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         raise UsageError(f"{path}:{line}:{col}: not valid UTF-8 (byte 0x{raw[e.start]:02x})",
                          "save the file as UTF-8") from None
+    import re
     import tomllib
 
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         msg = str(e)
-        m = _POS.search(msg)
+        m = re.search(_POS, msg)
         if m:
             line, col = int(m[1]), int(m[2])
         else:  # "(at end of document)": point just after the last character
             body = text.rstrip("\n")
             line, col = body.count("\n") + 1, len(body) - (body.rfind("\n") + 1) + 1
-        reason = _POS.sub("", msg).replace("(at end of document)", "").strip()
+        reason = re.sub(_POS, "", msg).replace("(at end of document)", "").strip()
         raise UsageError(f"{path}:{line}:{col}: {reason}", "fix the TOML syntax") from None
     for sec, body in data.items():
         if sec == "agents":
@@ -202,6 +205,8 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
 
 
 def _locate_table(text: str, sec: str) -> tuple[int, int]:
+    import re
+
     for i, line in enumerate(text.splitlines(), 1):
         if re.match(r"\s*\[\s*%s\s*\]" % re.escape(sec), line):
             return i, 1
@@ -249,7 +254,7 @@ def load(main_worktree: str | None, cache_dir: str | None = None) -> Config:
     if cache:
         try:
             with open(cache, encoding="utf-8", errors="surrogateescape") as f:
-                doc = json.load(f)
+                doc = fastjson.load(f)
             if (doc.get("v") == 1 and doc.get("path") == path and doc.get("raw") == text
                     and doc.get("schema") == _schema_key()):
                 return Config(path, raw, doc["data"])
@@ -261,7 +266,7 @@ def load(main_worktree: str | None, cache_dir: str | None = None) -> Config:
             os.makedirs(cache_dir, exist_ok=True)  # type: ignore[arg-type]
             tmp = f"{cache}.{os.getpid()}.tmp"
             with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(json.dumps({"v": 1, "path": path, "raw": text, "schema": _schema_key(),
+                f.write(fastjson.dumps({"v": 1, "path": path, "raw": text, "schema": _schema_key(),
                                     "data": data}))
             os.replace(tmp, cache)
         except (OSError, TypeError, ValueError):

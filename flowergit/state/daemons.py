@@ -21,11 +21,11 @@ once.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
 
+from flowergit import fastjson
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import refs
 from flowergit.gitio.refs import CasLost
@@ -251,7 +251,7 @@ def observe(repo: Repo, did: str, beat: int | None, lease: float) -> tuple[bool,
     seen: dict[str, Any] | None = None
     try:
         with open(path, encoding="utf-8") as f:
-            seen = json.load(f)
+            seen = fastjson.load(f)
     except (OSError, ValueError):
         seen = None
     if not isinstance(seen, dict) or seen.get("boot") != boot or seen.get("beat") != beat \
@@ -269,7 +269,7 @@ def _write_json(path: str, doc: dict[str, Any]) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".obs.")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc))
+            f.write(fastjson.dumps(doc))
         os.replace(tmp, path)
     except OSError:
         pass

@@ -8,11 +8,11 @@ the stash oid (if one was made), the snapshot commit and the owner process, so t
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
 
+from flowergit import fastjson
 from flowergit.gitio.repo import Repo
 
 _OP = re.compile(r"[0-9]{1,9}-[0-9a-f]{8,32}", re.ASCII)
@@ -57,7 +57,7 @@ def owner() -> dict[str, Any] | None:
 def write(repo: Repo, rec: dict[str, Any]) -> None:
     d = directory(repo)
     os.makedirs(d, exist_ok=True)
-    data = json.dumps(rec, sort_keys=True, indent=1).encode() + b"\n"
+    data = fastjson.dumps(rec, sort_keys=True, indent=1).encode() + b"\n"
     tmp = os.path.join(d, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -80,7 +80,7 @@ def write(repo: Repo, rec: dict[str, Any]) -> None:
 def read(repo: Repo, op: str) -> dict[str, Any] | None:
     try:
         with open(path(repo, op), "rb") as f:
-            rec = json.loads(f.read())
+            rec = fastjson.loads(f.read())
     except FileNotFoundError:
         return None
     except ValueError:

@@ -21,8 +21,9 @@ Lines (sorted keys, no pretty-printing):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
+
+from flowergit import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ MAX_NOTE = 4 * 1024 * 1024
 
 
 def encode(rec: Mapping[str, Any]) -> str:
-    return json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return fastjson.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def parse(data: bytes) -> list[dict[str, Any]]:
@@ -49,7 +50,7 @@ def parse(data: bytes) -> list[dict[str, Any]]:
         if not ln.startswith("{"):
             continue
         try:
-            rec = json.loads(ln)
+            rec = fastjson.loads(ln)
         except ValueError:
             continue
         if isinstance(rec, dict):
@@ -60,7 +61,7 @@ def parse(data: bytes) -> list[dict[str, Any]]:
 def _canonical(line: str) -> str:
     """A JSON-object line with sorted keys and no spaces, so equal records compare equal."""
     try:
-        rec = json.loads(line)
+        rec = fastjson.loads(line)
     except ValueError:
         return line
     return encode(rec) if isinstance(rec, dict) else line

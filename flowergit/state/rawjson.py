@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from flowergit import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,5 +28,5 @@ class RawJSON:
 
     def value(self) -> Any:
         if self._value is None:
-            self._value = json.loads(self.raw)
+            self._value = fastjson.loads(self.raw)
         return self._value

@@ -9,11 +9,11 @@ commit, optionally fenced by more ``verify`` lines in the same transaction.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from flowergit import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 from flowergit.errors import Conflict, NotFound
@@ -26,14 +26,14 @@ MAX_RECORD = 1024 * 1024
 
 
 def encode(rec: dict[str, Any]) -> bytes:
-    return (json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return (fastjson.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 def decode(data: bytes, where: str = "record") -> dict[str, Any]:
     if len(data) > MAX_RECORD:
         raise Conflict(f"{where}: record too large ({len(data)} bytes)")
     try:
-        rec = json.loads(data)
+        rec = fastjson.loads(data)
     except ValueError as e:
         raise Conflict(f"{where}: not a JSON record: {e}") from None
     if not isinstance(rec, dict):

@@ -8,10 +8,10 @@ worktree of it can forge it; it keeps the trusted text so a later change can be 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from flowergit import fastjson
 from flowergit.gitio.objects import new_hash
 
 TYPE_CHECKING = False
@@ -38,7 +38,7 @@ def digest(raw: bytes) -> str:
 def load(config_path: str) -> dict[str, Any] | None:
     try:
         with open(_record_path(config_path), encoding="utf-8") as f:
-            rec = json.load(f)
+            rec = fastjson.load(f)
         return rec if isinstance(rec, dict) else None
     except (OSError, ValueError):
         return None
@@ -59,6 +59,6 @@ def record(config_path: str, raw: bytes) -> dict[str, Any]:
     os.makedirs(d, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".trust.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(rec))
+        f.write(fastjson.dumps(rec))
     os.replace(tmp, _record_path(config_path))
     return rec

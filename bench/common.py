@@ -194,7 +194,9 @@ def sh(argv: list[str], cwd: Path, env: dict[str, str], input: bytes | None = No
 
 
 def flower_argv() -> list[str]:
-    return [sys.executable, "-m", "flowergit"]
+    """How the dispatch and merge benchmarks run git flower: the installed command, as the
+    other rows and as `git flower` do (``python -m flowergit`` without one)."""
+    return flower_exe()
 
 
 def project(repo: Path, files: int, env: dict[str, str], extra: dict[str, str] | None = None) -> Path:

@@ -195,3 +195,171 @@ def test_quicktoml_serves_the_briefs_git_flower_writes() -> None:
     got = quicktoml.loads(front.decode())
     assert got is not None  # not left to tomllib
     assert codec.parse(codec.render_new(b)).meta() == b.meta() | {"created": "2026-11-20T09:14:03Z"}
+
+
+# -- ids: the string-operation grammars are the regular expressions they document ------------
+_ID_GRAMMARS = {
+    "brief": r"[1-9][0-9]{0,8}",
+    "dispatch": r"([1-9][0-9]{0,8})\.([1-9][0-9]{0,3})",
+    "name": r"[a-z][a-z0-9_-]{0,39}",
+    "token": r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}",
+}
+_ID_TEXT = st.one_of(
+    st.text(alphabet="0123456789.", max_size=16),
+    st.text(alphabet="abcAZ09_-.٢²ａ \n", max_size=90),
+    st.text(max_size=12),
+    st.from_regex(r"[a-z][a-z0-9_-]{0,41}", fullmatch=True),
+    st.from_regex(r"[1-9][0-9]{0,10}(\.[0-9]{0,5})?", fullmatch=True),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_ID_TEXT)
+def test_id_grammars_agree_with_their_regular_expressions(text: str) -> None:
+    from flowergit.state import ids
+
+    def accepts(fn: object) -> bool:
+        try:
+            fn(text)  # type: ignore[operator]
+        except UsageError:
+            return False
+        return True
+
+    assert ids.is_brief_id(text) == bool(re.fullmatch(_ID_GRAMMARS["brief"], text, re.ASCII))
+    m = re.fullmatch(_ID_GRAMMARS["dispatch"], text, re.ASCII)
+    assert accepts(ids.dispatch_id) == bool(m)
+    if m:
+        assert ids.dispatch_id(text) == (int(m[1]), int(m[2]))
+    assert accepts(ids.name) == bool(re.fullmatch(_ID_GRAMMARS["name"], text, re.ASCII))
+    tok = bool(re.fullmatch(_ID_GRAMMARS["token"], text, re.ASCII)) and ".." not in text \
+        and not text.endswith(".lock")
+    assert ids.is_token(text) == tok == accepts(ids.token)
+
+
+# -- fastjson: json's answers, without loading json ------------------------------------------
+_JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(),
+                          st.floats(allow_nan=False))
+_JSON_DOCS = st.recursive(_JSON_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=8), inner, max_size=5)),
+    max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON_DOCS, st.booleans(), st.booleans(), st.sampled_from([None, (",", ":"), (", ", ": ")]))
+def test_fastjson_writes_and_reads_what_json_does(doc: object, ascii_: bool, sort: bool,
+                                                  seps: tuple[str, str] | None) -> None:
+    import json
+
+    from flowergit import fastjson
+
+    text = fastjson.dumps(doc, ensure_ascii=ascii_, sort_keys=sort, separators=seps)
+    assert text == json.dumps(doc, ensure_ascii=ascii_, sort_keys=sort, separators=seps)
+    assert fastjson.loads(text) == json.loads(text)
+    assert fastjson.loads(f" \n{text}\t".encode()) == json.loads(text)
+
+
+@pytest.mark.parametrize("bad", ["", " ", "[1,]", '{"a":1} x', "[1] [2]", '"\x01"', "\ufeff[1]",
+                                 "{'a': 1}", "[1"])
+def test_fastjson_refuses_what_json_refuses_with_its_message(bad: str) -> None:
+    import json
+
+    from flowergit import fastjson
+
+    with pytest.raises(json.JSONDecodeError) as ours:
+        fastjson.loads(bad)
+    with pytest.raises(json.JSONDecodeError) as theirs:
+        json.loads(bad)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_fastjson_loads_neither_json_nor_re() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from flowergit import fastjson; "
+            "fastjson.loads(fastjson.dumps({'a': [1, 2.5, 'é']}, sort_keys=True)); "
+            "print(sorted(m for m in ('json', 're', 'enum') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.from_regex(r"flower/[0-9]{1,10}-[a-z0-9-]{0,55}", fullmatch=True),
+                 st.text(alphabet="flower/0123456789-abcZ.é", max_size=64)),
+       st.integers(min_value=1, max_value=999))
+def test_dispatch_branch_check_is_its_regular_expression(branch: str, brief: int) -> None:
+    from flowergit.ops.dispatch import our_branch
+
+    m = re.fullmatch(r"flower/([1-9][0-9]{0,8})-[a-z0-9]+(?:-[a-z0-9]+)*", branch, re.ASCII)
+    want = branch if m and int(m[1]) == brief and len(branch) <= 60 else None
+    assert our_branch(brief, branch) == want
+    if m:
+        assert our_branch(int(m[1]), branch) == (branch if len(branch) <= 60 else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=80), st.from_regex(r"[A-Za-z0-9 ]{30,90}", fullmatch=True)))
+def test_slug_keeps_the_ascii_letter_and_digit_runs(title: str) -> None:
+    from flowergit.ops.dispatch import MAX_SLUG, slug
+
+    got = slug(title)
+    assert got == "brief" or re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", got, re.ASCII)
+    assert len(got) <= MAX_SLUG
+    if title.isascii():
+        words = re.findall(r"[a-z0-9]+", title.lower())
+        parts = got.split("-")
+        if not words:
+            assert got == "brief"
+        else:  # the first words whole; a first word longer than MAX_SLUG cut to it
+            assert parts[:-1] == words[:len(parts) - 1]
+            assert words[len(parts) - 1].startswith(parts[-1])
+
+
+# -- the dispatch path's string scans are the regular expressions they replace ---------------
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="{}ab_ Z\n`", max_size=60),
+       st.dictionaries(st.sampled_from(["a", "b", "ab", "a_b", "_"]), st.text(alphabet="{}ab", max_size=6)))
+def test_packet_fill_is_one_pass_of_its_regular_expression(template: str, values: dict[str, str]) -> None:
+    from flowergit.ops.dispatch import fill
+
+    want = re.sub(r"\{\{([a-z_]+)\}\}", lambda m: values.get(m[1], m[0]), template)
+    assert fill(template, values) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="`a\n", max_size=40))
+def test_packet_fence_outruns_every_backtick_run(text: str) -> None:
+    from flowergit.ops.dispatch import _fence
+
+    longest = max((len(r) for r in re.findall(r"`+", text)), default=0)
+    assert _fence(text) == "`" * max(4, longest + 1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b'status = "planned"', b'status = "x"', b'status = ""',
+                                 b' status = "done"', b'status = "Done"', b"[t]", b"  [t.u]",
+                                 b'title = "a"', b'status = "done" # c', b"", b'x = """',
+                                 b'status = "a"b"']), max_size=8),
+       st.booleans())
+def test_status_lines_are_what_their_regular_expression_finds(lines: list[bytes], nl: bool) -> None:
+    from flowergit.state.brief import _status_lines
+
+    front = b"\n".join(lines) + (b"\n" if nl else b"")
+    top = re.split(rb"(?m)^[ \t]*\[", front, maxsplit=1)[0]
+    want = [(m.start(), m[0]) for m in re.finditer(rb'^status = "[a-z]+"\n', top, re.M)]
+    assert _status_lines(front) == want
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+       | st.text(alphabet="\x00\x07\t\n\x1b\x7f\x85\x9f\xa0\u200d\u200e\u200f\u202a\u202e\u202f"
+                 "\u2066\u2069\u206aé", max_size=20))
+def test_escape_is_its_regular_expression(text: str) -> None:
+    unsafe = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+    def esc(m: re.Match[str]) -> str:
+        c = ord(m.group())
+        return "\\n" if c == 0x0A else f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    want = unsafe.sub(esc, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    assert escape(text) == want

@@ -17,13 +17,20 @@ if TYPE_CHECKING:
 
 def run_dispatch(*, id: str, agent: str | None, base: str | None, rework: bool, resume: bool,
                  tmux: bool, json: bool) -> int:
-    from flowergit.ops import dispatch as ops
     from flowergit.ops.context import Ctx
+
+    ctx = Ctx().start()  # git looks for the repository while the dispatch code loads
+    from flowergit.ops import dispatch as ops
     from flowergit.state.ids import brief_id
 
     bid = brief_id(id)
-    res = ops.dispatch(Ctx().load(), bid, agent=agent, base=base, rework=rework, resume=resume,
-                       use_tmux=tmux)
+
+    def load_renderer() -> None:  # while the worktree is checked out
+        from flowergit.cli import common  # noqa: F401
+        from flowergit.render import workers  # noqa: F401
+
+    res = ops.dispatch(ctx.load(), bid, agent=agent, base=base, rework=rework, resume=resume,
+                       use_tmux=tmux, meanwhile=load_renderer, fork_supervisor=True)
     from flowergit.cli.common import emit
     from flowergit.render import workers as view
 

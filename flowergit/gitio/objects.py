@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
 
 from flowergit.errors import FlowerError
 from flowergit.gitio import runner
@@ -27,6 +26,7 @@ _DEVNULL: list[int] = []
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
 
@@ -114,6 +114,38 @@ def check_name(name: bytes) -> None:
     if (not name or name in (b".", b"..") or name.lower() == b".git" or b"/" in name
             or b"\0" in name or b"\n" in name):
         raise FlowerError(f"refusing to write a tree entry named {name!r}")
+
+
+def read_start(repo: Repo, names: Sequence[str]) -> runner.Started:
+    """Start one ``git cat-file --batch`` that answers ``names`` and ends: for a few objects
+    whose names are known up front (their answers: :func:`read_finish`)."""
+    lines = []
+    for n in names:
+        if "\n" in n:
+            raise FlowerError("object names cannot contain newlines")
+        lines.append(n.encode("utf-8", "surrogateescape") + b"\n")
+    return runner.start(["--git-dir", repo.git_dir, "cat-file", "--batch"], input=b"".join(lines))
+
+
+def read_finish(started: runner.Started, count: int) -> list[tuple[str, str, bytes] | None]:
+    """The ``count`` answers of :func:`read_start`, in order: (oid, type, content), or None for
+    a missing object."""
+    data = started.result().stdout
+    out: list[tuple[str, str, bytes] | None] = []
+    pos = 0
+    for _ in range(count):
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise FlowerError("git cat-file --batch ended early")
+        parts = data[pos:end].split()
+        pos = end + 1
+        if len(parts) != 3 or parts[1] == b"missing" or parts[-1] == b"missing":
+            out.append(None)
+            continue
+        size = int(parts[2])
+        out.append((parts[0].decode(), parts[1].decode(), data[pos:pos + size]))
+        pos += size + 1
+    return out
 
 
 class Batch:

@@ -8,10 +8,14 @@ behind on an ordinary failure.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
 
 from flowergit.errors import Conflict, FlowerError, Retry
+from flowergit.gitio import runner
 from flowergit.gitio.repo import Repo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 
 class CasLost(Conflict):
@@ -116,8 +120,18 @@ def read(repo: Repo, name: str) -> str | None:
 
 def read_many(repo: Repo, patterns: Iterable[str], fmt: str = "%(refname) %(objectname)") -> list[str]:
     """``git for-each-ref`` lines for the given patterns (works with every ref backend)."""
-    res = repo.git(["for-each-ref", f"--format={fmt}", "--", *patterns])
-    return [ln for ln in res.out.split("\n") if ln]
+    return read_many_finish(read_many_start(repo, patterns, fmt))
+
+
+def read_many_start(repo: Repo, patterns: Iterable[str],
+                    fmt: str = "%(refname) %(objectname)") -> runner.Started:
+    """:func:`read_many`'s ``for-each-ref``, started (:func:`read_many_finish` takes its lines)."""
+    return runner.start(["--git-dir", repo.git_dir, "for-each-ref", f"--format={fmt}", "--",
+                         *patterns])
+
+
+def read_many_finish(started: runner.Started) -> list[str]:
+    return [ln for ln in started.result().out.split("\n") if ln]
 
 
 def list_refs(repo: Repo, prefix: str) -> dict[str, str]:

@@ -8,14 +8,14 @@ resolved paths explicitly and runs with a scrubbed environment.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
-from flowergit.errors import UsageError, Unsupported
+from flowergit.errors import Unsupported, UsageError
 from flowergit.gitio import runner
 from flowergit.gitio.runner import GitError, Result
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 
@@ -113,10 +113,18 @@ class Repo:
         and :meth:`config_last` read. Honours includes and the caller's ``-c``."""
         got = self._cache.get("var-l")
         if got is None:
-            res = runner.run(["--git-dir", self.git_dir, "var", "-l"], check=False,
-                             inherit_env=True)
+            started = self._cache.pop("var-l-started", None) or self.var_list_start()
+            res = started.result(check=False)
             got = self._cache["var-l"] = (res.ok, res.stdout.split(b"\n"))
         return got[1] if got[0] else []
+
+    def var_list_start(self) -> runner.Started:
+        """Start the ``git var -l`` :meth:`var_list` reads (without waiting for it)."""
+        started: runner.Started | None = self._cache.get("var-l-started")
+        if started is None:
+            started = self._cache["var-l-started"] = runner.start(
+                ["--git-dir", self.git_dir, "var", "-l"], inherit_env=True)
+        return started
 
     def config_last(self, key: str) -> str | None:
         """The last value of a single-line setting ``key`` (lower-case section and name), from
@@ -141,7 +149,20 @@ class Repo:
         return out
 
 
-def discover(cwd: str | None = None, revs: Sequence[str] = ()) -> Repo:
+def _discovery_args(revs: Sequence[str]) -> list[str]:
+    return ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+            "--show-object-format", "--is-bare-repository", *revs, "--show-prefix",
+            "--show-toplevel"]
+
+
+def discover_start(cwd: str | None = None, revs: Sequence[str] = ()) -> runner.Started:
+    """Start :func:`discover`'s `git rev-parse` (hand it to :func:`discover` as ``started``): a
+    command can load its code while git looks for the repository."""
+    return runner.start(_discovery_args(revs), cwd=cwd, inherit_env=True)
+
+
+def discover(cwd: str | None = None, revs: Sequence[str] = (),
+             started: runner.Started | None = None) -> Repo:
     """Find the repository the user stands in, from any subdirectory or linked worktree.
 
     The git version is checked after discovery, from a cache in the repository's state dir
@@ -150,10 +171,9 @@ def discover(cwd: str | None = None, revs: Sequence[str] = ()) -> Repo:
 
     ``revs`` (fixed revision expressions such as ``refs/heads/flower/briefs^{tree}``) are
     resolved by the same `git rev-parse`, saving a process for the command that needs them
-    (:meth:`Repo.take_prefetched`); if one does not resolve, discovery runs again without them."""
-    args = ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-            "--show-object-format", "--is-bare-repository", *revs, "--show-prefix", "--show-toplevel"]
-    res = runner.run(args, cwd=cwd, check=False, inherit_env=True)
+    (:meth:`Repo.take_prefetched`); if one does not resolve, discovery runs again without them.
+    ``started``: what :func:`discover_start` started with the same ``cwd`` and ``revs``."""
+    res = (started or discover_start(cwd, revs)).result(check=False)
     lines = res.out.split("\n")
     resolved: dict[str, str] = {}
     if revs:

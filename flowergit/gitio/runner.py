@@ -9,10 +9,12 @@ stdout and stderr.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping, Sequence
 
 from flowergit.errors import FlowerError, Unsupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 MIN_GIT = (2, 38)
 
@@ -43,6 +45,13 @@ _ALSO_DROP = ("GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPE
 PINNED = ("-c", "color.ui=false", "-c", "core.quotePath=false", "-c", "advice.detachedHead=false")
 
 _env_cache: dict[str, str] | None = None
+
+
+def environment_changed() -> None:
+    """Forget the environment :func:`scrubbed_env` was built from (``os.environ`` was
+    replaced, as in a forked supervisor)."""
+    global _env_cache
+    _env_cache = None
 
 
 def scrubbed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -154,6 +163,21 @@ def run(
     timeout: float | None = None,
 ) -> Result:
     """Run ``git <args>``. ``inherit_env`` keeps the caller's environment (discovery only)."""
+    return start(args, cwd=cwd, input=input, env=env, inherit_env=inherit_env).result(
+        check=check, timeout=timeout)
+
+
+def start(
+    args: Sequence[str],
+    *,
+    cwd: str | None = None,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    inherit_env: bool = False,
+) -> Started:
+    """Start ``git <args>`` as :func:`run` would, without waiting: :meth:`Started.result` is
+    :func:`run`'s answer. Lets a command start several git processes (or one long one) and do
+    its own work while they run."""
     # `-C DIR` rather than a working directory for the child: git changes there itself, exactly
     # as it would have started there, and the child needs no chdir of its own (see `spawn`)
     argv = ["git", *(("-C", cwd) if cwd is not None else ()), *PINNED, *args]
@@ -161,16 +185,10 @@ def run(
     if inherit_env and env:
         full_env.update(env)
     try:
-        rc, out, err = communicate(argv, full_env, input, timeout)
+        return Started(argv, full_env, input)
     except FileNotFoundError:
         raise Unsupported("git is not installed or not on PATH",
                           "install git >= 2.38 and make sure `git` is on PATH") from None
-    except TimeoutError as e:
-        raise GitError(argv, -1, e.args[0], b"timed out after %ds" % int(timeout or 0)) from None
-    res = Result(argv, rc, out, err)
-    if check and rc != 0:
-        raise GitError(argv, rc, out, err)
-    return res
 
 
 # -- starting git -------------------------------------------------------------------------------
@@ -214,40 +232,97 @@ def communicate(argv: Sequence[str], env: Mapping[str, str], input: bytes | None
     """Run ``argv`` to its end, feeding ``input`` (None: /dev/null) and collecting both
     outputs; (exit code, stdout, stderr). A timeout kills it and raises ``TimeoutError`` with
     the output so far."""
-    import select
-    import time
+    return _Child(argv, env, input).finish(timeout)
 
-    fds: list[int] = []
-    try:
-        out_r, out_w = os.pipe()
-        fds += [out_r, out_w]
-        err_r, err_w = os.pipe()
-        fds += [err_r, err_w]
-        in_r = in_w = -1
-        if input is not None:
-            in_r, in_w = os.pipe()
-            fds += [in_r, in_w]
-        if min(fds) <= 2:  # a standard descriptor of ours is closed: keep the plumbing simple
-            return _communicate_subprocess(argv, env, input, timeout)
-        pid = spawn(argv, env, stdin=in_r if input is not None else None, stdout=out_w,
-                    stderr=err_w)
-        for fd in (out_w, err_w, in_r):
-            if fd != -1:
+
+class _Child:
+    """A process started with pipes on its stdout and stderr (and stdin, given ``input``);
+    :meth:`finish` feeds the rest of the input, collects both outputs and reaps it."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], input: bytes | None) -> None:
+        self.argv, self.env, self.input = argv, env, input
+        self.pid = -1
+        self.code: int | None = None  # once reaped
+        self.done: tuple[int, bytes, bytes] | None = None
+        self.fds: list[int] = []
+        self.out_r = self.err_r = self.in_w = -1
+        self.view = memoryview(input or b"")
+        try:
+            self.out_r, out_w = os.pipe()
+            self.fds += [self.out_r, out_w]
+            self.err_r, err_w = os.pipe()
+            self.fds += [self.err_r, err_w]
+            in_r = -1
+            if input is not None:
+                in_r, self.in_w = os.pipe()
+                self.fds += [in_r, self.in_w]
+            if min(self.fds) <= 2:
+                # a standard descriptor of ours is closed: keep the plumbing simple (finish
+                # runs it through subprocess)
+                self._close_all()
+                return
+            self.pid = spawn(argv, env, stdin=in_r if input is not None else None,
+                             stdout=out_w, stderr=err_w)
+            for fd in (out_w, err_w, in_r):
+                if fd != -1:
+                    os.close(fd)
+                    self.fds.remove(fd)
+            if input is not None:
+                os.set_blocking(self.in_w, False)
+                self._feed()  # what the pipe takes now: a short request is all in at once
+        except BaseException:
+            self._close_all()
+            if self.pid > 0 and self.code is None:
+                os.kill(self.pid, 9)
+                os.waitpid(self.pid, 0)
+            raise
+
+    def _close_all(self) -> None:
+        for fd in self.fds:
+            try:
                 os.close(fd)
-                fds.remove(fd)
-        chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+            except OSError:
+                pass
+        self.fds = []
+
+    def _feed(self) -> None:
+        try:
+            while self.view:
+                self.view = self.view[os.write(self.in_w, self.view[:65536]):]
+        except BlockingIOError:
+            return
+        except BrokenPipeError:
+            self.view = self.view[:0]  # it stopped reading: what it said is what counts
+        os.close(self.in_w)
+        self.fds.remove(self.in_w)
+        self.in_w = -1
+
+    def poll(self) -> bool:
+        """Has it ended? (Reaps it if so; its output is still there for :meth:`finish`.)"""
+        if self.pid < 0 or self.code is not None:
+            return True
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.code = os.waitstatus_to_exitcode(status)
+        return True
+
+    def finish(self, timeout: float | None) -> tuple[int, bytes, bytes]:
+        if self.done is not None:
+            return self.done
+        if self.pid < 0:
+            self.done = _communicate_subprocess(self.argv, self.env, self.input, timeout)
+            return self.done
+        import select
+        import time
+
+        chunks: dict[int, list[bytes]] = {self.out_r: [], self.err_r: []}
         poller = select.poll()
-        poller.register(out_r, select.POLLIN)
-        poller.register(err_r, select.POLLIN)
-        view = memoryview(input or b"")
-        if input is not None:
-            if view:
-                os.set_blocking(in_w, False)
-                poller.register(in_w, select.POLLOUT)
-            else:
-                os.close(in_w)
-                fds.remove(in_w)
-        open_fds = len(chunks) + (1 if view else 0)
+        poller.register(self.out_r, select.POLLIN)
+        poller.register(self.err_r, select.POLLIN)
+        if self.in_w != -1:
+            poller.register(self.in_w, select.POLLOUT)
+        open_fds = len(chunks) + (1 if self.in_w != -1 else 0)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while open_fds:
@@ -255,20 +330,15 @@ def communicate(argv: Sequence[str], env: Mapping[str, str], input: bytes | None
                 if deadline is not None:
                     wait = max(0, int((deadline - time.monotonic()) * 1000))
                     if wait == 0:
-                        raise TimeoutError(b"".join(chunks[out_r]))
-                for fd, ev in poller.poll(wait):
-                    if fd == in_w:
-                        try:
-                            view = view[os.write(in_w, view[:65536]):]
-                        except BlockingIOError:
-                            continue
-                        except BrokenPipeError:
-                            view = view[:0]  # it stopped reading: what it said is what counts
-                        if not view:
-                            poller.unregister(in_w)
-                            os.close(in_w)
-                            fds.remove(in_w)
+                        raise TimeoutError(b"".join(chunks[self.out_r]))
+                for fd, _ev in poller.poll(wait):
+                    if fd == self.in_w:
+                        poller.unregister(fd)
+                        self._feed()
+                        if self.in_w == -1:
                             open_fds -= 1
+                        else:
+                            poller.register(self.in_w, select.POLLOUT)
                         continue
                     data = os.read(fd, 65536)
                     if data:
@@ -276,17 +346,47 @@ def communicate(argv: Sequence[str], env: Mapping[str, str], input: bytes | None
                     else:
                         poller.unregister(fd)
                         open_fds -= 1
+            if self.code is None:
+                self.code = wait_code(self.pid)
         except BaseException:
-            os.kill(pid, 9)  # SIGKILL; a timeout, or an exception (Ctrl-C) while it runs
-            os.waitpid(pid, 0)
+            if self.code is None:
+                os.kill(self.pid, 9)  # SIGKILL; a timeout, or an exception (Ctrl-C) while it runs
+                os.waitpid(self.pid, 0)
+                self.code = -9
             raise
-        return wait_code(pid), b"".join(chunks[out_r]), b"".join(chunks[err_r])
-    finally:
-        for fd in fds:
+        finally:
+            self._close_all()
+        self.done = (self.code, b"".join(chunks[self.out_r]), b"".join(chunks[self.err_r]))
+        return self.done
+
+
+class Started:
+    """A git process started by :func:`start`."""
+
+    __slots__ = ("argv", "_child", "_result")
+
+    def __init__(self, argv: list[str], env: Mapping[str, str], input: bytes | None) -> None:
+        self.argv = argv
+        self._child = _Child(argv, env, input)
+        self._result: Result | None = None
+
+    def done(self) -> bool:
+        """Has the process ended? (Never blocks.)"""
+        return self._result is not None or self._child.poll()
+
+    def result(self, *, check: bool = True, timeout: float | None = None) -> Result:
+        """Wait for it: :func:`run`'s result (raises :class:`GitError` as it does)."""
+        res = self._result
+        if res is None:
             try:
-                os.close(fd)
-            except OSError:
-                pass
+                rc, out, err = self._child.finish(timeout)
+            except TimeoutError as e:
+                raise GitError(self.argv, -1, e.args[0],
+                               b"timed out after %ds" % int(timeout or 0)) from None
+            res = self._result = Result(self.argv, rc, out, err)
+        if check and res.returncode != 0:
+            raise GitError(self.argv, res.returncode, res.stdout, res.stderr)
+        return res
 
 
 def _communicate_subprocess(argv: Sequence[str], env: Mapping[str, str], input: bytes | None,
@@ -302,12 +402,11 @@ def _communicate_subprocess(argv: Sequence[str], env: Mapping[str, str], input: 
     return p.returncode, p.stdout, p.stderr
 
 
-_VERSION_RE = re.compile(r"git version (\d+)\.(\d+)(?:\.(\d+))?", re.ASCII)
-
-
 def parse_version(text: str) -> tuple[int, int, int] | None:
     """Parse ``git version`` output, vendor suffixes included (``2.39.3 (Apple Git-146)``)."""
-    m = _VERSION_RE.match(text.strip())
+    import re
+
+    m = re.match(r"git version (\d+)\.(\d+)(?:\.(\d+))?", text.strip(), re.ASCII)
     if not m:
         return None
     return int(m[1]), int(m[2]), int(m[3] or 0)

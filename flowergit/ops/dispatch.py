@@ -28,35 +28,34 @@ The steps, in order (each a separate failure point with nothing half-done left b
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
 
-from flowergit import failpoints
+from flowergit import failpoints, fastjson
 from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
-from flowergit.gitio import objects, refs
+from flowergit.gitio import objects, refs, runner
 from flowergit.gitio.runner import GitError
 from flowergit.ops.liveness import view_state
+from flowergit.procs.locks import exclusive
 from flowergit.state import records
 from flowergit.state.dispatches import PREFIX, DispatchStore, dispatch_name, learn
+from flowergit.state.ids import is_brief_id
 from flowergit.state.ids import name as check_name
 from flowergit.state.layout import BRIEFS_BRANCH, brief_path, dispatch_ref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from flowergit.gitio.repo import Repo
     from flowergit.gitio.worktrees import Worktree
     from flowergit.ops.context import Ctx
-    from flowergit.state.briefs import BriefStore, PreRead
 
 MAX_SLUG = 40
+_SLUG_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+# (no `re` before the worktree add has started: loading it costs as much as a git process)
 LOCK_WAIT = 60.0
 
 
@@ -73,7 +72,7 @@ def slug(title: str) -> str:
         import unicodedata
 
         text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
-    words = re.findall(r"[a-z0-9]+", text)
+    words = "".join(c if c in _SLUG_CHARS else " " for c in text).split()  # the [a-z0-9]+ runs
     out = ""
     for w in words:
         nxt = f"{out}-{w}" if out else w
@@ -151,28 +150,25 @@ def packet_file(repo: Repo, did: str) -> str:
     return repo.state_path("packets", f"{did}.md")
 
 
-_OUR_BRANCH = r"flower/([1-9][0-9]{0,8})-[a-z0-9]+(?:-[a-z0-9]+)*"  # compiled on first use
-
-
 def our_branch(brief: int, branch: object) -> str | None:
-    """``branch`` if it is a dispatch branch of ``brief`` (``flower/<brief>-<slug>``), else None:
-    a record naming any other branch (``main``, ``../x``, ``--opt``) is never acted on."""
-    if not isinstance(branch, str):
+    """``branch`` if it is a dispatch branch of ``brief`` (``flower/<brief>-<slug>``, that is
+    ``flower/([1-9][0-9]{0,8})-[a-z0-9]+(-[a-z0-9]+)*``, at most 60 characters), else None: a
+    record naming any other branch (``main``, ``../x``, ``--opt``) is never acted on."""
+    if not isinstance(branch, str) or len(branch) > 60 or not branch.startswith("flower/"):
         return None
-    m = re.fullmatch(_OUR_BRANCH, branch, re.ASCII)
-    return branch if m and int(m[1]) == brief and len(branch) <= 60 else None
+    num, dash, rest = branch[7:].partition("-")
+    if not dash or not is_brief_id(num) or int(num) != brief:
+        return None
+    return branch if all(w and not w.strip(_SLUG_CHARS) for w in rest.split("-")) else None
 
 
 # -- the scheduler -------------------------------------------------------------------------
-@contextlib.contextmanager
-def sched_lock(repo: Repo, wait: float = LOCK_WAIT) -> Iterator[None]:
-    """The per-machine scheduler lock: check-then-start is atomic on this machine."""
-    from flowergit.procs.locks import exclusive
-
-    with exclusive(repo.state_path("sched.lock"), wait=wait,
-                   busy=lambda: Retry("the dispatch scheduler lock is busy",
-                                      "another git flower is starting agents; retry")):
-        yield
+def sched_lock(repo: Repo, wait: float = LOCK_WAIT) -> exclusive:
+    """The per-machine scheduler lock, held (``with sched_lock(repo):``, or until its
+    ``release()``): check-then-start is atomic on this machine."""
+    return exclusive(repo.state_path("sched.lock"), wait=wait,
+                     busy=lambda: Retry("the dispatch scheduler lock is busy",
+                                        "another git flower is starting agents; retry"))
 
 
 def supervisor_argv(did: str, ready: str | None = None,
@@ -195,16 +191,30 @@ def _base_env() -> dict[str, str]:
     return agents.agent_env(os.environ, keep)
 
 
-def _spawn_supervisor(repo: Repo, did: str,
-                      dispatcher: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+def _spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = None,
+                      fork: bool = False) -> tuple[int, dict[str, Any]]:
     """Start dispatch ``did``'s supervisor, detached; (pid, identity). It does nothing until a
     record names it as the supervisor and the worktree is ready; with the ``dispatcher`` (still
-    making that worktree) named, it waits for the ready mark before it even loads its code."""
+    making that worktree) named, it waits for the ready mark before it even loads its code.
+    ``fork``: the dispatcher is a command that ends once it has dispatched, so the supervisor
+    can be a copy of it (where it has one thread only)."""
     from flowergit.procs import spawn
 
     argv = supervisor_argv(did, ready_path(repo, did), dispatcher)
-    pid = spawn.spawn_detached(argv, cwd=repo.common_dir, env=_base_env(),
-                               log=log_file(repo, did))
+    if dispatcher is not None and fork and spawn.can_fork():
+        # a copy of this process, which has loaded what the supervisor needs: no interpreter
+        # to start, no code to load, while the worktree is being checked out next to it
+        def child() -> int:
+            runner.environment_changed()
+            from flowergit.ops import supervise
+
+            return supervise.main(argv[3:])
+
+        pid = spawn.fork_detached(child, cwd=repo.common_dir, env=_base_env(),
+                                  log=log_file(repo, did))
+    else:
+        pid = spawn.spawn_detached(argv, cwd=repo.common_dir, env=_base_env(),
+                                   log=log_file(repo, did))
     ident = spawn.identity(pid) or {"host": spawn.host(), "boot_id": spawn.boot_id(),
                                     "pid": pid, "start": 0}
     return pid, ident
@@ -213,8 +223,10 @@ def _spawn_supervisor(repo: Repo, did: str,
 def _kill(pid: int) -> None:
     import signal as _signal
 
-    with contextlib.suppress(ProcessLookupError):
+    try:
         os.kill(pid, _signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _running(rec: dict[str, Any], ident: dict[str, Any]) -> dict[str, Any]:
@@ -335,21 +347,35 @@ def template_text(name: str) -> str:
                           "reinstall git flower") from None
 
 
-_TOKEN = r"\{\{([a-z_]+)\}\}"  # compiled on first use
+_TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz_"
 
 
 def fill(template: str, values: dict[str, str]) -> str:
-    """One pass of ``{{name}}`` replacement: inserted text is never scanned again."""
-    def sub(m: re.Match[str]) -> str:
-        return values.get(m[1], m[0])
-
-    return re.sub(_TOKEN, sub, template)
+    """One pass of ``{{name}}`` replacement (``name`` of ``[a-z_]+``): inserted text is never
+    scanned again, and a name without a value is left as it is."""
+    out: list[str] = []
+    i = 0
+    while True:
+        j = template.find("{{", i)
+        k = template.find("}}", j + 2) if j >= 0 else -1
+        if k < 0:
+            out.append(template[i:])
+            return "".join(out)
+        name = template[j + 2:k]
+        if name and not name.strip(_TOKEN_CHARS):
+            out += [template[i:j], values.get(name, template[j:k + 2])]
+            i = k + 2
+        else:  # not a token here: what follows this "{" may start one
+            out.append(template[i:j + 1])
+            i = j + 1
 
 
 def _fence(text: str) -> str:
     """A backtick fence longer than any run of backticks in ``text``."""
-    longest = max((len(r) for r in re.findall(r"`+", text)), default=0)
-    return "`" * max(4, longest + 1)
+    n = 4
+    while "`" * n in text:
+        n += 1
+    return "`" * n
 
 
 def render_packet(*, brief: Any, did: str, branch: str, worktree: str, target: str, base: str,
@@ -386,28 +412,55 @@ def write_file(path: str, text: str) -> None:
 
 
 # -- worktrees -----------------------------------------------------------------------------
+class _Adding:
+    """A ``git worktree add`` running while the caller does other work; :meth:`result` waits
+    for it (a worktree deleted by hand is forgotten and the add tried again, and the errors
+    a user can act on are said as such)."""
+
+    def __init__(self, repo: Repo, args: list[str]) -> None:
+        self.repo = repo
+        self.args = args
+        self.started = runner.start(["--git-dir", repo.git_dir, "worktree", "add", "--quiet",
+                                     *args])
+
+    def done(self) -> bool:
+        return self.started.done()
+
+    def result(self) -> None:
+        for attempt in (0, 1):
+            try:
+                self.started.result()
+                return
+            except GitError as e:
+                err = e.err
+                if attempt == 0 and ("missing but" in err or "already registered" in err):
+                    # a worktree deleted by hand: forget it, then retry
+                    forget_worktree(self.repo, self.args[self.args.index("--end-of-options") + 1],
+                                    True)
+                    self.started = runner.start(["--git-dir", self.repo.git_dir, "worktree",
+                                                 "add", "--quiet", *self.args])
+                    continue
+                if "already checked out" in err or "is already used by worktree" in err:
+                    where = err.strip().splitlines()[-1].split(" at ")[-1].strip("'")
+                    raise Conflict(f"the branch is already checked out at {where}",
+                                   f"switch that worktree to another branch (`git -C {where} "
+                                   "switch --detach`), then dispatch again") from None
+                if "already exists" in err:
+                    raise Conflict(f"cannot create the worktree: {err.strip().splitlines()[-1]}",
+                                   "move that directory away, or set [flower] worktrees in "
+                                   ".flower.toml") from None
+                raise
+
+
 def _worktree_add(ctx: Ctx, args: list[str]) -> None:
-    repo = ctx.repo
-    for attempt in (0, 1):
-        try:
-            repo.git(["worktree", "add", "--quiet", *args])
-            return
-        except GitError as e:
-            err = e.err
-            if attempt == 0 and ("missing but" in err or "already registered" in err):
-                # a worktree deleted by hand: forget it, then retry
-                forget_worktree(repo, args[args.index("--end-of-options") + 1], True)
-                continue
-            if "already checked out" in err or "is already used by worktree" in err:
-                where = err.strip().splitlines()[-1].split(" at ")[-1].strip("'")
-                raise Conflict(f"the branch is already checked out at {where}",
-                               f"switch that worktree to another branch (`git -C {where} switch "
-                               f"--detach`), then dispatch again") from None
-            if "already exists" in err:
-                raise Conflict(f"cannot create the worktree: {err.strip().splitlines()[-1]}",
-                               "move that directory away, or set [flower] worktrees in "
-                               ".flower.toml") from None
-            raise
+    _Adding(ctx.repo, args).result()
+
+
+def start_new_worktree(ctx: Ctx, did: str, branch: str, path: str, base: str) -> _Adding:
+    """Start making dispatch ``did``'s locked worktree on a new ``branch`` at ``base``."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return _Adding(ctx.repo, ["--lock", "--reason", f"git flower dispatch {did}", "-b", branch,
+                              "--end-of-options", path, base])
 
 
 def worktrees(repo: Repo) -> list[Worktree]:
@@ -431,11 +484,10 @@ def ensure_worktree(ctx: Ctx, did: str, branch: str, path: str, base: str | None
     """Create (or, for an existing branch, find or re-create) the dispatch's locked worktree."""
     repo = ctx.repo
     reason = f"git flower dispatch {did}"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     if base is not None:  # a new branch
-        _worktree_add(ctx, ["--lock", "--reason", reason, "-b", branch, "--end-of-options",
-                            path, base])
+        start_new_worktree(ctx, did, branch, path, base).result()
         return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     for wt in worktrees(repo):
         if wt.branch != f"refs/heads/{branch}":
             continue
@@ -514,34 +566,14 @@ def _mark_dispatched(ctx: Ctx, brief: int, why: str) -> None:
     ctx.briefs().update(brief, _to_dispatched, f"brief {brief}: dispatched ({why})")
 
 
-class _Background:
-    """A call on a thread of its own: :meth:`result` waits for it and returns its value (or
-    raises what it raised)."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            self._value = fn(*args)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
-            self._error = e
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None = None,
-             rework: bool = False, resume: bool = False, use_tmux: bool = False) -> dict[str, Any]:
+             rework: bool = False, resume: bool = False, use_tmux: bool = False,
+             meanwhile: Callable[[], object] | None = None,
+             fork_supervisor: bool = False) -> dict[str, Any]:
+    """Dispatch ``brief`` (see the module's docstring). ``meanwhile``: called once everything
+    else is done and only the checkout is left to wait for (the CLI loads its renderer there).
+    ``fork_supervisor``: this process ends after dispatching (the command line), so the
+    supervisor may start as a copy of it (see :func:`_spawn_supervisor`)."""
     repo = ctx.repo
     # state.journal.directory(repo), without importing the journal module: it exists only
     # while a merge is in flight (or needs recovering), and then the full check runs
@@ -563,32 +595,30 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         bstore.require_tip()
     assert tip is not None
     cache = dispatch_cache(repo)
-    # the scheduler lock, from the census of running agents to the record that starts this one
-    # (or queues it): every start on this machine happens under it, so the census stays true
-    held = contextlib.ExitStack()
-    held.enter_context(sched_lock(repo))
-    listing: _Background | None = None
-    idents: _Background | None = None
-    reading: _Background | None = None
-    adder: _Background | None = None
+    held: exclusive | None = None
+    listing: runner.Started | None = None
+    reading: runner.Started | None = None
+    adder: _Adding | None = None
     supervisor: int | None = None
     try:
-        # three reads at once, each on a thread of its own: every dispatch ref with the target
-        # and the brief's branches (for-each-ref), the committer identity the records are
-        # written with (git var), and the brief with the trees on its path (cat-file --batch)
-        listing = _Background(store.list_tips, [f"refs/heads/{target}",
-                                                f"refs/heads/flower/{brief}-*"])
-        idents = _Background(objects.idents, repo)
-        reading = _Background(_preread, bstore, brief, tip)
+        # three reads at once, each a git process of its own: the brief with the trees on its
+        # path (cat-file --batch), the committer identity the records are written with (git
+        # var), and, once the scheduler lock is held, every dispatch ref with the target and
+        # the brief's branches (for-each-ref). The lock is held from that census of running
+        # agents to the record that starts this one (or queues it): every start on this machine
+        # happens under it, so the census stays true
+        reading = bstore.preread_start(brief, tip)
+        repo.var_list_start()
+        held = sched_lock(repo)
+        listing = store.list_tips_start([f"refs/heads/{target}", f"refs/heads/flower/{brief}-*"])
         # meanwhile, here: the code that judges what they return loads, and the config's trust
         # is looked up (a profile of its own is what a config with [agents] is for)
         from flowergit.procs import agents
         from flowergit.state import brief as codec
         from flowergit.state import quicktoml  # noqa: F401 - loaded now, used by the codec
 
-
         trusted = _trusted(ctx) if ctx.config.agents else None
-        pre = reading.result()
+        pre = bstore.preread_finish(brief, tip, reading)
         b = codec.parse(pre.raw, f"{BRIEFS_BRANCH}:{brief_path(brief)}")
         if b.status in ("merged", "abandoned"):
             raise Conflict(f"brief {brief} is {b.status}; there is nothing to dispatch",
@@ -604,7 +634,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             from flowergit.procs import tmux
 
             tmux.available()
-        tips, heads_of = listing.result()
+        tips, heads_of = store.list_tips_finish(listing)
         heads = store.cached(tips, cache)
         prefix = f"{PREFIX}{brief}/"
         attempts = sorted((h for h in heads if h.ref.startswith(prefix)),
@@ -653,7 +683,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             # packet, the start spec and the records are written: they need the path, not the
             # files. A new branch and worktree are this dispatch's own until it has claimed the
             # attempt: should the claim fail, both are removed again (the branch did not exist)
-            adder = _Background(ensure_worktree, ctx, did, branch, path, base_oid)
+            adder = start_new_worktree(ctx, did, branch, path, base_oid)
         log = state_file(repo, "logs", did, "log")
         packet = state_file(repo, "packets", did, "md")
         from flowergit.procs import spawn
@@ -671,8 +701,10 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             "by_proc": _me(), "daemon": os.environ.get("FLOWER_DAEMON"),
         }
         running, waiting = _census(heads, now)
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(ready_path(repo, did))  # left by an attempt of that name whose ref is gone
+        except OSError:
+            pass
         # the scheduler step: older queued dispatches first, then this one if a slot is left
         started: list[str] = []
         for h in waiting:
@@ -684,7 +716,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         new = dict(rec)
         if running < cap:
             # named in the record below; until it is (and the worktree is ready) it only waits
-            supervisor, ident = _spawn_supervisor(repo, did, rec["by_proc"])
+            supervisor, ident = _spawn_supervisor(repo, did, rec["by_proc"], fork_supervisor)
             new = _running(new, ident)
             running += 1
         else:
@@ -692,7 +724,6 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         # every object of the two writes at once: the claim (``preparing``), the record that
         # follows it (``running`` or ``queued``) and the brief's status change
         message = f"dispatch {did}: {new['state']}"
-        idents.result()
         writer = objects.Writer(repo)
         claimed = records.add_commit(writer, rec, None, f"dispatch {did}: preparing")
         moved = records.add_commit(writer, new, claimed, message)
@@ -706,13 +737,18 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             raise Conflict(f"dispatch {did} was just claimed by another process",
                            f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
     except BaseException:
-        held.close()
+        import contextlib
+
+        if held is not None:
+            held.release()
         if supervisor is not None:
             _kill(supervisor)  # never named in a record: nothing else would stop it
-        for bg in (listing, idents, reading):
-            if bg is not None:
+        for read in (listing, reading):
+            if read is not None:
                 with contextlib.suppress(BaseException):
-                    bg.result()
+                    read.result(check=False)
+        with contextlib.suppress(BaseException):
+            repo.var_list()  # reaps it
         if adder is not None:
             try:
                 adder.result()
@@ -743,7 +779,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         spec = {"v": 1, "id": did, "argv": argv, "env": dict(profile.env),
                 "timeout": profile.timeout, "worktree": path, "log": log, "packet": packet,
                 "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
-        write_file(spec_path(repo, did), json.dumps(spec, ensure_ascii=False))
+        write_file(spec_path(repo, did), fastjson.dumps(spec, ensure_ascii=False))
         failpoints.hit("dispatch_before_start")
         if adder is not None and adder.done():
             adder.result()  # the checkout failed already: nothing to start
@@ -766,14 +802,18 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         head = records.Head(ref, moved, new)
         scheduled = True
         supervisor = None  # named in the record: from here it is the record's to stop
-        held.close()
+        held.release()
         learn(cache, [head])  # the next census need not read what was just written
+        if meanwhile is not None:
+            meanwhile()
         if adder is not None:
             adder.result()
             adder = None
         mark_ready(repo, did)
     except BaseException as e:
-        held.close()
+        import contextlib
+
+        held.release()
         if supervisor is not None:
             _kill(supervisor)  # spawned, never named in a record: nothing else will stop it
         if adder is not None:
@@ -815,11 +855,6 @@ def _trusted(ctx: Ctx) -> bool:
     return cfg.path is None or trusted.is_trusted(cfg.path, cfg.raw)
 
 
-def _preread(bstore: BriefStore, brief: int, tip: str) -> PreRead:
-    with objects.Batch(bstore.repo) as batch:
-        return bstore.preread(brief, tip, batch)
-
-
 def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str, Any]:
     """Continue an interrupted (lost) or stopped attempt in its own worktree."""
     repo = ctx.repo
@@ -841,13 +876,13 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
     spec_file = spec_path(repo, did)
     try:
         with open(spec_file, encoding="utf-8") as f:
-            spec = json.load(f)
+            spec = fastjson.load(f)
     except (OSError, ValueError):
         raise NotFound(f"dispatch {did} was not started on this machine; nothing to resume here",
                        f"`git flower dispatch {brief}` starts a new attempt") from None
     if use_tmux != bool(spec.get("tmux")):
         spec["tmux"] = bool(use_tmux)
-        write_file(spec_file, json.dumps(spec, ensure_ascii=False))
+        write_file(spec_file, fastjson.dumps(spec, ensure_ascii=False))
     packet = str(spec.get("packet") or packet_file(repo, did))
     if os.path.exists(packet):
         with open(packet, encoding="utf-8", errors="surrogateescape") as f:

@@ -94,15 +94,14 @@ def _wait_until_ready(repo: Any, rec: dict[str, Any], did: str) -> tuple[bool, s
 
 def supervise(did: str) -> int:
     import contextlib
-    import json
 
-    from flowergit import failpoints
+    from flowergit import failpoints, fastjson
     from flowergit.errors import FlowerError
+    from flowergit.gitio import refs
     from flowergit.ops.context import Ctx
     from flowergit.ops.dispatch import dispatch_cache, now_iso, schedule, spec_path
     from flowergit.procs import agents
     from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
-    from flowergit.gitio import refs
     from flowergit.state import records
     from flowergit.state.dispatches import DispatchStore, learn
     from flowergit.state.ids import dispatch_id
@@ -125,7 +124,7 @@ def supervise(did: str) -> int:
             schedule(ctx)
         return 0  # a failed dispatch is recorded by its dispatcher
     with open(spec_path(repo, did), encoding="utf-8") as f:
-        spec = json.load(f)
+        spec = fastjson.load(f)
     log = str(spec["log"])
     worktree = str(spec["worktree"])
     extra = {"FLOWER_PACKET": str(spec["packet"]), "FLOWER_BRIEF": str(brief),

@@ -11,29 +11,46 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 from flowergit.errors import FlowerError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-@contextmanager
-def exclusive(path: str, *, wait: float, busy: Callable[[], FlowerError],
-              poll: float = 0.01) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the block; after ``wait``
-    seconds of someone else holding it, raise ``busy()``."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise busy() from None
-                time.sleep(poll)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+
+class exclusive:  # noqa: N801 - used as a function: `with exclusive(...):`
+    """Hold an exclusive ``flock`` on ``path`` (created if needed) from construction until
+    :meth:`release` (or the end of a ``with`` block); after ``wait`` seconds of someone else
+    holding it, raise ``busy()``. (A class rather than a ``contextlib`` generator: ``dispatch``
+    takes it before its first git process starts, and releases it half-way through.)"""
+
+    def __init__(self, path: str, *, wait: float, busy: Callable[[], FlowerError],
+                 poll: float = 0.01) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise busy() from None
+                    time.sleep(poll)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Let go of the lock (again: nothing)."""
+        if self._fd != -1:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = -1
+
+    def __enter__(self) -> exclusive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
 _HOST: str | None = None
@@ -127,3 +127,52 @@ def spawn_detached(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log
                              close_fds=True)
     p.returncode = 0  # never waited for here: it is detached (no ResourceWarning at exit)
     return p.pid
+
+
+def fork_detached(child: Callable[[], int], *, cwd: str, env: Mapping[str, str], log: str) -> int:
+    """:func:`spawn_detached` for Python code of this very program: ``child()`` runs in a forked
+    copy of this process (new session, stdin on /dev/null, stdout and stderr on ``log``, no other
+    descriptor kept, in ``cwd`` with ``env`` as its environment) and its return value is the
+    copy's exit code; the copy never returns into the caller's code. The caller's pid. No
+    interpreter to start and no code to load again: the copy has it all already. Only for a
+    process with one thread (forking one with more is not safe): :func:`can_fork` says."""
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # or the copy would hold the same unwritten output
+        except (OSError, ValueError):
+            pass
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 256))  # locks and pipes of the caller
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        code = child()
+    except BaseException:  # noqa: BLE001 - the copy must end here, whatever happened
+        try:
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)
+
+
+def can_fork() -> bool:
+    """Is :func:`fork_detached` safe here: a POSIX process running a single thread?"""
+    if not hasattr(os, "fork"):
+        return False
+    threading = sys.modules.get("threading")
+    return threading is None or threading.active_count() == 1

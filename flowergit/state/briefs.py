@@ -9,13 +9,16 @@ incrementally from ``git diff-tree``.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Sequence
+
+from flowergit import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
+
+    from flowergit.gitio.runner import Started
 
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import objects, refs
@@ -77,6 +80,12 @@ class PreRead:
         self.trees = trees
 
 
+def _preread_names(brief: int, tip: str) -> list[str]:
+    path = brief_path(brief)
+    shard = path.rsplit("/", 1)[0]
+    return [f"{tip}:{path}", f"{tip}^{{tree}}", f"{tip}:briefs", f"{tip}:{shard}"]
+
+
 class _PreTrees:
     """The trees of a :class:`PreRead`, served to :func:`objects.edit_tree` as a batch would;
     any other tree (none, for a one-file edit) is read from git."""
@@ -97,7 +106,7 @@ def _unsplice(lines: list[bytes]) -> dict[str, tuple[int, bytes]] | None:
     """path -> (id, record JSON) from the cache's records, paths and index lines, cutting the
     array at the recorded lengths (no record is decoded); None if they do not agree."""
     try:
-        arr, paths, index = lines[1], json.loads(lines[2]), json.loads(lines[3])
+        arr, paths, index = lines[1], fastjson.loads(lines[2]), fastjson.loads(lines[3])
     except ValueError:
         return None
     if not (isinstance(paths, list) and isinstance(index, list) and len(paths) == len(index)
@@ -170,7 +179,7 @@ class BriefStore:
             with open(cache_path, "rb") as f:
                 raw = f.read()
             first = raw.index(b"\n")
-            header = json.loads(raw[:first])
+            header = fastjson.loads(raw[:first])
             if not isinstance(header, dict) or header.get("v") != CACHE_VERSION:
                 header = None
             elif header.get("tree") == tree:
@@ -198,7 +207,7 @@ class BriefStore:
                     path = items[i + 1].decode("utf-8", "surrogateescape")
                     old = entries.pop(path, None)
                     if old is not None:  # what it counted for goes; a new version counts anew
-                        st = json.loads(old[1])["status"]
+                        st = fastjson.loads(old[1])["status"]
                         counts[st] = counts.get(st, 0) - 1
                     if parts[-1] != "D":
                         wanted.append((path, parts[3]))
@@ -217,16 +226,16 @@ class BriefStore:
                         warn(e.message)
                     continue
                 counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-                entries[path] = (int(rec["id"]), json.dumps(
+                entries[path] = (int(rec["id"]), fastjson.dumps(
                     rec, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         counts = {k: n for k, n in counts.items() if n > 0}
         self._counts = counts
         paths = sorted(entries, key=lambda p: entries[p][0])
         records = b"[" + b",".join(entries[p][1] for p in paths) + b"]"
-        index = json.dumps([[entries[p][0], len(entries[p][1])] for p in paths]).encode()
-        self._save_cache(cache_path, json.dumps({"v": CACHE_VERSION, "tree": tree, "counts": counts}).encode()
+        index = fastjson.dumps([[entries[p][0], len(entries[p][1])] for p in paths]).encode()
+        self._save_cache(cache_path, fastjson.dumps({"v": CACHE_VERSION, "tree": tree, "counts": counts}).encode()
                          + b"\n" + records + b"\n"
-                         + json.dumps(paths, ensure_ascii=False).encode("utf-8", "surrogateescape")
+                         + fastjson.dumps(paths, ensure_ascii=False).encode("utf-8", "surrogateescape")
                          + b"\n" + index + b"\n")
         return RawJSON(records)
 
@@ -395,9 +404,17 @@ class BriefStore:
     def preread(self, brief: int, tip: str, batch: objects.Batch) -> PreRead:
         """Brief ``brief`` at ``tip`` and the trees on its path, in one batch round: all that
         :meth:`plan_update` needs to write a change to it without reading anything again."""
-        path = brief_path(brief)
-        shard = path.rsplit("/", 1)[0]
-        got = batch.get_many([f"{tip}:{path}", f"{tip}^{{tree}}", f"{tip}:briefs", f"{tip}:{shard}"])
+        return self._preread(brief, tip, batch.get_many(_preread_names(brief, tip)))
+
+    def preread_start(self, brief: int, tip: str) -> Started:
+        """:meth:`preread`'s reads, started in a git process of their own (:meth:`preread_finish`
+        takes the answer)."""
+        return objects.read_start(self.repo, _preread_names(brief, tip))
+
+    def preread_finish(self, brief: int, tip: str, started: Started) -> PreRead:
+        return self._preread(brief, tip, objects.read_finish(started, 4))
+
+    def _preread(self, brief: int, tip: str, got: list[tuple[str, str, bytes] | None]) -> PreRead:
         if got[0] is None or got[0][1] != "blob":
             raise NotFound(f"no brief {brief}", "`git flower brief list` shows the briefs there are")
         trees = {g[0]: g[2] for g in got[1:] if g is not None and g[1] == "tree"}

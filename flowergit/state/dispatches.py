@@ -19,13 +19,16 @@ one machine (or, through a remote, on many) cannot both claim it.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Sequence
+
+from flowergit import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
+
+    from flowergit.gitio.runner import Started
 
 from flowergit.errors import Conflict
 from flowergit.gitio import objects, refs
@@ -80,7 +83,16 @@ class DispatchStore:
         """Every dispatch ref under ``prefix`` (all of them, or one brief's) as (refname,
         commit), and ``refname -> oid`` of the refs matching ``patterns`` (for-each-ref
         patterns) besides: one for-each-ref, one snapshot of both."""
-        lines = refs.read_many(self.repo, [prefix, *patterns], "%(refname) %(objectname) %(objecttype)")
+        return self.list_tips_finish(self.list_tips_start(patterns, prefix), prefix)
+
+    def list_tips_start(self, patterns: Sequence[str] = (), prefix: str = PREFIX) -> Started:
+        """:meth:`list_tips`' ``for-each-ref``, started; :meth:`list_tips_finish` reads it."""
+        return refs.read_many_start(self.repo, [prefix, *patterns],
+                                    "%(refname) %(objectname) %(objecttype)")
+
+    def list_tips_finish(self, started: Started, prefix: str = PREFIX,
+                         ) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        lines = refs.read_many_finish(started)
         tips: list[tuple[str, str]] = []
         others: dict[str, str] = {}
         for ln in lines:
@@ -150,7 +162,7 @@ class DispatchStore:
 def _load_cache(cache: str) -> dict[str, Any]:
     try:
         with open(cache, encoding="utf-8") as f:
-            doc = json.load(f)
+            doc = fastjson.load(f)
     except (OSError, ValueError):
         return {}
     if not isinstance(doc, dict) or doc.get("v") != CACHE_VERSION:
@@ -169,8 +181,8 @@ def _save(cache: str, keep: dict[str, Any]) -> None:
     tmp = f"{cache}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)
-        # dumps, then one write: json.dump to a file uses the pure-Python encoder (~25x slower)
-        text = json.dumps({"v": CACHE_VERSION, "records": keep}, ensure_ascii=False,
+        # dumps, then one write: a dump to a file uses the pure-Python encoder (~25x slower)
+        text = fastjson.dumps({"v": CACHE_VERSION, "records": keep}, ensure_ascii=False,
                           separators=(",", ":"))
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)

@@ -494,3 +494,25 @@ def test_a_forged_record_from_a_remote_cannot_kill_delete_or_read(repo: Path, tm
     finally:
         victim.kill()
         victim.wait()
+
+
+def test_a_dispatch_ref_that_names_no_commit_is_no_record(repo: Path) -> None:
+    """A ref under refs/flower/dispatch/ that points at a tree holding a record.json, a blob or
+    an annotated tag (garbage from a remote) is skipped, and the brief dispatches as attempt 1."""
+    bid = new_brief(repo, "garbage refs", run=[["true"]])
+    rec = {"v": 1, "id": f"{bid}.1", "brief": bid, "attempt": 1, "state": "running", "agent": "x",
+           "branch": f"flower/{bid}-garbage-refs", "worktree": str(repo), "base": "",
+           "target": "main"}
+    blob = git(repo, "hash-object", "-w", "--stdin", input=json.dumps(rec).encode()).stdout.strip()
+    tree = git(repo, "mktree", input=f"100644 blob {blob}\trecord.json\n".encode()).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-m", "a record").stdout.strip()
+    tag = git(repo, "mktag", input=(f"object {commit}\ntype commit\ntag t\ntagger T <t@example.com> "
+                                    "0 +0000\n\nt\n").encode()).stdout.strip()
+    for n, oid in ((1, tree), (2, blob), (3, tag)):
+        git(repo, "update-ref", f"refs/flower/dispatch/{bid}/{n}", oid, "")
+    assert [r for r in flower_json(repo, "ps", "--all") if r["brief"] == bid] == []  # type: ignore[union-attr]
+    for n in (1, 2, 3):
+        git(repo, "update-ref", "-d", f"refs/flower/dispatch/{bid}/{n}")
+    d = dispatch(repo, bid)
+    assert d["id"] == f"{bid}.1"
+    assert wait_all(repo, bid)[0]["exit_code"] == 0

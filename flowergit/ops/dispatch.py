@@ -598,17 +598,16 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     held: exclusive | None = None
     listing: runner.Started | None = None
     reading: runner.Started | None = None
+    identity: runner.Started | None = None
     adder: _Adding | None = None
     supervisor: int | None = None
     try:
-        # three reads at once, each a git process of its own: the brief with the trees on its
-        # path (cat-file --batch), the committer identity the records are written with (git
-        # var), and, once the scheduler lock is held, every dispatch ref with the target and
-        # the brief's branches (for-each-ref). The lock is held from that census of running
-        # agents to the record that starts this one (or queues it): every start on this machine
-        # happens under it, so the census stays true
+        # two reads at once, each a git process of its own: the brief with the trees on its
+        # path (cat-file --batch) and, once the scheduler lock is held, every dispatch ref
+        # with the target and the brief's branches (for-each-ref). The lock is held from that
+        # census of running agents to the record that starts this one (or queues it): every
+        # start on this machine happens under it, so the census stays true
         reading = bstore.preread_start(brief, tip)
-        repo.var_list_start()
         held = sched_lock(repo)
         listing = store.list_tips_start([f"refs/heads/{target}", f"refs/heads/flower/{brief}-*"])
         # meanwhile, here: the code that judges what they return loads, and the config's trust
@@ -684,6 +683,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             # files. A new branch and worktree are this dispatch's own until it has claimed the
             # attempt: should the claim fail, both are removed again (the branch did not exist)
             adder = start_new_worktree(ctx, did, branch, path, base_oid)
+        identity = repo.var_list_start()  # who the records are written by (git var)
         log = state_file(repo, "logs", did, "log")
         packet = state_file(repo, "packets", did, "md")
         from flowergit.procs import spawn
@@ -743,12 +743,10 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             held.release()
         if supervisor is not None:
             _kill(supervisor)  # never named in a record: nothing else would stop it
-        for read in (listing, reading):
+        for read in (listing, reading, identity):
             if read is not None:
                 with contextlib.suppress(BaseException):
                     read.result(check=False)
-        with contextlib.suppress(BaseException):
-            repo.var_list()  # reaps it
         if adder is not None:
             try:
                 adder.result()

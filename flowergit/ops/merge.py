@@ -41,7 +41,7 @@ from flowergit.ops import suite as suite_ops
 from flowergit.ops.context import Ctx
 from flowergit.state import journal, notes, records
 from flowergit.state.dispatches import PREFIX as DISPATCH_PREFIX
-from flowergit.state.dispatches import DispatchStore, dispatch_name
+from flowergit.state.dispatches import DispatchStore, dispatch_name, read_records, record_reads
 from flowergit.state.layout import NOTES_REF, dispatch_ref, recovery_ref
 
 FINISHED = "exited"
@@ -200,14 +200,10 @@ def _dispatch_and_tips(repo: Repo, io: _Io, brief: int, patterns: list[str]
     others = {ref: oid for ref, oid in found.items() if ref in patterns}  # exact names only
     heads: list[records.Head] = []
     if tips:
-        got = io.batch.get_many([f"{oid}:{records.RECORD}" for _, oid in tips])
-        for (ref, oid), g in zip(tips, got):
-            if g is None or g[1] != "blob":
-                continue
-            try:
-                heads.append(records.Head(ref, oid, records.decode(g[2], ref)))
-            except Conflict:
-                continue
+        oids = [oid for _, oid in tips]
+        got = io.batch.get_many(record_reads(oids))
+        heads = [records.Head(ref, oid, rec)
+                 for (ref, oid), rec in zip(tips, read_records(oids, got)) if rec is not None]
     heads.sort(key=lambda h: int(h.record.get("attempt", 0)))
     return (heads[-1] if heads else None), others
 

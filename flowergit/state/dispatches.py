@@ -48,6 +48,29 @@ def dispatch_name(brief: int, attempt: int) -> str:
     return f"{brief}.{attempt}"
 
 
+def record_reads(commits: Sequence[str]) -> list[str]:
+    """The object names to read (with ``cat-file --batch``) for the records of ``commits``:
+    each commit itself (a dispatch ref must point at one) and its record file."""
+    return [name for oid in commits for name in (oid, f"{oid}:{records.RECORD}")]
+
+
+def read_records(commits: Sequence[str], got: Sequence[tuple[str, str, bytes] | None],
+                 ) -> list[dict[str, Any] | None]:
+    """The records of ``commits`` from the answers to :func:`record_reads`: None where the ref
+    points at no commit, or at one without a readable record."""
+    out: list[dict[str, Any] | None] = []
+    for i, oid in enumerate(commits):
+        head, blob = got[2 * i], got[2 * i + 1]
+        rec = None
+        if head is not None and head[1] == "commit" and blob is not None and blob[1] == "blob":
+            try:
+                rec = records.decode(blob[2], oid)
+            except Conflict:
+                rec = None
+        out.append(rec)
+    return out
+
+
 class DispatchStore:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
@@ -87,8 +110,9 @@ class DispatchStore:
 
     def list_tips_start(self, patterns: Sequence[str] = (), prefix: str = PREFIX) -> Started:
         """:meth:`list_tips`' ``for-each-ref``, started; :meth:`list_tips_finish` reads it."""
-        return refs.read_many_start(self.repo, [prefix, *patterns],
-                                    "%(refname) %(objectname) %(objecttype)")
+        # (no %(objecttype): it costs an object lookup per ref; what a dispatch ref points
+        # at is checked to be a commit when its record is first read, see record_reads)
+        return refs.read_many_start(self.repo, [prefix, *patterns], "%(refname) %(objectname)")
 
     def list_tips_finish(self, started: Started, prefix: str = PREFIX,
                          ) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -96,14 +120,13 @@ class DispatchStore:
         tips: list[tuple[str, str]] = []
         others: dict[str, str] = {}
         for ln in lines:
-            t = ln.split(" ")
-            if len(t) != 3:
+            name, _, oid = ln.partition(" ")
+            if not oid:
                 continue
-            if t[0].startswith(prefix):
-                if t[2] == "commit":
-                    tips.append((t[0], t[1]))
+            if name.startswith(prefix):
+                tips.append((name, oid))
             else:
-                others[t[0]] = t[1]
+                others[name] = oid
         return tips, others
 
     def cached(self, tips: Sequence[tuple[str, str]], cache: str,
@@ -125,16 +148,12 @@ class DispatchStore:
         if missing:
             if batch is None:
                 with objects.Batch(self.repo) as own_batch:
-                    blobs = own_batch.get_many([f"{oid}:{records.RECORD}" for oid in missing])
+                    got = own_batch.get_many(record_reads(missing))
             else:
-                blobs = batch.get_many([f"{oid}:{records.RECORD}" for oid in missing])
-            for oid, got in zip(missing, blobs):
-                if got is None or got[1] != "blob":
-                    continue
-                try:
-                    known[oid] = records.decode(got[2], oid)
-                except Conflict:
-                    continue
+                got = batch.get_many(record_reads(missing))
+            for oid, rec in zip(missing, read_records(missing, got)):
+                if rec is not None:
+                    known[oid] = rec
         heads = [records.Head(name, oid, known[oid]) for name, oid in tips if oid in known]
         stale = len(known) - len(heads)
         if stale > max(STALE_KEPT, len(heads)):

@@ -19,10 +19,10 @@ def parse_iso(text: str | None) -> float | None:
     """Seconds since the epoch of an ISO 8601 time as records hold them, or None."""
     if not text:
         return None
-    import datetime as _dt
+    from flowergit.state.quicktoml import datetime_module
 
     try:
-        return _dt.datetime.fromisoformat(text).timestamp()
+        return float(datetime_module().datetime.fromisoformat(text).timestamp())
     except ValueError:
         return None
 

@@ -81,8 +81,9 @@ class Brief:
 
 
 def _jsonable(v: Any) -> Any:
-    import datetime as _dt
+    from flowergit.state.quicktoml import datetime_module
 
+    _dt = datetime_module()
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
         return _iso(v)
     if isinstance(v, list):
@@ -93,8 +94,9 @@ def _jsonable(v: Any) -> Any:
 
 
 def _iso(v: Any) -> str:
-    import datetime as _dt
+    from flowergit.state.quicktoml import datetime_module
 
+    _dt = datetime_module()
     if isinstance(v, _dt.datetime) and v.tzinfo is not None:
         v = v.astimezone(_dt.timezone.utc).replace(tzinfo=None)
         return str(v.isoformat(timespec="seconds")) + "Z"
@@ -102,9 +104,11 @@ def _iso(v: Any) -> str:
 
 
 def now_utc() -> _dt.datetime:
-    import datetime as _dt
+    from flowergit.state.quicktoml import datetime_module
 
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    dt = datetime_module()
+    now: _dt.datetime = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return now
 
 
 def split(data: bytes) -> tuple[bytes, bytes]:
@@ -227,7 +231,9 @@ def render_new(b: Brief) -> bytes:
         meta["agent"] = b.agent
     if b.depends_on:
         meta["depends_on"] = list(b.depends_on)
-    import datetime as _dt
+    from flowergit.state.quicktoml import datetime_module
+
+    _dt = datetime_module()
 
     meta["created"] = _dt.datetime.fromisoformat(b.created) if b.created else now_utc()
     if b.run:

@@ -558,15 +558,24 @@ def test_one_dispatch_starts_eight_git_processes(repo: Path, tmp_path: Path) -> 
     got = flower_json(repo, "brief", "show", str(bid))
     assert got["status"] == "dispatched"  # type: ignore[index]
     wait_all(repo, bid)
-    code = ("import sys\nfrom flowergit.main import main\n"
+    # what is loaded when the worktree add starts: only what decides it (not re, json's Python
+    # modules, enum, contextlib, collections or datetime.py: each costs a git process or more)
+    code = ("import sys\nfrom flowergit.main import main\nat_add = []\n"
+            "def hook(event, args):\n"
+            "    if event == 'os.posix_spawn' and 'worktree' in list(args[1]) and not at_add:\n"
+            "        at_add.append(sorted(m for m in ('re', 'json', 'enum', 'contextlib', "
+            "'collections', 'datetime', 'subprocess', 'threading') if m in sys.modules))\n"
+            "sys.addaudithook(hook)\n"
             f"rc = main(['dispatch', '{new_brief(repo, 'imports')}', '--agent', 'script', '--json'])\n"
             "print('LOADED', sorted(m for m in ('psutil', 'tomlkit', 'flowergit.ops.recover', "
             "'flowergit.procs.supervisor', 'flowergit.ops.supervise', 'argparse', 'typer', 'rich', "
-            "'socket', 'flowergit.state.journal', 'difflib') if m in sys.modules))\nsys.exit(rc)\n")
+            "'socket', 'flowergit.state.journal', 'difflib', 'subprocess', 're') "
+            "if m in sys.modules))\nprint('AT ADD', at_add)\nsys.exit(rc)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
                          timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert "LOADED []" in out.stdout  # the dispatching process loads none of them
+    assert "AT ADD [[]]" in out.stdout, out.stdout
 
 
 BRIEFS = [

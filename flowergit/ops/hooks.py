@@ -15,13 +15,14 @@ calls, and a flower failure is a warning, never a failed commit, unless ``[hooks
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import re
 import sys
+import time
 
 from flowergit import fastjson
+from flowergit.errors import UsageError
 from flowergit.gitio import runner
+from flowergit.state.ids import dispatch_id, is_brief_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ EVENTS = ("commit-msg", "post-commit", "pre-push")
 FINGERPRINT = "# git-flower-hook v"
 PREV = ".flower-prev"
 NESTED = "GIT_FLOWER_HOOK_NESTED"
-_BRANCH = re.compile(r"flower/([1-9][0-9]{0,8})(?:-.*)?", re.ASCII | re.DOTALL)
-_DISPATCH = re.compile(r"[1-9][0-9]{0,8}\.[1-9][0-9]{0,3}", re.ASCII)
 
 
 # -- the hook fast path -----------------------------------------------------------------------------
@@ -50,8 +49,11 @@ def _branch() -> str:
 
 
 def brief_of(branch: str) -> int | None:
-    m = _BRANCH.fullmatch(branch)
-    return int(m[1]) if m else None
+    """N for a dispatch branch ``flower/N`` or ``flower/N-<anything>``, else None."""
+    if not branch.startswith("flower/"):
+        return None
+    num = branch[7:].partition("-")[0]
+    return int(num) if is_brief_id(num) else None
 
 
 def _commit_msg(args: list[str]) -> None:
@@ -70,7 +72,9 @@ def _post_commit() -> None:
     branch = _branch()
     n = brief_of(branch)
     dispatch = os.environ.get("FLOWER_DISPATCH", "")
-    if not _DISPATCH.fullmatch(dispatch):
+    try:
+        dispatch_id(dispatch)
+    except UsageError:
         dispatch = ""
     if n is None and not dispatch:
         return
@@ -82,7 +86,7 @@ def _post_commit() -> None:
     name = dispatch or f"brief-{n}"
     rec = {"v": 1, "event": "commit", "commit": head, "branch": branch, "brief": n,
            "dispatch": dispatch or None, "pid": os.getppid(),
-           "at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+           "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     d = os.path.join(common, "flower", "progress")
     os.makedirs(d, exist_ok=True)
     fd = os.open(os.path.join(d, name + ".log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -294,6 +298,8 @@ def status(ctx: Any) -> dict[str, Any]:
             state = "foreign"
         recorded = None
         if state in ("installed", "outdated"):
+            import re
+
             with open(path, "rb") as f:
                 m = re.search(rb"^flower_bin='([^'\n]*)'", f.read(), re.MULTILINE)
             recorded = m[1].decode("utf-8", "surrogateescape") if m else None

@@ -25,7 +25,6 @@ over for an expiry period (:func:`prune`), so that listing does not grow without
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Sequence
 
@@ -142,8 +141,9 @@ def expired(sid: str, expiry: float, now: float | None = None) -> bool:
 def _ident_env() -> tuple[bytes, bytes]:
     name = os.environ.get("GIT_COMMITTER_NAME") or "git flower"
     email = os.environ.get("GIT_COMMITTER_EMAIL") or "flower@localhost"
-    clean = re.compile(r"[<>\n\0]")
-    return clean.sub("", name).encode("utf-8", "replace"), clean.sub("", email).encode("utf-8", "replace")
+    clean = {ord(c): None for c in "<>\n\0"}
+    return (name.translate(clean).encode("utf-8", "replace"),
+            email.translate(clean).encode("utf-8", "replace"))
 
 
 def _claim_commit(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:

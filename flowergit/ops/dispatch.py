@@ -2,17 +2,21 @@
 
 The steps, in order (each a separate failure point with nothing half-done left behind):
 
-1. read what the dispatch needs, at once: the brief (with the trees on its path, so that marking
-   it dispatched reads nothing again), every dispatch ref, the target and the brief's branches
-   (one ``for-each-ref``), and the committer identity; resolve the agent profile (a profile from
-   `.flower.toml` needs `git flower trust`). From here to step 5 the per-machine scheduler lock
+1. read what the dispatch needs, at once, each a git process started without waiting for the
+   other: the brief (with the trees on its path, so that marking it dispatched reads nothing
+   again), and every dispatch ref with the target and the brief's branches (one
+   ``for-each-ref``); resolve the agent profile (a profile from `.flower.toml` needs `git
+   flower trust`). From the listing to step 5 the per-machine scheduler lock
    (``flock($common/flower/sched.lock)``) is held, so the census of running agents taken here is
-   the one the start decision in step 5 acts on;
-2. ``git worktree add --lock`` on a new branch ``flower/<N>-<slug>`` starts, on a thread: the
-   checkout is the long step, and everything up to step 5 happens while it runs. It is joined,
-   and its failure reported, before dispatch returns; should the claim fail, the new worktree
-   and branch are removed again. (An existing branch is reused: rework, with the drift of its
-   base from the target reported; that worktree is found or made after the claim.)
+   the one the start decision in step 5 acts on. Nothing up to step 2 loads more than deciding
+   it needs (no ``re``, ``json``'s Python modules, ``contextlib``, ``datetime.py``):
+   everything before the worktree add is time the checkout has not started;
+2. ``git worktree add --lock`` on a new branch ``flower/<N>-<slug>`` starts (and then ``git
+   var``, for the records' identity): the checkout is the long step, and everything up to step 5
+   happens while it runs. It is waited for, and its failure reported, before dispatch returns;
+   should the claim fail, the new worktree and branch are removed again. (An existing branch is
+   reused: rework, with the drift of its base from the target reported; that worktree is found
+   or made after the claim.)
 3. claim ``refs/flower/dispatch/<N>/<k>`` create-only (state ``preparing``): a brief has at most
    one live dispatch, and two dispatchers racing for the same attempt cannot both win (exit 4);
 4. render the packet file and the local start spec (the argv that will run; kept under the
@@ -23,7 +27,8 @@ The steps, in order (each a separate failure point with nothing half-done left b
    (``running`` or ``queued``) and the brief's status (→ ``dispatched``, forward only) are
    written together: one ``unpack-objects``, one ``update-ref`` transaction;
 6. once the worktree is there, the ready mark: the supervisor, which has been waiting for it
-   without loading anything, then starts the agent.
+   (a fork of this process when it is the command line, see :func:`_spawn_supervisor`), then
+   starts the agent.
 """
 
 from __future__ import annotations

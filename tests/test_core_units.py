@@ -363,3 +363,27 @@ def test_escape_is_its_regular_expression(text: str) -> None:
 
     want = unsafe.sub(esc, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
     assert escape(text) == want
+
+
+def test_a_released_lock_is_free_even_while_a_fork_still_holds_its_descriptor(tmp_path: Path) -> None:
+    """dispatch forks its supervisor while it holds the scheduler lock: the copy's descriptor
+    must not keep the lock once the dispatcher lets go."""
+    import os
+    import time
+
+    from flowergit.errors import Retry
+    from flowergit.procs.locks import exclusive
+
+    path = str(tmp_path / "sched.lock")
+    held = exclusive(path, wait=1, busy=lambda: Retry("busy"))
+    pid = os.fork()
+    if pid == 0:  # the copy: keeps every descriptor open for a while, then leaves
+        time.sleep(2)
+        os._exit(0)
+    try:
+        held.release()
+        with exclusive(path, wait=0.5, busy=lambda: Retry("busy")):
+            pass  # taken at once, though the copy's descriptor is still open
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)

@@ -44,10 +44,15 @@ class exclusive:  # noqa: N801 - used as a function: `with exclusive(...):`
             raise
 
     def release(self) -> None:
-        """Let go of the lock (again: nothing)."""
+        """Let go of the lock (again: nothing). Unlocked explicitly, not only closed: a process
+        forked meanwhile shares the open file, and closing our descriptor alone would leave the
+        lock held until the copy closes its own."""
         if self._fd != -1:
-            os.close(self._fd)  # closing releases the lock
-            self._fd = -1
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self) -> exclusive:
         return self

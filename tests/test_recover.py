@@ -128,7 +128,12 @@ def test_recover_stops_an_orphaned_suite(tmp_path: Path) -> None:
                          env={**os.environ, **env_fp("during_tests=sleep(1)")},
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    while not pidfile.exists() or not pidfile.read_text():
+    journal = repo / ".git" / "flower" / "journal"
+
+    def suite_journaled() -> bool:  # the merge has said which suite runs (its "testing" phase)
+        return any("suite_pid" in f.read_text() for f in journal.glob("*.json"))
+
+    while not pidfile.exists() or not pidfile.read_text() or not suite_journaled():
         assert time.monotonic() < deadline, "the suite never started"
         time.sleep(0.05)
     pid = int(pidfile.read_text())

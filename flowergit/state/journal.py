@@ -57,7 +57,10 @@ def owner() -> dict[str, Any] | None:
 def write(repo: Repo, rec: dict[str, Any]) -> None:
     d = directory(repo)
     os.makedirs(d, exist_ok=True)
-    data = fastjson.dumps(rec, sort_keys=True, indent=1).encode() + b"\n"
+    # one line, through the C encoder: an indent would load json's Python encoder (and re)
+    # between the suite's start and the journal that names it, where a killed merge would
+    # leave a suite recover cannot find
+    data = fastjson.dumps(rec, sort_keys=True).encode() + b"\n"
     tmp = os.path.join(d, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

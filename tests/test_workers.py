@@ -516,3 +516,20 @@ def test_a_dispatch_ref_that_names_no_commit_is_no_record(repo: Path) -> None:
     d = dispatch(repo, bid)
     assert d["id"] == f"{bid}.1"
     assert wait_all(repo, bid)[0]["exit_code"] == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_a_supervisor_shows_as_such_not_as_the_dispatch_it_was_forked_from(repo: Path) -> None:
+    """`git flower dispatch` forks its supervisor: once the worktree is ready the copy names
+    itself, so `ps` does not show a dispatch that seems never to end."""
+    add_agent(repo, "idle", ["sleep", "30"])
+    bid = new_brief(repo, "titled")
+    d = dispatch(repo, bid, "--agent", "idle")
+    pid = d["supervisor"]["pid"]
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        until(lambda: "git-flower supervise" in cmdline.read_bytes().decode(errors="replace"),
+              what="the supervisor's title")
+        assert f"supervise {d['id']}" in cmdline.read_bytes().decode(errors="replace")
+    finally:
+        assert flower(repo, "stop", str(bid)).returncode == 0

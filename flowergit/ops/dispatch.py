@@ -215,6 +215,14 @@ def _spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = 
 
             return supervise.main(argv[3:])
 
+        try:  # the copy renames itself once ready (ops.supervise): setproctitle must find the
+            # environment block where the kernel put it, before the copy replaces it
+            import setproctitle
+
+            setproctitle.getproctitle()
+        except ImportError:  # pragma: no cover - a dependency; the title is a courtesy
+            pass
+
         pid = spawn.fork_detached(child, cwd=repo.common_dir, env=_base_env(),
                                   log=log_file(repo, did))
     else:

@@ -231,6 +231,17 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
     return rec
 
 
+def _name_process(did: str) -> None:
+    """What ``ps`` shows for this process: ``git-flower supervise N.k``. A supervisor forked
+    from ``git flower dispatch`` would otherwise go on showing the dispatch's command line for
+    as long as its agent runs (and look like a dispatch that never ended)."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:  # pragma: no cover - a dependency; the title is a courtesy
+        return
+    setproctitle(f"git-flower supervise {did}")
+
+
 def main(argv: list[str]) -> int:
     """``N.k`` (a queued dispatch started later, or a resumed one), or ``N.k READY PID:START``
     from the dispatcher that is still making the worktree: wait for it first."""
@@ -239,6 +250,7 @@ def main(argv: list[str]) -> int:
         return 2
     if len(argv) == 3:
         _await_ready(argv[1], argv[2])
+    _name_process(argv[0])
     from flowergit.errors import FlowerError
 
     try:

@@ -209,22 +209,14 @@ def _spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = 
     if dispatcher is not None and fork and spawn.can_fork():
         # a copy of this process, which has loaded what the supervisor needs: no interpreter
         # to start, no code to load, while the worktree is being checked out next to it
+        env = _base_env()
+
         def child() -> int:
-            runner.environment_changed()
             from flowergit.ops import supervise
 
-            return supervise.main(argv[3:])
+            return supervise.main(argv[3:], env=env)
 
-        try:  # the copy renames itself once ready (ops.supervise): setproctitle must find the
-            # environment block where the kernel put it, before the copy replaces it
-            import setproctitle
-
-            setproctitle.getproctitle()
-        except ImportError:  # pragma: no cover - a dependency; the title is a courtesy
-            pass
-
-        pid = spawn.fork_detached(child, cwd=repo.common_dir, env=_base_env(),
-                                  log=log_file(repo, did))
+        pid = spawn.fork_detached(child, cwd=repo.common_dir, log=log_file(repo, did))
     else:
         pid = spawn.spawn_detached(argv, cwd=repo.common_dir, env=_base_env(),
                                    log=log_file(repo, did))

@@ -20,6 +20,7 @@ import time
 # than this, so that it takes no CPU time from the checkout.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from flowergit.ops.context import Ctx
@@ -242,15 +243,23 @@ def _name_process(did: str) -> None:
     setproctitle(f"git-flower supervise {did}")
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
     """``N.k`` (a queued dispatch started later, or a resumed one), or ``N.k READY PID:START``
-    from the dispatcher that is still making the worktree: wait for it first."""
+    from the dispatcher that is still making the worktree: wait for it first. ``env``: this
+    process is a copy of its dispatcher (ops.dispatch), still in the dispatcher's environment;
+    it takes this one, the agent's base, once it has named itself."""
     if len(argv) not in (1, 3):
         sys.stderr.write("usage: python -m flowergit.ops.supervise N.k [READY-FILE PID:START]\n")
         return 2
     if len(argv) == 3:
         _await_ready(argv[1], argv[2])
-    _name_process(argv[0])
+    _name_process(argv[0])  # (setproctitle reads the environment block as the kernel laid it)
+    if env is not None:
+        from flowergit.gitio import runner
+
+        os.environ.clear()
+        os.environ.update(env)
+        runner.environment_changed()
     from flowergit.errors import FlowerError
 
     try:

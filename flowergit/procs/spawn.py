@@ -129,13 +129,14 @@ def spawn_detached(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log
     return p.pid
 
 
-def fork_detached(child: Callable[[], int], *, cwd: str, env: Mapping[str, str], log: str) -> int:
+def fork_detached(child: Callable[[], int], *, cwd: str, log: str) -> int:
     """:func:`spawn_detached` for Python code of this very program: ``child()`` runs in a forked
     copy of this process (new session, stdin on /dev/null, stdout and stderr on ``log``, no other
-    descriptor kept, in ``cwd`` with ``env`` as its environment) and its return value is the
-    copy's exit code; the copy never returns into the caller's code. The caller's pid. No
-    interpreter to start and no code to load again: the copy has it all already. Only for a
-    process with one thread (forking one with more is not safe): :func:`can_fork` says."""
+    descriptor kept, in ``cwd``; the environment is still the caller's, for ``child`` to replace
+    when it is ready to) and its return value is the copy's exit code; the copy never returns
+    into the caller's code. The caller gets the copy's pid. No interpreter to start and no code
+    to load again: the copy has it all already. Only for a process with one thread (forking one
+    with more is not safe): :func:`can_fork` says."""
     os.makedirs(os.path.dirname(log), exist_ok=True)
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -155,8 +156,6 @@ def fork_detached(child: Callable[[], int], *, cwd: str, env: Mapping[str, str],
         os.dup2(out, 2)
         os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 256))  # locks and pipes of the caller
         os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(env)
         code = child()
     except BaseException:  # noqa: BLE001 - the copy must end here, whatever happened
         try:

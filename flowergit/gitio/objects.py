@@ -116,36 +116,41 @@ def check_name(name: bytes) -> None:
         raise FlowerError(f"refusing to write a tree entry named {name!r}")
 
 
+def _request(name: str) -> bytes:
+    """One ``cat-file --batch`` request line."""
+    if "\n" in name:
+        raise FlowerError("object names cannot contain newlines")
+    return name.encode("utf-8", "surrogateescape") + b"\n"
+
+
+def _answer(out: Any) -> tuple[str, str, bytes] | None:
+    """One ``cat-file --batch`` answer read from the binary stream ``out``: (oid, type,
+    content), or None for a missing object."""
+    header = out.readline()
+    if not header:
+        raise FlowerError("git cat-file --batch ended early")
+    parts = header.split()
+    if len(parts) != 3 or parts[1] == b"missing" or parts[-1] == b"missing":
+        return None
+    size = int(parts[2])
+    data = out.read(size + 1)[:size]
+    return parts[0].decode(), parts[1].decode(), data
+
+
 def read_start(repo: Repo, names: Sequence[str]) -> runner.Started:
     """Start one ``git cat-file --batch`` that answers ``names`` and ends: for a few objects
     whose names are known up front (their answers: :func:`read_finish`)."""
-    lines = []
-    for n in names:
-        if "\n" in n:
-            raise FlowerError("object names cannot contain newlines")
-        lines.append(n.encode("utf-8", "surrogateescape") + b"\n")
-    return runner.start(["--git-dir", repo.git_dir, "cat-file", "--batch"], input=b"".join(lines))
+    return runner.start(["--git-dir", repo.git_dir, "cat-file", "--batch"],
+                        input=b"".join(_request(n) for n in names))
 
 
 def read_finish(started: runner.Started, count: int) -> list[tuple[str, str, bytes] | None]:
     """The ``count`` answers of :func:`read_start`, in order: (oid, type, content), or None for
     a missing object."""
-    data = started.result().stdout
-    out: list[tuple[str, str, bytes] | None] = []
-    pos = 0
-    for _ in range(count):
-        end = data.find(b"\n", pos)
-        if end < 0:
-            raise FlowerError("git cat-file --batch ended early")
-        parts = data[pos:end].split()
-        pos = end + 1
-        if len(parts) != 3 or parts[1] == b"missing" or parts[-1] == b"missing":
-            out.append(None)
-            continue
-        size = int(parts[2])
-        out.append((parts[0].decode(), parts[1].decode(), data[pos:pos + size]))
-        pos += size + 1
-    return out
+    import io
+
+    out = io.BytesIO(started.result().stdout)
+    return [_answer(out) for _ in range(count)]
 
 
 class Batch:
@@ -188,23 +193,10 @@ class Batch:
         while view:
             view = view[os.write(self._in, view):]
 
-    def _read_one(self) -> tuple[str, str, bytes] | None:
-        header = self._out.readline()
-        if not header:
-            raise FlowerError("git cat-file --batch ended early")
-        parts = header.split()
-        if len(parts) != 3 or parts[1] == b"missing" or parts[-1] == b"missing":
-            return None
-        size = int(parts[2])
-        data = self._out.read(size + 1)[:size]
-        return parts[0].decode(), parts[1].decode(), data
-
     def get(self, name: str) -> tuple[str, str, bytes] | None:
         """(oid, type, content) of the object ``name`` names, or None if missing."""
-        if "\n" in name:
-            raise FlowerError("object names cannot contain newlines")
-        self._send(name.encode("utf-8", "surrogateescape") + b"\n")
-        return self._read_one()
+        self._send(_request(name))
+        return _answer(self._out)
 
     def get_many(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
         """Read many objects. The names go in at most 32 KiB at a time (half a pipe), and each
@@ -214,18 +206,16 @@ class Batch:
         pending: list[bytes] = []
         size = 0
         for n in names:
-            if "\n" in n:
-                raise FlowerError("object names cannot contain newlines")
-            line = n.encode("utf-8", "surrogateescape") + b"\n"
+            line = _request(n)
             if pending and size + len(line) > 32768:
                 self._send(b"".join(pending))
-                out += [self._read_one() for _ in pending]
+                out += [_answer(self._out) for _ in pending]
                 pending, size = [], 0
             pending.append(line)
             size += len(line)
         if pending:
             self._send(b"".join(pending))
-            out += [self._read_one() for _ in pending]
+            out += [_answer(self._out) for _ in pending]
         return out
 
     def tree(self, name: str) -> list[Entry] | None:

@@ -227,14 +227,6 @@ def wait_code(pid: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def communicate(argv: Sequence[str], env: Mapping[str, str], input: bytes | None,
-                timeout: float | None) -> tuple[int, bytes, bytes]:
-    """Run ``argv`` to its end, feeding ``input`` (None: /dev/null) and collecting both
-    outputs; (exit code, stdout, stderr). A timeout kills it and raises ``TimeoutError`` with
-    the output so far."""
-    return _Child(argv, env, input).finish(timeout)
-
-
 class _Child:
     """A process started with pipes on its stdout and stderr (and stdin, given ``input``);
     :meth:`finish` feeds the rest of the input, collects both outputs and reaps it."""

@@ -176,15 +176,16 @@ def sched_lock(repo: Repo, wait: float = LOCK_WAIT) -> exclusive:
                                         "another git flower is starting agents; retry"))
 
 
-def supervisor_argv(did: str, ready: str | None = None,
+def supervisor_args(did: str, ready: str | None = None,
                     dispatcher: dict[str, Any] | None = None) -> list[str]:
-    """The supervisor's command line. With ``ready`` and the ``dispatcher``'s identity it waits
-    for that file (or that process's end) before it loads anything: its dispatcher is still
-    checking the worktree out."""
-    argv = [sys.executable, "-m", "flowergit.ops.supervise", did]
+    """The supervisor's arguments (``python -m flowergit.ops.supervise ARGS``, or
+    ``supervise.main(ARGS)`` in a fork). With ``ready`` and the ``dispatcher``'s identity it
+    waits for that file (or that process's end) before it loads anything: its dispatcher is
+    still checking the worktree out."""
+    args = [did]
     if ready and dispatcher:
-        argv += [ready, f"{dispatcher.get('pid')}:{dispatcher.get('start')}"]
-    return argv
+        args += [ready, f"{dispatcher.get('pid')}:{dispatcher.get('start')}"]
+    return args
 
 
 def _base_env() -> dict[str, str]:
@@ -205,7 +206,7 @@ def _spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = 
     can be a copy of it (where it has one thread only)."""
     from flowergit.procs import spawn
 
-    argv = supervisor_argv(did, ready_path(repo, did), dispatcher)
+    args = supervisor_args(did, ready_path(repo, did), dispatcher)
     if dispatcher is not None and fork and spawn.can_fork():
         # a copy of this process, which has loaded what the supervisor needs: no interpreter
         # to start, no code to load, while the worktree is being checked out next to it
@@ -214,11 +215,12 @@ def _spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = 
         def child() -> int:
             from flowergit.ops import supervise
 
-            return supervise.main(argv[3:], env=env)
+            return supervise.main(args, env=env)
 
         pid = spawn.fork_detached(child, cwd=repo.common_dir, log=log_file(repo, did))
     else:
-        pid = spawn.spawn_detached(argv, cwd=repo.common_dir, env=_base_env(),
+        pid = spawn.spawn_detached([sys.executable, "-m", "flowergit.ops.supervise", *args],
+                                   cwd=repo.common_dir, env=_base_env(),
                                    log=log_file(repo, did))
     ident = spawn.identity(pid) or {"host": spawn.host(), "boot_id": spawn.boot_id(),
                                     "pid": pid, "start": 0}
@@ -425,8 +427,11 @@ class _Adding:
     def __init__(self, repo: Repo, args: list[str]) -> None:
         self.repo = repo
         self.args = args
-        self.started = runner.start(["--git-dir", repo.git_dir, "worktree", "add", "--quiet",
-                                     *args])
+        self.started = self._start()
+
+    def _start(self) -> runner.Started:
+        return runner.start(["--git-dir", self.repo.git_dir, "worktree", "add", "--quiet",
+                             *self.args])
 
     def done(self) -> bool:
         return self.started.done()
@@ -442,8 +447,7 @@ class _Adding:
                     # a worktree deleted by hand: forget it, then retry
                     forget_worktree(self.repo, self.args[self.args.index("--end-of-options") + 1],
                                     True)
-                    self.started = runner.start(["--git-dir", self.repo.git_dir, "worktree",
-                                                 "add", "--quiet", *self.args])
+                    self.started = self._start()
                     continue
                 if "already checked out" in err or "is already used by worktree" in err:
                     where = err.strip().splitlines()[-1].split(" at ")[-1].strip("'")

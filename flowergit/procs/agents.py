@@ -45,21 +45,55 @@ def _config_pair(key: str) -> bool:
 
 
 class Profile:
-    """An agent profile (a plain class: this module is on the dispatch hot path)."""
+    """An agent profile (a plain class: this module is on the dispatch hot path).
 
-    __slots__ = ("builtin", "command", "env", "name", "timeout")
+    ``pass_env``: when set, the agent's environment is a small base (PATH, HOME, locale, …)
+    plus only the variables matching these names or ``NAME*`` prefixes, instead of everything
+    the dispatcher has. ``transcript``: the structured output the agent writes to its log
+    (``"claude"`` stream-json, ``"codex"`` exec --json, …), read for its model, tokens and
+    cost. ``tmux``: run it in a terminal by default. ``prompts``: regular expressions that mark
+    a line on its screen as a question waiting for an answer; ``answers``: (pattern, keys)
+    pairs typed in when such a question appears. ``commit``: commit what the agent left in its
+    worktree when it exits (agents whose sandbox forbids writing the repository's git data).
+    ``price``: US dollars per million tokens (``input``, ``output``, ``cached_input``)."""
+
+    __slots__ = ("answers", "builtin", "command", "commit", "env", "name", "pass_env", "price",
+                 "prompts", "timeout", "tmux", "transcript")
 
     def __init__(self, name: str, command: tuple[str, ...], env: Mapping[str, str] | None = None,
-                 timeout: float | None = None, builtin: bool = True) -> None:
+                 timeout: float | None = None, builtin: bool = True, *,
+                 pass_env: tuple[str, ...] | None = None, transcript: str | None = None,
+                 tmux: bool = False, prompts: tuple[str, ...] = (),
+                 answers: tuple[tuple[str, tuple[str, ...]], ...] = (), commit: bool = True,
+                 price: Mapping[str, float] | None = None) -> None:
         self.name = name
         self.command = command
         self.env: Mapping[str, str] = env or {}
         self.timeout = timeout
         self.builtin = builtin  # False: from .flower.toml, so it runs only once that file is trusted
+        self.pass_env = pass_env
+        self.transcript = transcript
+        self.tmux = tmux
+        self.prompts = prompts
+        self.answers = answers
+        self.commit = commit
+        self.price: Mapping[str, float] = price or {}
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "command": list(self.command), "env": dict(self.env),
-                "timeout": self.timeout, "builtin": self.builtin}
+                "timeout": self.timeout, "builtin": self.builtin,
+                "pass_env": list(self.pass_env) if self.pass_env is not None else None,
+                "transcript": self.transcript, "tmux": self.tmux, "prompts": list(self.prompts),
+                "answers": [{"match": m, "keys": list(k)} for m, k in self.answers],
+                "commit": self.commit, "price": dict(self.price)}
+
+    def spec(self) -> dict[str, Any]:
+        """What the supervisor needs of the profile besides the argv (the dispatch's start
+        spec carries it, so a later change of the config does not change a running attempt)."""
+        return {"agent": self.name, "transcript": self.transcript, "prompts": list(self.prompts),
+                "answers": [[m, list(k)] for m, k in self.answers], "commit": self.commit,
+                "price": dict(self.price),
+                "pass_env": list(self.pass_env) if self.pass_env is not None else None}
 
 
 def builtins() -> dict[str, Profile]:
@@ -91,22 +125,62 @@ def check_command(name: str, command: Sequence[str]) -> None:
                              f'write it as its own element, e.g. ["prog", "--prompt", "{m.group()}"]')
 
 
-def resolve(name: str, configured: Mapping[str, Mapping[str, Any]]) -> Profile:
-    """The profile called ``name``: the config's own wins over a built-in of the same name."""
-    if name in configured:
-        prof = configured[name]
+# the keys a profile may set, beside `command`, and how each becomes a Profile attribute
+OPTIONAL_KEYS = ("env", "timeout", "pass_env", "transcript", "tmux", "prompts", "answers",
+                 "commit", "price")
+
+
+def _from_table(name: str, prof: Mapping[str, Any], base: Profile | None,
+                builtin: bool) -> Profile:
+    """A profile from a config table; keys it leaves out come from ``base`` (a built-in of the
+    same name), so ``[agents.claude] timeout = 3600`` changes only the timeout."""
+    if "command" in prof:
         command = tuple(prof["command"])
-        check_command(name, command)
-        timeout = prof.get("timeout")
-        return Profile(name, command, dict(prof.get("env", {})),
-                       float(timeout) if timeout is not None else None, builtin=False)
-    got = builtins().get(name)
-    if got is None:
-        known = sorted({*builtins(), *configured})
+    elif base is not None:
+        command = base.command
+    else:
+        raise UsageError(f"[agents.{name}] has no 'command'",
+                         'add command = ["program", "{bootstrap}"]')
+    check_command(name, command)
+    timeout = prof.get("timeout", base.timeout if base else None)
+    env = dict(base.env) if base else {}
+    env.update(prof.get("env", {}))
+    answers = base.answers if base else ()
+    if "answers" in prof:
+        answers = tuple((str(a["match"]), tuple(str(k) for k in a["keys"]))
+                        for a in prof["answers"])
+    pass_env = base.pass_env if base else None
+    if "pass_env" in prof:
+        pass_env = tuple(prof["pass_env"])
+    price = dict(base.price) if base else {}
+    price.update({k: float(v) for k, v in prof.get("price", {}).items()})
+    return Profile(name, command, env, float(timeout) if timeout is not None else None,
+                   builtin=builtin, pass_env=pass_env,
+                   transcript=prof.get("transcript", base.transcript if base else None),
+                   tmux=bool(prof.get("tmux", base.tmux if base else False)),
+                   prompts=tuple(prof.get("prompts", base.prompts if base else ())),
+                   answers=answers, commit=bool(prof.get("commit", base.commit if base else True)),
+                   price=price)
+
+
+def resolve(name: str, configured: Mapping[str, Mapping[str, Any]],
+            local: Mapping[str, Mapping[str, Any]] | None = None) -> Profile:
+    """The profile called ``name``: the config's own is laid over a built-in of the same name,
+    and this machine's own settings (``local``: from ``git config flower.agent.NAME.*``, never
+    committed) over both. A profile that takes anything from the committed config runs only
+    once that file is trusted (``builtin`` is then False)."""
+    base = builtins().get(name)
+    prof: Profile | None = base
+    if name in configured:
+        prof = _from_table(name, configured[name], base, builtin=False)
+    if local and name in local:
+        prof = _from_table(name, local[name], prof, builtin=prof.builtin if prof else True)
+    if prof is None:
+        known = sorted({*builtins(), *configured, *(local or {})})
         raise UsageError(f"no agent profile named {name!r}",
                          "known profiles: " + ", ".join(known)
                          + '; add one as [agents.NAME] command = [...] in .flower.toml')
-    return got
+    return prof
 
 
 def bootstrap_line(packet: str) -> str:
@@ -131,12 +205,31 @@ def render_argv(command: Sequence[str], values: Mapping[str, str]) -> list[str]:
     return out
 
 
-def agent_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+# what every agent keeps when its profile names the variables it is given (`pass_env`)
+BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TERM",
+            "TMPDIR", "TZ", "XDG_*", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
+            "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+            "GIT_TERMINAL_PROMPT", "GIT_FLOWER_TRACE", "FLOWER_FAILPOINTS")
+
+
+def env_matches(key: str, patterns: Sequence[str]) -> bool:
+    """``NAME`` matches itself; ``NAME*`` every variable that starts with ``NAME``."""
+    for p in patterns:
+        if p.endswith("*") and key.startswith(p[:-1]) or key == p:
+            return True
+    return False
+
+
+def agent_env(base: Mapping[str, str], extra: Mapping[str, str],
+              pass_env: Sequence[str] | None = None) -> dict[str, str]:
     """The agent's environment: ``base`` without git's per-repository variables or another
-    agent's FLOWER_* variables, then the profile's env, then ``extra`` (FLOWER_*)."""
+    agent's FLOWER_* variables (and, with ``pass_env``, only the variables it names beside
+    :data:`BASE_ENV`), then ``extra`` (the profile's env, FLOWER_*)."""
     drop = set(_DROP_PREFIX_EXACT)
     env = {k: v for k, v in base.items() if k not in drop and not _config_pair(k)}
+    if pass_env is not None:
+        keep = (*BASE_ENV, *pass_env)
+        env = {k: v for k, v in env.items() if env_matches(k, keep)}
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env.update(extra)
     return env
-

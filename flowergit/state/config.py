@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     Check = Callable[[Any], str | None]  # returns an error text or None
 
 FILENAME = ".flower.toml"
+# profiles a table may amend without naming a command (flowergit.procs.agents.builtins)
+BUILTIN_AGENTS = ("script", "codex", "claude", "gemini", "opencode")
 
 
 def _str(v: Any) -> str | None:
@@ -74,6 +76,72 @@ def _local_only(v: Any) -> str | None:
     return None
 
 
+TRANSCRIPTS = ("claude", "codex", "gemini", "opencode")  # structured outputs git flower reads
+KEY_NAMES = ("Enter", "Escape", "Tab", "Up", "Down", "Left", "Right", "Backspace", "Space",
+             "C-c", "C-d", "PageUp", "PageDown", "Home", "End")
+
+
+def _envnames(v: Any) -> str | None:
+    err = _strlist(v)
+    if err:
+        return err
+    for name in v:
+        bare = name.removesuffix("*")
+        if not bare or not all(c.isascii() and (c.isalnum() or c == "_") for c in bare):
+            return f"{name!r} is not a variable name (letters, digits, _; a trailing * for a prefix)"
+    return None
+
+
+def _transcript(v: Any) -> str | None:
+    if v not in TRANSCRIPTS:
+        return "expected one of " + ", ".join(repr(t) for t in TRANSCRIPTS)
+    return None
+
+
+def _regexes(v: Any) -> str | None:
+    err = _strlist(v)
+    if err:
+        return err
+    import re
+
+    for pat in v:
+        try:
+            re.compile(pat)
+        except re.error as e:
+            return f"{pat!r} is not a regular expression: {e}"
+    return None
+
+
+def is_key(name: str) -> bool:
+    """A key name ``send`` and ``answers`` accept: a named key or one printable character."""
+    return name in KEY_NAMES or (len(name) == 1 and name.isprintable())
+
+
+def _answers(v: Any) -> str | None:
+    if not isinstance(v, list):
+        return "expected a list of {match = \"regex\", keys = [\"y\", \"Enter\"]} tables"
+    for a in v:
+        if not isinstance(a, dict) or set(a) != {"match", "keys"}:
+            return "each answer is a table with exactly 'match' and 'keys'"
+        err = _regexes([a["match"]]) or _strlist(a["keys"])
+        if err:
+            return err
+        bad = [k for k in a["keys"] if not is_key(k)]
+        if bad or not a["keys"]:
+            return (f"unknown key {bad[0]!r}; " if bad else "no keys; ") + \
+                "keys are one character or one of " + ", ".join(KEY_NAMES)
+    return None
+
+
+def _price(v: Any) -> str | None:
+    if not isinstance(v, dict) or not set(v) <= {"input", "output", "cached_input"}:
+        return "expected a table with input, output and cached_input (US$ per million tokens)"
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0
+               for x in v.values()):
+        return "prices are numbers >= 0"
+    return None
+
+
 # section -> key -> check. `agents` holds one table per agent profile.
 SCHEMA: dict[str, dict[str, Check]] = {
     "flower": {
@@ -90,7 +158,11 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "signals": {"expiry": _num(1)},
     "hooks": {"strict": _bool},
 }
-AGENT_KEYS: dict[str, Check] = {"command": _argv, "env": _strmap, "timeout": _num(1)}
+AGENT_KEYS: dict[str, Check] = {
+    "command": _argv, "env": _strmap, "timeout": _num(1), "pass_env": _envnames,
+    "transcript": _transcript, "tmux": _bool, "prompts": _regexes, "answers": _answers,
+    "commit": _bool, "price": _price,
+}
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "flower": {"target": "main", "worktrees": "../{repo}.flower", "max_parallel": 4,
@@ -190,7 +262,7 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
                 if not isinstance(prof, dict):
                     raise UsageError(f"{path}:1:1: [agents.{name}] must be a table")
                 _check_table(text, path, ["agents", name], prof, AGENT_KEYS)
-                if "command" not in prof:
+                if "command" not in prof and name not in BUILTIN_AGENTS:
                     raise UsageError(f"{path}:1:1: [agents.{name}] has no 'command'",
                                      'add command = ["program", "{bootstrap}"]')
             continue

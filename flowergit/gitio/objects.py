@@ -31,10 +31,15 @@ if TYPE_CHECKING:
 
 
 def _devnull() -> int:
-    """A descriptor on /dev/null for children's stderr, opened once per process."""
+    """A descriptor on /dev/null for children's stderr, opened once per process (a forked copy
+    opens its own: the copy may have closed the inherited one, and its number reused)."""
     if not _DEVNULL:
         _DEVNULL.append(os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC))
     return _DEVNULL[0]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_DEVNULL.clear)
 
 
 def new_hash(object_format: str, data: bytes = b"") -> Any:

@@ -6,7 +6,9 @@ its own session and process group, and stdout+stderr appended to the log file. T
 makes itself a child subreaper, so descendants that leave the agent's group and lose their
 parent are re-parented to it and cleaned up when the agent ends: an agent never leaves
 processes behind. With ``tmux`` the agent runs in a detached tmux session on a private socket
-instead, behind a pty that copies everything it prints into the same log.
+instead, behind a pty that copies everything it prints into the same log; its screen is then
+read every few tenths of a second (:mod:`flowergit.procs.waiting`) to tell when it waits at a
+prompt (``on_waiting``) and to type the profile's ``answers``.
 """
 
 from __future__ import annotations
@@ -60,7 +62,10 @@ def exit_code(returncode: int) -> tuple[int, str | None]:
 
 class AgentRun:
     """One agent to run: its argv, working directory, environment, log and timeout; with
-    ``tmux_socket`` set (and ``tmux_session``, ``exit_file``) it runs inside tmux."""
+    ``tmux_socket`` set (and ``tmux_session``, ``exit_file``) it runs inside tmux, where
+    ``prompts``, ``answers`` and ``silence`` tell when it waits for input (see
+    :class:`flowergit.procs.waiting.Watcher`) and ``on_waiting(prompt)`` hears of each change
+    (None: no longer waiting)."""
 
     def __init__(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], log: str,
                  timeout: float | None = None) -> None:
@@ -75,6 +80,12 @@ class AgentRun:
         self.pid: int | None = None
         self.timed_out = False
         self.stopped = False
+        self.prompts: Sequence[str] = ()
+        self.answers: Sequence[tuple[str, Sequence[str]]] = ()
+        self.silence: float | None = None  # None: waiting.SILENCE; 0: no guessing from silence
+        self.on_waiting: Callable[[str | None], None] | None = None
+        self.screen_poll = 0.4  # seconds between two looks at a tmux pane
+        self.waiting: str | None = None  # the prompt it waits at, as last reported
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- start -----------------------------------------------------------------------------
@@ -122,14 +133,64 @@ class AgentRun:
             code, sig = exit_code(rc)
         else:
             ident = groups.identity(self.pid)
+            watcher = self._watcher()
+            next_look = time.monotonic()
             while groups.is_alive(ident):
                 if deadline is not None and time.monotonic() >= deadline and not self.timed_out:
                     self.timed_out = True
                     groups.kill_tree(self.pid)
+                if time.monotonic() >= next_look:
+                    self._look(watcher)
+                    next_look = time.monotonic() + self.screen_poll
                 time.sleep(poll)
+            self._report(None)
             code, sig = self._tmux_exit()
         self.cleanup()
         return code, sig
+
+    # -- waiting at a prompt (tmux) ----------------------------------------------------------
+    def _watcher(self) -> Any:
+        from flowergit.procs import waiting
+
+        return waiting.Watcher(self.prompts, self.answers,
+                               waiting.SILENCE if self.silence is None else self.silence)
+
+    def _look(self, watcher: Any) -> None:
+        """One look at the pane: type an answer, or report a change of waiting."""
+        from flowergit.errors import FlowerError
+        from flowergit.procs import tmux, waiting
+
+        assert self.tmux_socket
+        try:
+            got = tmux.screen(self.tmux_socket, self.tmux_session)
+        except FlowerError:
+            got = None
+        if got is None:
+            return
+        lines, top, cursor = got
+        answer = watcher.see(waiting.Screen(tuple(lines), top, cursor), time.monotonic())
+        if answer is not None:
+            prompt, keys = answer
+            try:
+                tmux.send(self.tmux_socket, self.tmux_session, keys=keys)
+            except FlowerError as e:
+                log_line(self.log, f"could not answer {prompt!r}: {e.message}")
+            else:
+                log_line(self.log, f'answered "{prompt}" with {" ".join(keys)}')
+        self._report(watcher.waiting)
+
+    def _report(self, prompt: str | None) -> None:
+        if prompt == self.waiting:
+            return
+        self.waiting = prompt
+        if self.on_waiting is not None:
+            from flowergit.errors import FlowerError
+
+            try:
+                self.on_waiting(prompt)
+            except (FlowerError, OSError) as e:
+                why = e.message if isinstance(e, FlowerError) else str(e)
+                log_line(self.log, f"could not record the wait at a prompt: {why}")
 
     def _tmux_exit(self) -> tuple[int | None, str | None]:
         try:

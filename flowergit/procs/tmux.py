@@ -40,10 +40,10 @@ def socket_path(state_dir: str, name: str) -> str:
 
 
 def _tmux(socket: str, args: Sequence[str], *, env: Mapping[str, str] | None = None,
-          check: bool = True) -> subprocess.CompletedProcess[bytes]:
+          check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
     argv = [available(), "-S", socket, "-f", os.devnull, *args]
     p = subprocess.run(argv, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=30, check=False)
+                       capture_output=True, timeout=timeout, check=False)
     if check and p.returncode != 0:
         raise FlowerError(f"tmux {args[0]} failed: {p.stderr.decode('utf-8', 'replace').strip()}")
     return p
@@ -72,13 +72,61 @@ def has_session(socket: str, session: str) -> bool:
     return _tmux(socket, ["has-session", "-t", f"={session}"], check=False).returncode == 0
 
 
-def send(socket: str, session: str, text: str, enter: bool) -> None:
+# the key names git flower accepts (flowergit.state.config.KEY_NAMES) that tmux spells otherwise
+_TMUX_NAMES = {"Backspace": "BSpace"}
+
+
+def _literal(text: str) -> str:
+    """tmux takes an argument that ends in ``;`` for the end of a command (and drops the
+    ``;``): such a last ``;`` is written ``\\;``."""
+    return text[:-1] + "\\;" if text.endswith(";") else text
+
+
+def send(socket: str, session: str, text: str = "", enter: bool = False,
+         keys: Sequence[str] = ()) -> None:
+    """Type ``text`` (literally), then ``keys`` in order (key names such as ``Enter``, ``C-c``,
+    or single characters, taken literally), then Enter if ``enter``: one tmux call."""
     if not has_session(socket, session):
         raise NotFound(f"no tmux session {session} (the agent has ended)")
+    target = f"={session}:"
+    cmds: list[list[str]] = []
     if text:
-        _tmux(socket, ["send-keys", "-t", f"={session}:", "-l", "--", text])
+        cmds.append(["send-keys", "-t", target, "-l", "--", _literal(text)])
+    for key in keys:
+        if len(key) == 1:
+            cmds.append(["send-keys", "-t", target, "-l", "--", _literal(key)])
+        else:
+            cmds.append(["send-keys", "-t", target, "--", _TMUX_NAMES.get(key, key)])
     if enter:
-        _tmux(socket, ["send-keys", "-t", f"={session}:", "Enter"])
+        cmds.append(["send-keys", "-t", target, "Enter"])
+    if not cmds:
+        return
+    args: list[str] = []
+    for c in cmds:
+        args += [";", *c] if args else c
+    _tmux(socket, args)
+
+
+def screen(socket: str, session: str) -> tuple[list[str], int, int] | None:
+    """What the session's pane shows: (its lines, the history row of the first, the history
+    row of the cursor); None when tmux cannot tell (the session has ended)."""
+    target = f"={session}:"
+    try:
+        p = _tmux(socket, ["display-message", "-p", "-t", target, "#{history_size} #{cursor_y}",
+                           ";", "capture-pane", "-p", "-t", target], check=False, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if p.returncode != 0:
+        return None
+    head, _, body = p.stdout.decode("utf-8", "replace").partition("\n")
+    parts = head.split()
+    if len(parts) != 2 or not all(x.isdigit() for x in parts):
+        return None
+    top = int(parts[0])
+    lines = body.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # capture-pane ends its last line with a newline
+    return lines, top, top + int(parts[1])
 
 
 def attach_argv(socket: str, session: str) -> list[str]:

@@ -148,6 +148,11 @@ def test_tools_are_listed_with_typed_schemas(repo: Path) -> None:
     assert tools["merge"].annotations.idempotent_hint is False
     assert tools["brief_set"].annotations.idempotent_hint is True
     assert tools["daemon_beat"].annotations.idempotent_hint is False
+    # the manual lists every tool
+    from conftest import ROOT
+
+    manual = (ROOT / "docs" / "experience.md").read_text().split("## MCP", 1)[1]
+    assert [n for n in tools if f"`{n}`" not in manual] == []
 
 
 def test_brief_dispatch_status_merge_why_verify_through_mcp(tmp_path: Path) -> None:
@@ -233,6 +238,21 @@ def test_typed_brief_set_encodes_values_the_way_brief_set_expects(repo: Path) ->
     assert again["auto_dispatch"] is False
     # the brief file is what the CLI reads back
     assert flower_json(repo, "brief", "show", str(two["id"])) == again
+
+
+def test_the_brief_set_example_of_the_docs_works(repo: Path) -> None:
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "experience.md").read_text().split("## MCP", 1)[1]
+    example = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    for n in range(example["id"]):
+        flower_json(repo, "brief", "new", f"brief {n + 1}")
+
+    async def steps(s: ClientSession) -> Any:
+        return data_of(await s.call_tool("brief_set", example))
+
+    got = run(repo, steps)
+    assert {k: got[k] for k in example["fields"]} == example["fields"] | {"depends_on": [7, 9]}
 
 
 @pytest.fixture

@@ -184,16 +184,74 @@ def status(worktree: str) -> Status:
     return parse_status(res.stdout, worktree)
 
 
+# marker in a checkout's git dir -> (the operation in progress, how to finish or abort it)
+_OPERATIONS = (
+    ("rebase-merge", "a rebase", "`git rebase --continue` or `git rebase --abort`"),
+    ("rebase-apply", "a rebase", "`git rebase --continue` or `git rebase --abort`"),
+    ("MERGE_HEAD", "a merge", "`git merge --continue` or `git merge --abort`"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick", "`git cherry-pick --continue` or `git cherry-pick --abort`"),
+    ("REVERT_HEAD", "a revert", "`git revert --continue` or `git revert --abort`"),
+    ("sequencer", "a cherry-pick", "`git cherry-pick --continue` or `git cherry-pick --abort`"),
+    ("BISECT_START", "a bisect", "`git bisect reset`"),
+    ("BISECT_LOG", "a bisect", "`git bisect reset`"),
+)
+# shared by every checkout: the notes merge (the merge gate writes notes)
+_SHARED = (
+    ("NOTES_MERGE_PARTIAL", "a notes merge", "`git notes merge --commit` or `git notes merge --abort`"),
+    ("NOTES_MERGE_REF", "a notes merge", "`git notes merge --commit` or `git notes merge --abort`"),
+    ("NOTES_MERGE_WORKTREE", "a notes merge",
+     "`git notes merge --commit` or `git notes merge --abort`"),
+)
+
+
+def _read_small(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read(4096).strip()
+    except OSError:
+        return None
+
+
+def operations(git_dir: str, common_dir: str) -> list[tuple[str, str, str]]:
+    """The operations in progress in a checkout (its ``git_dir``), plus a notes merge in any
+    checkout: ``(marker, what, how to finish or abort it)``, one per operation."""
+    found: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    for d, table in ((git_dir, _OPERATIONS), (git_dir, _SHARED), (common_dir, _SHARED)):
+        for marker, what, how in table:
+            if what in seen or not os.path.lexists(os.path.join(d, marker)):
+                continue
+            if marker == "rebase-apply" and os.path.lexists(os.path.join(d, marker, "applying")):
+                what, how = "a `git am`", "`git am --continue` or `git am --abort`"
+            elif marker == "sequencer":
+                todo = _read_small(os.path.join(d, marker, "todo")) or ""
+                if todo.split(" ", 1)[0] in ("revert", "r"):
+                    what, how = "a revert", "`git revert --continue` or `git revert --abort`"
+            if what in seen:
+                continue
+            seen.add(what)
+            found.append((marker, what, how))
+    return found
+
+
 def special_state(git_dir: str, common_dir: str) -> list[str]:
     """Markers of an operation in progress that a merge must not run into."""
-    found = []
-    for d in {git_dir, common_dir}:
-        for name in ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge",
-                     "rebase-apply", "NOTES_MERGE_PARTIAL", "NOTES_MERGE_REF",
-                     "NOTES_MERGE_WORKTREE", "BISECT_LOG"):
-            if os.path.lexists(os.path.join(d, name)):
-                found.append(name)
-    return sorted(set(found))
+    return sorted({m for m, _what, _how in operations(git_dir, common_dir)})
+
+
+def operation_branch(git_dir: str) -> str | None:
+    """The branch (a full ref name) a checkout is in the middle of rebasing or bisecting while
+    its HEAD is detached: git counts it as checked out there, and so does git flower."""
+    for marker in ("rebase-merge", "rebase-apply"):
+        name = _read_small(os.path.join(git_dir, marker, "head-name"))
+        if name and name.startswith("refs/"):
+            return name
+    start = _read_small(os.path.join(git_dir, "BISECT_START"))
+    if start:
+        name = start.splitlines()[0].strip()
+        if name and not (len(name) in (40, 64) and all(c in "0123456789abcdef" for c in name)):
+            return name if name.startswith("refs/") else "refs/heads/" + name
+    return None
 
 
 _GIT_DIRS: dict[str, str] = {}

@@ -99,6 +99,25 @@ def _require_caller(did: str | None) -> str:
     return d
 
 
+def _worker_worktree(ctx: Ctx, did: str) -> str:
+    """A worker daemon's own locked worktree, on its own branch from the target, made as a
+    dispatch makes one: it commits there, never in the user's checkout (whose local edits it
+    could otherwise commit to the target without the gate)."""
+    import os
+
+    from flowergit.gitio import merge as gm
+    from flowergit.ops.dispatch import ensure_worktree, worktree_root
+
+    branch = f"flower/daemon-{did}"
+    path = os.path.join(worktree_root(ctx), f"daemon-{did}")
+    exists = gm.commit_of(ctx.repo, f"refs/heads/{branch}") is not None
+    base = None if exists else gm.commit_of(ctx.repo, f"refs/heads/{ctx.config.target}")
+    if not exists and base is None:
+        raise UsageError(f"the target branch {ctx.config.target!r} does not exist",
+                         "set [flower] target in .flower.toml to an existing branch")
+    return ensure_worktree(ctx, f"daemon-{did}", branch, path, base)
+
+
 def spawn(ctx: Ctx, *, role: str, agent: str, lane: str | None = None,
           successor_of: str | None = None) -> dict[str, Any]:
     """Start ``agent`` as a daemon of ``role``: its charter rendered into a packet file, the
@@ -136,7 +155,8 @@ def spawn(ctx: Ctx, *, role: str, agent: str, lane: str | None = None,
         got = charter.render(ctx, role, {"daemon": did, "lane": ln,
                                          "successor_of": successor_of or "(none)"})
         write_file(packet, got["text"])
-        cwd = ctx.repo.main_worktree or ctx.repo.worktree or ctx.repo.common_dir
+        cwd = (_worker_worktree(ctx, did) if role == "worker"
+               else ctx.repo.main_worktree or ctx.repo.worktree or ctx.repo.common_dir)
         argv = agents.render_argv(profile.command, {
             "{bootstrap}": agents.bootstrap_line(packet), "{packet}": packet,
             "{brief}": "0", "{worktree}": cwd})

@@ -271,7 +271,7 @@ def _census(heads: list[records.Head], now: float) -> tuple[int, list[records.He
     waiting: list[records.Head] = []
     for h in heads:
         st = view_state(h.record, now)
-        if st == "running" and (h.record.get("supervisor") or {}).get("host", host) == host:
+        if st in ("running", "waiting") and (h.record.get("supervisor") or {}).get("host", host) == host:
             running += 1
         elif st == "queued":
             waiting.append(h)
@@ -406,9 +406,24 @@ def render_packet(*, brief: Any, did: str, branch: str, worktree: str, target: s
         "id": did, "brief": str(brief.id), "kind": brief.kind, "branch": branch,
         "worktree": worktree, "target": target, "base": base, "agent": agent,
         "title": brief.title, "body": body, "fence": fence,
-        "rework": rework_text, "resumed": resume_text,
+        "rework": rework_text, "resumed": resume_text, "flower": _shell_word(flower_bin()),
     }
     return fill(template_text("packet.md"), values)
+
+
+def flower_bin() -> str:
+    """The absolute path of git-flower (``FLOWER_BIN`` in the agent's environment)."""
+    from flowergit.procs.agents import flower_executable
+
+    return flower_executable()
+
+
+def _shell_word(text: str) -> str:
+    """``text`` as one word of a POSIX shell command (quoted only where it needs it)."""
+    safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_"
+    if text and all(c in safe for c in text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def write_file(path: str, text: str) -> None:
@@ -465,9 +480,20 @@ def _worktree_add(ctx: Ctx, args: list[str]) -> None:
     _Adding(ctx.repo, args).result()
 
 
+def _worktree_parent(path: str) -> None:
+    """Make the directory a dispatch's worktree goes in; a file where ``[flower] worktrees``
+    wants a directory is the user's to move, named as such."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"cannot make worker worktrees under {os.path.dirname(path)}: a file "
+                         "is in the way", "move that file, or set `[flower] worktrees` in "
+                         ".flower.toml to a directory") from None
+
+
 def start_new_worktree(ctx: Ctx, did: str, branch: str, path: str, base: str) -> _Adding:
     """Start making dispatch ``did``'s locked worktree on a new ``branch`` at ``base``."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _worktree_parent(path)
     return _Adding(ctx.repo, ["--lock", "--reason", f"git flower dispatch {did}", "-b", branch,
                               "--end-of-options", path, base])
 
@@ -496,7 +522,7 @@ def ensure_worktree(ctx: Ctx, did: str, branch: str, path: str, base: str | None
     if base is not None:  # a new branch
         start_new_worktree(ctx, did, branch, path, base).result()
         return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _worktree_parent(path)
     for wt in worktrees(repo):
         if wt.branch != f"refs/heads/{branch}":
             continue
@@ -555,7 +581,7 @@ def _me() -> dict[str, Any] | None:
 def _supersede(r: dict[str, Any]) -> dict[str, Any] | None:
     if r.get("state") != "preparing":
         return None
-    return {**r, "state": "failed", "ended_at": now_iso(),
+    return {**r, "state": "failed", "outcome": "lost", "ended_at": now_iso(),
             "error": "the dispatcher was interrupted while preparing"}
 
 
@@ -638,6 +664,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             from flowergit.ops import trust
 
             trust.require(ctx, f"agent command [agents.{name}]")  # says why, with the hint
+        use_tmux = use_tmux or profile.tmux  # a profile may ask for a terminal (tick, run)
         if use_tmux:
             from flowergit.procs import tmux
 
@@ -658,7 +685,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
                 raise Conflict(f"dispatch {h.record['id']} was interrupted (its processes are gone)",
                                f"`git flower dispatch {brief} --resume` continues it; "
                                f"`git flower stop {brief}` gives it up")
-            if st in ("preparing", "queued", "running"):
+            if st in ("preparing", "queued", "running", "waiting"):
                 raise Conflict(f"brief {brief} already has a live dispatch {h.record['id']} ({st})",
                                f"`git flower wait {brief}` waits for it; `git flower stop {brief}` "
                                "ends it")
@@ -785,7 +812,8 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             "{worktree}": path})
         spec = {"v": 1, "id": did, "argv": argv, "env": dict(profile.env),
                 "timeout": profile.timeout, "worktree": path, "log": log, "packet": packet,
-                "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON")}
+                "tmux": bool(use_tmux), "daemon": os.environ.get("FLOWER_DAEMON"),
+                **profile.spec()}
         write_file(spec_path(repo, did), fastjson.dumps(spec, ensure_ascii=False))
         failpoints.hit("dispatch_before_start")
         if adder is not None and adder.done():
@@ -875,7 +903,7 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
     if st not in ("lost", "stopped"):
         raise Conflict(f"dispatch {did} is {st}; only a lost or stopped dispatch can be resumed",
                        f"`git flower dispatch {brief}` starts a new attempt" if st not in
-                       ("queued", "running", "preparing") else f"`git flower wait {brief}`")
+                       ("queued", "running", "waiting", "preparing") else f"`git flower wait {brief}`")
     wt = str(rec.get("worktree") or "")
     if not wt or not os.path.isdir(wt):
         raise NotFound(f"the worktree of dispatch {did} is missing ({wt})",

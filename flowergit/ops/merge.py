@@ -39,6 +39,7 @@ from flowergit.gitio.worktrees import Worktree, list_worktrees
 from flowergit.ops import recover as rec_ops
 from flowergit.ops import suite as suite_ops
 from flowergit.ops.context import Ctx
+from flowergit.ops.outcome import MERGEABLE, describe
 from flowergit.state import journal, notes, records
 from flowergit.state.dispatches import PREFIX as DISPATCH_PREFIX
 from flowergit.state.dispatches import DispatchStore, dispatch_name, read_records, record_reads
@@ -279,6 +280,8 @@ def checkout_of(repo: Repo, branch_ref: str) -> tuple[Worktree, str | None] | No
                 found.append(admin)
         elif not (len(head) in (40, 64) and all(c in b"0123456789abcdef" for c in head)):
             return _listed_checkout(repo, branch_ref)
+        elif gm.operation_branch(admin) == branch_ref:  # detached by a rebase or bisect of it
+            found.append(admin)
     if not found:
         return None
     if len(found) > 1:
@@ -304,8 +307,28 @@ def checkout_of(repo: Repo, branch_ref: str) -> tuple[Worktree, str | None] | No
 
 
 def _listed_checkout(repo: Repo, branch_ref: str) -> tuple[Worktree, str | None] | None:
-    holder = next((w for w in list_worktrees(repo) if w.branch == branch_ref), None)
+    listed = list_worktrees(repo)
+    holder = next((w for w in listed if w.branch == branch_ref), None)
+    if holder is None:  # a rebase or bisect of it detached the HEAD of the checkout it is in
+        for w in listed:
+            if w.detached and not w.bare and os.path.isdir(w.path):
+                git_dir = gm.worktree_git_dir(w.path, repo)
+                if gm.operation_branch(git_dir) == branch_ref:
+                    return Worktree(path=w.path, head=w.head, branch=branch_ref), git_dir
     return (holder, None) if holder is not None else None
+
+
+def refuse_in_progress(repo: Repo, path: str, git_dir: str | None, doing: str) -> None:
+    """Conflict (exit 4) while a rebase, merge, cherry-pick, revert, am, bisect or notes merge
+    is in progress in the checkout at ``path``: moving its branch under it would be undone, or
+    lost, when the user finishes or aborts it."""
+    busy = gm.operations(git_dir or gm.worktree_git_dir(path, repo), repo.common_dir)
+    if busy:
+        what = " and ".join(w for _m, w, _h in busy)
+        markers = ", ".join(m for m, _w, _h in busy)
+        raise Conflict(f"{what} is in progress in {path} ({markers}); refusing to {doing}",
+                       "; ".join(f"{h} in {path}" for _m, _w, h in busy) + " first",
+                       data={"in_progress": [m for m, _w, _h in busy], "checkout": path})
 
 
 def checkout_status(worktree: str) -> gm.Status:
@@ -501,19 +524,27 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
     # the dispatch records, the target and the notes tip: one for-each-ref, one batch
     head_rec, tips = _dispatch_and_tips(repo, io, brief, [target_ref, NOTES_REF])
     if head_rec is None:
-        ctx.briefs().get(brief)  # NotFound for a brief that does not exist
+        if ctx.briefs().get(brief).status == "merged":  # NotFound for a brief that does not exist
+            raise _AlreadyMerged({})
         raise NotFound(f"brief {brief} has no dispatch to merge",
                        f"dispatch it first: `git flower dispatch {brief}`")
     d = head_rec.record
     name = d.get("id") or dispatch_name(brief, int(d.get("attempt", 0)))
     state = d.get("state")
-    if state == "merged":
+    if state == "merged" or d.get("released_from") == "merged":  # merged, maybe cleaned since
         raise _AlreadyMerged(d)
     if state in ("preparing", "queued", "running") or state is None:
         raise Conflict(f"dispatch {name} is still {state}",
                        f"wait for it: `git flower wait {brief}`")
-    if state != FINISHED or d.get("exit_code") != 0:
-        what = (f"its agent exited with {d.get('exit_code')}" if state == FINISHED
+    outcome = d.get("outcome")
+    if outcome == "no-changes":
+        raise Conflict(f"dispatch {name} made no changes: its agent exited "
+                       f"{d.get('exit_code')} without changing anything; there is nothing to merge",
+                       f"`git flower logs {brief}` shows what it did; "
+                       f"`git flower dispatch {brief} --rework` tries again")
+    if state != FINISHED or d.get("exit_code") != 0 or outcome not in (None, *MERGEABLE):
+        what = (f"it ended {outcome}: {describe(outcome)}" if outcome not in (None, *MERGEABLE)
+                else f"its agent exited with {d.get('exit_code')}" if state == FINISHED
                 else f"it is {state}")
         if not force:
             raise Conflict(f"dispatch {name} did not finish cleanly: {what}",
@@ -535,6 +566,10 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
     head = got[0] if got is not None and got[1] == "commit" else None
     if head is None:
         raise NotFound(f"the branch of dispatch {name} ({branch}) no longer exists")
+    if head == d.get("base"):  # not one commit: never "already contained", never merged
+        raise Conflict(f"dispatch {name} made no changes: {branch} has no commit of its own",
+                       f"`git flower logs {brief}` shows what its agent did; "
+                       f"`git flower dispatch {brief} --rework` tries again")
     pre_tree = _tree_of_commit(pre_commit[2])
     wt = d.get("worktree")
     if isinstance(wt, str) and wt and os.path.isdir(wt):
@@ -582,11 +617,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
                 and os.path.realpath(holder.path) in _worker_paths(ctx):
             raise Conflict(f"{target} is checked out in a worker worktree ({holder.path})",
                            "check out another branch there first")
-        busy = gm.special_state(admin or gm.worktree_git_dir(holder.path, repo), repo.common_dir)
-        if busy:
-            raise Conflict(f"an operation is in progress in {holder.path} ({', '.join(busy)})",
-                           "finish or abort it (`git merge --abort`, `git notes merge --abort`, "
-                           "…) first")
+        refuse_in_progress(repo, holder.path, admin, f"merge into {target}")
         st = checkout_status(holder.path)
         if st.head != pre:
             raise Conflict(f"{target} moved while brief {brief} was being checked; nothing "
@@ -827,7 +858,7 @@ def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, 
         head = baton_read(ctx.repo, fence[0].ref.rsplit("/", 1)[-1])
         epoch = head.record.get("epoch") if head else None
     d = plan.dispatch
-    return {
+    note = {
         "v": 1, "kind": "merge", "brief": plan.brief,
         "dispatch": dispatch_name(plan.brief, plan.attempt), "agent": d.get("agent"),
         "branch": plan.branch, "head": plan.head,
@@ -836,6 +867,12 @@ def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, 
         "suite": suite_ops.suite_summary(suite) if suite else None,
         "by": suite_ops.who(), "at": suite_ops.utc_now(),
     }
+    usage = d.get("usage")
+    if isinstance(usage, dict):  # what the agent's transcript said it used (docs/merge.md)
+        note["agent_usage"] = {k: usage.get(k) for k in (
+            "model", "turns", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd",
+            "cost_source")}
+    return note
 
 
 def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[str, Any]],
@@ -1179,7 +1216,8 @@ def finished_queue(ctx: Ctx) -> list[int]:
         b = int(r.get("brief", 0))
         if b not in latest or int(r.get("attempt", 0)) > int(latest[b].get("attempt", 0)):
             latest[b] = r
-    done = [r for r in latest.values() if r.get("state") == FINISHED and r.get("exit_code") == 0]
+    done = [r for r in latest.values() if r.get("state") == FINISHED and r.get("exit_code") == 0
+            and r.get("outcome") in (None, *MERGEABLE)]
     done.sort(key=lambda r: (str(r.get("ended_at") or ""), int(r.get("brief", 0))))
     return [int(r["brief"]) for r in done]
 

@@ -27,13 +27,13 @@ from flowergit.ops.dispatch import (
     spec_path,
     worktrees,
 )
-from flowergit.ops.liveness import alive, is_local, view_state
-from flowergit.ops.status import elapsed, shown_state
+from flowergit.ops.liveness import LIVE_STATES, alive, is_local, view_state
+from flowergit.ops.status import elapsed, shown_state, usage
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
 from flowergit.state.ids import brief_id, dispatch_id, is_brief_id
 
-LIVE_VIEW = ("preparing", "queued", "running")
+LIVE_VIEW = LIVE_STATES  # preparing, queued, running, waiting: yet to end
 _BRANCH = re.compile(r"flower/([1-9][0-9]{0,8})-", re.ASCII)
 
 
@@ -66,28 +66,6 @@ def _from_cwd(ctx: Ctx) -> str | None:
 
 
 # -- views --------------------------------------------------------------------------------
-def _last_line(path: str | None, limit: int = 8192) -> str:
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            data = f.read()
-    except OSError:
-        return ""
-    ours = ""
-    for ln in reversed(data.replace(b"\r", b"\n").split(b"\n")):
-        if not ln.strip():
-            continue
-        text = ln.strip().decode("utf-8", "replace")[:400]
-        if not text.startswith("[git flower] "):
-            return text  # the agent's own last words
-        ours = ours or text
-    return ours
-
-
 def _branch_tips(repo: Repo) -> dict[str, tuple[str, str]]:
     """refs/heads/flower/* -> (oid, subject of the tip commit), in one git call."""
     out: dict[str, tuple[str, str]] = {}
@@ -126,6 +104,7 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         "ended_at": rec.get("ended_at"), "elapsed": elapsed(rec, state, now),
         "exit_code": rec.get("exit_code"), "signal": rec.get("signal"),
         "reported": rec.get("reported"), "pid": rec.get("pid"), "error": rec.get("error"),
+        "outcome": rec.get("outcome") or ("lost" if state == "lost" else None),
     }
     if tips is not None:  # the full `ps` row (status needs none of this)
         out.update(log=log_file(repo, str(rec.get("id"))),
@@ -134,7 +113,8 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         ahead, files = _work_stats(repo, rec.get("base"), tip[0] if tip else None)
         out.update(head=tip[0] if tip else None, ahead=ahead, files_changed=files,
                    last_commit=(tip[1] if tip and ahead else ""),
-                   last_log=_last_line(log_file(repo, str(rec.get("id")))))
+                   last_log=_last_line(log_file(repo, str(rec.get("id")))),
+                   usage=usage(repo, rec))
     return out
 
 
@@ -145,7 +125,13 @@ def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
         heads = [h for h in heads if h.record.get("state") != "released"]
     tips = _branch_tips(repo) if heads else {}
     now = time.time()
-    return [row(repo, h.record, tips, now) for h in heads]
+    return [_waiting(row(repo, h.record, tips, now), h.record) for h in heads]
+
+
+def _waiting(out: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+    """A `ps` row gains ``waiting``: {prompt, since} while its agent waits at a prompt."""
+    out["waiting"] = rec.get("waiting") if out.get("state") == "waiting" else None
+    return out
 
 
 # -- logs ---------------------------------------------------------------------------------
@@ -248,8 +234,9 @@ def stop(ctx: Ctx, target: str, *, wait_s: float = 15.0) -> dict[str, Any]:
         if cur not in LIVE_VIEW and cur != "lost":
             return None
         new = {**r, "state": "stopped", "stopped_at": stamp}
-        if cur in ("queued", "preparing", "lost"):
+        if cur in ("queued", "preparing", "lost"):  # no supervisor will record its end
             new["ended_at"] = r.get("ended_at") or stamp
+            new["outcome"] = "stopped"
         return new
 
     with sched_lock(repo):
@@ -310,10 +297,22 @@ def done(ctx: Ctx, target: str | None = None, *, failed: bool = False,
         return new
 
     head = store.update(b, a, change, f"reported {report}")
-    if not failed:
-        from flowergit.ops import briefs as ops_briefs
+    rec = head.record
+    if not failed and view_state(rec) not in LIVE_VIEW and rec.get("outcome") is None:
+        # nobody else will judge this attempt (its supervisor is gone): judge it here; a live
+        # attempt is judged by its supervisor when the agent exits, on what the branch holds
+        from flowergit.ops import outcome as oc
 
-        ops_briefs.set_status(ctx, b, "done", why=f"dispatch {b}.{a} reported done")
+        left = oc.commit_leftovers(ctx.repo, rec, 0, note)
+        work = oc.changes(ctx.repo, rec.get("base"), rec.get("branch"))
+        verdict = "done" if work is not None and work[1] else "no-changes"
+        head = store.update(b, a, lambda r: {**r, "outcome": verdict,
+                                             **({"autocommit": left} if left else {})},
+                            f"reported done: {verdict}")
+        if verdict == "done":
+            from flowergit.ops import briefs as ops_briefs
+
+            ops_briefs.set_status(ctx, b, "done", why=f"dispatch {b}.{a} reported done")
     out = dict(head.record)
     out["state"] = view_state(out)
     return out
@@ -326,6 +325,20 @@ def _dirty(repo: Repo, path: str) -> list[str]:
     if not res.ok:
         return ["(git status failed: " + res.err.strip() + ")"]
     return [e[3:].decode("utf-8", "replace") for e in res.stdout.split(b"\0") if len(e) > 3]
+
+
+def _in_progress(repo: Repo, path: str) -> list[tuple[str, str, str]]:
+    """The operations (rebase, bisect, …) in progress in a worker worktree: its branch is
+    theirs until they end, so clean leaves both alone."""
+    from flowergit.gitio import merge as gm
+
+    if not path or not os.path.isdir(path):
+        return []
+    try:
+        git_dir = gm.worktree_git_dir(path, repo)
+        return gm.operations(git_dir, git_dir)
+    except GitError:
+        return []
 
 
 def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_oid: str | None,
@@ -362,6 +375,11 @@ def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_
             return res
     wt = wts.get(ref)
     path = wt.path if wt is not None else str(latest.get("worktree") or "")
+    busy = _in_progress(repo, path)
+    if busy:
+        res["reason"] = f"{busy[0][1]} is in progress in {path}"
+        res["hint"] = f"{busy[0][2]} in {path} first"
+        return res
     if wt is not None and os.path.isdir(wt.path):
         dirty = _dirty(repo, wt.path)
         if dirty:
@@ -480,9 +498,23 @@ def attach(ctx: Ctx, target: str) -> None:
     os.execv(argv[0], argv)
 
 
-def send(ctx: Ctx, target: str, text: str, *, enter: bool = False) -> dict[str, Any]:
+def send(ctx: Ctx, target: str, text: str = "", *, enter: bool = False,
+         keys: list[str] | None = None) -> dict[str, Any]:
+    """Type ``text`` into a tmux dispatch's terminal, then ``keys`` (key names or single
+    characters) in order, then Enter with ``enter``."""
+    from flowergit.state.config import KEY_NAMES, is_key
+
+    keys = list(keys or [])
+    bad = [k for k in keys if not is_key(k)]
+    if bad:
+        raise UsageError(f"unknown key {bad[0]!r}",
+                         "keys are one character (such as y or n) or one of "
+                         + ", ".join(KEY_NAMES))
+    if not text and not keys and not enter:
+        raise UsageError("nothing to send",
+                         "give TEXT, --key NAME (e.g. --key y --key Enter) or --enter")
     from flowergit.procs import tmux
 
     did, sock, session = _tmux_of(ctx, target)
-    tmux.send(sock, session, text, enter)
-    return {"id": did, "sent": text, "enter": enter}
+    tmux.send(sock, session, text, enter, keys)
+    return {"id": did, "sent": text, "keys": keys, "enter": enter}

@@ -1,0 +1,269 @@
+"""Nothing lost on one machine (FAULTS 66, 69 and the untried list of issue 14): operations in
+progress in the checkout a merge would touch, resource exhaustion, odd repository shapes, and
+SIGKILLs of state writers. Every scenario ends with the "nothing lost" oracle."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import flower, flower_json, git, make_repo, snapshot_state, write_exe
+from merge_helpers import finished, setup_repo
+
+DATES = {"GIT_AUTHOR_DATE": "2026-11-20T10:00:00Z", "GIT_COMMITTER_DATE": "2026-11-20T10:00:00Z"}
+
+
+def rev(repo: Path, name: str) -> str:
+    return git(repo, "rev-parse", name).stdout.strip()
+
+
+def commit(repo: Path, path: str, text: str, msg: str) -> str:
+    (repo / path).write_text(text)
+    git(repo, "add", path)
+    git(repo, "commit", "-qm", msg, env=DATES)
+    return rev(repo, "HEAD")
+
+
+def state(repo: Path) -> object:
+    """The "nothing lost" oracle, also for an index with unmerged entries (mid-operation):
+    `snapshot_state` with the index's stages in place of its tree, plus the operation's files."""
+    if git(repo, "ls-files", "-u").stdout == "":
+        return snapshot_state(repo), _op_files(repo)
+    import hashlib
+
+    files = []
+    for dirpath, dirnames, filenames in os.walk(repo):
+        if ".git" in dirnames:
+            dirnames.remove(".git")
+        for fn in filenames:
+            p = Path(dirpath) / fn
+            files.append((str(p.relative_to(repo)), hashlib.sha256(p.read_bytes()).hexdigest()))
+    return (git(repo, "ls-files", "-s").stdout, git(repo, "rev-parse", "HEAD").stdout,
+            git(repo, "for-each-ref").stdout, git(repo, "worktree", "list").stdout,
+            sorted(files), _op_files(repo))
+
+
+def _op_files(repo: Path) -> list[str]:
+    gd = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-dir").stdout.strip())
+    return sorted(str(p.relative_to(gd)) for p in gd.rglob("*")
+                  if (p.name.isupper() or "rebase" in p.name or "sequencer" in str(p))
+                  and "flower" not in p.parts)
+
+
+def refused(repo: Path, bid: int, *, finish: str) -> None:
+    """`merge` exits 4, names the operation and how to finish it, and changes nothing."""
+    before = state(repo)
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 4, r.stderr
+    assert "in progress" in r.stderr and finish in r.stderr, r.stderr
+    assert "\nhint: " in r.stderr and "internal error" not in r.stderr
+    assert state(repo) == before
+
+
+# -- FAULTS 66: an operation in progress -------------------------------------------------------
+def _rebase_conflict(tmp_path: Path) -> tuple[Path, int, str]:
+    """The user is on main in a conflicted `git rebase side` (HEAD detached)."""
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"agent.txt": "agent\n"})
+    commit(repo, "x.txt", "base\n", "x base")
+    git(repo, "branch", "side")
+    git(repo, "switch", "-q", "side")
+    commit(repo, "x.txt", "side\n", "x on side")
+    git(repo, "switch", "-q", "main")
+    mine = commit(repo, "x.txt", "main\n", "x on main")
+    r = git(repo, "rebase", "side", check=False, env=DATES)
+    assert r.returncode != 0 and (repo / ".git" / "rebase-merge").is_dir()
+    assert git(repo, "symbolic-ref", "-q", "HEAD", check=False).returncode != 0  # detached
+    return repo, bid, mine
+
+
+@pytest.mark.parametrize("then", ["abort", "continue"])
+def test_merge_refused_mid_rebase_and_the_rebase_ends_as_git_alone_would(
+        tmp_path: Path, then: str) -> None:
+    repo, bid, mine = _rebase_conflict(tmp_path)
+    alone = tmp_path / "alone"
+    shutil.copytree(repo, alone, symlinks=True)  # the same repository, without git flower
+    refused(repo, bid, finish="`git rebase --continue` or `git rebase --abort`")
+    assert rev(repo, "main") == mine
+    for r in (repo, alone):
+        if then == "abort":
+            git(r, "rebase", "--abort")
+        else:
+            (r / "x.txt").write_text("resolved\n")
+            git(r, "add", "x.txt")
+            git(r, "rebase", "--continue", env={**DATES, "GIT_EDITOR": "true"})
+    assert rev(repo, "main") == rev(alone, "main")
+    assert git(repo, "log", "--format=%H %T %s", "main").stdout == \
+        git(alone, "log", "--format=%H %T %s", "main").stdout
+    assert git(repo, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main"
+    if then == "abort":
+        assert rev(repo, "main") == mine
+    # once it is over, the merge lands on top of what the user finished with
+    before = rev(repo, "main")
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert git(repo, "rev-parse", "main^1").stdout.strip() == before
+
+
+def _edit_stop(repo: Path) -> None:
+    git(repo, "rebase", "-q", "-i", "HEAD~2",
+        env={"GIT_SEQUENCE_EDITOR": "sed -i '1s/^pick/edit/'"})
+    assert Path(git(repo, "rev-parse", "--path-format=absolute", "--git-path",
+                    "rebase-merge").stdout.strip()).is_dir()
+
+
+def _bisect(repo: Path) -> None:
+    git(repo, "bisect", "start")
+    git(repo, "bisect", "bad", "HEAD")
+    git(repo, "bisect", "good", "HEAD~2")
+
+
+def _am(repo: Path) -> None:
+    patch = git(repo, "format-patch", "-1", "--stdout", "HEAD").stdout
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    (repo / "n3.txt").write_text("in the way\n")
+    git(repo, "add", "n3.txt")
+    git(repo, "commit", "-qm", "in the way")
+    r = git(repo, "am", check=False, input=patch.encode())
+    assert r.returncode != 0 and (repo / ".git" / "rebase-apply" / "applying").exists()
+
+
+def _cherry_pick(repo: Path) -> None:
+    git(repo, "switch", "-q", "-c", "other", "HEAD~2")
+    commit(repo, "n2.txt", "other\n", "n2 other")
+    git(repo, "switch", "-q", "main")
+    r = git(repo, "cherry-pick", "other", check=False)
+    assert r.returncode != 0
+
+
+def _cherry_pick_sequence(repo: Path) -> None:
+    git(repo, "switch", "-q", "-c", "other", "HEAD~2")
+    commit(repo, "o1.txt", "1\n", "o1")
+    commit(repo, "n2.txt", "other\n", "n2 other")
+    commit(repo, "o3.txt", "3\n", "o3")
+    git(repo, "switch", "-q", "main")
+    r = git(repo, "cherry-pick", "main..other", check=False)
+    assert r.returncode != 0 and (repo / ".git" / "sequencer").is_dir()
+
+
+def _revert(repo: Path) -> None:
+    commit(repo, "n3.txt", "changed again\n", "n3 again")
+    r = git(repo, "revert", "--no-edit", "HEAD~1", check=False)
+    assert r.returncode != 0
+
+
+def _merge(repo: Path) -> None:
+    git(repo, "switch", "-q", "-c", "other", "HEAD~1")
+    commit(repo, "n3.txt", "other\n", "n3 other")
+    git(repo, "switch", "-q", "main")
+    r = git(repo, "merge", "--no-edit", "other", check=False)
+    assert r.returncode != 0
+
+
+@pytest.mark.parametrize("start,finish", [
+    (_edit_stop, "`git rebase --continue` or `git rebase --abort`"),
+    (_bisect, "`git bisect reset`"),
+    (_am, "`git am --continue` or `git am --abort`"),
+    (_cherry_pick, "`git cherry-pick --continue` or `git cherry-pick --abort`"),
+    (_cherry_pick_sequence, "`git cherry-pick --continue` or `git cherry-pick --abort`"),
+    (_revert, "`git revert --continue` or `git revert --abort`"),
+    (_merge, "`git merge --continue` or `git merge --abort`"),
+], ids=["rebase-edit", "bisect", "am", "cherry-pick", "sequencer", "revert", "merge"])
+def test_every_operation_in_progress_is_refused(tmp_path: Path, start, finish: str) -> None:  # type: ignore[no-untyped-def]
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"agent.txt": "agent\n"})
+    for k in (1, 2, 3):
+        commit(repo, f"n{k}.txt", f"{k}\n", f"n{k}")
+    start(repo)
+    refused(repo, bid, finish=finish)
+
+
+def test_a_rebase_of_main_in_a_linked_worktree_holds_main(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"agent.txt": "agent\n"})
+    for k in (1, 2, 3):
+        commit(repo, f"n{k}.txt", f"{k}\n", f"n{k}")
+    git(repo, "switch", "-q", "-c", "elsewhere")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", str(linked), "main")
+    _edit_stop(linked)
+    refused(repo, bid, finish=f"`git rebase --abort` in {linked}")
+    git(linked, "rebase", "--abort")
+    assert flower(repo, "merge", str(bid)).returncode == 0
+
+
+def test_clean_leaves_a_worker_branch_that_is_being_rebased(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"agent.txt": "agent\n"})
+    assert flower(repo, "merge", str(bid)).returncode == 0
+    wt = tmp_path / "workers" / str(bid)
+    if not wt.is_dir():  # released by the merge: the user checks the branch out there again
+        git(repo, "worktree", "add", "-q", str(wt), f"flower/{bid}-work")
+    _edit_stop(wt)  # an interactive rebase of the worker branch, stopped at `edit`
+    before = snapshot_state(repo)
+    r = flower(repo, "clean")
+    assert "rebase" in r.stdout + r.stderr and "internal error" not in r.stderr
+    assert snapshot_state(repo).refs == before.refs and wt.is_dir()
+
+
+# -- issue 14: smaller shapes --------------------------------------------------------------------
+def test_merge_of_a_merged_and_cleaned_brief_says_so_exit_0(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"agent.txt": "agent\n"})
+    assert flower(repo, "merge", str(bid)).returncode == 0
+    assert flower(repo, "clean").returncode == 0
+    before = snapshot_state(repo)
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert "already merged" in r.stdout
+    assert snapshot_state(repo) == before
+
+
+def test_a_worktrees_root_that_is_a_file_is_a_usage_error(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "in-the-way").write_text("a file\n")
+    with open(repo / ".flower.toml", "a") as f:
+        f.write("")
+    cfg = (repo / ".flower.toml").read_text()
+    cfg = cfg.replace('worktrees = "../{repo}.flower"', 'worktrees = "../in-the-way"') \
+        if 'worktrees = "' in cfg else cfg.replace("[flower]\n", '[flower]\nworktrees = "../in-the-way"\n')
+    (repo / ".flower.toml").write_text(cfg)
+    assert 'worktrees = "../in-the-way"' in cfg
+    git(repo, "commit", "-qam", "worktrees root")
+    bid = flower_json(repo, "brief", "new", "w")["id"]  # type: ignore[index]
+    before = snapshot_state(repo, include_refs=("refs/heads",))
+    r = flower(repo, "dispatch", str(bid), "--agent", "script")
+    assert r.returncode == 2, r.stderr
+    assert "in-the-way" in r.stderr and "hint:" in r.stderr and "internal error" not in r.stderr
+    after = snapshot_state(repo, include_refs=("refs/heads",))
+    assert after.refs == before.refs and after.files == before.files  # no branch, no worktree
+    assert after.worktrees == before.worktrees
+
+
+def test_a_worker_daemon_runs_in_its_own_worktree(repo: Path, tmp_path: Path) -> None:
+    seen = tmp_path / "seen.txt"
+    agent = write_exe(tmp_path / "bin" / "fake-agent",
+                      f"#!/bin/sh\npwd > {seen}.tmp\ngit symbolic-ref HEAD >> {seen}.tmp\n"
+                      f"mv {seen}.tmp {seen}\n")
+    with open(repo / ".flower.toml", "a") as f:
+        f.write(f'\n[agents.fake]\ncommand = ["{agent}", "{{bootstrap}}"]\n')
+    (repo / "solo.yml").write_text("the user's local edit\n")
+    assert flower(repo, "trust").returncode == 0
+    d = flower_json(repo, "daemon", "spawn", "--role", "worker", "--agent", "fake")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not seen.exists():
+        time.sleep(0.05)
+    cwd, head = seen.read_text().splitlines()
+    assert os.path.realpath(cwd) != os.path.realpath(repo)
+    assert head == f"refs/heads/flower/daemon-{d['id']}"  # type: ignore[index]
+    assert git(repo, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main"
+    assert (repo / "solo.yml").read_text() == "the user's local edit\n"

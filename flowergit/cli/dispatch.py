@@ -192,16 +192,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("send")
     def send(id: str = typer.Argument(..., metavar="N[.k]"),
-             text: str = typer.Argument(..., metavar="TEXT"),
-             enter: bool = typer.Option(False, "--enter", help="Press Enter after the text."),
+             text: str = typer.Argument("", metavar="[TEXT]", show_default=False),
+             enter: bool = typer.Option(False, "--enter", help="Press Enter last."),
+             key: list[str] = typer.Option(
+                 [], "--key", metavar="NAME",
+                 help="Press a key after the text (repeat it for more, in order): Enter, Escape, "
+                      "Tab, Up, Down, Left, Right, Backspace, Space, C-c, C-d, PageUp, PageDown, "
+                      "Home, End, or one character such as y.", show_default=False),
              json: bool = JSON) -> int:
-        """Type TEXT into a --tmux dispatch's terminal (for agents that ask for a keystroke)."""
+        """Type TEXT and keys into a tmux dispatch's terminal (an agent waiting at a prompt)."""
         from flowergit.cli.common import emit
         from flowergit.ops import workers
         from flowergit.ops.context import Ctx
         from flowergit.render import output
 
-        res: dict[str, Any] = workers.send(Ctx().load(), id, text, enter=enter)
+        res: dict[str, Any] = workers.send(Ctx().load(), id, text, enter=enter, keys=key)
         return emit(res, json, lambda r: output.line(f"sent to {r['id']}"))
 
 

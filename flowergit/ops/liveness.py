@@ -48,14 +48,21 @@ def alive(ident: dict[str, Any] | None) -> bool | None:
     return got
 
 
+# the states `view_state` shows for a dispatch whose agent is yet to end: `waiting` is a running
+# agent that waits at a prompt in its terminal (the record says `running`, with `waiting`)
+LIVE_STATES = ("preparing", "queued", "running", "waiting")
+
+
 def view_state(rec: dict[str, Any], now: float | None = None) -> str:
     """The state to show: the record's, except that a live state whose processes are provably
-    gone shows as ``lost``."""
+    gone shows as ``lost``, and a running agent that waits at a prompt as ``waiting``."""
     state = str(rec.get("state", ""))
     if state == "running":
         sup = alive(rec.get("supervisor"))
         if sup is False and alive(rec.get("proc")) is not True:
             return "lost"
+        if rec.get("waiting"):
+            return "waiting"
     elif state == "preparing":
         by = rec.get("by_proc")
         if by and alive(by) is False:

@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-WORKER_STATES = ("running", "lost", "preparing")
+WORKER_STATES = ("running", "waiting", "lost", "preparing")
 KEEP = ("id", "brief", "attempt", "state", "agent", "title", "elapsed", "worktree", "pid",
         "started_at", "queued_at")
 
@@ -65,7 +65,8 @@ def status(ctx: Ctx) -> dict[str, Any]:
         dispatch_counts[state] = dispatch_counts.get(state, 0) + 1
         if state in WORKER_STATES or state == "queued":
             row = {k: rec.get(k) for k in KEEP}
-            row.update(state=state, title=rec.get("title", ""), elapsed=elapsed(rec, state, now))
+            row.update(state=state, title=rec.get("title", ""), elapsed=elapsed(rec, state, now),
+                       waiting=rec.get("waiting") if state == "waiting" else None)
             (queue if state == "queued" else workers).append(row)
     queue.sort(key=lambda r: (r["queued_at"] or "", r["id"]))
     return {
@@ -73,6 +74,6 @@ def status(ctx: Ctx) -> dict[str, Any]:
         "workers": workers,
         "queue": queue,
         "max_parallel": int(ctx.config.get("flower", "max_parallel")),
-        "running": sum(1 for r in workers if r["state"] == "running"),
+        "running": sum(1 for r in workers if r["state"] in ("running", "waiting")),
         "dispatches": dispatch_counts,
     }

@@ -143,6 +143,30 @@ def supervise(did: str) -> int:
         run.exit_file = os.path.join(repo.state_path("run"), f"{did}.exit")
         with contextlib.suppress(OSError):
             os.unlink(run.exit_file)
+        # waiting at a prompt: the profile's patterns and answers; the silence before a line
+        # ending in ? or : counts as a question is a personal setting (flower.waitingSilence)
+        run.prompts = [str(p) for p in spec.get("prompts") or []]
+        run.answers = [(str(m), [str(k) for k in keys]) for m, keys in spec.get("answers") or []]
+        silence = repo.config_last("flower.waitingsilence")
+        with contextlib.suppress(ValueError):
+            run.silence = max(0.0, float(silence)) if silence else None
+
+        def waiting(prompt: str | None) -> None:
+            """Record the prompt the agent waits at (``ps`` shows it), or that it no longer does."""
+            stamp = now_iso()
+            line = prompt[:400] if prompt is not None else None
+
+            def change(r: dict[str, Any]) -> dict[str, Any] | None:
+                if r.get("state") != "running" or (r.get("waiting") or {}).get("prompt") == line:
+                    return None
+                new = {k: v for k, v in r.items() if k != "waiting"}
+                if line is not None:
+                    new["waiting"] = {"prompt": line, "since": stamp}
+                return new
+
+            store.update(brief, attempt, change, "waiting at a prompt" if prompt else "answered")
+
+        run.on_waiting = waiting
     become_subreaper()
     on_signals(run.terminate)
     failpoints.hit("supervisor_before_agent")

@@ -33,7 +33,7 @@ from flowergit.state import daemons as dstate
 from flowergit.state import signals as sigstate
 from flowergit.state.daemons import DaemonStore, caller
 
-LIVE = ("preparing", "queued", "running")
+LIVE = ("preparing", "queued", "running", "waiting")
 
 
 def _by(me: str | None) -> str:

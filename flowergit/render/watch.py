@@ -18,12 +18,13 @@ from typing import Any
 from flowergit.render import output
 from flowergit.render.text import escape, human_duration, table
 
-STATE_STYLE = {"running": "bold yellow", "queued": "cyan", "preparing": "cyan", "exited": "green",
-               "stopped": "magenta", "lost": "bold red", "missing": "red", "failed": "bold red",
+STATE_STYLE = {"running": "bold yellow", "waiting": "bold magenta", "queued": "cyan",
+               "preparing": "cyan", "exited": "green", "stopped": "magenta", "lost": "bold red",
+               "missing": "red", "failed": "bold red",
                "merged": "bold green", "released": "dim"}
 BRIEF_STYLE = {"draft": "dim", "planned": "cyan", "dispatched": "yellow", "done": "green",
                "merged": "bold green", "blocked": "red", "abandoned": "dim"}
-LIVE = ("preparing", "queued", "running")
+LIVE = ("preparing", "queued", "running", "waiting")
 
 
 def _state_text(r: dict[str, Any]) -> str:
@@ -34,6 +35,9 @@ def _state_text(r: dict[str, Any]) -> str:
 
 
 def _activity(r: dict[str, Any]) -> str:
+    w = r.get("waiting")
+    if isinstance(w, dict):  # a question waits for an answer: `git flower send` gives it
+        return f"waiting: {w.get('prompt', '')}"
     return str(r.get("last_log") or r.get("last_commit") or "")
 
 

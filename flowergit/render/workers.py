@@ -10,8 +10,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-STATE_STYLE = {"running": "yellow", "queued": "cyan", "preparing": "cyan", "exited": None,
-               "stopped": "magenta", "lost": "red", "missing": "red", "failed": "red",
+STATE_STYLE = {"running": "yellow", "waiting": "bold magenta", "queued": "cyan", "preparing": "cyan",
+               "exited": None, "stopped": "magenta", "lost": "red", "missing": "red", "failed": "red",
                "merged": "green", "released": "dim"}
 
 
@@ -20,6 +20,12 @@ def _state(r: dict[str, Any]) -> str:
     if st in ("exited", "missing") and r.get("exit_code") is not None:
         st += f" ({r['exit_code']})"
     return st
+
+
+def _prompt(r: dict[str, Any]) -> str:
+    """What a waiting agent asks (its prompt line), for the last-line column."""
+    w = r.get("waiting")
+    return f"waiting: {w.get('prompt', '')}" if isinstance(w, dict) else ""
 
 
 def dispatched(r: dict[str, Any]) -> None:
@@ -46,7 +52,7 @@ def ps(rows: Sequence[dict[str, Any]]) -> None:
         return
     table = [(r["id"], _state(r), r.get("agent") or "", duration(r.get("elapsed")),
               r.get("ahead", 0), r.get("files_changed", 0), r.get("last_commit") or "",
-              r.get("last_log") or "") for r in rows]
+              _prompt(r) or r.get("last_log") or "") for r in rows]
     output.print_table(["ID", "STATE", "AGENT", "ELAPSED", "AHEAD", "FILES", "LAST COMMIT",
                         "LAST LOG LINE"], table,
                        styles=[STATE_STYLE.get(str(r.get("state"))) for r in rows])

@@ -292,9 +292,8 @@ def build(cwd: str) -> Any:
                                                     + BRIEF_NUM + ").")],
         agent: Annotated[Name | None, Field(description="The agent profile (default: the "
                                             "brief's agent, else the config's default).")] = None,
-        base: Annotated[str | None, Field(min_length=1, description="The revision the "
-                                          "worktree starts from (default: the target branch).")
-                        ] = None,
+        base: Annotated[str, Field(description="The revision the worktree starts from "
+                                   "(default, or empty: the target branch).")] = "",
         rework: Annotated[bool, Field(description="Start a new attempt N.k+1 on a brief "
                                       "already dispatched.")] = False,
         resume: Annotated[bool, Field(description="Resume the latest attempt in its existing "
@@ -345,8 +344,8 @@ def build(cwd: str) -> Any:
     def send(
         target: Annotated[DispatchRef, Field(description=TARGET_DESC + " It must run in tmux "
                                              "(dispatch with tmux=true).")],
-        text: Annotated[str | None, Field(description="Text to type, literally (no key "
-                                          "names are interpreted).")] = None,
+        text: Annotated[str, Field(description="Text to type, literally (no key names are "
+                                   "interpreted); empty: none, only the keys.")] = "",
         keys: Annotated[list[Annotated[Key, Field(description=KEY_DESC)]] | None, Field(
             description="Keys to press after the text, in order, e.g. [\"Enter\"] or "
             "[\"y\", \"Enter\"].")] = None,
@@ -356,15 +355,15 @@ def build(cwd: str) -> Any:
         argv = ["send"]
         for k in keys or []:
             argv += ["--key", k]
-        return run([*argv, "--", str(target), *([] if text is None else [text])])  # type: ignore[no-any-return]
+        return run([*argv, "--", str(target), *([text] if text else [])])  # type: ignore[no-any-return]
 
     # -- the merge gate -------------------------------------------------------------------------
     @server.tool(annotations=write)
     def merge(
         brief: Annotated[BriefRef, Field(description="The brief to merge ("
                                                  + BRIEF_NUM + ").")],
-        into: Annotated[str | None, Field(min_length=1, description="The target branch "
-                                          "(default: the config's target).")] = None,
+        into: Annotated[str, Field(description="The target branch (default, or empty: the "
+                                   "config's target).")] = "",
         no_test: Annotated[bool, Field(description="Do not run the suite (a passing "
                                        "attestation of the tree is still recorded).")] = False,
         dry_run: Annotated[bool, Field(description="Check and compute the merge; change "
@@ -382,15 +381,15 @@ def build(cwd: str) -> Any:
 
     @server.tool(annotations=read)
     def verify(
-        range: Annotated[str | None, Field(min_length=1, description="A revision range such as "
-                                           "main~10..main (default: the target branch).")] = None,
+        range: Annotated[str, Field(description="A revision range such as main~10..main "
+                                    "(default, or empty: the target branch).")] = "",
         limit: Annotated[int, Field(ge=0, description="Check at most this many commits "
                                     "(0: all).")] = 0,
     ) -> dict[str, Any]:
         """Check that every first-parent commit in the range passed the suite (an attestation
         of its tree). Any commit without one: error tests_failed, with the report as data."""
         argv = ["verify", *(["--limit", str(limit)] if limit else [])]
-        return run([*argv, "--", *([] if range is None else [range])])  # type: ignore[no-any-return]
+        return run([*argv, "--", *([range] if range else [])])  # type: ignore[no-any-return]
 
     @server.tool(annotations=read)
     def why(what: Annotated[str, Field(min_length=1, description="A commit, a path, or "
@@ -560,9 +559,9 @@ def build(cwd: str) -> Any:
 
     @server.tool(annotations=write)
     def reset_handoff(
-        text: Annotated[str | None, Field(description="A final scratchpad, committed "
-                                          "atomically with the hand-off (default: keep the "
-                                          "current one).")] = None,
+        text: Annotated[str, Field(description="A final scratchpad, committed atomically with "
+                                   "the hand-off (default, or empty: keep the current one).")
+                        ] = "",
         lane: Annotated[Name | None, Field(description=LANE_DESC)] = None,
         daemon: Annotated[DaemonRef | None, Field(description="The holder, or the successor "
                                                   "when the holder has gone quiet (default: "
@@ -571,7 +570,7 @@ def build(cwd: str) -> Any:
         """Step 3: move the baton to the ready successor (epoch + 1). From then on the
         predecessor's fenced writes fail."""
         argv = ["reset", "handoff", *opt("--lane", lane), *opt("--daemon", daemon)]
-        if text is None:
+        if not text:
             return run(argv)  # type: ignore[no-any-return]
         return run([*argv, "-F", "-"], input=text.encode("utf-8"))  # type: ignore[no-any-return]
 

@@ -293,7 +293,7 @@ def test_daemon_tick_and_reset_handoff_in_the_documented_order(repo: Path, sleep
         out["shown"] = data_of(await s.call_tool("handoff_show", {}))
         out["ready"] = data_of(await s.call_tool("reset_ready", {"daemon": int(b["id"])}))
         out["handoff"] = data_of(await s.call_tool("reset_handoff", {
-            "daemon": a["id"], "text": "final: all yours\n"}))
+            "daemon": a["id"], "text": '{"final": "all yours"}\n'}))  # JSON-like: kept text
         out["retire"] = data_of(await s.call_tool("reset_retire", {"daemon": b["id"]}))
         out["tick_b"] = data_of(await s.call_tool("tick", {"daemon": b["id"], "lane": "main"}))
         out["tick_a"] = await s.call_tool("tick", {"daemon": a["id"]})
@@ -315,7 +315,7 @@ def test_daemon_tick_and_reset_handoff_in_the_documented_order(repo: Path, sleep
     assert got["ready"]["successor"] == b
     done = got["handoff"]
     assert done["holder"] == b and done["epoch"] == 2 and done["from"] == a
-    assert git(repo, "show", "flower/briefs:handoff/main.md").stdout == "final: all yours\n"
+    assert git(repo, "show", "flower/briefs:handoff/main.md").stdout == '{"final": "all yours"}\n'
     assert got["retire"]["retired"] == a
     assert got["tick_b"]["daemon"] == b and got["tick_b"]["epoch"] == 2
     text = tool_error(got["tick_a"])

@@ -272,7 +272,9 @@ def test_ps_and_status_json_are_complete(repo: Path) -> None:
     assert r1["last_commit"] == f"brief {a}: one"
     assert r1["last_log"].startswith("[script] committed ")  # the agent's words, not ours
     st = flower_json(repo, "status")
-    assert st["briefs"]["by_status"]["done"] == 2 and st["workers"] == [] and st["queue"] == []  # type: ignore[index]
+    # `two` only slept: exit 0 with nothing changed is `no-changes`, and its brief is not done
+    assert [r["outcome"] for r in rows] == ["done", "no-changes"]  # type: ignore[index,union-attr]
+    assert st["briefs"]["by_status"]["done"] == 1 and st["workers"] == [] and st["queue"] == []  # type: ignore[index]
 
 
 def test_human_output_plain_when_piped_rich_on_a_tty_and_escaped(repo: Path) -> None:

@@ -770,6 +770,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         try:
             refs.transaction(repo, [refs.create(ref, claimed)], f"dispatch {did}: preparing")
         except refs.CasLost:
+            records.raise_if_corrupt(repo, ref)  # a ref that is no record chain: no race
             raise Conflict(f"dispatch {did} was just claimed by another process",
                            f"`git flower ps` shows it; `git flower wait {brief}` waits for it") from None
     except BaseException:

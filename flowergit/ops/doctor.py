@@ -343,9 +343,17 @@ def check_dispatches(ctx: Ctx) -> list[Finding]:
     now = time.time()
     for h in DispatchStore(ctx.repo).all():
         rec = h.record
+        did = rec.get("id")
+        if rec.get("outcome") == "lost" and rec.get("state") != "released":
+            out.append(finding("dispatches", WARN,
+                               f"lost dispatch {did}: its supervisor failed before recording how "
+                               f"the attempt went: {str(rec.get('error') or 'no reason recorded')[:200]}",
+                               f"git flower logs {did}; then git flower dispatch {rec.get('brief')} "
+                               f"--rework to try again, or git flower clean {did}",
+                               id=did, brief=rec.get("brief")))
+            continue
         if view_state(rec, now) != "lost":
             continue
-        did = rec.get("id")
         out.append(finding("dispatches", WARN,
                            f"lost dispatch {did}: recorded {rec.get('state')}, but its agent and "
                            "supervisor are gone (crash or reboot)",
@@ -372,6 +380,52 @@ def check_recovery(ctx: Ctx, fix: bool) -> list[Finding]:
             f.update(status=OK, fixed=True, message=f"recovered op {f['data']['op']}: "
                      f"{r.get('outcome') or r.get('action') or 'done'}")
     return out
+
+
+# -- broken state: brief files and state refs ---------------------------------------------------
+def check_brief_files(ctx: Ctx) -> list[Finding]:
+    """Brief files on flower/briefs that do not parse or whose front matter is not valid (broken
+    TOML, bytes that are not UTF-8, no or unclosed front matter, an id that is not the path's, an
+    unknown status, a field of the wrong type): each named with what is wrong and the repair."""
+    from flowergit.gitio import refs
+    from flowergit.state.layout import BRIEFS_REF
+
+    if refs.read(ctx.repo, BRIEFS_REF) is None:
+        return []  # `init` says so
+    bad = [b for b in ctx.briefs().all() if b.get("status") == "broken"]
+    if not bad:
+        return [finding("briefs", OK, "every brief file parses")]
+    return [finding("briefs", ERROR, f"brief file {b['file']} does not parse: {b['error']}",
+                    b.get("hint"), id=b["id"], file=b["file"]) for b in bad]
+
+
+def check_state_refs(ctx: Ctx, fix: bool) -> list[Finding]:
+    """State refs that are no record chain (a blob or tree where a commit belongs, a commit without
+    record.json, a record that is not JSON, a missing object). ``--fix`` moves each aside under
+    ``refs/flower/lost/<original path>`` in one compare-and-swap transaction (never a delete of
+    anything that exists), after which the commands that were blocked work again."""
+    from flowergit.gitio import refs
+    from flowergit.state import records
+
+    out: list[Finding] = []
+    for ref, oid, what in records.corrupt(ctx.repo):
+        lost = records.lost_ref(ref)
+        f = finding("state refs", ERROR, f"corrupt state ref {ref}: {what}",
+                    f"git flower doctor --fix (moves it to {lost})", ref=ref, oid=oid)
+        if fix:
+            missing = "missing from this repository" in what
+            ops = [refs.delete(ref, oid)] if missing else [refs.create(lost, oid),
+                                                           refs.delete(ref, oid)]
+            try:
+                refs.transaction(ctx.repo, ops, f"flower doctor: move corrupt {ref} aside")
+            except refs.CasLost:
+                f["message"] += f"; not moved: {ref} changed meanwhile, or {lost} exists"
+            else:
+                moved = (f"dropped {ref} (it named {oid}, which is missing: nothing to keep)"
+                         if missing else f"moved corrupt {ref} to {lost}")
+                f.update(status=OK, fixed=True, message=moved)
+        out.append(f)
+    return out or [finding("state refs", OK, "every state ref is a record chain")]
 
 
 # -- the manual ---------------------------------------------------------------------------------
@@ -445,6 +499,8 @@ def run(ctx: Ctx, *, fix: bool = False, lock_age: float = LOCK_AGE) -> dict[str,
         lambda: check_locks(ctx, fix, lock_age),
         lambda: check_worktrees(ctx, fix),
         lambda: check_dispatches(ctx),
+        lambda: check_brief_files(ctx),
+        lambda: check_state_refs(ctx, fix),
         lambda: check_recovery(ctx, fix),
         lambda: check_man(fix),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 
+from flowergit import fastjson
 from flowergit.ops.context import Ctx
 from flowergit.ops.liveness import parse_iso, view_state
 from flowergit.state.brief import STATUSES
@@ -19,9 +20,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from flowergit.gitio.repo import Repo
+
 WORKER_STATES = ("running", "waiting", "lost", "preparing")
 KEEP = ("id", "brief", "attempt", "state", "agent", "title", "elapsed", "worktree", "pid",
-        "started_at", "queued_at")
+        "started_at", "queued_at", "outcome", "error")
 
 
 def elapsed(rec: dict[str, Any], state: str, now: float) -> float | None:
@@ -47,6 +50,36 @@ def shown_state(rec: dict[str, Any], now: float) -> tuple[str, bool]:
     return state, present
 
 
+USAGE_KEYS = ("model", "turns", "input_tokens", "output_tokens", "cached_input_tokens",
+              "cost_usd", "cost_source", "last_action")
+
+
+def usage(repo: Repo, rec: dict[str, Any]) -> dict[str, Any] | None:
+    """What the attempt's agent did and cost (docs/dispatch.md, "usage"): the record's
+    ``usage`` once its supervisor stored it at the agent's exit; before that, the transcript in
+    its log on this machine, read live (a big log only from where the last read stopped)."""
+    got = rec.get("usage")
+    if isinstance(got, dict):
+        return {k: got.get(k) for k in USAGE_KEYS}
+    did = str(rec.get("id"))
+    try:  # the start spec: this machine's, while the attempt's files are here
+        with open(repo.state_path("run", f"{did}.json"), "rb") as f:
+            spec = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    kind = spec.get("transcript") if isinstance(spec, dict) else None
+    if not isinstance(kind, str) or not kind:
+        return None
+    from flowergit.procs import transcript
+
+    argv = spec.get("argv")
+    got = transcript.summarize(repo.state_path("logs", f"{did}.log"), kind,
+                               spec.get("price") if isinstance(spec.get("price"), dict) else None,
+                               transcript.model_from_argv(argv) if isinstance(argv, list) else None,
+                               cache=repo.state_path("cache", "transcripts", f"{did}.json"))
+    return {k: got.get(k) for k in USAGE_KEYS} if got is not None else None
+
+
 def status(ctx: Ctx) -> dict[str, Any]:
     """Briefs by status, workers (live or interrupted dispatches) and the queue."""
     counts = ctx.briefs().counts(warn=ctx.warn)
@@ -66,6 +99,7 @@ def status(ctx: Ctx) -> dict[str, Any]:
         if state in WORKER_STATES or state == "queued":
             row = {k: rec.get(k) for k in KEEP}
             row.update(state=state, title=rec.get("title", ""), elapsed=elapsed(rec, state, now),
+                       usage=usage(repo, rec) if state != "queued" else None,
                        waiting=rec.get("waiting") if state == "waiting" else None)
             (queue if state == "queued" else workers).append(row)
     queue.sort(key=lambda r: (r["queued_at"] or "", r["id"]))

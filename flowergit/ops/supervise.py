@@ -101,7 +101,6 @@ def supervise(did: str) -> int:
     from flowergit.gitio import refs
     from flowergit.ops.context import Ctx
     from flowergit.ops.dispatch import dispatch_cache, now_iso, schedule, spec_path
-    from flowergit.procs import agents
     from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
     from flowergit.state import records
     from flowergit.state.dispatches import DispatchStore, learn
@@ -119,8 +118,8 @@ def supervise(did: str) -> int:
         if why.startswith("the dispatcher was interrupted"):
             # nobody else will record it: close the attempt and free its slot
             stamp = now_iso()
-            store.update(brief, attempt, lambda r: {**r, "state": "failed", "error": why,
-                                                    "ended_at": stamp}
+            store.update(brief, attempt, lambda r: {**r, "state": "failed", "outcome": "lost",
+                                                    "error": why, "ended_at": stamp}
                          if r.get("state") == "running" else None, "failed (interrupted)")
             schedule(ctx)
         return 0  # a failed dispatch is recorded by its dispatcher
@@ -128,13 +127,8 @@ def supervise(did: str) -> int:
         spec = fastjson.load(f)
     log = str(spec["log"])
     worktree = str(spec["worktree"])
-    extra = {"FLOWER_PACKET": str(spec["packet"]), "FLOWER_BRIEF": str(brief),
-             "FLOWER_DISPATCH": did, "FLOWER_WORKTREE": worktree}
-    if spec.get("daemon"):
-        extra["FLOWER_DAEMON"] = str(spec["daemon"])
-    env = agents.agent_env(os.environ, {**spec.get("env", {}), **extra})
-    run = AgentRun(argv=list(spec["argv"]), cwd=worktree, env=env, log=log,
-                   timeout=spec.get("timeout"))
+    argv, env, timeout = agent_start(repo, spec, brief, did)
+    run = AgentRun(argv=argv, cwd=worktree, env=env, log=log, timeout=timeout)
     if spec.get("tmux"):
         from flowergit.procs import tmux
 
@@ -210,22 +204,87 @@ def supervise(did: str) -> int:
                 error = f"timed out after {spec.get('timeout')}s; the agent was killed"
             log_line(log, f"dispatch {did}: agent exited with {code}"
                      + (f" ({sig})" if sig else "") + (f"; {error}" if error else ""))
-    finish(ctx, brief, attempt, code, sig, error, timed_out=run.timed_out)
+    finish(ctx, brief, attempt, code, sig, error, timed_out=run.timed_out, spec=spec)
     return 0
 
 
+def agent_start(repo: Any, spec: dict[str, Any], brief: int,
+                did: str) -> tuple[list[str], dict[str, str], float | None]:
+    """The agent's argv, environment and timeout: the start spec the dispatcher wrote, with
+    this machine's own settings for the profile (``git config flower.agent.NAME.*``: the
+    credentials of whoever runs it here, whatever process dispatched it) laid over it."""
+    from flowergit.procs import agents
+
+    argv = list(spec["argv"])
+    timeout = spec.get("timeout")
+    profile_env = dict(spec.get("env", {}))
+    pass_env = spec.get("pass_env")
+    name = spec.get("agent")
+    if isinstance(name, str) and name:
+        local = agents.local_tables(repo.config_get_all(r"^flower\.agent\."))
+        mine = local.get(name, {})
+        profile_env.update(mine.get("env", {}))
+        if "pass_env" in mine:
+            pass_env = [*(pass_env or []), *mine["pass_env"]]
+        if "timeout" in mine:
+            timeout = mine["timeout"]
+        if "command" in mine:
+            agents.check_command(name, mine["command"])
+            argv = agents.render_argv(mine["command"], {
+                "{bootstrap}": agents.bootstrap_line(str(spec["packet"])),
+                "{packet}": str(spec["packet"]), "{brief}": str(brief),
+                "{worktree}": str(spec["worktree"])})
+    exe = agents.flower_executable()
+    extra = {"FLOWER_PACKET": str(spec["packet"]), "FLOWER_BRIEF": str(brief),
+             "FLOWER_DISPATCH": did, "FLOWER_WORKTREE": str(spec["worktree"]),
+             "FLOWER_BIN": exe}
+    if spec.get("daemon"):
+        extra["FLOWER_DAEMON"] = str(spec["daemon"])
+    env = agents.agent_env(os.environ, {**profile_env, **extra}, pass_env)
+    bindir = os.path.dirname(exe)
+    path = env.get("PATH", "")
+    if bindir and bindir not in path.split(os.pathsep):  # `git flower` works in the agent's shell
+        env["PATH"] = bindir + (os.pathsep + path if path else "")
+    return argv, env, timeout
+
+
 def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None,
-           error: str | None, *, timed_out: bool = False) -> dict[str, Any]:
-    """Record the end of the agent, mark the brief, emit the signal, start what is queued."""
+           error: str | None, *, timed_out: bool = False,
+           spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Record the end of the agent: commit what it left uncommitted, judge the attempt's
+    outcome (ops/outcome.py), mark the brief ``done`` only for a ``done`` attempt, emit the
+    ``dispatch_done`` signal, start what is queued."""
     import contextlib
 
     from flowergit import failpoints
     from flowergit.errors import FlowerError
+    from flowergit.ops import outcome as oc
     from flowergit.ops.dispatch import now_iso, schedule
     from flowergit.state.dispatches import DispatchStore
 
-    store = DispatchStore(ctx.repo)
+    repo = ctx.repo
+    store = DispatchStore(repo)
     did = f"{brief}.{attempt}"
+    spec = spec or {}
+    cur = store.get(brief, attempt)
+    rec0 = dict(cur.record) if cur is not None else {}
+    usage = _usage(spec)
+    left = None
+    # only the work of an agent that says it succeeded: a failed, stopped or timed-out
+    # attempt keeps its worktree exactly as the agent left it (for a look, or `--resume`)
+    if spec.get("commit", True) and code == 0 and not timed_out \
+            and rec0.get("state") == "running" and rec0.get("reported") != "failed":
+        last = (usage or {}).get("last_message") or oc.last_log_line(spec.get("log"))
+        if last.startswith("[git flower] "):
+            last = ""  # the agent said nothing: the commit says what git flower saw
+        left = oc.commit_leftovers(repo, rec0, code, last)
+        if left is not None and spec.get("log"):
+            from flowergit.procs.spawn import log_line
+
+            log_line(str(spec["log"]), f"dispatch {did}: " + (
+                f"committed {left['files']} file(s) the agent left uncommitted ({left['commit'][:12]})"
+                if "commit" in left else f"left {left['files']} uncommitted file(s): {left['skipped']}"))
+    work = oc.changes(repo, rec0.get("base"), rec0.get("branch"))
     ended = now_iso()
 
     def change(r: dict[str, Any]) -> dict[str, Any]:
@@ -234,26 +293,90 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
             new["error"] = error
         if r.get("state") == "running":
             new["state"] = "exited"
+        new["outcome"] = oc.judge(r, code, timed_out=timed_out, work=work)
+        if work is not None:
+            new["commits"] = work[0]
+        if left is not None:
+            new["autocommit"] = left
+        if usage is not None:
+            new["usage"] = {k: v for k, v in usage.items() if k != "last_message"}
+        new.pop("waiting", None)
         return new
 
     head = store.update(brief, attempt, change, f"exited {code}")
     rec = head.record
     failpoints.hit("supervisor_after_exit_record")
-    if rec.get("state") == "exited" and code == 0 and rec.get("reported") != "failed":
+    if rec.get("outcome") == "done":
         from flowergit.ops import briefs as ops_briefs
 
         with contextlib.suppress(FlowerError):
-            ops_briefs.set_status(ctx, brief, "done", why=f"dispatch {did} exited 0")
-    from flowergit.state import signals
-
-    with contextlib.suppress(FlowerError):
-        signals.emit(ctx.repo, "dispatch_done", brief=brief,
-                     data={"dispatch": did, "state": rec.get("state"), "exit_code": code,
-                           "branch": rec.get("branch"), "worktree": rec.get("worktree")},
-                     by=f"supervisor {did}")
+            ops_briefs.set_status(ctx, brief, "done", why=f"dispatch {did} is done")
+    _emit_done(ctx, brief, rec)
     with contextlib.suppress(FlowerError):
         schedule(ctx)
     return rec
+
+
+def _usage(spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The transcript's summary (model, turns, tokens, cost, last message), if the profile
+    names a structured output and the log holds one."""
+    kind = spec.get("transcript")
+    if not kind or not spec.get("log"):
+        return None
+    try:
+        from flowergit.procs import transcript
+    except ImportError:  # pragma: no cover - every install has it
+        return None
+    try:
+        got = transcript.summarize(str(spec["log"]), str(kind), spec.get("price") or None)
+    except Exception:  # noqa: BLE001 - a transcript never decides an attempt's outcome
+        return None
+    return got if isinstance(got, dict) else None
+
+
+def _emit_done(ctx: Ctx, brief: int, rec: Mapping[str, Any]) -> None:
+    import contextlib
+
+    from flowergit.errors import FlowerError
+    from flowergit.state import signals
+
+    did = str(rec.get("id") or f"{brief}.{rec.get('attempt')}")
+    with contextlib.suppress(FlowerError):
+        signals.emit(ctx.repo, "dispatch_done", brief=brief,
+                     data={"dispatch": did, "state": rec.get("state"),
+                           "outcome": rec.get("outcome"), "exit_code": rec.get("exit_code"),
+                           "branch": rec.get("branch"), "worktree": rec.get("worktree")},
+                     by=f"supervisor {did}")
+
+
+def record_lost(did: str, reason: str) -> None:
+    """The supervisor of ``did`` is failing: record the attempt as ``lost`` with the reason (a
+    live agent is left to end by itself: the record says so), emit its signal and free its
+    slot, so that no attempt stays ``dispatched`` in silence. Best effort: it runs when
+    something already went wrong."""
+    from flowergit.ops.context import Ctx
+    from flowergit.ops.dispatch import now_iso, schedule
+    from flowergit.state.dispatches import DispatchStore
+    from flowergit.state.ids import dispatch_id
+
+    brief, attempt = dispatch_id(did)
+    ctx = Ctx()
+    store = DispatchStore(ctx.repo)
+    stamp = now_iso()
+
+    def change(r: dict[str, Any]) -> dict[str, Any] | None:
+        if (r.get("supervisor") or {}).get("pid") != os.getpid():
+            return None  # not this process's attempt (it was never named its supervisor)
+        if r.get("outcome") and r.get("state") not in ("running", "preparing", "queued"):
+            return None  # recorded already: the failure came after the bookkeeping
+        state = r.get("state")
+        return {**r, "state": "stopped" if state == "stopped" else "exited", "outcome": "lost",
+                "error": reason[:2000], "ended_at": r.get("ended_at") or stamp}
+
+    head = store.update(brief, attempt, change, "lost: the supervisor failed")
+    if head.record.get("outcome") == "lost":
+        _emit_done(ctx, brief, head.record)
+    schedule(ctx)
 
 
 def _name_process(did: str) -> None:
@@ -288,9 +411,23 @@ def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
 
     try:
         return supervise(argv[0])
-    except FlowerError as e:
-        sys.stderr.write(f"[git flower] supervisor {argv[0]}: {e.message}\n")
-        return int(e.exit)
+    except BaseException as e:  # noqa: BLE001 - never a silent `dispatched` forever
+        if isinstance(e, FlowerError):
+            reason = e.message
+            sys.stderr.write(f"[git flower] supervisor {argv[0]}: {reason}\n")
+        else:
+            import traceback
+
+            traceback.print_exc()
+            reason = f"the supervisor failed: {type(e).__name__}: {e}"
+            sys.stderr.write(f"[git flower] supervisor {argv[0]}: {reason}\n")
+        try:
+            record_lost(argv[0], reason)
+        except BaseException as again:  # noqa: BLE001 - nothing more can be done here
+            sys.stderr.write(f"[git flower] supervisor {argv[0]}: could not record the loss: "
+                             f"{type(again).__name__}: {again}\n")
+        sys.stderr.flush()
+        return int(e.exit) if isinstance(e, FlowerError) else 1
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from flowergit.ops.dispatch import (
     worktrees,
 )
 from flowergit.ops.liveness import LIVE_STATES, alive, is_local, view_state
+from flowergit.ops.outcome import last_log_line as _last_line
 from flowergit.ops.status import elapsed, shown_state, usage
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore

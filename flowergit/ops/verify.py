@@ -106,6 +106,9 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
                            "subject": gm.subject(repo, commit)}
     if found is None:
         out["note"] = "no provenance: this change did not come through git flower merge"
+    usage = found[1].get("agent_usage") if found else None
+    # the model that wrote it, when the agent's transcript named one
+    out["model"] = usage.get("model") if isinstance(usage, dict) else None
     return out
 
 

@@ -87,8 +87,17 @@ def why_result(r: dict[str, Any]) -> None:
         output.line("  " + r.get("note", "no provenance"))
         return
     output.line(f"  merged as {str(r['merge'])[:12]} into {p.get('into')} at {p.get('at')} by {p.get('by')}")
-    output.line(f"  brief {p.get('brief')}, dispatch {p.get('dispatch')}, agent {p.get('agent')}, "
-                f"branch {p.get('branch')}")
+    model = f" (model {r['model']})" if r.get("model") else ""
+    output.line(f"  brief {p.get('brief')}, dispatch {p.get('dispatch')}, agent {p.get('agent')}"
+                f"{model}, branch {p.get('branch')}")
+    u = p.get("agent_usage")
+    if isinstance(u, dict):
+        from flowergit.render.workers import cost, tokens
+
+        spent = cost(u.get("cost_usd"), u.get("cost_source"))
+        output.line(f"  agent used {u.get('turns') or 0} turn(s), {tokens(u.get('input_tokens'))} "
+                    f"tokens in, {tokens(u.get('output_tokens'))} out"
+                    + (f", {spent}" if spent else ""))
     if p.get("epoch") is not None:
         output.line(f"  baton epoch {p['epoch']}")
     output.line(f"  suite: {counts(p.get('suite'))}")

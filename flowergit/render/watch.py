@@ -17,6 +17,7 @@ from typing import Any
 
 from flowergit.render import output
 from flowergit.render.text import escape, human_duration, table
+from flowergit.render.workers import last_activity, model_cell, usage_cell
 
 STATE_STYLE = {"running": "bold yellow", "waiting": "bold magenta", "queued": "cyan",
                "preparing": "cyan", "exited": "green", "stopped": "magenta", "lost": "bold red",
@@ -38,7 +39,7 @@ def _activity(r: dict[str, Any]) -> str:
     w = r.get("waiting")
     if isinstance(w, dict):  # a question waits for an answer: `git flower send` gives it
         return f"waiting: {w.get('prompt', '')}"
-    return str(r.get("last_log") or r.get("last_commit") or "")
+    return last_activity(r) or str(r.get("last_commit") or "")
 
 
 def rows_of(snap: dict[str, Any], recent: int = 10) -> list[dict[str, Any]]:
@@ -50,14 +51,15 @@ def rows_of(snap: dict[str, Any], recent: int = 10) -> list[dict[str, Any]]:
     return live + ended[:recent]
 
 
-COLUMNS = ["ID", "STATE", "AGENT", "ELAPSED", "AHEAD", "FILES", "LAST ACTIVITY", "TITLE"]
+COLUMNS = ["ID", "STATE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES", "TOKENS/COST",
+           "LAST ACTIVITY", "TITLE"]
 
 
 def _cells(r: dict[str, Any]) -> list[str]:
-    return [str(r.get("id")), _state_text(r), str(r.get("agent") or ""),
+    return [str(r.get("id")), _state_text(r), str(r.get("agent") or ""), model_cell(r),
             human_duration(r.get("elapsed")), str(r.get("ahead", "") if r.get("ahead") is not None else ""),
             str(r.get("files_changed", "") if r.get("files_changed") is not None else ""),
-            _activity(r), str(r.get("title") or "")]
+            usage_cell(r), _activity(r), str(r.get("title") or "")]
 
 
 def _brief_line(s: dict[str, Any]) -> str:
@@ -108,10 +110,11 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
     cells = [_cells(r) for r in rows]
     for i, c in enumerate(COLUMNS):
         # ids and states are never cut: their columns are at least as wide as their longest value
-        whole = c in ("ID", "STATE", "ELAPSED")
+        whole = c in ("ID", "STATE", "ELAPSED", "TOKENS/COST")
         t.add_column(c, overflow="fold", no_wrap=whole,
                      min_width=max([len(c), *(len(x[i]) for x in cells)]) if whole else None,
-                     justify="right" if c in ("AHEAD", "FILES", "ELAPSED") else "left")
+                     justify="right" if c in ("AHEAD", "FILES", "ELAPSED", "TOKENS/COST")
+                     else "left")
     for r, row in zip(rows, cells):
         t.add_row(*(Text(escape(c)) for c in row), style=STATE_STYLE.get(str(r.get("state"))))
     if not rows:

@@ -28,6 +28,48 @@ def _prompt(r: dict[str, Any]) -> str:
     return f"waiting: {w.get('prompt', '')}" if isinstance(w, dict) else ""
 
 
+def tokens(n: Any) -> str:
+    """``950``, ``12.3k``, ``4.1M``."""
+    n = n if isinstance(n, int) else 0
+    if n < 1000:
+        return str(n)
+    if n < 999_950:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def cost(c: Any, source: Any = "reported") -> str:
+    """``$0.04``, ``~$0.04`` (estimated), ``$0.004`` below a dime."""
+    if not isinstance(c, (int, float)):
+        return ""
+    text = f"${c:.3f}" if c < 0.1 else f"${c:.2f}"
+    return ("~" if source == "estimated" else "") + text
+
+
+def usage_cell(r: dict[str, Any]) -> str:
+    """The TOKENS/COST cell: tokens read and written, and what they cost (``12.3k  $0.04``)."""
+    u = r.get("usage")
+    if not isinstance(u, dict):
+        return ""
+    total = (u.get("input_tokens") or 0) + (u.get("output_tokens") or 0)
+    c = cost(u.get("cost_usd"), u.get("cost_source"))
+    return f"{tokens(total)}  {c}" if c else tokens(total)
+
+
+def model_cell(r: dict[str, Any]) -> str:
+    u = r.get("usage")
+    return str(u.get("model") or "") if isinstance(u, dict) else ""
+
+
+def last_activity(r: dict[str, Any]) -> str:
+    """What the agent did last: its last tool call when its transcript tells, else the last
+    line of its log."""
+    u = r.get("usage")
+    if isinstance(u, dict) and u.get("last_action"):
+        return str(u["last_action"])
+    return str(r.get("last_log") or "")
+
+
 def dispatched(r: dict[str, Any]) -> None:
     did = r["id"]
     if r["state"] == "running":
@@ -50,11 +92,11 @@ def ps(rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         output.info("no dispatches (start one with `git flower dispatch N`)")
         return
-    table = [(r["id"], _state(r), r.get("agent") or "", duration(r.get("elapsed")),
-              r.get("ahead", 0), r.get("files_changed", 0), r.get("last_commit") or "",
-              _prompt(r) or r.get("last_log") or "") for r in rows]
-    output.print_table(["ID", "STATE", "AGENT", "ELAPSED", "AHEAD", "FILES", "LAST COMMIT",
-                        "LAST LOG LINE"], table,
+    table = [(r["id"], _state(r), r.get("agent") or "", model_cell(r), duration(r.get("elapsed")),
+              r.get("ahead", 0), r.get("files_changed", 0), usage_cell(r),
+              r.get("last_commit") or "", _prompt(r) or last_activity(r)) for r in rows]
+    output.print_table(["ID", "STATE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES",
+                        "TOKENS/COST", "LAST COMMIT", "LAST ACTIVITY"], table,
                        styles=[STATE_STYLE.get(str(r.get("state"))) for r in rows])
 
 
@@ -69,9 +111,9 @@ def status(s: dict[str, Any]) -> None:
     output.line(f"briefs: {s['briefs']['total']}" + (f" ({', '.join(parts)})" if parts else ""))
     output.line(f"workers: {s['running']} running of max_parallel {s['max_parallel']}")
     if s["workers"]:
-        output.print_table(["ID", "STATE", "AGENT", "ELAPSED", "TITLE"],
+        output.print_table(["ID", "STATE", "AGENT", "ELAPSED", "TOKENS/COST", "TITLE"],
                            [(w["id"], w["state"], w["agent"] or "", duration(w["elapsed"]),
-                             w.get("title") or "") for w in s["workers"]],
+                             usage_cell(w), w.get("title") or "") for w in s["workers"]],
                            styles=[STATE_STYLE.get(str(w["state"])) for w in s["workers"]])
     output.line(f"queue: {len(s['queue'])}" + (": " + " ".join(q["id"] for q in s["queue"])
                                                if s["queue"] else ""))

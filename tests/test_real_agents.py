@@ -1,0 +1,319 @@
+"""The real agent CLIs (Codex, Claude Code, Gemini CLI), pinned in tests/agents/package-lock.json,
+driven through git flower's built-in profiles by a scripted model server (tests/modelserver/).
+
+Each end-to-end test files a brief, dispatches it to the real CLI, waits, merges, and finds the
+agent's file on main. The CLIs talk only to the server on 127.0.0.1: their own documented
+settings point them there, and a proxy environment sends anything meant for another host to the
+server too, where it is recorded and refused (the tests assert there was none).
+
+`.ci/run` installs the CLIs (npm ci into tests/agents/node_modules). Without them a test skips,
+naming the command that installs them; with CI=true a missing CLI fails the test instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, flower, git
+from modelserver import ModelServer, Turn, edit, read, say, shell, write
+
+AGENTS = ROOT / "tests" / "agents"
+BIN = AGENTS / "node_modules" / ".bin"
+PINNED = {"codex": "0.171.0", "claude": "2.1.332", "gemini": "0.61.0"}
+NOBODY = 65534
+
+
+def need_cli(name: str) -> Path:
+    """The installed CLI, or a skip (a failure under CI=true) that says how to install it."""
+    exe = BIN / name
+    problem = None
+    if not exe.exists():
+        problem = f"{name} is not installed in {BIN}"
+    elif shutil.which("node") is None and name != "claude":
+        problem = f"{name} needs node on PATH"
+    if problem is None:
+        return exe
+    how = "run .ci/run, or: cd tests/agents && npm ci --ignore-scripts && " \
+          "node node_modules/@anthropic-ai/claude-code/install.cjs"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{problem} (CI=true: the real-agent tests must run); {how}")
+    pytest.skip(f"{problem}; {how}")
+
+
+@pytest.fixture
+def model_server() -> Iterator[ModelServer]:
+    """A scripted model server on 127.0.0.1 (an ephemeral port, a thread of this process)."""
+    with ModelServer() as srv:
+        yield srv
+
+
+def agent_env(agent: str, srv: ModelServer, home: Path) -> dict[str, str]:
+    """What a user sets to point each CLI at another endpoint (docs/agents.md), aimed at the
+    scripted server, plus a proxy that catches traffic for any other host."""
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **srv.proxy_env()}
+    if agent == "codex":
+        codex_home = home / "codex-home"
+        codex_home.mkdir(parents=True, exist_ok=True)
+        (codex_home / "config.toml").write_text(
+            'model = "gpt-5.5"\n'
+            'model_provider = "scripted"\n'
+            "check_for_update_on_startup = false\n"
+            "[features]\nplugins = false\n"
+            "[analytics]\nenabled = false\n"
+            "[model_providers.scripted]\n"
+            'name = "scripted model server"\n'
+            f'base_url = "{srv.url}/v1"\n'
+            'wire_api = "responses"\n'
+            'env_key = "FLOWER_TEST_OPENAI_KEY"\n')
+        env |= {"CODEX_HOME": str(codex_home), "FLOWER_TEST_OPENAI_KEY": "sk-test-codex"}
+    elif agent == "claude":
+        env |= {"ANTHROPIC_BASE_URL": srv.url, "ANTHROPIC_API_KEY": "sk-ant-test",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
+                "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"}
+    elif agent == "gemini":
+        settings = home / ".gemini" / "settings.json"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps({
+            "security": {"auth": {"selectedType": "gemini-api-key"}},
+            "privacy": {"usageStatisticsEnabled": False},
+            "general": {"disableAutoUpdate": True}}))
+        env |= {"GEMINI_API_KEY": "test-gemini-key", "GOOGLE_GEMINI_BASE_URL": srv.url}
+    return env
+
+
+def read_packet(agent: str) -> Turn:
+    """The model's first step: read the packet its bootstrap line names. Gemini's read_file
+    refuses paths outside its workspace (the packet is in the git dir), so it uses the shell."""
+    return shell("cat {packet}") if agent == "gemini" else read("{packet}")
+
+
+def committing_script(agent: str) -> list[Turn]:
+    return [read_packet(agent),
+            write("hello.txt", f"hello from {agent}\n"),
+            shell("git add -A && git commit -qm 'Add hello.txt' && git log --oneline -1"),
+            say("Done: hello.txt is committed.")]
+
+
+def editing_script(agent: str) -> list[Turn]:
+    return [read_packet(agent),
+            write("hello.txt", f"hello from {agent}\n"),
+            read("README.md"),
+            edit("README.md", "hello", f"hello, edited by {agent}"),
+            say("Done: hello.txt written and README.md edited; nothing committed.")]
+
+
+def prepare(repo: Path) -> None:
+    """A quick suite, committed and trusted; one brief."""
+    cfg = (repo / ".flower.toml").read_text()
+    cfg = re.sub(r"(?ms)^\[suite\].*?(?=^\[|\Z)", "", cfg)
+    cfg += '\n[suite]\ncommand = ["true"]\ntimeout = 60\n'
+    (repo / ".flower.toml").write_text(cfg)
+    git(repo, "add", ".flower.toml")
+    git(repo, "commit", "-qm", "quick suite")
+    assert flower(repo, "trust").returncode == 0
+    r = flower(repo, "brief", "new", "Add hello.txt", "-m", "Create hello.txt saying hello.")
+    assert r.returncode == 0, r.stderr
+
+
+def run_brief(repo: Path, agent: str, env: dict[str, str]) -> str:
+    """Dispatch brief 1 to ``agent``, wait for it, and return its log."""
+    r = flower(repo, "dispatch", "1", "--agent", agent, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    w = flower(repo, "wait", "1", "--timeout", "60", env=env, timeout=90)
+    log = flower(repo, "logs", "1", env=env).stdout
+    assert w.returncode == 0, f"wait: {w.stdout}{w.stderr}\nlog:\n{log}"
+    return log
+
+
+def transcript_mark(agent: str) -> str:
+    """A line every run of the built-in profile writes to its log (its JSON event stream)."""
+    return {"codex": '"type":"turn.completed"', "claude": '"type":"result"',
+            "gemini": '"type":"result"'}[agent]
+
+
+def land(repo: Path, agent: str, srv: ModelServer, log: str) -> None:
+    assert srv.done, f"the agent stopped before the script's end ({srv.next_turn}/{len(srv.script)})\n{log}"
+    assert transcript_mark(agent) in log, log
+    m = flower(repo, "merge", "1")
+    assert m.returncode == 0, m.stdout + m.stderr
+    assert git(repo, "show", "main:hello.txt").stdout == f"hello from {agent}\n"
+    assert srv.escapes() == [], [(r.method, r.path) for r in srv.escapes()]
+
+
+def tool_results(srv: ModelServer) -> str:
+    """What the agent's tools returned over the whole run (its last request carries them all)."""
+    reqs = srv.main_requests()
+    return "\n".join(reqs[-1].tool_outputs()) if reqs else ""
+
+
+AGENT_NAMES = ("codex", "claude", "gemini")
+# Agents whose own `git commit` fails under the built-in profile, and what their tool says:
+# Codex's sandbox mounts git's data read-only (a worktree's gitdir lies in the main repository);
+# Gemini CLI runs shell commands with GIT_CONFIG_GLOBAL=/dev/null (and the system config off),
+# so git finds no user.name. git flower commits what they leave (Profile.commit).
+CANNOT_COMMIT = {"codex": "Read-only file system", "gemini": "Author identity unknown"}
+
+
+@pytest.mark.parametrize("agent", AGENT_NAMES)
+def test_agent_that_commits_lands_on_main(agent: str, repo: Path, model_server: ModelServer,
+                                          hermetic: Path) -> None:
+    need_cli(agent)
+    prepare(repo)
+    model_server.script = committing_script(agent)
+    env = agent_env(agent, model_server, hermetic)
+    log = run_brief(repo, agent, env)
+    land(repo, agent, model_server, log)
+    subjects = git(repo, "log", "--format=%s", "main").stdout
+    sent = tool_results(model_server)
+    if agent in CANNOT_COMMIT:
+        # the agent's own commit fails (see CANNOT_COMMIT); git flower commits what it left
+        assert CANNOT_COMMIT[agent] in sent, sent[-3000:]
+        assert "Add hello.txt" not in subjects, subjects
+    else:
+        assert "Add hello.txt" in subjects, subjects + sent[-3000:]
+    assert "hello from" not in (repo / "README.md").read_text()
+
+
+@pytest.mark.parametrize("agent", AGENT_NAMES)
+def test_agent_that_only_edits_lands_on_main(agent: str, repo: Path, model_server: ModelServer,
+                                             hermetic: Path) -> None:
+    need_cli(agent)
+    prepare(repo)
+    model_server.script = editing_script(agent)
+    env = agent_env(agent, model_server, hermetic)
+    log = run_brief(repo, agent, env)
+    land(repo, agent, model_server, log)
+    assert git(repo, "show", "main:README.md").stdout == f"hello, edited by {agent}\n"
+
+
+@pytest.mark.parametrize("agent", AGENT_NAMES)
+def test_the_pinned_version_is_installed(agent: str) -> None:
+    exe = need_cli(agent)
+    r = subprocess.run([str(exe), "--version"], check=False, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert PINNED[agent] in r.stdout, r.stdout + r.stderr
+    lock = json.loads((AGENTS / "package-lock.json").read_text())
+    pkgs = {"codex": "@openai/codex", "claude": "@anthropic-ai/claude-code",
+            "gemini": "@google/gemini-cli"}
+    assert lock["packages"][f"node_modules/{pkgs[agent]}"]["version"] == PINNED[agent]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="runs the profiles as uid 65534; as a normal user the end-to-end "
+                           "tests above already do")
+@pytest.mark.parametrize("agent", AGENT_NAMES)
+def test_profile_works_as_a_normal_user(agent: str, model_server: ModelServer) -> None:
+    """The built-in command, as git flower renders it, run as uid 65534 in a worktree that user
+    owns: the same settings that work as root (the end-to-end tests) work without root."""
+    need_cli(agent)
+    if shutil.which("setpriv") is None:
+        pytest.skip("no setpriv on this machine")
+    # pytest's own temporary directories are private to root: a directory of its own in /tmp
+    with tempfile.TemporaryDirectory(prefix="flower-nobody-") as tmp:
+        run_as_nobody(agent, Path(tmp), model_server)
+
+
+def run_as_nobody(agent: str, tmp: Path, srv: ModelServer) -> None:
+    from flowergit.procs import agents
+
+    home, main, wt = tmp / "home", tmp / "main", tmp / "wt"
+    home.mkdir()
+    ident = {"GIT_AUTHOR_NAME": "Agent", "GIT_AUTHOR_EMAIL": "agent@flower.invalid",
+             "GIT_COMMITTER_NAME": "Agent", "GIT_COMMITTER_EMAIL": "agent@flower.invalid"}
+    git(tmp, "init", "-q", "-b", "main", str(main))
+    git(main, "config", "user.name", "Flower Test")  # Gemini's shell ignores the global config
+    git(main, "config", "user.email", "test@flower.invalid")
+    (main / "README.md").write_text("hello\n")
+    git(main, "add", "README.md")
+    git(main, "commit", "-qm", "init", env=ident)
+    git(main, "worktree", "add", "-q", "-b", "work", str(wt))
+    packet = main / ".git" / "flower" / "packets" / "1.1.md"
+    packet.parent.mkdir(parents=True)
+    packet.write_text("Create hello.txt saying hello.\n")
+    srv.script = committing_script(agent)
+    env = agent_env(agent, srv, home)
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(tmp)], check=True)
+    tmp.chmod(0o755)
+    prof = agents.builtins()[agent]
+    argv = agents.render_argv(prof.command, {"{bootstrap}": agents.bootstrap_line(str(packet)),
+                                             "{worktree}": str(wt), "{packet}": str(packet),
+                                             "{brief}": "1"})
+    full_env = {**os.environ, **env, **prof.env, "HOME": str(home)}
+    r = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                        *argv], check=False, cwd=wt, env=full_env, capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    try:
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert srv.done, r.stdout[-3000:] + r.stderr[-3000:]
+        assert (wt / "hello.txt").read_text() == f"hello from {agent}\n"
+        assert (wt / "hello.txt").stat().st_uid == NOBODY
+        log = git(wt, "-c", "safe.directory=*", "log", "--format=%s", "work").stdout
+        if agent == "codex":  # the sandbox works for a normal user too: git's data stays read-only
+            assert CANNOT_COMMIT[agent] in tool_results(srv)
+            assert "Add hello.txt" not in log
+        else:
+            assert "Add hello.txt" in log, log + tool_results(srv)[-2000:]
+        assert transcript_mark(agent) in r.stdout
+        assert srv.escapes() == []
+    finally:
+        subprocess.run(["chown", "-R", "0:0", str(tmp)], check=False)
+
+
+def test_model_server_scripts_each_api(model_server: ModelServer) -> None:
+    """The server alone: the next turn per request, usage counted, side requests answered."""
+    import urllib.request
+
+    model_server.script = [shell("ls"), say("bye")]
+
+    def post(path: str, body: dict[str, object]) -> bytes:
+        req = urllib.request.Request(model_server.url + path, data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return bytes(resp.read())
+
+    out = post("/v1/messages", {"model": "m", "stream": True, "tools": [{"name": "Bash"}],
+                                "messages": [{"role": "user", "content": "hi"}]}).decode()
+    assert "event: message_start" in out and '"name":"Bash"' in out and '"stop_reason":"tool_use"' in out
+    out = post("/v1/responses", {"model": "m", "stream": True,
+                                 "tools": [{"type": "function", "name": "exec_command"}],
+                                 "input": []}).decode()
+    assert "event: response.completed" in out and '"output_text"' in out and "bye" in out
+    out = post("/v1beta/models/g:generateContent", {"contents": [], "generationConfig": {
+        "responseMimeType": "application/json", "responseJsonSchema": {
+            "type": "OBJECT", "properties": {"next_speaker": {"type": "STRING", "enum": ["user", "model"]}}}}}).decode()
+    assert json.loads(json.loads(out)["candidates"][0]["content"]["parts"][0]["text"]) == {"next_speaker": "user"}
+    assert model_server.done and [r.turn for r in model_server.requests] == [0, 1, None]
+    tot = model_server.usage_total()
+    assert tot["input"] > 0 and tot["output"] > 0
+    assert model_server.escapes() == []
+
+
+def test_docs_agents_examples_run(tmp_path: Path) -> None:
+    """Every ```sh block of docs/agents.md runs (in a scratch repository, with the agent CLIs
+    replaced by stubs that print their argv); blocks of other kinds are not commands."""
+    text = (ROOT / "docs" / "agents.md").read_text()
+    blocks = re.findall(r"(?ms)^```sh\n(.*?)^```", text)
+    assert blocks, "docs/agents.md has no ```sh examples"
+    stubs = tmp_path / "stubs"
+    for name in ("codex", "claude", "gemini"):
+        exe = stubs / name
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        exe.write_text("#!/bin/sh\necho \"$0 $*\"\n")
+        exe.chmod(0o755)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {**os.environ, "PATH": f"{stubs}{os.pathsep}{Path(sys.executable).parent}"
+                                 f"{os.pathsep}{os.environ['PATH']}"}
+    for block in blocks:
+        r = subprocess.run(["bash", "-euo", "pipefail", "-c", block], check=False, cwd=repo, env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, f"docs/agents.md example failed:\n{block}\n{r.stdout}{r.stderr}"

@@ -101,8 +101,22 @@ def builtins() -> dict[str, Profile]:
     return {
         # the embedded default: run the brief's `run` steps in the worktree and commit the result
         "script": Profile("script", (py, "-m", "flowergit.ops.script_agent", "{brief}", "{worktree}")),
-        "codex": Profile("codex", ("codex", "exec", "--sandbox", "workspace-write", "{bootstrap}")),
-        "claude": Profile("claude", ("claude", "-p", "{bootstrap}")),
+        # docs/agents.md tells what each may do and why. Codex: its sandbox lets it write the
+        # worktree but never git's data (.git, the gitdir a worktree points at), so git flower
+        # commits what it leaves; JSON events on stdout.
+        "codex": Profile("codex", ("codex", "exec", "--json", "--sandbox", "workspace-write",
+                                   "{bootstrap}"), transcript="codex"),
+        # Claude Code: edits in its working directory, every shell command and reads anywhere
+        # (the packet lives in the git dir) allowed up front, as root too (bypassPermissions is
+        # refused as root); stream-json needs --verbose in print mode.
+        "claude": Profile("claude", ("claude", "-p", "{bootstrap}", "--output-format", "stream-json",
+                                     "--verbose", "--permission-mode", "acceptEdits",
+                                     "--allowedTools", "Bash,Read"), transcript="claude"),
+        # Gemini CLI: yolo approves every tool; a fresh worktree is an untrusted folder, where
+        # gemini would fall back to asking, so the worktree is trusted for the session.
+        "gemini": Profile("gemini", ("gemini", "--prompt", "{bootstrap}", "--output-format",
+                                     "stream-json", "--approval-mode", "yolo"),
+                          {"GEMINI_CLI_TRUST_WORKSPACE": "true"}, transcript="gemini"),
     }
 
 

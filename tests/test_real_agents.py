@@ -298,8 +298,9 @@ def test_model_server_scripts_each_api(model_server: ModelServer) -> None:
 
 
 def test_docs_agents_examples_run(tmp_path: Path) -> None:
-    """Every ```sh block of docs/agents.md runs (in a scratch repository, with the agent CLIs
-    replaced by stubs that print their argv); blocks of other kinds are not commands."""
+    """Every ```sh block of docs/agents.md runs, in order, in one scratch directory, with the
+    agent CLIs replaced by stubs that print their argv and write a file (blocks of other kinds
+    are not commands)."""
     text = (ROOT / "docs" / "agents.md").read_text()
     blocks = re.findall(r"(?ms)^```sh\n(.*?)^```", text)
     assert blocks, "docs/agents.md has no ```sh examples"
@@ -307,13 +308,17 @@ def test_docs_agents_examples_run(tmp_path: Path) -> None:
     for name in ("codex", "claude", "gemini"):
         exe = stubs / name
         exe.parent.mkdir(parents=True, exist_ok=True)
-        exe.write_text("#!/bin/sh\necho \"$0 $*\"\n")
+        exe.write_text("#!/bin/sh\necho \"$(basename \"$0\") $*\"\necho hello > hello.txt\n")
         exe.chmod(0o755)
     repo = tmp_path / "repo"
     repo.mkdir()
     env = {**os.environ, "PATH": f"{stubs}{os.pathsep}{Path(sys.executable).parent}"
                                  f"{os.pathsep}{os.environ['PATH']}"}
+    out: list[str] = []
     for block in blocks:
         r = subprocess.run(["bash", "-euo", "pipefail", "-c", block], check=False, cwd=repo, env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, f"docs/agents.md example failed:\n{block}\n{r.stdout}{r.stderr}"
+        out.append(r.stdout)
+    # the first run's log shows the built-in command as it was started
+    assert "claude -p Read " in out[0] and "--permission-mode acceptEdits" in out[0], out[0]

@@ -109,7 +109,9 @@ class _Acc:
         self.last_message: str | None = d.get("last_message")
         self.seen: bool = bool(d.get("seen", False))
         self.msg_id: str | None = d.get("msg_id")  # claude: the message whose usage counts last
-        self.msg_usage: list[int] = list(d.get("msg_usage") or (0, 0, 0))
+        mu = d.get("msg_usage")
+        self.msg_usage: list[int] = [_int(x) for x in mu] if isinstance(mu, list) and len(mu) == 3 \
+            else [0, 0, 0]
         self.streaming: bool = bool(d.get("streaming", False))  # gemini: a message in pieces
         self.shell: bool = bool(d.get("shell", False))  # last_action is a raw shell command
 

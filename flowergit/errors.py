@@ -75,3 +75,85 @@ class Retry(FlowerError):
 class Interrupted(FlowerError):
     code = "interrupted"
     exit = Exit.INTERRUPTED
+
+
+# errno -> (what ran out, how to make room); ENOSPC 28, EDQUOT 122, EROFS 30, EMFILE 24,
+# ENFILE 23, EFBIG 27 on Linux, read from `errno` when it is first needed
+_RESOURCES = {
+    "ENOSPC": ("no space left on the device", "free some space on {fs} (`df -h {fs}`)"),
+    "EDQUOT": ("the disk quota is used up", "free some space in your quota on {fs}"),
+    "EROFS": ("the file system is read-only",
+              "make {fs} writable again (or work in a writable clone)"),
+    "EMFILE": ("too many open files",
+               "raise the open-file limit (`ulimit -n`) or close some programs"),
+    "ENFILE": ("too many open files on this system", "close some programs"),
+    "EFBIG": ("a file size limit was reached",
+              "raise the file size limit (`ulimit -f`) or free some space on {fs}"),
+}
+# the same, as git's stderr says it (strerror text)
+_STRERROR = (("No space left on device", "ENOSPC"), ("Out of diskspace", "ENOSPC"),
+             ("Disk quota exceeded", "EDQUOT"),
+             ("Read-only file system", "EROFS"), ("Too many open files in system", "ENFILE"),
+             ("Too many open files", "EMFILE"), ("File too large", "EFBIG"))
+
+
+class ResourceExhausted(Retry):
+    """The disk, a quota, a writable file system, file descriptors or a file size limit ran
+    out (ENOSPC, EDQUOT, EROFS, EMFILE/ENFILE, EFBIG): temporary, exit 75. The entry point names
+    the command with :meth:`during`."""
+
+    code = "resource_exhausted"
+    kind = ""
+    path: str | None = None
+    step: str | None = None
+
+    def describe(self, kind: str, path: str | None, step: str | None) -> None:
+        self.kind, self.path, self.step = kind, path, step
+        what, how = _RESOURCES[kind]
+        fs = mount_of(path) if path else "the disk"
+        where = "" if not path else f" (working in {path})" if kind in ("EMFILE", "ENFILE") \
+            else f" writing {path}"
+        by = f" ({step})" if step else ""
+        self.message = f"{what}{where}{by}"
+        self.hint = how.format(fs=fs) + " and run it again"
+        self.args = (self.message,)
+
+    def during(self, op: str) -> None:
+        """Name the command that stopped (once)."""
+        if op and not self.message.startswith(op + ": "):
+            self.message = f"{op}: {self.message}"
+            self.args = (self.message,)
+
+    def to_json(self) -> dict[str, object]:
+        err = super().to_json()
+        err.setdefault("data", {"resource": self.kind, "path": self.path})
+        return err
+
+
+def resource_kind(err: BaseException | str) -> str | None:
+    """The resource an OSError (by errno) or a git stderr text (by its strerror) says ran out."""
+    if isinstance(err, str):
+        return next((k for text, k in _STRERROR if text in err), None)
+    if isinstance(err, OSError) and err.errno is not None:
+        import errno
+
+        return next((k for k in _RESOURCES if getattr(errno, k, None) == err.errno), None)
+    return None
+
+
+def exhausted(kind: str, path: str | None, step: str | None = None) -> ResourceExhausted:
+    e = ResourceExhausted("")
+    e.describe(kind, path, step)
+    return e
+
+
+def mount_of(path: str) -> str:
+    """The mount point of the file system that holds ``path`` (or would hold it)."""
+    import os
+
+    p = os.path.abspath(path)
+    while p != os.path.dirname(p) and not os.path.exists(p):
+        p = os.path.dirname(p)
+    while p != os.path.dirname(p) and not os.path.ismount(p):
+        p = os.path.dirname(p)
+    return p

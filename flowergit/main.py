@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from flowergit.errors import Exit, FlowerError
+from flowergit.errors import Exit, FlowerError, ResourceExhausted, exhausted, resource_kind
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     except FlowerError as e:
         from flowergit.render.output import emit_error
 
+        if isinstance(e, ResourceExhausted):
+            e.during(_operation(args))
         emit_error(e, json_mode)
         _flush()
         return int(e.exit)
@@ -42,6 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as e:  # noqa: BLE001 - the boundary
+        kind = resource_kind(e)
+        if kind is not None:  # the disk, a quota, descriptors or a size limit ran out: exit 75
+            from flowergit.render.output import emit_error
+
+            err = exhausted(kind, getattr(e, "filename", None) or os.getcwd())
+            err.during(_operation(args))
+            try:
+                emit_error(err, json_mode)
+                _flush()
+            except OSError:
+                pass
+            return int(err.exit)
         if os.environ.get("GIT_FLOWER_TRACE"):
             import traceback
 
@@ -52,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                                "this is a bug in git flower; rerun with GIT_FLOWER_TRACE=1 "
                                "for the traceback and report it"), json_mode)
         return int(Exit.INTERNAL)
+
+
+def _operation(args: list[str]) -> str:
+    """``git flower brief new``: the command words of ``args`` (its first two non-options)."""
+    words = [a for a in args if not a.startswith("-")][:2]
+    return " ".join(["git flower", *words])
 
 
 def _flush() -> None:

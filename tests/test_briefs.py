@@ -426,7 +426,8 @@ def test_write_failure_changes_nothing(repo: Path, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "flowergit", "brief", "new", "too big to write",
                         "--body-file", str(body)], cwd=repo, capture_output=True, text=True,
                        preexec_fn=limit)
-    assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert r.stderr.startswith("fatal: git unpack-objects was killed by SIGXFSZ")
+    assert r.returncode == 75 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("fatal: git flower brief new: a file size limit was reached")
+    assert "(git unpack-objects)" in r.stderr and "\nhint: raise the file size limit" in r.stderr
     assert briefs_ref(repo) == before
     assert [b["title"] for b in flower_json(repo, "brief", "list")] == ["before"]

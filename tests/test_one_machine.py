@@ -267,3 +267,175 @@ def test_a_worker_daemon_runs_in_its_own_worktree(repo: Path, tmp_path: Path) ->
     assert head == f"refs/heads/flower/daemon-{d['id']}"  # type: ignore[index]
     assert git(repo, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main"
     assert (repo / "solo.yml").read_text() == "the user's local edit\n"
+
+
+# -- FAULTS 69: the disk fills, descriptors and file sizes run out -----------------------------
+WORKER = """#!/bin/sh
+set -e
+echo "w" >"w-$FLOWER_BRIEF.txt"
+git add -A
+git commit -qm "work $FLOWER_BRIEF"
+"""
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 6 MiB tmpfs of its own (root only; skipped where mounting is not permitted)."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(fs: Path, free_kib: int) -> Path:
+    """Leave about ``free_kib`` KiB free on ``fs`` (the filler file is the caller's to delete)."""
+    filler = fs / "filler"
+    filler.unlink(missing_ok=True)
+    st = os.statvfs(fs)
+    size = st.f_bavail * st.f_frsize - free_kib * 1024
+    with open(filler, "wb") as f:
+        try:
+            f.write(b"\0" * max(0, size))
+        except OSError:
+            pass
+    return filler
+
+
+def _full_disk_repo(tmp_path: Path, fs: Path) -> tuple[Path, int, int]:
+    """On ``fs``: a repository with a suite, a worker agent, a finished dispatch to merge, a
+    brief to dispatch; its remote (outside ``fs``) holds a brief made by another clone."""
+    repo = setup_repo(fs)
+    exe = write_exe(tmp_path / "bin" / "worker", WORKER)
+    with open(repo / ".flower.toml", "a") as f:
+        f.write(f'\n[agents.worker]\ncommand = ["{exe}"]\n')
+    git(repo, "commit", "-qam", "agent")
+    assert flower(repo, "trust").returncode == 0
+    to_merge = finished(repo, "to merge", {"agent.txt": "agent\n"})
+    to_dispatch = int(flower_json(repo, "brief", "new", "to dispatch")["id"])  # type: ignore[index]
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    git(repo, "push", "-q", str(bare), "refs/heads/flower/briefs:refs/heads/flower/briefs")
+    git(repo, "remote", "add", "origin", str(bare))
+    assert flower(repo, "remote", "origin").returncode == 0
+    assert flower(repo, "sync").returncode == 0, flower(repo, "sync").stderr
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(bare), str(other))
+    assert flower(other, "init", "--remote", "origin").returncode == 0
+    assert flower(other, "brief", "new", "from the other clone").returncode == 0
+    assert flower(other, "sync").returncode == 0
+    return repo, to_merge, to_dispatch
+
+
+def _no_ids(snap: object) -> object:
+    import dataclasses
+
+    refs = "".join(ln + "\n" for ln in snap.refs.splitlines()  # type: ignore[attr-defined]
+                   if not ln.startswith("refs/flower/ids/"))
+    # the scheduler's flock file is a lock only while held; it stays, empty, by design
+    locks = tuple(p for p in snap.locks  # type: ignore[attr-defined]
+                  if not p.endswith("/flower/sched.lock"))
+    return dataclasses.replace(snap, refs=refs, locks=locks)  # type: ignore[type-var]
+
+
+COMMANDS = {
+    "brief new": lambda m, d: ["brief", "new", "a new brief on a full disk"],
+    "brief set": lambda m, d: ["brief", "set", str(d), "kind=bug"],
+    "dispatch": lambda m, d: ["dispatch", str(d), "--agent", "worker"],
+    "merge": lambda m, d: ["merge", str(m)],
+    "sync": lambda m, d: ["sync"],
+}
+
+
+@pytest.mark.parametrize("free_kib", [0, 8, 40])
+def test_a_full_disk_is_one_clean_error_and_nothing_changes(tmp_path: Path, small_fs: Path,
+                                                            free_kib: int) -> None:
+    repo, to_merge, to_dispatch = _full_disk_repo(tmp_path, small_fs)
+    failed = []
+    for name, argv in COMMANDS.items():
+        filler = fill(small_fs, free_kib)
+        before = snapshot_state(repo)
+        r = flower(repo, *argv(to_merge, to_dispatch))
+        after = snapshot_state(repo)
+        filler.unlink()
+        if r.returncode == 0 and free_kib:  # it fitted in what was left: done, not half done
+            continue
+        failed.append(name)
+        assert r.returncode == 75, f"{name}: exit {r.returncode}: {r.stderr}"
+        assert f"fatal: git flower {name}" in r.stderr, r.stderr
+        assert "hint: free some space on " in r.stderr, r.stderr
+        assert "internal error" not in r.stderr
+        # an id reserved on the remote (which has space) before the local write may stay
+        # reserved, as after any crash there: the id is skipped, never given twice
+        assert _no_ids(after) == _no_ids(before), (name, r.stderr)
+    assert free_kib or len(failed) == len(COMMANDS)
+    for name in failed:  # with space again, each works
+        r = flower(repo, *COMMANDS[name](to_merge, to_dispatch))
+        assert r.returncode == 0, f"{name}: {r.stderr}"
+    assert flower(repo, "recover").returncode == 0
+    journal = repo / ".git" / "flower" / "journal"
+    assert not journal.exists() or list(journal.iterdir()) == []
+
+
+def _limited(repo: Path, limit: tuple[int, int], *args: str) -> subprocess.CompletedProcess[str]:
+    """git flower under a resource limit (set in the child only, like `ulimit`)."""
+    def pre() -> None:
+        resource.setrlimit(limit[0], (limit[1], limit[1]))
+
+    r = subprocess.run([sys.executable, "-m", "flowergit", *args], cwd=repo, capture_output=True,
+                       text=True, preexec_fn=pre, timeout=120, stdin=subprocess.DEVNULL)
+    return r
+
+
+@pytest.mark.parametrize("command", ["brief new", "brief set", "merge"])
+def test_a_file_size_limit_is_one_clean_error_and_nothing_changes(tmp_path: Path,
+                                                                  command: str) -> None:
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "to merge", {"agent.txt": "agent\n" * 100})
+    argv = {"brief new": ["brief", "new", "under a limit"],
+            "brief set": ["brief", "set", str(bid), "kind=bug"],
+            "merge": ["merge", str(bid)]}[command]
+    before = snapshot_state(repo)
+    r = _limited(repo, (resource.RLIMIT_FSIZE, 0), *argv)
+    assert r.returncode == 75, r.stderr
+    assert r.stderr.startswith(f"fatal: git flower {command}"), r.stderr
+    assert ": a file size limit was reached" in r.stderr.splitlines()[0]
+    assert "hint: raise the file size limit (`ulimit -f`)" in r.stderr
+    assert _no_ids(snapshot_state(repo)) == _no_ids(before)
+    journal = repo / ".git" / "flower" / "journal"
+    assert not journal.exists() or list(journal.iterdir()) == []
+    assert flower(repo, *argv).returncode == 0  # without the limit it works
+
+
+def test_running_out_of_file_descriptors_is_one_clean_error(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    before = snapshot_state(repo)
+    r = _limited(repo, (resource.RLIMIT_NOFILE, 8), "brief", "new", "few descriptors")
+    assert r.returncode == 75, r.stderr
+    assert r.stderr.startswith("fatal: git flower brief new: too many open files"), r.stderr
+    assert "hint: raise the open-file limit (`ulimit -n`)" in r.stderr
+    assert snapshot_state(repo) == before
+    r = _limited(repo, (resource.RLIMIT_NOFILE, 8), "brief", "new", "few descriptors", "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 75 and doc["ok"] is False
+    assert doc["error"]["code"] == "resource_exhausted"
+    assert doc["error"]["data"]["resource"] == "EMFILE"
+
+
+def test_recover_leaves_no_backup_that_no_journal_names(repo: Path) -> None:
+    journal = repo / ".git" / "flower" / "journal"
+    (journal / "7-0123456789ab.local").mkdir(parents=True)
+    (journal / "7-0123456789ab.local" / "0").write_text("a copy of solo.yml\n")
+    (journal / ".tmp-123-abcd").write_text("half a journal")
+    (journal / "8-0123456789ab.local").mkdir()  # a merge between its backup and its journal
+    old = time.time() - 3600
+    for p in (journal / "7-0123456789ab.local", journal / ".tmp-123-abcd"):
+        os.utime(p, (old, old))
+    r = flower(repo, "recover")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in journal.iterdir()) == ["8-0123456789ab.local"]

@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flowergit.errors import Retry, UsageError
+from flowergit.errors import FlowerError, Retry, UsageError, resource_kind
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError, Result
 
@@ -93,8 +93,10 @@ def _net(repo: Repo, args: Sequence[str], *, input: bytes | None = None,
                                 "check the network, or raise GIT_FLOWER_REMOTE_TIMEOUT") from e
 
 
-def _unreachable(remote: str, res: Result) -> RemoteUnreachable:
+def _unreachable(remote: str, res: Result) -> FlowerError:
     lines = [ln.strip() for ln in res.err.strip().splitlines() if ln.strip()]
+    if any(resource_kind(ln) and not ln.startswith("remote:") for ln in lines):
+        return GitError(res.argv, res.returncode, res.stdout, res.stderr)  # our disk, not theirs
     useful = [ln for ln in lines if ln.startswith(("ssh:", "fatal:", "error:", "remote:"))
               and "Could not read from remote repository" not in ln]
     why = (useful or lines or [f"git exited {res.returncode}"])[0]

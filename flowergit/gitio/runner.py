@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from flowergit.errors import FlowerError, Unsupported
+from flowergit.errors import FlowerError, ResourceExhausted, Unsupported, resource_kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,6 +90,13 @@ class GitError(FlowerError):
 
     code = "internal"
 
+    def __new__(cls, argv: Sequence[str], returncode: int, stdout: bytes,
+                stderr: bytes) -> GitError:
+        # git that stopped because the disk, a quota, descriptors or a size limit ran out is
+        # the one clean resource error (exit 75), still a GitError to every caller
+        kind = GitExhausted if cls is GitError and _exhausted(returncode, stderr) else cls
+        return super().__new__(kind, argv, returncode, stdout, stderr)
+
     def __init__(self, argv: Sequence[str], returncode: int, stdout: bytes, stderr: bytes) -> None:
         self.argv = list(argv)
         self.returncode = returncode
@@ -111,6 +118,39 @@ class GitError(FlowerError):
     @property
     def err(self) -> str:
         return self.stderr.decode("utf-8", "replace")
+
+
+def _exhausted(returncode: int, stderr: bytes) -> str | None:
+    if returncode < 0:
+        import signal
+
+        return "EFBIG" if -returncode == getattr(signal, "SIGXFSZ", -1) else None
+    return resource_kind(stderr.decode("utf-8", "replace")) if stderr else None
+
+
+class GitExhausted(GitError, ResourceExhausted):
+    """A :class:`GitError` whose git ran out of a resource: exit 75 with the path and a hint,
+    rather than git's raw stderr."""
+
+    code = ResourceExhausted.code
+    exit = ResourceExhausted.exit
+
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: bytes, stderr: bytes) -> None:
+        super().__init__(argv, returncode, stdout, stderr)
+        err = stderr.decode("utf-8", "replace")
+        self.describe(_exhausted(returncode, stderr) or "ENOSPC", _path_in(err, self.argv),
+                      "git " + _subcommand(self.argv))
+
+
+def _path_in(err: str, argv: Sequence[str]) -> str | None:
+    """The path git's message names ('…' quoted, before the strerror), else its repository."""
+    for line in err.splitlines():
+        if resource_kind(line) and line.count("'") >= 2:
+            return line.split("'")[1]
+    for i, a in enumerate(argv[:-1]):
+        if a in ("--git-dir", "-C"):
+            return argv[i + 1]
+    return os.getcwd()
 
 
 class Result(tuple[list[str], int, bytes, bytes]):
@@ -199,12 +239,14 @@ def start(
 
 
 def _sigdefaults() -> tuple[int, ...]:
-    """Signals a child gets back at their defaults (Python ignores SIGPIPE; git must not)."""
+    """Signals a child gets back at their defaults (Python ignores SIGPIPE; git must not).
+    SIGXFSZ stays ignored, as Python has it: at a file size limit git then sees EFBIG, says
+    "File too large" and removes its lock files, rather than dying with ``index.lock`` held."""
     try:
         sig = __import__("_signal")  # the C module: no enum building, unlike `signal`
     except ImportError:  # pragma: no cover - every CPython has it
         import signal as sig
-    return tuple(getattr(sig, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(sig, n))
+    return tuple(getattr(sig, n) for n in ("SIGPIPE",) if hasattr(sig, n))
 
 
 def spawn(argv: Sequence[str], env: Mapping[str, str], *, stdin: int | None,

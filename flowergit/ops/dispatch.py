@@ -38,7 +38,7 @@ import sys
 import time
 
 from flowergit import failpoints, fastjson
-from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
+from flowergit.errors import Conflict, FlowerError, NotFound, ResourceExhausted, Retry, UsageError
 from flowergit.gitio import objects, refs, runner
 from flowergit.gitio.runner import GitError
 from flowergit.ops.liveness import view_state
@@ -549,6 +549,18 @@ def _remove_worktree(repo: Repo, path: str, branch: str) -> None:
     repo.git(["branch", "-D", "--end-of-options", branch], check=False)
 
 
+def _drop_new_branch(repo: Repo, branch: str, base: str) -> None:
+    """On a full disk `branch -D` fails: checking the old value makes git rewrite packed-refs.
+    A branch this dispatch just made, still at ``base`` and checked out nowhere, goes with a
+    plain delete (only its loose file), so a failed dispatch leaves no branch behind."""
+    ref = f"refs/heads/{branch}"
+    if refs.read(repo, ref) != base:
+        return
+    if any(w.branch == ref for w in worktrees(repo)):
+        return
+    repo.git(["update-ref", "--no-deref", "-d", "--end-of-options", ref], check=False)
+
+
 def drift(repo: Repo, branch_oid: str, target_oid: str | None) -> dict[str, Any]:
     """How far the branch and the target have gone apart since the branch's base."""
     if target_oid is None:
@@ -787,10 +799,16 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         if adder is not None:
             try:
                 adder.result()
+            except Conflict:  # the branch or the directory is someone else's
+                pass
+            except GitError:  # `-b` may have made the branch before the checkout failed
+                _remove_worktree(repo, path, branch)
             except BaseException:  # noqa: BLE001 - it made nothing
                 pass
             else:
                 _remove_worktree(repo, path, branch)
+            if isinstance(sys.exc_info()[1], ResourceExhausted):
+                _drop_new_branch(repo, branch, base_oid)
         raise
     head = records.Head(ref, claimed, rec)
     failpoints.hit("dispatch_after_claim")

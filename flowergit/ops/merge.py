@@ -747,8 +747,13 @@ def _anchor(ctx: Ctx, plan: Plan, op: str, stash: str | None, old: str | None) -
 def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None]) -> dict[str, Any]:
     repo = ctx.repo
     local_only = list(ctx.config.get("merge", "local_only"))
-    manifest = backup_local_only(repo, op, plan.local_root, local_only) if plan.local_root else []
-    anchor = _anchor(ctx, plan, op, None, None)
+    try:
+        manifest = backup_local_only(repo, op, plan.local_root, local_only) if plan.local_root \
+            else []
+        anchor = _anchor(ctx, plan, op, None, None)
+    except BaseException:  # a full disk, say: nothing journalled yet, no half backup left
+        journal.remove(repo, op)
+        raise
     suite: dict[str, Any] | None = None
     if no_test:
         # nothing to wait for: the journal goes straight to "landing" (one durable write, not
@@ -763,7 +768,11 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
                          points=("after_snapshot", "after_merge_commit"))
     # the merge commit was built with the snapshot and written with the anchor: one journal
     # entry covers both points (recover rolls back from either)
-    j = _journal(ctx, plan, op, "built", local_only=manifest, anchor=anchor)
+    try:
+        j = _journal(ctx, plan, op, "built", local_only=manifest, anchor=anchor)
+    except BaseException:
+        _abandon(ctx, plan, op, manifest)
+        raise
     failpoints.hit("after_snapshot")
     failpoints.hit("after_merge_commit")
     try:

@@ -67,6 +67,7 @@ def recover(ctx: Ctx) -> list[dict[str, Any]]:
     for j in interrupted(ctx):
         with deferred_sigint():
             out.append(recover_one(ctx, j))
+    journal.sweep(ctx.repo)  # backups no journal names any more: nothing is left behind
     return out
 
 

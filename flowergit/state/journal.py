@@ -114,3 +114,44 @@ def remove(repo: Repo, op: str) -> None:
     except FileNotFoundError:
         pass
     shutil.rmtree(backup_dir(repo, op), ignore_errors=True)
+
+
+def leftovers(repo: Repo, older_than: float = 60.0) -> list[str]:
+    """Backup directories whose journal is gone and half-written journal files, left by a merge
+    killed (or stopped by a full disk) before its journal was written: older than
+    ``older_than`` seconds, so a merge that is between its backup and its journal keeps both."""
+    import time
+
+    d = directory(repo)
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return []
+    now = time.time()
+    out = []
+    for n in names:
+        full = os.path.join(d, n)
+        stray = n.startswith(".tmp-") or (
+            n.endswith(".local") and not os.path.exists(path(repo, n[:-len(".local")])))
+        try:
+            if stray and now - os.lstat(full).st_mtime >= older_than:
+                out.append(full)
+        except FileNotFoundError:
+            continue
+    return sorted(out)
+
+
+def sweep(repo: Repo, older_than: float = 60.0) -> list[str]:
+    """Remove :func:`leftovers`; return what was removed."""
+    import shutil
+
+    gone = leftovers(repo, older_than)
+    for p in gone:
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+    return gone

@@ -439,3 +439,21 @@ def test_recover_leaves_no_backup_that_no_journal_names(repo: Path) -> None:
     r = flower(repo, "recover")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in journal.iterdir()) == ["8-0123456789ab.local"]
+
+
+def test_a_read_only_file_system_is_one_clean_error(tmp_path: Path, small_fs: Path) -> None:
+    repo = setup_repo(small_fs)
+    bid = finished(repo, "to merge", {"agent.txt": "agent\n"})
+    before = snapshot_state(repo)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    try:
+        for argv in (["brief", "new", "read-only"], ["brief", "set", str(bid), "kind=bug"],
+                     ["merge", str(bid)]):
+            r = flower(repo, *argv)
+            assert r.returncode == 75, (argv, r.stderr)
+            assert "the file system is read-only" in r.stderr and "\nhint: make " in r.stderr
+            assert "internal error" not in r.stderr
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    assert snapshot_state(repo) == before
+    assert flower(repo, "merge", str(bid)).returncode == 0

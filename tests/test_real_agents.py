@@ -49,6 +49,15 @@ def need_cli(name: str) -> Path:
     pytest.skip(f"{problem}; {how}")
 
 
+def test_a_missing_cli_skips_but_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed.*ci/run"):
+        need_cli("no-such-agent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        need_cli("no-such-agent")
+
+
 @pytest.fixture
 def model_server() -> Iterator[ModelServer]:
     """A scripted model server on 127.0.0.1 (an ephemeral port, a thread of this process)."""
@@ -86,7 +95,9 @@ def agent_env(agent: str, srv: ModelServer, home: Path) -> dict[str, str]:
             "security": {"auth": {"selectedType": "gemini-api-key"}},
             "privacy": {"usageStatisticsEnabled": False},
             "general": {"disableAutoUpdate": True}}))
-        env |= {"GEMINI_API_KEY": "test-gemini-key", "GOOGLE_GEMINI_BASE_URL": srv.url}
+        env |= {"GEMINI_API_KEY": "test-gemini-key", "GOOGLE_GEMINI_BASE_URL": srv.url,
+                # no second node process with a bigger heap: halves its start (~2 s of CPU)
+                "GEMINI_CLI_NO_RELAUNCH": "true"}
     return env
 
 
@@ -143,10 +154,27 @@ def transcript_mark(agent: str) -> str:
 def land(repo: Path, agent: str, srv: ModelServer, log: str) -> None:
     assert srv.done, f"the agent stopped before the script's end ({srv.next_turn}/{len(srv.script)})\n{log}"
     assert transcript_mark(agent) in log, log
+    check_transcript(repo, agent, srv)
     m = flower(repo, "merge", "1")
     assert m.returncode == 0, m.stdout + m.stderr
     assert git(repo, "show", "main:hello.txt").stdout == f"hello from {agent}\n"
     assert srv.escapes() == [], [(r.method, r.path) for r in srv.escapes()]
+
+
+def check_transcript(repo: Path, agent: str, srv: ModelServer) -> None:
+    """The dispatch log's transcript, as git flower reads it, tells the tokens the server
+    reported (the whole run: side requests too) and the last message of the script."""
+    from flowergit.procs import transcript
+
+    common = git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip()
+    got = transcript.summarize(str(Path(common) / "flower" / "logs" / "1.1.log"), agent)
+    assert got is not None, f"no {agent} transcript in the log"
+    sent = srv.usage_total()
+    assert (got["input_tokens"], got["output_tokens"], got["cached_input_tokens"]) == \
+        (sent["input"], sent["output"], sent["cached"]), (got, sent)
+    assert got["last_message"] == srv.script[-1].text, got
+    if agent == "claude":  # codex exec --json names no model; gemini's init event says "auto"
+        assert got["model"] == srv.main_requests()[0].body["model"], got
 
 
 def tool_results(srv: ModelServer) -> str:
@@ -199,7 +227,7 @@ def test_agent_that_only_edits_lands_on_main(agent: str, repo: Path, model_serve
 def test_the_pinned_version_is_installed(agent: str) -> None:
     exe = need_cli(agent)
     r = subprocess.run([str(exe), "--version"], check=False, capture_output=True, text=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
+                       stdin=subprocess.DEVNULL, env={**os.environ, "GEMINI_CLI_NO_RELAUNCH": "true"})
     assert PINNED[agent] in r.stdout, r.stdout + r.stderr
     lock = json.loads((AGENTS / "package-lock.json").read_text())
     pkgs = {"codex": "@openai/codex", "claude": "@anthropic-ai/claude-code",

@@ -191,6 +191,9 @@ def test_edit_validates_before_writing(repo: Path, tmp_path: Path) -> None:
     broken = write_exe(tmp_path / "ed-bad", "#!/bin/sh\nsed -i 's/^title = .*/title = [unclosed/' \"$1\"\n")
     r = flower(repo, "brief", "edit", "1", env={"GIT_EDITOR": str(broken)})
     assert r.returncode == 2 and "fatal:" in r.stderr
+    kept = repo / ".git" / "flower" / "edits" / "1.md"  # the edit is kept, reopened next time
+    assert b"title = [unclosed" in kept.read_bytes() and str(kept) in r.stderr
+    kept.unlink()
     renumber = write_exe(tmp_path / "ed-id", "#!/bin/sh\nsed -i 's/^id = 1$/id = 9/' \"$1\"\n")
     r = flower(repo, "brief", "edit", "1", env={"GIT_EDITOR": str(renumber)})
     assert r.returncode == 2 and "ids cannot change" in r.stderr
@@ -246,6 +249,7 @@ def test_list_cache_spliced_after_changes_equals_a_full_rebuild(repo: Path) -> N
     assert flower(repo, "brief", "import", "-", input=lines).returncode == 0
     flower_json(repo, "brief", "list")
     alive = list(range(1, 41))
+    broken: list[int] = []
     ops = ["new", "set", "delete", "break"] * 3
     rng.shuffle(ops)
     for step, op in enumerate(ops):
@@ -258,6 +262,8 @@ def test_list_cache_spliced_after_changes_equals_a_full_rebuild(repo: Path) -> N
         else:
             b = rng.choice(alive)
             alive.remove(b)
+            if op == "break":
+                broken.append(b)  # listed, flagged as broken
             store = BriefStore(discover(str(repo)))
             data = None if op == "delete" else b"+++\nid = [\n+++\n"
             store.put_file(f"briefs/{b // 100 * 100:04d}/{b}.md", data, f"{op} {b}")
@@ -267,7 +273,9 @@ def test_list_cache_spliced_after_changes_equals_a_full_rebuild(repo: Path) -> N
         rebuilt = flower(repo, "brief", "list", "--json")
         assert spliced.stdout == rebuilt.stdout, (step, op)
         assert counted == flower_json(repo, "status")["briefs"], (step, op)  # type: ignore[index]
-        assert [b["id"] for b in json.loads(rebuilt.stdout)["data"]] == sorted(alive), (step, op)
+        rows = json.loads(rebuilt.stdout)["data"]
+        assert [b["id"] for b in rows] == sorted(alive + broken), (step, op)
+        assert sorted(b["id"] for b in rows if b["status"] == "broken") == sorted(broken)
 
 
 def test_writes_refuse_while_briefs_branch_is_checked_out(repo: Path) -> None:
@@ -333,8 +341,12 @@ def test_corrupt_brief_file_is_reported_not_fatal_for_list(repo: Path) -> None:
     git(wt, "commit", "-qam", "break")
     git(repo, "update-ref", "refs/heads/flower/briefs", git(wt, "rev-parse", "HEAD").stdout.strip())
     r = flower(repo, "brief", "list", "--json")
-    assert r.returncode == 0 and [b["id"] for b in json.loads(r.stdout)["data"]] == [1]
-    assert "warning: flower/briefs:briefs/0000/2.md" in r.stderr
+    rows = json.loads(r.stdout)["data"]
+    assert r.returncode == 0 and [(b["id"], b["status"]) for b in rows] == [(1, "draft"), (2, "broken")]
+    assert rows[1]["file"] == "flower/briefs:briefs/0000/2.md" and "line 3" in rows[1]["error"]
+    assert "brief edit 2" in rows[1]["hint"]
+    human = flower(repo, "brief", "list")
+    assert "broken" in human.stdout and "brief edit 2" in human.stderr
     shown = flower(repo, "brief", "show", "2")
     assert shown.returncode == 2 and "briefs/0000/2.md" in shown.stderr
 

@@ -11,6 +11,7 @@ from flowergit.errors import FlowerError, UsageError
 from flowergit.ops.context import Ctx
 from flowergit.state import brief as codec
 from flowergit.state.ids import name as check_name
+from flowergit.state.briefs import where
 from flowergit.state.rawjson import RawJSON
 
 TYPE_CHECKING = False
@@ -85,8 +86,10 @@ def set_(ctx: Ctx, brief: int, pairs: list[str]) -> dict[str, Any]:
     if not changes:
         raise UsageError("nothing to set", "give one or more KEY=VALUE pairs")
     summary = ", ".join(f"{k}={v}" for k, v in changes.items())
-    ctx.briefs().update(brief, lambda raw: codec.rewrite(raw, changes),
-                        f"brief {brief}: set {summary}"[:200])
+    # a file with a bad field is repaired by setting it (the result must parse); one that is
+    # not TOML at all is named with `brief edit` as the repair
+    ctx.briefs().update(brief, lambda raw: codec.rewrite(raw, changes, where=where(brief)),
+                        f"brief {brief}: set {summary}"[:200], broken_ok=True)
     return show(ctx, brief)
 
 
@@ -126,9 +129,20 @@ def log(ctx: Ctx, brief: int) -> list[dict[str, str]]:
 
 
 def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
-    """Open the brief file in $EDITOR; validate before writing; write with CAS."""
+    """Open the brief file in $EDITOR (its raw bytes, even when it does not parse, so a broken
+    file can be repaired here); validate before writing; write with CAS. An edit that does not
+    parse is not written: it is kept under the state dir and the next ``brief edit`` of that
+    brief opens it again."""
     store = ctx.briefs()
     raw = store.read_raw(brief)
+    saved = ctx.repo.state_path("edits", f"{brief}.md")
+    start = raw
+    try:
+        with open(saved, "rb") as f:
+            start = f.read()
+        ctx.warn(f"opening your unsaved edit of brief {brief} from {saved}")
+    except OSError:
+        pass
     editor = os.environ.get("GIT_EDITOR") or os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
         res = ctx.repo.git(["var", "GIT_EDITOR"], check=False)
@@ -139,7 +153,7 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="flower-edit-") as d:
         path = os.path.join(d, f"{brief}.md")
         with open(path, "wb") as f:
-            f.write(raw)
+            f.write(start)
         # git runs the editor the same way: through sh, the path as a positional parameter
         rc = subprocess.call(["/bin/sh", "-c", editor + ' "$@"', editor, path])
         if rc != 0:
@@ -147,13 +161,37 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
         with open(path, "rb") as f:
             edited = f.read()
     if edited == raw:
-        return show(ctx, brief)
-    b = codec.parse(edited, f"brief {brief} (edited)")
-    if b.id != brief:
-        raise UsageError(f"the edited brief says id = {b.id}; ids cannot change")
-    codec.check_body(b.body.encode("utf-8"), ctx.config.max_brief_bytes)
-    store.update(brief, lambda cur: edited if cur == raw else _conflict(brief), f"brief {brief}: edit")
+        _drop(saved)
+        try:
+            return show(ctx, brief)
+        except codec.BriefFormatError as e:
+            raise UsageError(f"nothing changed, and {e.message}",
+                             f"fix what it names in the editor: `git flower brief edit {brief}`"
+                             ) from None
+    try:
+        b = codec.parse(edited, where(brief))
+        codec.check_body(b.body.encode("utf-8"), ctx.config.max_brief_bytes)
+    except UsageError as e:
+        os.makedirs(os.path.dirname(saved), exist_ok=True)
+        tmp = f"{saved}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(edited)
+        os.replace(tmp, saved)
+        raise UsageError(f"not saved: {e.message}",
+                         f"your text is kept in {saved}; run `git flower brief edit {brief}` "
+                         "again to fix it (it reopens that text), or delete that file to start "
+                         "over") from None
+    store.update(brief, lambda cur: edited if cur == raw else _conflict(brief),
+                 f"brief {brief}: edit", broken_ok=True)
+    _drop(saved)
     return show(ctx, brief)
+
+
+def _drop(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _conflict(brief: int) -> bytes:

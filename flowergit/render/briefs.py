@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 STATUS_STYLE = {"draft": "dim", "planned": "cyan", "dispatched": "yellow", "done": "green",
-                "merged": "bold green", "blocked": "red", "abandoned": "dim strike"}
+                "merged": "bold green", "blocked": "red", "abandoned": "dim strike",
+                "broken": "bold red"}
 
 
 def brief_list(items: Sequence[dict[str, Any]] | Any) -> None:
@@ -23,9 +24,15 @@ def brief_list(items: Sequence[dict[str, Any]] | Any) -> None:
         output.info("no briefs (create one with `git flower brief new TITLE`)")
         return
     rows = [(b["id"], b["status"], b["kind"], ("auto" if b.get("auto_dispatch") else ""),
-             b["title"]) for b in items]
+             b["title"] if b["status"] != "broken" else f"{b.get('file')}: {b.get('error')}")
+            for b in items]
     output.print_table(["ID", "STATUS", "KIND", "FLAGS", "TITLE"], rows,
                        styles=[STATUS_STYLE.get(b["status"]) for b in items])
+    bad = [b for b in items if b["status"] == "broken"]
+    if bad:
+        output.info(f"{len(bad)} brief file(s) do not parse; "
+                    + (bad[0].get("hint") or "see `git flower doctor`")
+                    + ("" if len(bad) == 1 else "; `git flower doctor` lists them all"))
 
 
 def brief_show(b: dict[str, Any]) -> None:

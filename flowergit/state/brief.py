@@ -40,7 +40,60 @@ _CREATED = r"^created = (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\+00:00$"  # (compiled
 
 
 class BriefFormatError(UsageError):
-    """A brief file that does not parse; ``where`` says line:column when known."""
+    """A brief file that does not parse or whose front matter is not valid: the message names
+    the file (``flower/briefs:briefs/0000/7.md``), the line and column where they apply and what
+    is wrong; the hint says how to repair it with git flower's own commands."""
+
+    def __init__(self, message: str, hint: str | None = None, *, data: object = None,
+                 file: str = "", reason: str = "", brief: int | None = None) -> None:
+        super().__init__(message, hint, data=data)
+        self.file = file
+        self.reason = reason or message
+        self.brief = brief
+
+
+def path_id(where: str) -> int | None:
+    """The brief id a file's path gives (``…briefs/0000/7.md`` -> 7), or None."""
+    name = where.rsplit("/", 1)[-1]
+    if "briefs/" not in where or not name.endswith(".md") or not name[:-3].isdigit():
+        return None
+    bid = int(name[:-3])
+    return bid if 0 < bid < 10**9 else None
+
+
+def _repair_hint(bid: int | None, field: str | None = None) -> str:
+    if bid is None:
+        return "fix the file on flower/briefs by hand (see docs/state.md, \"Broken state\")"
+    edit = f"repair it with `git flower brief edit {bid}` (it opens the raw file)"
+    if field == "status":
+        return f"set a known status with `git flower brief set {bid} status=planned`, or {edit}"
+    if field in ("kind", "title", "auto_dispatch", "agent", "depends_on", "run"):
+        return f"set that field with `git flower brief set {bid} {field}=…`, or {edit}"
+    return edit
+
+
+def broken(where: str, reason: str, line: int | None = None, col: int | None = None,
+           field: str | None = None) -> BriefFormatError:
+    """The error for a brief file that does not parse: ``file:line:col: reason`` and a hint."""
+    bid = path_id(where)
+    pos = f":{line}" + (f":{col}" if col else "") if line else ""
+    return BriefFormatError(f"{where}{pos}: {reason}", _repair_hint(bid, field), file=where,
+                            reason=(f"line {line}: " if line else "") + reason, brief=bid)
+
+
+def _line_col(text: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column of a byte offset."""
+    line = text.count(b"\n", 0, offset) + 1
+    return line, offset - (text.rfind(b"\n", 0, offset) + 1) + 1
+
+
+def _key_line(front: bytes, key: str) -> int | None:
+    """The file line (the ``+++`` line is 1) where the top-level ``key`` is set, if plain."""
+    for n, ln in enumerate(front.split(b"\n"), 2):
+        s = ln.lstrip()
+        if s.startswith(key.encode()) and s[len(key):].lstrip().startswith(b"="):
+            return n
+    return None
 
 
 class Brief:
@@ -113,14 +166,18 @@ def now_utc() -> _dt.datetime:
 
 def split(data: bytes) -> tuple[bytes, bytes]:
     """(front matter, body) of a brief file."""
+    return _split(data, "brief file")
+
+
+def _split(data: bytes, where: str) -> tuple[bytes, bytes]:
     data = data.replace(b"\r\n", b"\n") if b"\r\n" in data[:64] else data
     if not data.startswith(FENCE + b"\n"):
-        raise BriefFormatError("brief file does not start with a '+++' line", "see docs/state.md")
+        raise broken(where, "no front matter: the file does not start with a '+++' line", 1, 1)
     end = data.find(b"\n" + FENCE + b"\n", 3)
     if end < 0:
         if data.endswith(b"\n" + FENCE):
             return data[4 : len(data) - 3], b""
-        raise BriefFormatError("brief front matter has no closing '+++' line")
+        raise broken(where, "the front matter is not closed: no second '+++' line", 1, 1)
     return data[4 : end + 1], data[end + 5 :]
 
 
@@ -140,41 +197,71 @@ def load_front(front: bytes) -> dict[str, Any]:
 
 
 def parse(data: bytes, where: str = "brief") -> Brief:
-    front, body = split(data)
+    """The brief in ``data``; a file that does not parse or whose front matter is not valid
+    raises :class:`BriefFormatError` naming ``where`` (and line:column). When ``where`` is a
+    brief's path (``…briefs/0000/7.md``) its id must be the path's."""
+    front, body = _split(data, where)
     try:
         meta = load_front(front)
     except UnicodeDecodeError as e:
-        raise BriefFormatError(f"{where}: front matter is not UTF-8 (byte {e.start})") from None
-    except ValueError as e:  # tomllib.TOMLDecodeError
-        raise BriefFormatError(f"{where}: {e}") from None
-    return from_meta(meta, body.decode("utf-8", "replace"), where)
+        at_line, at_col = _line_col(front, e.start)
+        raise broken(where, f"the front matter is not UTF-8 (byte 0x{front[e.start]:02x})",
+                     at_line + 1, at_col) from None
+    except ValueError as e:  # tomllib.TOMLDecodeError: "… (at line N, column M)"
+        msg = str(e)
+        line: int | None = None
+        col: int | None = None
+        at = msg.rfind(" (at line ")
+        if at >= 0 and msg.endswith(")"):
+            nums = msg[at + 10:-1].split(", column ")
+            if len(nums) == 2 and nums[0].isdigit() and nums[1].isdigit():
+                line, col = int(nums[0]) + 1, int(nums[1])  # + 1: the opening '+++' line
+            msg = msg[:at]
+        elif at < 0 and msg.endswith(" (at end of document)"):
+            msg = msg[:-21]
+            line = front.count(b"\n") + 2
+        raise broken(where, f"the front matter is not valid TOML: {msg}", line, col) from None
+    b = from_meta(meta, body.decode("utf-8", "replace"), where, front)
+    want = path_id(where)
+    if want is not None and b.id != want:
+        raise broken(where, f"its front matter says id = {b.id}, but the file is brief {want}'s "
+                     "(ids cannot change)",
+                     _key_line(front, "id"), field="id")
+    return b
 
 
-def _want(meta: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
+def _want(meta: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str,
+          front: bytes = b"") -> Any:
     v = meta.get(key)
     if v is not None and (not isinstance(v, typ) or (typ is int and isinstance(v, bool))):
-        raise BriefFormatError(f"{where}: '{key}' has the wrong type ({type(v).__name__})")
+        raise broken(where, f"'{key}' has the wrong type ({type(v).__name__})",
+                     _key_line(front, key), field=key)
     return v
 
 
-def from_meta(meta: dict[str, Any], body: str, where: str = "brief") -> Brief:
+def from_meta(meta: dict[str, Any], body: str, where: str = "brief", front: bytes = b"") -> Brief:
     meta = dict(meta)
-    bid = _want(meta, "id", int, where)
+    bid = _want(meta, "id", int, where, front)
     if bid is None or not (0 < bid < 10**9):
-        raise BriefFormatError(f"{where}: missing or invalid 'id'")
-    title = _want(meta, "title", str, where) or ""
-    kind = _want(meta, "kind", str, where) or "brief"
-    status = _want(meta, "status", str, where) or "draft"
-    auto = _want(meta, "auto_dispatch", bool, where) or False
-    agent = _want(meta, "agent", str, where)
-    deps = _want(meta, "depends_on", list, where) or []
+        raise broken(where, "missing or invalid 'id'", _key_line(front, "id"), field="id")
+    title = _want(meta, "title", str, where, front) or ""
+    kind = _want(meta, "kind", str, where, front) or "brief"
+    status = _want(meta, "status", str, where, front) or "draft"
+    if status not in STATUSES:
+        raise broken(where, f"unknown status {status!r} (statuses are: {', '.join(STATUSES)})",
+                     _key_line(front, "status"), field="status")
+    auto = _want(meta, "auto_dispatch", bool, where, front) or False
+    agent = _want(meta, "agent", str, where, front)
+    deps = _want(meta, "depends_on", list, where, front) or []
     if not all(isinstance(d, int) and not isinstance(d, bool) for d in deps):
-        raise BriefFormatError(f"{where}: 'depends_on' must be a list of brief ids")
+        raise broken(where, "'depends_on' must be a list of brief ids",
+                     _key_line(front, "depends_on"), field="depends_on")
     created = meta.get("created")
-    run = _want(meta, "run", list, where)
+    run = _want(meta, "run", list, where, front)
     if run is not None and not all(isinstance(s, list) and s and all(isinstance(a, str) for a in s)
                                    for s in run):
-        raise BriefFormatError(f"{where}: 'run' must be a list of argv lists such as [[\"make\"]]")
+        raise broken(where, "'run' must be a list of argv lists such as [[\"make\"]]",
+                     _key_line(front, "run"), field="run")
     known = {"v", "id", "title", "kind", "status", "auto_dispatch", "agent", "depends_on",
              "created", "run"}
     extra = {k: v for k, v in meta.items() if k not in known}
@@ -250,12 +337,18 @@ def render_new(b: Brief) -> bytes:
     return b"+++\n" + front.encode("utf-8") + b"+++\n" + body.encode("utf-8")
 
 
-def rewrite(data: bytes, changes: dict[str, Any], body: str | None = None) -> bytes:
+def rewrite(data: bytes, changes: dict[str, Any], body: str | None = None,
+            where: str = "brief file") -> bytes:
     """Change front-matter keys (``DELETE`` removes one) keeping comments and unknown keys."""
     import tomlkit
 
-    front, old_body = split(data)
-    doc = tomlkit.parse(front.decode("utf-8"))
+    front, old_body = _split(data, where)
+    try:
+        doc = tomlkit.parse(front.decode("utf-8"))
+    except ValueError:  # tomlkit.exceptions.ParseError, UnicodeDecodeError
+        parse(data, where)  # names the file, the line and what is wrong
+        raise broken(where, "the front matter cannot be edited (TOML the editor cannot read)",
+                     1) from None
     for k, v in changes.items():
         if v is DELETE:
             if k in doc:

@@ -29,7 +29,7 @@ from flowergit.state import brief as codec
 from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, BRIEFS_TREE, brief_path
 from flowergit.state.rawjson import RawJSON
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: a file that does not parse is a row of status "broken"
 README = b"""\
 # flower/briefs
 
@@ -120,6 +120,24 @@ def _unsplice(lines: list[bytes]) -> dict[str, tuple[int, bytes]] | None:
     return out if pos == len(arr) or (not paths and arr == b"[]") else None
 
 
+def broken_row(path: str, err: UsageError) -> dict[str, Any] | None:
+    """The list row of a brief file that does not parse: the id its path gives, status
+    ``broken``, what is wrong and how to repair it (None for a file whose path is no brief's)."""
+    where = f"{BRIEFS_BRANCH}:{path}"
+    bid = codec.path_id(where)
+    if bid is None:
+        return None
+    reason = err.reason if isinstance(err, codec.BriefFormatError) else err.message
+    return {"id": bid, "title": "", "kind": "", "status": "broken", "auto_dispatch": False,
+            "agent": None, "depends_on": [], "created": None, "file": where, "error": reason,
+            "hint": err.hint}
+
+
+def where(brief: int) -> str:
+    """How errors name brief ``brief``'s file: ``flower/briefs:briefs/0000/7.md``."""
+    return f"{BRIEFS_BRANCH}:{brief_path(brief)}"
+
+
 class BriefStore:
     def __init__(self, repo: Repo, max_body: int = 4 * 1024 * 1024) -> None:
         self.repo = repo
@@ -147,7 +165,7 @@ class BriefStore:
         raise NotFound(f"no brief {brief}", "`git flower brief list` shows the briefs there are")
 
     def get(self, brief: int, rev: str | None = None) -> codec.Brief:
-        return codec.parse(self.read_raw(brief, rev), f"{BRIEFS_BRANCH}:{brief_path(brief)}")
+        return codec.parse(self.read_raw(brief, rev), where(brief))
 
     def read_file(self, path: str) -> bytes | None:
         res = self.repo.git(["cat-file", "blob", f"{BRIEFS_REF}:{path}"], check=False)
@@ -222,9 +240,12 @@ class BriefStore:
                 try:
                     rec = codec.parse(got[2], f"{BRIEFS_BRANCH}:{path}").meta()
                 except UsageError as e:
-                    if warn:
-                        warn(e.message)
-                    continue
+                    row = broken_row(path, e)
+                    if row is None:
+                        if warn:
+                            warn(e.message)
+                        continue
+                    rec = row
                 counts[rec["status"]] = counts.get(rec["status"], 0) + 1
                 entries[path] = (int(rec["id"]), fastjson.dumps(
                     rec, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
@@ -380,9 +401,12 @@ class BriefStore:
         self.apply(plan)
         return list(made)
 
-    def update(self, brief: int, mutate: Callable[[bytes], bytes | None], message: str) -> bytes:
+    def update(self, brief: int, mutate: Callable[[bytes], bytes | None], message: str,
+               *, broken_ok: bool = False) -> bytes:
         """Re-read brief ``brief`` at the tip, apply ``mutate`` and CAS; returns the new bytes.
-        ``mutate`` returning None means nothing to change."""
+        ``mutate`` returning None means nothing to change. A current file that does not parse
+        is refused (:class:`codec.BriefFormatError`, naming it) unless ``broken_ok`` (a repair:
+        ``brief edit``, ``brief set``); the new bytes must parse either way."""
         result: list[bytes] = []
 
         def plan(tip: str | None, batch: objects.Batch) -> tuple[list[Change], str]:
@@ -390,11 +414,13 @@ class BriefStore:
             got = batch.get(f"{tip}:{brief_path(brief)}")
             if got is None:
                 raise NotFound(f"no brief {brief}")
+            if not broken_ok:
+                codec.parse(got[2], where(brief))
             new = mutate(got[2])
             if new is None or new == got[2]:
                 result.append(got[2])
                 return [], message
-            codec.parse(new, f"brief {brief}")  # never write what we could not read back
+            codec.parse(new, where(brief))  # never write what we could not read back
             result.append(new)
             return [Change(brief_path(brief), new)], message
 
@@ -431,7 +457,7 @@ class BriefStore:
         new = mutate(pre.raw)
         if new is None or new == pre.raw:
             return None
-        codec.parse(new, f"brief {pre.brief}")  # never write what we could not read back
+        codec.parse(new, where(pre.brief))  # never write what we could not read back
         edits: dict[str, tuple[bytes, str] | None] = {
             brief_path(pre.brief): (objects.MODE_BLOB, writer.add("blob", new))}
         tree = objects.edit_tree(_PreTrees(self.repo, pre.trees), writer, pre.root, edits)  # type: ignore[arg-type]

@@ -16,13 +16,89 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
-from flowergit.errors import Conflict, NotFound
+from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost, Op
 from flowergit.gitio.repo import Repo
 
 RECORD = "record.json"
 MAX_RECORD = 1024 * 1024
+
+
+# record chains live under these (refs/flower/recovery/ holds merge journals, lost/ what doctor
+# moved aside: neither is a record chain)
+CHAINS = ("refs/flower/dispatch/", "refs/flower/signals/", "refs/flower/claims/",
+          "refs/flower/daemons/", "refs/flower/baton/", "refs/flower/ids/")
+LOST = "refs/flower/lost/"
+
+
+class CorruptRef(UsageError):
+    """A state ref that is not a record chain (a blob or tree where a commit belongs, a commit
+    without ``record.json``, a record that is not JSON, an object that is missing)."""
+
+    def __init__(self, ref: str, what: str) -> None:
+        super().__init__(f"{ref} is corrupt: {what}",
+                         f"run `git flower doctor --fix`: it moves the ref aside under "
+                         f"{lost_ref(ref)} (nothing is deleted), then retry")
+        self.ref = ref
+        self.what = what
+
+
+def lost_ref(ref: str) -> str:
+    """Where ``doctor --fix`` moves a corrupt state ref: ``refs/flower/lost/<original path>``."""
+    return LOST + ref.removeprefix("refs/")
+
+
+def diagnose(repo: Repo, ref: str) -> str | None:
+    """What is wrong with the state ref ``ref``; None when it is a sound record chain or absent."""
+    res = repo.git(["for-each-ref", "--format=%(objectname)", ref], check=False)
+    oid = next((ln for ln in res.out.split("\n") if ln.strip()), "").strip()
+    if not oid:
+        return None
+    return _judge(repo, oid)
+
+
+def _judge(repo: Repo, oid: str) -> str | None:
+    res = repo.git(["cat-file", "--batch"], input=f"{oid}\n{oid}:{RECORD}\n".encode(),
+                   check=False)
+    first, _, rest = res.stdout.partition(b"\n")
+    parts = first.split()
+    if len(parts) != 3:
+        return f"it names object {oid[:12]}, which is missing from this repository"
+    if parts[1] != b"commit":
+        return f"it names a {parts[1].decode()} ({oid[:12]}) where a record commit belongs"
+    rest = rest[int(parts[2]) + 1:]
+    hdr, _, rest = rest.partition(b"\n")
+    hp = hdr.split()
+    if len(hp) != 3 or hp[1] != b"blob":
+        return f"its commit {oid[:12]} holds no {RECORD}"
+    try:
+        decode(rest[:int(hp[2])])
+    except Conflict as e:
+        return f"its {RECORD} does not read: {e.message.removeprefix('record: ')}"
+    return None
+
+
+def corrupt(repo: Repo) -> list[tuple[str, str, str]]:
+    """(ref, object id, what is wrong) of every corrupt record-chain ref (for ``doctor``)."""
+    res = repo.git(["for-each-ref", "--format=%(refname) %(objectname)", *CHAINS], check=False)
+    out = []
+    for ln in res.out.split("\n"):
+        name, _, oid = ln.strip().partition(" ")
+        if not oid:
+            continue
+        what = _judge(repo, oid)
+        if what is not None:
+            out.append((name, oid, what))
+    return out
+
+
+def raise_if_corrupt(repo: Repo, ref: str) -> None:
+    """Raise :class:`CorruptRef` if ``ref`` exists and is not a record chain (a lost create
+    that is no race, for example)."""
+    what = diagnose(repo, ref)
+    if what is not None:
+        raise CorruptRef(ref, what)
 
 
 def encode(rec: dict[str, Any]) -> bytes:
@@ -86,15 +162,21 @@ def read(repo: Repo, ref: str) -> Head | None:
     out = res.stdout
     first, _, rest = out.partition(b"\n")
     parts = first.split()
-    if len(parts) != 3 or parts[1] != b"commit":
-        return None
+    if len(parts) != 3:
+        return None  # absent (a ref naming a missing object is found when a create loses)
+    if parts[1] != b"commit":
+        raise CorruptRef(ref, f"it names a {parts[1].decode()} ({parts[0].decode()[:12]}) "
+                              "where a record commit belongs")
     size = int(parts[2])
     rest = rest[size + 1 :]
     hdr, _, rest = rest.partition(b"\n")
     hp = hdr.split()
     if len(hp) != 3 or hp[1] != b"blob":
-        return None
-    return Head(ref, parts[0].decode(), decode(rest[: int(hp[2])], ref))
+        raise CorruptRef(ref, f"its commit {parts[0].decode()[:12]} holds no {RECORD}")
+    try:
+        return Head(ref, parts[0].decode(), decode(rest[: int(hp[2])], ref))
+    except Conflict as e:
+        raise CorruptRef(ref, f"its {RECORD} does not read: {e.message}") from None
 
 
 def read_many(repo: Repo, prefix: str) -> list[Head]:
@@ -121,7 +203,11 @@ def create(repo: Repo, ref: str, rec: dict[str, Any], message: str,
            extra: Sequence[Op] = ()) -> Head:
     """Start a chain; raises :class:`CasLost` if the ref already exists (someone else won)."""
     commit = build(repo, rec, None, message)
-    refs.transaction(repo, [refs.create(ref, commit), *extra], message)
+    try:
+        refs.transaction(repo, [refs.create(ref, commit), *extra], message)
+    except CasLost:
+        raise_if_corrupt(repo, ref)  # no race: what is there is no record chain
+        raise
     return Head(ref, commit, rec)
 
 

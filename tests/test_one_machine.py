@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import flower, flower_json, git, make_repo, snapshot_state, write_exe
 from merge_helpers import finished, setup_repo
 
@@ -284,13 +283,13 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "fs"
     mnt.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)],
-                       capture_output=True)
+                       capture_output=True, check=False)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
     try:
         yield mnt
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
 
 
 def fill(fs: Path, free_kib: int) -> Path:
@@ -388,7 +387,8 @@ def _limited(repo: Path, limit: tuple[int, int], *args: str) -> subprocess.Compl
         resource.setrlimit(limit[0], (limit[1], limit[1]))
 
     r = subprocess.run([sys.executable, "-m", "flowergit", *args], cwd=repo, capture_output=True,
-                       text=True, preexec_fn=pre, timeout=120, stdin=subprocess.DEVNULL)
+                       text=True, preexec_fn=pre, timeout=120, stdin=subprocess.DEVNULL,
+                       check=False)
     return r
 
 
@@ -457,3 +457,229 @@ def test_a_read_only_file_system_is_one_clean_error(tmp_path: Path, small_fs: Pa
         subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
     assert snapshot_state(repo) == before
     assert flower(repo, "merge", str(bid)).returncode == 0
+
+
+# -- the untried list of issue 14 ---------------------------------------------------------------
+def whole(repo: Path) -> None:
+    """Every git flower ref names a commit, the object store is connected, no lock is left
+    (the scheduler's flock file aside) and the briefs still list."""
+    out = git(repo, "for-each-ref", "--format=%(objecttype) %(refname)", "refs/flower",
+              "refs/heads", "refs/notes").stdout
+    assert all(ln.startswith("commit ") for ln in out.splitlines()), out
+    assert git(repo, "fsck", "--connectivity-only", "--no-progress").returncode == 0
+    common = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip())
+    locks = [p for p in common.rglob("*.lock") if p.name != "sched.lock"]
+    assert locks == []
+    assert flower(repo, "brief", "list").returncode == 0
+
+
+DELAYS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45)
+
+
+def killed(repo: Path, argv: list[str], delay: float,
+           env: dict[str, str] | None = None) -> None:
+    p = subprocess.Popen([sys.executable, "-m", "flowergit", *argv], cwd=repo,
+                         env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    time.sleep(delay)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+
+
+def test_sigkill_of_brief_set_loses_nothing(repo: Path) -> None:
+    bid = str(flower_json(repo, "brief", "new", "to be set")["id"])  # type: ignore[index]
+    for i, delay in enumerate(DELAYS):
+        killed(repo, ["brief", "set", bid, f"title=set {i}", "kind=bug"], delay)
+        whole(repo)
+        shown = flower_json(repo, "brief", "show", bid)
+        assert shown["title"] in ("to be set", *(f"set {k}" for k in range(i + 1)))  # type: ignore[index]
+        r = flower(repo, "brief", "set", bid, f"title=set {i}")
+        assert r.returncode == 0, r.stderr
+        assert flower_json(repo, "brief", "show", bid)["title"] == f"set {i}"  # type: ignore[index]
+
+
+def test_sigkill_of_signal_claim_loses_nothing(repo: Path) -> None:
+    for delay in DELAYS:
+        sid = str(flower_json(repo, "signal", "emit", "work")["id"])  # type: ignore[index]
+        killed(repo, ["signal", "claim", sid], delay)
+        whole(repo)
+        row = next(s for s in flower_json(repo, "signal", "list")  # type: ignore[union-attr]
+                   if str(s["id"]) == sid)
+        if row["state"] == "claimed":  # it landed before the kill: a second claim is refused
+            assert flower(repo, "signal", "claim", sid).returncode == 4
+        else:
+            assert flower(repo, "signal", "claim", sid).returncode == 0
+        assert flower(repo, "signal", "complete", sid).returncode == 0
+
+
+def test_sigkill_of_reset_handoff_loses_nothing(repo: Path) -> None:
+    delays = DELAYS[::2]
+    sleepers = [subprocess.Popen(["sleep", "300"]) for _ in range(2 * len(delays))]
+    try:
+        for i, delay in enumerate(delays):
+            a = str(flower_json(repo, "daemon", "checkin", "--role", "orchestrator", "--pid",
+                                str(sleepers[2 * i].pid))["id"])  # type: ignore[index]
+            A = {"FLOWER_DAEMON": a}
+            assert flower(repo, "baton", "take", env=A).returncode == 0
+            assert flower(repo, "reset", "request", env=A).returncode == 0
+            b = str(flower_json(repo, "daemon", "checkin", "--role", "orchestrator", "--pid",
+                                str(sleepers[2 * i + 1].pid), "--successor-of", a)["id"])  # type: ignore[index]
+            B = {"FLOWER_DAEMON": b}
+            assert flower(repo, "reset", "ready", env=B).returncode == 0
+            killed(repo, ["reset", "handoff"], delay, env=A)
+            whole(repo)
+            baton = flower_json(repo, "baton", "show")
+            if baton["holder"] == a:  # type: ignore[index]
+                r = flower(repo, "reset", "handoff", env=A)
+                assert r.returncode == 0, r.stderr
+            baton = flower_json(repo, "baton", "show")
+            assert baton["holder"] == b, baton  # type: ignore[index]
+            assert flower(repo, "baton", "release", env=B).returncode == 0
+            for d in (a, b):
+                flower(repo, "daemon", "retire", d)
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait(timeout=10)
+
+
+def test_merge_with_the_users_checkout_on_a_detached_head(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "work", {"agent.txt": "agent\n"})
+    git(repo, "switch", "-q", "--detach", "HEAD")
+    (repo / "README.md").write_text("a local edit\n")
+    before = snapshot_state(repo)
+    pre = rev(repo, "main")
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert rev(repo, "main^1") == pre and rev(repo, "HEAD") == pre  # main moved; HEAD did not
+    after = snapshot_state(repo)
+    assert after.files == before.files and after.index_tree == before.index_tree
+
+
+def test_merge_into_a_sparse_checkout(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    (repo / "inside").mkdir()
+    (repo / "outside").mkdir()
+    commit(repo, "inside/a.txt", "a\n", "inside")
+    commit(repo, "outside/b.txt", "b\n", "outside")
+    bid = finished(repo, "work", {"inside/new.txt": "new\n", "outside/new.txt": "new\n"})
+    git(repo, "sparse-checkout", "set", "inside")
+    assert not (repo / "outside").exists()
+    (repo / "inside" / "a.txt").write_text("a local edit\n")
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert (repo / "inside" / "new.txt").read_text() == "new\n"
+    assert not (repo / "outside" / "new.txt").exists()  # the sparse cone is kept
+    assert (repo / "inside" / "a.txt").read_text() == "a local edit\n"
+    assert git(repo, "show", "main:outside/new.txt").stdout == "new\n"
+    status = git(repo, "status", "--porcelain").stdout
+    assert status == " M inside/a.txt\n", status
+
+
+def test_a_shallow_clone_dispatches_and_merges(tmp_path: Path) -> None:
+    seed = setup_repo(tmp_path)
+    for k in range(3):
+        commit(seed, f"h{k}.txt", f"{k}\n", f"history {k}")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{seed}", str(shallow))
+    assert git(shallow, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    assert flower(shallow, "init").returncode == 0
+    exe = write_exe(tmp_path / "bin" / "worker", WORKER)
+    with open(shallow / ".flower.toml", "a") as f:
+        f.write(f'\n[agents.worker]\ncommand = ["{exe}"]\n')
+    git(shallow, "commit", "-qam", "agent")
+    assert flower(shallow, "trust").returncode == 0
+    bid = str(flower_json(shallow, "brief", "new", "in a shallow clone")["id"])  # type: ignore[index]
+    r = flower(shallow, "dispatch", bid, "--agent", "worker")
+    assert r.returncode == 0, r.stderr
+    assert flower(shallow, "wait", bid, "--timeout", "60").returncode == 0
+    pre = rev(shallow, "main")
+    r = flower(shallow, "merge", bid)
+    assert r.returncode == 0, r.stderr
+    assert rev(shallow, "main^1") == pre and (shallow / f"w-{bid}.txt").exists()
+    whole(shallow)
+
+
+def test_merge_beside_a_submodule_leaves_it_alone(tmp_path: Path) -> None:
+    sub = make_repo(tmp_path / "sub", init_flower=False)
+    repo = setup_repo(tmp_path)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub")
+    git(repo, "commit", "-qm", "a submodule")
+    (repo / "sub" / "README.md").write_text("a local edit inside the submodule\n")
+    bid = finished(repo, "work", {"agent.txt": "agent\n"})
+    sub_head = rev(repo / "sub", "HEAD")
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert rev(repo / "sub", "HEAD") == sub_head
+    assert (repo / "sub" / "README.md").read_text() == "a local edit inside the submodule\n"
+    assert (repo / "agent.txt").read_text() == "agent\n"
+
+
+def test_merge_with_core_hooks_path_set(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    hooks = tmp_path / "their-hooks"
+    ran = tmp_path / "ran.txt"
+    for name in ("pre-commit", "pre-merge-commit", "post-checkout", "post-merge"):
+        write_exe(hooks / name, f"#!/bin/sh\necho {name} >> {ran}\nexit 1\n")
+    write_exe(hooks / "reference-transaction", f"#!/bin/sh\necho ref-tx >> {ran}\n")
+    bid = finished(repo, "work", {"agent.txt": "agent\n"})
+    git(repo, "config", "core.hooksPath", str(hooks))
+    r = flower(repo, "merge", str(bid))
+    assert r.returncode == 0, r.stderr
+    assert (repo / "agent.txt").read_text() == "agent\n"
+    assert git(repo, "config", "core.hooksPath").stdout.strip() == str(hooks)  # untouched
+    assert sorted(p.name for p in hooks.iterdir()) == sorted(
+        ("pre-commit", "pre-merge-commit", "post-checkout", "post-merge", "reference-transaction"))
+    # the checkout is moved without the user's checkout hooks (they would refuse it)
+    assert "post-checkout" not in (ran.read_text() if ran.exists() else "")
+
+
+def test_two_merges_at_once_land_both_exactly_once(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    one = finished(repo, "one", {"one.txt": "1\n"})
+    two = finished(repo, "two", {"two.txt": "2\n"})
+    procs = [subprocess.Popen([sys.executable, "-m", "flowergit", "merge", str(b)], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for b in (one, two)]
+    codes = []
+    for p in procs:
+        _out, err = p.communicate(timeout=120)
+        codes.append(p.returncode)
+        assert p.returncode in (0, 4), err.decode()
+        assert b"internal error" not in err
+    for b, code in zip((one, two), codes):
+        if code != 0:  # refused while the other ran: it lands when run again
+            r = flower(repo, "merge", str(b))
+            assert r.returncode == 0, r.stderr
+    merges = git(repo, "rev-list", "--merges", "--first-parent", "main").stdout.split()
+    assert len(merges) == 2
+    assert (repo / "one.txt").exists() and (repo / "two.txt").exists()
+    assert flower(repo, "recover").stdout.strip() == "nothing to recover"
+    whole(repo)
+
+
+def test_merge_while_sync_runs(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    git(repo, "push", "-q", str(bare), "refs/heads/flower/briefs:refs/heads/flower/briefs")
+    git(repo, "remote", "add", "origin", str(bare))
+    assert flower(repo, "remote", "origin").returncode == 0
+    bids = [finished(repo, f"work {k}", {f"w{k}.txt": f"{k}\n"}) for k in range(3)]
+    for b in bids:
+        s = subprocess.Popen([sys.executable, "-m", "flowergit", "sync"], cwd=repo,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        m = flower(repo, "merge", str(b))
+        _out, err = s.communicate(timeout=120)
+        assert s.returncode in (0, 4, 75), err.decode()
+        assert b"internal error" not in err and "internal error" not in m.stderr
+        if m.returncode != 0:
+            assert m.returncode in (4, 75), m.stderr
+            m = flower(repo, "merge", str(b))
+        assert m.returncode == 0, m.stderr
+    assert flower(repo, "sync").returncode == 0
+    for b in bids:
+        assert flower_json(repo, "brief", "show", str(b))["status"] == "merged"  # type: ignore[index]
+    merges = git(repo, "rev-list", "--merges", "--first-parent", "main").stdout.split()
+    assert len(merges) == 3
+    whole(repo)

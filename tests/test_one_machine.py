@@ -683,3 +683,19 @@ def test_merge_while_sync_runs(tmp_path: Path) -> None:
     merges = git(repo, "rev-list", "--merges", "--first-parent", "main").stdout.split()
     assert len(merges) == 3
     whole(repo)
+
+
+def test_brief_writes_refuse_while_the_briefs_branch_is_being_rebased(repo: Path,
+                                                                     tmp_path: Path) -> None:
+    for k in range(3):
+        assert flower(repo, "brief", "new", f"brief {k}").returncode == 0
+    wt = tmp_path / "briefs-wt"
+    git(repo, "worktree", "add", "-q", str(wt), "flower/briefs")
+    _edit_stop(wt)  # HEAD detached there; rebase-merge/head-name says flower/briefs
+    before = rev(repo, "flower/briefs")
+    r = flower(repo, "brief", "new", "during the rebase")
+    assert r.returncode == 4 and str(wt) in r.stderr, r.stderr
+    assert rev(repo, "flower/briefs") == before
+    git(wt, "rebase", "--abort")
+    git(wt, "switch", "-q", "--detach")
+    assert flower(repo, "brief", "new", "after the rebase").returncode == 0

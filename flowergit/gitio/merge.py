@@ -15,6 +15,9 @@ from flowergit.errors import FlowerError
 from flowergit.gitio import runner
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
+from flowergit.gitio.worktrees import operation_branch
+
+__all__ = ["operation_branch"]  # read with the operations in progress, kept in worktrees
 
 # pinned for every call that reads or writes a checkout
 SAFE = ("-c", "core.fsmonitor=false", "-c", "submodule.recurse=false",
@@ -237,21 +240,6 @@ def operations(git_dir: str, common_dir: str) -> list[tuple[str, str, str]]:
 def special_state(git_dir: str, common_dir: str) -> list[str]:
     """Markers of an operation in progress that a merge must not run into."""
     return sorted({m for m, _what, _how in operations(git_dir, common_dir)})
-
-
-def operation_branch(git_dir: str) -> str | None:
-    """The branch (a full ref name) a checkout is in the middle of rebasing or bisecting while
-    its HEAD is detached: git counts it as checked out there, and so does git flower."""
-    for marker in ("rebase-merge", "rebase-apply"):
-        name = _read_small(os.path.join(git_dir, marker, "head-name"))
-        if name and name.startswith("refs/"):
-            return name
-    start = _read_small(os.path.join(git_dir, "BISECT_START"))
-    if start:
-        name = start.splitlines()[0].strip()
-        if name and not (len(name) in (40, 64) and all(c in "0123456789abcdef" for c in name)):
-            return name if name.startswith("refs/") else "refs/heads/" + name
-    return None
 
 
 _GIT_DIRS: dict[str, str] = {}

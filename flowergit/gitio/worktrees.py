@@ -80,17 +80,60 @@ def _maybe_checked_out(repo: Repo, branch_ref: str) -> bool:
                 return True
         elif not (len(head) in (40, 64) and all(c in b"0123456789abcdef" for c in head)):
             return True
+        elif operation_branch(os.path.dirname(path)) == branch_ref:
+            return True  # detached by a rebase or bisect of it
     return False
 
 
+def operation_branch(git_dir: str) -> str | None:
+    """The branch (a full ref name) a checkout is in the middle of rebasing or bisecting while
+    its HEAD is detached: git counts it as checked out there, and so does git flower."""
+    for name in ("rebase-merge/head-name", "rebase-apply/head-name", "BISECT_START"):
+        try:
+            with open(os.path.join(git_dir, name), encoding="utf-8",
+                      errors="surrogateescape") as f:
+                text = f.read(4096).strip()
+        except OSError:
+            continue
+        first = text.splitlines()[0].strip() if text else ""
+        if name != "BISECT_START":
+            if first.startswith("refs/"):
+                return first
+        elif first and not (len(first) in (40, 64)
+                            and all(c in "0123456789abcdef" for c in first)):
+            return first if first.startswith("refs/") else "refs/heads/" + first
+    return None
+
+
 def holding(repo: Repo, branch_ref: str) -> Worktree | None:
-    """The worktree that has ``branch_ref`` checked out, if any."""
+    """The worktree that has ``branch_ref`` checked out, if any (or is rebasing or bisecting
+    it, its HEAD detached meanwhile)."""
     if not _maybe_checked_out(repo, branch_ref):
         return None
     for wt in list_worktrees(repo):
         if wt.branch == branch_ref:
             return wt
+        if wt.detached and not wt.bare and os.path.isdir(wt.path):
+            admin = _admin_dir(repo, wt.path)
+            if admin is not None and operation_branch(admin) == branch_ref:
+                return Worktree(path=wt.path, head=wt.head, branch=branch_ref, detached=True)
     return None
+
+
+def _admin_dir(repo: Repo, path: str) -> str | None:
+    """A checkout's git dir, from its ``.git`` (a directory, or a ``gitdir:`` file)."""
+    dotgit = os.path.join(path, ".git")
+    if os.path.isdir(dotgit):
+        return dotgit
+    try:
+        with open(dotgit, encoding="utf-8", errors="surrogateescape") as f:
+            line = f.read(4096).strip()
+    except OSError:
+        return None
+    if not line.startswith("gitdir: "):
+        return None
+    admin = line[len("gitdir: "):]
+    return admin if os.path.isabs(admin) else os.path.normpath(os.path.join(path, admin))
 
 
 def _list(repo: Repo) -> Result:

@@ -34,14 +34,30 @@ def register(app: typer.Typer) -> None:
 
     @app.command("trust")
     def trust(
+        what: list[str] = typer.Argument(None, metavar="[brief [N...]]",
+                                         help="Approve the commands briefs carry (all untrusted "
+                                              "ones, or briefs N...) instead of the config."),
         show: bool = typer.Option(False, "--show", help="Only show what changed since the last trust."),
         json: bool = JSON,
     ) -> int:
-        """Approve the current .flower.toml: its agent and suite commands may run on this machine."""
+        """Approve the current .flower.toml (its agent and suite commands may run on this
+        machine), or with `brief [N...]` the run steps and agent overrides briefs carry."""
         from flowergit.cli.common import emit
         from flowergit.ops import trust as ops_trust
         from flowergit.ops.context import Ctx
         from flowergit.render import output
+
+        if what:
+            from flowergit.errors import UsageError
+            from flowergit.state.ids import brief_id
+
+            if what[0] != "brief":
+                raise UsageError(f"unknown trust target {what[0]!r}",
+                                 "`git flower trust` (the config) or `git flower trust brief N`")
+            got = ops_trust.trust_briefs(Ctx(), [brief_id(x) for x in what[1:]])
+            return emit(got, json, lambda r: output.line(
+                f"trusted the commands of {len(r['briefs'])} brief(s) on this machine: "
+                + (", ".join(str(b["id"]) for b in r["briefs"]) or "none carry any")))
 
         res = ops_trust.trust(Ctx(), record=not show)
 

@@ -30,7 +30,17 @@ def new(ctx: Ctx, *, title: str, body: bytes = b"", kind: str = "brief", auto: b
         body=codec.check_body(body, ctx.config.max_brief_bytes), run=run,
     )
     made = ctx.briefs().create([draft], reserve=_ids(ctx, remote, 1, offline))[0]
-    return made.meta()
+    out = made.meta()
+    if run or agent:
+        _approve(ctx, [out])
+    return out
+
+
+def _approve(ctx: Ctx, metas: list[dict[str, Any]]) -> None:
+    """This machine wrote these briefs' commands: they may run here (docs/config.md)."""
+    from flowergit.state import brieftrust
+
+    brieftrust.approve(ctx.repo.common_dir, metas)
 
 
 def _ids(ctx: Ctx, remote: str | None, count: int,
@@ -90,7 +100,10 @@ def set_(ctx: Ctx, brief: int, pairs: list[str]) -> dict[str, Any]:
     # not TOML at all is named with `brief edit` as the repair
     ctx.briefs().update(brief, lambda raw: codec.rewrite(raw, changes, where=where(brief)),
                         f"brief {brief}: set {summary}"[:200], broken_ok=True)
-    return show(ctx, brief)
+    out = show(ctx, brief)
+    if "run" in changes or "agent" in changes:
+        _approve(ctx, [out])
+    return out
 
 
 def set_status(ctx: Ctx, brief: int, status: str, *, forward_only: bool = True,
@@ -184,7 +197,9 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
     store.update(brief, lambda cur: edited if cur == raw else _conflict(brief),
                  f"brief {brief}: edit", broken_ok=True)
     _drop(saved)
-    return show(ctx, brief)
+    out = show(ctx, brief)
+    _approve(ctx, [out])
+    return out
 
 
 def _drop(path: str) -> None:
@@ -247,5 +262,7 @@ def import_(ctx: Ctx, source: str, *, remote: str | None = None,
         drafts.append(b)
     if not drafts:
         raise UsageError(f"{where}: no briefs to import")
-    return [b.meta() for b in ctx.briefs().create(
+    out = [b.meta() for b in ctx.briefs().create(
         drafts, reserve=_ids(ctx, remote, len(drafts), offline))]
+    _approve(ctx, out)
+    return out

@@ -669,6 +669,11 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         if b.status in ("merged", "abandoned"):
             raise Conflict(f"brief {brief} is {b.status}; there is nothing to dispatch",
                            f"file a new brief, or `git flower brief set {brief} status=planned`")
+        if b.run or (b.agent and not agent):
+            from flowergit.ops import trust as brief_trust
+
+            # the commands a brief carries run only once this machine wrote or approved them
+            brief_trust.require_brief(ctx, brief, {"run": b.run, "agent": b.agent})
         name = check_name(agent or b.agent or str(ctx.config.get("flower", "default_agent")),
                           "agent")
         profile = agents.resolve(name, ctx.config.agents)

@@ -91,7 +91,9 @@ class ModelServer:
         server = self
 
         class Handler(_Handler):
-            srv = server
+            pass
+
+        Handler.srv = server
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -265,14 +267,15 @@ class _Handler(BaseHTTPRequestHandler):
     # -- OpenAI Responses (Codex) ----------------------------------------------------------
     def _openai(self, req: Request) -> None:
         body = req.body if isinstance(req.body, dict) else {}
-        tools = {t.get("name") or t.get("type"): t for t in body.get("tools") or [] if isinstance(t, dict)}
+        tools: dict[str, Any] = {str(t.get("name") or t.get("type")): t for t in body.get("tools") or []
+                                 if isinstance(t, dict)}
         main = bool(tools)
         turn_no, turn = self.srv.take_turn(req) if main else (None, say("OK"))
         req.turn = turn_no
         item = _openai_item(self.srv, turn, tools, _cwd(req.text()))
         answer = json.dumps(item)
         req.usage = self.srv.usage_for("openai", req.text(), answer, main)
-        model = self.srv.models["openai"]
+        model = body.get("model") or self.srv.models["openai"]
         rid = self.srv.new_id("resp")
         u = req.usage
         usage = {"input_tokens": u["input"], "input_tokens_details": {"cached_tokens": u["cached"]},
@@ -317,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- Anthropic Messages (Claude Code) --------------------------------------------------
     def _anthropic(self, req: Request) -> None:
         body = req.body if isinstance(req.body, dict) else {}
-        tools = {t.get("name"): t for t in body.get("tools") or [] if isinstance(t, dict)}
+        tools: dict[str, Any] = {str(t.get("name")): t for t in body.get("tools") or [] if isinstance(t, dict)}
         main = "Bash" in tools or "Write" in tools
         turn_no, turn = self.srv.take_turn(req) if main else (None, say("OK"))
         req.turn = turn_no
@@ -382,7 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = urlsplit(req.path).path.rsplit("/", 1)[-1].split(":")[0] or self.srv.models["gemini"]
         usage = {"promptTokenCount": u["input"], "candidatesTokenCount": u["output"],
                  "totalTokenCount": u["input"] + u["output"], "cachedContentTokenCount": u["cached"]}
-        doc = {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP",
+        doc: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP",
                                "index": 0}],
                "usageMetadata": usage, "modelVersion": model,
                "responseId": self.srv.new_id("gem")}
@@ -463,6 +466,7 @@ def _openai_item(srv: ModelServer, turn: Turn, tools: dict[str, Any], cwd: str) 
         return {"type": "function_call", **call, "name": "apply_patch",
                 "arguments": json.dumps({"input": patch})}
     command = turn.command if turn.kind == "shell" else _heredoc(turn)
+    args: dict[str, Any]
     if "shell_command" in tools:
         name, args = "shell_command", {"command": command, "workdir": cwd or None}
     elif "exec_command" in tools:

@@ -17,7 +17,7 @@ from typing import Any
 
 from flowergit.render import output
 from flowergit.render.text import escape, human_duration, table
-from flowergit.render.workers import last_activity, model_cell, usage_cell
+from flowergit.render.workers import last_activity, model_cell, state_style, state_text, usage_cell
 
 STATE_STYLE = {"running": "bold yellow", "waiting": "bold magenta", "queued": "cyan",
                "preparing": "cyan", "exited": "green", "stopped": "magenta", "lost": "bold red",
@@ -29,10 +29,7 @@ LIVE = ("preparing", "queued", "running", "waiting")
 
 
 def _state_text(r: dict[str, Any]) -> str:
-    st = str(r.get("state") or "")
-    if r.get("exit_code") is not None and st in ("exited", "missing", "failed", "stopped"):
-        st += f" ({r['exit_code']})"
-    return st
+    return state_text(r)
 
 
 def _activity(r: dict[str, Any]) -> str:
@@ -116,7 +113,7 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
                      justify="right" if c in ("AHEAD", "FILES", "ELAPSED", "TOKENS/COST")
                      else "left")
     for r, row in zip(rows, cells):
-        t.add_row(*(Text(escape(c)) for c in row), style=STATE_STYLE.get(str(r.get("state"))))
+        t.add_row(*(Text(escape(c)) for c in row), style=state_style(r) or STATE_STYLE.get(str(r.get("state"))))
     if not rows:
         return Group(head, Text("no dispatches (start one with `git flower dispatch N`)", style="dim"))
     return Group(head, t)

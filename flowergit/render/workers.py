@@ -15,11 +15,31 @@ STATE_STYLE = {"running": "yellow", "waiting": "bold magenta", "queued": "cyan",
                "merged": "green", "released": "dim"}
 
 
-def _state(r: dict[str, Any]) -> str:
+OUTCOME_STYLE = {"done": "green", "no-changes": "yellow", "failed": "red", "timed-out": "red",
+                 "stopped": "magenta", "lost": "bold red"}
+
+
+def state_text(r: dict[str, Any]) -> str:
+    """An ended attempt shows its outcome (``done``, ``no-changes``, ``failed (3)``, …): what
+    it did, not only that its agent exited; a live one its state."""
     st = str(r.get("state"))
-    if st in ("exited", "missing") and r.get("exit_code") is not None:
-        st += f" ({r['exit_code']})"
+    out = r.get("outcome")
+    code = r.get("exit_code")
+    if out and st in ("exited", "stopped", "failed", "lost"):
+        st = str(out)
+    if code is not None and (code != 0 or st in ("exited", "missing")):
+        st += f" ({code})"
     return st
+
+
+def state_style(r: dict[str, Any]) -> str | None:
+    out = r.get("outcome")
+    if out and r.get("state") in ("exited", "stopped", "failed", "lost"):
+        return OUTCOME_STYLE.get(str(out))
+    return STATE_STYLE.get(str(r.get("state")))
+
+
+_state = state_text
 
 
 def _prompt(r: dict[str, Any]) -> str:
@@ -97,7 +117,7 @@ def ps(rows: Sequence[dict[str, Any]]) -> None:
               r.get("last_commit") or "", _prompt(r) or last_activity(r)) for r in rows]
     output.print_table(["ID", "STATE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES",
                         "TOKENS/COST", "LAST COMMIT", "LAST ACTIVITY"], table,
-                       styles=[STATE_STYLE.get(str(r.get("state"))) for r in rows])
+                       styles=[state_style(r) for r in rows])
 
 
 def status(s: dict[str, Any]) -> None:

@@ -155,6 +155,15 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield bare, f"{url}/proj.git"
 
 
+@pytest.fixture
+def rec_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory for fake agents to record what they saw in (``REC_DIR``)."""
+    d = tmp_path / "rec"
+    d.mkdir()
+    monkeypatch.setenv("REC_DIR", str(d))
+    return d
+
+
 def write_exe(path: Path, text: str) -> Path:
     """Write an executable script (a fake agent, suite or git shim)."""
     path.parent.mkdir(parents=True, exist_ok=True)

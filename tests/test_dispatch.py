@@ -68,14 +68,6 @@ def set_cap(repo: Path, cap: int) -> None:
 
 
 @pytest.fixture
-def rec_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "rec"
-    d.mkdir()
-    monkeypatch.setenv("REC_DIR", str(d))
-    return d
-
-
-@pytest.fixture
 def recorder(tmp_path: Path, repo: Path, rec_dir: Path) -> Path:
     exe = write_exe(tmp_path / "bin" / "recorder", RECORDER)
     add_agent(repo, "rec", [str(exe), "{bootstrap}"])

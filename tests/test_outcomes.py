@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import flower, flower_json, git, write_exe
-from test_dispatch import add_agent, dispatch, new_brief, rec_dir, record, set_cap, wait_all  # noqa: F401
+from test_dispatch import add_agent, dispatch, new_brief, record, set_cap, wait_all
 
 EDITOR = """#!/bin/sh
 # an agent whose sandbox forbids writing git's data: it edits files and exits 0

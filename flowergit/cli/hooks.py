@@ -21,6 +21,8 @@ def _human(r: dict[str, Any]) -> None:
 
     for h in r["hooks"]:
         output.line(f"{h['event']}: {h.get('action') or h.get('state')}"
+                    + (f" ({h['manager']}'s)" if h.get("state") == "foreign" and h.get("manager")
+                       else "")
                     + (" (chained with the previous hook)" if h.get("chained") else ""))
     output.line(f"hooks directory: {r['dir']}")
 
@@ -29,6 +31,9 @@ def _human(r: dict[str, Any]) -> None:
 def install(
     force: bool = typer.Option(False, "--force",
                                help="Install even though core.hooksPath is set (into that directory)."),
+    print_: str = typer.Option("", "--print", metavar="MANAGER",
+                               help="Install nothing; print the config that makes another hook "
+                                    "manager (pre-commit, lefthook) run git flower's hooks."),
     json: bool = JSON,
 ) -> int:
     """Install the hook stubs into the common git dir (shared by every worktree)."""
@@ -36,7 +41,28 @@ def install(
     from flowergit.ops import hooks
     from flowergit.ops.context import Ctx
 
-    return emit(hooks.install(Ctx(), force=force), json, _human)
+    if print_:
+        text = hooks.snippet(print_)
+
+        def show(r: dict[str, Any]) -> None:
+            import sys
+
+            sys.stdout.write(r["snippet"])
+
+        return emit({"manager": print_, "snippet": text}, json, show)
+
+    def human(r: dict[str, Any]) -> None:
+        from flowergit.render import output
+
+        _human(r)
+        for h in r["hooks"]:
+            if h.get("manager") in hooks.SNIPPETS and "chained" in str(h.get("action")):
+                output.info(f"hint: {h['event']} belonged to {h['manager']}; git flower's stub "
+                            f"runs it first. To let {h['manager']} run git flower's hooks "
+                            f"instead: `git flower hooks install --print {h['manager']}`")
+                break
+
+    return emit(hooks.install(Ctx(), force=force), json, human)
 
 
 @app.command("uninstall")

@@ -166,6 +166,8 @@ def check_hooks(ctx: Ctx, fix: bool) -> list[Finding]:
     where = f" (core.hooksPath={st['hooks_path']})" if st["hooks_path"] else ""
     ours = [h for h in st["hooks"] if h["state"] in ("installed", "outdated")]
     if not ours:
+        if ops_hooks.remembered(ctx):
+            return []  # installed once and gone since: check_lost_hooks says how
         return [finding("hooks", OK, f"git flower hooks not installed (optional){where}",
                         "git flower hooks install")]
     stale = [h["event"] for h in ours if h["state"] == "outdated"]
@@ -187,6 +189,28 @@ def check_hooks(ctx: Ctx, fix: bool) -> list[Finding]:
         f.update(status=OK, fixed=True, message="refreshed git flower hooks: "
                  + ", ".join(h["event"] for h in ours))
     return [f]
+
+
+def check_lost_hooks(ctx: Ctx) -> list[Finding]:
+    """Hooks `hooks install` installed (it remembers them) that another hook manager replaced,
+    renamed, made non-executable or disabled (``core.hooksPath``): each an error naming the
+    manager when its files tell, with the command that restores git flower's part. One whose
+    manager runs git flower's hook anyway (its config has the integration, or pre-commit runs
+    ours as ``<hook>.legacy``) is fine."""
+    from flowergit.ops import hooks as ops_hooks
+
+    out: list[Finding] = []
+    for h in ops_hooks.lost(ctx):
+        by = f" by {h['manager']}" if h["manager"] else ""
+        data = {k: h[k] for k in ("event", "path", "how", "manager", "moved_to")}
+        if h["runs"]:
+            via = h["manager"] or "another manager"
+            out.append(finding("hooks", OK, f"{h['event']} hook {h['how']}{by}; {via} runs git "
+                               f"flower's {h['event']} hook", **data))
+            continue
+        out.append(finding("hooks", ERROR, f"git flower's {h['event']} hook was {h['how']}{by}: "
+                           f"{h['why']}; git no longer runs it", h["fix"], **data))
+    return out
 
 
 # -- locks ------------------------------------------------------------------------------------
@@ -496,6 +520,7 @@ def run(ctx: Ctx, *, fix: bool = False, lock_age: float = LOCK_AGE) -> dict[str,
         lambda: check_notes(ctx, fix),
         lambda: check_refspecs(ctx, fix),
         lambda: check_hooks(ctx, fix),
+        lambda: check_lost_hooks(ctx),
         lambda: check_locks(ctx, fix, lock_age),
         lambda: check_worktrees(ctx, fix),
         lambda: check_dispatches(ctx),

@@ -266,7 +266,8 @@ git add -A && git commit -qm "work $FLOWER_BRIEF"
         for bid in ids:
             rec = record(repo, f"{bid}.1")
             assert rec["outcome"] == "done", rec
-            assert flower_json(repo, "brief", "show", str(bid))["status"] == "done"  # type: ignore[index]
+            status = flower_json(repo, "brief", "show", str(bid))["status"]  # type: ignore[index]
+            assert status == "done", Path(rec["log"]).read_text()
     state = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip())
     for p in (state / "flower").rglob("*"):
         if p.is_file() and p.suffix == ".log":

@@ -350,7 +350,8 @@ def _usage(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     except ImportError:  # pragma: no cover - every install has it
         return None
     try:
-        got = transcript.summarize(str(spec["log"]), str(kind), spec.get("price") or None)
+        got = transcript.summarize(str(spec["log"]), str(kind), spec.get("price") or None,
+                                   model=transcript.model_from_argv(list(spec.get("argv") or [])))
     except Exception:  # noqa: BLE001 - a transcript never decides an attempt's outcome
         return None
     return got if isinstance(got, dict) else None

@@ -27,7 +27,7 @@ from flowergit.ops.dispatch import (
     spec_path,
     worktrees,
 )
-from flowergit.ops.liveness import LIVE_STATES, alive, is_local, view_state
+from flowergit.ops.liveness import LIVE_STATES, alive, is_local, parse_iso, view_state
 from flowergit.ops.outcome import last_log_line as _last_line
 from flowergit.ops.status import elapsed, shown_state, usage
 from flowergit.state import records
@@ -120,13 +120,40 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
 
 
 def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
+    from flowergit.ops.dispatch import dispatch_cache
+
     repo = ctx.repo
-    heads = all_dispatches(repo)
+    store = DispatchStore(repo)
+    listed, _ = store.list_tips()
+    heads = store.cached(listed, dispatch_cache(repo))
+    # a dispatch ref whose record cannot be read (a blob, a tree, no record.json, not JSON) is
+    # no dispatch, but not nothing either: a row flagged `corrupt` names it and the repair
+    read = {h.ref for h in heads}
+    bad = [(name, oid) for name, oid in listed if name not in read]
     if not all_:
         heads = [h for h in heads if h.record.get("state") != "released"]
     tips = _branch_tips(repo) if heads else {}
     now = time.time()
-    return [_waiting(row(repo, h.record, tips, now), h.record) for h in heads]
+    rows = [_waiting(row(repo, h.record, tips, now), h.record) for h in heads]
+    if bad:
+        rows = sorted(rows + [_corrupt_row(repo, name, oid) for name, oid in bad],
+                      key=lambda r: (int(r.get("brief") or 0), int(r.get("attempt") or 0)))
+    return rows
+
+
+def _corrupt_row(repo: Repo, ref: str, oid: str) -> dict[str, Any]:
+    """`ps`'s row for a dispatch ref that is no record chain (``doctor --fix`` moves it aside)."""
+    parts = ref.rsplit("/", 2)
+    b, a = (parts[-2], parts[-1]) if len(parts) == 3 else ("", "")
+    brief = int(b) if b.isdigit() else None
+    attempt = int(a) if a.isdigit() else None
+    what = records.diagnose(repo, ref) or "its record cannot be read"
+    return {"id": f"{b}.{a}" if brief and attempt else ref, "brief": brief, "attempt": attempt,
+            "state": "corrupt", "record_state": None, "ref": ref, "oid": oid, "error": what,
+            "hint": f"git flower doctor --fix (moves it to {records.lost_ref(ref)})",
+            "agent": None, "title": "", "elapsed": None, "ahead": 0, "files_changed": 0,
+            "last_commit": "", "last_log": f"{ref}: {what}", "usage": None, "waiting": None, "outcome": None,
+            "exit_code": None}
 
 
 def _waiting(out: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
@@ -199,9 +226,9 @@ def wait(ctx: Ctx, targets: list[str], *, timeout: float | None = None,
         for key in wanted:
             rec = by_key.get(key, {})
             st = view_state(rec, now) if rec else "released"
-            out.append({"id": f"{key[0]}.{key[1]}", "state": st,
+            out.append({"id": f"{key[0]}.{key[1]}", "state": st, "outcome": rec.get("outcome"),
                         "exit_code": rec.get("exit_code"), "signal": rec.get("signal")})
-            if st in LIVE_VIEW:
+            if st in LIVE_VIEW or _settling(rec, now):
                 pending.append(f"{key[0]}.{key[1]}")
         if not pending:
             return out
@@ -214,6 +241,21 @@ def wait(ctx: Ctx, targets: list[str], *, timeout: float | None = None,
                 schedule(ctx)
         time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
         poll = min(0.5, poll * 1.2)
+
+
+SETTLE_S = 30.0  # how long an ended attempt's supervisor may take over its last bookkeeping
+
+
+def _settling(rec: dict[str, Any], now: float) -> bool:
+    """An attempt whose exit is recorded while its supervisor, on this machine, is still
+    marking the brief and emitting the signal: `wait` returns once that is done too, so that
+    `git flower wait N && git flower brief show N` sees the brief as the attempt left it."""
+    if rec.get("state") not in ("exited", "stopped") or not is_local(rec.get("supervisor")):
+        return False
+    ended = parse_iso(rec.get("ended_at"))
+    if ended is not None and now - ended > SETTLE_S:
+        return False
+    return alive(rec.get("supervisor")) is True
 
 
 # -- stop ---------------------------------------------------------------------------------

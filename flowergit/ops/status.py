@@ -80,6 +80,17 @@ def usage(repo: Repo, rec: dict[str, Any]) -> dict[str, Any] | None:
     return {k: got.get(k) for k in USAGE_KEYS} if got is not None else None
 
 
+def trust_wait(repo: Repo) -> list[int]:
+    """Briefs `tick` held back because their commands are not trusted here, still unapproved:
+    what tick recorded (one small file, usually absent), never a scan of the briefs."""
+    path = repo.state_path("trust-wait.json")
+    if not os.path.exists(path):
+        return []
+    from flowergit.state import brieftrust
+
+    return brieftrust.still_waiting(repo.common_dir, path)
+
+
 def status(ctx: Ctx) -> dict[str, Any]:
     """Briefs by status, workers (live or interrupted dispatches) and the queue."""
     counts = ctx.briefs().counts(warn=ctx.warn)
@@ -110,4 +121,5 @@ def status(ctx: Ctx) -> dict[str, Any]:
         "max_parallel": int(ctx.config.get("flower", "max_parallel")),
         "running": sum(1 for r in workers if r["state"] in ("running", "waiting")),
         "dispatches": dispatch_counts,
+        "trust_wait": trust_wait(repo),
     }

@@ -165,6 +165,9 @@ def dispatch_signals(ctx: Ctx, me: str | None, fence: list[Any], actions: list[s
     by = _by(me)
     dispatched: list[dict[str, Any]] = []
     blocked: list[int] = []
+    waiting: list[int] = []
+    wait_agents: dict[int, str | None] = {}
+    requeued = release_trusted(ctx, by, actions)
     while running < cap:
         try:
             sig = sigstate.claim_next(ctx.repo, kind="auto_dispatch", by=by, daemon=me,
@@ -180,6 +183,17 @@ def dispatch_signals(ctx: Ctx, me: str | None, fence: list[Any], actions: list[s
             actions.append(f"signal {sid}: moot ({why})")
             continue
         agent = (sig.get("data") or {}).get("agent")
+        untrusted = _untrusted(ctx, int(brief), agent)
+        if untrusted is not None:
+            # commands from elsewhere: the brief stays planned and waits for `trust brief N`;
+            # the next tick after that dispatches it (see release_trusted)
+            note = f"brief {brief} waits for trust: {untrusted}"
+            sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me, note=note)
+            waiting.append(int(brief))
+            wait_agents[int(brief)] = str(agent) if agent else None
+            actions.append(f"brief {brief}: waits for trust ({untrusted}; "
+                           f"`git flower trust brief {brief}`)")
+            continue
         try:
             got = dispatch_fn(ctx, int(brief), agent=str(agent) if agent else None)
         except (UsageError, NotFound) as e:
@@ -208,7 +222,78 @@ def dispatch_signals(ctx: Ctx, me: str | None, fence: list[Any], actions: list[s
         dispatched.append({"brief": int(brief), "dispatch": got.get("id"), "signal": sid,
                            "state": got.get("state")})
         actions.append(f"brief {brief}: dispatched {got.get('id')} ({got.get('state')})")
-    return {"dispatched": dispatched, "blocked": blocked, "running": running, "cap": cap}
+    if waiting:
+        _hold_for_trust(ctx, wait_agents)
+    return {"dispatched": dispatched, "blocked": blocked, "running": running, "cap": cap,
+            "trust_wait": waiting, "trusted_requeued": requeued}
+
+
+# -- briefs whose commands wait for trust -----------------------------------------------------
+def _wait_path(ctx: Ctx) -> str:
+    from flowergit.state.brieftrust import WAIT_FILE
+
+    return str(ctx.repo.state_path(WAIT_FILE))
+
+
+def _untrusted(ctx: Ctx, brief: int, agent: Any) -> str | None:
+    """Why `dispatch` would refuse brief ``brief``'s commands here (None: it would not): the
+    same test as dispatch, made before claiming anything, so the brief is not marked blocked."""
+    from flowergit.state import brieftrust
+
+    try:
+        b = ctx.briefs().get(brief)
+    except (NotFound, UsageError):
+        return None  # dispatch says what is wrong
+    if not (b.run or (b.agent and not agent)):
+        return None
+    meta = {"run": b.run, "agent": b.agent}
+    if brieftrust.is_trusted(ctx.repo.common_dir, meta):
+        return None
+    return "its " + " and ".join(k for k in ("run", "agent") if meta.get(k)) + \
+        " were not written on this machine"
+
+
+def _hold_for_trust(ctx: Ctx, briefs: dict[int, str | None]) -> None:
+    from flowergit.state import brieftrust
+
+    path = _wait_path(ctx)
+    have = brieftrust.read_waiting(path)
+    for n, agent in briefs.items():
+        b = ctx.briefs().get(n)
+        found = brieftrust.fields({"run": b.run, "agent": b.agent}) or {}
+        old = have.get(str(n)) or {}
+        have[str(n)] = {"digest": brieftrust.digest(found), "fields": sorted(found), "agent": agent,
+                        "since": old.get("since") or time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                   time.gmtime())}
+    brieftrust.write_waiting(path, have)
+
+
+def release_trusted(ctx: Ctx, by: str, actions: list[str]) -> list[int]:
+    """Briefs held back for trust: once approved here (`git flower trust brief N`) and still
+    planned, they are queued for auto-dispatch again; dropped when no longer planned."""
+    from flowergit.state import brieftrust
+
+    path = _wait_path(ctx)
+    have = brieftrust.read_waiting(path)
+    if not have:
+        return []
+    keep: dict[str, dict[str, Any]] = {}
+    requeued: list[int] = []
+    for key, ent in sorted(have.items()):
+        n = int(key) if key.isdigit() else 0
+        if _brief_status(ctx, n) != "planned":
+            continue
+        agent = ent.get("agent") or None
+        if _untrusted(ctx, n, agent) is not None:
+            keep[key] = ent
+            continue
+        again = sigstate.emit(ctx.repo, "auto_dispatch", brief=n,
+                              data={"agent": agent} if agent else {}, by=by)
+        requeued.append(n)
+        actions.append(f"brief {n}: its commands are trusted now; queued for dispatch "
+                       f"({again['id']})")
+    brieftrust.write_waiting(path, keep)
+    return requeued
 
 
 def reap(ctx: Ctx, me: str | None, fence: list[Any], actions: list[str]) -> list[dict[str, Any]]:

@@ -69,3 +69,44 @@ def approve(common_dir: str, metas: list[dict[str, Any]]) -> list[str]:
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write("".join(d + "\n" for d in new))  # one write: lines are never torn
     return new
+
+
+# -- briefs waiting for trust (written by `tick`, read by `status`) --------------------------------
+# ``$GIT_COMMON_DIR/flower/trust-wait.json``: {"v": 1, "briefs": {"N": {digest, fields, agent,
+# since}}}: the briefs whose auto-dispatch `tick` held back because their commands are not
+# trusted here. `status` reads this one small file (no brief is parsed) and drops the entries
+# whose digest has been approved since.
+WAIT_FILE = "trust-wait.json"
+
+
+def read_waiting(path: str) -> dict[str, dict[str, Any]]:
+    try:
+        with open(path, "rb") as f:
+            got = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    briefs = got.get("briefs") if isinstance(got, dict) else None
+    return {k: v for k, v in briefs.items() if isinstance(v, dict)} if isinstance(briefs, dict) else {}
+
+
+def write_waiting(path: str, briefs: dict[str, dict[str, Any]]) -> None:
+    if not briefs:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(fastjson.dumps({"v": 1, "briefs": briefs}, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def still_waiting(common_dir: str, path: str) -> list[int]:
+    """The briefs `tick` holds back for trust whose commands are still not approved here."""
+    briefs = read_waiting(path)
+    if not briefs:
+        return []
+    have = approved(common_dir)
+    return sorted(int(k) for k, v in briefs.items() if k.isdigit() and v.get("digest") not in have)

@@ -500,7 +500,8 @@ def test_a_forged_record_from_a_remote_cannot_kill_delete_or_read(repo: Path, tm
 
 def test_a_dispatch_ref_that_names_no_commit_is_no_record(repo: Path) -> None:
     """A ref under refs/flower/dispatch/ that points at a tree holding a record.json, a blob or
-    an annotated tag (garbage from a remote) is skipped, and the brief dispatches as attempt 1."""
+    an annotated tag (garbage from a remote) is no record: `ps` flags it corrupt, and once it is
+    gone the brief dispatches as attempt 1."""
     bid = new_brief(repo, "garbage refs", run=[["true"]])
     rec = {"v": 1, "id": f"{bid}.1", "brief": bid, "attempt": 1, "state": "running", "agent": "x",
            "branch": f"flower/{bid}-garbage-refs", "worktree": str(repo), "base": "",
@@ -512,7 +513,8 @@ def test_a_dispatch_ref_that_names_no_commit_is_no_record(repo: Path) -> None:
                                     "0 +0000\n\nt\n").encode()).stdout.strip()
     for n, oid in ((1, tree), (2, blob), (3, tag)):
         git(repo, "update-ref", f"refs/flower/dispatch/{bid}/{n}", oid, "")
-    assert [r for r in flower_json(repo, "ps", "--all") if r["brief"] == bid] == []  # type: ignore[union-attr]
+    rows = [r for r in flower_json(repo, "ps", "--all") if r["brief"] == bid]  # type: ignore[union-attr]
+    assert [(r["id"], r["state"]) for r in rows] == [(f"{bid}.{n}", "corrupt") for n in (1, 2, 3)]
     for n in (1, 2, 3):
         git(repo, "update-ref", "-d", f"refs/flower/dispatch/{bid}/{n}")
     d = dispatch(repo, bid)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 STATE_STYLE = {"running": "yellow", "waiting": "bold magenta", "queued": "cyan", "preparing": "cyan",
                "exited": None, "stopped": "magenta", "lost": "red", "missing": "red", "failed": "red",
-               "merged": "green", "released": "dim"}
+               "merged": "green", "released": "dim", "corrupt": "bold red"}
 
 
 OUTCOME_STYLE = {"done": "green", "no-changes": "yellow", "failed": "red", "timed-out": "red",
@@ -118,6 +118,10 @@ def ps(rows: Sequence[dict[str, Any]]) -> None:
     output.print_table(["ID", "STATE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES",
                         "TOKENS/COST", "LAST COMMIT", "LAST ACTIVITY"], table,
                        styles=[state_style(r) for r in rows])
+    bad = [r for r in rows if r.get("state") == "corrupt"]
+    if bad:
+        output.info(f"hint: {len(bad)} dispatch ref(s) corrupt ({', '.join(str(r['ref']) for r in bad)}): "
+                    "`git flower doctor --fix` moves them aside under refs/flower/lost/")
 
 
 def status(s: dict[str, Any]) -> None:
@@ -125,6 +129,7 @@ def status(s: dict[str, Any]) -> None:
         from flowergit.render.watch import status as dashboard
 
         dashboard(s)
+        _trust_wait(s)
         return
     by = s["briefs"]["by_status"]
     parts = [f"{n} {k}" for k, n in by.items() if n]
@@ -137,6 +142,14 @@ def status(s: dict[str, Any]) -> None:
                            styles=[STATE_STYLE.get(str(w["state"])) for w in s["workers"]])
     output.line(f"queue: {len(s['queue'])}" + (": " + " ".join(q["id"] for q in s["queue"])
                                                if s["queue"] else ""))
+    _trust_wait(s)
+
+
+def _trust_wait(s: dict[str, Any]) -> None:
+    waiting = s.get("trust_wait") or []
+    if waiting:
+        ids = " ".join(str(n) for n in waiting)
+        output.line(f"{len(waiting)} brief(s) wait for trust: `git flower trust brief {ids}`")
 
 
 def waited(rows: Sequence[dict[str, Any]]) -> None:

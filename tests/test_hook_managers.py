@@ -195,3 +195,23 @@ def test_published_pre_commit_hooks_run_under_real_pre_commit(repo: Path, tmp_pa
     run(repo, pc, "try-repo", str(ROOT), "flower-brief-trailer", "--hook-stage", "commit-msg",
         "--commit-msg-filename", str(msg), env=env)
     assert msg.read_text() == "work\n\nFlower-Brief: 5\n"
+
+
+def test_pre_commit_migration_mode_with_the_integration_runs_ours_twice(repo: Path) -> None:
+    """Without -f pre-commit keeps our stub as <hook>.legacy and runs it; with the integration in
+    its config as well, git flower's hook would run twice: a warning with pre-commit's fix."""
+    pc = tool("pre-commit")
+    flower_json(repo, "hooks", "install")
+    (repo / ".pre-commit-config.yaml").write_text(
+        flower(repo, "hooks", "install", "--print", "pre-commit").stdout)
+    run(repo, pc, "install", "--hook-type", "pre-push")
+    code, found = hook_findings(repo)
+    warn = [f for f in found if f["status"] == "warn"]
+    assert code == 0 and len(warn) == 1, found
+    assert warn[0]["message"] == (
+        "pre-push runs git flower's hook twice: pre-commit's config calls it, and pre-commit also "
+        f"runs git flower's stub kept as {repo}/.git/hooks/pre-push.legacy")
+    assert warn[0]["fix"] == "pre-commit install -f --hook-type pre-push (drops pre-push.legacy)"
+    run(repo, pc, "install", "-f", "--hook-type", "pre-push")
+    code, found = hook_findings(repo)
+    assert code == 0 and all(f["status"] == "ok" for f in found), found

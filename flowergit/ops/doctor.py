@@ -203,6 +203,13 @@ def check_lost_hooks(ctx: Ctx) -> list[Finding]:
     for h in ops_hooks.lost(ctx):
         by = f" by {h['manager']}" if h["manager"] else ""
         data = {k: h[k] for k in ("event", "path", "how", "manager", "moved_to")}
+        if h.get("twice"):
+            out.append(finding("hooks", WARN, f"{h['event']} runs git flower's hook twice: "
+                               f"{h['manager']}'s config calls it, and {h['manager']} also runs "
+                               f"git flower's stub kept as {h['moved_to']}",
+                               f"{h['manager']} install -f --hook-type {h['event']} (drops "
+                               f"{os.path.basename(str(h['moved_to']))})", **data))
+            continue
         if h["runs"]:
             via = h["manager"] or "another manager"
             out.append(finding("hooks", OK, f"{h['event']} hook {h['how']}{by}; {via} runs git "

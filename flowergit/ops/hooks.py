@@ -551,6 +551,8 @@ def lost(ctx: Any) -> list[dict[str, Any]]:
             item.update(how="renamed" if moved else "removed", moved_to=moved,
                         why=(f"{path} was renamed to {moved}" if moved else f"{path} was deleted"))
         if item["manager"] and integrated(ctx, item["manager"], ev):
+            if item["runs"]:  # pre-commit runs ours as <hook>.legacy and its config runs it too
+                item["twice"] = True
             item["runs"] = True  # the manager's config runs git flower's hook itself
         mgr = item["manager"]
         if mgr in SNIPPETS:

@@ -104,7 +104,7 @@ def _holder(ctx: Ctx, remote: str, ref: str) -> tuple[str | None, dict[str, Any]
     try:
         net.fetch(ctx.repo, remote, [f"+{ref}:{mirror}"])
         head = records.read(ctx.repo, mirror)
-    except (Retry, Conflict):
+    except (Retry, Conflict, records.CorruptRef):  # held, by something that is no record
         head = None
     return now, head.record if head and head.commit == now else None
 

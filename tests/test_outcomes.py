@@ -272,3 +272,10 @@ git add -A && git commit -qm "work $FLOWER_BRIEF"
     for p in (state / "flower").rglob("*"):
         if p.is_file() and p.suffix == ".log":
             assert "Traceback" not in p.read_text(errors="replace"), p
+
+
+def test_the_config_knows_the_built_in_profiles_by_name() -> None:
+    from flowergit.procs.agents import builtins
+    from flowergit.state.config import BUILTIN_AGENTS
+
+    assert set(BUILTIN_AGENTS) == set(builtins())

@@ -8,6 +8,7 @@ an element is refused up front, so nothing is ever silently left unexpanded.
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False
@@ -247,3 +248,93 @@ def agent_env(base: Mapping[str, str], extra: Mapping[str, str],
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env.update(extra)
     return env
+
+
+def local_tables(pairs: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """This machine's own agent settings from ``git config --get-regexp '^flower\\.agent\\.'``
+    pairs, as profile tables (:func:`resolve` lays them over the committed ones). Never
+    committed, so they hold what is personal: credentials (``env``, ``envFile``), a local
+    command or timeout::
+
+        git config flower.agent.claude.env ANTHROPIC_API_KEY=sk-…      (multi-valued)
+        git config flower.agent.claude.envFile ~/.config/flower/claude.env
+        git config flower.agent.claude.passEnv 'AWS_*'                  (multi-valued)
+        git config flower.agent.codex.command '["codex", "exec", "--json", "{bootstrap}"]'
+        git config flower.agent.codex.timeout 3600
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in pairs:
+        if not key.startswith("flower.agent.") or key.count(".") < 3:
+            continue
+        name, _, var = key[len("flower.agent."):].rpartition(".")
+        prof = out.setdefault(name, {})
+        where = f"git config {key}"
+        if var == "env":
+            k, eq, v = value.partition("=")
+            if not eq or not k:
+                raise UsageError(f"{where}: expected NAME=VALUE, got {value[:40]!r}")
+            prof.setdefault("env", {})[k] = v
+        elif var == "envfile":
+            prof.setdefault("env", {}).update(read_env_file(os.path.expanduser(value), where))
+        elif var == "passenv":
+            prof.setdefault("pass_env", []).append(value)
+        elif var == "command":
+            import json
+
+            try:
+                argv = json.loads(value)
+            except ValueError:
+                argv = None
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+                raise UsageError(f"{where}: expected a JSON list of strings, got {value[:60]!r}",
+                                 """e.g. git config flower.agent.NAME.command '["prog", "{bootstrap}"]'""")
+            prof["command"] = argv
+        elif var == "timeout":
+            try:
+                prof["timeout"] = float(value)
+            except ValueError:
+                raise UsageError(f"{where}: expected seconds, got {value[:40]!r}") from None
+        elif var == "tmux":
+            prof["tmux"] = value.lower() in ("true", "yes", "on", "1")
+        else:
+            raise UsageError(f"{where}: unknown setting '{var}'",
+                             "agent settings are env, envFile, passEnv, command, timeout, tmux")
+    return out
+
+
+def read_env_file(path: str, where: str) -> dict[str, str]:
+    """``NAME=VALUE`` lines (``#`` comments, blank lines, an optional ``export``; a value in
+    matching quotes loses them); nothing is expanded or executed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise UsageError(f"{where}: cannot read {path}: {e.strerror}",
+                         "fix the path, or remove the setting") from None
+    env: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").lstrip()
+        k, eq, v = line.partition("=")
+        k = k.strip()
+        if not eq or not k or not all(c.isascii() and (c.isalnum() or c == "_") for c in k):
+            raise UsageError(f"{path}:{n}: expected NAME=VALUE")
+        v = v.strip()
+        if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
+            v = v[1:-1]
+        env[k] = v
+    return env
+
+
+def flower_executable() -> str:
+    """The absolute path of the git-flower program that is running, so that an agent whose
+    shell resets PATH (Codex's login shell does) can still run ``git flower done``."""
+    here = os.path.dirname(sys.executable or "")
+    exe = os.path.join(here, "git-flower")
+    if here and os.access(exe, os.X_OK):
+        return exe
+    import shutil
+
+    return shutil.which("git-flower") or exe

@@ -362,8 +362,12 @@ def _gemini(acc: _Acc, ev: dict[str, Any]) -> None:
             acc.output = _int(st.get("output_tokens"))
             acc.cached = _int(st.get("cached"))
             models = st.get("models")
-            if acc.model is None and isinstance(models, dict) and models:
-                acc.model = str(next(iter(models)))
+            if acc.model in (None, "auto") and isinstance(models, dict) and models:
+                # `init` says "auto" when Gemini CLI routes each turn itself: the model that
+                # did the work is the one that used the most tokens (a router's question to a
+                # small model costs little)
+                acc.model = str(max(models, key=lambda m: _int((models[m] or {}).get("total_tokens")
+                                                            if isinstance(models[m], dict) else 0)))
     if t != "tool_result":  # a tool's result between pieces of one message does not split it
         acc.streaming = streaming
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 FILENAME = ".flower.toml"
 # profiles a table may amend without naming a command (flowergit.procs.agents.builtins)
-BUILTIN_AGENTS = ("script", "codex", "claude", "gemini", "opencode")
+BUILTIN_AGENTS = ("script", "codex", "claude", "gemini")
 
 
 def _str(v: Any) -> str | None:
@@ -355,7 +355,7 @@ TEMPLATE = """\
 target = "main"                  # the branch merges land on
 worktrees = "../{repo}.flower"   # where dispatch puts worker worktrees
 max_parallel = 4                 # concurrency cap for live agents
-default_agent = "script"         # built-in: script, codex, claude
+default_agent = "script"         # built-in: script, codex, claude, gemini (docs/agents.md)
 
 [suite]
 # {junit}: a path git flower reads the counts from (JUnit XML)
@@ -366,5 +366,6 @@ timeout = 1800                   # seconds; then the whole process group is kill
 local_only = []                  # e.g. ["solo.yml"]: never stashed, reset, moved or overwritten
 
 # [agents.codex]
-# command = ["codex", "exec", "--sandbox", "workspace-write", "{bootstrap}"]
+# command = ["codex", "exec", "--json", "--sandbox", "workspace-write", "{bootstrap}"]
+# transcript = "codex"            # tokens and cost read from its --json events
 """

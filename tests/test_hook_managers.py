@@ -28,8 +28,9 @@ def tool(name: str) -> str:
     return found
 
 
-def run(repo: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(list(argv), cwd=repo, capture_output=True, text=True, timeout=240, check=False,
+def run(repo: Path, *argv: str, env: dict[str, str] | None = None,
+        timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(list(argv), cwd=repo, capture_output=True, text=True, timeout=timeout, check=False,
                        env={**os.environ, **(env or {})})
     assert r.returncode == 0, r.stdout + r.stderr
     return r
@@ -182,6 +183,7 @@ def test_print_names_the_managers_it_knows(repo: Path) -> None:
     assert got["manager"] == "lefthook" and "hook-impl commit-msg {1}" in got["snippet"]  # type: ignore[index]
 
 
+@pytest.mark.timeout(660)  # pre-commit installs git flower and its dependencies in a venv of its own
 def test_published_pre_commit_hooks_run_under_real_pre_commit(repo: Path, tmp_path: Path) -> None:
     """.pre-commit-hooks.yaml, as pre-commit reads it from git flower's repository (try-repo:
     pre-commit builds its own environment with git flower installed from this checkout)."""
@@ -193,7 +195,7 @@ def test_published_pre_commit_hooks_run_under_real_pre_commit(repo: Path, tmp_pa
     msg = tmp_path / "msg"
     msg.write_text("work\n")
     run(repo, pc, "try-repo", str(ROOT), "flower-brief-trailer", "--hook-stage", "commit-msg",
-        "--commit-msg-filename", str(msg), env=env)
+        "--commit-msg-filename", str(msg), env=env, timeout=600)
     assert msg.read_text() == "work\n\nFlower-Brief: 5\n"
 
 

@@ -265,7 +265,8 @@ def test_dispatcher_exits_agents_run_on_and_are_recorded(repo: Path, recorder: P
                                                "FAKE_COMMIT": "1"})
     assert not (rec_dir / f"{bid}.json").exists()  # the dispatcher returned before the agent
     got = wait_all(repo, bid)
-    assert got == [{"id": f"{bid}.1", "state": "exited", "exit_code": 3, "signal": None}]
+    assert got == [{"id": f"{bid}.1", "state": "exited", "outcome": "failed", "exit_code": 3,
+                    "signal": None}]
     rec = record(repo, f"{bid}.1")
     assert rec["exit_code"] == 3 and rec["ended_at"] and rec["started_at"]
     assert rec["proc"]["pid"] == rec["pid"] and rec["proc"]["boot_id"]

@@ -279,3 +279,34 @@ def test_the_config_knows_the_built_in_profiles_by_name() -> None:
     from flowergit.state.config import BUILTIN_AGENTS
 
     assert set(BUILTIN_AGENTS) == set(builtins())
+
+
+def test_tick_reports_an_attempt_whose_processes_vanished(repo: Path, tmp_path: Path) -> None:
+    # a supervisor killed with SIGKILL (the OOM killer, a reboot) writes nothing: the next tick
+    # gives the attempt the outcome `lost` and its signal, once, and it can still be resumed
+    import signal
+    import time
+
+    exe = write_exe(tmp_path / "bin" / "sleeper", "#!/bin/sh\nsleep 60\n")
+    add_agent(repo, "sleeper", [str(exe)])
+    bid = new_brief(repo, "vanishes")
+    dispatch(repo, bid, "--agent", "sleeper")
+    deadline = time.monotonic() + 30
+    while (rec := record(repo, f"{bid}.1")).get("pid") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.kill(rec["supervisor"]["pid"], signal.SIGKILL)
+    os.killpg(rec["pgid"], signal.SIGKILL)
+    time.sleep(0.5)
+    t = flower(repo, "tick", "--json")
+    assert t.returncode == 0, t.stderr
+    rec = record(repo, f"{bid}.1")
+    assert rec["outcome"] == "lost" and "--resume" in rec["error"]
+    sigs = [s for s in _signals(repo) if s["kind"] == "dispatch_done"]
+    assert len(sigs) == 1 and sigs[0]["data"]["outcome"] == "lost"
+    assert flower(repo, "tick").returncode == 0
+    assert len([s for s in _signals(repo) if s["kind"] == "dispatch_done"]) == 1  # once
+    r = flower(repo, "dispatch", str(bid), "--resume", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "outcome" not in record(repo, f"{bid}.1")
+    flower(repo, "stop", str(bid))

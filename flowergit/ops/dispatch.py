@@ -957,7 +957,8 @@ def resume_dispatch(ctx: Ctx, brief: int, *, use_tmux: bool = False) -> dict[str
     def change(r: dict[str, Any]) -> dict[str, Any] | None:
         if view_state(r) not in ("lost", "stopped"):
             raise Conflict(f"dispatch {did} changed while resuming it ({r.get('state')})")
-        return {**r, "state": "preparing", "resumed": int(r.get("resumed") or 0) + 1,
+        kept = {k: v for k, v in r.items() if k not in ("outcome", "error", "waiting")}
+        return {**kept, "state": "preparing", "resumed": int(r.get("resumed") or 0) + 1,
                 "queued_at": now_iso(), "queued_ns": time.time_ns(), "ended_at": None,
                 "exit_code": None, "signal": None, "tmux": bool(use_tmux),
                 "by_proc": _me()}

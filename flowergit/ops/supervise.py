@@ -308,7 +308,7 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
     failpoints.hit("supervisor_after_exit_record")
     if rec.get("outcome") == "done":
         _mark_brief_done(ctx, brief, did, spec.get("log"))
-    _emit_done(ctx, brief, rec)
+    emit_done(ctx, brief, rec)
     with contextlib.suppress(FlowerError):
         schedule(ctx)
     return rec
@@ -357,7 +357,7 @@ def _usage(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     return got if isinstance(got, dict) else None
 
 
-def _emit_done(ctx: Ctx, brief: int, rec: Mapping[str, Any]) -> None:
+def emit_done(ctx: Ctx, brief: int, rec: Mapping[str, Any]) -> None:
     import contextlib
 
     from flowergit.errors import FlowerError
@@ -398,7 +398,7 @@ def record_lost(did: str, reason: str) -> None:
 
     head = store.update(brief, attempt, change, "lost: the supervisor failed")
     if head.record.get("outcome") == "lost":
-        _emit_done(ctx, brief, head.record)
+        emit_done(ctx, brief, head.record)
     schedule(ctx)
 
 

@@ -296,9 +296,43 @@ def release_trusted(ctx: Ctx, by: str, actions: list[str]) -> list[int]:
     return requeued
 
 
+def report_vanished(ctx: Ctx, actions: list[str]) -> list[str]:
+    """Attempts of this machine whose supervisor and agent are gone without a word (a
+    ``kill -9``, the OOM killer, a reboot) get the outcome ``lost`` with the reason, and their
+    ``dispatch_done`` signal, once: an orchestrator learns of them like of any other end.
+    The record stays as it was otherwise, so ``dispatch N --resume`` can still continue it."""
+    from flowergit.ops.dispatch import all_dispatches
+    from flowergit.ops.liveness import is_local, view_state
+    from flowergit.ops.supervise import emit_done
+    from flowergit.state.dispatches import DispatchStore
+
+    store = DispatchStore(ctx.repo)
+    why = ("its supervisor and agent ended without recording how it went (killed, or the "
+           "machine restarted); `git flower dispatch N --resume` continues it")
+    found = []
+    for h in all_dispatches(ctx.repo):
+        rec = h.record
+        if rec.get("outcome") or rec.get("state") != "running" or not is_local(rec.get("supervisor")) \
+                or view_state(rec) != "lost":
+            continue
+
+        def mark(r: dict[str, Any]) -> dict[str, Any] | None:
+            if r.get("outcome") or view_state(r) != "lost":
+                return None
+            return {**r, "outcome": "lost", "error": why.replace("N", str(r.get("brief")))}
+
+        head = store.update(int(rec["brief"]), int(rec["attempt"]), mark, "lost: processes gone")
+        if head.record.get("outcome") == "lost" and head.commit != h.commit:
+            emit_done(ctx, int(rec["brief"]), head.record)
+            found.append(str(rec.get("id")))
+            actions.append(f"dispatch {rec.get('id')}: lost (its processes are gone)")
+    return found
+
+
 def reap(ctx: Ctx, me: str | None, fence: list[Any], actions: list[str]) -> list[dict[str, Any]]:
     """Consume ``dispatch_done`` signals (emitted when a worker ends): one line per finished
     worker, each signal completed exactly once."""
+    report_vanished(ctx, actions)
     expiry = float(ctx.config.get("signals", "expiry"))
     by = _by(me)
     done: list[dict[str, Any]] = []
@@ -310,10 +344,11 @@ def reap(ctx: Ctx, me: str | None, fence: list[Any], actions: list[str]) -> list
             break
         data = sig.get("data") or {}
         item = {"brief": sig.get("brief"), "dispatch": data.get("dispatch"),
-                "state": data.get("state"), "exit_code": data.get("exit_code")}
+                "state": data.get("state"), "outcome": data.get("outcome"),
+                "exit_code": data.get("exit_code")}
         sigstate.complete(ctx.repo, str(sig["id"]), by=by, daemon=me, note="reaped by tick")
         done.append(item)
-        actions.append(f"dispatch {item['dispatch']}: {item['state']}"
+        actions.append(f"dispatch {item['dispatch']}: {item['outcome'] or item['state']}"
                        + (f" (exit {item['exit_code']})" if item["exit_code"] not in (None, "") else ""))
     return done
 

@@ -148,6 +148,12 @@ def fork_detached(child: Callable[[], int], *, cwd: str, log: str) -> int:
         return pid
     code = 1
     try:
+        # the caller's objects stay as they are in the copy: none is collected here, so no
+        # finalizer of the caller's (a pipe's, a batch process's) closes a descriptor number
+        # that the copy has since given to a file of its own
+        import gc
+
+        gc.freeze()
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
         out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

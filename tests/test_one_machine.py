@@ -699,3 +699,39 @@ def test_brief_writes_refuse_while_the_briefs_branch_is_being_rebased(repo: Path
     git(wt, "rebase", "--abort")
     git(wt, "switch", "-q", "--detach")
     assert flower(repo, "brief", "new", "after the rebase").returncode == 0
+
+
+@pytest.mark.slow
+def test_a_repository_with_100000_refs_loses_nothing(tmp_path: Path) -> None:
+    """Issue 14's untried list: 100,000 refs beside flower's own (tags and branches of a big
+    project, packed as git keeps them): every command still finds exactly its own state."""
+    repo = setup_repo(tmp_path)
+    head = rev(repo, "HEAD")
+    # written as `git pack-refs --all` leaves them (100,000 loose refs would take a minute of
+    # file system time to make, and a big project's refs are packed anyway)
+    names = sorted([f"refs/tags/v{k // 1000}.{k % 1000}" for k in range(60_000)]
+                   + [f"refs/heads/topic/{k}" for k in range(40_000)])
+    git(repo, "pack-refs", "--all")
+    packed = repo / ".git" / "packed-refs"
+    old = [ln for ln in packed.read_text().splitlines()[1:] if ln]
+    rows = sorted([*(f"{head} {n}" for n in names), *old], key=lambda ln: ln.split(" ", 1)[1])
+    packed.write_text("# pack-refs with: peeled fully-peeled sorted \n" + "\n".join(rows) + "\n")
+    n = len(git(repo, "for-each-ref", "--format=%(refname)").stdout.splitlines())
+    assert n >= 100_000
+    bid = int(flower_json(repo, "brief", "new", "among many refs")["id"])  # type: ignore[index]
+    flower(repo, "brief", "set", str(bid), 'run=[["sh","-c","echo x > many.txt"]]')
+    d = flower_json(repo, "dispatch", str(bid))
+    got = flower_json(repo, "wait", str(bid), "--timeout", "120")
+    assert got[0]["outcome"] == "done", got  # type: ignore[index]
+    st = flower_json(repo, "status")
+    assert st["briefs"]["total"] == 1 and st["workers"] == []  # type: ignore[index]
+    assert [r["id"] for r in flower_json(repo, "ps")] == [d["id"]]  # type: ignore[index,union-attr]
+    before = state(repo)
+    m = flower(repo, "merge", str(bid), "--json")
+    assert m.returncode == 0, m.stderr
+    assert git(repo, "show", "main:many.txt").stdout == "x\n"
+    assert state(repo) != before  # main moved, as it should; the other refs did not:
+    assert len(git(repo, "for-each-ref", "--format=%(refname)", "refs/tags", "refs/heads/topic")
+               .stdout.splitlines()) == 100_000
+    assert git(repo, "rev-parse", "refs/tags/v59.999", "refs/heads/topic/39999").stdout.split() \
+        == [head, head]

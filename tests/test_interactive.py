@@ -70,14 +70,6 @@ open(rec + ".answer", "w").write(sys.stdin.readline().rstrip("\\n"))
 DOC_MARK = "<!-- the profile and the commands below run in tests/test_interactive.py -->"
 
 
-@pytest.fixture
-def rec_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "rec"
-    d.mkdir()
-    monkeypatch.setenv("REC_DIR", str(d))
-    return d
-
-
 def until(pred: Any, timeout: float = 30.0, what: str = "condition", poll: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

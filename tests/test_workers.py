@@ -44,14 +44,6 @@ time.sleep(300)
 """
 
 
-@pytest.fixture
-def rec_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "rec"
-    d.mkdir()
-    monkeypatch.setenv("REC_DIR", str(d))
-    return d
-
-
 def until(pred: Any, timeout: float = 30.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

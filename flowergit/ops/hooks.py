@@ -461,18 +461,9 @@ def remembered(ctx: Any) -> dict[str, Any] | None:
 
 
 def _save(ctx: Any, rec: dict[str, Any] | None) -> None:
-    path = record_path(ctx)
-    if rec is None or not rec["hooks"]:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(fastjson.dumps(rec, sort_keys=True, indent=1) + "\n")
-    os.replace(tmp, path)
+    from flowergit.state.files import save_json
+
+    save_json(record_path(ctx), rec if rec is not None and rec["hooks"] else None, indent=1)
 
 
 def _remember(ctx: Any, d: str, rows: list[dict[str, Any]]) -> None:

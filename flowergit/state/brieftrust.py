@@ -90,17 +90,9 @@ def read_waiting(path: str) -> dict[str, dict[str, Any]]:
 
 
 def write_waiting(path: str, briefs: dict[str, dict[str, Any]]) -> None:
-    if not briefs:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(fastjson.dumps({"v": 1, "briefs": briefs}, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    from flowergit.state.files import save_json
+
+    save_json(path, {"v": 1, "briefs": briefs} if briefs else None)
 
 
 def still_waiting(common_dir: str, path: str) -> list[int]:

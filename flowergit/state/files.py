@@ -1,0 +1,35 @@
+"""Machine-local state files (under ``$GIT_COMMON_DIR/flower/``): written whole or not at all.
+
+A reader never sees half a file: the text goes to a temporary file beside it, which then
+replaces the old one in one rename.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flowergit import fastjson
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename (its folder is made if need be)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def save_json(path: str, doc: Any, *, indent: int | None = None) -> None:
+    """``doc`` as one JSON document (sorted keys) at ``path``; ``None`` removes the file."""
+    if doc is None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    write_atomic(path, fastjson.dumps(doc, sort_keys=True, indent=indent) + "\n")

@@ -149,3 +149,31 @@ def test_corrupt_state_refs_named_found_and_moved_aside(repo: Path) -> None:
     assert flower(repo, "baton", "show").returncode == 0
     r = flower(repo, "dispatch", "1", "--json")
     assert r.returncode == 0, r.stderr
+
+
+def _commit_file(repo: Path, path: str, data: bytes) -> None:
+    blob = git(repo, "hash-object", "-w", "--stdin", input=data).stdout.strip()
+    tip = git(repo, "rev-parse", "refs/heads/flower/briefs").stdout.strip()
+    index = repo / ".git" / "stray.index"
+    env = {"GIT_INDEX_FILE": str(index)}
+    git(repo, "read-tree", tip, env=env)
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+    tree = git(repo, "write-tree", env=env).stdout.strip()
+    index.unlink()
+    commit = git(repo, "commit-tree", tree, "-p", tip, "-m", f"add {path}").stdout.strip()
+    git(repo, "update-ref", "refs/heads/flower/briefs", commit, tip)
+
+
+def test_a_copy_of_a_brief_at_no_briefs_path_is_named_not_listed_twice(repo: Path) -> None:
+    # a brief file copied by hand to another name, or into the wrong shard: one id, one row
+    flower_json(repo, "brief", "new", "one")
+    raw = git(repo, "show", "flower/briefs:briefs/0000/1.md").stdout.encode()
+    _commit_file(repo, "briefs/0000/copy-of-1.md", raw)
+    _commit_file(repo, "briefs/0100/1.md", raw)
+    rows = flower_json(repo, "brief", "list")
+    assert [r["id"] for r in rows] == [1]  # type: ignore[union-attr,index]
+    doc = flower(repo, "doctor", "--json")
+    found = [f for f in json.loads(doc.stdout)["data"]["findings"] if f["check"] == "briefs"]
+    assert sorted(f["data"]["file"] for f in found) == ["flower/briefs:briefs/0000/copy-of-1.md",
+                                                         "flower/briefs:briefs/0100/1.md"]
+    assert all(f["status"] == "warn" and "no brief's path" in f["message"] for f in found)

@@ -419,15 +419,20 @@ def check_brief_files(ctx: Ctx) -> list[Finding]:
     TOML, bytes that are not UTF-8, no or unclosed front matter, an id that is not the path's, an
     unknown status, a field of the wrong type): each named with what is wrong and the repair."""
     from flowergit.gitio import refs
-    from flowergit.state.layout import BRIEFS_REF
+    from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF
 
     if refs.read(ctx.repo, BRIEFS_REF) is None:
         return []  # `init` says so
-    bad = [b for b in ctx.briefs().all() if b.get("status") == "broken"]
-    if not bad:
+    store = ctx.briefs()
+    bad = [b for b in store.all() if b.get("status") == "broken"]
+    strays = [finding("briefs", WARN, f"{BRIEFS_BRANCH}:{p} is at no brief's path "
+                      "(briefs/SHARD/ID.md): it is not listed and no command reads it",
+                      "move it to its brief's path, or remove it, on the flower/briefs branch",
+                      file=f"{BRIEFS_BRANCH}:{p}") for p in store.strays()]
+    if not bad and not strays:
         return [finding("briefs", OK, "every brief file parses")]
     return [finding("briefs", ERROR, f"brief file {b['file']} does not parse: {b['error']}",
-                    b.get("hint"), id=b["id"], file=b["file"]) for b in bad]
+                    b.get("hint"), id=b["id"], file=b["file"]) for b in bad] + strays
 
 
 def check_state_refs(ctx: Ctx, fix: bool) -> list[Finding]:

@@ -29,7 +29,7 @@ from flowergit.state import brief as codec
 from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, BRIEFS_TREE, brief_path
 from flowergit.state.rawjson import RawJSON
 
-CACHE_VERSION = 4  # 4: a file that does not parse is a row of status "broken"
+CACHE_VERSION = 5  # 4: a file that does not parse is a row of status "broken"; 5: only files at a brief's path
 README = b"""\
 # flower/briefs
 
@@ -273,6 +273,12 @@ class BriefStore:
         return dict(self._counts)
 
     def _all_blobs(self, tree: str) -> list[tuple[str, str]]:
+        """The brief files under ``briefs/``: only those at a brief's own path
+        (``briefs/0200/246.md``), so a copy elsewhere (``briefs/0000/x.md``, a file in the wrong
+        shard) never lists a second row with one id; :meth:`strays` names those."""
+        return [(p, oid) for p, oid, ok in self._ls_briefs(tree) if ok]
+
+    def _ls_briefs(self, tree: str) -> list[tuple[str, str, bool]]:
         res = self.repo.git(["ls-tree", "-r", "-z", tree, "--", "briefs"])
         out = []
         for item in res.stdout.split(b"\0"):
@@ -281,9 +287,18 @@ class BriefStore:
             meta, _, path = item.partition(b"\t")
             mode, typ, oid = meta.decode().split()
             p = path.decode("utf-8", "surrogateescape")
-            if typ == "blob" and p.endswith(".md"):
-                out.append((p, oid))
+            if typ == "blob":
+                bid = codec.path_id(p)
+                out.append((p, oid, bid is not None and brief_path(bid) == p))
         return out
+
+    def strays(self) -> list[str]:
+        """Files under ``briefs/`` that are at no brief's path: not briefs, and not listed."""
+        tip = self.tip()
+        if tip is None:
+            return []
+        return [p for p, _oid, ok in self._ls_briefs(tip + "^{tree}") if not ok
+                and not p.endswith("/README.md")]
 
     @staticmethod
     def _save_cache(path: str, doc: bytes) -> None:

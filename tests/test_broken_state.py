@@ -14,17 +14,7 @@ from tests.conftest import flower, flower_json, git, write_exe
 def hand_edit(repo: Path, bid: int, data: bytes) -> None:
     """Commit ``data`` as brief ``bid``'s file on flower/briefs with plain git (as a person or a
     forge editor would), never through git flower."""
-    path = f"briefs/{bid // 1000:04d}/{bid}.md"
-    blob = git(repo, "hash-object", "-w", "--stdin", input=data).stdout.strip()
-    tip = git(repo, "rev-parse", "refs/heads/flower/briefs").stdout.strip()
-    index = repo / ".git" / "hand-edit.index"
-    env = {"GIT_INDEX_FILE": str(index)}
-    git(repo, "read-tree", tip, env=env)
-    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-    tree = git(repo, "write-tree", env=env).stdout.strip()
-    index.unlink()
-    commit = git(repo, "commit-tree", tree, "-p", tip, "-m", f"hand edit {path}").stdout.strip()
-    git(repo, "update-ref", "refs/heads/flower/briefs", commit, tip)
+    _commit_file(repo, f"briefs/{bid // 100 * 100:04d}/{bid}.md", data)
 
 
 # (name, file bytes for brief 2, what the message says, the repair: ("edit",) or ("set", K=V))
@@ -152,6 +142,7 @@ def test_corrupt_state_refs_named_found_and_moved_aside(repo: Path) -> None:
 
 
 def _commit_file(repo: Path, path: str, data: bytes) -> None:
+    """Commit ``data`` at ``path`` on flower/briefs with plain git, never through git flower."""
     blob = git(repo, "hash-object", "-w", "--stdin", input=data).stdout.strip()
     tip = git(repo, "rev-parse", "refs/heads/flower/briefs").stdout.strip()
     index = repo / ".git" / "stray.index"
@@ -160,7 +151,7 @@ def _commit_file(repo: Path, path: str, data: bytes) -> None:
     git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
     tree = git(repo, "write-tree", env=env).stdout.strip()
     index.unlink()
-    commit = git(repo, "commit-tree", tree, "-p", tip, "-m", f"add {path}").stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-p", tip, "-m", f"hand edit {path}").stdout.strip()
     git(repo, "update-ref", "refs/heads/flower/briefs", commit, tip)
 
 

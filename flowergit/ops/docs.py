@@ -76,7 +76,8 @@ EXIT_STATUS = [
     ("5", "tests failed: the suite refused the merge"),
     ("6", "unsupported: git too old (< 2.38), a bare repository where a worktree is needed, "
           "an unsupported repository shape"),
-    ("75", "temporary: a remote unreachable, a lock busy, a wait timed out; retry"),
+    ("75", "temporary: a remote unreachable, a lock busy, a wait timed out, a full disk or another "
+           "resource used up (code resource_exhausted); retry once it is back"),
     ("130", "interrupted, after restoring everything"),
 ]
 

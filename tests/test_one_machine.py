@@ -695,6 +695,7 @@ def test_brief_writes_refuse_while_the_briefs_branch_is_being_rebased(repo: Path
     before = rev(repo, "flower/briefs")
     r = flower(repo, "brief", "new", "during the rebase")
     assert r.returncode == 4 and str(wt) in r.stderr, r.stderr
+    assert "being rebased" in r.stderr and "--abort" in r.stderr and "switch" not in r.stderr
     assert rev(repo, "flower/briefs") == before
     git(wt, "rebase", "--abort")
     git(wt, "switch", "-q", "--detach")

@@ -333,6 +333,10 @@ class BriefStore:
     # -- writing -----------------------------------------------------------------------------
     def refuse_if_checked_out(self) -> None:
         wt = holding(self.repo, BRIEFS_REF)
+        if wt is not None and wt.detached:  # held by a rebase or a bisect of the branch
+            raise Conflict(f"{BRIEFS_BRANCH} is being rebased or bisected in {wt.path}",
+                           f"finish or abort that first (`git -C {wt.path} rebase --continue` or "
+                           f"`--abort`; `git -C {wt.path} bisect reset`), then retry")
         if wt is not None:
             raise Conflict(f"{BRIEFS_BRANCH} is checked out in the worktree {wt.path}",
                            f"git flower writes that branch itself; run `git -C {wt.path} switch "

@@ -92,7 +92,7 @@ def why_result(r: dict[str, Any]) -> None:
                 f"{model}, branch {p.get('branch')}")
     u = p.get("agent_usage")
     if isinstance(u, dict):
-        from flowergit.render.workers import cost, tokens
+        from flowergit.render.cells import cost, tokens
 
         spent = cost(u.get("cost_usd"), u.get("cost_source"))
         output.line(f"  agent used {u.get('turns') or 0} turn(s), {tokens(u.get('input_tokens'))} "

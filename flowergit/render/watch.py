@@ -17,7 +17,7 @@ from typing import Any
 
 from flowergit.render import output
 from flowergit.render.text import escape, human_duration, table
-from flowergit.render.workers import last_activity, model_cell, state_style, state_text, usage_cell
+from flowergit.render.cells import last_activity, model_cell, state_style, state_text, usage_cell
 
 STATE_STYLE = {"running": "bold yellow", "waiting": "bold magenta", "queued": "cyan",
                "preparing": "cyan", "exited": "green", "stopped": "magenta", "lost": "bold red",

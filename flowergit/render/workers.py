@@ -3,92 +3,21 @@
 from __future__ import annotations
 
 from flowergit.render import output
+from flowergit.render.cells import (
+    STATE_STYLE,
+    last_activity,
+    model_cell,
+    prompt_cell,
+    state_style,
+    usage_cell,
+)
+from flowergit.render.cells import state_text as _state
 from flowergit.render.text import human_duration as duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
-
-STATE_STYLE = {"running": "yellow", "waiting": "bold magenta", "queued": "cyan", "preparing": "cyan",
-               "exited": None, "stopped": "magenta", "lost": "red", "missing": "red", "failed": "red",
-               "merged": "green", "released": "dim", "corrupt": "bold red"}
-
-
-OUTCOME_STYLE = {"done": "green", "no-changes": "yellow", "failed": "red", "timed-out": "red",
-                 "stopped": "magenta", "lost": "bold red"}
-
-
-def state_text(r: dict[str, Any]) -> str:
-    """An ended attempt shows its outcome (``done``, ``no-changes``, ``failed (3)``, …): what
-    it did, not only that its agent exited; a live one its state."""
-    st = str(r.get("state"))
-    out = r.get("outcome")
-    code = r.get("exit_code")
-    if out and st in ("exited", "stopped", "failed", "lost"):
-        st = str(out)
-    if code is not None and (code != 0 or st in ("exited", "missing")):
-        st += f" ({code})"
-    return st
-
-
-def state_style(r: dict[str, Any]) -> str | None:
-    out = r.get("outcome")
-    if out and r.get("state") in ("exited", "stopped", "failed", "lost"):
-        return OUTCOME_STYLE.get(str(out))
-    return STATE_STYLE.get(str(r.get("state")))
-
-
-_state = state_text
-
-
-def _prompt(r: dict[str, Any]) -> str:
-    """What a waiting agent asks (its prompt line), for the last-line column."""
-    w = r.get("waiting")
-    return f"waiting: {w.get('prompt', '')}" if isinstance(w, dict) else ""
-
-
-def tokens(n: Any) -> str:
-    """``950``, ``12.3k``, ``4.1M``."""
-    n = n if isinstance(n, int) else 0
-    if n < 1000:
-        return str(n)
-    if n < 999_950:
-        return f"{n / 1000:.1f}k"
-    return f"{n / 1_000_000:.1f}M"
-
-
-def cost(c: Any, source: Any = "reported") -> str:
-    """``$0.04``, ``~$0.04`` (estimated), ``$0.004`` below a dime."""
-    if not isinstance(c, (int, float)):
-        return ""
-    text = f"${c:.3f}" if c < 0.1 else f"${c:.2f}"
-    return ("~" if source == "estimated" else "") + text
-
-
-def usage_cell(r: dict[str, Any]) -> str:
-    """The TOKENS/COST cell: tokens read and written, and what they cost (``12.3k  $0.04``)."""
-    u = r.get("usage")
-    if not isinstance(u, dict):
-        return ""
-    total = (u.get("input_tokens") or 0) + (u.get("output_tokens") or 0)
-    c = cost(u.get("cost_usd"), u.get("cost_source"))
-    return f"{tokens(total)}  {c}" if c else tokens(total)
-
-
-def model_cell(r: dict[str, Any]) -> str:
-    u = r.get("usage")
-    return str(u.get("model") or "") if isinstance(u, dict) else ""
-
-
-def last_activity(r: dict[str, Any]) -> str:
-    """What the agent did last: its last tool call when its transcript tells, else the last
-    line of its log."""
-    u = r.get("usage")
-    if isinstance(u, dict) and u.get("last_action"):
-        return str(u["last_action"])
-    return str(r.get("last_log") or "")
-
 
 def dispatched(r: dict[str, Any]) -> None:
     did = r["id"]
@@ -114,7 +43,7 @@ def ps(rows: Sequence[dict[str, Any]]) -> None:
         return
     table = [(r["id"], _state(r), r.get("agent") or "", model_cell(r), duration(r.get("elapsed")),
               r.get("ahead", 0), r.get("files_changed", 0), usage_cell(r),
-              r.get("last_commit") or "", _prompt(r) or last_activity(r)) for r in rows]
+              r.get("last_commit") or "", prompt_cell(r) or last_activity(r)) for r in rows]
     output.print_table(["ID", "STATE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES",
                         "TOKENS/COST", "LAST COMMIT", "LAST ACTIVITY"], table,
                        styles=[state_style(r) for r in rows])

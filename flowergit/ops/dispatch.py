@@ -419,7 +419,8 @@ def flower_bin() -> str:
 
 
 def _shell_word(text: str) -> str:
-    """``text`` as one word of a POSIX shell command (quoted only where it needs it)."""
+    """``text`` as one word of a POSIX shell command (quoted only where it needs it): what
+    ``shlex.quote`` does, without loading ``re`` on dispatch's path (tests/test_layers.py)."""
     safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_"
     if text and all(c in safe for c in text):
         return text

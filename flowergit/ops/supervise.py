@@ -315,28 +315,17 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
 
 
 def _mark_brief_done(ctx: Ctx, brief: int, did: str, log: object) -> None:
-    """Mark the brief ``done``. Many supervisors ending at once all write ``flower/briefs``:
-    the store re-reads and retries a lost race; past its bounded retries this one backs off
-    and tries again (a supervisor has time: nobody waits on it), and a failure it cannot get
-    past is said in the log instead of passing in silence."""
-    import random
-
-    from flowergit.errors import Conflict, FlowerError
+    """Mark the brief ``done`` (the store re-reads and retries a lost race); a failure is said
+    in the log instead of passing in silence."""
+    from flowergit.errors import FlowerError
     from flowergit.ops import briefs as ops_briefs
     from flowergit.procs.spawn import log_line
 
-    for attempt in range(8):
-        try:
-            ops_briefs.set_status(ctx, brief, "done", why=f"dispatch {did} is done")
-            return
-        except Conflict as e:
-            why = e.message
-            time.sleep(random.uniform(0.2, 0.5 * (attempt + 1)))
-        except FlowerError as e:
-            why = e.message
-            break
-    if isinstance(log, str):
-        log_line(log, f"dispatch {did}: could not mark brief {brief} done: {why}")
+    try:
+        ops_briefs.set_status(ctx, brief, "done", why=f"dispatch {did} is done")
+    except FlowerError as e:
+        if isinstance(log, str):
+            log_line(log, f"dispatch {did}: could not mark brief {brief} done: {e.message}")
 
 
 def _usage(spec: Mapping[str, Any]) -> dict[str, Any] | None:

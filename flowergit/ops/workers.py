@@ -348,7 +348,7 @@ def done(ctx: Ctx, target: str | None = None, *, failed: bool = False,
 
         left = oc.commit_leftovers(ctx.repo, rec, 0, note)
         work = oc.changes(ctx.repo, rec.get("base"), rec.get("branch"))
-        verdict = "done" if work is not None and work[1] else "no-changes"
+        verdict = oc.judge(rec, 0, timed_out=False, work=work)
         head = store.update(b, a, lambda r: {**r, "outcome": verdict,
                                              **({"autocommit": left} if left else {})},
                             f"reported done: {verdict}")

@@ -170,18 +170,20 @@ def changes(repo: Repo, base: str | None, branch: str | None) -> tuple[int, bool
     either cannot be read."""
     if not base or not branch or base.startswith("-") or branch.startswith("-"):
         return None
-    # (rev-parse echoes --end-of-options as an argument in git < 2.43: names go unguarded here,
-    # and are safe so: a full ref name and an object id cannot be taken for an option)
-    tip = repo.git(["rev-parse", "-q", "--verify", f"refs/heads/{branch}^{{commit}}"],
-                   check=False).out.strip()
-    if not tip:
+    # one rev-parse for the tip and both trees (it echoes --end-of-options as an argument in
+    # git < 2.43: names go unguarded here, and are safe so: a full ref name and an object id
+    # cannot be taken for an option)
+    ref = f"refs/heads/{branch}"
+    got = repo.git(["rev-parse", f"{ref}^{{commit}}", f"{ref}^{{tree}}", f"{base}^{{tree}}"],
+                   check=False).out.split()
+    if len(got) != 3:
         return None
+    tip, tip_tree, base_tree = got
     if tip == base:
         return 0, False
     ahead = repo.git(["rev-list", "--count", "--end-of-options", f"{base}..{tip}"], check=False)
-    trees = repo.git(["rev-parse", f"{base}^{{tree}}", f"{tip}^{{tree}}"], check=False).out.split()
     n = int(ahead.out.strip()) if ahead.ok and ahead.out.strip().isdigit() else 0
-    return n, len(trees) == 2 and trees[0] != trees[1]
+    return n, tip_tree != base_tree
 
 
 def judge(rec: dict[str, Any], code: int | None, *, timed_out: bool,

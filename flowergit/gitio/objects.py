@@ -380,3 +380,112 @@ def commit(repo: Repo, tree: str, parents: Sequence[str], message: str,
         if "identity" not in e.err and "ident" not in e.err and "empty" not in e.err:
             raise
         return repo.git(args, input=msg, env={**_FALLBACK_IDENT, **(env or {})}).out.strip()
+
+
+# -- reading a few objects, a tree, two trees' difference ----------------------------------------
+def read_blob(repo: Repo, name: str) -> bytes | None:
+    """The content of the blob ``name`` names (``rev:path``, an object id); None if there is
+    none."""
+    res = repo.git(["cat-file", "blob", name], check=False)
+    return res.stdout if res.ok else None
+
+
+def read_few(repo: Repo, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
+    """(oid, type, content) of each of a few ``names`` from one ``git cat-file --batch``, None
+    where there is no such object. Never raises for what git cannot read: where git stopped
+    early (a corrupt object), the answers left are None, so a caller can say what is wrong."""
+    import io
+
+    res = repo.git(["cat-file", "--batch"], input=b"".join(_request(n) for n in names),
+                   check=False)
+    out = io.BytesIO(res.stdout)
+    got: list[tuple[str, str, bytes] | None] = []
+    for _ in names:
+        try:
+            got.append(_answer(out))
+        except FlowerError:  # ended early
+            got.append(None)
+    return got
+
+
+def ls_tree(repo: Repo, tree: str, under: str) -> list[tuple[str, str, str, str]]:
+    """(mode, type, oid, path) of everything below ``under`` in ``tree``, recursively
+    (``git ls-tree -r``: blobs and gitlinks, no trees)."""
+    res = repo.git(["ls-tree", "-r", "-z", tree, "--", under])
+    out = []
+    for item in res.stdout.split(b"\0"):
+        if not item:
+            continue
+        meta, _, path = item.partition(b"\t")
+        mode, typ, oid = meta.decode().split()
+        out.append((mode, typ, oid, path.decode("utf-8", "surrogateescape")))
+    return out
+
+
+def diff_trees(repo: Repo, old: str, new: str, under: str) -> list[tuple[str, str, str]] | None:
+    """(status letter, new oid, path) of every file below ``under`` that differs between the
+    trees ``old`` and ``new`` (``git diff-tree -r``, no rename detection); None when git cannot
+    compare them (one is gone)."""
+    res = repo.git(["diff-tree", "-r", "-z", "--no-renames", old, new, "--", under], check=False)
+    if not res.ok:
+        return None
+    items = res.stdout.split(b"\0")
+    out = []
+    for i in range(0, len(items) - 1, 2):
+        parts = items[i].decode().split()
+        out.append((parts[-1], parts[3], items[i + 1].decode("utf-8", "surrogateescape")))
+    return out
+
+
+def changed_names(repo: Repo, base: str, tip: str) -> list[bytes] | None:
+    """The paths that differ between the commits ``base`` and ``tip`` (``git diff --name-only``,
+    no rename detection); None when git cannot compare them."""
+    res = repo.git(["diff", "--name-only", "-z", "--no-renames", "--end-of-options", base, tip],
+                   check=False)
+    return [f for f in res.stdout.split(b"\0") if f] if res.ok else None
+
+
+# -- commit walks ---------------------------------------------------------------------------------
+def count_commits(repo: Repo, rng: str) -> int | None:
+    """How many commits the range ``rng`` (``base..tip``) holds; None when git cannot tell (a
+    name in it resolves to nothing)."""
+    res = repo.git(["rev-list", "--count", "--end-of-options", rng], check=False)
+    n = res.out.strip()
+    return int(n) if res.ok and n.isdigit() else None
+
+
+def count_unshared(repo: Repo, tip: str, branch_ref: str | None = None) -> int | None:
+    """How many commits ``tip`` (a full ref name or an object id) holds that no branch but
+    ``branch_ref``, no tag and no remote-tracking branch holds; None when git cannot tell."""
+    # --exclude matches what --branches lists: names without refs/heads/
+    excl = ["--exclude=" + branch_ref.removeprefix("refs/heads/")] if branch_ref else []
+    res = repo.git(["rev-list", "--count", tip, "--not", *excl, "--branches", "--tags",
+                    "--remotes"], check=False)
+    n = res.out.strip()
+    return int(n) if res.ok and n.isdigit() else None
+
+
+def newest_commits(repo: Repo, rev: str, limit: int) -> list[str]:
+    """The ids of the newest ``limit`` commits reachable from ``rev``, newest first (none when
+    ``rev`` resolves to nothing)."""
+    res = repo.git(["rev-list", f"--max-count={limit}", "--end-of-options", rev], check=False)
+    return [o for o in res.out.split() if o]
+
+
+def oneline_log(repo: Repo, rev: str) -> list[str]:
+    """``<abbreviated id> <subject>`` of every commit reachable from ``rev``, newest first."""
+    res = repo.git(["log", "--format=%h %s", "--end-of-options", rev], check=False)
+    return [ln for ln in res.out.split("\n") if ln]
+
+
+def path_log(repo: Repo, rev: str, path: str) -> list[tuple[str, str, str, str]]:
+    """(commit, author name, author date ISO 8601, subject) of each commit reachable from
+    ``rev`` that changed ``path``, newest first."""
+    res = repo.git(["log", "-z", "--format=%H%x00%an%x00%aI%x00%s%x00", rev, "--", path])
+    out = []
+    for rec in res.stdout.split(b"\0\0"):
+        parts = rec.strip(b"\0\n").split(b"\0")
+        if len(parts) >= 4:
+            h, a, d, s = (p.decode("utf-8", "replace") for p in parts[:4])
+            out.append((h, a, d, s))
+    return out

@@ -118,9 +118,11 @@ def read(repo: Repo, name: str) -> str | None:
     return res.out.strip() if res.ok else None
 
 
-def read_many(repo: Repo, patterns: Iterable[str], fmt: str = "%(refname) %(objectname)") -> list[str]:
-    """``git for-each-ref`` lines for the given patterns (works with every ref backend)."""
-    return read_many_finish(read_many_start(repo, patterns, fmt))
+def read_many(repo: Repo, patterns: Iterable[str], fmt: str = "%(refname) %(objectname)", *,
+              check: bool = True) -> list[str]:
+    """``git for-each-ref`` lines for the given patterns (works with every ref backend).
+    ``check=False``: what git printed even if it then failed (a look at a damaged repository)."""
+    return read_many_finish(read_many_start(repo, patterns, fmt), check=check)
 
 
 def read_many_start(repo: Repo, patterns: Iterable[str],
@@ -130,8 +132,8 @@ def read_many_start(repo: Repo, patterns: Iterable[str],
                          *patterns])
 
 
-def read_many_finish(started: runner.Started) -> list[str]:
-    return [ln for ln in started.result().out.split("\n") if ln]
+def read_many_finish(started: runner.Started, *, check: bool = True) -> list[str]:
+    return [ln for ln in started.result(check=check).out.split("\n") if ln]
 
 
 def list_refs(repo: Repo, prefix: str) -> dict[str, str]:

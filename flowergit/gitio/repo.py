@@ -68,6 +68,10 @@ class Repo:
         wt = worktree or self.require_worktree()
         return runner.run(args, cwd=wt, **kw)
 
+    def is_shallow(self) -> bool:
+        """Is this a shallow clone (history cut off, so merge bases and counts may be wrong)?"""
+        return self.git(["rev-parse", "--is-shallow-repository"], check=False).out.strip() == "true"
+
     def require_worktree(self) -> str:
         if self.worktree is None:
             raise Unsupported("this command needs a work tree, and this is a bare repository",
@@ -147,6 +151,13 @@ class Repo:
             k, _, v = item.decode("utf-8", "surrogateescape").partition("\n")
             out.append((k, v))
         return out
+
+
+def git_version() -> tuple[str, tuple[int, int, int] | None]:
+    """The installed git's ``git version`` line, and the version it names (None when it names
+    none git flower can read)."""
+    res = runner.run(["version"], check=False)
+    return res.out.strip(), runner.parse_version(res.out)
 
 
 def _discovery_args(revs: Sequence[str]) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
-from flowergit.gitio import refs
+from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
 from flowergit.ops.context import Ctx
 from flowergit.state import baton as bstate
@@ -81,8 +81,7 @@ def view(ctx: Ctx, lane: str, head: records.Head | None, *, history: bool = Fals
     if bstate.holder_of(head):
         out["liveness"] = judge_holder(ctx, head.record)
     if history:
-        res = ctx.repo.git(["log", "--format=%h %s", "--end-of-options", head.ref], check=False)
-        out["history"] = [ln for ln in res.out.split("\n") if ln]
+        out["history"] = objects.oneline_log(ctx.repo, head.ref)
     return out
 
 

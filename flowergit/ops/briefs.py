@@ -158,8 +158,9 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
         pass
     editor = os.environ.get("GIT_EDITOR") or os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
-        res = ctx.repo.git(["var", "GIT_EDITOR"], check=False)
-        editor = res.out.strip() or "vi"
+        from flowergit.gitio import config
+
+        editor = config.editor(ctx.repo) or "vi"
     import subprocess  # here, not at the top: the hot brief commands do not pay for them
     import tempfile
 

@@ -170,10 +170,10 @@ def kind_of(metavar: str | None) -> str | None:
 
 
 def remote_candidates(incomplete: str, cwd: str | None = None) -> list[tuple[str, str]]:
+    from flowergit.gitio import config
     from flowergit.ops.context import Ctx
 
-    res = Ctx(cwd).repo.git(["remote"], check=False)
-    return [(r, "remote") for r in res.out.split("\n") if r and r.startswith(incomplete)]
+    return [(r, "remote") for r in config.remotes(Ctx(cwd).repo) if r.startswith(incomplete)]
 
 
 def candidates(kind: str, incomplete: str) -> list[tuple[str, str]]:

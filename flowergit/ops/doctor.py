@@ -18,7 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flowergit.errors import FlowerError
-from flowergit.gitio import runner
+from flowergit.gitio import config, objects, runner, worktree_state
+from flowergit.gitio.repo import git_version
+from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
 from flowergit.render.text import human_duration
 
@@ -37,10 +39,9 @@ def finding(check: str, status: str, message: str, fix: str | None = None, **dat
 
 # -- git and the repository -----------------------------------------------------------------
 def check_git() -> list[Finding]:
-    res = runner.run(["version"], check=False)
-    ver = runner.parse_version(res.out)
+    line, ver = git_version()
     if ver is None:
-        return [finding("git", ERROR, f"cannot understand `git version`: {res.out.strip()[:80]!r}",
+        return [finding("git", ERROR, f"cannot understand `git version`: {line[:80]!r}",
                         "install git >= 2.38")]
     text = ".".join(map(str, ver))
     if ver[:2] < runner.MIN_GIT:
@@ -56,8 +57,8 @@ def check_shape(ctx: Ctx) -> list[Finding]:
     if repo.bare:
         out.append(finding("repo", WARN, "bare repository: briefs and signals work, dispatch and "
                            "merge need a worktree", "run git flower from a worktree (`git worktree add`)"))
-    fmt = repo.git(["config", "--get", "extensions.refStorage"], check=False).out.strip()
-    shallow = repo.git(["rev-parse", "--is-shallow-repository"], check=False).out.strip() == "true"
+    fmt = config.get(repo, "extensions.refStorage")
+    shallow = repo.is_shallow()
     bits = [f"objects {repo.object_format}", f"refs {fmt or 'files'}"]
     if fmt == "reftable":
         out.append(finding("repo", OK, "reftable ref storage: git flower uses the git CLI for "
@@ -115,8 +116,7 @@ def check_notes(ctx: Ctx, fix: bool) -> list[Finding]:
     repo = ctx.repo
     want = [("notes.rewriteRef", NOTES_REF), ("notes.rewrite.rebase", "true"),
             ("notes.rewrite.amend", "true")]
-    missing = [(k, v) for k, v in want
-               if v not in repo.git(["config", "--get-all", k], check=False).out.split("\n")]
+    missing = [(k, v) for k, v in want if v not in config.get_all(repo, k)]
     if not missing:
         return [finding("notes", OK, "provenance notes follow rebases and amends")]
     text = ", ".join(f"{k}={v}" for k, v in missing)
@@ -124,7 +124,7 @@ def check_notes(ctx: Ctx, fix: bool) -> list[Finding]:
                 "commit is rebased or amended", "; ".join(f"git config --add {k} {v}" for k, v in missing))
     if fix:
         for k, v in missing:
-            repo.git(["config", "--add", k, v])
+            config.add(repo, k, v)
         f.update(status=OK, fixed=True, message=f"set {text}")
     return [f]
 
@@ -134,7 +134,7 @@ def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
     from flowergit.ops import remote_setup
 
     repo = ctx.repo
-    remotes = [r for r in repo.git(["remote"], check=False).out.split("\n") if r]
+    remotes = config.remotes(repo)
     name = ops_remote.configured(ctx)
     if name is None:
         if not remotes:
@@ -146,7 +146,7 @@ def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
     if name not in remotes:
         return [finding("refspecs", ERROR, f"flower.remote names {name!r}, which is not a remote",
                         f"git remote add {name} URL, or git config --unset flower.remote")]
-    have = repo.git(["config", "--get-all", f"remote.{name}.fetch"], check=False).out.split("\n")
+    have = config.get_all(repo, f"remote.{name}.fetch")
     missing = [s for s in remote_setup.fetch_specs(name) if not remote_setup._covered(have, s, name)]
     if not missing:
         return [finding("refspecs", OK, f"remote {name} carries flower state")]
@@ -311,18 +311,11 @@ def check_locks(ctx: Ctx, fix: bool, lock_age: float = LOCK_AGE,
 def _unmerged(ctx: Ctx, branch_ref: str | None, head: str | None) -> int | None:
     """Commits on the worktree's branch (or detached HEAD) that no other ref holds; None if the
     answer is unknown."""
-    repo = ctx.repo
     tip = branch_ref or head
     if not tip:
         return None
-    # --exclude matches what --branches lists: names without refs/heads/
-    excl = ["--exclude=" + branch_ref.removeprefix("refs/heads/")] if branch_ref else []
     # tip comes from git's own worktree listing (a full ref name or an object id)
-    res = repo.git(["rev-list", "--count", tip, "--not", *excl, "--branches", "--tags",
-                    "--remotes"], check=False)
-    if not res.ok or not res.out.strip().isdigit():
-        return None
-    return int(res.out.strip())
+    return objects.count_unshared(ctx.repo, tip, branch_ref)
 
 
 def check_worktrees(ctx: Ctx, fix: bool) -> list[Finding]:
@@ -354,12 +347,11 @@ def check_worktrees(ctx: Ctx, fix: bool) -> list[Finding]:
         f = finding("worktrees", WARN, msg, fix_text, path=wt.path, branch=wt.branch,
                     unmerged=n, locked=wt.locked is not None)
         if fix and n == 0:
-            args = ["worktree", "remove", "--force"] + (["--force"] if wt.locked is not None else [])
-            res = repo.git([*args, wt.path], check=False)
-            if res.ok:
+            try:
+                worktree_state.remove(repo, wt.path, force=2 if wt.locked is not None else 1)
                 f.update(status=OK, fixed=True, message=f"pruned worktree {wt.path} ({name})")
-            else:
-                f["message"] += f"; prune failed: {res.err.strip()}"
+            except GitError as e:
+                f["message"] += f"; prune failed: {e.err.strip()}"
         elif fix and n:
             f["message"] += " (kept: unmerged work)"
         out.append(f)

@@ -54,13 +54,7 @@ def show(ctx: Ctx, *, lane: str | None = None, history: bool = False) -> dict[st
     data = store.read_file(handoff_path(ln))
     out: dict[str, Any] = {"lane": ln, "path": handoff_path(ln),
                            "text": data.decode("utf-8", "replace") if data is not None else None}
-    res = ctx.repo.git(["log", "-z", "--format=%H%x1f%aI%x1f%s", BRIEFS_REF, "--",
-                        handoff_path(ln)], check=False)
-    hist = []
-    for item in res.stdout.split(b"\0"):
-        parts = item.strip(b"\n").split(b"\x1f")
-        if len(parts) == 3:
-            hist.append({"commit": parts[0].decode(), "date": parts[1].decode(),
-                         "subject": parts[2].decode("utf-8", "replace")})
+    hist = [{"commit": h, "date": d, "subject": s}
+            for h, _, d, s in objects.path_log(ctx.repo, BRIEFS_REF, handoff_path(ln))]
     out["history"] = hist if history else hist[:1]
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flowergit.gitio import objects, refs
+from flowergit.gitio import config, objects, refs, worktree_state
 from flowergit.ops.context import Ctx
 from flowergit.state import config as cfgmod
 from flowergit.state.briefs import README
@@ -54,9 +54,8 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
     # 3. notes travel with rebases and show in `git log`
     for key, val in (("notes.rewriteRef", NOTES_REF), ("notes.rewrite.rebase", "true"),
                      ("notes.rewrite.amend", "true")):
-        res = repo.git(["config", "--get-all", key], check=False)
-        if val not in res.out.split("\n"):
-            repo.git(["config", "--add", key, val])
+        if val not in config.get_all(repo, key):
+            config.add(repo, key, val)
             done.append(f"set {key}={val}")
     if remote:
         from flowergit.ops import remote_setup
@@ -88,7 +87,4 @@ def _has_flower_section(path: str) -> bool:
 
 
 def _current_branch(ctx: Ctx) -> str | None:
-    res = ctx.repo.git(["symbolic-ref", "-q", "--short", "HEAD"], check=False,
-                       cwd=ctx.repo.worktree)
-    name = res.out.strip()
-    return name or None
+    return worktree_state.head_branch(ctx.repo, ctx.repo.worktree)

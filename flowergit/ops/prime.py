@@ -75,24 +75,29 @@ def _which_dispatch(ctx: Ctx) -> tuple[int, int | None] | None:
     wt = ctx.repo.worktree
     if wt is None:
         return None
-    res = ctx.repo.git_wt(["symbolic-ref", "-q", "--short", "HEAD"], wt, check=False)
-    m = _BRANCH.match(res.out.strip())
+    from flowergit.gitio import worktree_state
+
+    m = _BRANCH.match(worktree_state.head_branch(ctx.repo, wt) or "")
     return (int(m[1]), None) if m else None
 
 
 def _progress(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
     """Commits on the branch since its base, and uncommitted paths in the worktree."""
+    from flowergit.gitio import objects, worktree_state
+    from flowergit.gitio.runner import GitError
+
     repo = ctx.repo
     out: dict[str, Any] = {"commits": None, "uncommitted": None}
     base, branch, wt = rec.get("base"), rec.get("branch"), rec.get("worktree")
     if base and branch:
-        res = repo.git(["rev-list", "--count", f"{base}..refs/heads/{branch}"], check=False)
-        if res.ok and res.out.strip().isdigit():
-            out["commits"] = int(res.out.strip())
+        out["commits"] = objects.count_commits(repo, f"{base}..refs/heads/{branch}")
     if wt and os.path.isdir(str(wt)):
-        res = repo.git_wt(["status", "--porcelain", "-z", "--untracked-files=all"], str(wt), check=False)
-        if res.ok:
-            out["uncommitted"] = len([x for x in res.stdout.split(b"\0") if x[:3].strip()])
+        try:
+            got = worktree_state.status_records(repo, str(wt))
+        except GitError:
+            pass
+        else:
+            out["uncommitted"] = len([x for x in got if x[:3].strip()])
     return out
 
 

@@ -207,9 +207,7 @@ def _baton_only(ctx: Ctx, lane: str, make: Any) -> None:
 
 
 def _current_blob(ctx: Ctx, lane: str) -> str | None:
-    res = ctx.repo.git(["rev-parse", "-q", "--verify", f"{BRIEFS_REF}:{handoff_path(lane)}"],
-                       check=False)
-    return res.out.strip() or None
+    return refs.read(ctx.repo, f"{BRIEFS_REF}:{handoff_path(lane)}")
 
 
 def retire(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None,

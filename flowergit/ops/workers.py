@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
-from flowergit.gitio import refs
+from flowergit.gitio import objects, refs, worktree_state
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
@@ -61,8 +61,7 @@ def _from_cwd(ctx: Ctx) -> str | None:
     wt = ctx.repo.worktree
     if wt is None:
         return None
-    res = ctx.repo.git_wt(["symbolic-ref", "-q", "--short", "HEAD"], wt, check=False)
-    m = _BRANCH.match(res.out.strip())
+    m = _BRANCH.match(worktree_state.head_branch(ctx.repo, wt) or "")
     return m[1] if m else None
 
 
@@ -82,12 +81,9 @@ def _work_stats(repo: Repo, base: str | None, tip: str | None) -> tuple[int, int
     """(commits ahead of base, files changed since base)."""
     if not base or not tip or base == tip:
         return 0, 0
-    ahead = repo.git(["rev-list", "--count", "--end-of-options", f"{base}..{tip}"], check=False)
-    files = repo.git(["diff", "--name-only", "-z", "--no-renames", "--end-of-options", base, tip],
-                     check=False)
-    n_ahead = int(ahead.out.strip()) if ahead.ok and ahead.out.strip().isdigit() else 0
-    n_files = len([f for f in files.stdout.split(b"\0") if f]) if files.ok else 0
-    return n_ahead, n_files
+    ahead = objects.count_commits(repo, f"{base}..{tip}")
+    files = objects.changed_names(repo, base, tip)
+    return ahead or 0, len(files or ())
 
 
 def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None,
@@ -363,11 +359,11 @@ def done(ctx: Ctx, target: str | None = None, *, failed: bool = False,
 
 # -- clean --------------------------------------------------------------------------------
 def _dirty(repo: Repo, path: str) -> list[str]:
-    res = repo.git_wt(["--no-optional-locks", "status", "--porcelain", "-z",
-                       "--untracked-files=all", "--ignore-submodules=none"], path, check=False)
-    if not res.ok:
-        return ["(git status failed: " + res.err.strip() + ")"]
-    return [e[3:].decode("utf-8", "replace") for e in res.stdout.split(b"\0") if len(e) > 3]
+    try:
+        got = worktree_state.status_records(repo, path, lock_free=True, every_submodule=True)
+    except GitError as e:
+        return ["(git status failed: " + e.err.strip() + ")"]
+    return [e[3:].decode("utf-8", "replace") for e in got if len(e) > 3]
 
 
 def _in_progress(repo: Repo, path: str) -> list[tuple[str, str, str]]:
@@ -408,12 +404,12 @@ def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_
         if target_oid is None:
             res["reason"] = f"the target branch {latest.get('target')} does not exist"
             return res
-        anc = repo.git(["merge-base", "--is-ancestor", "--end-of-options", tip, target_oid],
-                       check=False)
-        if anc.returncode != 0:
-            n = repo.git(["rev-list", "--count", "--end-of-options", f"{target_oid}..{tip}"],
-                         check=False).out.strip()
-            res["reason"] = f"{branch} holds {n} commit(s) not on {latest.get('target')}"
+        from flowergit.gitio import merge as gm
+
+        if not gm.is_ancestor(repo, tip, target_oid):
+            n = objects.count_commits(repo, f"{target_oid}..{tip}")
+            res["reason"] = (f"{branch} holds {'' if n is None else n} commit(s) not on "
+                             f"{latest.get('target')}")
             res["hint"] = f"merge it first (`git flower merge {b}`), or remove it by hand"
             return res
     wt = wts.get(ref)
@@ -436,17 +432,16 @@ def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_
             res["reason"] = f"{branch} is checked out at {wt.path}, which git flower did not make"
             return res
         if wt.locked is not None:
-            repo.git(["worktree", "unlock", "--end-of-options", wt.path], check=False)
+            worktree_state.unlock(repo, wt.path)
         try:
-            repo.git(["worktree", "remove", "--end-of-options", wt.path])
+            worktree_state.remove(repo, wt.path)
         except GitError as e:
-            repo.git(["worktree", "lock", "--reason", f"git flower dispatch {did}",
-                      "--end-of-options", wt.path], check=False)
+            worktree_state.lock(repo, wt.path, f"git flower dispatch {did}")
             res["reason"] = f"git refused to remove {wt.path}: {e.err.strip().splitlines()[-1]}"
             return res
     elif wt is not None:
         forget_worktree(repo, wt.path, wt.locked is not None)
-    repo.git(["worktree", "prune"], check=False)
+    worktree_state.prune(repo)
     if os.path.isdir(path) and wt is not None:
         res["reason"] = f"{path} is still there after removal"
         return res

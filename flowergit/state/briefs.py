@@ -157,10 +157,9 @@ class BriefStore:
         return tip
 
     def read_raw(self, brief: int, rev: str | None = None) -> bytes:
-        res = self.repo.git(["cat-file", "blob", f"{rev or BRIEFS_REF}:{brief_path(brief)}"],
-                            check=False)
-        if res.ok:
-            return res.stdout
+        got = objects.read_blob(self.repo, f"{rev or BRIEFS_REF}:{brief_path(brief)}")
+        if got is not None:
+            return got
         self.require_tip()
         raise NotFound(f"no brief {brief}", "`git flower brief list` shows the briefs there are")
 
@@ -168,8 +167,7 @@ class BriefStore:
         return codec.parse(self.read_raw(brief, rev), where(brief))
 
     def read_file(self, path: str) -> bytes | None:
-        res = self.repo.git(["cat-file", "blob", f"{BRIEFS_REF}:{path}"], check=False)
-        return res.stdout if res.ok else None
+        return objects.read_blob(self.repo, f"{BRIEFS_REF}:{path}")
 
     def all(self, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
         """Every brief's front matter, sorted by id."""
@@ -186,10 +184,10 @@ class BriefStore:
         other records are neither decoded nor encoded again."""
         tree = self.repo.take_prefetched(BRIEFS_TREE)  # resolved at discovery (ops/context.py)
         if tree is None:
-            res = self.repo.git(["rev-parse", "-q", "--verify", BRIEFS_TREE], check=False)
-            if not res.ok:
+            tree = refs.read(self.repo, BRIEFS_TREE)
+            if tree is None:
                 self.require_tip()
-            tree = res.out.strip()
+                tree = ""
         cache_path = self.repo.state_path("cache", "briefs.json")
         header: dict[str, Any] | None = None
         lines: list[bytes] = []
@@ -213,22 +211,18 @@ class BriefStore:
         counts: dict[str, int] = {}
         wanted: list[tuple[str, str]] = []
         if header is not None and len(lines) >= 4:
-            diff = self.repo.git(["diff-tree", "-r", "-z", "--no-renames", str(header["tree"]), tree,
-                                  "--", "briefs"], check=False)
-            if diff.ok:
+            changed = objects.diff_trees(self.repo, str(header["tree"]), tree, "briefs")
+            if changed is not None:
                 entries = _unsplice(lines)
                 counts = dict(header.get("counts") or {})
-            if entries is not None:
-                items = diff.stdout.split(b"\0")
-                for i in range(0, len(items) - 1, 2):
-                    parts = items[i].decode().split()
-                    path = items[i + 1].decode("utf-8", "surrogateescape")
+            if entries is not None and changed is not None:
+                for status, new_oid, path in changed:
                     old = entries.pop(path, None)
                     if old is not None:  # what it counted for goes; a new version counts anew
                         st = fastjson.loads(old[1])["status"]
                         counts[st] = counts.get(st, 0) - 1
-                    if parts[-1] != "D":
-                        wanted.append((path, parts[3]))
+                    if status != "D":
+                        wanted.append((path, new_oid))
         if entries is None:
             entries, counts, wanted = {}, {}, self._all_blobs(tree)
         if wanted:
@@ -279,14 +273,8 @@ class BriefStore:
         return [(p, oid) for p, oid, ok in self._ls_briefs(tree) if ok]
 
     def _ls_briefs(self, tree: str) -> list[tuple[str, str, bool]]:
-        res = self.repo.git(["ls-tree", "-r", "-z", tree, "--", "briefs"])
         out = []
-        for item in res.stdout.split(b"\0"):
-            if not item:
-                continue
-            meta, _, path = item.partition(b"\t")
-            mode, typ, oid = meta.decode().split()
-            p = path.decode("utf-8", "surrogateescape")
+        for _mode, typ, oid, p in objects.ls_tree(self.repo, tree, "briefs"):
             if typ == "blob":
                 bid = codec.path_id(p)
                 out.append((p, oid, bid is not None and brief_path(bid) == p))
@@ -318,14 +306,8 @@ class BriefStore:
 
     def log(self, brief: int) -> list[dict[str, str]]:
         self.require_tip()
-        fmt = "%H%x00%an%x00%aI%x00%s%x00"
-        res = self.repo.git(["log", "-z", f"--format={fmt}", BRIEFS_REF, "--", brief_path(brief)])
-        out = []
-        for rec in res.stdout.split(b"\0\0"):
-            parts = rec.strip(b"\0\n").split(b"\0")
-            if len(parts) >= 4:
-                h, a, d, s = (p.decode("utf-8", "replace") for p in parts[:4])
-                out.append({"commit": h, "author": a, "date": d, "subject": s})
+        out = [{"commit": h, "author": a, "date": d, "subject": s}
+               for h, a, d, s in objects.path_log(self.repo, BRIEFS_REF, brief_path(brief))]
         if not out:
             raise NotFound(f"no brief {brief}")
         return out

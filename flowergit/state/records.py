@@ -51,29 +51,23 @@ def lost_ref(ref: str) -> str:
 
 def diagnose(repo: Repo, ref: str) -> str | None:
     """What is wrong with the state ref ``ref``; None when it is a sound record chain or absent."""
-    res = repo.git(["for-each-ref", "--format=%(objectname)", ref], check=False)
-    oid = next((ln for ln in res.out.split("\n") if ln.strip()), "").strip()
+    lines = refs.read_many(repo, [ref], "%(objectname)", check=False)
+    oid = next((ln for ln in lines if ln.strip()), "").strip()
     if not oid:
         return None
     return _judge(repo, oid)
 
 
 def _judge(repo: Repo, oid: str) -> str | None:
-    res = repo.git(["cat-file", "--batch"], input=f"{oid}\n{oid}:{RECORD}\n".encode(),
-                   check=False)
-    first, _, rest = res.stdout.partition(b"\n")
-    parts = first.split()
-    if len(parts) != 3:
+    top, record = objects.read_few(repo, [oid, f"{oid}:{RECORD}"])
+    if top is None:
         return f"it names object {oid[:12]}, which is missing from this repository"
-    if parts[1] != b"commit":
-        return f"it names a {parts[1].decode()} ({oid[:12]}) where a record commit belongs"
-    rest = rest[int(parts[2]) + 1:]
-    hdr, _, rest = rest.partition(b"\n")
-    hp = hdr.split()
-    if len(hp) != 3 or hp[1] != b"blob":
+    if top[1] != "commit":
+        return f"it names a {top[1]} ({oid[:12]}) where a record commit belongs"
+    if record is None or record[1] != "blob":
         return f"its commit {oid[:12]} holds no {RECORD}"
     try:
-        decode(rest[:int(hp[2])])
+        decode(record[2])
     except Conflict as e:
         return f"its {RECORD} does not read: {e.message.removeprefix('record: ')}"
     return None
@@ -81,9 +75,8 @@ def _judge(repo: Repo, oid: str) -> str | None:
 
 def corrupt(repo: Repo) -> list[tuple[str, str, str]]:
     """(ref, object id, what is wrong) of every corrupt record-chain ref (for ``doctor``)."""
-    res = repo.git(["for-each-ref", "--format=%(refname) %(objectname)", *CHAINS], check=False)
     out = []
-    for ln in res.out.split("\n"):
+    for ln in refs.read_many(repo, CHAINS, check=False):
         name, _, oid = ln.strip().partition(" ")
         if not oid:
             continue
@@ -158,23 +151,15 @@ def build(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> 
 
 def read(repo: Repo, ref: str) -> Head | None:
     """The newest record of ``ref`` (one git call), or None if the ref does not exist."""
-    res = repo.git(["cat-file", "--batch"], input=f"{ref}\n{ref}:{RECORD}\n".encode(), check=False)
-    out = res.stdout
-    first, _, rest = out.partition(b"\n")
-    parts = first.split()
-    if len(parts) != 3:
+    top, record = objects.read_few(repo, [ref, f"{ref}:{RECORD}"])
+    if top is None:
         return None  # absent (a ref naming a missing object is found when a create loses)
-    if parts[1] != b"commit":
-        raise CorruptRef(ref, f"it names a {parts[1].decode()} ({parts[0].decode()[:12]}) "
-                              "where a record commit belongs")
-    size = int(parts[2])
-    rest = rest[size + 1 :]
-    hdr, _, rest = rest.partition(b"\n")
-    hp = hdr.split()
-    if len(hp) != 3 or hp[1] != b"blob":
-        raise CorruptRef(ref, f"its commit {parts[0].decode()[:12]} holds no {RECORD}")
+    if top[1] != "commit":
+        raise CorruptRef(ref, f"it names a {top[1]} ({top[0][:12]}) where a record commit belongs")
+    if record is None or record[1] != "blob":
+        raise CorruptRef(ref, f"its commit {top[0][:12]} holds no {RECORD}")
     try:
-        return Head(ref, parts[0].decode(), decode(rest[: int(hp[2])], ref))
+        return Head(ref, top[0], decode(record[2], ref))
     except Conflict as e:
         raise CorruptRef(ref, f"its {RECORD} does not read: {e.message}") from None
 
@@ -238,8 +223,7 @@ def update(repo: Repo, ref: str, change: Callable[[dict[str, Any]], dict[str, An
 
 def history(repo: Repo, ref: str, limit: int = 100) -> list[Head]:
     """The chain, newest first."""
-    res = repo.git(["rev-list", f"--max-count={limit}", "--end-of-options", ref], check=False)
-    oids = [o for o in res.out.split() if o]
+    oids = objects.newest_commits(repo, ref, limit)
     if not oids:
         return []
     with objects.Batch(repo) as batch:

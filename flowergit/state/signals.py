@@ -113,10 +113,9 @@ def emit(repo: Repo, kind: str, *, brief: int | None = None, data: dict[str, Any
 def scan(repo: Repo) -> tuple[list[tuple[str, str, str]], set[str]]:
     """One ``for-each-ref`` of ref names over signals and claims, reading no objects:
     ([(id, kind, stamp)] oldest first, {claimed ids})."""
-    res = repo.git(["for-each-ref", "--format=%(refname:lstrip=2)", "--", SIGNALS, CLAIMS])
     sigs: list[tuple[str, str, str]] = []
     claimed: set[str] = set()
-    for line in res.out.split("\n"):
+    for line in refs.read_many(repo, [SIGNALS, CLAIMS], "%(refname:lstrip=2)"):
         where, _, sid = line.partition("/")
         if where == "claims":
             claimed.add(sid)
@@ -425,11 +424,9 @@ def prune(repo: Repo, *, expiry: float, now: float | None = None) -> list[str]:
     were one brought back by an old clone, it would be expired, so never claimable). Keeps the
     ``claim --next`` scan proportional to the signals of the last ``expiry`` seconds, not to
     every signal ever emitted. Best effort: a lost race prunes nothing; the ids pruned."""
-    res = repo.git(["for-each-ref", "--format=%(objectname) %(refname:lstrip=2)", "--",
-                    SIGNALS, CLAIMS])
     sig_oid: dict[str, str] = {}
     claim_oid: dict[str, str] = {}
-    for line in res.out.split("\n"):
+    for line in refs.read_many(repo, [SIGNALS, CLAIMS], "%(objectname) %(refname:lstrip=2)"):
         oid, _, name = line.partition(" ")
         where, _, sid = name.partition("/")
         if where == "signals":

@@ -1,4 +1,6 @@
-"""Objects built in memory: read with ``cat-file --batch``, written in one ``unpack-objects``.
+"""Objects built in memory: read with ``cat-file --batch``, written in one ``unpack-objects``;
+and the reads of stored objects state and ops make: a blob, a few objects, a tree's listing, the
+difference of two trees.
 
 Nothing here touches an index or a worktree. Object ids are computed locally (sha1 or sha256,
 as the repository says), so a whole tree edit is planned before anything is written, and then
@@ -443,49 +445,3 @@ def changed_names(repo: Repo, base: str, tip: str) -> list[bytes] | None:
     res = repo.git(["diff", "--name-only", "-z", "--no-renames", "--end-of-options", base, tip],
                    check=False)
     return [f for f in res.stdout.split(b"\0") if f] if res.ok else None
-
-
-# -- commit walks ---------------------------------------------------------------------------------
-def count_commits(repo: Repo, rng: str) -> int | None:
-    """How many commits the range ``rng`` (``base..tip``) holds; None when git cannot tell (a
-    name in it resolves to nothing)."""
-    res = repo.git(["rev-list", "--count", "--end-of-options", rng], check=False)
-    n = res.out.strip()
-    return int(n) if res.ok and n.isdigit() else None
-
-
-def count_unshared(repo: Repo, tip: str, branch_ref: str | None = None) -> int | None:
-    """How many commits ``tip`` (a full ref name or an object id) holds that no branch but
-    ``branch_ref``, no tag and no remote-tracking branch holds; None when git cannot tell."""
-    # --exclude matches what --branches lists: names without refs/heads/
-    excl = ["--exclude=" + branch_ref.removeprefix("refs/heads/")] if branch_ref else []
-    res = repo.git(["rev-list", "--count", tip, "--not", *excl, "--branches", "--tags",
-                    "--remotes"], check=False)
-    n = res.out.strip()
-    return int(n) if res.ok and n.isdigit() else None
-
-
-def newest_commits(repo: Repo, rev: str, limit: int) -> list[str]:
-    """The ids of the newest ``limit`` commits reachable from ``rev``, newest first (none when
-    ``rev`` resolves to nothing)."""
-    res = repo.git(["rev-list", f"--max-count={limit}", "--end-of-options", rev], check=False)
-    return [o for o in res.out.split() if o]
-
-
-def oneline_log(repo: Repo, rev: str) -> list[str]:
-    """``<abbreviated id> <subject>`` of every commit reachable from ``rev``, newest first."""
-    res = repo.git(["log", "--format=%h %s", "--end-of-options", rev], check=False)
-    return [ln for ln in res.out.split("\n") if ln]
-
-
-def path_log(repo: Repo, rev: str, path: str) -> list[tuple[str, str, str, str]]:
-    """(commit, author name, author date ISO 8601, subject) of each commit reachable from
-    ``rev`` that changed ``path``, newest first."""
-    res = repo.git(["log", "-z", "--format=%H%x00%an%x00%aI%x00%s%x00", rev, "--", path])
-    out = []
-    for rec in res.stdout.split(b"\0\0"):
-        parts = rec.strip(b"\0\n").split(b"\0")
-        if len(parts) >= 4:
-            h, a, d, s = (p.decode("utf-8", "replace") for p in parts[:4])
-            out.append((h, a, d, s))
-    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
-from flowergit.gitio import objects, refs
+from flowergit.gitio import refs
 from flowergit.gitio.refs import CasLost
 from flowergit.ops.context import Ctx
 from flowergit.state import baton as bstate
@@ -81,7 +81,7 @@ def view(ctx: Ctx, lane: str, head: records.Head | None, *, history: bool = Fals
     if bstate.holder_of(head):
         out["liveness"] = judge_holder(ctx, head.record)
     if history:
-        out["history"] = objects.oneline_log(ctx.repo, head.ref)
+        out["history"] = refs.oneline_log(ctx.repo, head.ref)
     return out
 
 
@@ -153,7 +153,7 @@ def release(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None) -> 
         if holder is None:
             return view(ctx, ln, head, message=f"baton {ln} is already free")
         if holder != did:
-            bstate.fence_ops(_Caller(ctx, did), ln)  # "lost the baton" if it was ours
+            bstate.fence_ops(Caller(ctx, did), ln)  # "lost the baton" if it was ours
             raise Conflict(f"daemon {did} does not hold baton {ln}; {bstate.describe(head.record)} does",
                            "only the holder can release it")
         rec = {**head.record, "state": RELEASED, "successor": None, "event": "release",
@@ -166,7 +166,7 @@ def release(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None) -> 
     raise Conflict(f"gave up releasing baton {ln} after repeated lost races", "retry")
 
 
-class _Caller:
+class Caller:
     """A context that speaks for a given daemon (for :func:`fence_ops`)."""
 
     def __init__(self, ctx: Ctx, daemon: str) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowergit.errors import FlowerError
-from flowergit.gitio import config, objects, runner, worktree_state
+from flowergit.gitio import config, refs, runner, worktree_state
 from flowergit.gitio.repo import git_version
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
@@ -72,7 +72,6 @@ def check_shape(ctx: Ctx) -> list[Finding]:
 
 
 def check_init(ctx: Ctx, fix: bool) -> list[Finding]:
-    from flowergit.gitio import refs
     from flowergit.state.layout import BRIEFS_REF
 
     if refs.read(ctx.repo, BRIEFS_REF) is not None:
@@ -315,7 +314,7 @@ def _unmerged(ctx: Ctx, branch_ref: str | None, head: str | None) -> int | None:
     if not tip:
         return None
     # tip comes from git's own worktree listing (a full ref name or an object id)
-    return objects.count_unshared(ctx.repo, tip, branch_ref)
+    return refs.count_unshared(ctx.repo, tip, branch_ref)
 
 
 def check_worktrees(ctx: Ctx, fix: bool) -> list[Finding]:
@@ -410,7 +409,6 @@ def check_brief_files(ctx: Ctx) -> list[Finding]:
     """Brief files on flower/briefs that do not parse or whose front matter is not valid (broken
     TOML, bytes that are not UTF-8, no or unclosed front matter, an id that is not the path's, an
     unknown status, a field of the wrong type): each named with what is wrong and the repair."""
-    from flowergit.gitio import refs
     from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF
 
     if refs.read(ctx.repo, BRIEFS_REF) is None:
@@ -432,7 +430,6 @@ def check_state_refs(ctx: Ctx, fix: bool) -> list[Finding]:
     record.json, a record that is not JSON, a missing object). ``--fix`` moves each aside under
     ``refs/flower/lost/<original path>`` in one compare-and-swap transaction (never a delete of
     anything that exists), after which the commands that were blocked work again."""
-    from flowergit.gitio import refs
     from flowergit.state import records
 
     out: list[Finding] = []

@@ -83,14 +83,14 @@ def _which_dispatch(ctx: Ctx) -> tuple[int, int | None] | None:
 
 def _progress(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
     """Commits on the branch since its base, and uncommitted paths in the worktree."""
-    from flowergit.gitio import objects, worktree_state
+    from flowergit.gitio import refs, worktree_state
     from flowergit.gitio.runner import GitError
 
     repo = ctx.repo
     out: dict[str, Any] = {"commits": None, "uncommitted": None}
     base, branch, wt = rec.get("base"), rec.get("branch"), rec.get("worktree")
     if base and branch:
-        out["commits"] = objects.count_commits(repo, f"{base}..refs/heads/{branch}")
+        out["commits"] = refs.count_commits(repo, f"{base}..refs/heads/{branch}")
     if wt and os.path.isdir(str(wt)):
         try:
             got = worktree_state.status_records(repo, str(wt))

@@ -53,7 +53,7 @@ def request(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None,
         head = _read(ctx, ln)
         rec = head.record
         if bstate.holder_of(head) != did:
-            bstate.fence_ops(bops._Caller(ctx, did), ln)
+            bstate.fence_ops(bops.Caller(ctx, did), ln)
             raise Conflict(f"daemon {did} does not hold baton {ln}; {bstate.describe(rec)} does",
                            "only the holder can ask for a successor")
         if rec.get("state") == HANDOFF:

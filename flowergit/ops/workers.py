@@ -81,7 +81,7 @@ def _work_stats(repo: Repo, base: str | None, tip: str | None) -> tuple[int, int
     """(commits ahead of base, files changed since base)."""
     if not base or not tip or base == tip:
         return 0, 0
-    ahead = objects.count_commits(repo, f"{base}..{tip}")
+    ahead = refs.count_commits(repo, f"{base}..{tip}")
     files = objects.changed_names(repo, base, tip)
     return ahead or 0, len(files or ())
 
@@ -407,7 +407,7 @@ def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_
         from flowergit.gitio import merge as gm
 
         if not gm.is_ancestor(repo, tip, target_oid):
-            n = objects.count_commits(repo, f"{target_oid}..{tip}")
+            n = refs.count_commits(repo, f"{target_oid}..{tip}")
             res["reason"] = (f"{branch} holds {'' if n is None else n} commit(s) not on "
                              f"{latest.get('target')}")
             res["hint"] = f"merge it first (`git flower merge {b}`), or remove it by hand"

@@ -307,7 +307,7 @@ class BriefStore:
     def log(self, brief: int) -> list[dict[str, str]]:
         self.require_tip()
         out = [{"commit": h, "author": a, "date": d, "subject": s}
-               for h, a, d, s in objects.path_log(self.repo, BRIEFS_REF, brief_path(brief))]
+               for h, a, d, s in refs.path_log(self.repo, BRIEFS_REF, brief_path(brief))]
         if not out:
             raise NotFound(f"no brief {brief}")
         return out

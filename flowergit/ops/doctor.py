@@ -7,6 +7,9 @@ than a threshold and no git process works in this repository), a deleted worktre
 holds no unmerged work, an interrupted merge (``recover`` is safe to run any time), the man page
 link. Trust is never granted by ``--fix``: a person reviews the config and runs ``git flower
 trust``.
+
+Over 500 lines because it is one catalogue of independent checks, each a few dozen lines, run in
+order by :func:`run`; a reader looking for what ``doctor`` checks finds them all side by side.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Live workers: `status`, `ps`, `logs`, `wait`, `stop`, `done`, `clean`, `attach`, `send`."""
+"""Live workers: `status`, `ps`, `logs`, `wait`, `stop`, `done`, `clean`, `attach`, `send`.
+
+Over 500 lines because it holds every command that acts on one running or ended worker, each a
+short section reading the same dispatch records; `clean` (a third of it) is the seam to split
+along when the dispatch room is laid out.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
-from flowergit.gitio import objects, refs, worktree_state
+from flowergit.gitio import objects, refs
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
@@ -61,6 +66,8 @@ def _from_cwd(ctx: Ctx) -> str | None:
     wt = ctx.repo.worktree
     if wt is None:
         return None
+    from flowergit.gitio import worktree_state
+
     m = _BRANCH.match(worktree_state.head_branch(ctx.repo, wt) or "")
     return m[1] if m else None
 
@@ -359,6 +366,8 @@ def done(ctx: Ctx, target: str | None = None, *, failed: bool = False,
 
 # -- clean --------------------------------------------------------------------------------
 def _dirty(repo: Repo, path: str) -> list[str]:
+    from flowergit.gitio import worktree_state
+
     try:
         got = worktree_state.status_records(repo, path, lock_free=True, every_submodule=True)
     except GitError as e:
@@ -382,6 +391,8 @@ def _in_progress(repo: Repo, path: str) -> list[tuple[str, str, str]]:
 
 def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_oid: str | None,
                *, merged_only: bool) -> dict[str, Any]:
+    from flowergit.gitio import worktree_state
+
     repo = ctx.repo
     latest = heads[-1].record
     b = int(latest["brief"])

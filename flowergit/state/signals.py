@@ -20,6 +20,10 @@ A signal id carries its time and kind (``20261121T093000.123456-1f2e3d4c-auto_di
 ``for-each-ref`` of ref names over both prefixes, reading no objects; racing claimers spread
 over the oldest few (:func:`claim_next`). Completions prune the refs of signals that have been
 over for an expiry period (:func:`prune`), so that listing does not grow without bound.
+
+Over 500 lines because emitting, claiming, completing and pruning share the id grammar and the
+claim records, and ``signal claim`` is a hot command that loads this one module (pruning, the
+part that could leave, needs the id helpers and would import them back).
 """
 
 from __future__ import annotations

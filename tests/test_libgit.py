@@ -85,3 +85,17 @@ def test_watch_reads_with_libgit2_and_hot_commands_never_load_it(repo: Path) -> 
                            text=True, check=False)
         assert r.returncode == 0, r.stderr
         assert "LOADED=False" in r.stderr, argv
+
+
+def test_a_repository_libgit2_cannot_open_is_read_with_git(tmp_path: Path, lib: object) -> None:
+    from flowergit.gitio import libgit
+    from flowergit.gitio.repo import discover
+    from flowergit.state import records
+    from tests.conftest import make_repo
+
+    path = make_repo(tmp_path / "sha256", object_format="sha256")
+    r = discover(str(path))
+    records.create(r, "refs/flower/dispatch/1/1", {"v": 1, "id": "1.1"}, "new")
+    got = libgit.commits_with_file(r, "refs/flower/dispatch/", records.RECORD)
+    assert got is None or [x[0] for x in got] == ["refs/flower/dispatch/1/1"]  # a sha256 libgit2
+    assert [h.record["id"] for h in records.read_many(r, "refs/flower/dispatch/")] == ["1.1"]

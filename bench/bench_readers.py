@@ -11,9 +11,9 @@ one process reads ``--reads`` times, taking turns between the readers:
   (``for-each-ref``, as `status`, `ps` and `watch` read records);
 * blob: one brief's file by path from flower/briefs (``cat-file blob REV:PATH`` spawned, the same
   name through a running ``cat-file --batch``, and pygit2's lookup);
-* records: every record ref and one file of each record's commit, as `status`, `ps` and each
-  `watch` frame read dispatch records (one ``for-each-ref``, then one ``cat-file --batch``
-  started for the frame and fed all the names at once);
+* records: every dispatch record through ``state/records.read_many``, as `status`, `ps` and each
+  `watch` frame read them: one ``for-each-ref`` and one ``cat-file --batch`` fed all the names
+  at once, against the same call with :mod:`flowergit.gitio.libgit` enabled;
 * tree: every brief's path and blob id under ``briefs/`` (``ls-tree -r`` spawned, as
   `brief list` does when its cache is cold; the trees walked through a running
   ``cat-file --batch``; the trees walked in pygit2).
@@ -45,12 +45,22 @@ PATTERNS = ["refs/flower/", "refs/heads/flower/briefs"]
 
 
 def add_records(path: Path, n: int) -> None:
-    """``n`` refs under refs/flower/dispatch/ (what dispatch records look like to a ref read)."""
-    e = env()
-    tip = subprocess.run(["git", "rev-parse", "flower/briefs"], cwd=path, env=e, check=True,
-                         capture_output=True, text=True).stdout.strip()
-    lines = "".join(f"create refs/flower/dispatch/{i}/1 {tip}\n" for i in range(1, n + 1))
-    subprocess.run(["git", "update-ref", "--stdin"], cwd=path, env=e, input=lines.encode(), check=True)
+    """``n`` dispatch records under refs/flower/dispatch/: commits of one ``record.json``, as
+    state/records.py writes them."""
+
+    from flowergit.state import records
+
+    repo = discover(str(path))
+    w = objects.Writer(repo)
+    lines = []
+    for i in range(1, n + 1):
+        rec = {"v": 1, "id": f"{i}.1", "brief": i, "attempt": 1, "state": "done",
+               "agent": "script", "branch": f"flower/{i}-brief", "log": "x" * 80}
+        commit = records.add_commit(w, rec, None, "new")
+        lines.append(f"create refs/flower/dispatch/{i}/1 {commit}\n")
+    w.flush()
+    subprocess.run(["git", "update-ref", "--stdin"], cwd=path, env=env(), check=True,
+                   input="".join(lines).encode())
 
 
 def import_cost(stmt: str, reps: int) -> float:
@@ -219,24 +229,24 @@ def main() -> int:
         row(f"blob by path ({n})", got["git"], got["pygit2"], "cat-file spawned / pygit2")
         row(f"blob by path ({n})", got["batch"], got["pygit2"], "cat-file --batch / pygit2")
 
-        # what a `watch` frame, `status` and `ps` read: every record ref, then one file of each
-        # record's commit (state/records.read_many: one for-each-ref, one pipelined batch)
-        def git_records() -> list[bytes]:
-            heads = [ln.split(" ") for ln in refs.read_many(repo, ["refs/flower/dispatch/"])]
-            with objects.Batch(repo) as b:
-                return [g[2] if g else b"" for g in b.get_many([f"{oid}:{mid}" for _, oid in heads])]
+        # what a `watch` frame, `status` and `ps` read: every dispatch record, through the seam
+        # itself (state/records.read_many: one for-each-ref and one batch, or gitio.libgit)
+        from flowergit.gitio import libgit
+        from flowergit.state import records
 
-        def pg_records() -> list[bytes]:
-            out = []
-            for ref in pg.references.iterator():
-                if ref.name.startswith("refs/flower/dispatch/"):
-                    out.append(bytes(pg[ref.target].tree[mid].data))
-            return out
+        def git_records() -> list[object]:
+            libgit.disable()
+            return [h.record for h in records.read_many(repo, "refs/flower/dispatch/")]
 
-        assert sorted(git_records()) == sorted(pg_records())
+        def pg_records() -> list[object]:
+            libgit.enable()
+            return [h.record for h in records.read_many(repo, "refs/flower/dispatch/")]
+
+        assert git_records() == pg_records() and len(git_records()) == a.refs, "records differ"
         got = side_by_side({"git": git_records, "pygit2": pg_records}, max(5, a.reads // 5))
+        libgit.disable()
         row(f"records ({a.refs} refs)", got["git"], got["pygit2"],
-            "for-each-ref + batch get_many / pygit2")
+            "records.read_many: git / gitio.libgit")
 
         tree_reads = max(5, a.reads // 5)
         got = side_by_side({"git": lambda: git_tree(repo), "batch": lambda: batch_tree(batch),

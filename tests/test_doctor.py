@@ -104,13 +104,13 @@ def test_deleted_worktree_pruned_only_without_unmerged_work(repo: Path, tmp_path
 
 def test_lost_dispatch_reported(repo: Path) -> None:
     from flowergit.gitio.repo import discover
-    from flowergit.procs import groups
+    from flowergit.procs import identity
     from flowergit.state.dispatches import DispatchStore
 
     bid = json.loads(flower(repo, "brief", "new", "crashed", "--json").stdout)["data"]["id"]
     p = subprocess.Popen(["true"])
     p.wait()
-    dead = {"host": socket.gethostname(), "boot_id": groups.boot_id(), "pid": p.pid, "start": 1}
+    dead = {"host": socket.gethostname(), "boot_id": identity.boot_id(), "pid": p.pid, "start": 1}
     DispatchStore(discover(str(repo))).claim(bid, 1, {
         "state": "running", "agent": "script", "branch": f"flower/{bid}-crashed",
         "worktree": str(repo.parent / "nowhere"), "supervisor": dead, "proc": dead,

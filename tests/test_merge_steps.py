@@ -214,12 +214,15 @@ def test_the_checkout_that_holds_a_branch_is_read_from_head_files(tmp_path: Path
 
 
 def test_journal_owner_is_the_identity_psutil_gives(tmp_path: Path) -> None:
-    from flowergit.procs import groups
+    import psutil
+
+    from flowergit.procs import identity
     from flowergit.state import journal
 
     me = journal.owner()
-    assert me == groups.identity(os.getpid())
-    assert groups.is_alive(me) is True
+    assert me == identity.of(os.getpid())
+    assert me is not None and me["start"] == round(psutil.Process().create_time(), 2)
+    assert identity.is_alive(me) is True
 
 
 def test_a_touched_but_unchanged_incoming_file_does_not_block_the_merge(tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ def spawn(ctx: Ctx, *, role: str, agent: str, lane: str | None = None,
 
     from flowergit.ops import charter
     from flowergit.ops.dispatch import write_file
-    from flowergit.procs import agents, groups, supervisor
+    from flowergit.procs import agents, identity, supervisor
     from flowergit.state import baton as bstate
     from flowergit.state.ids import name as check_name
 
@@ -167,7 +167,7 @@ def spawn(ctx: Ctx, *, role: str, agent: str, lane: str | None = None,
     except BaseException:
         ds.retire(did, why="spawn failed")
         raise
-    ident = groups.identity(pid) or {"host": None, "boot_id": None, "pid": pid, "start": None}
+    ident = identity.of(pid) or {"host": None, "boot_id": None, "pid": pid, "start": None}
     new = ds.change(did, "spawn", f"spawned {profile.name} as pid {pid}", state="active",
                     pid=pid, host=ident.get("host"), boot_id=ident.get("boot_id"),
                     start=ident.get("start"), packet=packet, log=log,

@@ -204,7 +204,7 @@ def _spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = 
     making that worktree) named, it waits for the ready mark before it even loads its code.
     ``fork``: the dispatcher is a command that ends once it has dispatched, so the supervisor
     can be a copy of it (where it has one thread only)."""
-    from flowergit.procs import spawn
+    from flowergit.procs import identity, spawn
 
     args = supervisor_args(did, ready_path(repo, did), dispatcher)
     if dispatcher is not None and fork and spawn.can_fork():
@@ -222,8 +222,8 @@ def _spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = 
         pid = spawn.spawn_detached([sys.executable, "-m", "flowergit.ops.supervise", *args],
                                    cwd=repo.common_dir, env=_base_env(),
                                    log=log_file(repo, did))
-    ident = spawn.identity(pid) or {"host": spawn.host(), "boot_id": spawn.boot_id(),
-                                    "pid": pid, "start": 0}
+    ident = identity.of(pid) or {"host": identity.host(), "boot_id": identity.boot_id(),
+                                 "pid": pid, "start": 0}
     return pid, ident
 
 
@@ -264,9 +264,9 @@ def _start(ctx: Ctx, head: records.Head) -> dict[str, Any] | None:
 def _census(heads: list[records.Head], now: float) -> tuple[int, list[records.Head]]:
     """(agents running on this machine, queued dispatches oldest first). The cap is per
     machine: agents elsewhere do not count."""
-    from flowergit.procs import spawn
+    from flowergit.procs import identity
 
-    host = spawn.host()
+    host = identity.host()
     running = 0
     waiting: list[records.Head] = []
     for h in heads:
@@ -586,9 +586,9 @@ def resolve_commit(repo: Repo, rev: str) -> str:
 
 # -- dispatch ------------------------------------------------------------------------------
 def _me() -> dict[str, Any] | None:
-    from flowergit.procs import spawn
+    from flowergit.procs import identity
 
-    return spawn.identity(os.getpid())
+    return identity.of(os.getpid())
 
 
 def _supersede(r: dict[str, Any]) -> dict[str, Any] | None:
@@ -740,7 +740,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
         identity = repo.var_list_start()  # who the records are written by (git var)
         log = state_file(repo, "logs", did, "log")
         packet = state_file(repo, "packets", did, "md")
-        from flowergit.procs import spawn
+        from flowergit.procs.identity import host
 
         rec: dict[str, Any] = {
             "v": 1, "id": did, "brief": brief, "attempt": attempt,
@@ -751,7 +751,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
             "ended_at": None, "exit_code": None, "signal": None, "pid": None, "pgid": None,
             "proc": None, "supervisor": None, "log": log, "packet": packet,
             "by": os.environ.get("FLOWER_DAEMON") and f"daemon {os.environ['FLOWER_DAEMON']}"
-            or f"{spawn.host()}:{os.getpid()}",
+            or f"{host()}:{os.getpid()}",
             "by_proc": _me(), "daemon": os.environ.get("FLOWER_DAEMON"),
         }
         running, waiting = _census(heads, now)

@@ -29,21 +29,21 @@ def parse_iso(text: str | None) -> float | None:
 
 def is_local(ident: dict[str, Any] | None) -> bool:
     """An identity of this machine, this boot."""
-    from flowergit.procs import spawn
+    from flowergit.procs import identity
 
     if not ident:
         return False
-    return bool(ident.get("host") == spawn.host() and ident.get("boot_id") == spawn.boot_id())
+    return bool(ident.get("host") == identity.host() and ident.get("boot_id") == identity.boot_id())
 
 
 def alive(ident: dict[str, Any] | None) -> bool | None:
     """True/False for a process of this machine (a reboot ends them all); None for another host."""
     if not ident:
         return False
-    from flowergit.procs import spawn
+    from flowergit.procs import identity
 
-    got = spawn.is_alive(ident)
-    if got is None and ident.get("host") == spawn.host():
+    got = identity.is_alive(ident)
+    if got is None and ident.get("host") == identity.host():
         return False  # same host, another boot: the machine rebooted since
     return got
 

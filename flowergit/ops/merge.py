@@ -781,12 +781,12 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
 
         def started(pid: int, scratch: str) -> None:
             nonlocal j
-            # the identity from /proc (procs.spawn; psutil's import would widen the window in
+            # the identity from /proc (procs.identity; psutil's import would widen the window in
             # which a killed merge leaves a suite its journal does not name)
-            from flowergit.procs import spawn
+            from flowergit.procs import identity
 
             j = _journal(ctx, plan, op, "testing", local_only=manifest, anchor=anchor,
-                         suite_pid=spawn.identity(pid), scratch=scratch)
+                         suite_pid=identity.of(pid), scratch=scratch)
 
         cached = _attested(ctx, plan, list(plan.suite_argv or []))
         # the attestation is written with the provenance note (one notes commit) when the

@@ -28,9 +28,9 @@ def _owner_alive(j: dict[str, Any]) -> bool:
     owner = j.get("owner")
     if not isinstance(owner, dict) or owner.get("pid") == os.getpid():
         return False
-    from flowergit.procs import groups  # psutil: only when a journal is there to judge
+    from flowergit.procs import identity
 
-    return groups.is_alive(owner) is True
+    return identity.is_alive(owner) is True
 
 
 def interrupted(ctx: Ctx) -> list[dict[str, Any]]:
@@ -72,10 +72,10 @@ def recover(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 def _stop_suite(j: dict[str, Any]) -> None:
-    from flowergit.procs import groups
+    from flowergit.procs import groups, identity
 
     ident = j.get("suite_pid")
-    if isinstance(ident, dict) and groups.is_alive(ident):
+    if isinstance(ident, dict) and identity.is_alive(ident):
         groups.kill_tree(int(ident["pid"]), grace=2.0)
     elif isinstance(ident, dict):
         pid = int(ident.get("pid", 0))

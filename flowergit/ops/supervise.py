@@ -33,17 +33,17 @@ def _await_ready(ready: str, dispatcher: str) -> None:
     """Wait, before importing or reading anything, until the dispatcher has said whether the
     worktree is ready (the file ``ready`` exists) or has died (``dispatcher`` is its
     ``pid:start``). Whatever it said is then read again by :func:`supervise`."""
-    from flowergit.procs import spawn  # os and sys only
+    from flowergit.procs import identity  # os and sys only
 
     pid, _, start = dispatcher.partition(":")
     try:
-        ident: dict[str, Any] = {"host": spawn.host(), "boot_id": spawn.boot_id(),
+        ident: dict[str, Any] = {"host": identity.host(), "boot_id": identity.boot_id(),
                                  "pid": int(pid), "start": float(start)}
     except ValueError:
         return
     delay = 0.005
     while not os.path.exists(ready):
-        if spawn.is_alive(ident) is False:
+        if identity.is_alive(ident) is False:
             return
         time.sleep(delay)
         delay = min(0.05, delay * 1.5)

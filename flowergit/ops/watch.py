@@ -41,6 +41,11 @@ def signature(snap: dict[str, Any]) -> str:
 def frames(ctx: Ctx, *, interval: float = 1.0, count: int | None = None,
            sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
     """Yield a fresh snapshot every ``interval`` seconds (``count`` frames, or until stopped)."""
+    if count is None or count > 1:
+        # the records read again every frame: libgit2's reads pay back pygit2's import here
+        from flowergit.gitio import libgit
+
+        libgit.enable()
     n = 0
     while count is None or n < count:
         if n:

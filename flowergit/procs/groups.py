@@ -1,60 +1,18 @@
-"""Process identity and whole-tree termination (psutil).
+"""Process groups and whole-tree termination (psutil).
 
-A process is identified by host + boot id + pid + start time, so a reused PID is never taken for
-the process we started. ``kill_tree`` ends a process group and every descendant that left it.
+``group_alive`` tells whether a process group still has a live member; ``kill_tree`` ends a
+process group and every descendant that left it. Which process is which (host + boot id + pid +
+start time): :mod:`flowergit.procs.identity`.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     import psutil
-
-
-def boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
-
-        return f"boot-{int(psutil.boot_time())}"
-
-
-def identity(pid: int) -> dict[str, Any] | None:
-    """{"host", "boot_id", "pid", "start"} of a live process, or None if it is gone."""
-    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
-
-    try:
-        start = psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
-        return None
-    return {"host": socket.gethostname(), "boot_id": boot_id(), "pid": pid, "start": round(start, 2)}
-
-
-def is_alive(ident: dict[str, Any] | None) -> bool | None:
-    """True/False for a process of this host and boot; None when only a lease can tell."""
-    import psutil  # loaded by the calls that need it: ~25 ms a process otherwise
-
-    if not ident:
-        return False
-    if ident.get("host") != socket.gethostname() or ident.get("boot_id") != boot_id():
-        return None
-    try:
-        p = psutil.Process(int(ident["pid"]))
-        if abs(p.create_time() - float(ident["start"])) > 0.05:
-            return False  # the PID was reused by another process
-        return bool(p.status() != psutil.STATUS_ZOMBIE)
-    except (psutil.NoSuchProcess, ProcessLookupError):
-        return False
-    except psutil.AccessDenied:
-        return True
 
 
 def group_alive(pgid: int) -> bool:

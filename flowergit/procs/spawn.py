@@ -1,9 +1,8 @@
-"""The light half of process handling, for the hot dispatch path: starting a detached process,
-a line in a dispatch log, and process identity read straight from ``/proc`` on Linux.
+"""Starting detached processes, for the hot dispatch path (os and sys only): a new program in
+its own session, a forked copy of this one, and a line of git flower's own in a dispatch log.
 
-The identity has exactly the shape and values of :func:`flowergit.procs.groups.identity`
-(host, boot id, pid, start time as psutil computes it: start ticks / CLK_TCK + btime), so either
-can check the other's; elsewhere, and for anything heavier, :mod:`flowergit.procs.groups`.
+Which process was started, and whether it still runs: :mod:`flowergit.procs.identity`; whole
+process groups and trees: :mod:`flowergit.procs.groups`.
 """
 
 from __future__ import annotations
@@ -14,100 +13,6 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from typing import Any
-
-_HOST: str | None = None
-_BOOT: str | None = None
-_BTIME: float | None = None
-
-
-def host() -> str:
-    global _HOST
-    if _HOST is None:
-        _HOST = os.uname().nodename  # what socket.gethostname() returns, without loading socket
-    return _HOST
-
-
-def boot_id() -> str:
-    global _BOOT
-    if _BOOT is None:
-        try:
-            with open("/proc/sys/kernel/random/boot_id") as f:
-                _BOOT = f.read().strip()
-        except OSError:
-            from flowergit.procs import groups
-
-            _BOOT = groups.boot_id()
-    return _BOOT
-
-
-def _btime() -> float:
-    global _BTIME
-    if _BTIME is None:
-        with open("/proc/stat", "rb") as f:
-            for ln in f:
-                if ln.startswith(b"btime"):
-                    _BTIME = float(ln.split()[1])
-                    break
-            else:
-                raise OSError("no btime in /proc/stat")
-    return _BTIME
-
-
-def _stat(pid: int) -> tuple[str, float] | None:
-    """(state letter, start time) of a process from /proc, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    rest = data[data.rindex(b")") + 2:].split()
-    return rest[0].decode(), int(rest[19]) / os.sysconf("SC_CLK_TCK") + _btime()
-
-
-def _linux() -> bool:
-    return sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
-
-
-def identity(pid: int) -> dict[str, Any] | None:
-    """{"host", "boot_id", "pid", "start"} of a live process, or None if it is gone."""
-    if not _linux():
-        from flowergit.procs import groups
-
-        return groups.identity(pid)
-    try:
-        got = _stat(pid)
-    except (OSError, ValueError, IndexError):
-        from flowergit.procs import groups
-
-        return groups.identity(pid)
-    if got is None:
-        return None
-    return {"host": host(), "boot_id": boot_id(), "pid": pid, "start": round(got[1], 2)}
-
-
-def is_alive(ident: dict[str, Any] | None) -> bool | None:
-    """As :func:`flowergit.procs.groups.is_alive`: None when only a lease can tell."""
-    if not ident:
-        return False
-    if not _linux():
-        from flowergit.procs import groups
-
-        return groups.is_alive(ident)
-    if ident.get("host") != host() or ident.get("boot_id") != boot_id():
-        return None
-    try:
-        got = _stat(int(ident["pid"]))
-    except (OSError, ValueError, IndexError, KeyError, TypeError):
-        from flowergit.procs import groups
-
-        return groups.is_alive(ident)
-    if got is None:
-        return False
-    state, start = got
-    if abs(start - float(ident.get("start") or 0)) > 0.05:
-        return False  # the PID was reused by another process
-    return state != "Z"
 
 
 def log_line(log: str, text: str) -> None:

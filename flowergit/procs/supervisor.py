@@ -25,7 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from flowergit.procs import spawn
+from flowergit.procs import identity
 from flowergit.procs.spawn import log_line, spawn_detached
 
 # tmux is imported for tmux runs only, and psutil (procs.groups) once the agent runs (see
@@ -99,7 +99,7 @@ class AgentRun:
                     list(self.argv), cwd=self.cwd, env=dict(self.env), stdin=subprocess.DEVNULL,
                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
             self.pid = self._proc.pid
-        return {"pid": self.pid, "pgid": self.pid, "proc": spawn.identity(self.pid)}
+        return {"pid": self.pid, "pgid": self.pid, "proc": identity.of(self.pid)}
 
     def _start_tmux(self) -> int:
         from flowergit.procs import tmux
@@ -132,10 +132,10 @@ class AgentRun:
                     continue
             code, sig = exit_code(rc)
         else:
-            ident = groups.identity(self.pid)
+            ident = identity.of(self.pid)
             watcher = self._watcher()
             next_look = time.monotonic()
-            while groups.is_alive(ident):
+            while identity.is_alive(ident):
                 if deadline is not None and time.monotonic() >= deadline and not self.timed_out:
                     self.timed_out = True
                     groups.kill_tree(self.pid)

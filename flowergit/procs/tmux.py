@@ -2,6 +2,13 @@
 
 Each ``--tmux`` dispatch gets its own tmux server on its own socket, started with the agent's
 environment, so nothing leaks between agents or into the user's tmux.
+
+Not libtmux: it starts every tmux process with the caller's own environment (``-e`` can add a
+variable, never drop one), so the agent would see what ``agent_env`` keeps back (another
+agent's FLOWER_* variables, git's per-repository ones, whatever ``passEnv`` leaves out); it hands
+a session's command to a shell as one string; and it costs more where it counts
+(bench/bench_tmux.py: the supervisor's screen read is two tmux processes instead of one, about
+2.5x the time; a session start 7 processes instead of 3, 1.6x the time; its import 2.5x).
 """
 
 from __future__ import annotations

@@ -86,9 +86,9 @@ def caller(explicit: str | None = None) -> str | None:
 
 # -- process identity -----------------------------------------------------------------------------
 def _ident(pid: int) -> dict[str, Any] | None:
-    from flowergit.procs import groups
+    from flowergit.procs import identity
 
-    return groups.identity(pid)
+    return identity.of(pid)
 
 
 def default_process() -> int:
@@ -237,9 +237,9 @@ def _observe_path(repo: Repo, did: str) -> str:
 
 
 def _boot() -> str:
-    from flowergit.procs import groups
+    from flowergit.procs import identity
 
-    return groups.boot_id()
+    return identity.boot_id()
 
 
 def observe(repo: Repo, did: str, beat: int | None, lease: float) -> tuple[bool, float]:
@@ -280,10 +280,10 @@ def process_alive(rec: dict[str, Any]) -> bool | None:
     lease can tell (another machine, or no process recorded)."""
     if not rec.get("pid"):
         return None
-    from flowergit.procs import groups
+    from flowergit.procs import identity
 
     ident = {k: rec.get(k) for k in ("host", "boot_id", "pid", "start")}
-    return groups.is_alive(ident)
+    return identity.is_alive(ident)
 
 
 def liveness(repo: Repo, did: str, rec: dict[str, Any] | None, lease: float) -> dict[str, Any]:

@@ -34,24 +34,11 @@ def backup_dir(repo: Repo, op: str) -> str:
 
 
 def owner() -> dict[str, Any] | None:
-    """This process's identity as :func:`flowergit.procs.groups.identity` gives it (host, boot
-    id, pid, start time: the same values, so ``groups.is_alive`` judges it), read from
-    ``/proc`` without loading psutil; psutil where ``/proc`` does not answer."""
-    pid = os.getpid()
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
-        with open("/proc/stat", "rb") as f:
-            btime = next(float(ln.split()[1]) for ln in f if ln.startswith(b"btime"))
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            boot = f.read().strip()
-        start = ticks / os.sysconf("SC_CLK_TCK") + btime
-    except (OSError, ValueError, IndexError, StopIteration):
-        from flowergit.procs import groups
+    """This process's identity (:func:`flowergit.procs.identity.of`: host, boot id, pid, start
+    time, read from ``/proc`` without loading psutil where there is one)."""
+    from flowergit.procs import identity
 
-        return groups.identity(pid)
-    return {"host": os.uname().nodename, "boot_id": boot, "pid": pid, "start": round(start, 2)}
+    return identity.of(os.getpid())
 
 
 def write(repo: Repo, rec: dict[str, Any]) -> None:

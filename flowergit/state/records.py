@@ -9,6 +9,8 @@ commit, optionally fenced by more ``verify`` lines in the same transaction.
 
 from __future__ import annotations
 
+import sys
+
 from flowergit import fastjson
 
 TYPE_CHECKING = False
@@ -165,20 +167,26 @@ def read(repo: Repo, ref: str) -> Head | None:
 
 
 def read_many(repo: Repo, prefix: str) -> list[Head]:
-    """Every chain under ``prefix`` (one for-each-ref, one cat-file batch)."""
-    lines = refs.read_many(repo, [prefix], "%(refname) %(objectname) %(objecttype)")
-    heads = [ln.split(" ") for ln in lines]
-    heads = [h for h in heads if len(h) == 3 and h[2] == "commit"]
-    if not heads:
-        return []
-    with objects.Batch(repo) as batch:
-        blobs = batch.get_many([f"{oid}:{RECORD}" for _, oid, _ in heads])
+    """Every chain under ``prefix`` (one for-each-ref, one cat-file batch; libgit2's reads in
+    a long-lived reader that loaded and enabled :mod:`flowergit.gitio.libgit`, such as `watch`)."""
+    lib = sys.modules.get("flowergit.gitio.libgit")  # never imported here: pygit2 is heavy
+    found = lib.commits_with_file(repo, prefix, RECORD) if lib is not None else None
+    if found is None:
+        lines = refs.read_many(repo, [prefix], "%(refname) %(objectname) %(objecttype)")
+        heads = [ln.split(" ") for ln in lines]
+        heads = [h for h in heads if len(h) == 3 and h[2] == "commit"]
+        if not heads:
+            return []
+        with objects.Batch(repo) as batch:
+            blobs = batch.get_many([f"{oid}:{RECORD}" for _, oid, _ in heads])
+        found = [(name, oid, got[2] if got is not None and got[1] == "blob" else None)
+                 for (name, oid, _), got in zip(heads, blobs)]
     out = []
-    for (name, oid, _), got in zip(heads, blobs):
-        if got is None or got[1] != "blob":
+    for name, oid, data in found:
+        if data is None:
             continue
         try:
-            out.append(Head(name, oid, decode(got[2], name)))
+            out.append(Head(name, oid, decode(data, name)))
         except Conflict:
             continue
     return out

@@ -1,0 +1,138 @@
+"""Process identity: which process this is, and whether it is still the one that was started.
+
+An identity is ``{"host", "boot_id", "pid", "start"}``: the host name, the kernel's boot id, the
+pid and the process's start time as psutil computes it (start ticks / CLK_TCK + btime, in
+seconds since the epoch, rounded to 1/100 s). A reused pid is never taken for the process that
+was started (its start time differs), and a record from another host or an earlier boot is
+never judged here at all (:func:`is_alive` answers None: only a lease can tell).
+
+On Linux everything is read straight from ``/proc``, and psutil is not imported: its import
+costs ~25 ms, paid by every hot caller (a dispatch names its supervisor, `status` and `ps`
+judge every record's processes, the supervisor polls its agent, a merge names its test suite
+in its journal before a kill could leave the suite unnamed). psutil answers where ``/proc``
+does not (another system, or a ``/proc`` that hides other users' processes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_HOST: str | None = None
+_BOOT: str | None = None
+_BTIME: float | None = None
+
+
+def host() -> str:
+    """This machine's name: what ``socket.gethostname()`` returns, without loading socket."""
+    global _HOST
+    if _HOST is None:
+        _HOST = os.uname().nodename
+    return _HOST
+
+
+def boot_id() -> str:
+    """The kernel's boot id (a new one at every boot); psutil's boot time where there is none."""
+    global _BOOT
+    if _BOOT is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _BOOT = f.read().strip()
+        except OSError:
+            import psutil
+
+            _BOOT = f"boot-{int(psutil.boot_time())}"
+    return _BOOT
+
+
+def _btime() -> float:
+    global _BTIME
+    if _BTIME is None:
+        with open("/proc/stat", "rb") as f:
+            for ln in f:
+                if ln.startswith(b"btime"):
+                    _BTIME = float(ln.split()[1])
+                    break
+            else:
+                raise OSError("no btime in /proc/stat")
+    return _BTIME
+
+
+def _stat(pid: int) -> tuple[str, float] | None:
+    """(state letter, start time) of a process from /proc, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = data[data.rindex(b")") + 2:].split()
+    return rest[0].decode(), int(rest[19]) / os.sysconf("SC_CLK_TCK") + _btime()
+
+
+def _linux() -> bool:
+    return sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
+
+
+def _start_psutil(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return None
+
+
+def of(pid: int) -> dict[str, Any] | None:
+    """{"host", "boot_id", "pid", "start"} of a live process, or None if it is gone."""
+    start: float | None
+    if not _linux():
+        start = _start_psutil(pid)
+    else:
+        try:
+            got = _stat(pid)
+        except (OSError, ValueError, IndexError):
+            start = _start_psutil(pid)
+        else:
+            start = got[1] if got is not None else None
+    if start is None:
+        return None
+    return {"host": host(), "boot_id": boot_id(), "pid": pid, "start": round(start, 2)}
+
+
+def _alive_psutil(ident: dict[str, Any]) -> bool:
+    import psutil
+
+    try:
+        p = psutil.Process(int(ident["pid"]))
+        if abs(p.create_time() - float(ident.get("start") or 0)) > 0.05:
+            return False  # the PID was reused by another process
+        return bool(p.status() != psutil.STATUS_ZOMBIE)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def is_alive(ident: dict[str, Any] | None) -> bool | None:
+    """True/False for a process of this host and boot (a zombie has ended); None when only a
+    lease can tell (another host, or this host before its last boot)."""
+    if not ident:
+        return False
+    if ident.get("host") != host() or ident.get("boot_id") != boot_id():
+        return None
+    if not _linux():
+        return _alive_psutil(ident)
+    try:
+        got = _stat(int(ident["pid"]))
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        return _alive_psutil(ident)
+    if got is None:
+        return False
+    state, start = got
+    if abs(start - float(ident.get("start") or 0)) > 0.05:
+        return False  # the PID was reused by another process
+    return state != "Z"

@@ -122,10 +122,10 @@ def _strict() -> bool:
     if not res.ok or os.path.basename(common) != ".git":
         return False
     try:
-        import tomllib
+        from flowergit.state import tomlcodec
 
         with open(os.path.join(os.path.dirname(common), ".flower.toml"), "rb") as f:
-            data = tomllib.load(f)
+            data = tomlcodec.loads(f.read().decode("utf-8"))
         return data.get("hooks", {}).get("strict") is True
     except (OSError, ValueError):
         return False

@@ -14,6 +14,9 @@ the absolute path of ``git-flower`` is recorded at install (``GIT_FLOWER_BIN`` o
 :func:`run` is the hook fast path: standard library and the git runner only, one or two git
 calls, and a flower failure is a warning, never a failed commit, unless ``[hooks] strict = true``
 (or ``git config flower.hooksStrict true``).
+
+(Over 500 lines on purpose: install, status and the watch on other hook managers share the
+stub's fingerprint, its directory and the install record; apart, they would import each other.)
 """
 
 from __future__ import annotations

@@ -163,10 +163,9 @@ def call(cwd: str, argv: Sequence[str], *, input: bytes | None = None,
 
 def toml_value(value: Any) -> str:
     """``value`` as a TOML value (what `brief set KEY=VALUE` parses for run and other keys)."""
-    import tomli_w
+    from flowergit.state import tomlcodec
 
-    text = tomli_w.dumps({"x": value})
-    return text[len("x = "):].rstrip("\n")
+    return tomlcodec.dumps_value(value)
 
 
 def brief_set_pairs(fields: BriefFields) -> list[str]:

@@ -135,7 +135,7 @@ def test_stale_lock_is_reported_not_removed(repo: Path, monkeypatch: pytest.Monk
     assert lock.exists()
 
 
-# -- quicktoml: the subset reader answers as tomllib does, or not at all ------------------------
+# -- tomlcodec: the fast subset reader answers as tomllib does, or not at all ------------------------
 _KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=8)
 _SCALARS = st.one_of(
     st.text(max_size=40), st.integers(min_value=-(2**63), max_value=2**63 - 1), st.booleans(),
@@ -149,9 +149,9 @@ _VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=5),
 def _agrees(doc: str) -> object:
     import tomllib
 
-    from flowergit.state import quicktoml
+    from flowergit.state import tomlcodec
 
-    got = quicktoml.loads(doc)
+    got = tomlcodec.fast_loads(doc)
     try:
         want = tomllib.loads(doc)
     except tomllib.TOMLDecodeError:
@@ -185,14 +185,40 @@ def test_quicktoml_never_disagrees_with_tomllib_on_any_text(lines: list[str]) ->
     _agrees("\n".join(lines))
 
 
+@given(st.dictionaries(_KEYS, _VALUES, max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_tomlcodec_writes_what_tomli_w_wrote_with_utc_datetimes_as_rfc3339(
+        meta: dict[str, object]) -> None:
+    import tomli_w
+
+    from flowergit.state import tomlcodec
+
+    # the bytes git flower wrote before the codec: tomli-w, then `… 09:14:03+00:00` -> `…T09:14:03Z`
+    want = re.sub(r"(?m)^([\w-]+) = (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\+00:00$", r"\1 = \2T\3Z",
+                  tomli_w.dumps(meta))
+    assert tomlcodec.dumps(meta) == want
+    assert tomlcodec.loads(want) == meta
+
+
+def test_a_new_brief_is_written_byte_for_byte_as_before() -> None:
+    b = codec.Brief(id=12, title='Fix "the" thing', status="planned", agent="codex",
+                    depends_on=[3, 4], created="2026-11-20T09:14:03Z", auto_dispatch=True,
+                    run=[["sh", "-c", "echo 'hi' > out.txt"]], body="text")
+    assert codec.render_new(b) == (
+        b'+++\nv = 1\nid = 12\ntitle = "Fix \\"the\\" thing"\nkind = "brief"\nstatus = "planned"\n'
+        b'auto_dispatch = true\nagent = "codex"\ndepends_on = [\n    3,\n    4,\n]\n'
+        b'created = 2026-11-20T09:14:03Z\nrun = [\n    [\n        "sh",\n        "-c",\n'
+        b'        "echo \'hi\' > out.txt",\n    ],\n]\n+++\ntext\n')
+
+
 def test_quicktoml_serves_the_briefs_git_flower_writes() -> None:
-    from flowergit.state import quicktoml
+    from flowergit.state import tomlcodec
 
     b = codec.Brief(id=12, title='Fix "the" thing \u2028 \\ \t', status="planned", agent="codex",
                     depends_on=[3, 4], created="2026-11-20T09:14:03Z",
                     run=[["sh", "-c", "echo 'hi' > out.txt"]], extra={"priority": 2})
     front, _ = codec.split(codec.render_new(b))
-    got = quicktoml.loads(front.decode())
+    got = tomlcodec.fast_loads(front.decode())
     assert got is not None  # not left to tomllib
     assert codec.parse(codec.render_new(b)).meta() == b.meta() | {"created": "2026-11-20T09:14:03Z"}
 

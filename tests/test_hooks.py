@@ -174,7 +174,7 @@ def test_pre_push_carries_flower_state_when_configured(repo: Path, tmp_path: Pat
 def test_stub_records_the_installed_binary(repo: Path) -> None:
     flower_json(repo, "hooks", "install")
     text = (hooks_dir(repo) / "commit-msg").read_text()
-    assert text.startswith("#!/bin/sh\n# git-flower-hook v1")
+    assert text.startswith("#!/bin/sh\n# git-flower-hook v2")
     line = next(ln for ln in text.splitlines() if ln.startswith("flower_bin="))
     path = line.split("'")[1]
     assert os.path.isabs(path) and os.access(path, os.X_OK)
@@ -211,3 +211,86 @@ def test_status_reports_outdated_and_foreign_stubs(repo: Path) -> None:
         "updated", "up to date", "installed; chained the existing hook"]
     r = flower(repo, "hooks", "status")
     assert r.returncode == 0 and "commit-msg: installed" in r.stdout
+
+
+def _installed_v1_stubs(repo: Path) -> None:
+    """The stubs the previous git flower installed (one file per event, grammar spelled in shell)."""
+    from flowergit.ops.hooks import flower_bin
+
+    old = Path(__file__).parent / "fixtures" / "hooks-v1"
+    for h in HOOKS:
+        p = hooks_dir(repo) / h
+        p.write_bytes((old / h).read_bytes().replace(b"@FLOWER_BIN@", flower_bin().encode()))
+        p.chmod(0o755)
+
+
+def test_stubs_of_the_previous_version_are_ours_and_upgraded(repo: Path) -> None:
+    _installed_v1_stubs(repo)
+    st = flower_json(repo, "hooks", "status")
+    assert [h["state"] for h in st["hooks"]] == ["outdated"] * 3  # type: ignore[index]
+    assert all(h["bin"] for h in st["hooks"])  # type: ignore[index]
+    git(repo, "switch", "-qc", "flower/12-old-stubs")
+    git(repo, "commit", "--allow-empty", "-qm", "under v1")
+    old_msg, old_rec = message(repo), progress(repo)[-1]
+    data = flower_json(repo, "hooks", "install")
+    assert [h["action"] for h in data["hooks"]] == ["updated"] * 3  # type: ignore[index]
+    assert not any((hooks_dir(repo) / (h + ".flower-prev")).exists() for h in HOOKS)
+    st = flower_json(repo, "hooks", "status")
+    assert [h["state"] for h in st["hooks"]] == ["installed"] * 3  # type: ignore[index]
+    git(repo, "commit", "--allow-empty", "-qm", "under v2")
+    new_rec = progress(repo)[-1]
+    assert message(repo).replace("v2", "v1") == old_msg  # the same trailer
+    assert {k for k in new_rec} == {k for k in old_rec}
+    assert {k: v for k, v in new_rec.items() if k not in ("at", "commit", "pid")} == \
+        {k: v for k, v in old_rec.items() if k not in ("at", "commit", "pid")}
+
+
+def test_the_stubs_share_one_template() -> None:
+    from flowergit.ops import hooks
+
+    texts = {h: hooks.stub(h, "/x/git-flower") for h in HOOKS}
+    for h, text in texts.items():
+        assert f"\nhook={h}\n".encode() in text and b"@" not in text.replace(b"$@", b"")
+        assert text.replace(f"hook={h}\n".encode(), b"") == \
+            texts["commit-msg"].replace(b"hook=commit-msg\n", b"")
+
+
+def test_the_stub_checks_ids_with_the_grammars_of_state_ids(tmp_path: Path) -> None:
+    """The shell fast path decides brief and dispatch ids as flowergit/state/ids.py does."""
+    import random
+    import subprocess
+
+    from flowergit.errors import UsageError
+    from flowergit.ops import hooks
+    from flowergit.state.ids import dispatch_id
+
+    text = hooks.stub("post-commit", "").decode()
+    fits = text[text.index("fits() {"):text.index("\n}\n") + 3]
+    start = text.index("    brief=\n")
+    block = text[start:text.index('    if [ -z "$brief" ]', start)]
+    script = (fits + 'while IFS= read -r branch && IFS= read -r FLOWER_DISPATCH; do\n' + block
+              + '  printf "%s|%s\\n" "$brief" "$dispatch"\ndone\n')
+    rnd = random.Random(15)
+    alphabet = "0123456789.-/abflower \u0661*?[]!"
+    cases = ["flower/12", "flower/12-x", "flower/0", "flower/012", "flower/123456789",
+             "flower/1234567890", "flower/١٢", "flower/", "flower/-1", "main", "flower/7-x-y",
+             "xflower/1", "flower/1*", "flower/[1]"]
+    disp = ["1.1", "1.0", "0.1", "12.1234", "12.12345", "123456789.1", "1234567890.1", "1.1.1",
+            "1", ".1", "1.", "1.x", "١.1", "1.1 ", "1.*"]
+    for _ in range(400):
+        cases.append("flower/" + "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12))))
+        disp.append("".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12))))
+    pairs = list(zip(cases, disp * (len(cases) // len(disp) + 1), strict=False))
+    stdin = "".join(f"{b}\n{d}\n" for b, d in pairs)
+    r = subprocess.run(["sh", "-c", script], input=stdin, capture_output=True, text=True,
+                       check=True)
+    got = r.stdout.splitlines()
+    assert len(got) == len(pairs), r.stderr
+    for (branch, d), line in zip(pairs, got, strict=True):
+        n = hooks.brief_of(branch)
+        try:
+            dispatch_id(d)
+            want_d = d
+        except UsageError:
+            want_d = ""
+        assert line == f"{'' if n is None else n}|{want_d}", (branch, d)

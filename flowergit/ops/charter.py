@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from typing import Any
 
 from flowergit.errors import FlowerError, NotFound, UsageError
 from flowergit.ops.context import Ctx
+from flowergit.state import tomlcodec
 from flowergit.state.ids import name as check_name
 
 OVERRIDE_DIR = os.path.join(".flower", "charters")
@@ -38,8 +38,8 @@ def parse(text: str, where: str) -> tuple[dict[str, Any], str]:
     if end < 0:
         raise UsageError(f"{where}: front matter has no closing '+++' line")
     try:
-        meta = tomllib.loads(text[4 : end + 1])
-    except tomllib.TOMLDecodeError as e:
+        meta = tomlcodec.loads(text[4 : end + 1])
+    except ValueError as e:  # tomllib.TOMLDecodeError
         raise UsageError(f"{where}: {e}") from None
     return meta, text[end + 5 :]
 

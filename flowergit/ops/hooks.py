@@ -1,7 +1,10 @@
 """git hooks: the installed stubs (`git flower hooks install|uninstall|status`) and what they run
 (`git flower hook-impl <event>`).
 
-The stubs (``hooks/`` in the source, shipped as ``flowergit/hooks``) follow pre-commit's design:
+The stubs are made from one template (``hooks/flower-hook.in`` in the source, shipped as
+``flowergit/hooks``): :func:`stub` writes in the event, the ``git-flower`` path and the id
+grammars of :mod:`flowergit.state.ids` (the stub's shell fast path checks branch and dispatch
+ids with them, so that a commit does not start Python). They follow pre-commit's design:
 a fingerprint line marks them as ours; an existing hook is moved aside to ``<name>.flower-prev``
 and run first (never overwritten), and uninstall moves it back, byte for byte; they go to the
 common git dir so every worktree shares them; ``core.hooksPath`` is refused unless ``--force``;
@@ -11,6 +14,9 @@ the absolute path of ``git-flower`` is recorded at install (``GIT_FLOWER_BIN`` o
 :func:`run` is the hook fast path: standard library and the git runner only, one or two git
 calls, and a flower failure is a warning, never a failed commit, unless ``[hooks] strict = true``
 (or ``git config flower.hooksStrict true``).
+
+(Over 500 lines on purpose: install, status and the watch on other hook managers share the
+stub's fingerprint, its directory and the install record; apart, they would import each other.)
 """
 
 from __future__ import annotations
@@ -21,30 +27,25 @@ import time
 
 from flowergit import fastjson
 from flowergit.errors import UsageError
-from flowergit.gitio import runner
-from flowergit.state.ids import dispatch_id, is_brief_id
+from flowergit.gitio import hookgit
+from flowergit.state import ids
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 EVENTS = ("commit-msg", "post-commit", "pre-push")
-FINGERPRINT = "# git-flower-hook v"
+FINGERPRINT = "# git-flower-hook v"  # any version: a stub of an older git flower is ours too
+TEMPLATE = "flower-hook.in"
 PREV = ".flower-prev"
 NESTED = "GIT_FLOWER_HOOK_NESTED"
 
 
 # -- the hook fast path -----------------------------------------------------------------------------
-def _git(args: list[str], input: bytes | None = None) -> runner.Result:
-    """git in the hook's own repository and worktree (the hook environment is kept on purpose:
-    git set GIT_DIR / GIT_INDEX_FILE for exactly this worktree)."""
-    return runner.run(args, inherit_env=True, check=False, input=input, timeout=10)
-
-
 def _branch() -> str:
     b = os.environ.get("GIT_FLOWER_HOOK_BRANCH")
     if b is None:
-        b = _git(["symbolic-ref", "-q", "--short", "HEAD"]).out.strip()
+        b = hookgit.hook_branch()
     return b
 
 
@@ -53,7 +54,7 @@ def brief_of(branch: str) -> int | None:
     if not branch.startswith("flower/"):
         return None
     num = branch[7:].partition("-")[0]
-    return int(num) if is_brief_id(num) else None
+    return int(num) if ids.is_brief_id(num) else None
 
 
 def _commit_msg(args: list[str]) -> None:
@@ -62,10 +63,7 @@ def _commit_msg(args: list[str]) -> None:
     n = brief_of(_branch())
     if n is None:
         return
-    res = _git(["interpret-trailers", "--in-place", "--if-exists", "doNothing",
-                "--trailer", f"Flower-Brief: {n}", "--", args[0]])
-    if not res.ok:
-        raise RuntimeError(f"git interpret-trailers failed: {res.err.strip()}")
+    hookgit.add_trailer(args[0], f"Flower-Brief: {n}")
 
 
 def _post_commit() -> None:
@@ -73,16 +71,12 @@ def _post_commit() -> None:
     n = brief_of(branch)
     dispatch = os.environ.get("FLOWER_DISPATCH", "")
     try:
-        dispatch_id(dispatch)
+        ids.dispatch_id(dispatch)
     except UsageError:
         dispatch = ""
     if n is None and not dispatch:
         return
-    res = _git(["rev-parse", "--path-format=absolute", "--git-common-dir", "HEAD"])
-    lines = res.out.split("\n")
-    if not res.ok or len(lines) < 2:
-        raise RuntimeError(f"cannot read HEAD: {res.err.strip()}")
-    common, head = lines[0], lines[1]
+    common, head = hookgit.common_dir_and_head()
     name = dispatch or f"brief-{n}"
     rec = {"v": 1, "event": "commit", "commit": head, "branch": branch, "brief": n,
            "dispatch": dispatch or None, "pid": os.getppid(),
@@ -98,11 +92,9 @@ def _post_commit() -> None:
 
 def _pre_push(args: list[str]) -> None:
     remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME", "")
-    on = _git(["config", "--bool", "flower.syncOnPush"]).out.strip()
-    if on != "true" or not remote:
+    if not hookgit.hook_config_true("flower.syncOnPush") or not remote:
         return
-    configured = _git(["config", "--get", "flower.remote"]).out.strip()
-    if remote != configured:
+    if remote != hookgit.hook_config("flower.remote"):
         return  # a push elsewhere (or to a URL): flower state travels only to its own remote
     from flowergit.ops import sync
     from flowergit.ops.context import Ctx
@@ -115,17 +107,16 @@ def _pre_push(args: list[str]) -> None:
 
 
 def _strict() -> bool:
-    if _git(["config", "--bool", "flower.hooksStrict"]).out.strip() == "true":
+    if hookgit.hook_config_true("flower.hooksStrict"):
         return True
-    res = _git(["rev-parse", "--path-format=absolute", "--git-common-dir"])
-    common = res.out.strip()
-    if not res.ok or os.path.basename(common) != ".git":
+    common = hookgit.hook_common_dir()
+    if common is None or os.path.basename(common) != ".git":
         return False
     try:
-        import tomllib
+        from flowergit.state import tomlcodec
 
         with open(os.path.join(os.path.dirname(common), ".flower.toml"), "rb") as f:
-            data = tomllib.load(f)
+            data = tomlcodec.loads(f.read().decode("utf-8"))
         return data.get("hooks", {}).get("strict") is True
     except (OSError, ValueError):
         return False
@@ -166,7 +157,7 @@ def run(event: str, args: list[str]) -> int:
 def _templates_dir() -> str:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for cand in (os.path.join(here, "hooks"), os.path.join(os.path.dirname(here), "hooks")):
-        if os.path.isfile(os.path.join(cand, "commit-msg")):
+        if os.path.isfile(os.path.join(cand, TEMPLATE)):
             return cand
     from flowergit.errors import FlowerError
 
@@ -189,12 +180,30 @@ def flower_bin() -> str:
     return os.path.abspath(found) if found else ""
 
 
+def _grammar(g: tuple[str, str, int]) -> bytes:
+    """An id grammar of :mod:`flowergit.state.ids` as the stub's ``fits`` takes it: the first
+    characters, the later ones and the most characters, as three shell words."""
+    first, rest, most = g
+    if not (first + rest).isalnum() or not (first + rest).isascii():
+        raise ValueError(f"the grammar {g!r} cannot be written into a shell pattern")
+    return f"{first} {rest} {most}".encode()
+
+
 def stub(event: str, bin_path: str) -> bytes:
-    with open(os.path.join(_templates_dir(), event), "rb") as f:
+    """The hook file for ``event``: the one template with the event, the ``git-flower`` path
+    and the id grammars written in."""
+    if event not in EVENTS:
+        raise UsageError(f"git flower has no {event} hook", "events are: " + ", ".join(EVENTS))
+    with open(os.path.join(_templates_dir(), TEMPLATE), "rb") as f:
         text = f.read()
     if b"'" in bin_path.encode() or "\n" in bin_path:
         bin_path = ""  # never splice an awkward path into shell text; PATH fallback instead
-    return text.replace(b"@FLOWER_BIN@", bin_path.encode("utf-8", "surrogateescape"))
+    for mark, value in ((b"@HOOK@", event.encode()),
+                        (b"@BRIEF_ID@", _grammar(ids.BRIEF_GRAMMAR)),
+                        (b"@ATTEMPT@", _grammar(ids.ATTEMPT_GRAMMAR)),
+                        (b"@FLOWER_BIN@", bin_path.encode("utf-8", "surrogateescape"))):
+        text = text.replace(mark, value)
+    return text
 
 
 def is_ours(path: str) -> bool:
@@ -211,7 +220,7 @@ def hooks_dir(ctx: Any, force: bool) -> tuple[str, str | None]:
     from flowergit.errors import Conflict
 
     repo = ctx.repo
-    hp = repo.git(["config", "--get", "core.hooksPath"], check=False).out.strip()
+    hp = hookgit.hooks_path(repo)
     if hp:
         if not force:
             raise Conflict(f"core.hooksPath is set to {hp!r}: git runs the hooks from there, "
@@ -221,8 +230,7 @@ def hooks_dir(ctx: Any, force: bool) -> tuple[str, str | None]:
         base = repo.main_worktree or repo.common_dir
         path = os.path.expanduser(hp)
         return (path if os.path.isabs(path) else os.path.join(base, path)), hp
-    res = repo.git(["rev-parse", "--path-format=absolute", "--git-common-dir"])
-    return os.path.join(res.out.strip(), "hooks"), None
+    return os.path.join(hookgit.common_dir(repo), "hooks"), None
 
 
 def _write_exe(path: str, data: bytes) -> None:
@@ -411,9 +419,7 @@ def identify(path: str) -> str | None:
 
 
 def _worktree_root(ctx: Any) -> str | None:
-    res = ctx.repo.git(["rev-parse", "--show-toplevel"], check=False, cwd=os.getcwd())
-    top = res.out.strip() if res.ok else ""
-    return top or ctx.repo.main_worktree
+    return hookgit.toplevel(ctx.repo, os.getcwd()) or ctx.repo.main_worktree
 
 
 def integrated(ctx: Any, manager: str, event: str) -> bool:

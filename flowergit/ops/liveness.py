@@ -19,7 +19,7 @@ def parse_iso(text: str | None) -> float | None:
     """Seconds since the epoch of an ISO 8601 time as records hold them, or None."""
     if not text:
         return None
-    from flowergit.state.quicktoml import datetime_module
+    from flowergit.state.tomlcodec import datetime_module
 
     try:
         return float(datetime_module().datetime.fromisoformat(text).timestamp())

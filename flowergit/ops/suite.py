@@ -20,6 +20,10 @@ from flowergit.ops.context import Ctx
 from flowergit.state import notes
 from flowergit.state.brief import now_utc
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from flowergit.state.schema import NoteLine
+
 
 def utc_now() -> str:
     return now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -59,7 +63,7 @@ def command(ctx: Ctx) -> list[str]:
 
 
 def attestation(ctx: Ctx, tree: str, argv: list[str],
-                recs: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+                recs: list[NoteLine] | None = None) -> dict[str, Any] | None:
     """The newest passing attestation of ``tree`` by the same command, if any (among ``recs``,
     the note on ``tree`` when the caller has read it already)."""
     for rec in reversed(notes.read(ctx.repo, tree) if recs is None else recs):

@@ -11,14 +11,17 @@ A brief file is TOML front matter between ``+++`` lines followed by a markdown b
     +++
     The spec, in markdown.
 
-New files are written with tomli-w (light enough for ``brief new``); edits go through tomlkit,
-so comments, key order and keys git flower does not know survive every later write.
+The TOML is :mod:`flowergit.state.tomlcodec`'s: new files are written with its canonical writer;
+edits go through its comment-keeping editor, so comments, key order and keys git flower does
+not know survive every later write.
 """
 
 from __future__ import annotations
 
 
 from flowergit.errors import UsageError
+from flowergit.state import tomlcodec
+from flowergit.state.tomlcodec import datetime_module
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,8 +38,7 @@ ORDER = {"draft": 0, "planned": 1, "dispatched": 2, "done": 3, "merged": 4}
 KINDS = ("brief", "bug", "idea")
 FENCE = b"+++"
 MAX_TITLE = 4096
-DELETE = object()
-_CREATED = r"^created = (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\+00:00$"  # (compiled on use: see ids)
+DELETE = tomlcodec.DELETE  # a :func:`rewrite` change that removes the key
 
 
 class BriefFormatError(UsageError):
@@ -134,8 +136,6 @@ class Brief:
 
 
 def _jsonable(v: Any) -> Any:
-    from flowergit.state.quicktoml import datetime_module
-
     _dt = datetime_module()
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
         return _iso(v)
@@ -147,8 +147,6 @@ def _jsonable(v: Any) -> Any:
 
 
 def _iso(v: Any) -> str:
-    from flowergit.state.quicktoml import datetime_module
-
     _dt = datetime_module()
     if isinstance(v, _dt.datetime) and v.tzinfo is not None:
         v = v.astimezone(_dt.timezone.utc).replace(tzinfo=None)
@@ -157,8 +155,6 @@ def _iso(v: Any) -> str:
 
 
 def now_utc() -> _dt.datetime:
-    from flowergit.state.quicktoml import datetime_module
-
     dt = datetime_module()
     now: _dt.datetime = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     return now
@@ -182,18 +178,9 @@ def _split(data: bytes, where: str) -> tuple[bytes, bytes]:
 
 
 def load_front(front: bytes) -> dict[str, Any]:
-    """The front matter as tomllib parses it; the plain form git flower writes is read without
-    loading tomllib (:mod:`flowergit.state.quicktoml`). Raises ``UnicodeDecodeError`` or
-    ``tomllib.TOMLDecodeError`` (a ``ValueError``)."""
-    from flowergit.state import quicktoml
-
-    text = front.decode("utf-8")
-    got = quicktoml.loads(text)
-    if got is not None:
-        return got
-    import tomllib
-
-    return tomllib.loads(text)
+    """The front matter as tomllib parses it (:func:`flowergit.state.tomlcodec.loads`). Raises
+    ``UnicodeDecodeError`` or ``tomllib.TOMLDecodeError`` (a ``ValueError``)."""
+    return tomlcodec.loads(front.decode("utf-8"))
 
 
 def parse(data: bytes, where: str = "brief") -> Brief:
@@ -307,9 +294,7 @@ def check_status(status: str) -> str:
 
 
 def render_new(b: Brief) -> bytes:
-    """Serialise a brand-new brief (tomli-w: fast, deterministic)."""
-    import tomli_w
-
+    """Serialise a brand-new brief (the codec's canonical writer: fast, deterministic)."""
     meta: dict[str, Any] = {"v": FORMAT, "id": b.id, "title": b.title, "kind": b.kind,
                             "status": b.status}
     if b.auto_dispatch:
@@ -318,19 +303,12 @@ def render_new(b: Brief) -> bytes:
         meta["agent"] = b.agent
     if b.depends_on:
         meta["depends_on"] = list(b.depends_on)
-    from flowergit.state.quicktoml import datetime_module
-
     _dt = datetime_module()
-
     meta["created"] = _dt.datetime.fromisoformat(b.created) if b.created else now_utc()
     if b.run:
         meta["run"] = b.run
     meta.update(b.extra)
-    front = tomli_w.dumps(meta)
-    # tomli-w writes `2026-11-20 09:14:03+00:00`; keep the RFC 3339 form DESIGN.md shows
-    import re
-
-    front = re.sub(_CREATED, lambda m: f"created = {m[1]}T{m[2]}Z", front, count=1, flags=re.M)
+    front = tomlcodec.dumps(meta)  # created: `2026-11-20T09:14:03Z`, as DESIGN.md shows
     body = b.body
     if body and not body.endswith("\n"):
         body += "\n"
@@ -340,24 +318,13 @@ def render_new(b: Brief) -> bytes:
 def rewrite(data: bytes, changes: dict[str, Any], body: str | None = None,
             where: str = "brief file") -> bytes:
     """Change front-matter keys (``DELETE`` removes one) keeping comments and unknown keys."""
-    import tomlkit
-
     front, old_body = _split(data, where)
     try:
-        doc = tomlkit.parse(front.decode("utf-8"))
+        text = tomlcodec.edit(front.decode("utf-8"), changes)
     except ValueError:  # tomlkit.exceptions.ParseError, UnicodeDecodeError
         parse(data, where)  # names the file, the line and what is wrong
         raise broken(where, "the front matter cannot be edited (TOML the editor cannot read)",
                      1) from None
-    for k, v in changes.items():
-        if v is DELETE:
-            if k in doc:
-                del doc[k]
-        else:
-            doc[k] = v
-    text = tomlkit.dumps(doc)
-    if not text.endswith("\n"):
-        text += "\n"
     new_body = old_body if body is None else body.encode("utf-8")
     if new_body and not new_body.endswith(b"\n"):
         new_body += b"\n"
@@ -388,20 +355,18 @@ def coerce(key: str, text: str) -> Any:
         return name(text, "agent")
     if key in ("id", "v", "created"):
         raise UsageError(f"'{key}' cannot be changed")
-    import tomllib
-
     if key == "run":
         try:
-            val = tomllib.loads(f"x = {text}")["x"]
-        except tomllib.TOMLDecodeError as e:
+            val = tomlcodec.loads_value(text)
+        except ValueError as e:  # tomllib.TOMLDecodeError
             raise UsageError(f"run: {e}") from None
         from_meta({"id": 1, "run": val}, "")
         return val
     if not key.replace("_", "").isalnum() or not key.isascii() or not key[:1].isalpha():
         raise UsageError(f"invalid key {key!r}")
     try:
-        return tomllib.loads(f"x = {text}")["x"]
-    except tomllib.TOMLDecodeError:
+        return tomlcodec.loads_value(text)
+    except ValueError:  # tomllib.TOMLDecodeError
         return text
 
 

@@ -236,11 +236,12 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
         raise UsageError(f"{path}:{line}:{col}: not valid UTF-8 (byte 0x{raw[e.start]:02x})",
                          "save the file as UTF-8") from None
     import re
-    import tomllib
+
+    from flowergit.state import tomlcodec
 
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+        data = tomlcodec.loads(text)
+    except ValueError as e:  # tomllib.TOMLDecodeError
         msg = str(e)
         m = re.search(_POS, msg)
         if m:

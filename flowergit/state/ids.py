@@ -26,8 +26,14 @@ def _fits(s: str, first: str, rest: str, most: int) -> bool:
     return 0 < len(s) <= most and s[0] in first and not s[1:].strip(rest)
 
 
+# the numeric grammars as (first characters, later characters, most characters): checked here,
+# and written into the git hook stubs at install (ops/hooks.py), whose shell fast path uses them
+BRIEF_GRAMMAR = ("123456789", _DIGITS, 9)
+ATTEMPT_GRAMMAR = ("123456789", _DIGITS, 4)  # the attempt number after a dispatch id's dot
+
+
 def _is_brief(s: str) -> bool:
-    return _fits(s, "123456789", _DIGITS, 9)
+    return _fits(s, *BRIEF_GRAMMAR)
 
 
 def _is_name(s: str) -> bool:
@@ -56,7 +62,7 @@ def brief_id(text: str) -> BriefId:
 def dispatch_id(text: str) -> tuple[BriefId, int]:
     """Parse ``246.2`` into (246, 2)."""
     brief, dot, attempt = text.partition(".")
-    if not (dot and _is_brief(brief) and _fits(attempt, "123456789", _DIGITS, 4)):
+    if not (dot and _is_brief(brief) and _fits(attempt, *ATTEMPT_GRAMMAR)):
         raise UsageError(f"invalid dispatch id {_show(text)}", "dispatch ids look like 246.1")
     return int(brief), int(attempt)
 

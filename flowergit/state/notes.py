@@ -29,6 +29,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from flowergit.state.schema import NoteLine
+
 from flowergit.errors import Conflict, UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
@@ -42,15 +44,15 @@ def encode(rec: Mapping[str, Any]) -> str:
     return fastjson.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def parse(data: bytes) -> list[dict[str, Any]]:
+def parse(data: bytes) -> list[NoteLine]:
     """The JSON objects of a note; other lines (hand-written notes) are skipped."""
-    out = []
+    out: list[NoteLine] = []
     for ln in data[:MAX_NOTE].decode("utf-8", "replace").splitlines():
         ln = ln.strip()
         if not ln.startswith("{"):
             continue
         try:
-            rec = fastjson.loads(ln)
+            rec: NoteLine = fastjson.loads(ln)  # a merge or suite line, or one of another kind
         except ValueError:
             continue
         if isinstance(rec, dict):
@@ -176,14 +178,14 @@ def _valid_oids(oids: Sequence[str], hexlen: int) -> list[str]:
             if len(o) == hexlen and all(c in "0123456789abcdef" for c in o)]
 
 
-def read(repo: Repo, oid: str, ref: str = NOTES_REF) -> list[dict[str, Any]]:
+def read(repo: Repo, oid: str, ref: str = NOTES_REF) -> list[NoteLine]:
     """The records in the note on object ``oid``."""
     return read_many(repo, [oid], ref).get(oid, [])
 
 
 def read_many(repo: Repo, oids: Sequence[str], ref: str = NOTES_REF, *,
               batch: objects.Batch | None = None, tip: str | None = None
-              ) -> dict[str, list[dict[str, Any]]]:
+              ) -> dict[str, list[NoteLine]]:
     """oid -> records, for many objects at once (one ``cat-file --batch`` reads the tip and
     looks the notes up by path). A caller that holds a batch passes it (no process started),
     and the tip too if it knows it."""

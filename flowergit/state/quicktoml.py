@@ -1,4 +1,5 @@
-"""A reader for the plain TOML git flower itself writes in brief front matter, so that reading
+"""The fast engine of :mod:`flowergit.state.tomlcodec`: a reader for the plain TOML git flower
+itself writes in brief front matter, so that reading
 one brief does not load :mod:`tomllib` (with `typing`, `string`, `datetime` and a dozen
 regular expressions compiled at import: ~8 ms, a quarter of `brief show` and a tenth of a
 dispatch).
@@ -7,7 +8,7 @@ It takes only ``key = value`` lines with bare keys, values that are basic string
 integers, booleans, UTC datetimes written ``YYYY-MM-DDTHH:MM:SSZ``, and arrays of those (over
 several lines too, as tomli-w writes them); blank lines and comments. Anything else — a table,
 a dotted or quoted key, a literal or multi-line string, a float, an inline table, an odd
-escape, a carriage return, a duplicate key — makes :func:`loads` return None, and the caller
+escape, a carriage return, a duplicate key — makes :func:`loads` return None, and the codec
 parses with :mod:`tomllib`. Where it
 answers, the answer is the one tomllib gives (tests/test_core_units.py checks this on generated
 documents and on arbitrary text).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 _BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -28,8 +30,9 @@ class _Decline(Exception):
     """Not in the subset: let tomllib decide."""
 
 
-def loads(text: str) -> dict[str, Any] | None:
-    """The document as tomllib would parse it, or None when it is not in the subset."""
+def loads(text: str, datetimes: Callable[[], Any]) -> dict[str, Any] | None:
+    """The document as tomllib would parse it, or None when it is not in the subset;
+    ``datetimes()`` gives the module whose ``datetime`` and ``timezone`` build datetimes."""
     if "\r" in text:
         return None
     out: dict[str, Any] = {}
@@ -54,7 +57,7 @@ def loads(text: str) -> dict[str, Any] | None:
             j = _ws(text, j)
             if j >= n or text[j] != "=":
                 return None
-            value, j = _value(text, _ws(text, j + 1), depth=0)
+            value, j = _value(text, _ws(text, j + 1), 0, datetimes)
             j = _ws(text, j)
             if j < n and text[j] == "#":
                 j = _comment(text, j)
@@ -99,14 +102,14 @@ def _array_ws(s: str, i: int) -> int:
     return i
 
 
-def _value(s: str, i: int, depth: int) -> tuple[Any, int]:
+def _value(s: str, i: int, depth: int, datetimes: Callable[[], Any]) -> tuple[Any, int]:
     if i >= len(s):
         raise _Decline
     ch = s[i]
     if ch == '"':
         return _string(s, i)
     if ch == "[":
-        return _array(s, i, depth)
+        return _array(s, i, depth, datetimes)
     if s.startswith("true", i) and not _word_goes_on(s, i + 4):
         return True, i + 4
     if s.startswith("false", i) and not _word_goes_on(s, i + 5):
@@ -118,7 +121,7 @@ def _value(s: str, i: int, depth: int) -> tuple[Any, int]:
     if k == j:
         raise _Decline
     if k - j == 4 and ch not in "+-" and k < len(s) and s[k] == "-":
-        return _datetime(s, i)
+        return _datetime(s, i, datetimes)
     if _word_goes_on(s, k) or (s[j] == "0" and k - j > 1):
         raise _Decline  # 1_000, 0x1f, 1.5, 1e3, 012 ...: tomllib's to judge
     return int(s[i:k]), k
@@ -163,7 +166,7 @@ def _string(s: str, i: int) -> tuple[str, int]:
         j += 1
 
 
-def _array(s: str, i: int, depth: int) -> tuple[list[Any], int]:
+def _array(s: str, i: int, depth: int, datetimes: Callable[[], Any]) -> tuple[list[Any], int]:
     if depth > 8:
         raise _Decline
     out: list[Any] = []
@@ -173,7 +176,7 @@ def _array(s: str, i: int, depth: int) -> tuple[list[Any], int]:
             raise _Decline
         if s[j] == "]":
             return out, j + 1
-        value, j = _value(s, j, depth + 1)
+        value, j = _value(s, j, depth + 1, datetimes)
         out.append(value)
         j = _array_ws(s, j)
         if j < len(s) and s[j] == ",":
@@ -182,7 +185,7 @@ def _array(s: str, i: int, depth: int) -> tuple[list[Any], int]:
             raise _Decline
 
 
-def _datetime(s: str, i: int) -> tuple[Any, int]:
+def _datetime(s: str, i: int, datetimes: Callable[[], Any]) -> tuple[Any, int]:
     """``YYYY-MM-DDTHH:MM:SSZ`` only (what git flower writes), as tomllib returns it."""
     text = s[i:i + 20]
     if (len(text) != 20 or text[4] != "-" or text[7] != "-" or text[10] != "T"
@@ -190,23 +193,10 @@ def _datetime(s: str, i: int) -> tuple[Any, int]:
             or not all(text[k] in _DIGITS for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18))
             or _word_goes_on(s, i + 20)):
         raise _Decline
-    _dt = datetime_module()
+    _dt = datetimes()
     try:
         value = _dt.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
                              int(text[14:16]), int(text[17:19]), tzinfo=_dt.timezone.utc)
     except ValueError:
         raise _Decline from None  # 2026-02-30 and the like: tomllib's error to give
     return value, i + 20
-
-
-def datetime_module() -> Any:
-    """``datetime``'s C implementation, whose classes ``datetime`` itself exports: importing
-    ``datetime.py`` runs its pure-Python definitions before it replaces them (~1.5 ms)."""
-    try:
-        import _datetime  # type: ignore[import-not-found,unused-ignore]
-
-        return _datetime
-    except ImportError:  # pragma: no cover - every CPython has it
-        import datetime
-
-        return datetime

@@ -1,0 +1,167 @@
+"""The records git flower writes, as types: what each holds, field by field, for mypy.
+
+Imported only under ``TYPE_CHECKING`` (``typing`` costs a hot command milliseconds): at run
+time every record is the plain ``dict`` JSON gives. A TypedDict and ``dict[str, Any]`` do not
+convert into each other for mypy, so a signature here can take these types only together with
+its callers: the state functions that read and write these records (``state.journal``,
+``state.notes``, ``state.dispatches``/``state.records``) switch with the ``ops`` code that builds
+and reads them. ``total=False`` where a field may be absent;
+a field that is always written but may be null is typed ``X | None``. DESIGN.md and
+docs/dispatch.md, docs/merge.md describe the formats; the writers are named on each class.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+
+class Identity(TypedDict):
+    """A process as ``procs.groups.identity`` (and ``journal.owner``) give it."""
+
+    host: str
+    boot_id: str
+    pid: int
+    start: float
+
+
+class JournalEntry(TypedDict, total=False):
+    """A merge in flight: ``$common/flower/journal/<op>.json`` (written by ``ops.merge._journal``
+    at each phase; read by ``git flower recover``)."""
+
+    v: int
+    op: str
+    phase: str  # built | testing | landing | stashed
+    brief: int
+    dispatch: str
+    target_ref: str
+    into: str
+    pre_target: str | None
+    head: str
+    merge: str
+    tree: str
+    incoming: list[str]
+    overlap: list[str]
+    ita: list[str]
+    worktree: str | None
+    pre_head: str | None
+    index_tree: str | None
+    worktree_tree: str | None
+    local_root: str | None
+    owner: dict[str, Any] | None  # an Identity
+    started: str
+    # written by later phases
+    local_only: list[dict[str, Any]]
+    anchor: str | None
+    suite_pid: dict[str, Any] | None
+    scratch: str | None
+    note: dict[str, Any]  # a Provenance line
+    suite_note: dict[str, Any]  # an Attestation
+    stash: str | None
+
+
+class SuiteSummary(TypedDict):
+    """The ``suite`` object of a provenance line (``ops.suite.suite_summary``)."""
+
+    tests: int | None
+    passed: int | None
+    failed: int | None
+    skipped: int | None
+    errors: int | None
+    seconds: float | None
+    tree: str | None
+
+
+class AgentUsage(TypedDict, total=False):
+    model: str | None
+    turns: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_input_tokens: int | None
+    cost_usd: float | None
+    cost_source: str | None
+
+
+class Provenance(TypedDict, total=False):
+    """The note line on a merge commit in ``refs/notes/flower`` (``ops.merge.provenance``)."""
+
+    v: int
+    kind: Literal["merge"]
+    brief: int
+    dispatch: str
+    agent: str | None
+    branch: str
+    head: str
+    base: str | None
+    into: str
+    epoch: int | None
+    suite: SuiteSummary | None
+    by: str
+    at: str
+    agent_usage: AgentUsage
+
+
+class Attestation(TypedDict, total=False):
+    """A suite result on a tree in ``refs/notes/flower`` (``ops.suite.run_on``)."""
+
+    v: int
+    kind: Literal["suite"]
+    tree: str
+    commit: str
+    command: list[str]
+    tests: int
+    passed: int
+    failed: int
+    skipped: int
+    errors: int
+    seconds: float
+    ok: bool
+    exit_code: int | None
+    timed_out: bool
+    counts_from: str
+    log: str
+    by: str
+    at: str
+    why: str
+
+
+NoteLine = Provenance | Attestation  # (lines of other kinds, or hand-written ones, may be read too)
+
+
+class DispatchRecord(TypedDict, total=False):
+    """One attempt's record: ``record.json`` of ``refs/flower/dispatch/<brief>/<n>``
+    (``state.dispatches``; written by ``ops.dispatch``, ``ops.supervise`` and the merge)."""
+
+    v: int
+    id: str
+    brief: int
+    attempt: int
+    state: str  # preparing | queued | running | exited | stopped | failed | lost | merged | released
+    agent: str
+    branch: str
+    worktree: str | None
+    base: str
+    target: str
+    rework: bool
+    tmux: bool
+    host: str
+    boot_id: str
+    pid: int | None
+    pgid: int | None
+    proc_start: float | None
+    queued_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    exit_code: int | None
+    signal: str | None
+    error: str | None
+    log: str
+    packet: str
+    by: str
+    outcome: str
+    note: str
+    reported: dict[str, Any]
+    commits: list[str]
+    autocommit: dict[str, Any]
+    usage: dict[str, Any] | None
+    waiting: dict[str, Any] | None
+    merge_commit: str

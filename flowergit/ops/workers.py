@@ -373,13 +373,13 @@ def _dirty(repo: Repo, path: str) -> list[str]:
 def _in_progress(repo: Repo, path: str) -> list[tuple[str, str, str]]:
     """The operations (rebase, bisect, …) in progress in a worker worktree: its branch is
     theirs until they end, so clean leaves both alone."""
-    from flowergit.gitio import merge as gm
+    from flowergit.gitio import status as gstatus
 
     if not path or not os.path.isdir(path):
         return []
     try:
-        git_dir = gm.worktree_git_dir(path, repo)
-        return gm.operations(git_dir, git_dir)
+        git_dir = gstatus.worktree_git_dir(path, repo)
+        return gstatus.operations(git_dir, git_dir)
     except GitError:
         return []
 

@@ -71,8 +71,8 @@ def _file_to_dir_staged(repo: Path) -> None:
 
 @pytest.mark.parametrize("state", ["messy", "clean", "untracked only", "file to dir, staged"])
 def test_snapshot_equals_add_all_and_write_tree(tmp_path: Path, state: str) -> None:
-    from flowergit.gitio import merge as gm
-    from flowergit.ops import merge as ops
+    from flowergit.gitio.index import snapshot_trees
+    from flowergit.ops.merge.checkout import snapshot
 
     repo = make_repo(tmp_path / "repo")
     if state == "messy":
@@ -85,8 +85,8 @@ def test_snapshot_equals_add_all_and_write_tree(tmp_path: Path, state: str) -> N
     r, batch = _repo_and_batch(repo)
     batch.close()
     local_only = ["solo.yml", "absent.yml"]
-    want = gm.snapshot_trees(r, str(repo), local_only)
-    got = ops.snapshot(r, str(repo), local_only)
+    want = snapshot_trees(r, str(repo), local_only)
+    got = snapshot(r, str(repo), local_only)
     assert got == want
     assert snapshot_state(repo) == before  # the checkout (index included) is untouched
     # both trees are in the object store
@@ -97,7 +97,7 @@ def test_snapshot_equals_add_all_and_write_tree(tmp_path: Path, state: str) -> N
 
 
 def test_tree_diff_lists_what_diff_tree_lists(tmp_path: Path) -> None:
-    from flowergit.ops import merge as ops
+    from flowergit.gitio.trees import gitlinks_in, tree_diff
 
     repo = make_repo(tmp_path / "repo")
     for p in ("keep/a", "keep/b", "gone/x", "becomes_dir", "dir_becomes_file/y", "mode.sh",
@@ -121,20 +121,21 @@ def test_tree_diff_lists_what_diff_tree_lists(tmp_path: Path) -> None:
     b = git(repo, "write-tree").stdout.strip()
     r, batch = _repo_and_batch(repo)
     with batch:
-        diff = ops.tree_diff(batch, a, b)
+        diff = tree_diff(batch, a, b)
     want = git(repo, "diff-tree", "-r", "--no-renames", "--name-only", "-z", a, b).stdout
     assert sorted(diff) == sorted(p for p in want.split("\0") if p)
-    assert ops.gitlinks_in(diff) == ["sub"]
+    assert gitlinks_in(diff) == ["sub"]
     assert diff["added.txt"][0] is None and diff["gone/x"][1] is None
     assert diff["mode.sh"][0][0] == b"100644" and diff["mode.sh"][1][0] == b"100755"  # type: ignore[index]
-    assert ops.tree_diff(_repo_and_batch(repo)[1], a, a) == {}
+    assert tree_diff(_repo_and_batch(repo)[1], a, a) == {}
 
 
 def test_collisions_from_the_status_match_the_index(tmp_path: Path) -> None:
     """Which incoming paths exist untracked or ignored, judged from one status and HEAD's tree,
     is what asking the index (`ls-files`) and the disk says."""
-    from flowergit.gitio import merge as gm
-    from flowergit.ops import merge as ops
+    from flowergit.gitio.index import index_entries
+    from flowergit.gitio.status import checkout_status
+    from flowergit.ops.merge.checkout import collisions_of
 
     repo = make_repo(tmp_path / "repo")
     for p in ("t/kept.txt", "t/rm-cached.txt", "t/staged-rm.txt", "t/file"):
@@ -156,9 +157,9 @@ def test_collisions_from_the_status_match_the_index(tmp_path: Path) -> None:
                 "newdir/x"]
     in_head = {p for p in incoming
                if git(repo, "cat-file", "-e", f"HEAD:{p}", check=False).returncode == 0}
-    st = ops.checkout_status(str(repo))
-    got = ops.collisions_of(str(repo), incoming, in_head, st)
-    tracked = set(gm.index_entries(str(repo), incoming))
+    st = checkout_status(str(repo))
+    got = collisions_of(str(repo), incoming, in_head, st)
+    tracked = set(index_entries(str(repo), incoming))
     want = []
     for p in incoming:
         if p in tracked:
@@ -178,8 +179,8 @@ def test_collisions_from_the_status_match_the_index(tmp_path: Path) -> None:
 
 
 def test_the_checkout_that_holds_a_branch_is_read_from_head_files(tmp_path: Path) -> None:
+    from flowergit.gitio.status import checkout_of
     from flowergit.gitio.worktrees import list_worktrees
-    from flowergit.ops import merge as ops
 
     repo = make_repo(tmp_path / "repo")
     git(repo, "branch", "side")
@@ -192,7 +193,7 @@ def test_the_checkout_that_holds_a_branch_is_read_from_head_files(tmp_path: Path
         batch.close()
         listed = {w.branch: w.path for w in list_worktrees(r) if w.branch}
         for ref in ("refs/heads/main", "refs/heads/side", "refs/heads/free", "refs/heads/nope"):
-            got = ops.checkout_of(r, ref)
+            got = checkout_of(r, ref)
             if ref not in listed:
                 assert got is None
                 continue
@@ -209,7 +210,7 @@ def test_the_checkout_that_holds_a_branch_is_read_from_head_files(tmp_path: Path
     shutil.rmtree(tmp_path / "gone")
     r, batch = _repo_and_batch(repo)
     batch.close()
-    got = ops.checkout_of(r, "refs/heads/free")
+    got = checkout_of(r, "refs/heads/free")
     assert got is not None and got[1] is None and got[0].path.endswith("gone")
 
 

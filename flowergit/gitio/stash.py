@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flowergit.gitio import runner
-from flowergit.gitio.merge import SAFE, literal
+from flowergit.gitio.pins import SAFE, literal
 from flowergit.gitio.repo import Repo
 
 

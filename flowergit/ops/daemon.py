@@ -105,13 +105,13 @@ def _worker_worktree(ctx: Ctx, did: str) -> str:
     could otherwise commit to the target without the gate)."""
     import os
 
-    from flowergit.gitio import merge as gm
+    from flowergit.gitio.history import commit_of
     from flowergit.ops.dispatch import ensure_worktree, worktree_root
 
     branch = f"flower/daemon-{did}"
     path = os.path.join(worktree_root(ctx), f"daemon-{did}")
-    exists = gm.commit_of(ctx.repo, f"refs/heads/{branch}") is not None
-    base = None if exists else gm.commit_of(ctx.repo, f"refs/heads/{ctx.config.target}")
+    exists = commit_of(ctx.repo, f"refs/heads/{branch}") is not None
+    base = None if exists else commit_of(ctx.repo, f"refs/heads/{ctx.config.target}")
     if not exists and base is None:
         raise UsageError(f"the target branch {ctx.config.target!r} does not exist",
                          "set [flower] target in .flower.toml to an existing branch")

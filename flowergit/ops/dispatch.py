@@ -626,7 +626,7 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     # state.journal.directory(repo), without importing the journal module: it exists only
     # while a merge is in flight (or needs recovering), and then the full check runs
     if os.path.isdir(repo.state_path("journal")):
-        from flowergit.ops.recover import refuse_if_pending
+        from flowergit.ops.pending import refuse_if_pending
 
         refuse_if_pending(ctx, beside_merge=True)
     if resume:

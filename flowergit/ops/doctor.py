@@ -388,9 +388,9 @@ def check_dispatches(ctx: Ctx) -> list[Finding]:
 
 
 def check_recovery(ctx: Ctx, fix: bool) -> list[Finding]:
-    from flowergit.ops import recover as ops_recover
+    from flowergit.ops.pending import interrupted
 
-    pend = ops_recover.interrupted(ctx)
+    pend = interrupted(ctx)
     if not pend:
         return [finding("recovery", OK, "no interrupted merge")]
     out = []
@@ -400,6 +400,8 @@ def check_recovery(ctx: Ctx, fix: bool) -> list[Finding]:
                     "git flower recover", op=j.get("op"), brief=j.get("brief"))
         out.append(f)
     if fix:
+        from flowergit.ops import recover as ops_recover
+
         done = ops_recover.recover(ctx)
         for f, r in zip(out, done):
             f.update(status=OK, fixed=True, message=f"recovered op {f['data']['op']}: "

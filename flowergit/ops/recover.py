@@ -15,54 +15,21 @@ import os
 from typing import Any
 
 from flowergit.errors import Conflict, FlowerError
-from flowergit.gitio import merge as gm
-from flowergit.gitio import refs
+from flowergit.gitio import index, refs, scratch, trees
 from flowergit.gitio import stash as gstash
-from flowergit.gitio.refs import CasLost
 from flowergit.ops.context import Ctx
+from flowergit.ops.merge.checkout import snapshot
+from flowergit.ops.merge.gate import deferred_sigint
+from flowergit.ops.merge.landed import finish_landed
+from flowergit.ops.merge.local_only import restore_local_only
+from flowergit.ops.merge.provenance import record_attestation
+from flowergit.ops.merge.recovery import drop_anchor, our_stash
+from flowergit.ops.pending import interrupted
 from flowergit.state import journal
 from flowergit.state.layout import recovery_ref
 
 
-def _owner_alive(j: dict[str, Any]) -> bool:
-    owner = j.get("owner")
-    if not isinstance(owner, dict) or owner.get("pid") == os.getpid():
-        return False
-    from flowergit.procs import identity
-
-    return identity.is_alive(owner) is True
-
-
-def interrupted(ctx: Ctx) -> list[dict[str, Any]]:
-    """Journals whose merge is not running any more (pending recovery)."""
-    return [j for j in journal.pending(ctx.repo) if not _owner_alive(j)]
-
-
-def refuse_if_pending(ctx: Ctx, *, beside_merge: bool = False) -> None:
-    """Every mutating command calls this first: new work waits until recovery is done.
-
-    A merge still running (its owner alive) blocks other merges; commands that may run beside
-    one (dispatch, tick, sync) pass ``beside_merge=True`` and refuse only an interrupted one."""
-    repo = ctx.repo
-    if not os.path.isdir(journal.directory(repo)):
-        return
-    pend = interrupted(ctx)
-    if pend:
-        j = pend[0]
-        raise Conflict(f"a merge of brief {j.get('brief')} into {j.get('into')} was interrupted "
-                       f"(op {j.get('op')}); nothing new starts until it is recovered",
-                       "run `git flower recover`", data={"pending": [p.get("op") for p in pend]})
-    live = [] if beside_merge else [j for j in journal.pending(repo) if _owner_alive(j)]
-    if live:
-        j = live[0]
-        raise Conflict(f"a merge of brief {j.get('brief')} into {j.get('into')} is in progress "
-                       f"(pid {j.get('owner', {}).get('pid')})",
-                       "wait for it to finish, then try again")
-
-
 def recover(ctx: Ctx) -> list[dict[str, Any]]:
-    from flowergit.ops.merge import deferred_sigint
-
     out = []
     for j in interrupted(ctx):
         with deferred_sigint():
@@ -84,14 +51,12 @@ def _stop_suite(j: dict[str, Any]) -> None:
 
 
 def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
-    from flowergit.ops.merge import _drop_anchor, finish_landed, record_attestation, restore_local_only
-
     repo = ctx.repo
     op = str(j["op"])
     _stop_suite(j)
-    scratch = j.get("scratch")
-    if isinstance(scratch, str) and scratch.startswith(repo.state_dir):
-        gm.remove_scratch(repo, scratch)
+    scratch_dir = j.get("scratch")
+    if isinstance(scratch_dir, str) and scratch_dir.startswith(repo.state_dir):
+        scratch.remove(repo, scratch_dir)
     now = refs.read(repo, j["target_ref"])
     if now == j["merge"] and j.get("phase") in ("landing", "stashed", "landed") and j.get("note"):
         res = finish_landed(ctx, j)
@@ -100,8 +65,6 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     wt = j.get("worktree")
     warnings: list[str] = []
     if wt and j.get("phase") in ("landing", "stashed", "landed") and os.path.isdir(wt):
-        from flowergit.ops.merge import our_stash
-
         stash = our_stash(ctx, j)
         stashed = bool(stash and stash in gstash.entries(repo))
         _undo_checkout(ctx, j, stashed)
@@ -118,18 +81,16 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
                     warnings.append("staged changes to overlapping files came back unstaged")
                 gstash.drop(repo, stash)
     if wt and j.get("ita") and os.path.isdir(wt):
-        gm.restore_intent_to_add(wt, list(j["ita"]))
+        index.restore_intent_to_add(wt, list(j["ita"]))
     if j.get("local_root"):
         fixed = restore_local_only(j["local_root"], list(j.get("local_only") or []))
         if fixed:
             warnings.append("restored local-only file(s) " + ", ".join(fixed))
     if wt and j.get("worktree_tree") and os.path.isdir(wt):
-        from flowergit.ops.merge import snapshot
-
         local_only = [i["path"] for i in j.get("local_only") or []]
         index_tree, wt_tree = snapshot(repo, wt, local_only)  # as the journal's was made
-        diff = set(gm.changed_paths(repo, j["worktree_tree"], wt_tree))
-        diff |= set(gm.changed_paths(repo, j["index_tree"], index_tree))
+        diff = set(trees.changed_paths(repo, j["worktree_tree"], wt_tree))
+        diff |= set(trees.changed_paths(repo, j["index_tree"], index_tree))
         if diff:
             raise FlowerError(
                 f"recovered, but {len(diff)} path(s) differ from before the merge: "
@@ -139,7 +100,7 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     attest = j.get("suite_note")
     if isinstance(attest, dict) and isinstance(attest.get("tree"), str):
         record_attestation(ctx, attest)  # the suite did pass on that tree
-    _drop_anchor(ctx, op)
+    drop_anchor(ctx, op)
     journal.remove(repo, op)
     return {"op": op, "brief": j["brief"], "action": "rolled back", "warnings": warnings}
 
@@ -154,25 +115,25 @@ def _undo_checkout(ctx: Ctx, j: dict[str, Any], stashed: bool) -> None:
     overlap = set(j.get("overlap") or [])
     incoming = list(j.get("incoming") or [])
     pre, merge = j["pre_target"], j["merge"]
-    in_index = gm.index_entries(wt, incoming)
-    at_merge = gm.tree_entries(ctx.repo, merge, incoming)
-    at_pre = gm.tree_entries(ctx.repo, pre, incoming)
+    in_index = index.index_entries(wt, incoming)
+    at_merge = trees.tree_entries(ctx.repo, merge, incoming)
+    at_pre = trees.tree_entries(ctx.repo, pre, incoming)
     if in_index == at_merge and in_index != at_pre:
-        gm.two_way_update(wt, merge, pre)  # moved (git keeps any local edit or refuses)
+        index.two_way_update(wt, merge, pre)  # moved (git keeps any local edit or refuses)
         return
     if overlap and not stashed:
         incoming = [p for p in incoming if p not in overlap]
         in_index = {p: v for p, v in in_index.items() if p not in overlap}
         at_pre = {p: v for p, v in at_pre.items() if p not in overlap}
-    if in_index == at_pre and _files_match(ctx, wt, pre, incoming):
+    if in_index == at_pre and index.matches_rev(wt, pre, incoming):
         return  # never moved
     if in_index == at_merge:
-        gm.two_way_update(wt, merge, pre)
+        index.two_way_update(wt, merge, pre)
         return
     # the index is still at the pre-merge tip but files were half written: those paths were
     # clean before (the two-way update refuses otherwise), so write them from the index again
     present = [p for p in incoming if p in in_index]
-    gm.checkout_index(wt, present)
+    index.checkout_index(wt, present)
     for p in incoming:
         if p not in in_index:
             full = os.path.join(wt, p)
@@ -180,22 +141,14 @@ def _undo_checkout(ctx: Ctx, j: dict[str, Any], stashed: bool) -> None:
                 os.unlink(full)
 
 
-def _files_match(ctx: Ctx, wt: str, rev: str, paths: list[str]) -> bool:
-    from flowergit.ops.merge import _matches_tree
-
-    return _matches_tree(wt, rev, paths)
-
-
 def _overlap_restored(ctx: Ctx, j: dict[str, Any], overlap: list[str]) -> bool:
     """Are the stashed paths already back (a crash between apply and drop)?"""
     if not overlap:
         return True
     wt = j["worktree"]
-    from flowergit.ops.merge import snapshot
-
     local_only = [i["path"] for i in j.get("local_only") or []]
     _, wt_tree = snapshot(ctx.repo, wt, local_only)
-    return not (set(gm.changed_paths(ctx.repo, j["worktree_tree"], wt_tree)) & set(overlap))
+    return not (set(trees.changed_paths(ctx.repo, j["worktree_tree"], wt_tree)) & set(overlap))
 
 
-__all__ = ["CasLost", "interrupted", "recover", "refuse_if_pending"]
+__all__ = ["recover", "recover_one"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from flowergit import failpoints
 from flowergit.errors import NotFound, TestsFailed, UsageError
-from flowergit.gitio import merge as gm
+from flowergit.gitio import history, scratch, trees
 from flowergit.ops.context import Ctx
 from flowergit.state import notes
 from flowergit.state.brief import now_utc
@@ -95,41 +95,42 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
             return {**cached, "cached": True}
     import shutil
 
-    from flowergit.procs import suite as runner
+    from flowergit.procs import suite as suite_proc
 
     timeout = float(ctx.config.get("suite", "timeout"))
     extra_env = dict(ctx.config.get("suite", "env"))
     run_id = f"{label}-{os.urandom(4).hex()}"
-    scratch = repo.state_path("scratch", run_id)
+    scratch_dir = repo.state_path("scratch", run_id)
     outdir = repo.state_path("suite", run_id)
     os.makedirs(outdir, exist_ok=True)
-    os.makedirs(os.path.dirname(scratch), exist_ok=True)
+    os.makedirs(os.path.dirname(scratch_dir), exist_ok=True)
     junit = os.path.join(outdir, "junit.xml")
     log = repo.state_path("logs", f"suite-{run_id}.log")
     full = [junit if a == "{junit}" else a.replace("{junit}", junit) for a in argv]
-    gm.add_scratch(repo, scratch, commit)
+    scratch.add(repo, scratch_dir, commit)
     try:
-        env = runner.suite_env({**extra_env, "FLOWER_SUITE_TREE": tree})
+        env = suite_proc.suite_env({**extra_env, "FLOWER_SUITE_TREE": tree})
 
         def started(pid: int) -> None:
             if on_start is not None:
-                on_start(pid, scratch)
+                on_start(pid, scratch_dir)
             failpoints.hit("during_tests")
 
         # the suite's end is noticed within 10 ms (the default 50 ms would count as the
         # gate's own overhead on every short suite; the check itself costs microseconds)
-        res = runner.run(full, cwd=scratch, log=log, timeout=timeout, env=env, on_start=started,
-                         poll=0.01)
+        res = suite_proc.run(full, cwd=scratch_dir, log=log, timeout=timeout, env=env,
+                             on_start=started, poll=0.01)
     finally:
-        gm.remove_scratch(repo, scratch)
-    counts = runner.from_junit(junit) or runner.from_summary(runner.tail(log)) or runner.Counts()
+        scratch.remove(repo, scratch_dir)
+    counts = (suite_proc.from_junit(junit) or suite_proc.from_summary(suite_proc.tail(log))
+              or suite_proc.Counts())
     why = ""
     if res.timed_out:
         why = f"timed out after {timeout:g}s"
     elif res.returncode == 127 and counts.source == "none":
         why = f"could not run {argv[0]}"
     elif res.returncode != 0:
-        sig = runner.term_signal_name(res.returncode)
+        sig = suite_proc.term_signal_name(res.returncode)
         why = f"killed by {sig}" if sig else f"exited {res.returncode}"
     elif counts.failed or counts.errors:
         why = f"{counts.failed} failed, {counts.errors} errors"
@@ -156,10 +157,10 @@ def test(ctx: Ctx, rev: str | None = None, *, force: bool = False) -> dict[str, 
     name = rev or "HEAD"
     if name.startswith("-"):
         raise UsageError(f"invalid revision {name!r}")
-    commit = gm.commit_of(repo, name)
+    commit = history.commit_of(repo, name)
     if commit is None:
         raise NotFound(f"no commit {name!r}", "name a branch, tag or commit id")
-    tree = gm.tree_of(repo, commit)
+    tree = trees.tree_of(repo, commit)
     rec = run_on(ctx, commit, tree, label=f"test-{int(time.time())}", reuse=not force)
     if not rec["ok"]:
         raise TestsFailed(failure_message(rec, f"the suite failed on {name}"),

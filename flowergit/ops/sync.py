@@ -214,7 +214,7 @@ def _fetch(repo: Repo, remote: str, adv: dict[str, str], report: Report) -> dict
 
 def sync(ctx: Ctx, remote: str | None = None, *, reserve: int = 0,
          rounds: int = ROUNDS) -> dict[str, Any]:
-    from flowergit.ops.recover import refuse_if_pending
+    from flowergit.ops.pending import refuse_if_pending
 
     repo = ctx.repo
     refuse_if_pending(ctx, beside_merge=True)

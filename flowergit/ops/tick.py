@@ -421,7 +421,7 @@ def reap(ctx: Ctx, me: str | None, fence: list[Any], actions: list[str]) -> list
 
 def tick(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None,
          dispatch_fn: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
-    from flowergit.ops.recover import refuse_if_pending
+    from flowergit.ops.pending import refuse_if_pending
 
     ln = bstate.lane_name(lane)
     refuse_if_pending(ctx, beside_merge=True)

@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 from flowergit.errors import NotFound, TestsFailed, UsageError
-from flowergit.gitio import merge as gm
+from flowergit.gitio import history
+from flowergit.gitio.trees import trees_of
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
 from flowergit.state import notes
@@ -29,13 +30,13 @@ def verify(ctx: Ctx, rng: str | None = None, *, limit: int = 0) -> dict[str, Any
     repo = ctx.repo
     spec = _check_rev(rng or ctx.config.target)
     try:
-        commits = gm.first_parents(repo, spec)
+        commits = history.first_parents(repo, spec)
     except GitError:
         raise NotFound(f"no such revision or range {spec!r}",
                        "give a branch, or a range such as main~10..main") from None
     if limit:
         commits = commits[:limit]
-    trees = gm.trees_of(repo, commits)
+    trees = trees_of(repo, commits)
     recs = notes.read_many(repo, sorted(set(trees.values())))
     rows = []
     missing = []
@@ -50,7 +51,7 @@ def verify(ctx: Ctx, rng: str | None = None, *, limit: int = 0) -> dict[str, Any
         else:
             why = att[-1].get("why", "failed") if att else "no attestation"
             row = {"commit": c, "tree": t, "ok": False, "why": why,
-                   "subject": gm.subject(repo, c)}
+                   "subject": history.subject(repo, c)}
             rows.append(row)
             missing.append(row)
     out = {"range": spec, "commits": len(commits), "attested": len(commits) - len(missing),
@@ -71,7 +72,7 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
         raise UsageError(f"invalid argument {what!r}", "give a commit, a path or PATH:LINE")
     wt = repo.worktree or repo.main_worktree
     target = ctx.config.target
-    tip = gm.commit_of(repo, "refs/heads/" + target) or gm.commit_of(repo, "HEAD")
+    tip = history.commit_of(repo, "refs/heads/" + target) or history.commit_of(repo, "HEAD")
     commit: str | None = None
     line: int | None = None
     path: str | None = None
@@ -79,18 +80,18 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
     base = os.path.join(repo.worktree, repo.prefix) if repo.worktree else None
     if m and base and _is_path(base, m[1]):
         path, line = m[1], int(m[2])
-    elif base and _is_path(base, what) and gm.commit_of(repo, what) is None:
+    elif base and _is_path(base, what) and history.commit_of(repo, what) is None:
         path = what
     if path is not None:
         if wt is None:
             raise UsageError("a path needs a work tree")
         rel = os.path.relpath(os.path.join(base or wt, path), wt)
-        commit = (gm.blame_line(wt, "HEAD", rel, line) if line
-                  else gm.last_commit_for(wt, "HEAD", rel))
+        commit = (history.blame_line(wt, "HEAD", rel, line) if line
+                  else history.last_commit_for(wt, "HEAD", rel))
         if commit is None:
             raise NotFound(f"no history for {what!r}")
     else:
-        commit = gm.commit_of(repo, _check_rev(what))
+        commit = history.commit_of(repo, _check_rev(what))
         if commit is None:
             raise NotFound(f"no commit or path {what!r}")
     landing = _landing_merge(ctx, commit, tip) if tip else None
@@ -103,7 +104,7 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
     out: dict[str, Any] = {"query": what, "commit": commit, "path": path, "line": line,
                            "merge": found[0] if found else landing,
                            "provenance": found[1] if found else None,
-                           "subject": gm.subject(repo, commit)}
+                           "subject": history.subject(repo, commit)}
     if found is None:
         out["note"] = "no provenance: this change did not come through git flower merge"
     usage = found[1].get("agent_usage") if found else None
@@ -119,11 +120,11 @@ def _is_path(base: str, p: str) -> bool:
 def _landing_merge(ctx: Ctx, commit: str, tip: str) -> str | None:
     """The first-parent commit of ``tip`` that brought ``commit`` in."""
     repo = ctx.repo
-    fp = gm.first_parents(repo, tip)
+    fp = history.first_parents(repo, tip)
     fps = set(fp)
     if commit in fps:
         return commit
-    desc = set(gm.ancestry_path(repo, commit, tip))
+    desc = set(history.ancestry_path(repo, commit, tip))
     for c in reversed(fp):  # oldest first
         if c in desc:
             return c

@@ -378,13 +378,13 @@ def _dirty(repo: Repo, path: str) -> list[str]:
 def _in_progress(repo: Repo, path: str) -> list[tuple[str, str, str]]:
     """The operations (rebase, bisect, …) in progress in a worker worktree: its branch is
     theirs until they end, so clean leaves both alone."""
-    from flowergit.gitio import merge as gm
+    from flowergit.gitio import status as gstatus
 
     if not path or not os.path.isdir(path):
         return []
     try:
-        git_dir = gm.worktree_git_dir(path, repo)
-        return gm.operations(git_dir, git_dir)
+        git_dir = gstatus.worktree_git_dir(path, repo)
+        return gstatus.operations(git_dir, git_dir)
     except GitError:
         return []
 
@@ -415,9 +415,9 @@ def _clean_one(ctx: Ctx, heads: list[records.Head], wts: dict[str, Any], target_
         if target_oid is None:
             res["reason"] = f"the target branch {latest.get('target')} does not exist"
             return res
-        from flowergit.gitio import merge as gm
+        from flowergit.gitio import history
 
-        if not gm.is_ancestor(repo, tip, target_oid):
+        if not history.is_ancestor(repo, tip, target_oid):
             n = refs.count_commits(repo, f"{target_oid}..{tip}")
             res["reason"] = (f"{branch} holds {'' if n is None else n} commit(s) not on "
                              f"{latest.get('target')}")

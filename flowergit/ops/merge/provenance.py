@@ -1,0 +1,213 @@
+"""What a merge writes about itself: the provenance note and the suite's attestation
+(``refs/notes/flower``), the dispatch record and the brief turned ``merged``, and the worker
+worktree released; once landed, all of it (with the anchor's deletion) in one ref transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flowergit.errors import NotFound
+from flowergit.gitio import objects, refs, scratch
+from flowergit.gitio.refs import CasLost
+from flowergit.ops import suite as suite_ops
+from flowergit.ops.context import Ctx
+from flowergit.ops.merge.plan import MergeIo, Plan
+from flowergit.ops.merge.recovery import drop_anchor
+from flowergit.state import notes, records
+from flowergit.state.dispatches import DispatchStore, dispatch_name
+from flowergit.state.layout import NOTES_REF, dispatch_ref, recovery_ref
+
+
+def record_attestation(ctx: Ctx, attest: dict[str, Any] | None) -> None:
+    """Write a suite attestation that no provenance note will carry (the merge did not land)."""
+    if attest:
+        notes.append(ctx.repo, {attest["tree"]: [attest]},
+                     f"flower: suite on tree {str(attest['tree'])[:12]}")
+
+
+def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, Any]:
+    """The provenance note of the merge commit (who, what, which suite, the baton's epoch).
+    A daemon that lost the baton stops here, before anything moves."""
+    from flowergit.state.baton import fence_ops
+    from flowergit.state.baton import read as baton_read
+
+    epoch = None
+    fence = fence_ops(ctx)
+    if fence:
+        head = baton_read(ctx.repo, fence[0].ref.rsplit("/", 1)[-1])
+        epoch = head.record.get("epoch") if head else None
+    d = plan.dispatch
+    note = {
+        "v": 1, "kind": "merge", "brief": plan.brief,
+        "dispatch": dispatch_name(plan.brief, plan.attempt), "agent": d.get("agent"),
+        "branch": plan.branch, "head": plan.head,
+        "base": d.get("base") if isinstance(d.get("base"), str) else plan.pre,
+        "into": plan.target, "epoch": epoch,
+        "suite": suite_ops.suite_summary(suite) if suite else None,
+        "by": suite_ops.who(), "at": suite_ops.utc_now(),
+    }
+    usage = d.get("usage")
+    if isinstance(usage, dict):  # what the agent's transcript said it used (docs/merge.md)
+        note["agent_usage"] = {k: usage.get(k) for k in (
+            "model", "turns", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd",
+            "cost_source")}
+    return note
+
+
+def close_landed(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, Any]]],
+                 io: MergeIo | None = None) -> bool:
+    """The last step of a landed merge, as one ref transaction: the brief turns ``merged``
+    (the briefs commit is its log entry), the dispatch record says ``merged``, the provenance
+    note (and the suite's attestation) is appended to ``refs/notes/flower`` and
+    ``refs/flower/recovery/<op>`` goes. A crash leaves all of it (``recover`` rolls forward) or
+    none. Everything is read through one batch and written in one ``unpack-objects``; a lost
+    race is retried by the briefs store with fresh reads. When the brief is merged already
+    there is no briefs commit to carry the rest, and it is written on its own."""
+    brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
+    op = str(j["op"])
+    why = f"merged into {j['into']} as {j['merge'][:12]}"
+    message = f"brief {brief}: merged ({why})"
+    state: dict[str, Any] = {"released": False, "calls": 0}
+
+    def more(batch: objects.Batch, w: objects.Writer) -> list[refs.Op]:
+        # the dispatch record, the notes tip and the anchor, read afresh on every attempt
+        state["calls"] += 1
+        return _closing_ops(ctx, j, lines, batch, w, state)
+
+    # first attempt: the briefs tip, the brief and everything else from the merge's batch
+    from flowergit.state import brief as codec
+    from flowergit.state.layout import BRIEFS_REF
+
+    store = ctx.briefs()
+    own = objects.Batch(ctx.repo) if io is None else None
+    batch = own if own is not None else io.batch  # type: ignore[union-attr]
+    try:
+        got = batch.get(BRIEFS_REF)
+        tip = got[0] if got is not None and got[1] == "commit" else None
+        pre = store.preread(brief, tip, batch) if tip else None
+        if pre is not None and codec.parse(pre.raw, f"brief {brief}").status != "merged":
+            w = objects.Writer(ctx.repo)
+            planned = store.plan_update(pre, lambda raw: codec.with_status(raw, "merged"),
+                                        message, w)
+            if planned is not None:
+                ops = [planned[0], *more(batch, w)]
+                w.flush()
+                try:
+                    refs.transaction(ctx.repo, ops, message)
+                    return bool(state["released"])
+                except CasLost:
+                    pass  # someone wrote meanwhile: the store's own loop re-reads and retries
+    finally:
+        if own is not None:
+            own.close()
+
+    def more_fresh() -> list[refs.Op]:
+        w = objects.Writer(ctx.repo)
+        with objects.Batch(ctx.repo) as fresh:
+            ops = more(fresh, w)
+        w.flush()
+        return ops
+
+    wrote = _mark_merged(ctx, brief, why, more_fresh)
+    if not wrote:
+        notes.append(ctx.repo, lines, f"flower: provenance of brief {j['brief']}")
+        released = _finish_dispatch(ctx, j)
+        drop_anchor(ctx, op, j.get("anchor"))
+        return released
+    return bool(state["released"])
+
+
+def _closing_ops(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, Any]]],
+                 batch: objects.Batch, w: objects.Writer, state: dict[str, Any]) -> list[refs.Op]:
+    """The dispatch record ``merged`` (the worker worktree released first), the notes commit
+    and the anchor's deletion, as ops for the closing transaction (objects added to ``w``)."""
+    brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
+    ref = dispatch_ref(brief, attempt)
+    ops: list[refs.Op] = []
+    head = _read_record(batch, ref)
+    if head is not None:
+        new = _merged_record(ctx, j, head.record, state)
+        if new is not None:
+            commit = records.add_commit(w, new, head.commit,
+                                    f"dispatch {brief}.{attempt}: merged into {j['into']}")
+            ops.append(refs.update(ref, commit, head.commit))
+    got = batch.get(NOTES_REF)
+    tip = got[0] if got is not None and got[1] == "commit" else None
+    noted = notes.prepare(ctx.repo, lines, f"flower: provenance of brief {j['brief']}", batch, w,
+                          tip)
+    if noted is not None:
+        ops.append(refs.update(NOTES_REF, noted, tip))
+    got = batch.get(recovery_ref(str(j["op"])))
+    if got is not None:
+        ops.append(refs.delete(recovery_ref(str(j["op"])), got[0]))
+    return ops
+
+
+def _read_record(batch: objects.Batch, ref: str) -> records.Head | None:
+    """The newest record of chain ``ref``, through ``batch`` (as :func:`records.read`)."""
+    got = batch.get(ref)
+    if got is None or got[1] != "commit":
+        return None
+    blob = batch.get(f"{got[0]}:{records.RECORD}")
+    if blob is None or blob[1] != "blob":
+        return None
+    return records.Head(ref, got[0], records.decode(blob[2], ref))
+
+
+def _merged_record(ctx: Ctx, j: dict[str, Any], rec: dict[str, Any],
+                   state: dict[str, Any]) -> dict[str, Any] | None:
+    """The dispatch record once merged (None: it says so already); releases the worker
+    worktree first (safe to repeat: a removed worktree counts as released)."""
+    wt = rec.get("worktree")
+    if isinstance(wt, str) and wt:
+        state["released"] = scratch.release_worker(ctx.repo, wt)
+    if rec.get("state") == "merged" and rec.get("merge_commit") == j["merge"]:
+        return None
+    return {**rec, "state": "merged", "merge_commit": j["merge"], "into": j["into"],
+            "merged_at": suite_ops.utc_now(), "worktree_released": state["released"]}
+
+
+def _finish_dispatch(ctx: Ctx, j: dict[str, Any]) -> bool:
+    brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
+    store = DispatchStore(ctx.repo)
+    state: dict[str, Any] = {"released": False}
+    try:  # the record is read once, by the update itself
+        store.update(brief, attempt, lambda rec: _merged_record(ctx, j, rec, state),
+                     f"merged into {j['into']}")
+    except NotFound:  # no record (removed by hand): nothing to mark
+        pass
+    return bool(state["released"])
+
+
+def finish_records(ctx: Ctx, plan: Plan, commit: str, released: bool) -> None:
+    j = {"dispatch": dispatch_name(plan.brief, plan.attempt), "merge": commit,
+         "into": plan.target}
+    _finish_dispatch(ctx, j)
+    _mark_merged(ctx, plan.brief, f"already in {plan.target}")
+
+
+def _mark_merged(ctx: Ctx, brief: int, why: str,
+                 more: Callable[[], list[refs.Op]] | None = None) -> bool:
+    """Brief status -> merged (forward only; the briefs commit is the log entry), with the ref
+    updates ``more()`` returns in the same transaction. False: the brief said ``merged``
+    already, nothing was written (and ``more`` was not called)."""
+    from flowergit.state import brief as codec
+    from flowergit.state.briefs import Change
+    from flowergit.state.layout import brief_path
+
+    message = f"brief {brief}: merged ({why})"
+
+    def plan(tip: str | None, batch: objects.Batch) -> tuple[list[Change], str]:
+        got = batch.get(f"{tip}:{brief_path(brief)}")
+        if got is None:
+            raise NotFound(f"no brief {brief}")
+        if codec.parse(got[2], f"brief {brief}").status == "merged":
+            return [], message
+        new = codec.with_status(got[2], "merged")
+        codec.parse(new, f"brief {brief}")  # never write what we could not read back
+        return [Change(brief_path(brief), new)], message
+
+    new, old = ctx.briefs().apply(plan, extra_ops=more)
+    return new != (old or "")

@@ -39,7 +39,7 @@ from flowergit.gitio.worktrees import Worktree, list_worktrees
 from flowergit.ops import recover as rec_ops
 from flowergit.ops import suite as suite_ops
 from flowergit.ops.context import Ctx
-from flowergit.ops.outcome import MERGEABLE, describe
+from flowergit.ops.dispatch.outcome import MERGEABLE, describe
 from flowergit.state import journal, notes, records
 from flowergit.state.dispatches import PREFIX as DISPATCH_PREFIX
 from flowergit.state.dispatches import DispatchStore, dispatch_name, read_records, record_reads

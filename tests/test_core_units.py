@@ -355,10 +355,10 @@ def test_packet_fill_is_one_pass_of_its_regular_expression(template: str, values
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="`a\n", max_size=40))
 def test_packet_fence_outruns_every_backtick_run(text: str) -> None:
-    from flowergit.ops.dispatch import _fence
+    from flowergit.ops.dispatch import fence
 
     longest = max((len(r) for r in re.findall(r"`+", text)), default=0)
-    assert _fence(text) == "`" * max(4, longest + 1)
+    assert fence(text) == "`" * max(4, longest + 1)
 
 
 @settings(max_examples=500, deadline=None)

@@ -561,7 +561,7 @@ def test_one_dispatch_starts_eight_git_processes(repo: Path, tmp_path: Path) -> 
             "sys.addaudithook(hook)\n"
             f"rc = main(['dispatch', '{new_brief(repo, 'imports')}', '--agent', 'script', '--json'])\n"
             "print('LOADED', sorted(m for m in ('psutil', 'tomlkit', 'flowergit.ops.recover', "
-            "'flowergit.procs.supervisor', 'flowergit.ops.supervise', 'argparse', 'typer', 'rich', "
+            "'flowergit.procs.supervisor', 'flowergit.ops.dispatch.supervise', 'argparse', 'typer', 'rich', "
             "'socket', 'flowergit.state.journal', 'difflib', 'subprocess', 're') "
             "if m in sys.modules))\nprint('AT ADD', at_add)\nsys.exit(rc)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,

@@ -1,9 +1,11 @@
-"""Worktree listing (``git worktree list --porcelain -z``)."""
+"""Worktrees: the listing (``git worktree list --porcelain -z``), making, locking and removing
+them, and what one checkout holds (its HEAD, its git dir, its uncommitted files)."""
 
 from __future__ import annotations
 
 import os
 
+from flowergit.gitio import runner
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import Result
 
@@ -149,3 +151,77 @@ def _list(repo: Repo) -> Result:
             break
         time.sleep(0.01 * (attempt + 1))
     return repo.git(["worktree", "list", "--porcelain", "-z"])
+
+
+# -- making, locking and removing ------------------------------------------------------------
+def start_add(repo: Repo, path: str, commit: str, *, reason: str,
+              new_branch: str | None = None) -> runner.Started:
+    """Start ``git worktree add --lock`` of ``commit`` (a branch to check out, or the base of
+    ``new_branch``, made by the add) at ``path``, without waiting: the checkout is the long
+    step, and the caller has other work to do meanwhile."""
+    args = ["--git-dir", repo.git_dir, "worktree", "add", "--quiet", "--lock", "--reason", reason]
+    if new_branch is not None:
+        args += ["-b", new_branch]
+    return runner.start([*args, "--end-of-options", path, commit])
+
+
+def lock(repo: Repo, path: str, reason: str) -> None:
+    """Lock the worktree at ``path`` (raises :class:`GitError` when git cannot)."""
+    repo.git(["worktree", "lock", "--reason", reason, "--end-of-options", path])
+
+
+def unlock(repo: Repo, path: str) -> bool:
+    """Unlock the worktree at ``path``; False when git would not (it was not locked)."""
+    return repo.git(["worktree", "unlock", "--end-of-options", path], check=False).ok
+
+
+def prune(repo: Repo) -> None:
+    """Forget the registrations of worktrees whose directories are gone."""
+    repo.git(["worktree", "prune"], check=False)
+
+
+def remove(repo: Repo, path: str) -> bool:
+    """Remove the worktree at ``path``, locked or dirty (``--force --force``); False when git
+    could not."""
+    return repo.git(["worktree", "remove", "--force", "--force", "--end-of-options", path],
+                    check=False).ok
+
+
+# -- one checkout ----------------------------------------------------------------------------
+def head_ref(repo: Repo, worktree: str) -> str:
+    """The branch (a full ref name) checked out in ``worktree``; "" for a detached HEAD."""
+    return repo.git_wt(["symbolic-ref", "-q", "HEAD"], worktree, check=False).out.strip()
+
+
+def head_commit(repo: Repo, worktree: str, *, check: bool = True) -> str:
+    """The commit checked out in ``worktree`` ("" when it cannot be read and not ``check``)."""
+    return repo.git_wt(["rev-parse", "HEAD"], worktree, check=check).out.strip()
+
+
+def git_dir(repo: Repo, worktree: str) -> str | None:
+    """The absolute git dir of ``worktree`` (its admin dir under ``worktrees/`` for a linked
+    one); None when git cannot read it."""
+    res = repo.git_wt(["rev-parse", "--absolute-git-dir"], worktree, check=False)
+    gd = res.out.strip()
+    return gd if res.ok and gd else None
+
+
+def changed_files(repo: Repo, worktree: str) -> list[str] | None:
+    """Paths with uncommitted changes in ``worktree`` (untracked included, ignored excluded);
+    None when git cannot read it."""
+    res = repo.git_wt(["--no-optional-locks", "status", "--porcelain=v1", "-z",
+                       "--untracked-files=all", "--ignore-submodules=dirty"], worktree, check=False)
+    if not res.ok:
+        return None
+    out: list[str] = []
+    entries = res.stdout.split(b"\0")
+    i = 0
+    while i < len(entries):
+        e = entries[i]
+        i += 1
+        if len(e) < 4:
+            continue
+        out.append(e[3:].decode("utf-8", "surrogateescape"))
+        if e[:1] in (b"R", b"C"):
+            i += 1  # a rename's source follows
+    return out

@@ -13,13 +13,14 @@ import subprocess
 import sys
 
 from flowergit.errors import FlowerError, UsageError
+from flowergit.gitio import commits, worktrees
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
 from flowergit.state.briefs import commit_subject
 from flowergit.state.ids import brief_id
 
-_IDENT = {"GIT_AUTHOR_NAME": "git flower", "GIT_AUTHOR_EMAIL": "flower@localhost",
-          "GIT_COMMITTER_NAME": "git flower", "GIT_COMMITTER_EMAIL": "flower@localhost"}
+IDENT = {"GIT_AUTHOR_NAME": "git flower", "GIT_AUTHOR_EMAIL": "flower@localhost",
+         "GIT_COMMITTER_NAME": "git flower", "GIT_COMMITTER_EMAIL": "flower@localhost"}
 
 
 def say(text: str) -> None:
@@ -48,18 +49,17 @@ def run_steps(steps: list[list[str]], cwd: str) -> int:
 def commit_all(ctx: Ctx, worktree: str, message: str) -> str | None:
     """Stage everything in ``worktree`` and commit it (no hooks); None if nothing changed."""
     repo = ctx.repo
-    hooks_off = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false"]
-    repo.git_wt([*hooks_off, "add", "-A"], worktree)
-    if repo.git_wt(["diff", "--cached", "--quiet"], worktree, check=False).ok:
+    commits.add_all(repo, worktree, no_hooks=True)
+    if commits.nothing_staged(repo, worktree):
         return None
-    args = [*hooks_off, "commit", "-q", "--no-verify", "-F", "-"]
+    text = message.encode("utf-8", "surrogateescape")
     try:
-        repo.git_wt(args, worktree, input=message.encode("utf-8", "surrogateescape"))
+        commits.commit(repo, worktree, text, no_hooks=True)
     except GitError as e:
         if "ident" not in e.err and "tell me who you are" not in e.err.lower():
             raise
-        repo.git_wt(args, worktree, input=message.encode("utf-8", "surrogateescape"), env=_IDENT)
-    return repo.git_wt(["rev-parse", "HEAD"], worktree).out.strip()
+        commits.commit(repo, worktree, text, no_hooks=True, env=IDENT)
+    return worktrees.head_commit(repo, worktree)
 
 
 def main(argv: list[str]) -> int:

@@ -369,7 +369,7 @@ def report_vanished(ctx: Ctx, actions: list[str]) -> list[str]:
     The record stays as it was otherwise, so ``dispatch N --resume`` can still continue it."""
     from flowergit.ops.dispatch import all_dispatches
     from flowergit.ops.liveness import is_local, view_state
-    from flowergit.ops.supervise import emit_done
+    from flowergit.ops.dispatch.supervise import emit_done
     from flowergit.state.dispatches import DispatchStore
 
     store = DispatchStore(ctx.repo)

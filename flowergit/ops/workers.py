@@ -33,7 +33,7 @@ from flowergit.ops.dispatch import (
     worktrees,
 )
 from flowergit.ops.liveness import LIVE_STATES, alive, is_local, parse_iso, view_state
-from flowergit.ops.outcome import last_log_line as _last_line
+from flowergit.ops.dispatch.outcome import last_log_line as _last_line
 from flowergit.ops.status import elapsed, shown_state, usage
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
@@ -347,7 +347,7 @@ def done(ctx: Ctx, target: str | None = None, *, failed: bool = False,
     if not failed and view_state(rec) not in LIVE_VIEW and rec.get("outcome") is None:
         # nobody else will judge this attempt (its supervisor is gone): judge it here; a live
         # attempt is judged by its supervisor when the agent exits, on what the branch holds
-        from flowergit.ops import outcome as oc
+        from flowergit.ops.dispatch import outcome as oc
 
         left = oc.commit_leftovers(ctx.repo, rec, 0, note)
         work = oc.changes(ctx.repo, rec.get("base"), rec.get("branch"))

@@ -1,7 +1,7 @@
 """Running one agent to its end: its own process group, a log, a timeout, no leftovers.
 
 :class:`AgentRun` is the process half of a dispatch's supervisor (the bookkeeping half, which
-writes the dispatch record, lives in ``flowergit.ops.supervise``). The agent gets a closed stdin,
+writes the dispatch record, lives in ``flowergit.ops.dispatch.supervise``). The agent gets a closed stdin,
 its own session and process group, and stdout+stderr appended to the log file. The supervisor
 makes itself a child subreaper, so descendants that leave the agent's group and lose their
 parent are re-parented to it and cleaned up when the agent ends: an agent never leaves

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypedDict
 
 
 class Identity(TypedDict):
-    """A process as ``procs.groups.identity`` (and ``journal.owner``) give it."""
+    """A process as ``procs.identity.of`` (and ``journal.owner``) give it."""
 
     host: str
     boot_id: str

@@ -20,7 +20,7 @@ from flowergit.ops.context import Ctx
 from flowergit.ops.merge.checkout import collisions_of, refuse_in_progress, snapshot
 from flowergit.ops.merge.local_only import local_only_hits
 from flowergit.ops.merge.plan import FINISHED, AlreadyMerged, MergeIo, Plan, merge_message
-from flowergit.ops.outcome import MERGEABLE, describe
+from flowergit.ops.dispatch.outcome import MERGEABLE, describe
 from flowergit.ops.pending import refuse_if_pending
 from flowergit.state import records
 from flowergit.state.dispatches import PREFIX as DISPATCH_PREFIX

@@ -1,4 +1,4 @@
-"""The supervisor of one dispatch: ``python -m flowergit.ops.supervise N.k``.
+"""The supervisor of one dispatch: ``python -m flowergit.ops.dispatch.supervise N.k``.
 
 Started detached (its own session, stdio on the dispatch log) by a scheduler step, so the agent
 outlives the shell that dispatched it. It waits until the dispatch record names it as the
@@ -77,7 +77,7 @@ def _wait_until_named(store: DispatchStore, brief: int, attempt: int) -> dict[st
 def _wait_until_ready(repo: Any, rec: dict[str, Any], did: str) -> tuple[bool, str]:
     """Wait for the dispatcher to say the worktree is ready (it may still be checking it out
     when this supervisor starts). (False, why) if it failed or its dispatcher died first."""
-    from flowergit.ops.dispatch import read_ready
+    from flowergit.ops.dispatch.paths import read_ready
     from flowergit.ops.liveness import alive
 
     delay = 0.005
@@ -100,7 +100,8 @@ def supervise(did: str) -> int:
     from flowergit.errors import FlowerError
     from flowergit.gitio import refs
     from flowergit.ops.context import Ctx
-    from flowergit.ops.dispatch import dispatch_cache, now_iso, schedule, spec_path
+    from flowergit.ops.dispatch.paths import now_iso, spec_path
+    from flowergit.ops.dispatch.scheduler import dispatch_cache, schedule
     from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
     from flowergit.state import records
     from flowergit.state.dispatches import DispatchStore, learn
@@ -252,14 +253,15 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
            error: str | None, *, timed_out: bool = False,
            spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Record the end of the agent: commit what it left uncommitted, judge the attempt's
-    outcome (ops/outcome.py), mark the brief ``done`` only for a ``done`` attempt, emit the
+    outcome (ops/dispatch/outcome.py), mark the brief ``done`` only for a ``done`` attempt, emit the
     ``dispatch_done`` signal, start what is queued."""
     import contextlib
 
     from flowergit import failpoints
     from flowergit.errors import FlowerError
-    from flowergit.ops import outcome as oc
-    from flowergit.ops.dispatch import now_iso, schedule
+    import flowergit.ops.dispatch.outcome as oc
+    from flowergit.ops.dispatch.paths import now_iso
+    from flowergit.ops.dispatch.scheduler import schedule
     from flowergit.state.dispatches import DispatchStore
 
     repo = ctx.repo
@@ -367,7 +369,8 @@ def record_lost(did: str, reason: str) -> None:
     slot, so that no attempt stays ``dispatched`` in silence. Best effort: it runs when
     something already went wrong."""
     from flowergit.ops.context import Ctx
-    from flowergit.ops.dispatch import now_iso, schedule
+    from flowergit.ops.dispatch.paths import now_iso
+    from flowergit.ops.dispatch.scheduler import schedule
     from flowergit.state.dispatches import DispatchStore
     from flowergit.state.ids import dispatch_id
 
@@ -405,10 +408,11 @@ def _name_process(did: str) -> None:
 def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
     """``N.k`` (a queued dispatch started later, or a resumed one), or ``N.k READY PID:START``
     from the dispatcher that is still making the worktree: wait for it first. ``env``: this
-    process is a copy of its dispatcher (ops.dispatch), still in the dispatcher's environment;
+    process is a copy of its dispatcher (ops.dispatch.scheduler), still in the dispatcher's environment;
     it takes this one, the agent's base, once it has named itself."""
     if len(argv) not in (1, 3):
-        sys.stderr.write("usage: python -m flowergit.ops.supervise N.k [READY-FILE PID:START]\n")
+        sys.stderr.write("usage: python -m flowergit.ops.dispatch.supervise N.k "
+                         "[READY-FILE PID:START]\n")
         return 2
     if len(argv) == 3:
         _await_ready(argv[1], argv[2])

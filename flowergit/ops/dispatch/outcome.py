@@ -10,7 +10,7 @@ permissions stopped them from doing anything. So when an agent ends, its supervi
 2. judges the attempt (:func:`judge`): ``done`` (exit 0 and the branch changes something),
    ``no-changes`` (exit 0, nothing changed), ``failed`` (a non-zero exit, or the agent said
    ``git flower done --failed``), ``stopped``, ``timed-out``; a supervisor that could not
-   finish its bookkeeping records ``lost`` with the reason (ops/supervise.py).
+   finish its bookkeeping records ``lost`` with the reason (ops/dispatch/supervise.py).
 
 Only a ``done`` attempt can be merged.
 """
@@ -18,6 +18,8 @@ Only a ``done`` attempt can be merged.
 from __future__ import annotations
 
 import os
+
+from flowergit.gitio import branches, commits, worktrees
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ OUTCOMES = ("done", "no-changes", "failed", "stopped", "timed-out", "lost")
 MERGEABLE = ("done",)
 AUTHOR_DOMAIN = "git-flower.invalid"  # RFC 2606: an address that can never be anyone's
 # what git leaves in a worktree's git dir while an operation is in progress
-_IN_PROGRESS = (("rebase-merge", "a rebase"), ("rebase-apply", "a rebase or am"),
+IN_PROGRESS = (("rebase-merge", "a rebase"), ("rebase-apply", "a rebase or am"),
                 ("MERGE_HEAD", "a merge"), ("CHERRY_PICK_HEAD", "a cherry-pick"),
                 ("REVERT_HEAD", "a revert"), ("BISECT_LOG", "a bisect"))
 MAX_SUBJECT = 72
@@ -84,38 +86,18 @@ def last_log_line(path: str | None, limit: int = 8192) -> str:
     return ours
 
 
-def _operation_in_progress(repo: Repo, worktree: str) -> str | None:
-    res = repo.git_wt(["rev-parse", "--absolute-git-dir"], worktree, check=False)
-    gd = res.out.strip()
-    if not res.ok or not gd:
+def operation_in_progress(repo: Repo, worktree: str) -> str | None:
+    """What git is in the middle of in ``worktree`` (a rebase, a merge, …), said as such; None
+    when nothing is."""
+    gd = worktrees.git_dir(repo, worktree)
+    if gd is None:
         return "its git data cannot be read"
-    for name, what in _IN_PROGRESS:
+    for name, what in IN_PROGRESS:
         if os.path.exists(os.path.join(gd, name)):
             return f"{what} is in progress there"
     if os.path.exists(os.path.join(gd, "index.lock")):
         return "its index is locked (index.lock: a git process of the agent died holding it)"
     return None
-
-
-def changed_files(repo: Repo, worktree: str) -> list[str] | None:
-    """Paths with uncommitted changes (untracked included, ignored excluded); None when git
-    cannot read the worktree."""
-    res = repo.git_wt(["--no-optional-locks", "status", "--porcelain=v1", "-z",
-                       "--untracked-files=all", "--ignore-submodules=dirty"], worktree, check=False)
-    if not res.ok:
-        return None
-    out: list[str] = []
-    entries = res.stdout.split(b"\0")
-    i = 0
-    while i < len(entries):
-        e = entries[i]
-        i += 1
-        if len(e) < 4:
-            continue
-        out.append(e[3:].decode("utf-8", "surrogateescape"))
-        if e[:1] in (b"R", b"C"):
-            i += 1  # a rename's source follows
-    return out
 
 
 def commit_leftovers(repo: Repo, rec: dict[str, Any], code: int | None,
@@ -128,41 +110,36 @@ def commit_leftovers(repo: Repo, rec: dict[str, Any], code: int | None,
     branch = rec.get("branch")
     if not isinstance(wt, str) or not os.path.isdir(wt) or not isinstance(branch, str):
         return None
-    files = changed_files(repo, wt)
+    files = worktrees.changed_files(repo, wt)
     if not files:
         return None
-    head = repo.git_wt(["symbolic-ref", "-q", "HEAD"], wt, check=False).out.strip()
+    head = worktrees.head_ref(repo, wt)
     why = None
     if head != f"refs/heads/{branch}":
         why = f"its worktree is not on {branch} ({head or 'a detached HEAD'})"
     else:
-        why = _operation_in_progress(repo, wt)
+        why = operation_in_progress(repo, wt)
     if why:
         return {"skipped": why, "files": len(files)}
     agent = str(rec.get("agent") or "agent")
     did = str(rec.get("id"))
-    add = repo.git_wt(["add", "-A", "--", "."], wt, check=False)
+    add = commits.add_all(repo, wt, check=False)
     if not add.ok:
         return {"skipped": "git add failed: " + _clean_line(add.err), "files": len(files)}
     env = {"GIT_AUTHOR_NAME": agent, "GIT_AUTHOR_EMAIL": f"{agent}@{AUTHOR_DOMAIN}"}
-    if not _has_committer(repo, wt):
+    if not commits.has_committer(repo, wt):
         env.update(GIT_COMMITTER_NAME="git flower", GIT_COMMITTER_EMAIL=f"flower@{AUTHOR_DOMAIN}")
     text = message(agent, did, int(rec.get("brief", 0)), code, last_message, files)
     # --no-verify: the agent's work is kept whatever the project's hooks think of it; the
     # merge gate, not a commit hook, decides whether it lands
-    res = repo.git_wt(["-c", "commit.gpgSign=false", "commit", "-q", "--no-verify",
-                       "--allow-empty-message", "-F", "-"], wt, input=text.encode("utf-8"),
-                      env=env, check=False)
+    res = commits.commit(repo, wt, text.encode("utf-8"), allow_empty_message=True, env=env,
+                         check=False)
     if not res.ok:
-        repo.git_wt(["reset", "-q"], wt, check=False)  # unstage again: the files stay as they were
+        commits.unstage_all(repo, wt)  # unstage again: the files stay as they were
         return {"skipped": "git commit failed: " + _clean_line(res.err or res.out),
                 "files": len(files)}
-    oid = repo.git_wt(["rev-parse", "HEAD"], wt, check=False).out.strip()
+    oid = worktrees.head_commit(repo, wt, check=False)
     return {"commit": oid, "files": len(files)}
-
-
-def _has_committer(repo: Repo, wt: str) -> bool:
-    return repo.git_wt(["var", "GIT_COMMITTER_IDENT"], wt, check=False).ok
 
 
 def changes(repo: Repo, base: str | None, branch: str | None) -> tuple[int, bool] | None:
@@ -170,20 +147,13 @@ def changes(repo: Repo, base: str | None, branch: str | None) -> tuple[int, bool
     either cannot be read."""
     if not base or not branch or base.startswith("-") or branch.startswith("-"):
         return None
-    # one rev-parse for the tip and both trees (it echoes --end-of-options as an argument in
-    # git < 2.43: names go unguarded here, and are safe so: a full ref name and an object id
-    # cannot be taken for an option)
-    ref = f"refs/heads/{branch}"
-    got = repo.git(["rev-parse", f"{ref}^{{commit}}", f"{ref}^{{tree}}", f"{base}^{{tree}}"],
-                   check=False).out.split()
-    if len(got) != 3:
+    got = branches.tip_and_trees(repo, branch, base)  # one rev-parse
+    if got is None:
         return None
     tip, tip_tree, base_tree = got
     if tip == base:
         return 0, False
-    ahead = repo.git(["rev-list", "--count", "--end-of-options", f"{base}..{tip}"], check=False)
-    n = int(ahead.out.strip()) if ahead.ok and ahead.out.strip().isdigit() else 0
-    return n, tip_tree != base_tree
+    return branches.count_between(repo, base, tip), tip_tree != base_tree
 
 
 def judge(rec: dict[str, Any], code: int | None, *, timed_out: bool,

@@ -130,8 +130,8 @@ def check_notes(ctx: Ctx, fix: bool) -> list[Finding]:
 
 
 def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
-    from flowergit.ops import remote as ops_remote
-    from flowergit.ops import remote_setup
+    from flowergit.ops import sync as ops_remote
+    from flowergit.ops.sync import setup as remote_setup
 
     repo = ctx.repo
     remotes = [r for r in repo.git(["remote"], check=False).out.split("\n") if r]
@@ -147,7 +147,7 @@ def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
         return [finding("refspecs", ERROR, f"flower.remote names {name!r}, which is not a remote",
                         f"git remote add {name} URL, or git config --unset flower.remote")]
     have = repo.git(["config", "--get-all", f"remote.{name}.fetch"], check=False).out.split("\n")
-    missing = [s for s in remote_setup.fetch_specs(name) if not remote_setup._covered(have, s, name)]
+    missing = [s for s in remote_setup.fetch_specs(name) if not remote_setup.covered(have, s, name)]
     if not missing:
         return [finding("refspecs", OK, f"remote {name} carries flower state")]
     f = finding("refspecs", WARN, f"missing refspecs on remote {name}: {' '.join(missing)}",

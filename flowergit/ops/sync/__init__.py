@@ -11,9 +11,14 @@
 
 Talking to the remote (ls-remote, fetch, push, remote config) is ``gitio/remote.py``; reading
 commits and trees is ``gitio/changes.py``.
+
+The sync machinery loads on first use (``__getattr__`` below): a claim against a remote
+(`brief new --remote`, `signal claim --remote`, `baton take --remote`) loads only ``setup``,
+``claims``, ``ids`` and ``model``.
 """
 
-from flowergit.ops.sync.base import load_base, save_base
+from __future__ import annotations
+
 from flowergit.ops.sync.claims import (
     claim_commit,
     create,
@@ -23,10 +28,8 @@ from flowergit.ops.sync.claims import (
     remote_value,
     update_record,
 )
-from flowergit.ops.sync.command import sync
 from flowergit.ops.sync.ids import id_allocator, reserve_ids, spare_ids
 from flowergit.ops.sync.model import Report, syncable
-from flowergit.ops.sync.replay import merge_brief
 from flowergit.ops.sync.setup import (
     clone_id,
     configure,
@@ -39,8 +42,26 @@ from flowergit.ops.sync.setup import (
     tracking_ref,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from flowergit.ops.sync.base import load_base, save_base
+    from flowergit.ops.sync.command import sync
+    from flowergit.ops.sync.replay import merge_brief
+
+# name -> the module that defines it, imported when the name is first asked for
+_LAZY = {"sync": "command", "merge_brief": "replay", "load_base": "base", "save_base": "base"}
+
 __all__ = ["Report", "claim_commit", "clone_id", "configure", "configured", "covered", "create",
            "create_record", "describe", "fetch_briefs", "fetch_specs", "id_allocator",
            "load_base", "merge_brief", "move", "remote", "remote_value", "reserve_ids",
            "resolve", "save_base", "spare_ids", "sync", "syncable", "tracking_ref",
            "update_record"]
+
+
+def __getattr__(name: str) -> object:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{mod}"), name)

@@ -6,6 +6,7 @@ per clone and remote run at a time."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,8 +32,6 @@ def load_base(repo: Repo, remote: str) -> dict[str, str]:
 
 
 def save_base(repo: Repo, remote: str, state: dict[str, str]) -> None:
-    import tempfile  # here: claims against a remote load this package and never save a base
-
     path = _base_path(repo, remote)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".base.")

@@ -21,7 +21,6 @@ from typing import Any
 from flowergit.errors import Conflict, Retry
 from flowergit.gitio import refs
 from flowergit.gitio import remote as net
-from flowergit.gitio.merge import is_ancestor
 from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
 from flowergit.ops.sync.model import lost_ref
@@ -166,6 +165,8 @@ def set_local(repo: Repo, ref: str, new: str) -> None:
             return
         ops = [refs.update(ref, new, old)]
         if old is not None and ref.startswith(FLOWER_REFS):
+            from flowergit.gitio.merge import is_ancestor  # here: claims stay light to import
+
             if not is_ancestor(repo, old, new):
                 ops.append(refs.Op("update", lost_ref(ref, old), old, None))
         try:

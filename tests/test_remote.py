@@ -1,4 +1,4 @@
-"""Claims made directly against a remote (ops/remote.py), the primitives behind
+"""Claims made directly against a remote (ops/sync/claims.py), the primitives behind
 `brief new --remote`, `signal claim --remote` and `baton take --remote` (FAULTS 24, 37, 41)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sync_helpers import clone, remote_refs
 CLAIMER = r"""
 import json, sys
 from flowergit.errors import Conflict
-from flowergit.ops import remote
+from flowergit.ops import sync as remote
 from flowergit.ops.context import Ctx
 ctx = Ctx()
 won = []
@@ -73,7 +73,7 @@ def test_identical_claim_commits_cannot_both_win(tmp_path: Path, served) -> None
     """FAULTS finding 8: the same commit pushed twice with an expect-absent lease "succeeds"
     twice; a claim must treat "already there" as a loss."""
     from flowergit.errors import Conflict
-    from flowergit.ops import remote
+    from flowergit.ops import sync as remote
 
     bare, url = served
     a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
@@ -100,7 +100,7 @@ def test_identical_claim_commits_cannot_both_win(tmp_path: Path, served) -> None
 def test_baton_race_through_the_remote(tmp_path: Path, served) -> None:
     """Two clones move the baton from the same commit: one wins, the loser learns the holder."""
     from flowergit.errors import Conflict
-    from flowergit.ops import remote
+    from flowergit.ops import sync as remote
 
     bare, url = served
     a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
@@ -123,7 +123,7 @@ def test_baton_race_through_the_remote(tmp_path: Path, served) -> None:
 def test_lease_is_explicit_even_after_a_background_fetch(tmp_path: Path, served) -> None:
     """FAULTS 41: a fetch between our read and our push must not make a stale push succeed."""
     from flowergit.errors import Conflict
-    from flowergit.ops import remote
+    from flowergit.ops import sync as remote
 
     bare, url = served
     a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
@@ -160,7 +160,7 @@ def test_atomic_push_is_all_or_nothing(tmp_path: Path, served) -> None:
 
 def test_unreachable_remote_is_retry(tmp_path: Path, repo: Path) -> None:
     from flowergit.gitio import remote as net
-    from flowergit.ops import remote
+    from flowergit.ops import sync as remote
 
     git(repo, "remote", "add", "origin", "git://127.0.0.1:1/x.git")
     c = ctx_for(repo)
@@ -182,7 +182,7 @@ def test_remote_names_are_validated(repo: Path, name: str) -> None:
 
 
 def test_a_won_remote_claim_keeps_a_divergent_local_value(tmp_path: Path, served) -> None:
-    from flowergit.ops import remote
+    from flowergit.ops import sync as remote
 
     _, url = served
     a = clone(tmp_path, url, "a")
@@ -199,7 +199,7 @@ def test_a_won_remote_claim_keeps_a_divergent_local_value(tmp_path: Path, served
 
 def test_record_helpers_for_signal_claims_and_the_baton(tmp_path: Path, served) -> None:
     from flowergit.errors import Conflict
-    from flowergit.ops import remote
+    from flowergit.ops import sync as remote
 
     bare, url = served
     a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")

@@ -64,11 +64,11 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Make flower state travel through REMOTE: fetch refspecs, and the default remote."""
         from flowergit.cli.common import emit
-        from flowergit.ops import remote_setup
+        from flowergit.ops import sync as ops_sync
         from flowergit.ops.context import Ctx
         from flowergit.render import output
 
-        res = remote_setup.remote(Ctx(), name, push_refspecs=push_refspecs)
+        res = ops_sync.remote(Ctx(), name, push_refspecs=push_refspecs)
 
         def human(r: dict[str, Any]) -> None:
             for a in r["actions"] or [f"{r['remote']} already configured; nothing to do"]:

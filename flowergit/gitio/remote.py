@@ -83,6 +83,37 @@ def check_name(repo: Repo, remote: str) -> str:
     return remote
 
 
+# -- this clone's remote settings (git config) ------------------------------------------------
+def refspecs(repo: Repo, remote: str, direction: str) -> list[str]:
+    """The lines of ``remote.<remote>.fetch`` (``direction`` "fetch") or ``.push``, in order
+    (an empty string where git printed none)."""
+    return repo.git(["config", "--get-all", f"remote.{remote}.{direction}"], check=False).out.split("\n")
+
+
+def add_refspec(repo: Repo, remote: str, direction: str, spec: str) -> None:
+    """Append ``spec`` to ``remote.<remote>.fetch`` or ``.push``."""
+    repo.git(["config", "--add", f"remote.{remote}.{direction}", spec])
+
+
+def get_default_remote(repo: Repo) -> str:
+    """``git config flower.remote`` ("" when unset)."""
+    return repo.git(["config", "--get", "flower.remote"], check=False).out.strip()
+
+
+def set_default_remote(repo: Repo, remote: str) -> None:
+    repo.git(["config", "flower.remote", remote])
+
+
+def get_clone_id(repo: Repo) -> str | None:
+    """``git config flower.cloneId``, None when unset or empty."""
+    res = repo.git(["config", "--get", "flower.cloneId"], check=False)
+    return (res.out.strip() or None) if res.ok else None
+
+
+def set_clone_id(repo: Repo, cid: str) -> None:
+    repo.git(["config", "flower.cloneId", cid])
+
+
 def _net(repo: Repo, args: Sequence[str], *, input: bytes | None = None,
          timeout: float | None = None) -> Result:
     t = timeout if timeout is not None else timeout_seconds(repo)

@@ -179,7 +179,7 @@ def take_remote(ctx: Ctx, remote: str | None, *, lane: str | None = None,
     """Take the baton against ``remote`` (or the configured one): a push with a lease on the
     exact commit read there, so across machines too exactly one taker wins; the loser gets exit 4
     naming the holder. A holder on another machine is judged by its lease only."""
-    from flowergit.ops import remote as rops
+    from flowergit.ops import sync as rops
 
     ln = bstate.lane_name(lane)
     did = me(daemon)

@@ -48,7 +48,7 @@ def _ids(ctx: Ctx, remote: str | None, count: int,
     """With a remote (named or configured), ids are reserved there first (docs/sync.md)."""
     if not remote and not _remote_configured(ctx):
         return None  # ids are local; the remote machinery (~10 ms of imports) is not loaded
-    from flowergit.ops import remote as remote_ops
+    from flowergit.ops import sync as remote_ops
 
     name = remote_ops.resolve(ctx, remote)
     return remote_ops.id_allocator(ctx, name, count, offline) if name else None
@@ -56,7 +56,7 @@ def _ids(ctx: Ctx, remote: str | None, count: int,
 
 def _remote_configured(ctx: Ctx) -> bool:
     """Is a default remote set (`git config flower.remote` or `[flower] remote`)? The same
-    lookup as ``ops.remote.configured``, without importing it."""
+    lookup as ``ops.sync.configured``, without importing it."""
     val = ctx.repo.config_last("flower.remote")  # from `git var -l`, which the commit reuses
     if val is not None and val.strip():
         return True

@@ -46,7 +46,7 @@ def _remote_allocation(ctx: Ctx) -> tuple[Any, int]:
     daemons on two clones can never share an id, so a baton or a claim naming one is never
     mistaken for the other. Without a remote, ids are allocated locally."""
     from flowergit.gitio import remote as net
-    from flowergit.ops import remote as rops
+    from flowergit.ops import sync as rops
 
     name = rops.configured(ctx)
     if name is None:

@@ -132,8 +132,8 @@ def check_notes(ctx: Ctx, fix: bool) -> list[Finding]:
 
 
 def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
-    from flowergit.ops import remote as ops_remote
-    from flowergit.ops import remote_setup
+    from flowergit.ops import sync as ops_remote
+    from flowergit.ops.sync import setup as remote_setup
 
     repo = ctx.repo
     remotes = config.remotes(repo)
@@ -149,7 +149,7 @@ def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
         return [finding("refspecs", ERROR, f"flower.remote names {name!r}, which is not a remote",
                         f"git remote add {name} URL, or git config --unset flower.remote")]
     have = config.get_all(repo, f"remote.{name}.fetch")
-    missing = [s for s in remote_setup.fetch_specs(name) if not remote_setup._covered(have, s, name)]
+    missing = [s for s in remote_setup.fetch_specs(name) if not remote_setup.covered(have, s, name)]
     if not missing:
         return [finding("refspecs", OK, f"remote {name} carries flower state")]
     f = finding("refspecs", WARN, f"missing refspecs on remote {name}: {' '.join(missing)}",

@@ -22,7 +22,7 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
         if remote:
             upstream = refs.read(repo, f"refs/remotes/{remote}/flower/briefs")
             if upstream is None:  # not fetched yet: start from the remote's, if it has one
-                from flowergit.ops import remote_setup
+                from flowergit.ops.sync import setup as remote_setup
 
                 upstream = remote_setup.fetch_briefs(ctx, remote)
         if upstream is not None:
@@ -58,7 +58,7 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
             config.add(repo, key, val)
             done.append(f"set {key}={val}")
     if remote:
-        from flowergit.ops import remote_setup
+        from flowergit.ops.sync import setup as remote_setup
 
         done += remote_setup.configure(ctx, remote)
     # 4. agents working in this repository learn how to use git flower from AGENTS.md

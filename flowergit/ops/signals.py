@@ -80,7 +80,7 @@ def claim_remote(ctx: Any, remote: str | None, sid: str | None = None, *, next_:
     is unique by content, read back to confirm; the winner's ref is then set here too."""
     from flowergit.errors import NotFound
     from flowergit.gitio import remote as net
-    from flowergit.ops import remote as rops
+    from flowergit.ops import sync as rops
     from flowergit.state.ids import is_token
     from flowergit.state.layout import claim_ref, signal_ref
 

@@ -1,4 +1,5 @@
-"""`git flower init --remote R` / `git flower remote R`: make flower state travel through R.
+"""`git flower init --remote R` / `git flower remote R`: make flower state travel through R;
+and which remote flower uses, where its state is mirrored, and this clone's id.
 
 Fetch refspecs mirror the remote's flower state into separate namespaces, never over local
 state (a forced fetch into ``refs/flower/*`` would overwrite unpublished claims):
@@ -15,17 +16,59 @@ and without ``+``: git's own fast-forward rule then refuses to overwrite remote 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from flowergit.gitio import refs
 from flowergit.gitio import remote as net
+from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
-from flowergit.state.layout import BRIEFS_REF, NOTES_REF
+from flowergit.state.layout import BRIEFS_REF, FLOWER_REFS, NOTES_REF
 
 PUSH_SPECS = ("HEAD", f"{BRIEFS_REF}:{BRIEFS_REF}", "refs/flower/ids/*:refs/flower/ids/*",
               "refs/flower/signals/*:refs/flower/signals/*",
               "refs/flower/claims/*:refs/flower/claims/*",
               "refs/flower/dispatch/*:refs/flower/dispatch/*",
               "refs/flower/baton/*:refs/flower/baton/*", f"{NOTES_REF}:{NOTES_REF}")
+
+
+def tracking_ref(remote: str, ref: str) -> str:
+    """Where a remote's ref is mirrored locally (never into refs/flower/* itself)."""
+    if ref == BRIEFS_REF:
+        return f"refs/remotes/{remote}/flower/briefs"
+    if ref.startswith(FLOWER_REFS):
+        return f"refs/flower-remote/{remote}/{ref[len(FLOWER_REFS):]}"
+    if ref == NOTES_REF:
+        return f"refs/notes/flower-remote/{remote}"
+    raise ValueError(ref)
+
+
+def configured(ctx: Ctx) -> str | None:
+    """The remote flower uses when none is named: `git config flower.remote`, else
+    `[flower] remote` in .flower.toml."""
+    vals = ctx.repo.config_get_all(r"^flower\.remote$")
+    name = vals[-1][1].strip() if vals else ""
+    if not name:
+        name = str(ctx.config.get("flower", "remote") or "").strip()
+    return name or None
+
+
+def resolve(ctx: Ctx, remote: str | None) -> str | None:
+    """The remote to claim against: the one named, else the configured one, else None."""
+    name = remote if remote else configured(ctx)
+    if not name:
+        return None
+    return net.check_name(ctx.repo, name)
+
+
+def clone_id(repo: Repo) -> str:
+    """A random id for this clone (`git config flower.cloneId`), made on first use."""
+    cid = net.get_clone_id(repo)
+    if cid:
+        return cid
+    cid = uuid.uuid4().hex[:16]
+    net.set_clone_id(repo, cid)
+    return net.get_clone_id(repo) or cid
 
 
 def fetch_specs(remote: str) -> list[str]:
@@ -36,14 +79,14 @@ def fetch_specs(remote: str) -> list[str]:
             f"+{NOTES_REF}*:refs/notes/flower-remote/{remote}*"]
 
 
-def _add(ctx: Ctx, key: str, value: str, done: list[str]) -> None:
-    res = ctx.repo.git(["config", "--get-all", key], check=False)
-    if value not in res.out.split("\n"):
-        ctx.repo.git(["config", "--add", key, value])
-        done.append(f"set {key} += {value}")
+def _add(ctx: Ctx, remote: str, direction: str, value: str, done: list[str]) -> None:
+    if value not in net.refspecs(ctx.repo, remote, direction):
+        net.add_refspec(ctx.repo, remote, direction, value)
+        done.append(f"set remote.{remote}.{direction} += {value}")
 
 
-def _covered(existing: list[str], spec: str, remote: str) -> bool:
+def covered(existing: list[str], spec: str, remote: str) -> bool:
+    """Is the fetch refspec ``spec`` among ``existing`` (or implied by the default one)?"""
     return spec in existing or (spec.startswith("+refs/heads/flower/*:")
                                 and f"+refs/heads/*:refs/remotes/{remote}/*" in existing)
 
@@ -53,19 +96,16 @@ def configure(ctx: Ctx, remote: str, *, push_refspecs: bool = False) -> list[str
     repo = ctx.repo
     net.check_name(repo, remote)
     done: list[str] = []
-    existing = repo.git(["config", "--get-all", f"remote.{remote}.fetch"], check=False).out.split("\n")
+    existing = net.refspecs(repo, remote, "fetch")
     for spec in fetch_specs(remote):
-        if not _covered(existing, spec, remote):
-            _add(ctx, f"remote.{remote}.fetch", spec, done)
-    cur = repo.git(["config", "--get", "flower.remote"], check=False).out.strip()
-    if cur != remote:
-        repo.git(["config", "flower.remote", remote])
+        if not covered(existing, spec, remote):
+            _add(ctx, remote, "fetch", spec, done)
+    if net.get_default_remote(repo) != remote:
+        net.set_default_remote(repo, remote)
         done.append(f"set flower.remote={remote}")
     if push_refspecs:
         for spec in PUSH_SPECS:
-            _add(ctx, f"remote.{remote}.push", spec, done)
-    from flowergit.ops.remote import clone_id
-
+            _add(ctx, remote, "push", spec, done)
     clone_id(repo)
     return done
 
@@ -74,8 +114,6 @@ def fetch_briefs(ctx: Ctx, remote: str) -> str | None:
     """The remote's briefs branch, fetched into its remote-tracking ref; None when the remote
     has none or cannot be reached (then `init` starts a branch of its own, and sync re-applies
     it onto the remote's later)."""
-    from flowergit.ops.remote import tracking_ref
-
     net.check_name(ctx.repo, remote)
     try:
         oid = net.ls_remote(ctx.repo, remote, [BRIEFS_REF]).get(BRIEFS_REF)
@@ -85,8 +123,6 @@ def fetch_briefs(ctx: Ctx, remote: str) -> str | None:
     except net.RemoteUnreachable as e:
         ctx.warn(f"{e.message}; starting a local briefs branch (sync joins them later)")
         return None
-    from flowergit.gitio import refs
-
     got = refs.read(ctx.repo, tracking_ref(remote, BRIEFS_REF))
     return got if got == oid else None
 

@@ -1,0 +1,65 @@
+"""Reconciling the record refs (ids, claims, signals, dispatches, daemons, baton) with a remote.
+
+A ref on one side only is copied, or deleted when the other side deleted it since the last sync
+(known from the base); a chain that extends the other side's is pushed or fast-forwarded; two
+different chains: the remote wins, and the local one is kept under ``refs/flower/lost/…`` and
+reported.
+"""
+
+from __future__ import annotations
+
+from flowergit.gitio import refs
+from flowergit.gitio import remote as net
+from flowergit.gitio.history import is_ancestor
+from flowergit.gitio.refs import Op
+from flowergit.ops.context import Ctx
+from flowergit.ops.sync.claims import describe
+from flowergit.ops.sync.model import Report, lost_ref, read_head, syncable
+from flowergit.ops.sync.setup import tracking_ref
+from flowergit.state.layout import FLOWER_REFS
+
+
+def reconcile_records(ctx: Ctx, remote: str, state: dict[str, str], base: dict[str, str],
+                      report: Report) -> tuple[list[Op], list[net.Update]]:
+    """The local ref writes and the pushes that make both sides agree on the record refs."""
+    repo = ctx.repo
+    local = {n: o for n, o in refs.list_refs(repo, FLOWER_REFS).items() if syncable(n)}
+    rem = {n: o for n, o in state.items() if n.startswith(FLOWER_REFS)}
+    ops: list[Op] = []
+    pushes: list[net.Update] = []
+    for name in sorted(set(local) | set(rem)):
+        lo, ro, bo = local.get(name), rem.get(name), base.get(name)
+        if lo == ro:
+            continue
+        if lo is None:
+            assert ro is not None
+            if bo is not None and bo == ro:
+                pushes.append(net.Update(name, None, ro))  # deleted here since the last sync
+                report.deleted_remote.append(name)
+            else:
+                ops.append(refs.create(name, ro))
+                report.fetched.append(name)
+            continue
+        if ro is None:
+            if bo is not None and bo == lo:
+                ops.append(refs.delete(name, lo))  # deleted there since the last sync
+                report.deleted_local.append(name)
+            else:
+                pushes.append(net.Update(name, lo, None))
+            continue
+        if is_ancestor(repo, ro, lo):
+            pushes.append(net.Update(name, lo, ro))
+        elif is_ancestor(repo, lo, ro):
+            ops.append(refs.update(name, ro, lo))
+            report.fetched.append(name)
+        else:
+            # two different histories: the remote is the arbiter; keep ours, say so
+            kept = lost_ref(name, lo)
+            ops.append(Op("update", kept, lo, None))
+            ops.append(refs.update(name, ro, lo))
+            mine, theirs = read_head(repo, name), read_head(repo, tracking_ref(remote, name))
+            entry = {"ref": name, "kept": kept, "ours": lo, "theirs": ro,
+                     "holder": describe(theirs.record if theirs else None),
+                     "our_record": mine.record if mine else None}
+            report.lost.append(entry)
+    return ops, pushes

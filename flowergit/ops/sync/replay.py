@@ -1,0 +1,135 @@
+"""Re-applying local briefs commits onto the remote's tip, and merging one brief file.
+
+Sync never merges state as text: each local commit the remote lacks is re-applied as per-file
+operations on the remote tip (same author, same message). A brief's front matter is merged key
+by key and its status never moves backwards; a brief created here under a number the remote
+already uses is renumbered (``Flower-Renumbered: <old> -> <new>`` in the message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowergit.gitio import objects
+from flowergit.gitio.changes import commits_between, file_changes
+from flowergit.ops.context import Ctx
+from flowergit.ops.sync.ids import owner, reserve_ids
+from flowergit.ops.sync.model import BRIEF_PATH, Report
+from flowergit.state import brief as codec
+from flowergit.state import tomlcodec
+from flowergit.state.layout import brief_path
+
+
+def _front(data: bytes) -> dict[str, Any]:
+    front, _ = codec.split(data)
+    return tomlcodec.loads(front.decode("utf-8"))
+
+
+def merge_brief(base: bytes | None, ours: bytes, theirs: bytes,
+                where: str) -> tuple[bytes, str | None]:
+    """Re-apply our edit (base -> ours) to their version, key by key. Returns (bytes, warning)."""
+    if base is None:
+        return ours, f"{where}: written on both sides; kept ours (theirs stays in history)"
+    try:
+        b, o, t = _front(base), _front(ours), _front(theirs)
+        bb, ob, tb = (codec.split(x)[1] for x in (base, ours, theirs))
+    except (ValueError, UnicodeDecodeError, codec.BriefFormatError):
+        return ours, f"{where}: could not merge key by key; kept ours (theirs stays in history)"
+    changes: dict[str, Any] = {}
+    for k in set(b) | set(o):
+        if k in ("v", "id"):
+            continue
+        if b.get(k) != o.get(k):
+            changes[k] = o.get(k, codec.DELETE)
+    warning = None
+    if "status" in changes and t.get("status") != b.get("status"):
+        ours_s, theirs_s = o.get("status"), t.get("status")
+        if ours_s in codec.ORDER and theirs_s in codec.ORDER \
+                and codec.ORDER[theirs_s] > codec.ORDER[ours_s]:
+            del changes["status"]  # status never moves backwards
+    body = None
+    if ob != bb:
+        if tb != bb and tb != ob:
+            warning = f"{where}: spec edited on both sides; kept ours (theirs stays in history)"
+        body = ob.decode("utf-8", "replace")
+    if not changes and body is None:
+        return theirs, warning
+    return codec.rewrite(theirs, changes, body), warning
+
+
+def replay(ctx: Ctx, remote: str, lo: str, ro: str, state: dict[str, str], me: str,
+           report: Report) -> tuple[str, int]:
+    """Re-apply each local commit the remote lacks, as per-file operations, on top of ``ro``."""
+    repo = ctx.repo
+    store = ctx.briefs()
+    tip = ro
+    replayed = 0
+    renum: dict[int, int] = {}
+    for c in commits_between(repo, lo, ro):
+        touched = file_changes(repo, c.parent, c.oid)
+        writer = objects.Writer(repo)
+        edits: dict[str, tuple[bytes, str] | None] = {}
+        notes: list[str] = []
+        with objects.Batch(repo) as batch:
+            for path, new in touched:
+                m = BRIEF_PATH.fullmatch(path)
+                old_id = int(m[1]) if m else None
+                base_got = batch.get(f"{c.parent}:{path}") if c.parent else None
+                base = base_got[2] if base_got and base_got[1] == "blob" else None
+                ours_got = batch.get(new) if new else None
+                ours = ours_got[2] if ours_got else None
+                target = path
+                if old_id is not None and old_id in renum:
+                    target = brief_path(renum[old_id])
+                    if ours is not None:
+                        ours = codec.rewrite(ours, {"id": renum[old_id]})
+                theirs_got = batch.get(f"{tip}:{target}")
+                theirs = theirs_got[2] if theirs_got and theirs_got[1] == "blob" else None
+                if ours is None:  # a delete
+                    if theirs is not None and theirs == base:
+                        edits[target] = None
+                    elif theirs is not None:
+                        report.warn(f"{path}: deleted here but changed on {remote}; kept theirs")
+                    continue
+                if theirs == ours:
+                    continue
+                if base is None and old_id is not None and old_id not in renum:
+                    holder = owner(repo, remote, state, old_id)
+                    if theirs is not None or (holder is not None and holder != me):
+                        with objects.Batch(repo) as b2:
+                            floor = max(store.max_id(tip, b2), max(renum.values(), default=0)) + 1
+                        n = reserve_ids(ctx, remote, floor)
+                        renum[old_id] = n
+                        target = brief_path(n)
+                        ours = codec.rewrite(ours, {"id": n})
+                        entry = {"was": old_id, "now": n,
+                                 "why": f"{remote} already has a brief {old_id}"}
+                        report.renumbered.append(entry)
+                        report.warn(f"brief {old_id} (created here, never published) was renumbered "
+                                    f"to {n}: {remote} already has a brief {old_id}")
+                        notes.append(f"Flower-Renumbered: {old_id} -> {n}")
+                        theirs = None
+                if theirs is None or theirs == base:
+                    data = ours
+                elif m:
+                    data, w = merge_brief(base, ours, theirs, path)
+                    if w:
+                        report.warn(w)
+                else:
+                    data = ours
+                    report.warn(f"{path}: changed on both sides; kept ours (theirs stays in history)")
+                if data == theirs:
+                    continue
+                edits[target] = (objects.MODE_BLOB, writer.add("blob", data))
+            if not edits:
+                continue
+            base_tree = batch.get(f"{tip}^{{tree}}")
+            tree = objects.edit_tree(batch, writer, base_tree[0] if base_tree else None, edits)
+        writer.flush()
+        msg = c.message + ("\n" + "\n".join(notes) + "\n" if notes else "")
+        name, email, date = c.author
+        tip = objects.commit(repo, tree, [tip], msg,
+                             env={"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                                  "GIT_AUTHOR_DATE": date})
+        replayed += 1
+    return tip, replayed

@@ -56,7 +56,7 @@ def samples(words: tuple[str, ...]) -> list[tuple[list[str], bool]]:
             continue
         out += [(pos + [token, value], True), ([token, value, *pos], True),
                 (pos + [token, _sample_value(conv, 7), token, _sample_value(conv, 8)], True), (pos + [token], False),
-                (pos + [token, "-x"], False), (pos + [token, "--json"], False),
+                (pos + [token, "-x"], False), (pos + [token, "--json"], False), (pos + [token, "-h"], False),
                 (pos + [token, "--"], False), (pos + [token, ""], False),
                 (pos + [token, "bad"], False)]
         if token.startswith("--"):

@@ -1,7 +1,8 @@
 """Entry point and the one error boundary.
 
 Hot commands (``brief list/show/new``, …) are served by :mod:`flowergit.cli.fast` with the
-standard library only; everything else, and every ``-h``, goes to the typer app. Either way an
+standard library only, from a table generated out of the typer declarations; everything else,
+and every ``-h``, goes to the typer app. Either way an
 expected failure becomes ``fatal: …`` / ``hint: …`` on stderr (and the ``--json`` error envelope
 on stdout) with the exit code from DESIGN.md; an unexpected one is exit 1.
 """

@@ -24,7 +24,7 @@ def test_generated_docs_are_current() -> None:
 
 def test_stale_check_notices_a_change(tmp_path: Path) -> None:
     pytest.importorskip("docutils")
-    from flowergit.cli.experience import docs_model
+    from flowergit.cli.tree import docs_model
     from flowergit.ops import docs
 
     model = docs_model()
@@ -35,7 +35,7 @@ def test_stale_check_notices_a_change(tmp_path: Path) -> None:
 
 
 def visible_commands() -> list[str]:
-    from flowergit.cli.experience import docs_model
+    from flowergit.cli.tree import docs_model
 
     return [c.name for c in docs_model().walk()[1:]]
 

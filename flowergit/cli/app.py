@@ -1,6 +1,8 @@
-"""The typer application: one sub-app per noun, registered from :data:`NOUNS`.
+"""The typer application, assembled from :data:`MODULES`: one CLI module per noun or command family.
 
-Commands parse, call one ops function, render. No logic and no git here.
+Commands parse, call one ops function, render. No logic and no git here. These declarations are
+the single source of the CLI: help, completion, the manual (``scripts/gen_docs.py``) and the fast
+path's table (``cli/fastspec.py``, generated from them) all come from here.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import importlib
 from typing import Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
 
 from flowergit import __version__
 from flowergit.errors import Exit
@@ -22,25 +26,28 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False,
 )
 
-# (noun, module): each module defines `app`, a typer.Typer for that noun, or `register(app)`.
-NOUNS: list[tuple[str, str]] = [
-    ("brief", "flowergit.cli.brief"),
-    ("hooks", "flowergit.cli.hooks"),
-    ("signal", "flowergit.cli.signal"),
-    ("daemon", "flowergit.cli.daemon"),
-    ("baton", "flowergit.cli.baton"),
-    ("reset", "flowergit.cli.reset"),
-    ("handoff", "flowergit.cli.handoff"),
-    ("charter", "flowergit.cli.charter"),
-]
-# modules that add top-level commands with `register(app)`
-COMMANDS: list[str] = [
+# Each module's `register(app)` adds its noun (a sub-app) or its top-level commands. The order is
+# the order of `git flower -h` and of the manual: nouns in the order listed, then the commands.
+MODULES: list[str] = [
+    "flowergit.cli.brief",
+    "flowergit.cli.hooks",
+    "flowergit.cli.signal",
+    "flowergit.cli.daemon",
+    "flowergit.cli.baton",
+    "flowergit.cli.reset",
+    "flowergit.cli.handoff",
+    "flowergit.cli.charter",
     "flowergit.cli.orchestrate",
-    "flowergit.cli.setup",
+    "flowergit.cli.init",
+    "flowergit.cli.trust",
     "flowergit.cli.dispatch",
     "flowergit.cli.sync",
     "flowergit.cli.merge",
-    "flowergit.cli.experience",
+    "flowergit.cli.help",
+    "flowergit.cli.completion",
+    "flowergit.cli.doctor",
+    "flowergit.cli.prime",
+    "flowergit.cli.watch",
     "flowergit.cli.mcp_cmd",
 ]
 
@@ -68,10 +75,7 @@ def root(
     output.COLOR = color
 
 
-for _noun, _mod in NOUNS:
-    _m = importlib.import_module(_mod)
-    app.add_typer(_m.app, name=_noun)
-for _mod in COMMANDS:
+for _mod in MODULES:
     importlib.import_module(_mod).register(app)
 
 
@@ -80,12 +84,12 @@ def run(argv: list[str]) -> int:
 
     try:
         rv: Any = app(args=argv, prog_name="git flower", standalone_mode=False)
+    except NoArgsIsHelpError as e:  # `git flower brief` alone: its help
+        typer.echo(e.ctx.get_help() if e.ctx is not None else "")
+        return 0
     except typer.TyperException as e:
         ctx = getattr(e, "ctx", None)
-        if type(e).__name__.startswith("NoArgsIsHelp"):  # `git flower brief` alone: its help
-            typer.echo(ctx.get_help() if ctx else "")
-            return 0
-        if ctx is not None or type(e).__name__.endswith(("UsageError", "Parameter", "Option")):
+        if ctx is not None or isinstance(e, ClickUsageError):  # bad options or arguments
             cmd = ctx.command_path if ctx is not None else "git flower"
             raise UsageError(e.format_message(), f"see `{cmd} -h`") from None
         raise UsageError(e.format_message()) from None

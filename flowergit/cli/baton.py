@@ -65,3 +65,7 @@ def release(lane: str = LANE, daemon: str = DAEMON, json: bool = JSON) -> int:
     from flowergit.render import continuity as view
 
     return emit(ops.release(Ctx().load(), lane=lane, daemon=daemon), json, view.baton_step)
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="baton")

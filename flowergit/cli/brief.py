@@ -1,62 +1,54 @@
-"""`git flower brief …`: numbered work items on the `flower/briefs` branch."""
+"""`git flower brief …`: numbered work items on the `flower/briefs` branch.
+
+The ``run_*`` functions serve both the typer commands and the fast path (``cli/fast.py``, from
+the table ``cli/fastspec.py`` generated out of the declarations below); this module imports
+typer only inside :func:`register`.
+"""
 
 from __future__ import annotations
 
-import typer
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-from flowergit.cli.app_common import CONTEXT, JSON
-from flowergit.cli.experience import FORMAT, PORCELAIN
-
-app = typer.Typer(help="Briefs: numbered work items kept as files on the flower/briefs branch.",
-                  context_settings=CONTEXT, no_args_is_help=True, rich_markup_mode=None)
+    import typer
 
 
-@app.command("new")
-def new(
-    title: str = typer.Argument(..., help="One-line title."),
-    body_file: str = typer.Option(None, "--body-file", "-F", help="Read the spec from a file (- for stdin)."),
-    message: str = typer.Option(None, "-m", "--message", help="The spec as text."),
-    kind: str = typer.Option("brief", "--kind", help="brief, bug or idea."),
-    auto: bool = typer.Option(False, "--auto", help="Dispatch automatically once planned."),
-    agent: str = typer.Option(None, "--agent", help="Agent profile for this brief."),
-    depends: list[str] = typer.Option([], "--depends", help="A brief this one depends on (repeatable)."),
-    remote: str = typer.Option(None, "--remote", metavar="R",
-                               help="Reserve the id on remote R (default: the configured remote)."),
-    offline: bool = typer.Option(False, "--offline",
-                                 help="If the remote is unreachable, use an id reserved earlier "
-                                      "with `git flower sync --reserve N`."),
-    json: bool = JSON,
-) -> int:
-    """File a new brief; prints its id."""
-    from flowergit.cli.common import brief_new
+def run_new(*, title: str, body_file: str | None, message: str | None, kind: str, auto: bool,
+            agent: str | None, depends: Sequence[str], remote: str | None, offline: bool,
+            json: bool) -> int:
+    from flowergit.cli.common import emit, read_body
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import output
+    from flowergit.state.ids import brief_id
 
-    return brief_new(title=title, body_file=body_file, message=message, kind=kind, auto=auto,
-                     agent=agent, depends=depends, json=json, remote=remote, offline=offline)
+    ctx = Ctx().load()
+    deps = [brief_id(d) for dep in depends for d in dep.split(",") if d]
+    body = read_body(body_file, message, ctx.config.max_brief_bytes)
+    made = briefs.new(ctx, title=title, body=body, kind=kind, auto=auto, agent=agent, depends=deps,
+                      remote=remote, offline=offline)
+    return emit(made, json, lambda b: output.line(f"brief {b['id']}: {b['title']}"))
 
 
-@app.command("list")
-def list_(
-    status: str = typer.Option(None, "--status", help="Only briefs with this status."),
-    kind: str = typer.Option(None, "--kind", help="Only briefs of this kind."),
-    porcelain: bool = PORCELAIN,
-    fmt: str = FORMAT,
-    json: bool = JSON,
-) -> int:
-    """List briefs."""
+def run_list(*, status: str | None, kind: str | None, porcelain: bool, fmt: str | None,
+             json: bool) -> int:
+    from flowergit.cli.common import emit
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
     from flowergit.render import briefs as view
-    from flowergit.render.porcelain import emit_list
 
     items = briefs.list_(Ctx().load(), status=status, kind=kind)
+    if not porcelain and fmt is None:  # the plain forms: no porcelain module (and its re)
+        return emit(items, json, view.brief_list)
+    from flowergit.render.porcelain import emit_list
+
     return emit_list(items, json=json, porcelain_=porcelain, fmt=fmt,
                      fields=["id", "status", "kind", "auto_dispatch", "agent", "title"],
                      human=view.brief_list)
 
 
-@app.command("show")
-def show(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
-    """Show one brief with its spec."""
+def run_show(*, id: str, json: bool) -> int:
     from flowergit.cli.common import emit
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
@@ -67,73 +59,119 @@ def show(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
     return emit(briefs.show(Ctx().load(), bid), json, view.brief_show)
 
 
-@app.command("edit")
-def edit(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
-    """Edit a brief in $EDITOR; it is validated before anything is written."""
-    from flowergit.cli.common import emit
-    from flowergit.ops import briefs
-    from flowergit.ops.context import Ctx
-    from flowergit.render import briefs as view
-    from flowergit.state.ids import brief_id
+def register(parent: typer.Typer) -> None:
+    import typer
 
-    bid = brief_id(id)
-    return emit(briefs.edit(Ctx().load(), bid), json, view.brief_show)
+    from flowergit.cli.app_common import CONTEXT, FORMAT, JSON, PORCELAIN, fast
 
+    app = typer.Typer(help="Briefs: numbered work items kept as files on the flower/briefs branch.",
+                      context_settings=CONTEXT, no_args_is_help=True, rich_markup_mode=None)
+    parent.add_typer(app, name="brief")
 
-@app.command("set")
-def set_(
-    id: str = typer.Argument(..., metavar="N"),
-    pairs: list[str] = typer.Argument(..., metavar="KEY=VALUE..."),
-    json: bool = JSON,
-) -> int:
-    """Set front-matter keys (status, title, kind, auto_dispatch, agent, depends_on, …)."""
-    from flowergit.cli.common import emit
-    from flowergit.ops import briefs
-    from flowergit.ops.context import Ctx
-    from flowergit.render import briefs as view
-    from flowergit.state.ids import brief_id
+    @app.command("new")
+    @fast(run_new)
+    def new(
+        title: str = typer.Argument(..., help="One-line title."),
+        body_file: str = typer.Option(None, "--body-file", "-F", help="Read the spec from a file (- for stdin)."),
+        message: str = typer.Option(None, "-m", "--message", help="The spec as text."),
+        kind: str = typer.Option("brief", "--kind", help="brief, bug or idea."),
+        auto: bool = typer.Option(False, "--auto", help="Dispatch automatically once planned."),
+        agent: str = typer.Option(None, "--agent", help="Agent profile for this brief."),
+        depends: list[str] = typer.Option([], "--depends", help="A brief this one depends on (repeatable)."),
+        remote: str = typer.Option(None, "--remote", metavar="R",
+                                   help="Reserve the id on remote R (default: the configured remote)."),
+        offline: bool = typer.Option(False, "--offline",
+                                     help="If the remote is unreachable, use an id reserved earlier "
+                                          "with `git flower sync --reserve N`."),
+        json: bool = JSON,
+    ) -> int:
+        """File a new brief; prints its id."""
+        return run_new(title=title, body_file=body_file, message=message, kind=kind, auto=auto,
+                       agent=agent, depends=depends, remote=remote, offline=offline, json=json)
 
-    bid = brief_id(id)
-    return emit(briefs.set_(Ctx().load(), bid, pairs), json, view.brief_show)
+    @fast(run_list)
+    def list_(
+        status: str = typer.Option(None, "--status", help="Only briefs with this status."),
+        kind: str = typer.Option(None, "--kind", help="Only briefs of this kind."),
+        porcelain: bool = PORCELAIN,
+        fmt: str = FORMAT,
+        json: bool = JSON,
+    ) -> int:
+        """List briefs."""
+        return run_list(status=status, kind=kind, porcelain=porcelain, fmt=fmt, json=json)
 
+    app.command("list")(list_)
+    app.command("ls", hidden=True)(list_)
 
-@app.command("plan")
-def plan(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
-    """Mark a brief planned (an auto_dispatch brief then emits an auto_dispatch signal)."""
-    from flowergit.cli.common import emit
-    from flowergit.ops import briefs
-    from flowergit.ops.context import Ctx
-    from flowergit.render import briefs as view
-    from flowergit.state.ids import brief_id
+    @app.command("show")
+    @fast(run_show)
+    def show(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+        """Show one brief with its spec."""
+        return run_show(id=id, json=json)
 
-    bid = brief_id(id)
-    return emit(briefs.plan(Ctx().load(), bid), json, view.brief_show)
+    @app.command("edit")
+    def edit(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+        """Edit a brief in $EDITOR; it is validated before anything is written."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import briefs
+        from flowergit.ops.context import Ctx
+        from flowergit.render import briefs as view
+        from flowergit.state.ids import brief_id
 
+        bid = brief_id(id)
+        return emit(briefs.edit(Ctx().load(), bid), json, view.brief_show)
 
-@app.command("log")
-def log(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
-    """A brief's history, from the commits of the briefs branch."""
-    from flowergit.cli.common import emit
-    from flowergit.ops import briefs
-    from flowergit.ops.context import Ctx
-    from flowergit.render import briefs as view
-    from flowergit.state.ids import brief_id
+    @app.command("set")
+    def set_(
+        id: str = typer.Argument(..., metavar="N"),
+        pairs: list[str] = typer.Argument(..., metavar="KEY=VALUE..."),
+        json: bool = JSON,
+    ) -> int:
+        """Set front-matter keys (status, title, kind, auto_dispatch, agent, depends_on, …)."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import briefs
+        from flowergit.ops.context import Ctx
+        from flowergit.render import briefs as view
+        from flowergit.state.ids import brief_id
 
-    bid = brief_id(id)
-    return emit(briefs.log(Ctx().load(), bid), json, view.brief_log)
+        bid = brief_id(id)
+        return emit(briefs.set_(Ctx().load(), bid, pairs), json, view.brief_show)
 
+    @app.command("plan")
+    def plan(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+        """Mark a brief planned (an auto_dispatch brief then emits an auto_dispatch signal)."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import briefs
+        from flowergit.ops.context import Ctx
+        from flowergit.render import briefs as view
+        from flowergit.state.ids import brief_id
 
-@app.command("import")
-def import_(
-    source: str = typer.Argument("-", metavar="[FILE|-]"),
-    json: bool = JSON,
-) -> int:
-    """Create briefs from JSON lines ({"title", "body", "kind", "status", …}) in one commit."""
-    from flowergit.cli.common import emit
-    from flowergit.ops import briefs
-    from flowergit.ops.context import Ctx
-    from flowergit.render import output
+        bid = brief_id(id)
+        return emit(briefs.plan(Ctx().load(), bid), json, view.brief_show)
 
-    made = briefs.import_(Ctx().load(), source)
-    return emit(made, json, lambda m: output.line(
-        f"imported {len(m)} briefs: {m[0]['id']}-{m[-1]['id']}"))
+    @app.command("log")
+    def log(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+        """A brief's history, from the commits of the briefs branch."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import briefs
+        from flowergit.ops.context import Ctx
+        from flowergit.render import briefs as view
+        from flowergit.state.ids import brief_id
+
+        bid = brief_id(id)
+        return emit(briefs.log(Ctx().load(), bid), json, view.brief_log)
+
+    @app.command("import")
+    def import_(
+        source: str = typer.Argument("-", metavar="[FILE|-]"),
+        json: bool = JSON,
+    ) -> int:
+        """Create briefs from JSON lines ({"title", "body", "kind", "status", …}) in one commit."""
+        from flowergit.cli.common import emit
+        from flowergit.ops import briefs
+        from flowergit.ops.context import Ctx
+        from flowergit.render import output
+
+        made = briefs.import_(Ctx().load(), source)
+        return emit(made, json, lambda m: output.line(
+            f"imported {len(m)} briefs: {m[0]['id']}-{m[-1]['id']}"))

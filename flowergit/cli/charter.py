@@ -24,3 +24,7 @@ def show(
     from flowergit.render import continuity as view
 
     return emit(ops.show(Ctx().load(), role, daemon=daemon, lane=lane), json, view.charter_show)
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="charter")

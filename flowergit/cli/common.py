@@ -1,4 +1,4 @@
-"""Shared by the typer commands and the fast path: output and the brief-new argument handling."""
+"""Shared by the typer commands and the fast path: output and reading a text argument."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flowergit.render import output
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -27,17 +27,3 @@ def read_body(body_file: str | None, message: str | None, cap: int) -> bytes:
 
     return read_source(body_file, message, cap, ("--body-file", "-m"))
 
-
-def brief_new(*, title: str, body_file: str | None, message: str | None, kind: str, auto: bool,
-              agent: str | None, depends: Sequence[str], json: bool, remote: str | None = None,
-              offline: bool = False) -> int:
-    from flowergit.ops import briefs
-    from flowergit.ops.context import Ctx
-    from flowergit.state.ids import brief_id
-
-    ctx = Ctx().load()
-    deps = [brief_id(d) for dep in depends for d in dep.split(",") if d]
-    body = read_body(body_file, message, ctx.config.max_brief_bytes)
-    made = briefs.new(ctx, title=title, body=body, kind=kind, auto=auto, agent=agent, depends=deps,
-                      remote=remote, offline=offline)
-    return emit(made, json, lambda b: output.line(f"brief {b['id']}: {b['title']}"))

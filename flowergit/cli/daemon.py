@@ -104,3 +104,7 @@ def spawn(
 
     got = ops.spawn(Ctx().load(), role=role, agent=agent, lane=lane, successor_of=successor_of)
     return emit(got, json, view.daemon_one)
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="daemon")

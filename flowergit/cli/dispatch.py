@@ -1,7 +1,8 @@
 """Top-level worker commands: dispatch, status, ps, logs, wait, stop, done, clean, attach, send.
 
-The ``run_*`` functions are shared by the typer commands and the fast path (``cli/fast.py``);
-this module imports typer only inside :func:`register`.
+The ``run_*`` functions serve both the typer commands and the fast path (``cli/fast.py``, from
+the table ``cli/fastspec.py`` generated out of the declarations below); this module imports
+typer only inside :func:`register`.
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
 def register(app: typer.Typer) -> None:
     import typer
 
-    from flowergit.cli.app_common import JSON
+    from flowergit.cli.app_common import JSON, fast
 
     @app.command("dispatch")
+    @fast(run_dispatch)
     def dispatch(
         id: str = typer.Argument(..., metavar="N", help="The brief to dispatch."),
         agent: str = typer.Option(None, "--agent", metavar="NAME",
@@ -91,11 +93,13 @@ def register(app: typer.Typer) -> None:
                             tmux=tmux, json=json)
 
     @app.command("status")
+    @fast(run_status)
     def status(json: bool = JSON) -> int:
         """Briefs by status, the workers and the queue."""
         return run_status(json=json)
 
     @app.command("ps")
+    @fast(run_ps)
     def ps(all_: bool = typer.Option(False, "--all", "-a", help="Include cleaned dispatches."),
            json: bool = JSON) -> int:
         """One row per dispatch: state, agent, elapsed, commits, files, last commit and log line."""
@@ -137,6 +141,7 @@ def register(app: typer.Typer) -> None:
         return emit(res, json, view.log_text)
 
     @app.command("wait")
+    @fast(run_wait)
     def wait(ids: list[str] = typer.Argument(..., metavar="N[.k]..."),
              timeout: float = typer.Option(None, "--timeout", metavar="S",
                                            help="Give up after S seconds (exit 75)."),
@@ -209,33 +214,3 @@ def register(app: typer.Typer) -> None:
         res: dict[str, Any] = workers.send(Ctx().load(), id, text, enter=enter, keys=key)
         return emit(res, json, lambda r: output.line(f"sent to {r['id']}"))
 
-
-def fast_parser(name: str, make: Any) -> tuple[Any, Any]:
-    """argparse parsers for the hot worker commands (``cli/fast.py``): no typer, no rich."""
-    if name == "dispatch":
-        p = make("git flower dispatch")
-        p.add_argument("id")
-        p.add_argument("--agent")
-        p.add_argument("--base")
-        p.add_argument("--rework", action="store_true")
-        p.add_argument("--resume", action="store_true")
-        p.add_argument("--tmux", action="store_true")
-        p.add_argument("--json", action="store_true")
-        return p, lambda a: run_dispatch(id=a.id, agent=a.agent, base=a.base, rework=a.rework,
-                                         resume=a.resume, tmux=a.tmux, json=a.json)
-    if name == "status":
-        p = make("git flower status")
-        p.add_argument("--json", action="store_true")
-        return p, lambda a: run_status(json=a.json)
-    if name == "ps":
-        p = make("git flower ps")
-        p.add_argument("--all", "-a", dest="all_", action="store_true")
-        p.add_argument("--json", action="store_true")
-        return p, lambda a: run_ps(all_=a.all_, json=a.json)
-    if name == "wait":
-        p = make("git flower wait")
-        p.add_argument("ids", nargs="+")
-        p.add_argument("--timeout", type=float)
-        p.add_argument("--json", action="store_true")
-        return p, lambda a: run_wait(ids=a.ids, timeout=a.timeout, json=a.json)
-    raise KeyError(name)

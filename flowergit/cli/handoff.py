@@ -42,3 +42,7 @@ def show(lane: str = LANE,
     from flowergit.render import continuity as view
 
     return emit(ops.show(Ctx().load(), lane=lane, history=history), json, view.handoff_show)
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="handoff")

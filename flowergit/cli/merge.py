@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import typer
 
 
 def run_merge(*, id: str | None, into: str | None, no_test: bool, dry_run: bool, force: bool,
               json: bool) -> int:
-    """Shared by the typer command and the fast path."""
+    """Serves both the typer command and the fast path (``cli/fastspec.py``)."""
     from flowergit.cli.common import emit
     from flowergit.errors import Conflict, TestsFailed
     from flowergit.ops import merge as ops
@@ -39,29 +37,13 @@ def run_merge(*, id: str | None, into: str | None, no_test: bool, dry_run: bool,
                   "see each brief's reason above", data=items)
 
 
-def fast_parser(name: str, make: Callable[[str], Any]) -> tuple[Any, Callable[[Any], int]]:
-    """`git flower merge …` without typer (cli/fast.py): same options, same function."""
-    p = make(f"git flower {name}")
-    p.add_argument("id", nargs="?")
-    p.add_argument("--into")
-    p.add_argument("--no-test", dest="no_test", action="store_true")
-    p.add_argument("--dry-run", dest="dry_run", action="store_true")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--json", action="store_true")
-
-    def handler(a: Any) -> int:
-        return run_merge(id=a.id, into=a.into, no_test=a.no_test, dry_run=a.dry_run,
-                         force=a.force, json=a.json)
-
-    return p, handler
-
-
 def register(app: typer.Typer) -> None:
     import typer
 
-    from flowergit.cli.app_common import JSON
+    from flowergit.cli.app_common import JSON, fast
 
     @app.command("merge")
+    @fast(run_merge)
     def merge(
         id: str = typer.Argument(None, metavar="[N]", help="Brief to merge; none: every finished brief in the order they finished."),
         into: str = typer.Option(None, "--into", metavar="BRANCH", help="Target branch (default: [flower] target)."),

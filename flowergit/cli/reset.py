@@ -65,3 +65,7 @@ def retire(lane: str = LANE, daemon: str = DAEMON,
     from flowergit.ops.context import Ctx
 
     return _emit(ops.retire(Ctx().load(), lane=lane, daemon=daemon, predecessor=predecessor), json)
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="reset")

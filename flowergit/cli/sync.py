@@ -1,4 +1,4 @@
-"""Top-level commands `git flower sync`, `git flower remote` and the hidden `hook-impl`."""
+"""Top-level commands `git flower sync` and `git flower remote`: flower state through a git remote."""
 
 from __future__ import annotations
 
@@ -76,14 +76,3 @@ def register(app: typer.Typer) -> None:
             output.line(f"now run `git flower sync {r['remote']}` to exchange flower state")
 
         return emit(res, json, human)
-
-    @app.command("hook-impl", hidden=True, context_settings={"ignore_unknown_options": True,
-                                                              "allow_extra_args": True})
-    def hook_impl(
-        event: str = typer.Argument(..., metavar="EVENT"),
-        args: list[str] = typer.Argument(None, metavar="ARGS..."),
-    ) -> int:
-        """Run git flower's part of a git hook (called by the installed hook stubs)."""
-        from flowergit.ops import hooks
-
-        return hooks.run(event, list(args or []))

@@ -1,0 +1,55 @@
+"""Top-level `git flower watch`: a live view of `status` and `ps`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("watch")
+    def watch(
+        interval: float = typer.Option(1.0, "--interval", "-n", metavar="SECONDS",
+                                       help="Seconds between refreshes."),
+        count: int = typer.Option(None, "--count", metavar="N",
+                                  help="Stop after N refreshes (default: until Ctrl-C)."),
+        json: bool = typer.Option(False, "--json",
+                                  help="One JSON document per change, one per line (JSON lines)."),
+    ) -> int:
+        """A live view of `status` and `ps` that refreshes until Ctrl-C; piped, a plain snapshot
+        is printed each time something changes."""
+        from flowergit.errors import UsageError
+        from flowergit.ops import watch as ops_watch
+        from flowergit.ops.context import Ctx
+        from flowergit.render import output
+        from flowergit.render import watch as view
+
+        if not interval > 0:  # also refuses NaN
+            raise UsageError("--interval must be a positive number of seconds")
+        if count is not None and count < 1:
+            raise UsageError("--count must be at least 1")
+        ctx = Ctx().load()
+        try:
+            if json:
+                for snap in ops_watch.changes(ctx, interval=interval, count=count):
+                    sys.stdout.write(output.dumps({"version": 1, "ok": True, "data": snap}) + "\n")
+                    sys.stdout.flush()
+            elif output.styled():
+                from rich.live import Live
+
+                con = view.console()
+                frames = ops_watch.frames(ctx, interval=interval, count=count)
+                first = next(frames)
+                title = "git flower watch  (Ctrl-C to quit)"
+                with Live(view.renderable(first, title=title), console=con,
+                          auto_refresh=False, transient=False) as live:
+                    for snap in frames:
+                        live.update(view.renderable(snap, title=title), refresh=True)
+            else:
+                for i, snap in enumerate(ops_watch.changes(ctx, interval=interval, count=count)):
+                    sys.stdout.write(("\n" if i else "") + f"-- {snap['at']}\n" + view.plain(snap))
+                    sys.stdout.flush()
+        except KeyboardInterrupt:
+            return 0
+        return 0

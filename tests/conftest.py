@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 
 BIN = os.path.dirname(sys.executable)
+OUTER_PATH = os.environ.get("PATH", "")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private HOME and git config: no system config, fixed identity, `main` as default branch."""
-    home = tmp_path_factory.mktemp("home")
+def isolate(mp: pytest.MonkeyPatch, home: Path, path: str) -> None:
+    """Point git and git flower at a private HOME and git config: no system config, a fixed
+    identity, `main` as default branch, no GIT_*/FLOWER* variables from outside."""
+    home.mkdir(parents=True, exist_ok=True)
     gitconfig = home / ".gitconfig"
     gitconfig.write_text(
         "[user]\n\tname = Flower Test\n\temail = test@flower.invalid\n"
@@ -32,17 +33,24 @@ def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     )
     for var in list(os.environ):
         if var.startswith(("GIT_", "FLOWER")) and var not in ("GIT_FLOWER_TRACE", "FLOWER_KEEP_TMP"):
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
-    monkeypatch.setenv("GIT_EDITOR", "false")
-    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
-    monkeypatch.setenv("PATH", BIN + os.pathsep + os.environ.get("PATH", ""))
-    monkeypatch.delenv("NO_COLOR", raising=False)
+            mp.delenv(var, raising=False)
+    mp.setenv("HOME", str(home))
+    mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    mp.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    mp.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    mp.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    mp.setenv("GIT_EDITOR", "false")
+    mp.setenv("GIT_TERMINAL_PROMPT", "0")
+    mp.setenv("PATH", BIN + os.pathsep + path)
+    mp.delenv("NO_COLOR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private HOME and git config for each test (see :func:`isolate`)."""
+    home = tmp_path_factory.mktemp("home")
+    isolate(monkeypatch, home, os.environ.get("PATH", ""))
     yield home
 
 
@@ -107,7 +115,43 @@ def flower_json(cwd: str | Path, *args: str, **kw: object) -> object:
     return doc["data"]
 
 
+_TEMPLATES: dict[tuple[str, bool], Path] = {}
+_TEMPLATE_ROOT: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def template_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where :func:`make_repo` keeps the repositories it copies (one set per test process)."""
+    root = tmp_path_factory.mktemp("templates")
+    _TEMPLATE_ROOT[:] = [root]
+    return root
+
+
 def make_repo(path: Path, *, object_format: str = "sha1", init_flower: bool = True) -> Path:
+    """A repository at ``path`` with one commit (and `git flower init` done and committed).
+
+    The first call per kind builds it for real into a template; later calls copy the template
+    and refresh the index's stat data, which is a tenth of the cost of a `git flower init`
+    subprocess and two commits. Every copy is byte-identical, commit ids included."""
+    key = (object_format, init_flower)
+    tpl = _TEMPLATES.get(key)
+    if tpl is None and _TEMPLATE_ROOT:
+        tpl = _TEMPLATE_ROOT[0] / f"{object_format}-{'flower' if init_flower else 'plain'}"
+        with pytest.MonkeyPatch.context() as mp:  # built as a fresh test would, whatever this one changed
+            isolate(mp, _TEMPLATE_ROOT[0] / "home", OUTER_PATH)
+            _build_repo(tpl, object_format=object_format, init_flower=init_flower)
+        _TEMPLATES[key] = tpl
+    if tpl is None:
+        return _build_repo(path, object_format=object_format, init_flower=init_flower)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and any(path.iterdir()):
+        raise AssertionError(f"make_repo: {path} is not empty")
+    shutil.copytree(tpl, path, symlinks=True, dirs_exist_ok=True)
+    git(path, "update-index", "-q", "--refresh")
+    return path
+
+
+def _build_repo(path: Path, *, object_format: str, init_flower: bool) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main", f"--object-format={object_format}")
     (path / "README.md").write_text("hello\n")
@@ -217,3 +261,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             keep = Path("/tmp/flower-kept") / item.name
             shutil.copytree(tmp, keep, dirs_exist_ok=True, symlinks=True)
             sys.stderr.write(f"\nkept {keep}\n")
+
+
+def slow_after(values: Sequence[object], keep: int = 1) -> list[object]:
+    """Parameters for a matrix test: the first ``keep`` run in the quick suite, the rest are
+    marked ``slow`` (the full suite runs them all)."""
+    return [pytest.param(v, marks=() if i < keep else pytest.mark.slow) for i, v in enumerate(values)]

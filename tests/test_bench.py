@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 # the budget rows of DESIGN.md ("Budgets"), as bench/run.py names them
@@ -16,6 +17,7 @@ ROWS = ["brief list --json", "brief show N --json", "brief new --json", "signal 
         "status --json", "installed commit hooks", "merge N", "dispatch x"]
 
 
+@pytest.mark.slow  # benchmark
 def test_small_benchmark_runs_and_prints_every_budget_row(tmp_path: Path) -> None:
     md = tmp_path / "perf.md"
     raw = tmp_path / "perf.json"

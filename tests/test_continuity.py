@@ -411,6 +411,7 @@ class ContinuityMachine(RuleBasedStateMachine):
             assert epochs.setdefault(e, d) == d, "two daemons wrote under one epoch"
 
 
+@pytest.mark.slow  # state machine
 def test_continuity_state_machine(hermetic: Path) -> None:
     run_state_machine_as_test(
         ContinuityMachine,

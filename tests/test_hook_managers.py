@@ -183,6 +183,7 @@ def test_print_names_the_managers_it_knows(repo: Path) -> None:
     assert got["manager"] == "lefthook" and "hook-impl commit-msg {1}" in got["snippet"]  # type: ignore[index]
 
 
+@pytest.mark.slow  # pre-commit try-repo
 @pytest.mark.timeout(660)  # pre-commit installs git flower and its dependencies in a venv of its own
 def test_published_pre_commit_hooks_run_under_real_pre_commit(repo: Path, tmp_path: Path) -> None:
     """.pre-commit-hooks.yaml, as pre-commit reads it from git flower's repository (try-repo:

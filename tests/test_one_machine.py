@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import flower, flower_json, git, make_repo, snapshot_state, write_exe
+from conftest import flower, flower_json, git, make_repo, slow_after, snapshot_state, write_exe
 from merge_helpers import finished, setup_repo
 
 DATES = {"GIT_AUTHOR_DATE": "2026-11-20T10:00:00Z", "GIT_COMMITTER_DATE": "2026-11-20T10:00:00Z"}
@@ -351,7 +351,7 @@ COMMANDS = {
 }
 
 
-@pytest.mark.parametrize("free_kib", [0, 8, 40])
+@pytest.mark.parametrize("free_kib", slow_after([0, 8, 40]))
 def test_a_full_disk_is_one_clean_error_and_nothing_changes(tmp_path: Path, small_fs: Path,
                                                             free_kib: int) -> None:
     repo, to_merge, to_dispatch = _full_disk_repo(tmp_path, small_fs)
@@ -486,6 +486,7 @@ def killed(repo: Path, argv: list[str], delay: float,
     p.wait(timeout=30)
 
 
+@pytest.mark.slow  # a kill at each delay
 def test_sigkill_of_brief_set_loses_nothing(repo: Path) -> None:
     bid = str(flower_json(repo, "brief", "new", "to be set")["id"])  # type: ignore[index]
     for i, delay in enumerate(DELAYS):
@@ -498,6 +499,7 @@ def test_sigkill_of_brief_set_loses_nothing(repo: Path) -> None:
         assert flower_json(repo, "brief", "show", bid)["title"] == f"set {i}"  # type: ignore[index]
 
 
+@pytest.mark.slow  # a kill at each delay
 def test_sigkill_of_signal_claim_loses_nothing(repo: Path) -> None:
     for delay in DELAYS:
         sid = str(flower_json(repo, "signal", "emit", "work")["id"])  # type: ignore[index]
@@ -512,6 +514,7 @@ def test_sigkill_of_signal_claim_loses_nothing(repo: Path) -> None:
         assert flower(repo, "signal", "complete", sid).returncode == 0
 
 
+@pytest.mark.slow  # a kill at each delay, each a dozen processes
 def test_sigkill_of_reset_handoff_loses_nothing(repo: Path) -> None:
     delays = DELAYS[::2]
     sleepers = [subprocess.Popen(["sleep", "300"]) for _ in range(2 * len(delays))]
@@ -658,6 +661,7 @@ def test_two_merges_at_once_land_both_exactly_once(tmp_path: Path) -> None:
     whole(repo)
 
 
+@pytest.mark.slow
 def test_merge_while_sync_runs(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     bare = tmp_path / "remote.git"

@@ -25,6 +25,7 @@ def test_ruff_finds_no_errors() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.slow  # the CI lint step runs mypy too
 def test_mypy_strict_is_clean() -> None:
     r = subprocess.run([*_tool("mypy"), "flowergit"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr

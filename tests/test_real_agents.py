@@ -28,6 +28,8 @@ from modelserver import ModelServer, Turn, edit, read, say, shell, write
 
 AGENTS = ROOT / "tests" / "agents"
 BIN = AGENTS / "node_modules" / ".bin"
+pytestmark = pytest.mark.slow  # real agent CLIs under node, a model server, whole dispatches
+
 PINNED = {"codex": "0.171.0", "claude": "2.1.332", "gemini": "0.61.0"}
 NOBODY = 65534
 

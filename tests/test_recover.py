@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import flower, git, snapshot_state
+from conftest import flower, git, slow_after, snapshot_state
 from merge_helpers import SUITE, env_fp, finished, notes_of, setup_repo
 
 BEFORE_CAS = ["after_snapshot", "after_merge_commit", "during_tests", "before_stash",
@@ -53,14 +53,14 @@ def _merge_lines(repo: Path) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("point", BEFORE_CAS + AFTER_CAS)
+@pytest.mark.parametrize("point", slow_after(BEFORE_CAS, 1) + slow_after(AFTER_CAS, 1))
 def test_sigkill_at_each_failpoint_then_recover(tmp_path: Path, point: str) -> None:
     _kill_then_recover(tmp_path, point)
 
 
-@pytest.mark.parametrize("point", ["after_merge_commit", "before_stash", "after_stash",
-                                   "after_checkout_update", "after_target_cas",
-                                   "after_notes_write"])
+@pytest.mark.parametrize("point", slow_after(["after_merge_commit", "before_stash", "after_stash",
+                                              "after_checkout_update", "after_target_cas",
+                                              "after_notes_write"]))
 def test_sigkill_in_a_merge_without_suite_then_recover(tmp_path: Path, point: str) -> None:
     """--no-test journals the merge once, straight as "landing": every point still recovers."""
     _kill_then_recover(tmp_path, point, "--no-test")

@@ -49,6 +49,7 @@ def ctx_for(path: Path):  # type: ignore[no-untyped-def]
     return Ctx(cwd=str(path))
 
 
+@pytest.mark.slow  # stress
 def test_three_clones_claim_the_same_signals_exactly_once(tmp_path: Path, served) -> None:
     bare, url = served
     clones = [clone(tmp_path, url, c) for c in "abc"]

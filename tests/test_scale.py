@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, flower, flower_json, git, write_exe
+from conftest import ROOT, flower, flower_json, git, slow_after, write_exe
 
 sys.path.insert(0, str(ROOT / "bench"))
 import build  # noqa: E402
@@ -44,6 +44,7 @@ HOT = [("brief", "list", "--json"), ("brief", "show", "3", "--json"), ("brief", 
        ("status", "--json"), ("signal", "claim", "--next", "--json")]
 
 
+@pytest.mark.slow  # scale
 def test_hot_commands_start_as_many_git_processes_at_300_items_as_at_10(tmp_path: Path) -> None:
     small = build.init_repo(tmp_path / "small")
     big = build.init_repo(tmp_path / "big")
@@ -108,7 +109,7 @@ def test_outside_a_repository_a_too_old_git_is_reported_as_such(tmp_path: Path) 
     assert r.returncode == 6 and "found 2.20.0" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("n", [50, 400])
+@pytest.mark.parametrize("n", slow_after([50, 400]))
 def test_status_reads_every_dispatch_record_in_one_batch(repo: Path, n: int) -> None:
     grow(repo, 20, n, 0)
     calls = git_calls(repo, "status", "--json")
@@ -149,7 +150,7 @@ def tree_entries_rewritten(repo: Path, old: str, new: str) -> int:
     return sum(len(git(repo, "ls-tree", f"{new}:{p}" if p else new).stdout.splitlines()) for p in ["", *changed])
 
 
-@pytest.mark.parametrize("n", [300, 3000])
+@pytest.mark.parametrize("n", slow_after([300, 3000]))
 def test_notes_are_appended_and_read_at_a_cost_set_by_the_fanout_not_the_count(tmp_path: Path, n: int) -> None:
     """100,000 commits with notes is the benchmark's size; 300 and 3,000 keep the test lean.
     Appends land under git's fan-out (the root stays at 256 subtrees, one subtree is rewritten),
@@ -180,6 +181,7 @@ def test_notes_are_appended_and_read_at_a_cost_set_by_the_fanout_not_the_count(t
     assert sum(c.startswith("cat-file") for c in calls) == 1 and len(calls) <= 3, calls
 
 
+@pytest.mark.slow  # scale
 def test_a_flat_legacy_notes_tree_moves_under_the_fanout_once(tmp_path: Path) -> None:
     """3,000 notes written flat (as older git flower wrote them): the first append moves them
     all under the fan-out, each object keeping its one blob; later appends rewrite small trees."""
@@ -204,6 +206,7 @@ def test_a_flat_legacy_notes_tree_moves_under_the_fanout_once(tmp_path: Path) ->
                    objs[-1]: [{"kind": "merge", "v": 1}]}
 
 
+@pytest.mark.slow  # benchmark
 def test_the_notes_benchmark_runs_and_prints_at_small_scale() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_notes.py"), "--sizes", "300", "--reps", "1"],
                          capture_output=True, text=True, timeout=300, check=False)

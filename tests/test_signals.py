@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tests.conftest import flower, flower_json, git, snapshot_state
 
 TESTING = {"FLOWER_TESTING": "1"}
@@ -103,6 +104,7 @@ def _claimers(repo: Path, n: int, script: str) -> list[subprocess.CompletedProce
     return out
 
 
+@pytest.mark.slow  # stress
 def test_eight_processes_claim_every_signal_exactly_once(repo: Path) -> None:
     ids = {emit(repo) for _ in range(24)}
     loop = (f"while :; do out=$({sys.executable} -m flowergit signal claim --next --json); rc=$?; "
@@ -114,6 +116,7 @@ def test_eight_processes_claim_every_signal_exactly_once(repo: Path) -> None:
     assert snapshot_state(repo).locks == ()
 
 
+@pytest.mark.slow  # stress
 def test_thirty_two_claimers_one_signal_one_winner(repo: Path) -> None:
     """FAULTS.md 23: exactly one rc=0; the others exit 4 naming the winner; no lock left."""
     sid = emit(repo)

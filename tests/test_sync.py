@@ -25,6 +25,7 @@ def record_commit(repo: Path, body: dict[str, object], parent: str | None = None
     return git(repo, *args).stdout.strip()
 
 
+@pytest.mark.slow  # stress
 def test_three_clones_create_briefs_concurrently_and_converge(tmp_path: Path, served) -> None:
     bare, url = served
     clones = [clone(tmp_path, url, c) for c in "abc"]
@@ -329,6 +330,7 @@ def test_sync_in_a_sha256_repository(tmp_path: Path, fmt: str) -> None:
     assert titles(a) == titles(b) == {1: "one", 2: "two"}
 
 
+@pytest.mark.slow  # stress
 def test_concurrent_note_syncs_lose_nothing(tmp_path: Path, served) -> None:
     """Rejected pushes re-fetch and re-merge: no clone's notes are dropped (git-ai #2270)."""
     _, url = served

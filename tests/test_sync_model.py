@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import flower, git, make_repo
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -106,4 +107,4 @@ class TwoClones(RuleBasedStateMachine):
 
 TwoClones.TestCase.settings = settings(max_examples=6, stateful_step_count=8, deadline=None,
                                        suppress_health_check=list(HealthCheck))
-test_two_clones_model = TwoClones.TestCase
+test_two_clones_model = pytest.mark.slow(TwoClones.TestCase)  # a state machine of syncs

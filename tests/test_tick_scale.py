@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tests.conftest import flower, flower_json
 
 
@@ -33,6 +34,7 @@ def tick_git_calls(repo: Path, tmp_path: Path) -> tuple[dict[str, object], list[
     return json.loads(r.stdout)["data"], calls
 
 
+@pytest.mark.slow  # scale
 def test_tick_git_processes_do_not_grow_with_pending_signals(repo: Path, tmp_path: Path) -> None:
     (repo / ".flower.toml").write_text(
         (repo / ".flower.toml").read_text().replace("max_parallel = 4", "max_parallel = 1"))

@@ -138,7 +138,7 @@ class Brief:
 def _jsonable(v: Any) -> Any:
     _dt = datetime_module()
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
-        return _iso(v)
+        return iso(v)
     if isinstance(v, list):
         return [_jsonable(x) for x in v]
     if isinstance(v, dict):
@@ -146,7 +146,7 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _iso(v: Any) -> str:
+def iso(v: Any) -> str:
     _dt = datetime_module()
     if isinstance(v, _dt.datetime) and v.tzinfo is not None:
         v = v.astimezone(_dt.timezone.utc).replace(tzinfo=None)
@@ -253,7 +253,7 @@ def from_meta(meta: dict[str, Any], body: str, where: str = "brief", front: byte
              "created", "run"}
     extra = {k: v for k, v in meta.items() if k not in known}
     return Brief(id=bid, title=title, kind=kind, status=status, auto_dispatch=auto, agent=agent,
-                 depends_on=list(deps), created=_iso(created) if created is not None else None,
+                 depends_on=list(deps), created=iso(created) if created is not None else None,
                  run=run, extra=extra, body=body)
 
 

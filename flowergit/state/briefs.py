@@ -388,7 +388,7 @@ class BriefStore:
             if reserve is not None:
                 nxt = reserve(nxt)
             changes = []
-            created = codec._iso(codec.now_utc())
+            created = codec.iso(codec.now_utc())
             for i, d in enumerate(drafts):
                 b = codec.Brief(**{**d.__dict__, "id": nxt + i, "created": d.created or created})
                 changes.append(Change(brief_path(b.id), codec.render_new(b)))

@@ -12,6 +12,10 @@ kinds are enums, ids have their grammar as a pattern and may be given as numbers
 (``12``, ``"12"``, ``"12.2"``), and ``brief_set`` takes typed values that it encodes the way
 ``git flower brief set KEY=VALUE`` expects. Arguments that do not fit the schema are refused
 before any command runs, as a ``usage`` tool error.
+
+Over 500 lines because :func:`build` declares every tool (its typed parameters, description and
+the command it runs) in one place, the way the MCP SDK registers them; each tool is a few lines
+and they share the argument types above.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ sys.path.insert(0, ROOT)
 
 from flowergit.cli import fastgen
 from flowergit.cli.tree import docs_model
-from flowergit.ops import docs
+from flowergit.ops.setup import docs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -196,7 +196,7 @@ class ContinuityMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 2))
     def take(self, i: int) -> None:
         from flowergit.errors import Conflict
-        from flowergit.ops import baton
+        from flowergit.ops.continuity import baton
 
         d = self.ids[i]
         try:
@@ -217,7 +217,7 @@ class ContinuityMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 2))
     def release(self, i: int) -> None:
         from flowergit.errors import Conflict, NotFound
-        from flowergit.ops import baton
+        from flowergit.ops.continuity import baton
 
         d = self.ids[i]
         try:
@@ -237,7 +237,7 @@ class ContinuityMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 2))
     def request_reset(self, i: int) -> None:
         from flowergit.errors import Conflict, NotFound
-        from flowergit.ops import reset
+        from flowergit.ops.continuity import reset
 
         d = self.ids[i]
         try:
@@ -252,7 +252,7 @@ class ContinuityMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 2))
     def ready(self, i: int) -> None:
         from flowergit.errors import Conflict, NotFound
-        from flowergit.ops import reset
+        from flowergit.ops.continuity import reset
 
         d = self.ids[i]
         try:
@@ -266,7 +266,7 @@ class ContinuityMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 2))
     def handoff(self, i: int) -> None:
         from flowergit.errors import Conflict, NotFound
-        from flowergit.ops import reset
+        from flowergit.ops.continuity import reset
 
         d = self.ids[i]
         try:

@@ -562,7 +562,7 @@ def test_one_dispatch_starts_eight_git_processes(repo: Path, tmp_path: Path) -> 
             "'collections', 'datetime', 'subprocess', 'threading') if m in sys.modules))\n"
             "sys.addaudithook(hook)\n"
             f"rc = main(['dispatch', '{new_brief(repo, 'imports')}', '--agent', 'script', '--json'])\n"
-            "print('LOADED', sorted(m for m in ('psutil', 'tomlkit', 'flowergit.ops.recover', "
+            "print('LOADED', sorted(m for m in ('psutil', 'tomlkit', 'flowergit.ops.merge.recover', "
             "'flowergit.procs.supervisor', 'flowergit.ops.dispatch.supervise', 'argparse', 'typer', 'rich', "
             "'socket', 'flowergit.state.journal', 'difflib', 'subprocess', 're') "
             "if m in sys.modules))\nprint('AT ADD', at_add)\nsys.exit(rc)\n")

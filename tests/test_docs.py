@@ -25,7 +25,7 @@ def test_generated_docs_are_current() -> None:
 def test_stale_check_notices_a_change(tmp_path: Path) -> None:
     pytest.importorskip("docutils")
     from flowergit.cli.tree import docs_model
-    from flowergit.ops import docs
+    from flowergit.ops.setup import docs
 
     model = docs_model()
     assert docs.write(model, str(tmp_path)) == [docs.MAN_PATH, docs.MD_PATH]

@@ -215,7 +215,7 @@ def test_status_reports_outdated_and_foreign_stubs(repo: Path) -> None:
 
 def _installed_v1_stubs(repo: Path) -> None:
     """The stubs the previous git flower installed (one file per event, grammar spelled in shell)."""
-    from flowergit.ops.hooks import flower_bin
+    from flowergit.ops.setup.hooks import flower_bin
 
     old = Path(__file__).parent / "fixtures" / "hooks-v1"
     for h in HOOKS:
@@ -246,7 +246,7 @@ def test_stubs_of_the_previous_version_are_ours_and_upgraded(repo: Path) -> None
 
 
 def test_the_stubs_share_one_template() -> None:
-    from flowergit.ops import hooks
+    from flowergit.ops.setup import hooks
 
     texts = {h: hooks.stub(h, "/x/git-flower") for h in HOOKS}
     for h, text in texts.items():
@@ -261,7 +261,7 @@ def test_the_stub_checks_ids_with_the_grammars_of_state_ids(tmp_path: Path) -> N
     import subprocess
 
     from flowergit.errors import UsageError
-    from flowergit.ops import hooks
+    from flowergit.ops.setup import hooks
     from flowergit.state.ids import dispatch_id
 
     text = hooks.stub("post-commit", "").decode()

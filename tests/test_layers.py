@@ -135,7 +135,7 @@ MAX_LINES = 500
 
 
 def module_name(path: Path, root: Path) -> str:
-    """``flowergit.ops.doctor`` for ``<root>/flowergit/ops/doctor.py`` (a package: its name)."""
+    """``flowergit.ops.setup.doctor`` for ``<root>/flowergit/ops/setup/doctor.py`` (a package: its name)."""
     parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()

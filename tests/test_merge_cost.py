@@ -127,7 +127,7 @@ def test_a_crash_after_a_green_suite_keeps_the_attestation_through_recover(tmp_p
 
 
 def test_a_worker_tree_that_is_not_clean_is_kept_and_stays_locked(tmp_path: Path) -> None:
-    from flowergit.gitio import scratch
+    from flowergit.gitio import worktrees
     from flowergit.gitio.repo import discover
 
     repo = setup_repo(tmp_path)
@@ -135,10 +135,10 @@ def test_a_worker_tree_that_is_not_clean_is_kept_and_stays_locked(tmp_path: Path
     wt = _lock(repo, bid)
     (wt / "left-behind.txt").write_text("not committed\n")
     r = discover(str(repo))
-    assert scratch.release_worker(r, str(wt)) is False
+    assert worktrees.release(r, str(wt)) is False
     assert (wt / "left-behind.txt").exists()
     listed = git(repo, "worktree", "list", "--porcelain").stdout
     assert f"locked git flower dispatch {bid}.1" in listed
     os.unlink(wt / "left-behind.txt")
-    assert scratch.release_worker(r, str(wt)) is True
+    assert worktrees.release(r, str(wt)) is True
     assert not wt.exists() and str(wt) not in git(repo, "worktree", "list").stdout

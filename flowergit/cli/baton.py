@@ -24,7 +24,7 @@ def root(ctx: typer.Context, lane: str = LANE, json: bool = JSON) -> int | None:
 
 def _show(lane: str | None, history: bool, json: bool) -> int:
     from flowergit.cli.common import emit
-    from flowergit.ops import baton as ops
+    from flowergit.ops.continuity import baton as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 
@@ -46,7 +46,7 @@ def take(lane: str = LANE, daemon: str = DAEMON,
          json: bool = JSON) -> int:
     """Take the baton: free, released, or held by a stale holder (exit 4 naming a live one)."""
     from flowergit.cli.common import emit
-    from flowergit.ops import baton as ops
+    from flowergit.ops.continuity import baton as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 
@@ -60,7 +60,7 @@ def take(lane: str = LANE, daemon: str = DAEMON,
 def release(lane: str = LANE, daemon: str = DAEMON, json: bool = JSON) -> int:
     """Give the baton up (only its holder can)."""
     from flowergit.cli.common import emit
-    from flowergit.ops import baton as ops
+    from flowergit.ops.continuity import baton as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 

@@ -19,7 +19,7 @@ def show(
 ) -> int:
     """Print a role's charter (orchestrator, worker, ops, refine, or a repository's own)."""
     from flowergit.cli.common import emit
-    from flowergit.ops import charter as ops
+    from flowergit.ops.continuity import charter as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 

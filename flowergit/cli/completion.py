@@ -18,7 +18,7 @@ def complete(words: list[str], shell: str) -> str:
 
     from flowergit.cli.tree import root
     from flowergit.errors import FlowerError
-    from flowergit.ops import completion as comp
+    from flowergit.ops.setup import completion as comp
 
     args, incomplete = (words[:-1], words[-1]) if words else ([], "")
     try:
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
     def _printer(shell: str) -> None:
         def show() -> int:
-            from flowergit.ops import completion as comp
+            from flowergit.ops.setup import completion as comp
 
             sys.stdout.write(comp.script(shell))
             return 0
@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Write the completion script where your shell loads it (never edits rc files)."""
         from flowergit.cli.common import emit
-        from flowergit.ops import completion as comp
+        from flowergit.ops.setup import completion as comp
         from flowergit.render import output
 
         res = comp.install(shell)

@@ -25,7 +25,7 @@ def checkin(
 ) -> int:
     """Check a daemon in; prints its id (or, with --shell, the export line)."""
     from flowergit.cli.common import emit
-    from flowergit.ops import daemon as ops
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 
@@ -37,7 +37,7 @@ def checkin(
 def beat(id: str = typer.Argument(None, metavar="[ID]"), json: bool = JSON) -> int:
     """Send one heartbeat (for ID, or $FLOWER_DAEMON)."""
     from flowergit.cli.common import emit
-    from flowergit.ops import daemon as ops
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import output
 
@@ -52,7 +52,7 @@ def list_(
 ) -> int:
     """List daemons, with liveness as this machine judges it."""
     from flowergit.cli.common import emit
-    from flowergit.ops import daemon as ops
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 
@@ -63,7 +63,7 @@ def list_(
 def whoami(daemon: str = DAEMON, json: bool = JSON) -> int:
     """The daemon this shell speaks for (--daemon or $FLOWER_DAEMON)."""
     from flowergit.cli.common import emit
-    from flowergit.ops import daemon as ops
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 
@@ -79,7 +79,7 @@ def retire(
 ) -> int:
     """Retire a daemon: it may no longer beat, hold the baton or claim work."""
     from flowergit.cli.common import emit
-    from flowergit.ops import daemon as ops
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import output
 
@@ -98,7 +98,7 @@ def spawn(
 ) -> int:
     """Start an agent as a daemon, with its role's charter as its packet file."""
     from flowergit.cli.common import emit
-    from flowergit.ops import daemon as ops
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 

@@ -49,7 +49,7 @@ def run_status(*, json: bool) -> int:
 
 def run_ps(*, all_: bool, json: bool) -> int:
     from flowergit.cli.common import emit
-    from flowergit.ops import workers
+    from flowergit.ops.dispatch import workers
     from flowergit.ops.context import Ctx
     from flowergit.render import workers as view
 
@@ -59,7 +59,7 @@ def run_ps(*, all_: bool, json: bool) -> int:
 def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
     from flowergit.cli.common import emit
     from flowergit.errors import UsageError
-    from flowergit.ops import workers
+    from flowergit.ops.dispatch import workers
     from flowergit.ops.context import Ctx
     from flowergit.render import workers as view
 
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
         """Print a dispatch's log (the agent's output)."""
         from flowergit.cli.common import emit
         from flowergit.errors import UsageError
-        from flowergit.ops import workers
+        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
         from flowergit.render import workers as view
         from flowergit.render.text import escape
@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
     def stop(id: str = typer.Argument(..., metavar="N[.k]"), json: bool = JSON) -> int:
         """Stop a dispatch: its agent's whole process group, or its place in the queue."""
         from flowergit.cli.common import emit
-        from flowergit.ops import workers
+        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
         from flowergit.render import workers as view
 
@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
              json: bool = JSON) -> int:
         """Report a dispatch finished (run by the agent, from inside its worktree)."""
         from flowergit.cli.common import emit
-        from flowergit.ops import workers
+        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
         from flowergit.render import workers as view
 
@@ -180,16 +180,16 @@ def register(app: typer.Typer) -> None:
               json: bool = JSON) -> int:
         """Remove finished worktrees and branches; never unmerged work or a live agent's."""
         from flowergit.cli.common import emit
-        from flowergit.ops import workers
         from flowergit.ops.context import Ctx
+        from flowergit.ops.dispatch import clean as ops
         from flowergit.render import workers as view
 
-        return emit(workers.clean(Ctx().load(), id, merged=merged), json, view.cleaned)
+        return emit(ops.clean(Ctx().load(), id, merged=merged), json, view.cleaned)
 
     @app.command("attach")
     def attach(id: str = typer.Argument(..., metavar="N[.k]")) -> int:
         """Attach to the tmux session of a dispatch started with --tmux."""
-        from flowergit.ops import workers
+        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
 
         workers.attach(Ctx().load(), id)
@@ -207,7 +207,7 @@ def register(app: typer.Typer) -> None:
              json: bool = JSON) -> int:
         """Type TEXT and keys into a tmux dispatch's terminal (an agent waiting at a prompt)."""
         from flowergit.cli.common import emit
-        from flowergit.ops import workers
+        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
         from flowergit.render import output
 

@@ -22,7 +22,7 @@ def write(
 ) -> int:
     """Write the scratchpad of a lane (a commit on flower/briefs; its history is kept)."""
     from flowergit.cli.common import emit
-    from flowergit.ops import handoff as ops
+    from flowergit.ops.continuity import handoff as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import output
 
@@ -37,7 +37,7 @@ def show(lane: str = LANE,
          json: bool = JSON) -> int:
     """Print the scratchpad of a lane."""
     from flowergit.cli.common import emit
-    from flowergit.ops import handoff as ops
+    from flowergit.ops.continuity import handoff as ops
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def run_hook_impl(*, event: str, args: list[str] | None) -> int:
-    from flowergit.ops import hooks
+    from flowergit.ops.setup import hooks
 
     return hooks.run(event, list(args or []))
 
@@ -62,7 +62,7 @@ def register(parent: typer.Typer) -> None:
     ) -> int:
         """Install the hook stubs into the common git dir (shared by every worktree)."""
         from flowergit.cli.common import emit
-        from flowergit.ops import hooks
+        from flowergit.ops.setup import hooks
         from flowergit.ops.context import Ctx
 
         if print_:
@@ -92,7 +92,7 @@ def register(parent: typer.Typer) -> None:
     def uninstall(json: bool = JSON) -> int:
         """Remove git flower's stubs and put back the hooks they chained, byte for byte."""
         from flowergit.cli.common import emit
-        from flowergit.ops import hooks
+        from flowergit.ops.setup import hooks
         from flowergit.ops.context import Ctx
 
         return emit(hooks.uninstall(Ctx()), json, _human)
@@ -101,7 +101,7 @@ def register(parent: typer.Typer) -> None:
     def status(json: bool = JSON) -> int:
         """Which hooks are installed, chained, outdated or foreign."""
         from flowergit.cli.common import emit
-        from flowergit.ops import hooks
+        from flowergit.ops.setup import hooks
         from flowergit.ops.context import Ctx
 
         def human(r: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Create the flower/briefs branch, a commented .flower.toml, and notes config."""
         from flowergit.cli.common import emit
-        from flowergit.ops import init as ops_init
+        from flowergit.ops.setup import init as ops_init
         from flowergit.ops.context import Ctx
         from flowergit.render import output
 

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         """One orchestrator iteration: dispatch auto_dispatch signals within the cap, reap,
         retire stale signals, merge finished briefs if [merge] auto; prints what it did."""
         from flowergit.cli.common import emit
-        from flowergit.ops import tick as ops
+        from flowergit.ops.continuity import tick as ops
         from flowergit.ops.context import Ctx
         from flowergit.render import continuity as view
 
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         cleanly and release the baton."""
         from flowergit.cli.common import emit
         from flowergit.errors import Exit
-        from flowergit.ops import tick as ops
+        from flowergit.ops.continuity import tick as ops
         from flowergit.ops.context import Ctx
         from flowergit.render import continuity as view
 

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         import os
 
         from flowergit.cli.common import emit
-        from flowergit.ops import prime as ops_prime
+        from flowergit.ops.continuity import prime as ops_prime
         from flowergit.ops.context import Ctx
         from flowergit.render import output
         from flowergit.render.continuity import escape_block

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 def run_claim(*, id: str | None, next_: bool, kind: str | None, remote: str | None,
               daemon: str | None, json: bool) -> int:
     from flowergit.cli.common import emit
-    from flowergit.ops import signals
+    from flowergit.ops.continuity import signals
     from flowergit.ops.context import Ctx
     from flowergit.render import continuity as view
 
@@ -47,7 +47,7 @@ def register(parent: typer.Typer) -> None:
     ) -> int:
         """Queue a signal; prints its id."""
         from flowergit.cli.common import emit as out
-        from flowergit.ops import signals
+        from flowergit.ops.continuity import signals
         from flowergit.ops.context import Ctx
         from flowergit.render import continuity as view
         from flowergit.state.ids import brief_id
@@ -64,7 +64,7 @@ def register(parent: typer.Typer) -> None:
     ) -> int:
         """List signals with their state (pending, expired, claimed, completed, moot)."""
         from flowergit.cli.common import emit as out
-        from flowergit.ops import signals
+        from flowergit.ops.continuity import signals
         from flowergit.ops.context import Ctx
         from flowergit.render import continuity as view
 
@@ -94,7 +94,7 @@ def register(parent: typer.Typer) -> None:
     ) -> int:
         """Mark a claimed signal completed (or moot); an unclaimed one is claimed and completed."""
         from flowergit.cli.common import emit as out
-        from flowergit.ops import signals
+        from flowergit.ops.continuity import signals
         from flowergit.ops.context import Ctx
         from flowergit.render import continuity as view
 

@@ -1,5 +1,5 @@
 """The command tree as data: the click command of the whole app, a context for any command in
-it, and :func:`docs_model`, the plain model :mod:`flowergit.ops.docs` renders as the man page
+it, and :func:`docs_model`, the plain model :mod:`flowergit.ops.setup.docs` renders as the man page
 and ``docs/cli.md``. `help`, completion, the manual and the fast-path table all read the tree
 through here, so the typer declarations stay the single source.
 """
@@ -36,8 +36,8 @@ def _clean(text: str | None) -> str:
 
 
 def docs_model() -> Any:
-    """The visible command tree as :class:`flowergit.ops.docs.Cmd`."""
-    from flowergit.ops.docs import Cmd, Param
+    """The visible command tree as :class:`flowergit.ops.setup.docs.Cmd`."""
+    from flowergit.ops.setup.docs import Cmd, Param
 
     def build(cmd: Any, ctx: Any, path: list[str]) -> Cmd:
         params = []

@@ -45,9 +45,3 @@ def tip_and_trees(repo: Repo, branch: str, base: str) -> tuple[str, str, str] | 
     if len(got) != 3:
         return None
     return got[0], got[1], got[2]
-
-
-def count_between(repo: Repo, base: str, tip: str) -> int:
-    """How many commits ``tip`` has that ``base`` has not (0 when git cannot say)."""
-    ahead = repo.git(["rev-list", "--count", "--end-of-options", f"{base}..{tip}"], check=False)
-    return int(ahead.out.strip()) if ahead.ok and ahead.out.strip().isdigit() else 0

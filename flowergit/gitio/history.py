@@ -1,5 +1,6 @@
-"""Reading history: which commit a name resolves to, ancestry, first-parent walks, subjects,
-and the commit behind a line (blame) or a file (the last commit touching it).
+"""Reading history: which commit a name resolves to, ancestry, commit counts, first-parent
+walks, logs, subjects, and the commit behind a line (blame) or a file (the last commit
+touching it).
 
 Nothing here writes.
 """
@@ -20,11 +21,6 @@ def commit_of(repo: Repo, rev: str) -> str | None:
 def is_ancestor(repo: Repo, a: str, b: str) -> bool:
     res = repo.git(["merge-base", "--is-ancestor", "--end-of-options", a, b], check=False)
     return res.returncode == 0
-
-
-def count_commits(repo: Repo, rng: str) -> int:
-    res = repo.git(["rev-list", "--count", "--end-of-options", rng], check=False)
-    return int(res.out.strip() or 0) if res.ok else 0
 
 
 def first_parents(repo: Repo, rng: str) -> list[str]:
@@ -59,3 +55,49 @@ def last_commit_for(worktree: str, rev: str, path: str) -> str | None:
     res = runner.run(["log", "-1", "--format=%H", "--end-of-options", rev, "--", path],
                      cwd=worktree, check=False)
     return res.out.strip() or None
+
+
+# -- counts and logs (``rev-list``, ``log``) -------------------------------------------------
+def count_commits(repo: Repo, rng: str) -> int | None:
+    """How many commits the range ``rng`` (``base..tip``) holds; None when git cannot tell (a
+    name in it resolves to nothing)."""
+    res = repo.git(["rev-list", "--count", "--end-of-options", rng], check=False)
+    n = res.out.strip()
+    return int(n) if res.ok and n.isdigit() else None
+
+
+def count_unshared(repo: Repo, tip: str, branch_ref: str | None = None) -> int | None:
+    """How many commits ``tip`` (a full ref name or an object id) holds that no branch but
+    ``branch_ref``, no tag and no remote-tracking branch holds; None when git cannot tell."""
+    # --exclude matches what --branches lists: names without refs/heads/
+    excl = ["--exclude=" + branch_ref.removeprefix("refs/heads/")] if branch_ref else []
+    res = repo.git(["rev-list", "--count", tip, "--not", *excl, "--branches", "--tags",
+                    "--remotes"], check=False)
+    n = res.out.strip()
+    return int(n) if res.ok and n.isdigit() else None
+
+
+def newest_commits(repo: Repo, rev: str, limit: int) -> list[str]:
+    """The ids of the newest ``limit`` commits reachable from ``rev``, newest first (none when
+    ``rev`` resolves to nothing)."""
+    res = repo.git(["rev-list", f"--max-count={limit}", "--end-of-options", rev], check=False)
+    return [o for o in res.out.split() if o]
+
+
+def oneline_log(repo: Repo, rev: str) -> list[str]:
+    """``<abbreviated id> <subject>`` of every commit reachable from ``rev``, newest first."""
+    res = repo.git(["log", "--format=%h %s", "--end-of-options", rev], check=False)
+    return [ln for ln in res.out.split("\n") if ln]
+
+
+def path_log(repo: Repo, rev: str, path: str) -> list[tuple[str, str, str, str]]:
+    """(commit, author name, author date ISO 8601, subject) of each commit reachable from
+    ``rev`` that changed ``path``, newest first."""
+    res = repo.git(["log", "-z", "--format=%H%x00%an%x00%aI%x00%s%x00", rev, "--", path])
+    out = []
+    for rec in res.stdout.split(b"\0\0"):
+        parts = rec.strip(b"\0\n").split(b"\0")
+        if len(parts) >= 4:
+            h, a, d, s = (p.decode("utf-8", "replace") for p in parts[:4])
+            out.append((h, a, d, s))
+    return out

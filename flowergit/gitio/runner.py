@@ -4,6 +4,11 @@ Every git process git flower starts goes through :func:`run`: an argv list (neve
 scrubbed environment (the variables of ``git rev-parse --local-env-vars`` removed, prompts off,
 flower's own calls marked with ``FLOWER=1``), and one error type that carries argv, exit code,
 stdout and stderr.
+
+Over 500 lines because it is the whole door: the environment, the spawn (``posix_spawn``
+without :mod:`subprocess`), the version check and the error mapping (disk full, lock held,
+missing object) must agree with each other, and splitting them would put git's process on
+two sides of one import.
 """
 
 from __future__ import annotations

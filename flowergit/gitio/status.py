@@ -98,6 +98,19 @@ def checkout_status(worktree: str) -> Status:
     return parse_status(res.stdout, worktree)
 
 
+def status_records(repo: Repo, worktree: str, *, lock_free: bool = False,
+                   every_submodule: bool = False) -> list[bytes]:
+    """The records of ``git status --porcelain -z --untracked-files=all`` in ``worktree``: each
+    ``XY path`` (a rename's original path follows as a record of its own). ``lock_free``: leave
+    the index alone (``--no-optional-locks``), for a look at a checkout someone else works in;
+    ``every_submodule``: report changes in every submodule, whatever the config ignores.
+    Raises :class:`~flowergit.gitio.runner.GitError` when git cannot tell."""
+    args = [*(["--no-optional-locks"] if lock_free else []), "status", "--porcelain", "-z", "--untracked-files=all",
+            *(["--ignore-submodules=none"] if every_submodule else [])]
+    res = repo.git_wt(args, worktree)
+    return [r for r in res.stdout.split(b"\0") if r]
+
+
 def worktree_clean(worktree: str) -> bool:
     st = status(worktree)
     return not (st.modified or st.untracked or st.unmerged)

@@ -165,9 +165,11 @@ def start_add(repo: Repo, path: str, commit: str, *, reason: str,
     return runner.start([*args, "--end-of-options", path, commit])
 
 
-def lock(repo: Repo, path: str, reason: str) -> None:
-    """Lock the worktree at ``path`` (raises :class:`GitError` when git cannot)."""
-    repo.git(["worktree", "lock", "--reason", reason, "--end-of-options", path])
+def lock(repo: Repo, path: str, reason: str, *, check: bool = True) -> bool:
+    """Lock the worktree at ``path`` against pruning and removal. ``check``: raise
+    :class:`GitError` when git cannot; else False."""
+    return repo.git(["worktree", "lock", "--reason", reason, "--end-of-options", path],
+                    check=check).ok
 
 
 def unlock(repo: Repo, path: str) -> bool:
@@ -175,16 +177,58 @@ def unlock(repo: Repo, path: str) -> bool:
     return repo.git(["worktree", "unlock", "--end-of-options", path], check=False).ok
 
 
-def prune(repo: Repo) -> None:
+def prune(repo: Repo) -> bool:
     """Forget the registrations of worktrees whose directories are gone."""
-    repo.git(["worktree", "prune"], check=False)
+    return repo.git(["worktree", "prune"], check=False).ok
 
 
-def remove(repo: Repo, path: str) -> bool:
-    """Remove the worktree at ``path``, locked or dirty (``--force --force``); False when git
-    could not."""
-    return repo.git(["worktree", "remove", "--force", "--force", "--end-of-options", path],
-                    check=False).ok
+def remove(repo: Repo, path: str, *, force: int = 2, check: bool = False) -> bool:
+    """``git worktree remove``: the checkout at ``path`` and what git keeps about it. ``force``
+    once removes one with changes or a missing directory, twice (the default) a locked one too.
+    ``check``: raise :class:`GitError` (with git's reason) when git refuses; else False."""
+    return repo.git(["worktree", "remove", *(["--force"] * force), "--end-of-options", path],
+                    check=check).ok
+
+
+def release(repo: Repo, path: str) -> bool:
+    """Unlock and remove a clean worker worktree; False (nothing removed, lock kept) if not clean.
+
+    ``git worktree remove`` without ``--force`` itself refuses a tree with modified or
+    untracked files, so no separate status is needed; a refused tree is locked again with the
+    reason it had."""
+    if not os.path.isdir(path):
+        prune(repo)
+        return True
+    reason = lock_reason(repo, path)
+    if reason is not None:
+        unlock(repo, path)
+    if remove(repo, path, force=0):
+        return True
+    if reason is not None and os.path.isdir(path):
+        repo.git(["worktree", "lock", *(["--reason", reason] if reason else []),
+                  "--end-of-options", path], check=False)
+    return False
+
+
+def lock_reason(repo: Repo, path: str) -> str | None:
+    """The lock reason of the checkout at ``path`` ("" when locked without one); None if it is
+    not locked (or not a checkout)."""
+    admin = _admin_dir(repo, path)
+    if admin is None:
+        return None
+    try:
+        with open(os.path.join(admin, "locked"), encoding="utf-8", errors="surrogateescape") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def head_branch(repo: Repo, worktree: str | None) -> str | None:
+    """The short name of the branch HEAD names in ``worktree`` (None: the repository's own git
+    dir, as in a bare repository); None when HEAD is detached."""
+    args = ["symbolic-ref", "-q", "--short", "HEAD"]
+    res = repo.git_wt(args, worktree, check=False) if worktree else repo.git(args, check=False)
+    return res.out.strip() or None
 
 
 # -- one checkout ----------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         if top is None or os.path.realpath(top) != os.path.realpath(worktree):
             raise UsageError(f"{worktree} is not the top of a git worktree; refusing to commit there")
         brief = ctx.briefs().get(bid)
-        from flowergit.ops.trust import require_brief
+        from flowergit.ops.setup.trust import require_brief
 
         require_brief(ctx, bid, brief.meta())  # steps from elsewhere run only once trusted here
         if not brief.run:

@@ -12,7 +12,7 @@ import time
 
 from flowergit import fastjson
 from flowergit.ops.context import Ctx
-from flowergit.ops.liveness import parse_iso, view_state
+from flowergit.ops.dispatch.liveness import parse_iso, view_state
 from flowergit.state.brief import STATUSES
 from flowergit.state.dispatches import DispatchStore
 

@@ -18,7 +18,8 @@ _CLOCK_FIELDS = ("elapsed", "at")
 
 
 def snapshot(ctx: Ctx) -> dict[str, Any]:
-    from flowergit.ops import status, workers
+    from flowergit.ops import status
+    from flowergit.ops.dispatch import workers
 
     return {"at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "status": status.status(ctx), "ps": workers.ps(ctx)}

@@ -41,6 +41,9 @@ The formats, as the CLIs print them (recorded from real runs in tests/fixtures/t
 
 Never raises: a missing, unreadable or garbage log gives None. A log read before may be read
 on from where the last read stopped (``cache``: a small JSON file; see :func:`summarize`).
+
+Over 500 lines because the four formats' readers share one accumulator, the cache of a partly
+read log and the pricing; each reader is a short section below.
 """
 
 from __future__ import annotations

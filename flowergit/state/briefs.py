@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from flowergit.gitio.runner import Started
 
 from flowergit.errors import Conflict, NotFound, UsageError
-from flowergit.gitio import objects, refs
+from flowergit.gitio import history, objects, refs
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.worktrees import holding
@@ -307,7 +307,7 @@ class BriefStore:
     def log(self, brief: int) -> list[dict[str, str]]:
         self.require_tip()
         out = [{"commit": h, "author": a, "date": d, "subject": s}
-               for h, a, d, s in refs.path_log(self.repo, BRIEFS_REF, brief_path(brief))]
+               for h, a, d, s in history.path_log(self.repo, BRIEFS_REF, brief_path(brief))]
         if not out:
             raise NotFound(f"no brief {brief}")
         return out

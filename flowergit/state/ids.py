@@ -27,7 +27,7 @@ def _fits(s: str, first: str, rest: str, most: int) -> bool:
 
 
 # the numeric grammars as (first characters, later characters, most characters): checked here,
-# and written into the git hook stubs at install (ops/hooks.py), whose shell fast path uses them
+# and written into the git hook stubs at install (ops/setup/hooks.py), whose shell fast path uses them
 BRIEF_GRAMMAR = ("123456789", _DIGITS, 9)
 ATTEMPT_GRAMMAR = ("123456789", _DIGITS, 4)  # the attempt number after a dispatch id's dot
 

@@ -231,7 +231,9 @@ def update(repo: Repo, ref: str, change: Callable[[dict[str, Any]], dict[str, An
 
 def history(repo: Repo, ref: str, limit: int = 100) -> list[Head]:
     """The chain, newest first."""
-    oids = refs.newest_commits(repo, ref, limit)
+    from flowergit.gitio import history as ghistory
+
+    oids = ghistory.newest_commits(repo, ref, limit)
     if not oids:
         return []
     with objects.Batch(repo) as batch:

@@ -14,7 +14,10 @@ machine until its agent has ended.
 - :mod:`.resume`: ``--resume`` of a lost or stopped attempt;
 - :mod:`.supervise`: the supervisor of one dispatch (``python -m flowergit.ops.dispatch.supervise``);
 - :mod:`.outcome`: what an attempt did (its outcome; the work its agent left uncommitted);
-- :mod:`.paths`: the names of a dispatch's branch, worktree and machine-local files.
+- :mod:`.paths`: the names of a dispatch's branch, worktree and machine-local files;
+- :mod:`.liveness`: whether an attempt's processes are alive, and the state it is shown in;
+- :mod:`.workers`: the attempts of this machine as ``ps``, ``stop``, ``logs`` and ``clean`` see
+  them.
 
 This package's own module loads nothing: the names below are taken from their modules on first
 use, so that a supervisor started as ``python -m flowergit.ops.dispatch.supervise`` (which

@@ -12,7 +12,7 @@ import os
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.ops.dispatch.paths import branch_name, now_iso, our_branch
 from flowergit.ops.dispatch.worktree import drift, resolve_commit
-from flowergit.ops.liveness import view_state
+from flowergit.ops.dispatch.liveness import view_state
 from flowergit.state.dispatches import PREFIX
 from flowergit.state.ids import name as check_name
 
@@ -59,7 +59,7 @@ def refuse_brief(ctx: Ctx, brief: int, b: Brief, agent: str | None) -> None:
         raise Conflict(f"brief {brief} is {b.status}; there is nothing to dispatch",
                        f"file a new brief, or `git flower brief set {brief} status=planned`")
     if b.run or (b.agent and not agent):
-        from flowergit.ops import trust as brief_trust
+        from flowergit.ops.setup import trust as brief_trust
 
         brief_trust.require_brief(ctx, brief, {"run": b.run, "agent": b.agent})
 
@@ -74,7 +74,7 @@ def choose_agent(ctx: Ctx, b: Brief, agent: str | None, config_trusted: bool | N
     profile = agents.resolve(name, ctx.config.agents)
     if not profile.builtin and not (config_trusted if config_trusted is not None
                                     else trusted(ctx)):
-        from flowergit.ops import trust
+        from flowergit.ops.setup import trust
 
         trust.require(ctx, f"agent command [agents.{name}]")  # says why, with the hint
     use_tmux = use_tmux or profile.tmux  # a profile may ask for a terminal (tick, run)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from flowergit.gitio import branches, commits, worktrees
+from flowergit.gitio import branches, commits, history, worktrees
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def changes(repo: Repo, base: str | None, branch: str | None) -> tuple[int, bool
     tip, tip_tree, base_tree = got
     if tip == base:
         return 0, False
-    return branches.count_between(repo, base, tip), tip_tree != base_tree
+    return (history.count_commits(repo, f"{base}..{tip}") or 0), tip_tree != base_tree
 
 
 def judge(rec: dict[str, Any], code: int | None, *, timed_out: bool,

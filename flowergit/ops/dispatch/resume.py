@@ -18,7 +18,7 @@ from flowergit.ops.dispatch.paths import (
     write_file,
 )
 from flowergit.ops.dispatch.scheduler import dispatcher_identity, schedule
-from flowergit.ops.liveness import view_state
+from flowergit.ops.dispatch.liveness import view_state
 from flowergit.state.dispatches import DispatchStore
 
 TYPE_CHECKING = False

@@ -16,7 +16,7 @@ import time
 from flowergit.errors import Retry
 from flowergit.gitio import refs
 from flowergit.ops.dispatch.paths import log_file, now_iso, ready_path, spec_path
-from flowergit.ops.liveness import view_state
+from flowergit.ops.dispatch.liveness import view_state
 from flowergit.procs.locks import exclusive
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore

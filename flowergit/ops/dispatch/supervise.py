@@ -53,7 +53,7 @@ def _wait_until_named(store: DispatchStore, brief: int, attempt: int) -> dict[st
     """The record once it says ``running`` with this process as supervisor; None if it never
     does (the scheduler lost its compare-and-swap, or its dispatcher died before naming it:
     this supervisor is not wanted)."""
-    from flowergit.ops.liveness import alive
+    from flowergit.ops.dispatch.liveness import alive
 
     me = os.getpid()
     deadline = time.monotonic() + CLAIM_WAIT
@@ -78,7 +78,7 @@ def _wait_until_ready(repo: Any, rec: dict[str, Any], did: str) -> tuple[bool, s
     """Wait for the dispatcher to say the worktree is ready (it may still be checking it out
     when this supervisor starts). (False, why) if it failed or its dispatcher died first."""
     from flowergit.ops.dispatch.paths import read_ready
-    from flowergit.ops.liveness import alive
+    from flowergit.ops.dispatch.liveness import alive
 
     delay = 0.005
     while True:

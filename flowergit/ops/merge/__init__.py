@@ -7,7 +7,7 @@
    in progress there (:mod:`.checkout`).
 2. A byte-for-byte backup of every local-only file (:mod:`.local_only`), a snapshot of the
    user's checkout (index and every file) anchored at ``refs/flower/recovery/<op>``, and a
-   journal (:mod:`.recovery`).
+   journal (:mod:`.anchor`).
 3. The suite on exactly the merged tree, in a scratch worktree (or a passing attestation of that
    tree). Red: exit 5, nothing moved (:mod:`.gate`).
 4. Landing, with Ctrl-C deferred (:mod:`.gate`): local edits that overlap incoming paths are
@@ -18,9 +18,11 @@
 5. Provenance note, brief ``merged``, dispatch ``merged``, worker worktree released, in one ref
    transaction (:mod:`.provenance`).
 
-A SIGKILL at any step leaves a journal; ``git flower recover`` (:mod:`flowergit.ops.recover`)
-finishes or undoes the merge. ``git flower merge`` without a brief merges the queue
-(:mod:`.queue`).
+A SIGKILL at any step leaves a journal; ``git flower recover`` (:mod:`.recover`) finishes or
+undoes the merge. ``git flower merge`` without a brief merges the queue (:mod:`.queue`). The
+room also holds the suite runner and its attestations (:mod:`.suite`) and ``git flower verify``
+(:mod:`.verify`). The gate every mutating command passes first (an interrupted merge refuses
+new work) is :mod:`flowergit.ops.pending`, outside the room so that it loads none of it.
 """
 
 from __future__ import annotations

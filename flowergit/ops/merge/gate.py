@@ -20,7 +20,7 @@ from flowergit.gitio import stash as gstash
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.runner import GitError
 from flowergit.gitio.status import checkout_status
-from flowergit.ops import suite as suite_ops
+from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.context import Ctx
 from flowergit.ops.merge.checkout import collisions_of
 from flowergit.ops.merge.landed import finish_landed, rollback_stash
@@ -28,7 +28,7 @@ from flowergit.ops.merge.local_only import backup_local_only, restore_local_only
 from flowergit.ops.merge.plan import AlreadyMerged, MergeIo, Plan
 from flowergit.ops.merge.preflight import preflight
 from flowergit.ops.merge.provenance import finish_records, provenance, record_attestation
-from flowergit.ops.merge.recovery import drop_anchor, journal_entry, stash_message, write_anchor
+from flowergit.ops.merge.anchor import drop_anchor, journal_entry, stash_message, write_anchor
 from flowergit.state import journal, notes
 
 

@@ -18,7 +18,7 @@ from flowergit.ops.merge.checkout import snapshot
 from flowergit.ops.merge.local_only import restore_local_only
 from flowergit.ops.merge.plan import MergeIo
 from flowergit.ops.merge.provenance import close_landed
-from flowergit.ops.merge.recovery import our_stash
+from flowergit.ops.merge.anchor import our_stash
 from flowergit.state import journal
 
 

@@ -15,7 +15,7 @@ from flowergit.gitio import history, trees
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.status import checkout_of, checkout_status, status, worktree_clean
 from flowergit.gitio.trees import gitlinks_in, tree_diff, tree_of_commit
-from flowergit.ops import suite as suite_ops
+from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.context import Ctx
 from flowergit.ops.merge.checkout import collisions_of, refuse_in_progress, snapshot
 from flowergit.ops.merge.local_only import local_only_hits
@@ -131,7 +131,7 @@ def preflight(ctx: Ctx, brief: int, *, into: str | None, no_test: bool, force: b
             raise Conflict(f"the worker tree of dispatch {name} has uncommitted changes: {shown}",
                            f"commit or discard them in {wt}, then merge again")
     base = d.get("base") if isinstance(d.get("base"), str) else None
-    drift = history.count_commits(repo, f"{base}..{pre}") if base and base != pre else 0
+    drift = (history.count_commits(repo, f"{base}..{pre}") or 0) if base and base != pre else 0
     suite_argv = None if no_test else suite_ops.command(ctx)
     from flowergit.state.baton import fence_ops
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from flowergit.errors import NotFound
-from flowergit.gitio import objects, refs, scratch
+from flowergit.gitio import objects, refs, worktrees
 from flowergit.gitio.refs import CasLost
-from flowergit.ops import suite as suite_ops
+from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.context import Ctx
 from flowergit.ops.merge.plan import MergeIo, Plan
-from flowergit.ops.merge.recovery import drop_anchor
+from flowergit.ops.merge.anchor import drop_anchor
 from flowergit.state import notes, records
 from flowergit.state.dispatches import DispatchStore, dispatch_name
 from flowergit.state.layout import NOTES_REF, dispatch_ref, recovery_ref
@@ -162,7 +162,7 @@ def _merged_record(ctx: Ctx, j: dict[str, Any], rec: dict[str, Any],
     worktree first (safe to repeat: a removed worktree counts as released)."""
     wt = rec.get("worktree")
     if isinstance(wt, str) and wt:
-        state["released"] = scratch.release_worker(ctx.repo, wt)
+        state["released"] = worktrees.release(ctx.repo, wt)
     if rec.get("state") == "merged" and rec.get("merge_commit") == j["merge"]:
         return None
     return {**rec, "state": "merged", "merge_commit": j["merge"], "into": j["into"],

@@ -28,6 +28,12 @@ from typing import Any
 
 from flowergit.errors import Conflict, FlowerError, NotFound, UsageError
 from flowergit.ops.context import Ctx
+from flowergit.ops.continuity.trustwait import (
+    brief_status,
+    hold_for_trust,
+    release_trusted,
+    untrusted,
+)
 from flowergit.state import baton as bstate
 from flowergit.state import daemons as dstate
 from flowergit.state import signals as sigstate
@@ -46,7 +52,7 @@ def _guard(ctx: Ctx, lane: str, me: str | None) -> dict[str, Any]:
     holder = bstate.holder_of(head)
     fence = bstate.fence_ops(ctx, lane) if me else []  # raises "lost the baton"
     if holder is not None and holder != me:
-        from flowergit.ops.baton import held_by_other, judge_holder
+        from flowergit.ops.continuity.baton import held_by_other, judge_holder
 
         judged = judge_holder(ctx, head.record)  # type: ignore[union-attr]
         if not dstate.gone(judged):
@@ -57,7 +63,7 @@ def _guard(ctx: Ctx, lane: str, me: str | None) -> dict[str, Any]:
 
 
 def _live_dispatches(ctx: Ctx) -> tuple[int, set[int]]:
-    from flowergit.ops.liveness import view_state
+    from flowergit.ops.dispatch.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
     live: set[int] = set()
@@ -65,13 +71,6 @@ def _live_dispatches(ctx: Ctx) -> tuple[int, set[int]]:
         if view_state(h.record) in LIVE:
             live.add(int(h.record.get("brief", 0)))
     return len(live), live
-
-
-def _brief_status(ctx: Ctx, brief: Any) -> str | None:
-    try:
-        return ctx.briefs().get(int(brief)).status
-    except (NotFound, ValueError, TypeError):
-        return None
 
 
 def _brief_statuses(ctx: Ctx, briefs: Any) -> dict[int, str | None]:
@@ -122,7 +121,7 @@ class _TidyReads:
         except (ValueError, TypeError):
             return None
         if n not in self.status:
-            self.status[n] = _brief_status(self.ctx, n)
+            self.status[n] = brief_status(self.ctx, n)
         return self.status[n]
 
     def baton(self, lane: str) -> Any:
@@ -242,22 +241,22 @@ def dispatch_signals(ctx: Ctx, me: str | None, fence: list[Any], actions: list[s
             break
         sid = str(sig["id"])
         brief = sig.get("brief")
-        st = _brief_status(ctx, brief)
+        st = brief_status(ctx, brief)
         if brief is None or st != "planned" or brief in live:
             why = f"brief {brief} is {st or 'missing'}"
             sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me, note=why)
             actions.append(f"signal {sid}: moot ({why})")
             continue
         agent = (sig.get("data") or {}).get("agent")
-        untrusted = _untrusted(ctx, int(brief), agent)
-        if untrusted is not None:
+        why_not = untrusted(ctx, int(brief), agent)
+        if why_not is not None:
             # commands from elsewhere: the brief stays planned and waits for `trust brief N`;
             # the next tick after that dispatches it (see release_trusted)
-            note = f"brief {brief} waits for trust: {untrusted}"
+            note = f"brief {brief} waits for trust: {why_not}"
             sigstate.complete(ctx.repo, sid, moot=True, by=by, daemon=me, note=note)
             waiting.append(int(brief))
             wait_agents[int(brief)] = str(agent) if agent else None
-            actions.append(f"brief {brief}: waits for trust ({untrusted}; "
+            actions.append(f"brief {brief}: waits for trust ({why_not}; "
                            f"`git flower trust brief {brief}`)")
             continue
         try:
@@ -289,77 +288,9 @@ def dispatch_signals(ctx: Ctx, me: str | None, fence: list[Any], actions: list[s
                            "state": got.get("state")})
         actions.append(f"brief {brief}: dispatched {got.get('id')} ({got.get('state')})")
     if waiting:
-        _hold_for_trust(ctx, wait_agents)
+        hold_for_trust(ctx, wait_agents)
     return {"dispatched": dispatched, "blocked": blocked, "running": running, "cap": cap,
             "trust_wait": waiting, "trusted_requeued": requeued}
-
-
-# -- briefs whose commands wait for trust -----------------------------------------------------
-def _wait_path(ctx: Ctx) -> str:
-    from flowergit.state.brieftrust import WAIT_FILE
-
-    return str(ctx.repo.state_path(WAIT_FILE))
-
-
-def _untrusted(ctx: Ctx, brief: int, agent: Any) -> str | None:
-    """Why `dispatch` would refuse brief ``brief``'s commands here (None: it would not): the
-    same test as dispatch, made before claiming anything, so the brief is not marked blocked."""
-    from flowergit.state import brieftrust
-
-    try:
-        b = ctx.briefs().get(brief)
-    except (NotFound, UsageError):
-        return None  # dispatch says what is wrong
-    if not (b.run or (b.agent and not agent)):
-        return None
-    meta = {"run": b.run, "agent": b.agent}
-    if brieftrust.is_trusted(ctx.repo.common_dir, meta):
-        return None
-    return "its " + " and ".join(k for k in ("run", "agent") if meta.get(k)) + \
-        " were not written on this machine"
-
-
-def _hold_for_trust(ctx: Ctx, briefs: dict[int, str | None]) -> None:
-    from flowergit.state import brieftrust
-
-    path = _wait_path(ctx)
-    have = brieftrust.read_waiting(path)
-    for n, agent in briefs.items():
-        b = ctx.briefs().get(n)
-        found = brieftrust.fields({"run": b.run, "agent": b.agent}) or {}
-        old = have.get(str(n)) or {}
-        have[str(n)] = {"digest": brieftrust.digest(found), "fields": sorted(found), "agent": agent,
-                        "since": old.get("since") or time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                   time.gmtime())}
-    brieftrust.write_waiting(path, have)
-
-
-def release_trusted(ctx: Ctx, by: str, actions: list[str]) -> list[int]:
-    """Briefs held back for trust: once approved here (`git flower trust brief N`) and still
-    planned, they are queued for auto-dispatch again; dropped when no longer planned."""
-    from flowergit.state import brieftrust
-
-    path = _wait_path(ctx)
-    have = brieftrust.read_waiting(path)
-    if not have:
-        return []
-    keep: dict[str, dict[str, Any]] = {}
-    requeued: list[int] = []
-    for key, ent in sorted(have.items()):
-        n = int(key) if key.isdigit() else 0
-        if _brief_status(ctx, n) != "planned":
-            continue
-        agent = ent.get("agent") or None
-        if _untrusted(ctx, n, agent) is not None:
-            keep[key] = ent
-            continue
-        again = sigstate.emit(ctx.repo, "auto_dispatch", brief=n,
-                              data={"agent": agent} if agent else {}, by=by)
-        requeued.append(n)
-        actions.append(f"brief {n}: its commands are trusted now; queued for dispatch "
-                       f"({again['id']})")
-    brieftrust.write_waiting(path, keep)
-    return requeued
 
 
 def report_vanished(ctx: Ctx, actions: list[str]) -> list[str]:
@@ -368,7 +299,7 @@ def report_vanished(ctx: Ctx, actions: list[str]) -> list[str]:
     ``dispatch_done`` signal, once: an orchestrator learns of them like of any other end.
     The record stays as it was otherwise, so ``dispatch N --resume`` can still continue it."""
     from flowergit.ops.dispatch import all_dispatches
-    from flowergit.ops.liveness import is_local, view_state
+    from flowergit.ops.dispatch.liveness import is_local, view_state
     from flowergit.ops.dispatch.supervise import emit_done
     from flowergit.state.dispatches import DispatchStore
 
@@ -466,7 +397,7 @@ def run(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None, interva
         ticks: int | None = None, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Take the baton and tick every ``interval`` seconds, beating in between; SIGINT/SIGTERM
     stop it cleanly after the current step and release the baton."""
-    from flowergit.ops import baton as bops
+    from flowergit.ops.continuity import baton as bops
 
     if interval <= 0:
         raise UsageError("--interval must be a positive number of seconds")

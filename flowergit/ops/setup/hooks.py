@@ -15,8 +15,8 @@ the absolute path of ``git-flower`` is recorded at install (``GIT_FLOWER_BIN`` o
 calls, and a flower failure is a warning, never a failed commit, unless ``[hooks] strict = true``
 (or ``git config flower.hooksStrict true``).
 
-(Over 500 lines on purpose: install, status and the watch on other hook managers share the
-stub's fingerprint, its directory and the install record; apart, they would import each other.)
+Over 500 lines because install, status and the watch on other hook managers share the stub's
+fingerprint, its directory and the install record; apart, they would import each other.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def command(ctx: Ctx) -> list[str]:
     """The suite argv; a command from `.flower.toml` needs that file trusted on this machine."""
     argv = list(ctx.config.get("suite", "command"))
     if "command" in ctx.config.data.get("suite", {}):
-        from flowergit.ops import trust
+        from flowergit.ops.setup import trust
 
         trust.require(ctx, "suite command")
     return argv

@@ -75,25 +75,26 @@ def _which_dispatch(ctx: Ctx) -> tuple[int, int | None] | None:
     wt = ctx.repo.worktree
     if wt is None:
         return None
-    from flowergit.gitio import worktree_state
+    from flowergit.gitio import worktrees
 
-    m = _BRANCH.match(worktree_state.head_branch(ctx.repo, wt) or "")
+    m = _BRANCH.match(worktrees.head_branch(ctx.repo, wt) or "")
     return (int(m[1]), None) if m else None
 
 
 def _progress(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
     """Commits on the branch since its base, and uncommitted paths in the worktree."""
-    from flowergit.gitio import refs, worktree_state
+    from flowergit.gitio import history
+    from flowergit.gitio import status as gstatus
     from flowergit.gitio.runner import GitError
 
     repo = ctx.repo
     out: dict[str, Any] = {"commits": None, "uncommitted": None}
     base, branch, wt = rec.get("base"), rec.get("branch"), rec.get("worktree")
     if base and branch:
-        out["commits"] = refs.count_commits(repo, f"{base}..refs/heads/{branch}")
+        out["commits"] = history.count_commits(repo, f"{base}..refs/heads/{branch}")
     if wt and os.path.isdir(str(wt)):
         try:
-            got = worktree_state.status_records(repo, str(wt))
+            got = gstatus.status_records(repo, str(wt))
         except GitError:
             pass
         else:
@@ -103,7 +104,7 @@ def _progress(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
 
 def worker(ctx: Ctx, brief: int, attempt: int | None) -> dict[str, Any]:
     from flowergit.ops import dispatch as ops_dispatch
-    from flowergit.ops.liveness import view_state
+    from flowergit.ops.dispatch.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
     store = DispatchStore(ctx.repo)
@@ -174,7 +175,7 @@ def orchestrator(ctx: Ctx) -> dict[str, Any]:
                                                if s["queue"] else "")]
     baton = None
     try:
-        from flowergit.ops import baton as ops_baton
+        from flowergit.ops.continuity import baton as ops_baton
 
         baton = ops_baton.show(ctx)
         if baton.get("exists"):

@@ -124,7 +124,7 @@ def spawn(ctx: Ctx, *, role: str, agent: str, lane: str | None = None,
     agent's argv carrying only the bootstrap line, in its own session with a log file."""
     import os
 
-    from flowergit.ops import charter
+    from flowergit.ops.continuity import charter
     from flowergit.ops.dispatch import write_file
     from flowergit.procs import agents, identity, supervisor
     from flowergit.state import baton as bstate
@@ -135,7 +135,7 @@ def spawn(ctx: Ctx, *, role: str, agent: str, lane: str | None = None,
     charter.load(ctx, role)  # exit 3 now if the role has no charter
     profile = agents.resolve(check_name(agent, "agent"), ctx.config.agents)
     if not profile.builtin:
-        from flowergit.ops import trust
+        from flowergit.ops.setup import trust
 
         trust.require(ctx, f"agent command [agents.{agent}]")
     if profile.name == "script" and profile.builtin:

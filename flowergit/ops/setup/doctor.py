@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowergit.errors import FlowerError
-from flowergit.gitio import config, refs, runner, worktree_state
+from flowergit.gitio import config, history, refs, runner, worktrees
 from flowergit.gitio.repo import git_version
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
@@ -82,7 +82,7 @@ def check_init(ctx: Ctx, fix: bool) -> list[Finding]:
     f = finding("init", WARN, "git flower is not set up here (no flower/briefs branch)",
                 "git flower init")
     if fix:
-        from flowergit.ops import init as ops_init
+        from flowergit.ops.setup import init as ops_init
 
         ops_init.init(ctx)
         f.update(status=OK, fixed=True, message="ran `git flower init`")
@@ -162,7 +162,7 @@ def check_refspecs(ctx: Ctx, fix: bool) -> list[Finding]:
 
 def check_hooks(ctx: Ctx, fix: bool) -> list[Finding]:
     """Hooks are optional; installed ones must be current and find git-flower."""
-    from flowergit.ops import hooks as ops_hooks
+    from flowergit.ops.setup import hooks as ops_hooks
 
     st = ops_hooks.status(ctx)
     where = f" (core.hooksPath={st['hooks_path']})" if st["hooks_path"] else ""
@@ -199,7 +199,7 @@ def check_lost_hooks(ctx: Ctx) -> list[Finding]:
     manager when its files tell, with the command that restores git flower's part. One whose
     manager runs git flower's hook anyway (its config has the integration, or pre-commit runs
     ours as ``<hook>.legacy``) is fine."""
-    from flowergit.ops import hooks as ops_hooks
+    from flowergit.ops.setup import hooks as ops_hooks
 
     out: list[Finding] = []
     for h in ops_hooks.lost(ctx):
@@ -317,7 +317,7 @@ def _unmerged(ctx: Ctx, branch_ref: str | None, head: str | None) -> int | None:
     if not tip:
         return None
     # tip comes from git's own worktree listing (a full ref name or an object id)
-    return refs.count_unshared(ctx.repo, tip, branch_ref)
+    return history.count_unshared(ctx.repo, tip, branch_ref)
 
 
 def check_worktrees(ctx: Ctx, fix: bool) -> list[Finding]:
@@ -350,7 +350,7 @@ def check_worktrees(ctx: Ctx, fix: bool) -> list[Finding]:
                     unmerged=n, locked=wt.locked is not None)
         if fix and n == 0:
             try:
-                worktree_state.remove(repo, wt.path, force=2 if wt.locked is not None else 1)
+                worktrees.remove(repo, wt.path, force=2 if wt.locked is not None else 1, check=True)
                 f.update(status=OK, fixed=True, message=f"pruned worktree {wt.path} ({name})")
             except GitError as e:
                 f["message"] += f"; prune failed: {e.err.strip()}"
@@ -361,7 +361,7 @@ def check_worktrees(ctx: Ctx, fix: bool) -> list[Finding]:
 
 
 def check_dispatches(ctx: Ctx) -> list[Finding]:
-    from flowergit.ops.liveness import view_state
+    from flowergit.ops.dispatch.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
     out = []
@@ -400,7 +400,7 @@ def check_recovery(ctx: Ctx, fix: bool) -> list[Finding]:
                     "git flower recover", op=j.get("op"), brief=j.get("brief"))
         out.append(f)
     if fix:
-        from flowergit.ops import recover as ops_recover
+        from flowergit.ops.merge import recover as ops_recover
 
         done = ops_recover.recover(ctx)
         for f, r in zip(out, done):

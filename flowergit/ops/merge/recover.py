@@ -23,7 +23,7 @@ from flowergit.ops.merge.gate import deferred_sigint
 from flowergit.ops.merge.landed import finish_landed
 from flowergit.ops.merge.local_only import restore_local_only
 from flowergit.ops.merge.provenance import record_attestation
-from flowergit.ops.merge.recovery import drop_anchor, our_stash
+from flowergit.ops.merge.anchor import drop_anchor, our_stash
 from flowergit.ops.pending import interrupted
 from flowergit.state import journal
 from flowergit.state.layout import recovery_ref

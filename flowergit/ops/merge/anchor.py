@@ -10,7 +10,7 @@ from typing import Any
 from flowergit.gitio import objects, refs
 from flowergit.gitio import stash as gstash
 from flowergit.gitio.refs import CasLost
-from flowergit.ops import suite as suite_ops
+from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.context import Ctx
 from flowergit.ops.merge.plan import Plan
 from flowergit.state import journal

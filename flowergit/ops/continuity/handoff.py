@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from flowergit.errors import UsageError
-from flowergit.gitio import objects, refs
+from flowergit.gitio import history as ghistory
+from flowergit.gitio import objects
 from flowergit.ops.context import Ctx
 from flowergit.state import baton as bstate
 from flowergit.state.daemons import caller
@@ -55,6 +56,6 @@ def show(ctx: Ctx, *, lane: str | None = None, history: bool = False) -> dict[st
     out: dict[str, Any] = {"lane": ln, "path": handoff_path(ln),
                            "text": data.decode("utf-8", "replace") if data is not None else None}
     hist = [{"commit": h, "date": d, "subject": s}
-            for h, _, d, s in refs.path_log(ctx.repo, BRIEFS_REF, handoff_path(ln))]
+            for h, _, d, s in ghistory.path_log(ctx.repo, BRIEFS_REF, handoff_path(ln))]
     out["history"] = hist if history else hist[:1]
     return out

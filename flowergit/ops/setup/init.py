@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flowergit.gitio import config, objects, refs, worktree_state
+from flowergit.gitio import config, objects, refs, worktrees
 from flowergit.ops.context import Ctx
 from flowergit.state import config as cfgmod
 from flowergit.state.briefs import README
@@ -65,7 +65,7 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
     if main is not None:
         agents_path = os.path.join(main, "AGENTS.md")
         if agents_md:
-            from flowergit.ops import prime
+            from flowergit.ops.continuity import prime
 
             added = prime.add_agents_md(agents_path)
             if added["changed"]:
@@ -77,7 +77,7 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
 
 
 def _has_flower_section(path: str) -> bool:
-    from flowergit.ops.prime import BEGIN
+    from flowergit.ops.continuity.prime import BEGIN
 
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
@@ -87,4 +87,4 @@ def _has_flower_section(path: str) -> bool:
 
 
 def _current_branch(ctx: Ctx) -> str | None:
-    return worktree_state.head_branch(ctx.repo, ctx.repo.worktree)
+    return worktrees.head_branch(ctx.repo, ctx.repo.worktree)

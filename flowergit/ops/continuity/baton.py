@@ -81,7 +81,9 @@ def view(ctx: Ctx, lane: str, head: records.Head | None, *, history: bool = Fals
     if bstate.holder_of(head):
         out["liveness"] = judge_holder(ctx, head.record)
     if history:
-        out["history"] = refs.oneline_log(ctx.repo, head.ref)
+        from flowergit.gitio import history as ghistory
+
+        out["history"] = ghistory.oneline_log(ctx.repo, head.ref)
     return out
 
 

@@ -466,7 +466,9 @@ def packaged_man() -> str | None:
         if os.path.isfile(p):
             return p
     # an editable install from a checkout: the generated page beside the package
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import flowergit
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(flowergit.__file__)))
     p = os.path.join(here, "man", "git-flower.1")
     return p if os.path.isfile(p) else None
 

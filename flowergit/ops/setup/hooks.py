@@ -155,7 +155,9 @@ def run(event: str, args: list[str]) -> int:
 
 # -- install / uninstall / status -------------------------------------------------------------------
 def _templates_dir() -> str:
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    import flowergit
+
+    here = os.path.dirname(os.path.abspath(flowergit.__file__))  # the package's own directory
     for cand in (os.path.join(here, "hooks"), os.path.join(os.path.dirname(here), "hooks")):
         if os.path.isfile(os.path.join(cand, TEMPLATE)):
             return cand

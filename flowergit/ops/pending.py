@@ -8,14 +8,17 @@ recovered. The merge gate, dispatch, tick and sync ask here; ``recover`` finds i
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from flowergit.errors import Conflict
 from flowergit.ops.context import Ctx
 from flowergit.state import journal
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from flowergit.state.schema import JournalEntry
 
-def _owner_alive(j: dict[str, Any]) -> bool:
+
+def _owner_alive(j: JournalEntry) -> bool:
     owner = j.get("owner")
     if not isinstance(owner, dict) or owner.get("pid") == os.getpid():
         return False
@@ -24,7 +27,7 @@ def _owner_alive(j: dict[str, Any]) -> bool:
     return identity.is_alive(owner) is True
 
 
-def interrupted(ctx: Ctx) -> list[dict[str, Any]]:
+def interrupted(ctx: Ctx) -> list[JournalEntry]:
     """Journals whose merge is not running any more (pending recovery)."""
     return [j for j in journal.pending(ctx.repo) if not _owner_alive(j)]
 
@@ -43,11 +46,12 @@ def refuse_if_pending(ctx: Ctx, *, beside_merge: bool = False) -> None:
         raise Conflict(f"a merge of brief {j.get('brief')} into {j.get('into')} was interrupted "
                        f"(op {j.get('op')}); nothing new starts until it is recovered",
                        "run `git flower recover`", data={"pending": [p.get("op") for p in pend]})
-    live = [] if beside_merge else [j for j in journal.pending(repo) if _owner_alive(j)]
+    live: list[JournalEntry] = [] if beside_merge else [j for j in journal.pending(repo) if _owner_alive(j)]
     if live:
         j = live[0]
+        owner = j.get("owner")
         raise Conflict(f"a merge of brief {j.get('brief')} into {j.get('into')} is in progress "
-                       f"(pid {j.get('owner', {}).get('pid')})",
+                       f"(pid {owner['pid'] if owner else '?'})",
                        "wait for it to finish, then try again")
 
 

@@ -20,7 +20,10 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
+
+    from flowergit.state.schema import Identity
 
 _HOST: str | None = None
 _BOOT: str | None = None
@@ -86,7 +89,7 @@ def _start_psutil(pid: int) -> float | None:
         return None
 
 
-def of(pid: int) -> dict[str, Any] | None:
+def of(pid: int) -> Identity | None:
     """{"host", "boot_id", "pid", "start"} of a live process, or None if it is gone."""
     start: float | None
     if not _linux():
@@ -103,7 +106,7 @@ def of(pid: int) -> dict[str, Any] | None:
     return {"host": host(), "boot_id": boot_id(), "pid": pid, "start": round(start, 2)}
 
 
-def _alive_psutil(ident: dict[str, Any]) -> bool:
+def _alive_psutil(ident: Mapping[str, Any]) -> bool:
     import psutil
 
     try:
@@ -117,7 +120,7 @@ def _alive_psutil(ident: dict[str, Any]) -> bool:
         return True
 
 
-def is_alive(ident: dict[str, Any] | None) -> bool | None:
+def is_alive(ident: Mapping[str, Any] | None) -> bool | None:
     """True/False for a process of this host and boot (a zombie has ended); None when only a
     lease can tell (another host, or this host before its last boot)."""
     if not ident:

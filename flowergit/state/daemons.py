@@ -39,6 +39,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from flowergit.state.schema import Identity
+
 PREFIX = "refs/flower/daemons/"
 ROLES_HINT = "roles are lower-case names such as orchestrator, worker, ops, refine"
 
@@ -85,7 +87,7 @@ def caller(explicit: str | None = None) -> str | None:
 
 
 # -- process identity -----------------------------------------------------------------------------
-def _ident(pid: int) -> dict[str, Any] | None:
+def _ident(pid: int) -> Identity | None:
     from flowergit.procs import identity
 
     return identity.of(pid)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from flowergit import fastjson
 from flowergit.gitio.repo import Repo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from flowergit.state.schema import Identity, JournalEntry
 
 _OP = re.compile(r"[0-9]{1,9}-[0-9a-f]{8,32}", re.ASCII)
 
@@ -33,7 +36,7 @@ def backup_dir(repo: Repo, op: str) -> str:
     return os.path.join(directory(repo), op + ".local")
 
 
-def owner() -> dict[str, Any] | None:
+def owner() -> Identity | None:
     """This process's identity (:func:`flowergit.procs.identity.of`: host, boot id, pid, start
     time, read from ``/proc`` without loading psutil where there is one)."""
     from flowergit.procs import identity
@@ -41,7 +44,7 @@ def owner() -> dict[str, Any] | None:
     return identity.of(os.getpid())
 
 
-def write(repo: Repo, rec: dict[str, Any]) -> None:
+def write(repo: Repo, rec: JournalEntry) -> None:
     d = directory(repo)
     os.makedirs(d, exist_ok=True)
     # one line, through the C encoder: an indent would load json's Python encoder (and re)
@@ -67,7 +70,7 @@ def write(repo: Repo, rec: dict[str, Any]) -> None:
         raise
 
 
-def read(repo: Repo, op: str) -> dict[str, Any] | None:
+def read(repo: Repo, op: str) -> JournalEntry | None:
     try:
         with open(path(repo, op), "rb") as f:
             rec = fastjson.loads(f.read())
@@ -75,10 +78,11 @@ def read(repo: Repo, op: str) -> dict[str, Any] | None:
         return None
     except ValueError:
         return None
-    return rec if isinstance(rec, dict) else None
+    ok = isinstance(rec, dict)  # (a JSON object: the entry as written)
+    return rec if ok else None
 
 
-def pending(repo: Repo) -> list[dict[str, Any]]:
+def pending(repo: Repo) -> list[JournalEntry]:
     """Every journal on this machine, oldest first."""
     try:
         names = sorted(os.listdir(directory(repo)))

@@ -15,7 +15,7 @@ from flowergit import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
@@ -96,7 +96,7 @@ def raise_if_corrupt(repo: Repo, ref: str) -> None:
         raise CorruptRef(ref, what)
 
 
-def encode(rec: dict[str, Any]) -> bytes:
+def encode(rec: Mapping[str, Any]) -> bytes:
     return (fastjson.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
@@ -133,7 +133,7 @@ class Head(tuple[str, str, "dict[str, Any]"]):
         return self[2]
 
 
-def add_commit(writer: objects.Writer, rec: dict[str, Any], parent: str | None,
+def add_commit(writer: objects.Writer, rec: Mapping[str, Any], parent: str | None,
                message: str) -> str:
     """Add a record commit (blob, tree, commit) to ``writer``, to be written with whatever else
     it holds in one ``unpack-objects``; returns the commit id."""

@@ -35,7 +35,7 @@ class JournalEntry(TypedDict, total=False):
     dispatch: str
     target_ref: str
     into: str
-    pre_target: str | None
+    pre_target: str
     head: str
     merge: str
     tree: str
@@ -47,15 +47,15 @@ class JournalEntry(TypedDict, total=False):
     index_tree: str | None
     worktree_tree: str | None
     local_root: str | None
-    owner: dict[str, Any] | None  # an Identity
+    owner: Identity | None
     started: str
     # written by later phases
     local_only: list[dict[str, Any]]
     anchor: str | None
-    suite_pid: dict[str, Any] | None
+    suite_pid: Identity | None
     scratch: str | None
-    note: dict[str, Any]  # a Provenance line
-    suite_note: dict[str, Any]  # an Attestation
+    note: Provenance
+    suite_note: Attestation
     stash: str | None
 
 
@@ -122,46 +122,76 @@ class Attestation(TypedDict, total=False):
     by: str
     at: str
     why: str
+    cached: bool  # (not written: run_on's answer when it reused an attestation)
 
 
 NoteLine = Provenance | Attestation  # (lines of other kinds, or hand-written ones, may be read too)
 
 
+class Drift(TypedDict):
+    """How far a rework's branch had drifted from its target when it was dispatched again."""
+
+    base: str
+    target: str
+    ahead: int
+    behind: int
+
+
 class DispatchRecord(TypedDict, total=False):
     """One attempt's record: ``record.json`` of ``refs/flower/dispatch/<brief>/<n>``
-    (``state.dispatches``; written by ``ops.dispatch``, ``ops.supervise`` and the merge)."""
+    (``state.dispatches``; written by ``ops.dispatch.command`` (the claim), the scheduler and
+    the supervisor, ``stop``/``done``/``clean`` and the merge gate). docs/dispatch.md, "The
+    dispatch record", describes each field."""
 
     v: int
     id: str
     brief: int
     attempt: int
-    state: str  # preparing | queued | running | exited | stopped | failed | lost | merged | released
+    state: str  # preparing | queued | running | exited | stopped | failed | merged | released
     agent: str
+    title: str
     branch: str
-    worktree: str | None
+    worktree: str
     base: str
     target: str
     rework: bool
+    drift: Drift | None
     tmux: bool
-    host: str
-    boot_id: str
-    pid: int | None
-    pgid: int | None
-    proc_start: float | None
-    queued_at: str | None
+    queued_at: str
+    queued_ns: int
     started_at: str | None
+    agent_started_at: str | None
     ended_at: str | None
     exit_code: int | None
     signal: str | None
-    error: str | None
+    timed_out: bool
+    pid: int | None
+    pgid: int | None
+    proc: Identity | None
+    supervisor: Identity | None
     log: str
     packet: str
     by: str
-    outcome: str
+    by_proc: Identity | None
+    daemon: str | None
+    reported: str  # done | failed (the agent's own word)
+    reported_at: str
+    stopped_at: str
+    resumed: int
+    error: str
+    released_at: str
+    released_from: str
+    tmux_socket: str
+    tmux_session: str
+    waiting: dict[str, str] | None  # {"prompt", "since"} while a tmux agent waits at a prompt
+    # the judgement of the attempt once it ended (ops.dispatch.outcome)
+    outcome: str  # done | no-changes | failed | stopped | timed-out | lost
     note: str
-    reported: dict[str, Any]
-    commits: list[str]
+    commits: int
     autocommit: dict[str, Any]
-    usage: dict[str, Any] | None
-    waiting: dict[str, Any] | None
+    usage: dict[str, Any] | None  # procs.transcript's summary
+    # written by the merge gate
     merge_commit: str
+    into: str
+    merged_at: str
+    worktree_released: bool

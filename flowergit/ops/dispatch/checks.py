@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 from flowergit.errors import Conflict, NotFound, UsageError
+from flowergit.ops.dispatch.liveness import view_state
 from flowergit.ops.dispatch.paths import branch_name, now_iso, our_branch
 from flowergit.ops.dispatch.worktree import drift, resolve_commit
-from flowergit.ops.dispatch.liveness import view_state
 from flowergit.state.dispatches import PREFIX
 from flowergit.state.ids import name as check_name
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from flowergit.state import records
     from flowergit.state.brief import Brief
     from flowergit.state.dispatches import DispatchStore
+    from flowergit.state.schema import Drift
 
 
 def refuse_while_merging(ctx: Ctx) -> None:
@@ -122,7 +123,7 @@ def next_attempt(store: DispatchStore, brief: int, heads: list[records.Head],
 
 
 def choose_branch(ctx: Ctx, brief: int, b: Brief, last: dict[str, Any] | None, heads_of: dict[str, str],
-                  base: str | None, rework: bool) -> tuple[str, str, dict[str, Any] | None]:
+                  base: str | None, rework: bool) -> tuple[str, str, Drift | None]:
     """(branch, base commit, rework drift or None). The last attempt's branch is reused when
     it still exists (rework: ``--base`` refused, the drift from the target reported); a new one
     starts at ``--base`` or the target's tip."""

@@ -92,6 +92,7 @@ if TYPE_CHECKING:
     from flowergit.procs.agents import Profile
     from flowergit.state.brief import Brief
     from flowergit.state.briefs import PreRead
+    from flowergit.state.schema import DispatchRecord, Drift
 
 
 class Job:
@@ -122,10 +123,10 @@ class Job:
         self.branch = ""
         self.path = ""
         self.base = ""
-        self.rework: dict[str, Any] | None = None
+        self.rework: Drift | None = None
         self.adder: Adding | None = None  # the worktree add, while it runs
         self.take_back: Step | None = None  # its undo, until the attempt is claimed
-        self.rec: dict[str, Any] = {}  # the claim (``preparing``)
+        self.rec: DispatchRecord = {}  # the claim (``preparing``)
         self.new: dict[str, Any] = {}  # what follows it (``running`` or ``queued``)
         self.waiting: list[records.Head] = []
         self.started: list[str] = []
@@ -239,7 +240,7 @@ def start_worktree(job: Job, undo: Undo) -> None:
 
 
 # -- 3 and 5: the scheduler step and the claim -------------------------------------------------
-def new_record(job: Job) -> dict[str, Any]:
+def new_record(job: Job) -> DispatchRecord:
     """The claim: the attempt's record as ``preparing``."""
     from flowergit.procs.identity import host
 

@@ -11,6 +11,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from flowergit.state.schema import Drift
+
 TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz_"
 RESUMED = ("## Resumed\n\nThis dispatch was interrupted and is now continued in the same "
            "worktree: the work already there is yours; carry on from it.\n")
@@ -67,7 +69,7 @@ def fence(text: str) -> str:
 
 
 def render_packet(*, brief: Any, did: str, branch: str, worktree: str, target: str, base: str,
-                  agent: str, rework: dict[str, Any] | None, resumed: bool = False) -> str:
+                  agent: str, rework: Drift | None, resumed: bool = False) -> str:
     body = brief.body
     if rework:
         drift = (f"This is attempt {did}: rework of brief {brief.id} on its existing branch "

@@ -8,6 +8,7 @@ import time
 
 from flowergit import fastjson
 from flowergit.errors import Conflict, NotFound
+from flowergit.ops.dispatch.liveness import view_state
 from flowergit.ops.dispatch.packet import RESUMED
 from flowergit.ops.dispatch.paths import (
     log_file,
@@ -18,7 +19,6 @@ from flowergit.ops.dispatch.paths import (
     write_file,
 )
 from flowergit.ops.dispatch.scheduler import dispatcher_identity, schedule
-from flowergit.ops.dispatch.liveness import view_state
 from flowergit.state.dispatches import DispatchStore
 
 TYPE_CHECKING = False

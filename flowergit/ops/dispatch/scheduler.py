@@ -15,19 +15,20 @@ import time
 
 from flowergit.errors import Retry
 from flowergit.gitio import refs
-from flowergit.ops.dispatch.paths import log_file, now_iso, ready_path, spec_path
 from flowergit.ops.dispatch.liveness import view_state
+from flowergit.ops.dispatch.paths import log_file, now_iso, ready_path, spec_path
 from flowergit.procs.locks import exclusive
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from flowergit.gitio.repo import Repo
     from flowergit.ops.context import Ctx
+    from flowergit.state.schema import Identity
 
 LOCK_WAIT = 60.0
 
@@ -41,7 +42,7 @@ def sched_lock(repo: Repo, wait: float = LOCK_WAIT) -> exclusive:
 
 
 def supervisor_args(did: str, ready: str | None = None,
-                    dispatcher: dict[str, Any] | None = None) -> list[str]:
+                    dispatcher: Identity | None = None) -> list[str]:
     """The supervisor's arguments (``python -m flowergit.ops.dispatch.supervise ARGS``, or
     ``supervise.main(ARGS)`` in a fork). With ``ready`` and the ``dispatcher``'s identity it
     waits for that file (or that process's end) before it loads anything: its dispatcher is
@@ -61,9 +62,9 @@ def supervisor_env() -> dict[str, str]:
     return agents.agent_env(os.environ, keep)
 
 
-def spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = None,
+def spawn_supervisor(repo: Repo, did: str, dispatcher: Identity | None = None,
                      fork: Callable[[list[str], dict[str, str]], int] | None = None,
-                     ) -> tuple[int, dict[str, Any]]:
+                     ) -> tuple[int, Identity]:
     """Start dispatch ``did``'s supervisor, detached; (pid, identity). It does nothing until a
     record names it as the supervisor and the worktree is ready; with the ``dispatcher`` (still
     making that worktree) named, it waits for the ready mark before it even loads its code.
@@ -93,7 +94,7 @@ def spawn_supervisor(repo: Repo, did: str, dispatcher: dict[str, Any] | None = N
     return pid, ident
 
 
-def dispatcher_identity() -> dict[str, Any] | None:
+def dispatcher_identity() -> Identity | None:
     """This process's identity (a record's ``by_proc``: the dispatcher its supervisor watches)."""
     from flowergit.procs import identity
 
@@ -110,7 +111,7 @@ def kill(pid: int) -> None:
         pass
 
 
-def running(rec: dict[str, Any], ident: dict[str, Any]) -> dict[str, Any]:
+def running(rec: Mapping[str, Any], ident: Identity) -> dict[str, Any]:
     """``rec`` as ``running``, under the supervisor ``ident``."""
     new = dict(rec)
     new.update(state="running", started_at=now_iso(), supervisor=ident, pid=None, pgid=None,

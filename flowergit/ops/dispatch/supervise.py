@@ -77,8 +77,8 @@ def _wait_until_named(store: DispatchStore, brief: int, attempt: int) -> dict[st
 def _wait_until_ready(repo: Any, rec: dict[str, Any], did: str) -> tuple[bool, str]:
     """Wait for the dispatcher to say the worktree is ready (it may still be checking it out
     when this supervisor starts). (False, why) if it failed or its dispatcher died first."""
-    from flowergit.ops.dispatch.paths import read_ready
     from flowergit.ops.dispatch.liveness import alive
+    from flowergit.ops.dispatch.paths import read_ready
 
     delay = 0.005
     while True:
@@ -257,9 +257,9 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
     ``dispatch_done`` signal, start what is queued."""
     import contextlib
 
+    import flowergit.ops.dispatch.outcome as oc
     from flowergit import failpoints
     from flowergit.errors import FlowerError
-    import flowergit.ops.dispatch.outcome as oc
     from flowergit.ops.dispatch.paths import now_iso
     from flowergit.ops.dispatch.scheduler import schedule
     from flowergit.state.dispatches import DispatchStore

@@ -14,12 +14,11 @@ from flowergit.gitio.runner import GitError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from flowergit.gitio.repo import Repo
     from flowergit.gitio.runner import Started
     from flowergit.gitio.worktrees import Worktree
     from flowergit.ops.context import Ctx
+    from flowergit.state.schema import Drift
 
 
 def lock_reason(did: str) -> str:
@@ -167,7 +166,7 @@ def take_back(adder: Adding, error: BaseException) -> None:
         drop_new_branch(repo, branch, adder.commit)
 
 
-def drift(repo: Repo, branch_oid: str, target_oid: str | None) -> dict[str, Any]:
+def drift(repo: Repo, branch_oid: str, target_oid: str | None) -> Drift:
     """How far the branch and the target have gone apart since the branch's base."""
     if target_oid is None:
         return {"base": branch_oid, "target": "", "ahead": 0, "behind": 0}

@@ -5,23 +5,26 @@ stash the merge made, found by id or by its message.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowergit.gitio import objects, refs
 from flowergit.gitio import stash as gstash
 from flowergit.gitio.refs import CasLost
-from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.context import Ctx
+from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.merge.plan import Plan
 from flowergit.state import journal
 from flowergit.state.dispatches import dispatch_name
 from flowergit.state.layout import recovery_ref
 
+if TYPE_CHECKING:
+    from flowergit.state.schema import JournalEntry
 
-def journal_entry(ctx: Ctx, plan: Plan, op: str, phase: str, **more: Any) -> dict[str, Any]:
+
+def journal_entry(ctx: Ctx, plan: Plan, op: str, phase: str, **more: Any) -> JournalEntry:
     """Write the journal of ``op`` at step ``phase`` (the whole plan, so that ``recover``
     needs nothing else, and ``more``); return it."""
-    rec: dict[str, Any] = {
+    rec: JournalEntry = {
         "v": 1, "op": op, "phase": phase, "brief": plan.brief,
         "dispatch": dispatch_name(plan.brief, plan.attempt), "target_ref": plan.target_ref,
         "into": plan.target, "pre_target": plan.pre, "head": plan.head, "merge": plan.merge,
@@ -33,7 +36,7 @@ def journal_entry(ctx: Ctx, plan: Plan, op: str, phase: str, **more: Any) -> dic
         "local_root": plan.local_root, "owner": journal.owner(),
         "started": suite_ops.utc_now(),
     }
-    rec.update(more)
+    rec.update(more)  # type: ignore[typeddict-item]  # (the later phases' fields, by name)
     journal.write(ctx.repo, rec)
     return rec
 
@@ -77,7 +80,7 @@ def stash_message(op: str) -> str:
     return f"git flower merge {op}: local changes"
 
 
-def our_stash(ctx: Ctx, j: dict[str, Any]) -> str | None:
+def our_stash(ctx: Ctx, j: JournalEntry) -> str | None:
     """The stash this merge made: from the journal, or found by its message when a crash came
     between ``git stash push`` and the journal write."""
     stash = j.get("stash")

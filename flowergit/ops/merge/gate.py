@@ -11,7 +11,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowergit import failpoints
 from flowergit.errors import Conflict, Interrupted, TestsFailed
@@ -20,16 +20,19 @@ from flowergit.gitio import stash as gstash
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.runner import GitError
 from flowergit.gitio.status import checkout_status
-from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.context import Ctx
+from flowergit.ops.merge import suite as suite_ops
+from flowergit.ops.merge.anchor import drop_anchor, journal_entry, stash_message, write_anchor
 from flowergit.ops.merge.checkout import collisions_of
 from flowergit.ops.merge.landed import finish_landed, rollback_stash
 from flowergit.ops.merge.local_only import backup_local_only, restore_local_only
 from flowergit.ops.merge.plan import AlreadyMerged, MergeIo, Plan
 from flowergit.ops.merge.preflight import preflight
 from flowergit.ops.merge.provenance import finish_records, provenance, record_attestation
-from flowergit.ops.merge.anchor import drop_anchor, journal_entry, stash_message, write_anchor
 from flowergit.state import journal, notes
+
+if TYPE_CHECKING:
+    from flowergit.state.schema import Attestation, JournalEntry
 
 
 # -- Ctrl-C deferral -----------------------------------------------------------------------------
@@ -97,7 +100,7 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
     except BaseException:  # a full disk, say: nothing journalled yet, no half backup left
         journal.remove(repo, op)
         raise
-    suite: dict[str, Any] | None = None
+    suite: Attestation | None = None
     if no_test:
         # nothing to wait for: the journal goes straight to "landing" (one durable write, not
         # two); while the target has not moved, recover rolls it back as it would "built"
@@ -154,7 +157,7 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
     return result
 
 
-def _attested(ctx: Ctx, plan: Plan, argv: list[str]) -> dict[str, Any] | None:
+def _attested(ctx: Ctx, plan: Plan, argv: list[str]) -> Attestation | None:
     """A passing attestation of the merged tree by ``argv``, read through the merge's batch
     from the notes tip the preflight saw (marked ``cached``), or None."""
     io = plan.io
@@ -170,7 +173,7 @@ def _attested(ctx: Ctx, plan: Plan, argv: list[str]) -> dict[str, Any] | None:
 
 
 def _abandon(ctx: Ctx, plan: Plan, op: str, manifest: list[dict[str, Any]],
-             attest: dict[str, Any] | None = None) -> None:
+             attest: Attestation | None = None) -> None:
     """Nothing landed: put local-only bytes back if needed, keep the suite's attestation, and
     drop the journal and anchor."""
     if plan.local_root:
@@ -180,8 +183,8 @@ def _abandon(ctx: Ctx, plan: Plan, op: str, manifest: list[dict[str, Any]],
     journal.remove(ctx.repo, op)
 
 
-def _land(ctx: Ctx, plan: Plan, op: str, j: dict[str, Any], manifest: list[dict[str, Any]],
-          suite: dict[str, Any] | None, attest: dict[str, Any] | None = None,
+def _land(ctx: Ctx, plan: Plan, op: str, j: JournalEntry, manifest: list[dict[str, Any]],
+          suite: Attestation | None, attest: Attestation | None = None,
           points: tuple[str, ...] = ()) -> dict[str, Any]:
     repo = ctx.repo
     from flowergit.state.baton import fence_ops

@@ -15,12 +15,12 @@ from flowergit.gitio import history, trees
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.status import checkout_of, checkout_status, status, worktree_clean
 from flowergit.gitio.trees import gitlinks_in, tree_diff, tree_of_commit
-from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.context import Ctx
+from flowergit.ops.dispatch.outcome import MERGEABLE, describe
+from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.merge.checkout import collisions_of, refuse_in_progress, snapshot
 from flowergit.ops.merge.local_only import local_only_hits
 from flowergit.ops.merge.plan import FINISHED, AlreadyMerged, MergeIo, Plan, merge_message
-from flowergit.ops.dispatch.outcome import MERGEABLE, describe
 from flowergit.ops.pending import refuse_if_pending
 from flowergit.state import records
 from flowergit.state.dispatches import PREFIX as DISPATCH_PREFIX

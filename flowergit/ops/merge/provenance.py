@@ -5,29 +5,32 @@ worktree released; once landed, all of it (with the anchor's deletion) in one re
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from flowergit.errors import NotFound
 from flowergit.gitio import objects, refs, worktrees
 from flowergit.gitio.refs import CasLost
-from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.context import Ctx
-from flowergit.ops.merge.plan import MergeIo, Plan
+from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.merge.anchor import drop_anchor
+from flowergit.ops.merge.plan import MergeIo, Plan
 from flowergit.state import notes, records
 from flowergit.state.dispatches import DispatchStore, dispatch_name
 from flowergit.state.layout import NOTES_REF, dispatch_ref, recovery_ref
 
+if TYPE_CHECKING:
+    from flowergit.state.schema import Attestation, JournalEntry, NoteLine, Provenance
 
-def record_attestation(ctx: Ctx, attest: dict[str, Any] | None) -> None:
+
+def record_attestation(ctx: Ctx, attest: Attestation | None) -> None:
     """Write a suite attestation that no provenance note will carry (the merge did not land)."""
     if attest:
         notes.append(ctx.repo, {attest["tree"]: [attest]},
                      f"flower: suite on tree {str(attest['tree'])[:12]}")
 
 
-def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, Any]:
+def provenance(ctx: Ctx, plan: Plan, suite: Attestation | None) -> Provenance:
     """The provenance note of the merge commit (who, what, which suite, the baton's epoch).
     A daemon that lost the baton stops here, before anything moves."""
     from flowergit.state.baton import fence_ops
@@ -39,7 +42,7 @@ def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, 
         head = baton_read(ctx.repo, fence[0].ref.rsplit("/", 1)[-1])
         epoch = head.record.get("epoch") if head else None
     d = plan.dispatch
-    note = {
+    note: Provenance = {
         "v": 1, "kind": "merge", "brief": plan.brief,
         "dispatch": dispatch_name(plan.brief, plan.attempt), "agent": d.get("agent"),
         "branch": plan.branch, "head": plan.head,
@@ -50,13 +53,15 @@ def provenance(ctx: Ctx, plan: Plan, suite: dict[str, Any] | None) -> dict[str, 
     }
     usage = d.get("usage")
     if isinstance(usage, dict):  # what the agent's transcript said it used (docs/merge.md)
-        note["agent_usage"] = {k: usage.get(k) for k in (
-            "model", "turns", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd",
-            "cost_source")}
+        note["agent_usage"] = {
+            "model": usage.get("model"), "turns": usage.get("turns"),
+            "input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens"),
+            "cached_input_tokens": usage.get("cached_input_tokens"),
+            "cost_usd": usage.get("cost_usd"), "cost_source": usage.get("cost_source")}
     return note
 
 
-def close_landed(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, Any]]],
+def close_landed(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLine]],
                  io: MergeIo | None = None) -> bool:
     """The last step of a landed merge, as one ref transaction: the brief turns ``merged``
     (the briefs commit is its log entry), the dispatch record says ``merged``, the provenance
@@ -113,13 +118,13 @@ def close_landed(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, An
     wrote = _mark_merged(ctx, brief, why, more_fresh)
     if not wrote:
         notes.append(ctx.repo, lines, f"flower: provenance of brief {j['brief']}")
-        released = _finish_dispatch(ctx, j)
+        released = _finish_dispatch(ctx, j["dispatch"], j["merge"], j["into"])
         drop_anchor(ctx, op, j.get("anchor"))
         return released
     return bool(state["released"])
 
 
-def _closing_ops(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, Any]]],
+def _closing_ops(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLine]],
                  batch: objects.Batch, w: objects.Writer, state: dict[str, Any]) -> list[refs.Op]:
     """The dispatch record ``merged`` (the worker worktree released first), the notes commit
     and the anchor's deletion, as ops for the closing transaction (objects added to ``w``)."""
@@ -128,7 +133,7 @@ def _closing_ops(ctx: Ctx, j: dict[str, Any], lines: dict[str, list[dict[str, An
     ops: list[refs.Op] = []
     head = _read_record(batch, ref)
     if head is not None:
-        new = _merged_record(ctx, j, head.record, state)
+        new = _merged_record(ctx, j["merge"], j["into"], head.record, state)
         if new is not None:
             commit = records.add_commit(w, new, head.commit,
                                     f"dispatch {brief}.{attempt}: merged into {j['into']}")
@@ -156,35 +161,33 @@ def _read_record(batch: objects.Batch, ref: str) -> records.Head | None:
     return records.Head(ref, got[0], records.decode(blob[2], ref))
 
 
-def _merged_record(ctx: Ctx, j: dict[str, Any], rec: dict[str, Any],
+def _merged_record(ctx: Ctx, merge: str, into: str, rec: dict[str, Any],
                    state: dict[str, Any]) -> dict[str, Any] | None:
     """The dispatch record once merged (None: it says so already); releases the worker
     worktree first (safe to repeat: a removed worktree counts as released)."""
     wt = rec.get("worktree")
     if isinstance(wt, str) and wt:
         state["released"] = worktrees.release(ctx.repo, wt)
-    if rec.get("state") == "merged" and rec.get("merge_commit") == j["merge"]:
+    if rec.get("state") == "merged" and rec.get("merge_commit") == merge:
         return None
-    return {**rec, "state": "merged", "merge_commit": j["merge"], "into": j["into"],
+    return {**rec, "state": "merged", "merge_commit": merge, "into": into,
             "merged_at": suite_ops.utc_now(), "worktree_released": state["released"]}
 
 
-def _finish_dispatch(ctx: Ctx, j: dict[str, Any]) -> bool:
-    brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))
+def _finish_dispatch(ctx: Ctx, dispatch: str, merge: str, into: str) -> bool:
+    brief, attempt = (int(x) for x in dispatch.split("."))
     store = DispatchStore(ctx.repo)
     state: dict[str, Any] = {"released": False}
     try:  # the record is read once, by the update itself
-        store.update(brief, attempt, lambda rec: _merged_record(ctx, j, rec, state),
-                     f"merged into {j['into']}")
+        store.update(brief, attempt, lambda rec: _merged_record(ctx, merge, into, rec, state),
+                     f"merged into {into}")
     except NotFound:  # no record (removed by hand): nothing to mark
         pass
     return bool(state["released"])
 
 
 def finish_records(ctx: Ctx, plan: Plan, commit: str, released: bool) -> None:
-    j = {"dispatch": dispatch_name(plan.brief, plan.attempt), "merge": commit,
-         "into": plan.target}
-    _finish_dispatch(ctx, j)
+    _finish_dispatch(ctx, dispatch_name(plan.brief, plan.attempt), commit, plan.target)
     _mark_merged(ctx, plan.brief, f"already in {plan.target}")
 
 

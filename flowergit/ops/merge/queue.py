@@ -9,9 +9,9 @@ from typing import Any
 
 from flowergit.errors import Conflict, NotFound, TestsFailed
 from flowergit.ops.context import Ctx
+from flowergit.ops.dispatch.outcome import MERGEABLE
 from flowergit.ops.merge.gate import merge
 from flowergit.ops.merge.plan import FINISHED
-from flowergit.ops.dispatch.outcome import MERGEABLE
 from flowergit.ops.pending import refuse_if_pending
 from flowergit.state.dispatches import DispatchStore
 

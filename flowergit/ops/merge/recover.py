@@ -12,21 +12,24 @@ harmless: a finished recovery leaves no journal.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowergit.errors import Conflict, FlowerError
 from flowergit.gitio import index, refs, scratch, trees
 from flowergit.gitio import stash as gstash
 from flowergit.ops.context import Ctx
+from flowergit.ops.merge.anchor import drop_anchor, our_stash
 from flowergit.ops.merge.checkout import snapshot
 from flowergit.ops.merge.gate import deferred_sigint
 from flowergit.ops.merge.landed import finish_landed
 from flowergit.ops.merge.local_only import restore_local_only
 from flowergit.ops.merge.provenance import record_attestation
-from flowergit.ops.merge.anchor import drop_anchor, our_stash
 from flowergit.ops.pending import interrupted
 from flowergit.state import journal
 from flowergit.state.layout import recovery_ref
+
+if TYPE_CHECKING:
+    from flowergit.state.schema import JournalEntry
 
 
 def recover(ctx: Ctx) -> list[dict[str, Any]]:
@@ -38,7 +41,7 @@ def recover(ctx: Ctx) -> list[dict[str, Any]]:
     return out
 
 
-def _stop_suite(j: dict[str, Any]) -> None:
+def _stop_suite(j: JournalEntry) -> None:
     from flowergit.procs import groups, identity
 
     ident = j.get("suite_pid")
@@ -50,7 +53,7 @@ def _stop_suite(j: dict[str, Any]) -> None:
             groups.kill_tree(pid, grace=2.0)
 
 
-def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
+def recover_one(ctx: Ctx, j: JournalEntry) -> dict[str, Any]:
     repo = ctx.repo
     op = str(j["op"])
     _stop_suite(j)
@@ -67,10 +70,10 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     if wt and j.get("phase") in ("landing", "stashed", "landed") and os.path.isdir(wt):
         stash = our_stash(ctx, j)
         stashed = bool(stash and stash in gstash.entries(repo))
-        _undo_checkout(ctx, j, stashed)
+        _undo_checkout(ctx, j, wt, stashed)
         if stash and stashed:
             overlap = list(j.get("overlap") or [])
-            if _overlap_restored(ctx, j, overlap):
+            if _overlap_restored(ctx, j, wt, overlap):
                 gstash.drop(repo, stash)
             else:
                 ok, with_index = gstash.apply(wt, stash, list(j.get("overlap") or []))
@@ -82,15 +85,17 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
                 gstash.drop(repo, stash)
     if wt and j.get("ita") and os.path.isdir(wt):
         index.restore_intent_to_add(wt, list(j["ita"]))
-    if j.get("local_root"):
-        fixed = restore_local_only(j["local_root"], list(j.get("local_only") or []))
+    local_root = j.get("local_root")
+    if local_root:
+        fixed = restore_local_only(local_root, list(j.get("local_only") or []))
         if fixed:
             warnings.append("restored local-only file(s) " + ", ".join(fixed))
-    if wt and j.get("worktree_tree") and os.path.isdir(wt):
+    before_wt, before_index = j.get("worktree_tree"), j.get("index_tree")
+    if wt and before_wt and before_index and os.path.isdir(wt):
         local_only = [i["path"] for i in j.get("local_only") or []]
         index_tree, wt_tree = snapshot(repo, wt, local_only)  # as the journal's was made
-        diff = set(trees.changed_paths(repo, j["worktree_tree"], wt_tree))
-        diff |= set(trees.changed_paths(repo, j["index_tree"], index_tree))
+        diff = set(trees.changed_paths(repo, before_wt, wt_tree))
+        diff |= set(trees.changed_paths(repo, before_index, index_tree))
         if diff:
             raise FlowerError(
                 f"recovered, but {len(diff)} path(s) differ from before the merge: "
@@ -105,13 +110,12 @@ def recover_one(ctx: Ctx, j: dict[str, Any]) -> dict[str, Any]:
     return {"op": op, "brief": j["brief"], "action": "rolled back", "warnings": warnings}
 
 
-def _undo_checkout(ctx: Ctx, j: dict[str, Any], stashed: bool) -> None:
+def _undo_checkout(ctx: Ctx, j: JournalEntry, wt: str, stashed: bool) -> None:
     """The checkout was possibly moved to the merge but the target was not: move it back.
 
     The local edits to overlapping paths are stashed before the checkout moves; while no stash
     of this merge exists (``stashed`` False) those paths may still hold them, so they are
     neither compared with the pre-merge tip nor written from the index here."""
-    wt = j["worktree"]
     overlap = set(j.get("overlap") or [])
     incoming = list(j.get("incoming") or [])
     pre, merge = j["pre_target"], j["merge"]
@@ -141,14 +145,14 @@ def _undo_checkout(ctx: Ctx, j: dict[str, Any], stashed: bool) -> None:
                 os.unlink(full)
 
 
-def _overlap_restored(ctx: Ctx, j: dict[str, Any], overlap: list[str]) -> bool:
+def _overlap_restored(ctx: Ctx, j: JournalEntry, wt: str, overlap: list[str]) -> bool:
     """Are the stashed paths already back (a crash between apply and drop)?"""
-    if not overlap:
+    before = j.get("worktree_tree")
+    if not overlap or not before:
         return True
-    wt = j["worktree"]
     local_only = [i["path"] for i in j.get("local_only") or []]
     _, wt_tree = snapshot(ctx.repo, wt, local_only)
-    return not (set(trees.changed_paths(ctx.repo, j["worktree_tree"], wt_tree)) & set(overlap))
+    return not (set(trees.changed_paths(ctx.repo, before, wt_tree)) & set(overlap))
 
 
 __all__ = ["recover", "recover_one"]

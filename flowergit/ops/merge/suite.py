@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 
 from flowergit import failpoints
 from flowergit.errors import NotFound, TestsFailed, UsageError
@@ -22,7 +22,7 @@ from flowergit.state.brief import now_utc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from flowergit.state.schema import NoteLine
+    from flowergit.state.schema import Attestation, NoteLine, SuiteSummary
 
 
 def utc_now() -> str:
@@ -63,24 +63,25 @@ def command(ctx: Ctx) -> list[str]:
 
 
 def attestation(ctx: Ctx, tree: str, argv: list[str],
-                recs: list[NoteLine] | None = None) -> dict[str, Any] | None:
+                recs: list[NoteLine] | None = None) -> Attestation | None:
     """The newest passing attestation of ``tree`` by the same command, if any (among ``recs``,
     the note on ``tree`` when the caller has read it already)."""
     for rec in reversed(notes.read(ctx.repo, tree) if recs is None else recs):
         if rec.get("kind") == "suite" and rec.get("ok") is True and rec.get("command") == argv:
-            return dict(rec)
+            return cast("Attestation", dict(rec))
     return None
 
 
-def suite_summary(rec: dict[str, Any]) -> dict[str, Any]:
+def suite_summary(rec: Attestation) -> SuiteSummary:
     """The ``suite`` object of a provenance line."""
-    return {k: rec.get(k) for k in ("tests", "passed", "failed", "skipped", "errors",
-                                    "seconds", "tree")}
+    return {"tests": rec.get("tests"), "passed": rec.get("passed"), "failed": rec.get("failed"),
+            "skipped": rec.get("skipped"), "errors": rec.get("errors"),
+            "seconds": rec.get("seconds"), "tree": rec.get("tree")}
 
 
 def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
            on_start: Callable[[int, str], None] | None = None, record: bool = True,
-           reuse: bool = True, argv: list[str] | None = None) -> dict[str, Any]:
+           reuse: bool = True, argv: list[str] | None = None) -> Attestation:
     """Run the suite on ``commit`` (whose tree is ``tree``); return the attestation record.
 
     ``on_start(pid, scratch)`` is called once the suite runs (the merge journals it).
@@ -137,9 +138,10 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
     elif counts.source == "none" and any("{junit}" in a for a in argv):
         why = "partial run: no JUnit file and no summary line"
     ok = not why
-    rec: dict[str, Any] = {
+    rec: Attestation = {
         "v": 1, "kind": "suite", "tree": tree, "commit": commit, "command": argv,
-        **counts.as_dict(), "seconds": round(res.seconds, 2), "ok": ok,
+        "tests": counts.tests, "passed": counts.passed, "failed": counts.failed,
+        "skipped": counts.skipped, "errors": counts.errors, "seconds": round(res.seconds, 2), "ok": ok,
         "exit_code": res.returncode, "timed_out": res.timed_out, "counts_from": counts.source,
         "log": log, "by": who(), "at": utc_now(),
     }
@@ -151,7 +153,7 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
     return rec
 
 
-def test(ctx: Ctx, rev: str | None = None, *, force: bool = False) -> dict[str, Any]:
+def test(ctx: Ctx, rev: str | None = None, *, force: bool = False) -> Attestation:
     """`git flower test [REV]`: suite on REV (default HEAD); raises TestsFailed when red."""
     repo = ctx.repo
     name = rev or "HEAD"
@@ -164,11 +166,11 @@ def test(ctx: Ctx, rev: str | None = None, *, force: bool = False) -> dict[str, 
     rec = run_on(ctx, commit, tree, label=f"test-{int(time.time())}", reuse=not force)
     if not rec["ok"]:
         raise TestsFailed(failure_message(rec, f"the suite failed on {name}"),
-                          f"the log is {rec['log']}", data=rec)
+                          f"the log is {rec['log']}", data=dict(rec))
     return rec
 
 
-def failure_message(rec: dict[str, Any], head: str) -> str:
+def failure_message(rec: Attestation, head: str) -> str:
     return (f"{head}: {rec.get('why', 'failed')} ({rec['tests']} tests, {rec['passed']} passed, "
             f"{rec['failed']} failed, {rec['skipped']} skipped, {rec['errors']} errors); "
             f"log: {rec['log']}")

@@ -14,8 +14,8 @@ from typing import Any
 
 from flowergit.errors import NotFound, TestsFailed, UsageError
 from flowergit.gitio import history
-from flowergit.gitio.trees import trees_of
 from flowergit.gitio.runner import GitError
+from flowergit.gitio.trees import trees_of
 from flowergit.ops.context import Ctx
 from flowergit.state import notes
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import flower, flower_json, git, snapshot_state
 
 TESTING = {"FLOWER_TESTING": "1"}

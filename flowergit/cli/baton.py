@@ -24,8 +24,8 @@ def root(ctx: typer.Context, lane: str = LANE, json: bool = JSON) -> int | None:
 
 def _show(lane: str | None, history: bool, json: bool) -> int:
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import baton as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import baton as ops
     from flowergit.render import continuity as view
 
     return emit(ops.show(Ctx().load(), lane=lane, history=history), json, view.baton_show)
@@ -46,8 +46,8 @@ def take(lane: str = LANE, daemon: str = DAEMON,
          json: bool = JSON) -> int:
     """Take the baton: free, released, or held by a stale holder (exit 4 naming a live one)."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import baton as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import baton as ops
     from flowergit.render import continuity as view
 
     ctx = Ctx().load()
@@ -60,8 +60,8 @@ def take(lane: str = LANE, daemon: str = DAEMON,
 def release(lane: str = LANE, daemon: str = DAEMON, json: bool = JSON) -> int:
     """Give the baton up (only its holder can)."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import baton as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import baton as ops
     from flowergit.render import continuity as view
 
     return emit(ops.release(Ctx().load(), lane=lane, daemon=daemon), json, view.baton_step)

@@ -19,8 +19,8 @@ def show(
 ) -> int:
     """Print a role's charter (orchestrator, worker, ops, refine, or a repository's own)."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import charter as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import charter as ops
     from flowergit.render import continuity as view
 
     return emit(ops.show(Ctx().load(), role, daemon=daemon, lane=lane), json, view.charter_show)

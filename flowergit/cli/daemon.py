@@ -25,8 +25,8 @@ def checkin(
 ) -> int:
     """Check a daemon in; prints its id (or, with --shell, the export line)."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.render import continuity as view
 
     got = ops.checkin(Ctx().load(), role=role, pid=pid, successor_of=successor_of, shell=shell)
@@ -37,8 +37,8 @@ def checkin(
 def beat(id: str = typer.Argument(None, metavar="[ID]"), json: bool = JSON) -> int:
     """Send one heartbeat (for ID, or $FLOWER_DAEMON)."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.render import output
 
     got = ops.beat(Ctx().load(), id)
@@ -52,8 +52,8 @@ def list_(
 ) -> int:
     """List daemons, with liveness as this machine judges it."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.render import continuity as view
 
     return emit(ops.list_(Ctx().load(), all_=all_), json, view.daemon_list)
@@ -63,8 +63,8 @@ def list_(
 def whoami(daemon: str = DAEMON, json: bool = JSON) -> int:
     """The daemon this shell speaks for (--daemon or $FLOWER_DAEMON)."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.render import continuity as view
 
     return emit(ops.whoami(Ctx().load(), daemon), json, view.daemon_one)
@@ -79,8 +79,8 @@ def retire(
 ) -> int:
     """Retire a daemon: it may no longer beat, hold the baton or claim work."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.render import output
 
     got = ops.retire(Ctx().load(), id, daemon=daemon, why=why)
@@ -98,8 +98,8 @@ def spawn(
 ) -> int:
     """Start an agent as a daemon, with its role's charter as its packet file."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import daemon as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import daemon as ops
     from flowergit.render import continuity as view
 
     got = ops.spawn(Ctx().load(), role=role, agent=agent, lane=lane, successor_of=successor_of)

@@ -49,8 +49,8 @@ def run_status(*, json: bool) -> int:
 
 def run_ps(*, all_: bool, json: bool) -> int:
     from flowergit.cli.common import emit
-    from flowergit.ops.dispatch import workers
     from flowergit.ops.context import Ctx
+    from flowergit.ops.dispatch import workers
     from flowergit.render import workers as view
 
     return emit(workers.ps(Ctx().load(), all_=all_), json, view.ps)
@@ -59,8 +59,8 @@ def run_ps(*, all_: bool, json: bool) -> int:
 def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
     from flowergit.cli.common import emit
     from flowergit.errors import UsageError
-    from flowergit.ops.dispatch import workers
     from flowergit.ops.context import Ctx
+    from flowergit.ops.dispatch import workers
     from flowergit.render import workers as view
 
     if timeout is not None and timeout < 0:
@@ -115,8 +115,8 @@ def register(app: typer.Typer) -> None:
         """Print a dispatch's log (the agent's output)."""
         from flowergit.cli.common import emit
         from flowergit.errors import UsageError
-        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
+        from flowergit.ops.dispatch import workers
         from flowergit.render import workers as view
         from flowergit.render.text import escape
 
@@ -153,8 +153,8 @@ def register(app: typer.Typer) -> None:
     def stop(id: str = typer.Argument(..., metavar="N[.k]"), json: bool = JSON) -> int:
         """Stop a dispatch: its agent's whole process group, or its place in the queue."""
         from flowergit.cli.common import emit
-        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
+        from flowergit.ops.dispatch import workers
         from flowergit.render import workers as view
 
         return emit(workers.stop(Ctx().load(), id), json, view.stopped)
@@ -166,8 +166,8 @@ def register(app: typer.Typer) -> None:
              json: bool = JSON) -> int:
         """Report a dispatch finished (run by the agent, from inside its worktree)."""
         from flowergit.cli.common import emit
-        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
+        from flowergit.ops.dispatch import workers
         from flowergit.render import workers as view
 
         return emit(workers.done(Ctx().load(), id, failed=failed, note=message), json,
@@ -189,8 +189,8 @@ def register(app: typer.Typer) -> None:
     @app.command("attach")
     def attach(id: str = typer.Argument(..., metavar="N[.k]")) -> int:
         """Attach to the tmux session of a dispatch started with --tmux."""
-        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
+        from flowergit.ops.dispatch import workers
 
         workers.attach(Ctx().load(), id)
         return 0
@@ -207,8 +207,8 @@ def register(app: typer.Typer) -> None:
              json: bool = JSON) -> int:
         """Type TEXT and keys into a tmux dispatch's terminal (an agent waiting at a prompt)."""
         from flowergit.cli.common import emit
-        from flowergit.ops.dispatch import workers
         from flowergit.ops.context import Ctx
+        from flowergit.ops.dispatch import workers
         from flowergit.render import output
 
         res: dict[str, Any] = workers.send(Ctx().load(), id, text, enter=enter, keys=key)

@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Check git, the repository, config, trust, refspecs, notes, hooks, locks, worktrees,
         dispatches and merge recovery; each finding names its fix. Exit 4 if any is an error."""
-        from flowergit.ops.setup import doctor as ops_doctor
         from flowergit.ops.context import Ctx
+        from flowergit.ops.setup import doctor as ops_doctor
         from flowergit.render import output
         from flowergit.render.porcelain import emit_list
 

@@ -22,8 +22,8 @@ def write(
 ) -> int:
     """Write the scratchpad of a lane (a commit on flower/briefs; its history is kept)."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import handoff as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import handoff as ops
     from flowergit.render import output
 
     got = ops.write(Ctx().load(), lane=lane, path=file, text=message, daemon=daemon)
@@ -37,8 +37,8 @@ def show(lane: str = LANE,
          json: bool = JSON) -> int:
     """Print the scratchpad of a lane."""
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import handoff as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import handoff as ops
     from flowergit.render import continuity as view
 
     return emit(ops.show(Ctx().load(), lane=lane, history=history), json, view.handoff_show)

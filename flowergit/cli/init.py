@@ -18,8 +18,8 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Create the flower/briefs branch, a commented .flower.toml, and notes config."""
         from flowergit.cli.common import emit
-        from flowergit.ops.setup import init as ops_init
         from flowergit.ops.context import Ctx
+        from flowergit.ops.setup import init as ops_init
         from flowergit.render import output
 
         res = ops_init.init(Ctx(), remote=remote, agents_md=agents_md)

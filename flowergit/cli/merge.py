@@ -64,8 +64,8 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Run the suite on REV's tree in a scratch worktree and record an attestation."""
         from flowergit.cli.common import emit
-        from flowergit.ops.merge import suite as ops
         from flowergit.ops.context import Ctx
+        from flowergit.ops.merge import suite as ops
         from flowergit.render import merge as view
 
         return emit(ops.test(Ctx().load(), rev, force=force), json, view.test_result)
@@ -74,8 +74,8 @@ def register(app: typer.Typer) -> None:
     def recover(json: bool = JSON) -> int:
         """Finish or undo a merge that was interrupted (safe to run any time, and twice)."""
         from flowergit.cli.common import emit
-        from flowergit.ops.merge import recover as ops
         from flowergit.ops.context import Ctx
+        from flowergit.ops.merge import recover as ops
         from flowergit.render import merge as view
 
         return emit(ops.recover(Ctx().load()), json, view.recover_result)
@@ -89,8 +89,8 @@ def register(app: typer.Typer) -> None:
         """Check that every first-parent commit in RANGE passed the suite (exit 5 if not)."""
         from flowergit.cli.common import emit
         from flowergit.errors import TestsFailed
-        from flowergit.ops.merge import verify as ops
         from flowergit.ops.context import Ctx
+        from flowergit.ops.merge import verify as ops
         from flowergit.render import merge as view
 
         try:
@@ -108,8 +108,8 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """The brief, dispatch, agent and suite behind a commit or a line."""
         from flowergit.cli.common import emit
-        from flowergit.ops.merge import verify as ops
         from flowergit.ops.context import Ctx
+        from flowergit.ops.merge import verify as ops
         from flowergit.render import merge as view
 
         return emit(ops.why(Ctx().load(), what), json, view.why_result)

@@ -18,8 +18,8 @@ def register(app: typer.Typer) -> None:
         """One orchestrator iteration: dispatch auto_dispatch signals within the cap, reap,
         retire stale signals, merge finished briefs if [merge] auto; prints what it did."""
         from flowergit.cli.common import emit
-        from flowergit.ops.continuity import tick as ops
         from flowergit.ops.context import Ctx
+        from flowergit.ops.continuity import tick as ops
         from flowergit.render import continuity as view
 
         return emit(ops.tick(Ctx().load(), lane=lane, daemon=daemon), json, view.tick)
@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         cleanly and release the baton."""
         from flowergit.cli.common import emit
         from flowergit.errors import Exit
-        from flowergit.ops.continuity import tick as ops
         from flowergit.ops.context import Ctx
+        from flowergit.ops.continuity import tick as ops
         from flowergit.render import continuity as view
 
         got = ops.run(Ctx().load(), lane=lane, daemon=daemon, interval=interval, ticks=ticks)

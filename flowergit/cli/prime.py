@@ -23,8 +23,8 @@ def register(app: typer.Typer) -> None:
         import os
 
         from flowergit.cli.common import emit
-        from flowergit.ops.continuity import prime as ops_prime
         from flowergit.ops.context import Ctx
+        from flowergit.ops.continuity import prime as ops_prime
         from flowergit.render import output
         from flowergit.render.continuity import escape_block
 

@@ -26,8 +26,8 @@ def request(lane: str = LANE, daemon: str = DAEMON,
             note: str = typer.Option("", "-m", "--note", help="Why, for the record."),
             json: bool = JSON) -> int:
     """The holder asks for a successor (emits `reset`; the baton goes to hand-off pending)."""
-    from flowergit.ops.continuity import reset as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import reset as ops
 
     return _emit(ops.request(Ctx().load(), lane=lane, daemon=daemon, note=note), json)
 
@@ -35,8 +35,8 @@ def request(lane: str = LANE, daemon: str = DAEMON,
 @app.command("ready")
 def ready(lane: str = LANE, daemon: str = DAEMON, json: bool = JSON) -> int:
     """The successor has read the scratchpad and is ready (emits `successor_ready`)."""
-    from flowergit.ops.continuity import reset as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import reset as ops
 
     return _emit(ops.ready(Ctx().load(), lane=lane, daemon=daemon), json)
 
@@ -48,8 +48,8 @@ def handoff(lane: str = LANE, daemon: str = DAEMON,
             message: str = typer.Option(None, "-m", "--message", help="The scratchpad as text."),
             json: bool = JSON) -> int:
     """Move the baton to the ready successor (holder, or the successor if the holder is quiet)."""
-    from flowergit.ops.continuity import reset as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import reset as ops
 
     return _emit(ops.handoff(Ctx().load(), lane=lane, daemon=daemon, path=file, text=message), json)
 
@@ -61,8 +61,8 @@ def retire(lane: str = LANE, daemon: str = DAEMON,
                                                 "hand-off came from)."),
            json: bool = JSON) -> int:
     """Retire the predecessor and complete the hand-off's signals."""
-    from flowergit.ops.continuity import reset as ops
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import reset as ops
 
     return _emit(ops.retire(Ctx().load(), lane=lane, daemon=daemon, predecessor=predecessor), json)
 

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 def run_claim(*, id: str | None, next_: bool, kind: str | None, remote: str | None,
               daemon: str | None, json: bool) -> int:
     from flowergit.cli.common import emit
-    from flowergit.ops.continuity import signals
     from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import signals
     from flowergit.render import continuity as view
 
     if remote is not None:
@@ -47,8 +47,8 @@ def register(parent: typer.Typer) -> None:
     ) -> int:
         """Queue a signal; prints its id."""
         from flowergit.cli.common import emit as out
-        from flowergit.ops.continuity import signals
         from flowergit.ops.context import Ctx
+        from flowergit.ops.continuity import signals
         from flowergit.render import continuity as view
         from flowergit.state.ids import brief_id
 
@@ -64,8 +64,8 @@ def register(parent: typer.Typer) -> None:
     ) -> int:
         """List signals with their state (pending, expired, claimed, completed, moot)."""
         from flowergit.cli.common import emit as out
-        from flowergit.ops.continuity import signals
         from flowergit.ops.context import Ctx
+        from flowergit.ops.continuity import signals
         from flowergit.render import continuity as view
 
         return out(signals.list_(Ctx().load(), kind=kind, unclaimed=unclaimed), json, view.signal_list)
@@ -94,8 +94,8 @@ def register(parent: typer.Typer) -> None:
     ) -> int:
         """Mark a claimed signal completed (or moot); an unclaimed one is claimed and completed."""
         from flowergit.cli.common import emit as out
-        from flowergit.ops.continuity import signals
         from flowergit.ops.context import Ctx
+        from flowergit.ops.continuity import signals
         from flowergit.render import continuity as view
 
         got = signals.complete(Ctx().load(), id, moot=moot, note=note, daemon=daemon)

@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         """Approve the current .flower.toml (its agent and suite commands may run on this
         machine), or with `brief [N...]` the run steps and agent overrides briefs carry."""
         from flowergit.cli.common import emit
-        from flowergit.ops.setup import trust as ops_trust
         from flowergit.ops.context import Ctx
+        from flowergit.ops.setup import trust as ops_trust
         from flowergit.render import output
 
         if what:

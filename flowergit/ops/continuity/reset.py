@@ -25,8 +25,8 @@ from typing import Any
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
-from flowergit.ops.continuity import baton as bops
 from flowergit.ops.context import Ctx
+from flowergit.ops.continuity import baton as bops
 from flowergit.ops.continuity.handoff import read_input
 from flowergit.state import baton as bstate
 from flowergit.state import daemons as dstate

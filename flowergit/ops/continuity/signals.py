@@ -6,7 +6,6 @@ the repository and reads the config, and imports nothing else (no briefs store, 
 
 from __future__ import annotations
 
-
 from flowergit.errors import Conflict, UsageError
 from flowergit.state import signals as store
 from flowergit.state.daemons import caller

@@ -248,11 +248,24 @@ def private_imports(root: Path, pkg: str = "flowergit") -> list[str]:
 
 
 def import_graph(root: Path, pkg: str = "flowergit") -> dict[str, set[str]]:
-    """module -> the ``pkg`` modules it imports (lazy imports included, type-only left out)."""
+    """module -> the ``pkg`` modules it names in an import, lazy and type-only ones included.
+    ``from P import m`` names the package ``P`` as well as its module ``m``: importing it runs
+    ``P/__init__.py`` first, so a room's module that takes a sibling through the room's package
+    depends on that package (and whatever its ``__init__`` imports)."""
     known = package_modules(root, pkg)
-    return {me: {mod for mod, _, _ in internal_imports(path, root, known, pkg)
-                 if mod in known and mod != me}
-            for me, path in known.items()}
+    graph: dict[str, set[str]] = {}
+    for me, path in known.items():
+        tree = ast.parse(path.read_text(), str(path))
+        named: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                named |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                mod = _absolute(node, me, path.name == "__init__.py")
+                named.add(mod)
+                named |= {f"{mod}.{a.name}" for a in node.names}
+        graph[me] = {m for m in named if m in known and m != me}
+    return graph
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -379,13 +392,28 @@ def test_the_cycle_checker_sees_a_cycle_through_a_lazy_import(tmp_path: Path) ->
         "pkgx/a.py": "from pkgx import b\n",
         "pkgx/b.py": "def f():\n    from pkgx.c import g\n",
         "pkgx/c.py": "import pkgx.a\ndef g(): pass\n",
-        "pkgx/d.py": "TYPE_CHECKING = False\nif TYPE_CHECKING:\n    from pkgx import e\n",
-        "pkgx/e.py": "from pkgx import d\n",
     })
     graph = import_graph(root, "pkgx")
-    assert graph["pkgx.b"] == {"pkgx.c"} and graph["pkgx.d"] == set()
+    assert graph["pkgx.b"] == {"pkgx.c"} and graph["pkgx.a"] == {"pkgx", "pkgx.b"}
     assert cycles(graph) == [["pkgx.a", "pkgx.b", "pkgx.c"]]
     assert cycles({"x": {"y"}, "y": set(), "z": {"z"}}) == []
+
+
+def test_the_cycle_checker_sees_a_room_taking_a_sibling_through_its_package(tmp_path: Path) -> None:
+    # a type-only import counts too; and `from pkgx.room import m` runs pkgx/room/__init__.py,
+    # which imports the module doing it
+    root = _plant(tmp_path, {
+        "pkgx/__init__.py": "",
+        "pkgx/d.py": "TYPE_CHECKING = False\nif TYPE_CHECKING:\n    from pkgx import e\n",
+        "pkgx/e.py": "from pkgx import d\n",
+        "pkgx/room/__init__.py": "from pkgx.room.gate import run\n",
+        "pkgx/room/gate.py": "from pkgx.room import suite\ndef run(): pass\n",
+        "pkgx/room/suite.py": "x = 1\n",
+        "pkgx/room/fine.py": "import pkgx.room.suite as s\nfrom pkgx.room.suite import x\n",
+    })
+    graph = import_graph(root, "pkgx")
+    assert graph["pkgx.room.fine"] == {"pkgx.room.suite"}
+    assert cycles(graph) == [["pkgx.d", "pkgx.e"], ["pkgx.room", "pkgx.room.gate"]]
 
 
 def test_the_size_checker_wants_a_reason_for_a_long_module(tmp_path: Path) -> None:

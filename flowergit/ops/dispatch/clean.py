@@ -16,17 +16,11 @@ from flowergit.gitio import refs
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch import (
-    all_dispatches,
-    forget_worktree,
-    now_iso,
-    our_branch,
-    ready_path,
-    spec_path,
-    worktrees,
-)
 from flowergit.ops.dispatch.liveness import alive, view_state
+from flowergit.ops.dispatch.paths import now_iso, our_branch, ready_path, spec_path
+from flowergit.ops.dispatch.scheduler import all_dispatches
 from flowergit.ops.dispatch.workers import LIVE_VIEW, parse_target
+from flowergit.ops.dispatch.worktree import forget_worktree, worktrees
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
 from flowergit.state.ids import brief_id, is_brief_id

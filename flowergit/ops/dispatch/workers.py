@@ -17,16 +17,10 @@ from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
 from flowergit.gitio import history, objects, refs
 from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch import (
-    all_dispatches,
-    log_file,
-    now_iso,
-    packet_file,
-    sched_lock,
-    schedule,
-)
 from flowergit.ops.dispatch.liveness import LIVE_STATES, alive, is_local, parse_iso, view_state
 from flowergit.ops.dispatch.outcome import last_log_line as _last_line
+from flowergit.ops.dispatch.paths import log_file, now_iso, packet_file
+from flowergit.ops.dispatch.scheduler import all_dispatches, sched_lock, schedule
 from flowergit.ops.status import elapsed, shown_state, usage
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
@@ -116,7 +110,7 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
 
 
 def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
-    from flowergit.ops.dispatch import dispatch_cache
+    from flowergit.ops.dispatch.scheduler import dispatch_cache
 
     repo = ctx.repo
     store = DispatchStore(repo)
@@ -340,7 +334,7 @@ def done(ctx: Ctx, target: str | None = None, *, failed: bool = False,
     if not failed and view_state(rec) not in LIVE_VIEW and rec.get("outcome") is None:
         # nobody else will judge this attempt (its supervisor is gone): judge it here; a live
         # attempt is judged by its supervisor when the agent exits, on what the branch holds
-        from flowergit.ops.dispatch import outcome as oc
+        import flowergit.ops.dispatch.outcome as oc
 
         left = oc.commit_leftovers(ctx.repo, rec, 0, note)
         work = oc.changes(ctx.repo, rec.get("base"), rec.get("branch"))

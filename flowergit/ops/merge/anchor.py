@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import flowergit.ops.merge.suite as suite_ops
 from flowergit.gitio import objects, refs
 from flowergit.gitio import stash as gstash
 from flowergit.gitio.refs import CasLost
 from flowergit.ops.context import Ctx
-from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.merge.plan import Plan
 from flowergit.state import journal
 from flowergit.state.dispatches import dispatch_name

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import flowergit.ops.merge.suite as suite_ops
 from flowergit import failpoints
 from flowergit.errors import Conflict, Interrupted, TestsFailed
 from flowergit.gitio import index, refs
@@ -21,7 +22,6 @@ from flowergit.gitio.refs import CasLost
 from flowergit.gitio.runner import GitError
 from flowergit.gitio.status import checkout_status
 from flowergit.ops.context import Ctx
-from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.merge.anchor import drop_anchor, journal_entry, stash_message, write_anchor
 from flowergit.ops.merge.checkout import collisions_of
 from flowergit.ops.merge.landed import finish_landed, rollback_stash

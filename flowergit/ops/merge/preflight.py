@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 
+import flowergit.ops.merge.suite as suite_ops
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import history, trees
 from flowergit.gitio.repo import Repo
@@ -17,7 +18,6 @@ from flowergit.gitio.status import checkout_of, checkout_status, status, worktre
 from flowergit.gitio.trees import gitlinks_in, tree_diff, tree_of_commit
 from flowergit.ops.context import Ctx
 from flowergit.ops.dispatch.outcome import MERGEABLE, describe
-from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.merge.checkout import collisions_of, refuse_in_progress, snapshot
 from flowergit.ops.merge.local_only import local_only_hits
 from flowergit.ops.merge.plan import FINISHED, AlreadyMerged, MergeIo, Plan, merge_message

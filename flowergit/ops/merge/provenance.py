@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import flowergit.ops.merge.suite as suite_ops
 from flowergit.errors import NotFound
 from flowergit.gitio import objects, refs, worktrees
 from flowergit.gitio.refs import CasLost
 from flowergit.ops.context import Ctx
-from flowergit.ops.merge import suite as suite_ops
 from flowergit.ops.merge.anchor import drop_anchor
 from flowergit.ops.merge.plan import MergeIo, Plan
 from flowergit.state import notes, records

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: a private virtual environment with git flower and its test extras, then pytest.
-# Arguments go to pytest: `./test.sh -m "not slow"` is the quick suite (about half the CPU time of
-# the whole: everything but the stress and scale tests, the full crash matrices, the real agent
-# CLIs, the benchmark and mypy), `./test.sh tests/test_merge.py -q` one file. FLOWER_TEST_JOBS sets the
+# Arguments go to pytest: `./test.sh -m "not slow"` is the quick suite (about a fifth of the CPU
+# time of the whole: everything but the stress and scale tests, the crash matrices, the
+# end-to-end variants that take a second or more, the real agent CLIs, the benchmark and mypy),
+# `./test.sh tests/test_merge.py -q` one file. FLOWER_TEST_JOBS sets the
 # number of pytest-xdist workers (2). pytest exiting 5 ("no tests ran") counts as a failure.
 set -uo pipefail
 cd "$(dirname "$0")"

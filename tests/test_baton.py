@@ -61,6 +61,7 @@ def test_racing_orchestrators_one_holder(repo: Path, procs: list[subprocess.Pope
     assert snapshot_state(repo).locks == ()
 
 
+@pytest.mark.slow
 def test_release_then_take_bumps_epoch_and_log_reads_as_succession(
         repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     a, _ = daemon(repo, procs)
@@ -78,6 +79,7 @@ def test_release_then_take_bumps_epoch_and_log_reads_as_succession(
                    f"baton main: epoch 1 held by daemon {a} (take)"]
 
 
+@pytest.mark.slow
 def test_dead_holder_replaced_at_once_by_exactly_one(repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     """FAULTS.md 26: a holder whose process is provably gone is stale at once; the takeover is a
     CAS from the stale commit, so of several successors exactly one wins."""
@@ -126,6 +128,7 @@ def test_other_host_is_judged_by_lease_only(repo: Path, procs: list[subprocess.P
     assert take(repo, b, env=later(61)).returncode == 0
 
 
+@pytest.mark.slow
 def test_paused_holder_cannot_write_after_takeover(repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     """FAULTS.md 28: SIGSTOP the holder, a successor takes over after the lease, SIGCONT:
     nothing the old holder tries afterwards lands."""
@@ -162,6 +165,7 @@ def test_paused_holder_cannot_write_after_takeover(repo: Path, procs: list[subpr
     assert snapshot_state(repo) == before
 
 
+@pytest.mark.slow
 def test_clock_skew_causes_no_early_takeover(repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     """FAULTS.md 29: the holder's clock runs 10 minutes behind (its heartbeat times look old)
     and the observer's runs 10 minutes ahead; neither causes a takeover, because staleness is
@@ -182,6 +186,7 @@ def test_clock_skew_causes_no_early_takeover(repo: Path, procs: list[subprocess.
     assert take(repo, b, env=later(600 + 59 + 61)).returncode == 0
 
 
+@pytest.mark.slow
 def test_stale_lock_is_reported_and_left_alone(repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     """FAULTS.md 31: a lock left by a crash makes take fail with exit 75; it is not removed."""
     a, _ = daemon(repo, procs)
@@ -194,6 +199,7 @@ def test_stale_lock_is_reported_and_left_alone(repo: Path, procs: list[subproces
     assert lock.exists() and time.monotonic() - t0 < 60
 
 
+@pytest.mark.slow
 def test_lane_names_are_strict(repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     a, _ = daemon(repo, procs)
     before = snapshot_state(repo)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import flower, flower_json, make_repo
 from tests.sync_helpers import clone, served_remote
 
 STEPS = json.dumps([["sh", "-c", "echo ran > ran.txt"]])
 
 
+@pytest.mark.slow
 def test_run_steps_synced_from_another_clone_wait_for_trust(tmp_path: Path) -> None:
     seed = make_repo(tmp_path / "seed")
     bare = served_remote(tmp_path, seed)
@@ -40,6 +43,7 @@ def test_run_steps_synced_from_another_clone_wait_for_trust(tmp_path: Path) -> N
     assert r.returncode == 2 and "trust brief" in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_trust_without_ids_approves_every_untrusted_brief(tmp_path: Path) -> None:
     seed = make_repo(tmp_path / "seed")
     bare = served_remote(tmp_path, seed)

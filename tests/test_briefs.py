@@ -56,6 +56,7 @@ def test_new_list_show_round_trip(repo: Path) -> None:
     assert out.returncode == 0 and out.stdout.startswith("brief 1: Active refs rail\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("title", HOSTILE)
 def test_hostile_titles_round_trip_as_data(repo: Path, title: str) -> None:
     r = flower(repo, "brief", "new", "--json", "--", title)  # `--`: a title may look like an option
@@ -96,6 +97,7 @@ BAD_IDS = ["../../etc", "..", "12/../13", "-rf", "0", "012", "1e3", "١٢", "12\
            "99999999999999999999", "12;id", "1 2", "\x00", "1_2", "+1"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", BAD_IDS)
 def test_bad_ids_exit_2_without_running_git(repo: Path, tmp_path: Path, bad: str) -> None:
     if "\x00" in bad:
@@ -165,6 +167,7 @@ def test_hand_edit_on_another_clone_is_read_and_preserved(repo: Path, tmp_path: 
     assert listed[0]["status"] == "planned" and listed[0]["owner"] == "sam"
 
 
+@pytest.mark.slow
 def test_set_plan_log_and_filters(repo: Path) -> None:
     flower_json(repo, "brief", "new", "one")
     flower_json(repo, "brief", "new", "two", "--kind", "idea")
@@ -233,6 +236,7 @@ def test_list_cache_follows_every_change(repo: Path) -> None:
     assert [(b["id"], b["title"]) for b in flower_json(repo, "brief", "list")] == [(1, "b0"), (3, "renamed")]
 
 
+@pytest.mark.slow
 def test_list_cache_spliced_after_changes_equals_a_full_rebuild(repo: Path) -> None:
     """The cache is brought up to date by re-splicing only the changed records; after any mix
     of new, changed, deleted, unreadable and non-ASCII briefs the list and the status counts

@@ -38,6 +38,7 @@ KINDS = [
 FILE = "flower/briefs:briefs/0000/2.md"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS, ids=[k[0] for k in KINDS])
 def test_broken_brief_file_named_listed_found_and_repaired(
         repo: Path, tmp_path: Path, kind: tuple[str, bytes, str, tuple[str, ...]]) -> None:
@@ -103,6 +104,7 @@ def _record_commit_without_record(repo: Path) -> str:
     return git(repo, "commit-tree", tree, "-m", "no record").stdout.strip()
 
 
+@pytest.mark.slow
 def test_corrupt_state_refs_named_found_and_moved_aside(repo: Path) -> None:
     flower_json(repo, "brief", "new", "work", )
     assert flower(repo, "brief", "set", "1", 'run=[["true"]]').returncode == 0

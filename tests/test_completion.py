@@ -46,6 +46,7 @@ def script(repo: Path, tmp_path: Path) -> Path:
     return p
 
 
+@pytest.mark.slow
 @needs_bash_completion
 def test_subcommands_complete_through_gits_completion(repo: Path, script: Path) -> None:
     assert complete_line(repo, "git flower dis", script=script) == ["dispatch"]

@@ -27,6 +27,7 @@ CORRUPT = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("raw,where,reason", CORRUPT)
 def test_corrupt_config_exit_2_names_file_line_col(repo: Path, raw: bytes, where: str, reason: str) -> None:
     flower_json(repo, "brief", "new", "x")

@@ -85,6 +85,7 @@ def test_full_reset_handoff_driven_by_the_successor(repo: Path, sleepers: Any) -
     assert flower_json(repo, "daemon", "whoami", env=A)["state"] == "retired"  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_interrupted_handoff_falls_back_to_stale_takeover(repo: Path, sleepers: Any) -> None:
     """FAULTS.md 30: the predecessor asks for a successor and dies: never zero holders for ever."""
     pa = sleepers()
@@ -101,6 +102,7 @@ def test_interrupted_handoff_falls_back_to_stale_takeover(repo: Path, sleepers: 
     assert any("reset" in m for m in t["mooted"])  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_successor_dies_before_handoff_holder_keeps_baton(repo: Path, sleepers: Any) -> None:
     pa, pb = sleepers(), sleepers()
     a = checkin(repo, pa.pid)
@@ -119,6 +121,7 @@ def test_successor_dies_before_handoff_holder_keeps_baton(repo: Path, sleepers: 
     assert r.returncode == 4
 
 
+@pytest.mark.slow
 def test_handoff_refusals(repo: Path, sleepers: Any) -> None:
     a = checkin(repo, sleepers().pid)
     s = checkin(repo, sleepers().pid)

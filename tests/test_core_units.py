@@ -121,6 +121,7 @@ def test_edit_tree_matches_git_and_cas_transactions(any_repo: Path, monkeypatch:
     assert not list(Path(repo.common_dir).rglob("*.lock"))
 
 
+@pytest.mark.slow
 def test_stale_lock_is_reported_not_removed(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(repo)
     r = discover()
@@ -270,6 +271,7 @@ _JSON_DOCS = st.recursive(_JSON_SCALARS, lambda inner: st.one_of(
     max_leaves=30)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(_JSON_DOCS, st.booleans(), st.booleans(), st.sampled_from([None, (",", ":"), (", ", ": ")]))
 def test_fastjson_writes_and_reads_what_json_does(doc: object, ascii_: bool, sort: bool,
@@ -309,6 +311,7 @@ def test_fastjson_loads_neither_json_nor_re() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(st.from_regex(r"flower/[0-9]{1,10}-[a-z0-9-]{0,55}", fullmatch=True),
                  st.text(alphabet="flower/0123456789-abcZ.é", max_size=64)),
@@ -323,6 +326,7 @@ def test_dispatch_branch_check_is_its_regular_expression(branch: str, brief: int
         assert our_branch(int(m[1]), branch) == (branch if len(branch) <= 60 else None)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(max_size=80), st.from_regex(r"[A-Za-z0-9 ]{30,90}", fullmatch=True)))
 def test_slug_keeps_the_ascii_letter_and_digit_runs(title: str) -> None:

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import flower, flower_json, git, write_exe
 
 
@@ -45,6 +47,7 @@ def test_daemon_errors(repo: Path) -> None:
         assert r.returncode == code, (args, r.stderr)
 
 
+@pytest.mark.slow
 def test_concurrent_checkins_get_distinct_ids(repo: Path) -> None:
     import sys
 
@@ -89,6 +92,7 @@ def test_spawn_runs_agent_with_charter_packet(repo: Path, tmp_path: Path) -> Non
     assert r.returncode == 3
 
 
+@pytest.mark.slow
 def test_charter_show_and_repository_override(repo: Path) -> None:
     for role in ("orchestrator", "worker", "ops", "refine"):
         c = flower_json(repo, "charter", "show", role)

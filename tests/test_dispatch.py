@@ -120,6 +120,7 @@ HOSTILE = [
 
 
 # -- argv and packet ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_hostile_titles_reach_the_agent_as_data(repo: Path, recorder: Path, rec_dir: Path,
                                                 tmp_path: Path) -> None:
     ids = [new_brief(repo, t) for t in HOSTILE]
@@ -149,6 +150,7 @@ def test_two_mib_body_goes_in_the_packet_not_argv(repo: Path, recorder: Path, re
     assert body.decode() in Path(got["env"]["FLOWER_PACKET"]).read_text()
 
 
+@pytest.mark.slow
 def test_placeholders_fill_whole_elements_only(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "recorder", RECORDER)
     add_agent(repo, "all", [str(exe), "--packet", "{packet}", "{brief}", "{worktree}", "{bootstrap}"])
@@ -240,6 +242,7 @@ def test_second_live_dispatch_of_a_brief_is_refused(repo: Path, recorder: Path,
     assert git(repo, "for-each-ref", f"refs/flower/dispatch/{bid}/").stdout.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cap_two_five_dispatches_run_fifo_and_never_more_than_two(repo: Path, recorder: Path,
                                                                  rec_dir: Path) -> None:
     set_cap(repo, 2)
@@ -313,6 +316,7 @@ def test_script_agent_failing_step_commits_nothing(repo: Path) -> None:
 
 
 # -- branches and worktrees ---------------------------------------------------------------
+@pytest.mark.slow
 def test_rework_reuses_the_branch_and_reports_drift(repo: Path) -> None:
     bid = new_brief(repo, "rework me", run=[["sh", "-c", "date +%N >> work.txt"]])
     d1 = dispatch(repo, bid)
@@ -392,6 +396,7 @@ def test_dispatch_from_a_subdirectory_and_json_shape(repo: Path) -> None:
     wait_all(repo, bid)
 
 
+@pytest.mark.slow
 def test_profile_timeout_kills_the_agent_and_is_recorded(repo: Path, tmp_path: Path,
                                                          rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "recorder", RECORDER)
@@ -466,6 +471,7 @@ def _branches(repo: Path, bid: int) -> list[str]:
     return out.split()
 
 
+@pytest.mark.slow
 def test_a_claim_lost_while_the_worktree_is_made_leaves_neither_behind(repo: Path) -> None:
     """The checkout starts before the claim; if another machine's claim of the same attempt
     arrives first (here: made by hand while the dispatcher waits), exit 4, and the new worktree

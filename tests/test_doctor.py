@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import flower, git
 from merge_helpers import env_fp, finished, setup_repo
 
@@ -199,6 +200,7 @@ def test_not_a_repository(tmp_path: Path) -> None:
     assert r.returncode == 2 and "not a git repository" in r.stderr
 
 
+@pytest.mark.slow
 def test_hooks_reported_and_refreshed(repo: Path) -> None:
     _, data = doctor(repo)
     [f] = by_check(data, "hooks")
@@ -215,6 +217,7 @@ def test_hooks_reported_and_refreshed(repo: Path) -> None:
     assert by_check(data, "hooks")[0].get("fixed") and b"# edited" not in hook.read_bytes()
 
 
+@pytest.mark.slow
 def test_dispatch_worktree_deleted_by_hand_is_pruned_and_can_be_dispatched_again(repo: Path) -> None:
     """FAULTS 54: the (locked) worker worktree removed with rm -rf; no unmerged commits."""
     import shutil

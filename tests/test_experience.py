@@ -151,6 +151,7 @@ def test_prime_in_main_checkout_is_the_orchestrator_primer(repo: Path) -> None:
     assert data["role"] == "orchestrator" and data["status"]["briefs"]["total"] == 1  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_prime_in_a_dispatch_worktree_prints_its_packet_and_progress(repo: Path) -> None:
     bid = brief_with_steps(repo, "make a file", [["sh", "-c", "echo x > made.txt"]])
     started = flower_json(repo, "dispatch", str(bid))

@@ -58,6 +58,7 @@ def progress_lines(repo: Path) -> int:
     return sum(len(f.read_text().splitlines()) for f in d.glob("*.log")) if d.exists() else 0
 
 
+@pytest.mark.slow
 def test_pre_commit_install_f_is_reported_and_the_integration_restores_the_trailer(repo: Path) -> None:
     pc = tool("pre-commit")
     flower_json(repo, "hooks", "install")
@@ -114,6 +115,7 @@ def test_chaining_under_pre_commit_keeps_both(repo: Path) -> None:
     assert code == 0 and not errors(found), found
 
 
+@pytest.mark.slow
 def test_lefthook_install_is_reported_and_the_integration_restores_the_trailer(repo: Path) -> None:
     lh = tool("lefthook")
     flower_json(repo, "hooks", "install")
@@ -138,6 +140,7 @@ def test_lefthook_install_is_reported_and_the_integration_restores_the_trailer(r
     assert not errors(found), found
 
 
+@pytest.mark.slow
 def test_not_executable_renamed_and_disabled_hooks(repo: Path) -> None:
     flower_json(repo, "hooks", "install")
     hooks = repo / ".git" / "hooks"
@@ -200,6 +203,7 @@ def test_published_pre_commit_hooks_run_under_real_pre_commit(repo: Path, tmp_pa
     assert msg.read_text() == "work\n\nFlower-Brief: 5\n"
 
 
+@pytest.mark.slow
 def test_pre_commit_migration_mode_with_the_integration_runs_ours_twice(repo: Path) -> None:
     """Without -f pre-commit keeps our stub as <hook>.legacy and runs it; with the integration in
     its config as well, git flower's hook would run twice: a warning with pre-commit's fix."""

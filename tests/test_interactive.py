@@ -168,6 +168,7 @@ def test_a_last_semicolon_is_escaped_for_tmux() -> None:
 
 
 # -- real agents in tmux ----------------------------------------------------------------------
+@pytest.mark.slow
 @needs_tmux
 def test_a_prompt_shows_as_waiting_and_send_answers_it_with_keys(repo: Path, tmp_path: Path,
                                                                 rec_dir: Path) -> None:
@@ -209,6 +210,7 @@ def test_a_prompt_shows_as_waiting_and_send_answers_it_with_keys(repo: Path, tmp
     assert f"dispatch {bid}.1: waiting at a prompt" in subjects(repo, f"{bid}.1")
 
 
+@pytest.mark.slow
 @needs_tmux
 def test_answers_are_typed_by_themselves_and_logged(repo: Path, tmp_path: Path,
                                                     rec_dir: Path) -> None:
@@ -225,6 +227,7 @@ def test_answers_are_typed_by_themselves_and_logged(repo: Path, tmp_path: Path,
     assert not [s for s in subjects(repo, f"{bid}.1") if "waiting" in s]
 
 
+@pytest.mark.slow
 @needs_tmux
 def test_a_question_is_found_by_silence(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "quiet", QUIET)
@@ -250,6 +253,7 @@ def test_a_question_is_found_by_silence(repo: Path, tmp_path: Path, rec_dir: Pat
     assert text_of(rec_dir / f"{bid}.answer") == "topic/x;"  # a last ; reaches the agent too
 
 
+@pytest.mark.slow
 @needs_tmux
 def test_tick_runs_a_tmux_profile_in_tmux(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "asker", ASKER)
@@ -266,6 +270,7 @@ def test_tick_runs_a_tmux_profile_in_tmux(repo: Path, tmp_path: Path, rec_dir: P
     assert text_of(rec_dir / f"{bid}.answer") == "y"
 
 
+@pytest.mark.slow
 @needs_tmux
 def test_the_mcp_send_tool_answers_a_waiting_agent(repo: Path, tmp_path: Path,
                                                    rec_dir: Path) -> None:
@@ -312,6 +317,7 @@ def test_the_mcp_send_tool_answers_a_waiting_agent(repo: Path, tmp_path: Path,
     assert text_of(rec_dir / f"{bid}.answer") == "y"
 
 
+@pytest.mark.slow
 @needs_tmux
 def test_the_example_in_the_docs_runs(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     """docs/dispatch.md, "Agents in a terminal": its profile and its commands, as written."""

@@ -73,6 +73,7 @@ def branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in schema.get("anyOf", [schema]) if b.get("type") != "null"]
 
 
+@pytest.mark.slow
 def test_tools_are_listed_with_typed_schemas(repo: Path) -> None:
     from flowergit.state.brief import KINDS, STATUSES
 
@@ -208,6 +209,7 @@ def test_brief_dispatch_status_merge_why_verify_through_mcp(tmp_path: Path) -> N
     assert "not_found (exit 3)" in text and "999" in text
 
 
+@pytest.mark.slow
 def test_typed_brief_set_encodes_values_the_way_brief_set_expects(repo: Path) -> None:
     steps_run = [["python3", "-c", 'print("tab\\there", "quote\\"", "é ✓ 😀")'],
                  ["sh", "-c", "echo 'single' \\\\ back; printf '\\x7f'\\n"], ["true"]]
@@ -240,6 +242,7 @@ def test_typed_brief_set_encodes_values_the_way_brief_set_expects(repo: Path) ->
     assert flower_json(repo, "brief", "show", str(two["id"])) == again
 
 
+@pytest.mark.slow
 def test_the_brief_set_example_of_the_docs_works(repo: Path) -> None:
     from conftest import ROOT
 
@@ -270,6 +273,7 @@ def sleepers() -> Iterator[Any]:
         p.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_daemon_tick_and_reset_handoff_in_the_documented_order(repo: Path, sleepers: Any) -> None:
     """docs/continuity.md: A checks in, takes the baton, ticks, writes the scratchpad and asks
     for a successor; S checks in as its successor, reads the scratchpad, is ready; the hand-off
@@ -327,6 +331,7 @@ def test_daemon_tick_and_reset_handoff_in_the_documented_order(repo: Path, sleep
     assert states == {"reset": "completed", "successor_ready": "completed"}
 
 
+@pytest.mark.slow
 def test_bad_arguments_are_clean_tool_errors_and_write_nothing(repo: Path) -> None:
     before = git(repo, "for-each-ref").stdout
 
@@ -389,6 +394,7 @@ def send_has_keys(repo: Path) -> bool:
     return "--key" in flower(repo, "send", "-h").stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_send_types_text_then_presses_keys_in_a_tmux_agent(repo: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
@@ -422,6 +428,7 @@ def test_send_types_text_then_presses_keys_in_a_tmux_agent(repo: Path, tmp_path:
     assert "conflict (exit 4)" in tool_error(ended)  # it has ended
 
 
+@pytest.mark.slow
 def test_send_to_an_agent_without_tmux_is_a_clean_tool_error(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     bid = flower_json(repo, "brief", "new", "plain")["id"]  # type: ignore[index]
@@ -439,6 +446,7 @@ def test_send_to_an_agent_without_tmux_is_a_clean_tool_error(tmp_path: Path) -> 
     assert stopped["id"] == f"{bid}.1"
 
 
+@pytest.mark.slow
 def test_stateless_a_new_server_sees_everything(repo: Path) -> None:
     async def first(s: ClientSession) -> Any:
         return data_of(await s.call_tool("brief_new", {"title": "kept", "kind": "bug"}))
@@ -451,6 +459,7 @@ def test_stateless_a_new_server_sees_everything(repo: Path) -> None:
     assert [b["id"] for b in again] == [made["id"]]
 
 
+@pytest.mark.slow
 def test_red_suite_refuses_the_merge_as_a_tool_error(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
 

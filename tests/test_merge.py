@@ -371,6 +371,7 @@ def test_hostile_user_config_and_environment(tmp_path: Path) -> None:
     assert (repo / "n\u00e9w.txt").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["edit", "create"])
 def test_user_works_during_the_suite_nothing_is_overwritten(tmp_path: Path, what: str) -> None:
     """Scenario 15: the user edits an incoming file (or creates one) while the suite runs."""
@@ -394,6 +395,7 @@ def test_user_works_during_the_suite_nothing_is_overwritten(tmp_path: Path, what
     assert flower(repo, "recover").stdout.strip() == "nothing to recover"
 
 
+@pytest.mark.slow
 def test_merge_by_the_baton_holder_is_fenced_and_records_the_epoch(tmp_path: Path) -> None:
     import subprocess
 

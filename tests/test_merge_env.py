@@ -30,6 +30,7 @@ def test_dirty_submodule_is_never_touched(tmp_path: Path) -> None:
     assert (repo / "vendor/sub/new.txt").exists() and (repo / "a.txt").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("autocrlf", ["true", "false", "input"])
 def test_crlf_settings_do_not_turn_into_user_changes(tmp_path: Path, autocrlf: str) -> None:
     """Scenario 19: line-ending settings and an incoming .gitattributes change."""

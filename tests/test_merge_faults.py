@@ -40,6 +40,7 @@ def test_reference_transaction_hook_refusing_the_target_update(tmp_path: Path) -
     assert flower(repo, "recover").stdout.strip() == "nothing to recover"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cmd", ["read-tree", "stash", "unpack-objects", "worktree"])
 def test_a_failing_git_command_leaves_nothing_behind(tmp_path: Path, cmd: str) -> None:
     repo = setup_repo(tmp_path)
@@ -66,6 +67,7 @@ exec {real} "$@"
     assert flower(repo, "merge", str(bid)).returncode == 0
 
 
+@pytest.mark.slow
 def test_stale_lock_on_the_target_is_reported_and_nothing_moves(tmp_path: Path) -> None:
     """FAULTS d.5 / finding 11: a lock a crashed git left behind on the target branch."""
     repo = setup_repo(tmp_path)

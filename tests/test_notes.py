@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import flower, git, make_repo
 from sync_helpers import clone, git_daemon, served_remote
 
@@ -57,6 +58,7 @@ def notes_tree_with(repo: Path, entries: dict[str, bytes]) -> None:
     git(repo, "update-ref", "refs/notes/flower", c)
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_writers_keep_twenty_notes(repo: Path) -> None:
     cs = commits(repo, 20)
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(repo), c, str(i)])
@@ -154,6 +156,7 @@ def test_a_short_object_name_is_refused_without_a_write(repo: Path) -> None:
     assert notes.read(r, head[:12]) == [] and notes.read_many(r, ["../x"]) == {}
 
 
+@pytest.mark.slow
 def test_sync_unions_fanned_out_and_flat_notes(tmp_path: Path) -> None:
     """One clone writes fan-out notes (git flower), the other flat ones (git notes add): after
     sync both hold every line once, in one blob per object, in the fan-out layout."""

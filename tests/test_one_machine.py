@@ -86,6 +86,7 @@ def _rebase_conflict(tmp_path: Path) -> tuple[Path, int, str]:
     return repo, bid, mine
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("then", ["abort", "continue"])
 def test_merge_refused_mid_rebase_and_the_rebase_ends_as_git_alone_would(
         tmp_path: Path, then: str) -> None:
@@ -169,6 +170,7 @@ def _merge(repo: Path) -> None:
     assert r.returncode != 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start,finish", [
     (_edit_stop, "`git rebase --continue` or `git rebase --abort`"),
     (_bisect, "`git bisect reset`"),
@@ -351,6 +353,7 @@ COMMANDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("free_kib", slow_after([0, 8, 40]))
 def test_a_full_disk_is_one_clean_error_and_nothing_changes(tmp_path: Path, small_fs: Path,
                                                             free_kib: int) -> None:
@@ -392,6 +395,7 @@ def _limited(repo: Path, limit: tuple[int, int], *args: str) -> subprocess.Compl
     return r
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["brief new", "brief set", "merge"])
 def test_a_file_size_limit_is_one_clean_error_and_nothing_changes(tmp_path: Path,
                                                                   command: str) -> None:

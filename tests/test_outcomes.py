@@ -281,6 +281,7 @@ def test_the_config_knows_the_built_in_profiles_by_name() -> None:
     assert set(BUILTIN_AGENTS) == set(builtins())
 
 
+@pytest.mark.slow
 def test_tick_reports_an_attempt_whose_processes_vanished(repo: Path, tmp_path: Path) -> None:
     # a supervisor killed with SIGKILL (the OOM killer, a reboot) writes nothing: the next tick
     # gives the attempt the outcome `lost` and its signal, once, and it can still be resumed

@@ -53,11 +53,13 @@ def _merge_lines(repo: Path) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", slow_after(BEFORE_CAS, 1) + slow_after(AFTER_CAS, 1))
 def test_sigkill_at_each_failpoint_then_recover(tmp_path: Path, point: str) -> None:
     _kill_then_recover(tmp_path, point)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", slow_after(["after_merge_commit", "before_stash", "after_stash",
                                               "after_checkout_update", "after_target_cas",
                                               "after_notes_write"]))
@@ -152,6 +154,7 @@ def test_recover_stops_an_orphaned_suite(tmp_path: Path) -> None:
     assert not list((repo / ".git" / "flower" / "scratch").glob("*"))
 
 
+@pytest.mark.slow
 def test_sigint_spam_during_restore_is_deferred(tmp_path: Path) -> None:
     """Scenario 4: Ctrl-C during the restore waits until the tree is whole, then exit 130."""
     repo, bid, _ = _prepare(tmp_path)
@@ -203,6 +206,7 @@ def test_agent_stash_in_its_worktree_is_never_popped(tmp_path: Path) -> None:
     assert "agent 20" in (repo / "code.txt").read_text()
 
 
+@pytest.mark.slow
 def test_agent_stashes_while_our_stash_is_out(tmp_path: Path) -> None:
     """Scenario 12: an agent pushes onto the shared refs/stash between our push and our pop."""
     repo, bid, other = _prepare(tmp_path)
@@ -231,6 +235,7 @@ def test_agent_stashes_while_our_stash_is_out(tmp_path: Path) -> None:
     assert (wt / "other.txt").read_text() == "o\n"
 
 
+@pytest.mark.slow
 def test_a_second_merge_waits_for_one_in_progress(tmp_path: Path) -> None:
     repo, bid, other = _prepare(tmp_path)
     journal = repo / ".git" / "flower" / "journal"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
 from conftest import flower, flower_json, git
 from merge_helpers import env_fp, finished, setup_repo
 
 
+@pytest.mark.slow
 def test_interrupted_merge_blocks_dispatch_tick_and_sync_until_recovered(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     bid = finished(repo, "lands", {"a.txt": "a\n"})

@@ -70,6 +70,7 @@ def test_three_clones_claim_the_same_signals_exactly_once(tmp_path: Path, served
         assert all(claims[r] == o for r, o in mine.items())
 
 
+@pytest.mark.slow
 def test_identical_claim_commits_cannot_both_win(tmp_path: Path, served) -> None:
     """FAULTS finding 8: the same commit pushed twice with an expect-absent lease "succeeds"
     twice; a claim must treat "already there" as a loss."""
@@ -98,6 +99,7 @@ def test_identical_claim_commits_cannot_both_win(tmp_path: Path, served) -> None
     assert remote_refs(bare)["refs/flower/claims/y"] == c1
 
 
+@pytest.mark.slow
 def test_baton_race_through_the_remote(tmp_path: Path, served) -> None:
     """Two clones move the baton from the same commit: one wins, the loser learns the holder."""
     from flowergit.errors import Conflict
@@ -121,6 +123,7 @@ def test_baton_race_through_the_remote(tmp_path: Path, served) -> None:
     assert remote_refs(bare)[ref] == na
 
 
+@pytest.mark.slow
 def test_lease_is_explicit_even_after_a_background_fetch(tmp_path: Path, served) -> None:
     """FAULTS 41: a fetch between our read and our push must not make a stale push succeed."""
     from flowergit.errors import Conflict
@@ -198,6 +201,7 @@ def test_a_won_remote_claim_keeps_a_divergent_local_value(tmp_path: Path, served
     assert kept == [local_only]
 
 
+@pytest.mark.slow
 def test_record_helpers_for_signal_claims_and_the_baton(tmp_path: Path, served) -> None:
     from flowergit.errors import Conflict
     from flowergit.ops import sync as remote

@@ -17,6 +17,7 @@ from flowergit.gitio.repo import discover
 from flowergit.gitio.runner import GitError
 
 
+@pytest.mark.slow
 def test_big_input_and_big_output_at_once(repo: Path) -> None:
     # 40,000 names in (about 200 KB), an answer line per name out (about 2 MB): both pipes
     # overflow many times over, so this stalls unless both are served together
@@ -56,6 +57,7 @@ def test_cwd_is_honoured(repo: Path) -> None:
     assert res.out.strip() == "deep/er/"
 
 
+@pytest.mark.slow
 def test_killed_by_signal_is_negative(repo: Path) -> None:
     res = runner.run(["-C", str(repo), "-c", "alias.die=!kill -9 $PPID; sleep 5", "die"],
                      check=False, timeout=20)

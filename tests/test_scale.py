@@ -150,6 +150,7 @@ def tree_entries_rewritten(repo: Path, old: str, new: str) -> int:
     return sum(len(git(repo, "ls-tree", f"{new}:{p}" if p else new).stdout.splitlines()) for p in ["", *changed])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", slow_after([300, 3000]))
 def test_notes_are_appended_and_read_at_a_cost_set_by_the_fanout_not_the_count(tmp_path: Path, n: int) -> None:
     """100,000 commits with notes is the benchmark's size; 300 and 3,000 keep the test lean.
@@ -249,6 +250,7 @@ def test_discovery_without_a_briefs_branch_still_says_what_to_do(tmp_path: Path)
     assert r.returncode == 3 and "git flower init" in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [b"", b"garbage", b'{"v":2,"tree":"x"}\n[]\n', b'{"v":2,"tree":"x"}\n[',
                                     b"\xff\xfe\n\n\n"])
 def test_a_damaged_list_cache_is_rebuilt_and_text_survives_byte_for_byte(repo: Path, damage: bytes) -> None:

@@ -231,6 +231,7 @@ def test_claim_next_moves_on_after_a_lost_race_without_a_read_back(repo: Path) -
     assert flower(repo, "signal", "claim", "--next").returncode == 3
 
 
+@pytest.mark.slow
 def test_completing_prunes_signals_that_are_over_and_older_than_expiry(repo: Path) -> None:
     """The scan of `claim --next` stays proportional to recent signals: a completion removes
     the refs of signals emitted and completed (or moot) more than `[signals] expiry` ago (signal

@@ -52,6 +52,7 @@ def test_red_suite_exit_5_with_counts_and_log(tmp_path: Path) -> None:
     assert "3 failed" in r.stderr and "5 passed" in r.stderr and "log:" in r.stderr
 
 
+@pytest.mark.slow
 def test_hanging_forking_flooding_suite_is_killed_at_its_timeout(tmp_path: Path) -> None:
     """Scenario 6: sleeps, forks a child that ignores SIGTERM, floods 200 MB; no process left."""
     pids = tmp_path / "pids"

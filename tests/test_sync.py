@@ -55,6 +55,7 @@ def test_three_clones_create_briefs_concurrently_and_converge(tmp_path: Path, se
     assert merges == ""
 
 
+@pytest.mark.slow
 def test_sync_report_and_json(tmp_path: Path, served) -> None:
     _, url = served
     a = clone(tmp_path, url, "a")
@@ -93,6 +94,7 @@ def test_remote_command_configures_refspecs(repo: Path, bare_remote: Path) -> No
     assert not any(p.startswith("+") for p in push)
 
 
+@pytest.mark.slow
 def test_lost_local_claim_is_kept_and_reported(tmp_path: Path, served) -> None:
     """FAULTS 42: local unpushed state is never overwritten by a fetch; the remote arbitrates."""
     bare, url = served
@@ -143,6 +145,7 @@ def note_lines(repo: Path, commit: str) -> list[dict[str, object]]:
     return [json.loads(ln) for ln in out.splitlines() if ln.strip()]
 
 
+@pytest.mark.slow
 def test_notes_from_both_sides_survive(tmp_path: Path, served) -> None:
     """FAULTS 40: the same and different commits annotated on two clones; union, parses."""
     _, url = served
@@ -161,6 +164,7 @@ def test_notes_from_both_sides_survive(tmp_path: Path, served) -> None:
     assert git(a, "rev-parse", "refs/notes/flower").stdout == git(b, "rev-parse", "refs/notes/flower").stdout
 
 
+@pytest.mark.slow
 def test_poisoned_remote_refs_and_notes_are_skipped(tmp_path: Path, served) -> None:
     """FAULTS 43: hostile ref names and notes from a remote: warnings, nothing run or written."""
     bare, url = served
@@ -205,6 +209,7 @@ def test_poisoned_remote_refs_and_notes_are_skipped(tmp_path: Path, served) -> N
     assert note_lines(a, some) == [{"kind": "ok"}]
 
 
+@pytest.mark.slow
 def test_unreachable_remote_exits_75_and_changes_nothing(repo: Path, tmp_path: Path) -> None:
     """FAULTS 38: refused connection, missing path, and a server that accepts and stalls."""
     import socket
@@ -244,6 +249,7 @@ def test_offline_ids_reserved_ahead(tmp_path: Path, served) -> None:
     assert r.returncode == 75 and "spare reserved" in r.stderr
 
 
+@pytest.mark.slow
 def test_unpublished_brief_with_a_taken_number_is_renumbered_loudly(tmp_path: Path, served) -> None:
     _bare, url = served
     a = clone(tmp_path, url, "a", init=False)
@@ -312,6 +318,7 @@ def test_init_remote_starts_from_the_remotes_briefs(tmp_path: Path, served) -> N
         git(bare, "rev-parse", "refs/heads/flower/briefs").stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["sha256"])
 def test_sync_in_a_sha256_repository(tmp_path: Path, fmt: str) -> None:
     seed = make_repo(tmp_path / "seed", object_format=fmt)
@@ -354,6 +361,7 @@ def test_concurrent_note_syncs_lose_nothing(tmp_path: Path, served) -> None:
         assert len(listed) == 10
 
 
+@pytest.mark.slow
 def test_sync_from_a_subdirectory_and_a_linked_worktree(tmp_path: Path, served) -> None:
     """FAULTS 58: the same state whichever worktree or directory sync runs from."""
     bare, url = served
@@ -371,6 +379,7 @@ def test_sync_from_a_subdirectory_and_a_linked_worktree(tmp_path: Path, served) 
     assert set(titles(a).values()) == {"from a subdir", "from a worktree"}
 
 
+@pytest.mark.slow
 def test_sync_refuses_to_move_a_checked_out_briefs_branch(tmp_path: Path, served) -> None:
     _, url = served
     a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")

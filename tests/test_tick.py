@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import flower, flower_json, git
 
 
@@ -42,6 +44,7 @@ def wait_for(cond: object, timeout: float = 60) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_tick_dispatches_within_the_cap(repo: Path) -> None:
     set_cap(repo, 1)
     a, b = auto_briefs(repo, ["sleep", "30"], ["sleep", "30"])
@@ -92,6 +95,7 @@ def test_tick_requeues_work_claimed_by_a_dead_daemon(repo: Path) -> None:
     flower(repo, "wait", str(b), timeout=60)
 
 
+@pytest.mark.slow
 def test_only_the_holder_ticks(repo: Path) -> None:
     p = subprocess.Popen(["sleep", "300"])
     try:
@@ -116,6 +120,7 @@ def _run(repo: Path) -> subprocess.Popen[str]:
                             env=dict(os.environ))
 
 
+@pytest.mark.slow
 def test_run_holds_the_baton_and_stops_cleanly(repo: Path) -> None:
     for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
         p = _run(repo)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import flower, flower_json, git, make_repo
 from tests.sync_helpers import clone, served_remote
 
 STEPS = json.dumps([["sh", "-c", "echo ran > ran.txt"]])
 
 
+@pytest.mark.slow
 def test_tick_holds_an_untrusted_brief_and_status_says_so(tmp_path: Path) -> None:
     seed = make_repo(tmp_path / "seed")
     bare = served_remote(tmp_path, seed)

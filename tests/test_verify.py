@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import flower, git
 from merge_helpers import finished, setup_repo
 
 
+@pytest.mark.slow
 def test_verify_lists_unattested_commits_and_why_finds_the_brief(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     a = finished(repo, "first", {"a.txt": "alpha\nbeta\n"})

@@ -73,6 +73,7 @@ def alive(pid: int) -> bool:
 
 
 # -- stop ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_stop_leaves_no_process_of_the_group_alive(repo: Path, tmp_path: Path,
                                                    rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "stubborn", STUBBORN)
@@ -98,6 +99,7 @@ def test_stop_leaves_no_process_of_the_group_alive(repo: Path, tmp_path: Path,
     assert flower(repo, "stop", str(bid)).returncode == 4
 
 
+@pytest.mark.slow
 def test_stop_a_queued_dispatch_takes_it_out_of_the_queue(repo: Path, tmp_path: Path,
                                                           rec_dir: Path) -> None:
     set_cap(repo, 1)
@@ -114,6 +116,7 @@ def test_stop_a_queued_dispatch_takes_it_out_of_the_queue(repo: Path, tmp_path: 
 
 
 # -- wait ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_wait_times_out_with_75(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "recorder", RECORDER)
     add_agent(repo, "rec", [str(exe)])
@@ -169,6 +172,7 @@ open(os.path.join(os.environ["REC_DIR"], os.environ["FLOWER_BRIEF"] + ".done"), 
 """
 
 
+@pytest.mark.slow
 def test_done_from_inside_the_worktree(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "doer", DONE_AGENT)
     add_agent(repo, "doer", [str(exe)])
@@ -190,6 +194,7 @@ def test_done_from_inside_the_worktree(repo: Path, tmp_path: Path, rec_dir: Path
 
 
 # -- clean --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_clean_refuses_unmerged_work_and_live_agents(repo: Path, tmp_path: Path,
                                                      rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "recorder", RECORDER)
@@ -229,6 +234,7 @@ def test_clean_refuses_unmerged_work_and_live_agents(repo: Path, tmp_path: Path,
     assert any(r["id"] == f"{work}.1" for r in flower_json(repo, "ps", "--all"))  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_worktree_deleted_by_hand_shows_missing_and_can_be_redispatched(repo: Path) -> None:
     bid = new_brief(repo, "deleted", run=[["sh", "-c", "echo a >> a.txt"]])
     d = dispatch(repo, bid)
@@ -269,6 +275,7 @@ def test_ps_and_status_json_are_complete(repo: Path) -> None:
     assert st["briefs"]["by_status"]["done"] == 1 and st["workers"] == [] and st["queue"] == []  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_human_output_plain_when_piped_rich_on_a_tty_and_escaped(repo: Path) -> None:
     bid = new_brief(repo, "esc", run=[["printf", "\\033]0;pwned\\007 bell\\n"]])
     dispatch(repo, bid)
@@ -286,6 +293,7 @@ def test_human_output_plain_when_piped_rich_on_a_tty_and_escaped(repo: Path) -> 
     assert st.returncode == 0 and "briefs: 1" in st.stdout
 
 
+@pytest.mark.slow
 def test_logs_follow_stops_when_the_dispatch_ends(repo: Path) -> None:
     bid = new_brief(repo, "follow", run=[["sh", "-c", "echo first; sleep 1; echo second"]])
     dispatch(repo, bid)
@@ -304,6 +312,7 @@ print("got", answer, flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_tmux_dispatch_send_and_attach_refusals(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     exe = write_exe(tmp_path / "bin" / "asker", ASKER)
@@ -327,6 +336,7 @@ def test_tmux_dispatch_send_and_attach_refusals(repo: Path, tmp_path: Path, rec_
 
 
 # -- crashes of the dispatcher, the shell, the terminal -----------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["dispatch_after_claim", "dispatch_before_start"])
 def test_dispatcher_killed_midway_is_superseded_by_the_next_dispatch(repo: Path, point: str) -> None:
     bid = new_brief(repo, "interrupted", run=[["sh", "-c", "echo ok > ok.txt"]])
@@ -343,6 +353,7 @@ def test_dispatcher_killed_midway_is_superseded_by_the_next_dispatch(repo: Path,
     assert (Path(d["worktree"]) / "ok.txt").exists()
 
 
+@pytest.mark.slow
 def test_agents_survive_the_dispatching_terminal_being_killed(repo: Path, tmp_path: Path,
                                                              rec_dir: Path) -> None:
     import subprocess
@@ -392,6 +403,7 @@ def test_ps_renders_a_table_on_a_real_tty(repo: Path) -> None:
     assert "━" in text and f"{bid}.1" in text and ("done" in text or "no-changes" in text)
 
 
+@pytest.mark.slow
 def test_sha256_repository(any_repo: Path) -> None:
     bid = new_brief(any_repo, "sha", run=[["sh", "-c", "echo s > s.txt"]])
     d = dispatch(any_repo, bid)
@@ -401,6 +413,7 @@ def test_sha256_repository(any_repo: Path) -> None:
     assert rows[0]["removed"] is True  # type: ignore[index]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [["status", "--json"], ["ps", "--json"], ["status"], ["ps"]],
                          ids=" ".join)
 def test_watch_commands_import_nothing_heavy(repo: Path, argv: list[str]) -> None:
@@ -438,6 +451,7 @@ def test_dispatch_record_cache_is_content_addressed(repo: Path) -> None:
     assert flower_json(repo, "ps")[0]["state"] == "merged"  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_queue_moves_on_when_a_supervisor_dies_after_recording(repo: Path) -> None:
     set_cap(repo, 1)
     a = new_brief(repo, "first", run=[["sleep", "3"]])

@@ -16,7 +16,7 @@ from flowergit.gitio.index import matches_rev
 from flowergit.ops.context import Ctx
 from flowergit.ops.merge.anchor import our_stash
 from flowergit.ops.merge.checkout import snapshot
-from flowergit.ops.merge.local_only import restore_local_only
+from flowergit.ops.merge.local_only import restore_journalled
 from flowergit.ops.merge.plan import MergeIo
 from flowergit.ops.merge.provenance import close_landed
 from flowergit.state import journal
@@ -59,11 +59,7 @@ def finish_landed(ctx: Ctx, j: JournalEntry, io: MergeIo | None = None) -> dict[
         gstash.drop(repo, stash)
     if wt and j.get("ita"):
         index.restore_intent_to_add(wt, list(j["ita"]))
-    local_root = j.get("local_root")
-    if local_root:
-        fixed = restore_local_only(local_root, list(j.get("local_only") or []))
-        if fixed:
-            warnings.append("restored local-only file(s) " + ", ".join(fixed))
+    warnings += restore_journalled(j.get("local_root"), j.get("local_only"))
     before_wt, before_index = j.get("worktree_tree"), j.get("index_tree")
     if wt and before_wt and before_index and (stash or j.get("ita")):
         # our own restore ran (stash, intent-to-add): check every other path byte for byte.

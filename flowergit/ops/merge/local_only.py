@@ -100,3 +100,10 @@ def restore_local_only(root: str, manifest: list[dict[str, Any]]) -> list[str]:
         os.replace(tmp, full)
         fixed.append(item["path"])
     return fixed
+
+
+def restore_journalled(root: str | None, manifest: list[dict[str, Any]] | None) -> list[str]:
+    """Put back the local-only files a merge's journal backed up (``root`` None: the merge had
+    no checkout); the warning to show when any was restored, as a list of zero or one."""
+    fixed = restore_local_only(root, list(manifest or [])) if root else []
+    return ["restored local-only file(s) " + ", ".join(fixed)] if fixed else []

@@ -22,7 +22,7 @@ from flowergit.ops.merge.anchor import drop_anchor, our_stash
 from flowergit.ops.merge.checkout import snapshot
 from flowergit.ops.merge.gate import deferred_sigint
 from flowergit.ops.merge.landed import finish_landed
-from flowergit.ops.merge.local_only import restore_local_only
+from flowergit.ops.merge.local_only import restore_journalled
 from flowergit.ops.merge.provenance import record_attestation
 from flowergit.ops.pending import interrupted
 from flowergit.state import journal
@@ -85,11 +85,7 @@ def recover_one(ctx: Ctx, j: JournalEntry) -> dict[str, Any]:
                 gstash.drop(repo, stash)
     if wt and j.get("ita") and os.path.isdir(wt):
         index.restore_intent_to_add(wt, list(j["ita"]))
-    local_root = j.get("local_root")
-    if local_root:
-        fixed = restore_local_only(local_root, list(j.get("local_only") or []))
-        if fixed:
-            warnings.append("restored local-only file(s) " + ", ".join(fixed))
+    warnings += restore_journalled(j.get("local_root"), j.get("local_only"))
     before_wt, before_index = j.get("worktree_tree"), j.get("index_tree")
     if wt and before_wt and before_index and os.path.isdir(wt):
         local_only = [i["path"] for i in j.get("local_only") or []]

@@ -62,7 +62,6 @@ from flowergit.ops.dispatch.paths import (
     worktree_root,
     write_file,
 )
-from flowergit.ops.dispatch.resume import resume_dispatch
 from flowergit.ops.dispatch.scheduler import (
     census,
     dispatch_cache,
@@ -152,6 +151,8 @@ def dispatch(ctx: Ctx, brief: int, *, agent: str | None = None, base: str | None
     refuse_while_merging(ctx)
     if resume:
         refuse_resume_options(agent, base, rework)
+        from flowergit.ops.dispatch.resume import resume_dispatch  # only here: not on the hot path
+
         return resume_dispatch(ctx, brief, use_tmux=use_tmux)
     job = Job(ctx, brief)
     with Undo() as undo:

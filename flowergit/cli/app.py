@@ -41,6 +41,7 @@ MODULES: list[str] = [
     "flowergit.cli.init",
     "flowergit.cli.trust",
     "flowergit.cli.dispatch",
+    "flowergit.cli.workers",
     "flowergit.cli.sync",
     "flowergit.cli.merge",
     "flowergit.cli.help",

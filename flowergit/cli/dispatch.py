@@ -1,18 +1,14 @@
-"""Top-level worker commands: dispatch, status, ps, logs, wait, stop, done, clean, attach, send.
+"""Top-level `git flower dispatch N`: start an agent on a brief in its own worktree.
 
-The ``run_*`` functions serve both the typer commands and the fast path (``cli/fast.py``, from
-the table ``cli/fastspec.py`` generated out of the declarations below); this module imports
-typer only inside :func:`register`.
+:func:`run_dispatch` serves both the typer command and the fast path (``cli/fast.py``, from the
+table ``cli/fastspec.py`` generated out of the declaration below); this module imports typer
+only inside :func:`register`. The commands on the attempts it starts are ``cli/workers.py``'s.
 """
 
 from __future__ import annotations
 
-import sys
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     import typer
 
 
@@ -38,36 +34,6 @@ def run_dispatch(*, id: str, agent: str | None, base: str | None, rework: bool, 
     return emit(res, json, view.dispatched)
 
 
-def run_status(*, json: bool) -> int:
-    from flowergit.cli.common import emit
-    from flowergit.ops import status
-    from flowergit.ops.context import Ctx
-    from flowergit.render import workers as view
-
-    return emit(status.status(Ctx().load()), json, view.status)
-
-
-def run_ps(*, all_: bool, json: bool) -> int:
-    from flowergit.cli.common import emit
-    from flowergit.ops.context import Ctx
-    from flowergit.ops.dispatch import workers
-    from flowergit.render import workers as view
-
-    return emit(workers.ps(Ctx().load(), all_=all_), json, view.ps)
-
-
-def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
-    from flowergit.cli.common import emit
-    from flowergit.errors import UsageError
-    from flowergit.ops.context import Ctx
-    from flowergit.ops.dispatch import workers
-    from flowergit.render import workers as view
-
-    if timeout is not None and timeout < 0:
-        raise UsageError("--timeout must be zero or more seconds")
-    return emit(workers.wait(Ctx().load(), ids, timeout=timeout), json, view.waited)
-
-
 def register(app: typer.Typer) -> None:
     import typer
 
@@ -91,126 +57,3 @@ def register(app: typer.Typer) -> None:
         """Start an agent on brief N in its own worktree (queued beyond max_parallel)."""
         return run_dispatch(id=id, agent=agent, base=base, rework=rework, resume=resume,
                             tmux=tmux, json=json)
-
-    @app.command("status")
-    @fast(run_status)
-    def status(json: bool = JSON) -> int:
-        """Briefs by status, the workers and the queue."""
-        return run_status(json=json)
-
-    @app.command("ps")
-    @fast(run_ps)
-    def ps(all_: bool = typer.Option(False, "--all", "-a", help="Include cleaned dispatches."),
-           json: bool = JSON) -> int:
-        """One row per dispatch: state, agent, elapsed, commits, files, last commit and log line."""
-        return run_ps(all_=all_, json=json)
-
-    @app.command("logs")
-    def logs(id: str = typer.Argument(..., metavar="N[.k]"),
-             follow: bool = typer.Option(False, "--follow", "-f",
-                                         help="Keep printing until the dispatch ends."),
-             raw: bool = typer.Option(False, "--raw",
-                                      help="Print the bytes as written (no escaping)."),
-             json: bool = JSON) -> int:
-        """Print a dispatch's log (the agent's output)."""
-        from flowergit.cli.common import emit
-        from flowergit.errors import UsageError
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.dispatch import workers
-        from flowergit.render import workers as view
-        from flowergit.render.text import escape
-
-        ctx = Ctx().load()
-        if follow:
-            if json:
-                raise UsageError("--follow and --json do not go together")
-
-            def write(data: bytes) -> None:
-                if raw:
-                    sys.stdout.buffer.write(data)
-                else:
-                    text = data.decode("utf-8", "replace")
-                    sys.stdout.write("\n".join(escape(p) for p in text.split("\n")))
-                sys.stdout.flush()
-
-            return workers.follow(ctx, id, write)
-        res = workers.logs(ctx, id)
-        if raw and not json:
-            sys.stdout.write(res["text"])
-            return 0
-        return emit(res, json, view.log_text)
-
-    @app.command("wait")
-    @fast(run_wait)
-    def wait(ids: list[str] = typer.Argument(..., metavar="N[.k]..."),
-             timeout: float = typer.Option(None, "--timeout", metavar="S",
-                                           help="Give up after S seconds (exit 75)."),
-             json: bool = JSON) -> int:
-        """Wait until the dispatches have ended; prints their exit codes."""
-        return run_wait(ids=ids, timeout=timeout, json=json)
-
-    @app.command("stop")
-    def stop(id: str = typer.Argument(..., metavar="N[.k]"), json: bool = JSON) -> int:
-        """Stop a dispatch: its agent's whole process group, or its place in the queue."""
-        from flowergit.cli.common import emit
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.dispatch import workers
-        from flowergit.render import workers as view
-
-        return emit(workers.stop(Ctx().load(), id), json, view.stopped)
-
-    @app.command("done")
-    def done(id: str = typer.Argument(None, metavar="[N]"),
-             failed: bool = typer.Option(False, "--failed", help="Report that the work failed."),
-             message: str = typer.Option(None, "-m", "--message", help="A short note."),
-             json: bool = JSON) -> int:
-        """Report a dispatch finished (run by the agent, from inside its worktree)."""
-        from flowergit.cli.common import emit
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.dispatch import workers
-        from flowergit.render import workers as view
-
-        return emit(workers.done(Ctx().load(), id, failed=failed, note=message), json,
-                    view.reported)
-
-    @app.command("clean")
-    def clean(id: str = typer.Argument(None, metavar="[N]"),
-              merged: bool = typer.Option(False, "--merged", help="Only dispatches merged by "
-                                          "the merge gate."),
-              json: bool = JSON) -> int:
-        """Remove finished worktrees and branches; never unmerged work or a live agent's."""
-        from flowergit.cli.common import emit
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.dispatch import clean as ops
-        from flowergit.render import workers as view
-
-        return emit(ops.clean(Ctx().load(), id, merged=merged), json, view.cleaned)
-
-    @app.command("attach")
-    def attach(id: str = typer.Argument(..., metavar="N[.k]")) -> int:
-        """Attach to the tmux session of a dispatch started with --tmux."""
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.dispatch import workers
-
-        workers.attach(Ctx().load(), id)
-        return 0
-
-    @app.command("send")
-    def send(id: str = typer.Argument(..., metavar="N[.k]"),
-             text: str = typer.Argument("", metavar="[TEXT]", show_default=False),
-             enter: bool = typer.Option(False, "--enter", help="Press Enter last."),
-             key: list[str] = typer.Option(
-                 [], "--key", metavar="NAME",
-                 help="Press a key after the text (repeat it for more, in order): Enter, Escape, "
-                      "Tab, Up, Down, Left, Right, Backspace, Space, C-c, C-d, PageUp, PageDown, "
-                      "Home, End, or one character such as y.", show_default=False),
-             json: bool = JSON) -> int:
-        """Type TEXT and keys into a tmux dispatch's terminal (an agent waiting at a prompt)."""
-        from flowergit.cli.common import emit
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.dispatch import workers
-        from flowergit.render import output
-
-        res: dict[str, Any] = workers.send(Ctx().load(), id, text, enter=enter, keys=key)
-        return emit(res, json, lambda r: output.line(f"sent to {r['id']}"))
-

@@ -41,19 +41,19 @@ ROWS: dict[tuple[str, ...], tuple[Any, ...]] = {
           'json': False},
          False),
     ('status',):
-        ('flowergit.cli.dispatch:run_status',
+        ('flowergit.cli.workers:run_status',
          (),
          {'--json': ('json', 'on', '')},
          {'json': False},
          False),
     ('ps',):
-        ('flowergit.cli.dispatch:run_ps',
+        ('flowergit.cli.workers:run_ps',
          (),
          {'--all': ('all_', 'on', ''), '-a': ('all_', 'on', ''), '--json': ('json', 'on', '')},
          {'all_': False, 'json': False},
          False),
     ('wait',):
-        ('flowergit.cli.dispatch:run_wait',
+        ('flowergit.cli.workers:run_wait',
          (('ids', -1, True, ''),),
          {'--timeout': ('timeout', 'value', 'float'), '--json': ('json', 'on', '')},
          {'ids': None, 'timeout': None, 'json': False},

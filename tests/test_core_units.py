@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -417,3 +419,33 @@ def test_a_released_lock_is_free_even_while_a_fork_still_holds_its_descriptor(tm
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+
+
+def test_a_worktree_whose_head_is_being_written_holds_no_branch(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # `git worktree add` truncates the new worktree's HEAD before writing it: a reader that
+    # sees it empty must not take it for a checkout of flower/briefs (nor start `git worktree
+    # list` to ask), as a dispatch's brief update once did while its own worktree was added
+    from flowergit.gitio import worktrees
+
+    repo_dir = tmp_path / "r"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo_dir))
+    git(repo_dir, "commit", "-q", "--allow-empty", "-m", "root")
+    git(repo_dir, "branch", "flower/briefs")
+    git(repo_dir, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"))
+    repo = discover(str(repo_dir))
+    admin = Path(repo.common_dir) / "worktrees" / "wt"
+    (admin / "HEAD").write_bytes(b"")
+    trace = tmp_path / "git-calls.txt"
+    shim = tmp_path / "shim" / "git"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\necho "$*" >> "{trace}"\nexec "{shutil.which("git")}" "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    assert worktrees.holding(repo, "refs/heads/flower/briefs") is None
+    assert not trace.exists() or "worktree" not in trace.read_text()
+    (admin / "HEAD").write_bytes(b"ref: refs/heads/flower/briefs\n")
+    held = worktrees.holding(repo, "refs/heads/flower/briefs")
+    assert held is not None and held.path == str(tmp_path / "wt")
+    assert "worktree list" in trace.read_text()  # (the shim does see git's calls)
+

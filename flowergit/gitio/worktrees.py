@@ -76,6 +76,8 @@ def _maybe_checked_out(repo: Repo, branch_ref: str) -> bool:
             continue  # a worktree being added or pruned right now has no HEAD to hold
         except OSError:
             return True
+        if not head:
+            continue  # nor one whose HEAD `git worktree add` is writing at this moment
         if head.startswith(b"ref: "):
             ref = head[5:].decode("utf-8", "surrogateescape")
             if ref == branch_ref or ref == "refs/heads/.invalid":

@@ -25,7 +25,7 @@ class Identity(TypedDict):
 
 
 class JournalEntry(TypedDict, total=False):
-    """A merge in flight: ``$common/flower/journal/<op>.json`` (written by ``ops.merge._journal``
+    """A merge in flight: ``$common/flower/journal/<op>.json`` (written by ``ops.merge.anchor.journal_entry``
     at each phase; read by ``git flower recover``)."""
 
     v: int
@@ -60,7 +60,7 @@ class JournalEntry(TypedDict, total=False):
 
 
 class SuiteSummary(TypedDict):
-    """The ``suite`` object of a provenance line (``ops.suite.suite_summary``)."""
+    """The ``suite`` object of a provenance line (``ops.merge.suite.suite_summary``)."""
 
     tests: int | None
     passed: int | None
@@ -101,7 +101,7 @@ class Provenance(TypedDict, total=False):
 
 
 class Attestation(TypedDict, total=False):
-    """A suite result on a tree in ``refs/notes/flower`` (``ops.suite.run_on``)."""
+    """A suite result on a tree in ``refs/notes/flower`` (``ops.merge.suite.run_on``)."""
 
     v: int
     kind: Literal["suite"]

@@ -45,7 +45,7 @@ def refuse_resume_options(agent: str | None, base: str | None, rework: bool) -> 
 
 
 def trusted(ctx: Ctx) -> bool:
-    """Is the config trusted on this machine? (``ops.trust.require`` says why not, but brings
+    """Is the config trusted on this machine? (``ops.setup.trust.require`` says why not, but brings
     difflib for the diff it shows.)"""
     from flowergit.state import trust as trust_store
 

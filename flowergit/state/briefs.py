@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from flowergit.gitio.runner import Started
 
 from flowergit.errors import Conflict, NotFound, UsageError
-from flowergit.gitio import history, objects, refs
+from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.worktrees import holding
@@ -305,6 +305,8 @@ class BriefStore:
                 pass
 
     def log(self, brief: int) -> list[dict[str, str]]:
+        from flowergit.gitio import history  # only here: the hot reads never walk history
+
         self.require_tip()
         out = [{"commit": h, "author": a, "date": d, "subject": s}
                for h, a, d, s in history.path_log(self.repo, BRIEFS_REF, brief_path(brief))]

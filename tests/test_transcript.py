@@ -32,7 +32,9 @@ def test_claude_stream_json() -> None:
         "model": "claude-opus-5-5", "turns": 3,
         "input_tokens": 12876 + 25464, "output_tokens": 117, "cached_input_tokens": 25464,
         "cost_usd": 0.058937, "cost_source": "reported",
-        "last_action": f"Bash: {COMMIT}", "last_message": MESSAGE}
+        "last_action": f"Bash: {COMMIT}", "last_message": MESSAGE,
+        # the id `claude --resume` takes; the last message's prompt (cache read included) + answer
+        "session": "35ae966e-15d4-454c-b18a-cf1be408d550", "context_tokens": 92 + 12784 + 1}
 
 
 def test_codex_exec_json_takes_its_model_from_the_profile_and_estimates_the_cost() -> None:
@@ -42,7 +44,8 @@ def test_codex_exec_json_takes_its_model_from_the_profile_and_estimates_the_cost
     assert got == {
         "model": "gpt-5.1-codex", "turns": 3, "input_tokens": 29320, "output_tokens": 191,
         "cached_input_tokens": 19424, "cost_usd": cost, "cost_source": "estimated",
-        "last_action": f"Shell: {COMMIT}", "last_message": MESSAGE}
+        "last_action": f"Shell: {COMMIT}", "last_message": MESSAGE,
+        "session": "01a23806-dc5f-7f12-b01f-cf6d2b55318a", "context_tokens": 29320 + 191}
     # the profile's price wins over the table; without model or price there is no cost
     mine = summarize(str(FIX / "codex-exec.jsonl"), "codex",
                      {"input": 2.0, "output": 20.0, "cached_input": 0.5}, "gpt-5.1-codex")
@@ -77,7 +80,8 @@ def test_gemini_stream_json() -> None:
         "model": "gemini-2.5-pro", "turns": 3, "input_tokens": 37395, "output_tokens": 103,
         "cached_input_tokens": 24793, "cost_usd": cost, "cost_source": "estimated",
         "last_action": f"run_shell_command: {COMMIT}",
-        "last_message": MESSAGE}  # two streamed pieces, one message
+        "last_message": MESSAGE,  # two streamed pieces, one message
+        "session": None, "context_tokens": None}
 
 
 def test_opencode_json() -> None:
@@ -86,7 +90,8 @@ def test_opencode_json() -> None:
         "model": "anthropic/claude-sonnet-4-5", "turns": 3,
         "input_tokens": 12480 + (210 + 12480) + (95 + 12690), "output_tokens": 96 + 41 + 14,
         "cached_input_tokens": 12480 + 12690, "cost_usd": 0.0484, "cost_source": "reported",
-        "last_action": f"bash: {COMMIT}", "last_message": MESSAGE}
+        "last_action": f"bash: {COMMIT}", "last_message": MESSAGE,
+        "session": None, "context_tokens": None}
 
 
 # -- what a real log holds beside the transcript ------------------------------------------------

@@ -32,15 +32,30 @@ def register(app: typer.Typer) -> None:
                                    help="Run as this daemon (default: $FLOWER_DAEMON, else check "
                                         "in a new orchestrator)."),
         ticks: int = typer.Option(None, "--ticks", metavar="N", help="Stop after N ticks."),
+        agent: str = typer.Option(None, "--agent", metavar="NAME",
+                                  help="Drive this agent profile as the orchestrator: it gets a "
+                                       "turn whenever something needs judgement, and a fresh "
+                                       "successor before its context fills."),
         json: bool = JSON,
     ) -> int:
         """Take the baton and tick in a loop, beating as it goes; Ctrl-C or SIGTERM stop it
-        cleanly and release the baton."""
+        cleanly and release the baton. With --agent, also drive an orchestrating agent."""
         from flowergit.cli.common import emit
-        from flowergit.errors import Exit
+        from flowergit.errors import Exit, UsageError
         from flowergit.ops.context import Ctx
-        from flowergit.ops.continuity import tick as ops
         from flowergit.render import continuity as view
+
+        if agent is not None:
+            from flowergit.ops.continuity import driver
+
+            if daemon is not None:
+                raise UsageError("--agent checks in its own daemon; --daemon cannot be given "
+                                 "with it", "leave --daemon out")
+            got = driver.run(Ctx().load(), agent=agent, lane=lane, interval=interval,
+                             ticks=ticks)
+            emit(got, json, view.message)
+            return int(Exit.INTERRUPTED) if got.get("interrupted") else 0
+        from flowergit.ops.continuity import tick as ops
 
         got = ops.run(Ctx().load(), lane=lane, daemon=daemon, interval=interval, ticks=ticks)
         emit(got, json, view.message)

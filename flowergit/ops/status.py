@@ -122,4 +122,12 @@ def status(ctx: Ctx) -> dict[str, Any]:
         "running": sum(1 for r in workers if r["state"] in ("running", "waiting")),
         "dispatches": dispatch_counts,
         "trust_wait": trust_wait(repo),
+        "orchestrators": orchestrators(repo),
     }
+
+
+def orchestrators(repo: Repo) -> list[dict[str, Any]]:
+    """Driven orchestrators (`run --agent`) on this machine: a small local file each."""
+    from flowergit.ops.continuity.orchstatus import read_all
+
+    return read_all(repo)

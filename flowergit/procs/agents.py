@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 from flowergit.errors import UsageError
 
 PLACEHOLDERS = ("{bootstrap}", "{packet}", "{brief}", "{worktree}")
+# a profile's `resume` command (the next turn of a session it started) takes one more
+RESUME_PLACEHOLDERS = (*PLACEHOLDERS, "{session}")
 MAX_BOOTSTRAP = 1023  # bytes; the whole argv stays small whatever the brief's size
 _PLACEHOLDER_LIKE = r"\{[A-Za-z_][A-Za-z0-9_]*\}"  # (regular expressions: compiled on use)
 
@@ -56,18 +58,23 @@ class Profile:
     a line on its screen as a question waiting for an answer; ``answers``: (pattern, keys)
     pairs typed in when such a question appears. ``commit``: commit what the agent left in its
     worktree when it exits (agents whose sandbox forbids writing the repository's git data).
-    ``price``: US dollars per million tokens (``input``, ``output``, ``cached_input``)."""
+    ``price``: US dollars per million tokens (``input``, ``output``, ``cached_input``).
+    ``resume``: the argv that gives a session the agent started a new turn (``{session}``: the
+    session id its transcript reported); None when the agent has no such mode (a driven
+    orchestrator then gets a fresh session per turn, with the scratchpad as its memory)."""
 
     __slots__ = ("answers", "builtin", "command", "commit", "env", "name", "pass_env", "price",
-                 "prompts", "timeout", "tmux", "transcript")
+                 "prompts", "resume", "timeout", "tmux", "transcript")
 
     def __init__(self, name: str, command: tuple[str, ...], env: Mapping[str, str] | None = None,
                  timeout: float | None = None, builtin: bool = True, *,
                  pass_env: tuple[str, ...] | None = None, transcript: str | None = None,
                  tmux: bool = False, prompts: tuple[str, ...] = (),
                  answers: tuple[tuple[str, tuple[str, ...]], ...] = (), commit: bool = True,
-                 price: Mapping[str, float] | None = None) -> None:
+                 price: Mapping[str, float] | None = None,
+                 resume: tuple[str, ...] | None = None) -> None:
         self.name = name
+        self.resume = resume
         self.command = command
         self.env: Mapping[str, str] = env or {}
         self.timeout = timeout
@@ -86,7 +93,8 @@ class Profile:
                 "pass_env": list(self.pass_env) if self.pass_env is not None else None,
                 "transcript": self.transcript, "tmux": self.tmux, "prompts": list(self.prompts),
                 "answers": [{"match": m, "keys": list(k)} for m, k in self.answers],
-                "commit": self.commit, "price": dict(self.price)}
+                "commit": self.commit, "price": dict(self.price),
+                "resume": list(self.resume) if self.resume is not None else None}
 
     def spec(self) -> dict[str, Any]:
         """What the supervisor needs of the profile besides the argv (the dispatch's start
@@ -106,13 +114,19 @@ def builtins() -> dict[str, Profile]:
         # worktree but never git's data (.git, the gitdir a worktree points at), so git flower
         # commits what it leaves; JSON events on stdout.
         "codex": Profile("codex", ("codex", "exec", "--json", "--sandbox", "workspace-write",
-                                   "{bootstrap}"), transcript="codex"),
+                                   "{bootstrap}"), transcript="codex",
+                         resume=("codex", "exec", "--json", "--sandbox", "workspace-write",
+                                 "resume", "{session}", "{bootstrap}")),
         # Claude Code: edits in its working directory, every shell command and reads anywhere
         # (the packet lives in the git dir) allowed up front, as root too (bypassPermissions is
         # refused as root); stream-json needs --verbose in print mode.
         "claude": Profile("claude", ("claude", "-p", "{bootstrap}", "--output-format", "stream-json",
                                      "--verbose", "--permission-mode", "acceptEdits",
-                                     "--allowedTools", "Bash,Read"), transcript="claude"),
+                                     "--allowedTools", "Bash,Read"), transcript="claude",
+                          resume=("claude", "-p", "{bootstrap}", "--resume", "{session}",
+                                  "--output-format", "stream-json", "--verbose",
+                                  "--permission-mode", "acceptEdits", "--allowedTools",
+                                  "Bash,Read")),
         # Gemini CLI: yolo approves every tool; a fresh worktree is an untrusted folder, where
         # gemini would fall back to asking, so the worktree is trusted for the session.
         "gemini": Profile("gemini", ("gemini", "--prompt", "{bootstrap}", "--output-format",
@@ -121,10 +135,11 @@ def builtins() -> dict[str, Profile]:
     }
 
 
-def check_command(name: str, command: Sequence[str]) -> None:
+def check_command(name: str, command: Sequence[str],
+                  known: Sequence[str] = PLACEHOLDERS) -> None:
     """Refuse a placeholder that is not a whole element, and unknown whole-element ones."""
     for arg in command:
-        if arg in PLACEHOLDERS or "{" not in arg:
+        if arg in known or "{" not in arg:
             continue
         import re
 
@@ -133,8 +148,8 @@ def check_command(name: str, command: Sequence[str]) -> None:
             continue
         if arg == m.group():
             raise UsageError(f"[agents.{name}] command: unknown placeholder {arg}",
-                             "placeholders are " + ", ".join(PLACEHOLDERS))
-        if m.group() in PLACEHOLDERS:
+                             "placeholders are " + ", ".join(known))
+        if m.group() in known:
             raise UsageError(f"[agents.{name}] command: {m.group()} must be a whole argv element, "
                              f"not part of {arg!r}",
                              f'write it as its own element, e.g. ["prog", "--prompt", "{m.group()}"]')
@@ -142,7 +157,7 @@ def check_command(name: str, command: Sequence[str]) -> None:
 
 # the keys a profile may set, beside `command`, and how each becomes a Profile attribute
 OPTIONAL_KEYS = ("env", "timeout", "pass_env", "transcript", "tmux", "prompts", "answers",
-                 "commit", "price")
+                 "commit", "price", "resume")
 
 
 def _from_table(name: str, prof: Mapping[str, Any], base: Profile | None,
@@ -169,13 +184,21 @@ def _from_table(name: str, prof: Mapping[str, Any], base: Profile | None,
         pass_env = tuple(prof["pass_env"])
     price = dict(base.price) if base else {}
     price.update({k: float(v) for k, v in prof.get("price", {}).items()})
+    resume = base.resume if base and "command" not in prof else None
+    if "resume" in prof:
+        resume = tuple(prof["resume"])
+        check_command(name, resume, RESUME_PLACEHOLDERS)
+        if "{session}" not in resume:
+            raise UsageError(f"[agents.{name}] resume has no {{session}} element",
+                             "resume is the command that continues a session, e.g. "
+                             '["claude", "-p", "{bootstrap}", "--resume", "{session}"]')
     return Profile(name, command, env, float(timeout) if timeout is not None else None,
                    builtin=builtin, pass_env=pass_env,
                    transcript=prof.get("transcript", base.transcript if base else None),
                    tmux=bool(prof.get("tmux", base.tmux if base else False)),
                    prompts=tuple(prof.get("prompts", base.prompts if base else ())),
                    answers=answers, commit=bool(prof.get("commit", base.commit if base else True)),
-                   price=price)
+                   price=price, resume=resume)
 
 
 def resolve(name: str, configured: Mapping[str, Mapping[str, Any]],

@@ -8,14 +8,19 @@ truncated last line) and returns::
     {"model": str | None, "turns": int, "input_tokens": int, "output_tokens": int,
      "cached_input_tokens": int, "cost_usd": float | None,
      "cost_source": "reported" | "estimated" | None,
-     "last_action": str | None, "last_message": str | None}
+     "last_action": str | None, "last_message": str | None,
+     "session": str | None, "context_tokens": int | None}
 
 or None when the log holds no transcript. ``input_tokens`` counts every prompt token the model
 read, ``cached_input_tokens`` the part of them served from the provider's prompt cache.
 ``turns`` is the agent's own count where it reports one (Claude Code's ``num_turns``), else the
 number of tool calls and messages it made. ``cost_source`` is ``reported`` when the agent
 printed its cost (Claude Code, opencode), ``estimated`` when it was computed from the profile's
-``price`` or from :data:`PRICES`.
+``price`` or from :data:`PRICES`. ``session`` is the id the agent gives its session (what its
+resume mode takes: Claude Code's ``session_id``, Codex's ``thread_id``); ``context_tokens`` how
+full the model's context was at its last call (Claude Code: the prompt of the last message, cache
+included; Codex: the input of its last turn, an upper bound), or None where the format does not
+tell.
 
 The formats, as the CLIs print them (recorded from real runs in tests/fixtures/transcripts/):
 
@@ -59,7 +64,7 @@ if TYPE_CHECKING:
 
 KINDS = ("claude", "codex", "gemini", "opencode")
 FIELDS = ("model", "turns", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd",
-          "cost_source", "last_action", "last_message")
+          "cost_source", "last_action", "last_message", "session", "context_tokens")
 
 # Built-in list prices, US$ per million tokens (input, cached input, output), standard tier,
 # prompts up to 200k tokens, as the vendors published them on 2025-11-20. Names match exactly
@@ -91,14 +96,14 @@ PRICES: dict[str, tuple[float, float, float]] = {
 ACTION_MAX = 160  # characters of a last action or message kept (a message: 2000)
 MESSAGE_MAX = 2000
 CACHE_MIN = 256 * 1024  # logs smaller than this are read whole every time: cheaper than a cache
-_CACHE_V = 1
+_CACHE_V = 2
 
 
 class _Acc:
     """What has been read so far (a plain object: it round-trips through the cache as a dict)."""
 
-    __slots__ = ("cached", "cost", "input", "last_action", "last_message", "model", "msg_id",
-                 "msg_usage", "output", "seen", "shell", "streaming", "turns")
+    __slots__ = ("cached", "context", "cost", "input", "last_action", "last_message", "model",
+                 "msg_id", "msg_usage", "output", "seen", "session", "shell", "streaming", "turns")
 
     def __init__(self, d: Mapping[str, Any] | None = None) -> None:
         d = d or {}
@@ -117,6 +122,8 @@ class _Acc:
             else [0, 0, 0]
         self.streaming: bool = bool(d.get("streaming", False))  # gemini: a message in pieces
         self.shell: bool = bool(d.get("shell", False))  # last_action is a raw shell command
+        self.session: str | None = d.get("session")
+        self.context: int = int(d.get("context", 0))
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -238,6 +245,8 @@ def _claude(acc: _Acc, ev: dict[str, Any]) -> None:
             acc.seen = True
             if isinstance(ev.get("model"), str):
                 acc.model = ev["model"]
+            if isinstance(ev.get("session_id"), str) and ev["session_id"]:
+                acc.session = ev["session_id"]
         return
     if t == "assistant":
         msg = ev.get("message")
@@ -262,6 +271,8 @@ def _claude(acc: _Acc, ev: dict[str, Any]) -> None:
             acc.output += now[1]
             acc.cached += now[2]
             acc.msg_id, acc.msg_usage = mid, now
+            if ev.get("parent_tool_use_id") is None:
+                acc.context = now[0] + now[1]
         for block in msg.get("content") or ():
             if not isinstance(block, dict):
                 continue
@@ -272,6 +283,8 @@ def _claude(acc: _Acc, ev: dict[str, Any]) -> None:
         return
     if t == "result":
         acc.seen = True
+        if isinstance(ev.get("session_id"), str) and ev["session_id"]:
+            acc.session = ev["session_id"]
         if _int(ev.get("num_turns")):
             acc.turns = _int(ev.get("num_turns"))
         cost = _num(ev.get("total_cost_usd"))
@@ -293,6 +306,8 @@ def _codex(acc: _Acc, ev: dict[str, Any]) -> None:
     t = ev.get("type")
     if t == "thread.started":
         acc.seen = True
+        if isinstance(ev.get("thread_id"), str) and ev["thread_id"]:
+            acc.session = ev["thread_id"]
     elif t == "turn.completed":
         acc.seen = True
         u = ev.get("usage")
@@ -300,6 +315,7 @@ def _codex(acc: _Acc, ev: dict[str, Any]) -> None:
             acc.input = _int(u.get("input_tokens"))
             acc.cached = _int(u.get("cached_input_tokens"))
             acc.output = _int(u.get("output_tokens"))
+            acc.context = acc.input + acc.output
     elif t in ("item.started", "item.updated", "item.completed"):
         item = ev.get("item")
         if not isinstance(item, dict):
@@ -521,4 +537,5 @@ def _result(acc: _Acc, price: Mapping[str, float] | None, model: str | None) -> 
             "cost_source": source,
             "last_action": (_one_line("Shell: " + _unwrap_shell(acc.last_action))
                             if acc.shell and acc.last_action else acc.last_action),
-            "last_message": acc.last_message}
+            "last_message": acc.last_message, "session": acc.session,
+            "context_tokens": acc.context or None}

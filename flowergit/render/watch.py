@@ -65,11 +65,30 @@ def _brief_line(s: dict[str, Any]) -> str:
     return f"briefs: {b.get('total', 0)}" + (f" ({', '.join(parts)})" if parts else "")
 
 
+def orchestrator_line(o: dict[str, Any]) -> str:
+    """``orchestrator: daemon 2 (claude), epoch 2, 7 turn(s), context 41% of 200000, last
+    succession 1 → 2 at …`` for a driven orchestrator on this machine."""
+    text = f"orchestrator: daemon {o.get('daemon')} ({o.get('agent')}), epoch {o.get('epoch')}"
+    if not o.get("running"):
+        return text + ", its process is gone (`git flower run --agent NAME` takes over)"
+    text += f", {o.get('turns', 0)} turn(s)" + (", in a turn" if o.get("state") == "turn" else "")
+    fill = o.get("fill")
+    if isinstance(fill, (int, float)):
+        text += f", context {fill:.0%} of {o.get('window')} (hand-off at {o.get('reset_at', 0):.0%})"
+    else:
+        text += ", context unknown"
+    last = (o.get("successions") or [None])[-1]
+    if isinstance(last, dict):
+        text += f", last succession {last.get('from')} → {last.get('to')} at {last.get('at')}"
+    return text
+
+
 def plain(snap: dict[str, Any]) -> str:
     """The dashboard as plain text (a pipe, a log, `watch` without a terminal)."""
     s = snap.get("status") or {}
     lines = [_brief_line(s),
              f"workers: {s.get('running', 0)} running of max_parallel {s.get('max_parallel', '?')}"]
+    lines += [orchestrator_line(o) for o in s.get("orchestrators") or []]
     queue = s.get("queue") or []
     lines.append(f"queue: {len(queue)}" + (": " + " ".join(str(q.get('id')) for q in queue)
                                            if queue else ""))
@@ -102,6 +121,8 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
     head.append(f"   queue {len(queue)}", style="cyan" if queue else "")
     if queue:
         head.append(": " + " ".join(escape(q.get("id")) for q in queue), style="cyan")
+    for o in s.get("orchestrators") or []:
+        head.append("\n" + escape(orchestrator_line(o)), style="green" if o.get("running") else "red")
     rows = rows_of(snap)
     t = Table(show_edge=False, pad_edge=False, header_style="bold", expand=False)
     cells = [_cells(r) for r in rows]

@@ -64,6 +64,11 @@ def status(s: dict[str, Any]) -> None:
     parts = [f"{n} {k}" for k, n in by.items() if n]
     output.line(f"briefs: {s['briefs']['total']}" + (f" ({', '.join(parts)})" if parts else ""))
     output.line(f"workers: {s['running']} running of max_parallel {s['max_parallel']}")
+    if s.get("orchestrators"):
+        from flowergit.render.watch import orchestrator_line
+
+        for o in s["orchestrators"]:
+            output.line(orchestrator_line(o))
     if s["workers"]:
         output.print_table(["ID", "STATE", "AGENT", "ELAPSED", "TOKENS/COST", "TITLE"],
                            [(w["id"], w["state"], w["agent"] or "", duration(w["elapsed"]),

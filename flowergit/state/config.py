@@ -48,6 +48,12 @@ def _num(lo: float) -> Check:
     return check
 
 
+def _fraction(v: Any) -> str | None:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return "expected a number"
+    return None if 0 < v < 1 else "expected a fraction between 0 and 1 (e.g. 0.6)"
+
+
 def _argv(v: Any) -> str | None:
     if not isinstance(v, list) or not v or not all(isinstance(a, str) for a in v):
         return "expected a non-empty list of strings (an argv, no shell)"
@@ -157,11 +163,12 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "baton": {"lease": _num(1)},
     "signals": {"expiry": _num(1)},
     "hooks": {"strict": _bool},
+    "orchestrator": {"window": _int(1000, 10**8), "reset_at": _fraction, "turn_timeout": _num(1)},
 }
 AGENT_KEYS: dict[str, Check] = {
     "command": _argv, "env": _strmap, "timeout": _num(1), "pass_env": _envnames,
     "transcript": _transcript, "tmux": _bool, "prompts": _regexes, "answers": _answers,
-    "commit": _bool, "price": _price,
+    "commit": _bool, "price": _price, "resume": _argv,
 }
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -172,6 +179,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "baton": {"lease": 60},
     "signals": {"expiry": 86400},
     "hooks": {"strict": False},
+    # a driven orchestrator (`run --agent`): its model's context window in tokens, the fill at
+    # which git flower hands its lane to a fresh successor, and the longest one turn may take
+    "orchestrator": {"window": 200_000, "reset_at": 0.6, "turn_timeout": 1800},
 }
 
 

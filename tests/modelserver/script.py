@@ -10,7 +10,9 @@ class Turn:
     """One answer of the model. ``kind``: ``shell`` (``command``), ``write`` (``path``,
     ``content``), ``edit`` (``path``, ``old``, ``new``), ``read`` (``path``) or ``say``
     (``text``, the final message). Paths are relative to the agent's working directory (the
-    server makes them absolute with the directory the agent reports, where a tool wants that)."""
+    server makes them absolute with the directory the agent reports, where a tool wants that).
+    ``tokens``: the prompt size the server reports for this answer instead of its estimate (a
+    context that fills up)."""
 
     kind: str
     command: str = ""
@@ -19,6 +21,7 @@ class Turn:
     old: str = ""
     new: str = ""
     text: str = ""
+    tokens: int = 0
 
 
 def shell(command: str) -> Turn:
@@ -37,5 +40,5 @@ def read(path: str) -> Turn:
     return Turn("read", path=path)
 
 
-def say(text: str) -> Turn:
-    return Turn("say", text=text)
+def say(text: str, tokens: int = 0) -> Turn:
+    return Turn("say", text=text, tokens=tokens)

@@ -7,7 +7,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -75,8 +75,16 @@ class ModelServer:
     """``with ModelServer(script) as srv:`` serves on ``srv.url`` until the block ends."""
 
     def __init__(self, script: Sequence[Turn] = (), *, openai_model: str = OPENAI_MODEL,
-                 anthropic_model: str = ANTHROPIC_MODEL, gemini_model: str = GEMINI_MODEL) -> None:
+                 anthropic_model: str = ANTHROPIC_MODEL, gemini_model: str = GEMINI_MODEL,
+                 route: Callable[[str], Sequence[Turn]] | None = None) -> None:
+        """``route``: instead of one script for the whole run, a script per packet: when a
+        request names a packet file the server has not seen ("Read PATH and follow it.", the
+        newest one in the conversation), ``route(text of that file)`` gives the turns that
+        answer it (an orchestrator's turns, each with its own packet, in one resumed session)."""
         self.script = list(script)
+        self.route = route
+        self.routed: list[str] = []  # the packets routed so far, in order
+        self.queue: list[Turn] = []
         self.next_turn = 0
         self.requests: list[Request] = []
         self.models = {"openai": openai_model, "anthropic": anthropic_model, "gemini": gemini_model}
@@ -149,18 +157,31 @@ class ModelServer:
     def take_turn(self, req: Request) -> tuple[int, Turn]:
         """The next turn, with ``{packet}`` in it replaced by the file the agent was told to
         read (git flower's bootstrap line: "Read PATH and follow it.")."""
+        found = re.findall(r"Read (/[^\s\"\\]+) and follow it", req.text())
+        packet = found[-1] if found else None
         with self.lock:
             i = self.next_turn
             self.next_turn += 1
-        turn = self.script[i] if i < len(self.script) else say("Done.")
-        m = re.search(r"Read (/[^\s\"\\]+) and follow it", req.text())
-        if m and "{packet}" in turn.command + turn.path:
-            turn = replace(turn, command=turn.command.replace("{packet}", m.group(1)),
-                           path=turn.path.replace("{packet}", m.group(1)))
+            if self.route is not None:
+                if packet is not None and (not self.routed or self.routed[-1] != packet):
+                    self.routed.append(packet)
+                    try:
+                        with open(packet, encoding="utf-8") as f:
+                            text = f.read()
+                    except OSError:
+                        text = ""
+                    self.queue = list(self.route(text))
+                turn = self.queue.pop(0) if self.queue else say("Done.")
+            else:
+                turn = self.script[i] if i < len(self.script) else say("Done.")
+        if packet and "{packet}" in turn.command + turn.path:
+            turn = replace(turn, command=turn.command.replace("{packet}", packet),
+                           path=turn.path.replace("{packet}", packet))
         return i, turn
 
-    def usage_for(self, api: str, prompt: str, answer: str, main: bool) -> dict[str, int]:
-        inp = _tokens(prompt)
+    def usage_for(self, api: str, prompt: str, answer: str, main: bool,
+                  tokens: int = 0) -> dict[str, int]:
+        inp = tokens or _tokens(prompt)
         with self.lock:
             cached = min(self.cached.get(api, 0), inp) if main else 0
             if main:
@@ -274,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         req.turn = turn_no
         item = _openai_item(self.srv, turn, tools, _cwd(req.text()))
         answer = json.dumps(item)
-        req.usage = self.srv.usage_for("openai", req.text(), answer, main)
+        req.usage = self.srv.usage_for("openai", req.text(), answer, main, turn.tokens)
         model = body.get("model") or self.srv.models["openai"]
         rid = self.srv.new_id("resp")
         u = req.usage
@@ -326,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
         req.turn = turn_no
         block = _anthropic_block(self.srv, turn, tools, _cwd(req.text()))
         answer = json.dumps(block)
-        req.usage = self.srv.usage_for("anthropic", req.text(), answer, main)
+        req.usage = self.srv.usage_for("anthropic", req.text(), answer, main, turn.tokens)
         u = req.usage
         model = body.get("model") or self.srv.models["anthropic"]
         mid = self.srv.new_id("msg")

@@ -25,7 +25,7 @@ def _view(ctx: Ctx, rec: dict[str, Any], judge: bool = True) -> dict[str, Any]:
 
 
 def checkin(ctx: Ctx, *, role: str, pid: int | None = None, successor_of: str | None = None,
-            shell: bool = False) -> dict[str, Any]:
+            shell: bool = False, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     ds = DaemonStore(ctx.repo)
     if successor_of is not None:
         pred = ds.require(store.daemon_id(successor_of))
@@ -34,7 +34,7 @@ def checkin(ctx: Ctx, *, role: str, pid: int | None = None, successor_of: str | 
                              "check in without --successor-of, or name the daemon in charge")
     create, floor = _remote_allocation(ctx)
     head = ds.checkin(role=role, pid=pid, successor_of=successor_of,
-                      extra={"lease": lease(ctx)}, create=create, floor=floor)
+                      extra={"lease": lease(ctx), **(extra or {})}, create=create, floor=floor)
     out = _view(ctx, head.record, judge=False)
     if shell:
         out["shell"] = f"export FLOWER_DAEMON={shlex.quote(str(head.record['id']))}"

@@ -40,6 +40,7 @@ from flowergit.state import signals as sigstate
 from flowergit.state.daemons import DaemonStore, caller
 
 LIVE = ("preparing", "queued", "running", "waiting")
+TICK_KINDS = ("auto_dispatch", "dispatch_done")  # the signal kinds a tick claims itself
 
 
 def _by(me: str | None) -> str:
@@ -189,6 +190,8 @@ def tidy(ctx: Ctx, me: str | None, actions: list[str]) -> dict[str, list[str]]:
             if not owner:
                 continue  # claimed by a person or script: theirs to complete
             if owner == me:
+                if s.get("kind") not in TICK_KINDS:
+                    continue  # claimed by the agent this daemon drives: its to complete
                 # left over from an earlier tick of this daemon that stopped half-way
                 note = f"left claimed by an interrupted tick of daemon {owner}"
             else:

@@ -16,11 +16,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, flower, git
@@ -352,3 +354,199 @@ def test_docs_agents_examples_run(tmp_path: Path) -> None:
         out.append(r.stdout)
     # the first run's log shows the built-in command as it was started
     assert "claude -p Read " in out[0] and "--permission-mode acceptEdits" in out[0], out[0]
+
+
+# -- the orchestrating agent, driven (`git flower run --agent claude`) ----------------------------
+ORCH_WORKER = ("#!/bin/sh\nset -e\necho w >\"w-$FLOWER_BRIEF.txt\"\ngit add -A\n"
+               "git commit -qm \"work $FLOWER_BRIEF\"\n")
+
+
+def orchestrated(repo: Path, tmp: Path) -> None:
+    """A quick suite, a worker profile (a script that commits), a context window of a million
+    tokens with the hand-off at half of it; committed and trusted."""
+    worker = tmp / "bin" / "worker"
+    worker.parent.mkdir(parents=True, exist_ok=True)
+    worker.write_text(ORCH_WORKER)
+    worker.chmod(0o755)
+    cfg = re.sub(r"(?ms)^\[suite\].*?(?=^\[|\Z)", "", (repo / ".flower.toml").read_text())
+    cfg += ('\n[suite]\ncommand = ["true"]\ntimeout = 60\n'
+            f'\n[agents.worker]\ncommand = ["{worker}", "{{bootstrap}}"]\n'
+            "\n[orchestrator]\nwindow = 1000000\nreset_at = 0.5\n")
+    (repo / ".flower.toml").write_text(cfg)
+    git(repo, "add", ".flower.toml")
+    git(repo, "commit", "-qm", "orchestrator config")
+    assert flower(repo, "trust").returncode == 0
+
+
+def orchestrator_route(merged: list[str], sleep_on_work: bool = False) -> Any:
+    """What the scripted orchestrator does with each packet git flower hands it."""
+    def route(text: str) -> list[Turn]:
+        if text.startswith("# git flower: hand-off notes"):
+            return [read("{packet}"),
+                    shell("git flower handoff write --lane main -m 'notes of the first "
+                          "orchestrator: briefs " + " ".join(merged) + " merged'"),
+                    say("Notes written.", tokens=610_000)]  # a context only grows
+        if text.startswith("# git flower: you succeed"):
+            return [read("{packet}"), shell("git flower handoff show --lane main"),
+                    shell("git flower reset ready --lane main"), say("Ready.")]
+        out = [read("{packet}")]
+        if sleep_on_work and "## What needs you" in text:
+            # a long command (Claude Code refuses a bare long `sleep` in the foreground)
+            out.append(shell("python3 -c 'import time; time.sleep(120)'"))
+        for n in sorted(set(re.findall(r"`git flower merge (\d+)`", text)), key=int):
+            out.append(shell(f"git flower merge {n}"))
+            merged.append(n)
+        full = len(set(merged)) >= 3 and not sleep_on_work
+        return [*out, say("Done.", tokens=600_000 if full else 0)]
+    return route
+
+
+def start_run(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "flowergit", "run", "--agent", "claude", *args],
+                            cwd=repo, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def wait_for(what: Any, timeout: float = 120.0) -> Any:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def new_auto(repo: Path, title: str) -> str:
+    r = flower(repo, "brief", "new", title, "--auto", "--agent", "worker", "--json")
+    assert r.returncode == 0, r.stderr
+    n = str(json.loads(r.stdout)["data"]["id"])
+    assert flower(repo, "brief", "plan", n).returncode == 0
+    return n
+
+
+def on_main(repo: Path, n: str) -> bool:
+    return git(repo, "cat-file", "-e", f"main:w-{n}.txt", check=False).returncode == 0
+
+
+def test_claude_orchestrates_three_briefs_and_hands_over_before_its_context_fills(
+        repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    need_cli("claude")
+    import psutil
+
+    orchestrated(repo, tmp_path)
+    merged: list[str] = []
+    with ModelServer(route=orchestrator_route(merged)) as srv:
+        env = agent_env("claude", srv, hermetic)
+        p = start_run(repo, env, "--interval", "0.2")
+        try:
+            wait_for(lambda: srv.routed)  # the first turn: the charter
+            wait_for(lambda: flower(repo, "daemon", "list", "--json").stdout.count('"turn"') > 0)
+            ids = [new_auto(repo, f"brief for the orchestrator {k}") for k in (1, 2, 3)]
+            wait_for(lambda: all(on_main(repo, n) for n in ids), timeout=240)
+            wait_for(lambda: json.loads(flower(repo, "baton", "show", "--json").stdout)
+                     ["data"]["holder"] == "2", timeout=180)
+            # the successor drives on: a fourth brief is merged under epoch 2
+            n4 = new_auto(repo, "after the hand-off")
+            wait_for(lambda: on_main(repo, n4), timeout=180)
+            left = [c for c in psutil.Process(p.pid).children(recursive=True)
+                    if c.is_running() and _env_of(c).get("FLOWER_DAEMON") == "1"]
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=60)
+        log = "\n".join(r.text()[-300:] for r in srv.main_requests()[-3:])
+        assert p.returncode == 0, err + log
+        assert left == []  # the predecessor's agent process is gone
+        assert srv.escapes() == []
+    # the scripted orchestrator merged every brief (the tick dispatched them; no model call)
+    assert sorted(set(merged), key=int) == sorted([*ids, n4], key=int)
+    heads = [Path(pk).read_text().splitlines()[0] for pk in srv.routed]
+    notes = [h for h in heads if h.startswith("# git flower: hand-off notes")]
+    succ = [h for h in heads if h.startswith("# git flower: you succeed orchestrator daemon 1")]
+    assert len(notes) == 1 and len(succ) == 1, heads
+    baton = git(repo, "log", "--format=%s", "refs/flower/baton/main").stdout
+    assert "epoch 1 held by daemon 1 (take)" in baton
+    assert "epoch 2 held by daemon 2 (hand-off from daemon 1" in baton, baton
+    pad = git(repo, "show", "flower/briefs:handoff/main.md").stdout
+    assert "notes of the first orchestrator" in pad
+    daemons = {d["id"]: d for d in json.loads(flower(repo, "daemon", "list", "--all",
+                                                     "--json").stdout)["data"]}
+    assert daemons["1"]["state"] == "retired" and daemons["2"]["successor_of"] == "1"
+    assert daemons["1"]["context"]["fill"] >= 0.5
+    assert all(d["turn"]["argv_bytes"] < 1024 for d in daemons.values() if d.get("turn"))
+    # nothing lost, nothing twice: one attempt per brief, every signal consumed once
+    ps = json.loads(flower(repo, "ps", "--all", "--json").stdout)["data"]
+    assert sorted(d["id"] for d in ps) == sorted(f"{n}.1" for n in [*ids, n4])
+    sigs = json.loads(flower(repo, "signal", "list", "--json").stdout)["data"]
+    assert all(s["state"] in ("completed", "moot") for s in sigs), sigs
+    assert len([s for s in sigs if s["kind"] == "auto_dispatch"]) == 4
+    # the resumed session: every turn after a daemon's first resumed it (claude --resume)
+    assert "1 succession(s)" in out
+
+
+def _env_of(proc: Any) -> dict[str, str]:
+    try:
+        return dict(proc.environ())
+    except Exception:  # noqa: BLE001 - gone or not ours
+        return {}
+
+
+def test_claude_orchestrator_idle_ticks_make_no_model_call(repo: Path, tmp_path: Path,
+                                                           hermetic: Path) -> None:
+    need_cli("claude")
+    orchestrated(repo, tmp_path)
+    with ModelServer(route=orchestrator_route([])) as srv:
+        env = agent_env("claude", srv, hermetic)
+        r = flower(repo, "run", "--agent", "claude", "--interval", "0.02", "--ticks", "101",
+                   "--json", env=env, timeout=180)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["data"]["turns"] == 1
+        assert len(srv.routed) == 1  # the first turn's packet, and no other
+        assert len(srv.main_requests()) == 2  # its two model calls: read the packet, answer
+
+
+def test_claude_orchestrator_killed_mid_turn_is_taken_over_with_what_was_in_flight(
+        repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    need_cli("claude")
+    import time
+
+    import psutil
+
+    orchestrated(repo, tmp_path)
+    with ModelServer(route=orchestrator_route([], sleep_on_work=True)) as srv:
+        env = agent_env("claude", srv, hermetic)
+        p = start_run(repo, env, "--interval", "0.2")
+        try:
+            wait_for(lambda: srv.routed)
+            n = new_auto(repo, "work while the orchestrator dies")
+            wait_for(lambda: len(srv.routed) == 2)  # the turn that sleeps
+            # its long command handed out (the merge that follows waits): mid-turn
+            wait_for(lambda: srv.queue and srv.queue[0].command == f"git flower merge {n}")
+            time.sleep(1.0)
+            tree = [p.pid, *(c.pid for c in psutil.Process(p.pid).children(recursive=True))]
+            for pid in tree:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=30)
+        q = start_run(repo, env, "--interval", "0.2")
+        try:
+            wait_for(lambda: len(srv.routed) >= 3)
+        finally:
+            q.send_signal(signal.SIGTERM)
+            out, err = q.communicate(timeout=60)
+        assert q.returncode == 0, err
+    first = Path(srv.routed[2]).read_text()
+    assert "you took lane main over from orchestrator daemon 1, which is gone" in first
+    assert "daemon 1 died during its turn 2" in first
+    assert f"(in flight) worker {n}.1 finished: done" in first
+    baton = git(repo, "log", "--format=%s", "refs/flower/baton/main").stdout
+    assert "epoch 2 held by daemon 2 (takeover from daemon 1" in baton

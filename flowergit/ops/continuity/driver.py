@@ -57,29 +57,6 @@ class Lost(Exception):
     """This daemon no longer holds the baton: stop at once."""
 
 
-def profile_for(ctx: Ctx, agent: str) -> Any:
-    from flowergit.procs import agents
-    from flowergit.state.ids import name as check_name
-
-    profile = agents.resolve(check_name(agent, "agent"), ctx.config.agents)
-    if profile.name == "script" and profile.builtin:
-        raise UsageError("the built-in script agent runs a brief's steps and cannot orchestrate",
-                         "name an agent profile: claude, codex, or one of [agents.NAME] in "
-                         ".flower.toml")
-    if not profile.builtin:
-        from flowergit.ops.setup import trust
-
-        trust.require(ctx, f"agent command [agents.{agent}]")
-    import shutil
-
-    prog = profile.command[0]
-    if shutil.which(prog) is None:
-        raise UsageError(f"agent {profile.name!r}: {prog} not found on PATH"
-                         + (" or not executable" if os.sep in prog else ""),
-                         f"install it, or fix [agents.{profile.name}] command in .flower.toml")
-    return profile
-
-
 class Driver:
     def __init__(self, ctx: Ctx, profile: Any, lane: str, interval: float,
                  say: Callable[[str], None]) -> None:
@@ -205,7 +182,7 @@ class Driver:
         pad = self.scratchpad()
         if pad:
             blocks.append(f"## The scratchpad (`git flower handoff show --lane {self.lane}`)\n\n"
-                          + _fenced(pad))
+                          + newsmod.fenced(pad))
         return ([self.charter("orchestrator")] if first or not self.resumable() else []) + blocks
 
     def resumable(self) -> bool:
@@ -383,7 +360,7 @@ class Driver:
             pad = self.scratchpad_for(path)
             blocks = [self.charter("reset-successor", pred)]
             if pad:
-                blocks.append("## The scratchpad your predecessor left\n\n" + _fenced(pad))
+                blocks.append("## The scratchpad your predecessor left\n\n" + newsmod.fenced(pad))
             self.turn(head=f"# git flower: you succeed orchestrator daemon {pred} on lane "
                       f"{self.lane}", items=[], info=[], blocks=blocks, role="orchestrator")
             if self.lost:
@@ -433,15 +410,9 @@ class Driver:
         """The hand-off notes git flower writes when the agent wrote none: the roster."""
         from flowergit.ops.dispatch.paths import write_file
 
-        lines = [f"# Hand-off of lane {self.lane} from daemon {pred}", "",
-                 f"Written by git flower: the agent left no notes ({why}).", "",
-                 "## The fleet now", ""]
-        lines += [f"- {x}" for x in newsmod.situation(self.ctx)] or ["- nothing in flight"]
-        pending = self.news.items + self.news.info
-        if pending:
-            lines += ["", "## Not yet told to any orchestrator", ""] + [f"- {x}" for x in pending]
         path = self.notes_path(pred)
-        write_file(path, "\n".join(lines) + "\n")
+        write_file(path, newsmod.roster(self.ctx, self.lane, pred, why,
+                                        self.news.items + self.news.info))
         return path
 
     # -- the loop -----------------------------------------------------------------------------
@@ -490,11 +461,6 @@ class Driver:
                               else "") + f", baton {self.lane} released"}
 
 
-def _fenced(text: str) -> str:
-    fence = "````" if "```" in text else "```"
-    return f"{fence}markdown\n{text.rstrip()}\n{fence}"
-
-
 def run(ctx: Ctx, *, agent: str, lane: str | None = None, interval: float = 10.0,
         ticks: int | None = None, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Drive the orchestrating agent ``agent`` on ``lane`` until SIGINT/SIGTERM (or ``ticks``
@@ -502,8 +468,11 @@ def run(ctx: Ctx, *, agent: str, lane: str | None = None, interval: float = 10.0
     if interval <= 0:
         raise UsageError("--interval must be a positive number of seconds")
     ln = bstate.lane_name(lane)
-    profile = profile_for(ctx, agent)
-    d = Driver(ctx, profile, ln, interval, say or (lambda t: sys.stderr.write(t + "\n")))
+    profile = turns.profile_for(ctx, agent)
+    def to_stderr(text: str) -> None:
+        sys.stderr.write(text + "\n")
+
+    d = Driver(ctx, profile, ln, interval, say or to_stderr)
     d.tick_budget = ticks
 
     def handler(signum: int, frame: Any) -> None:

@@ -90,7 +90,7 @@ class News:
             else:
                 self.item(f"brief {m.get('brief')}: the merge gate refused it ({m.get('status')}"
                           + (f": {m['message']}" if m.get("message") else "")
-                          + f"); rework it or block it")
+                          + "); rework it or block it")
         for sid in t.get("requeued") or []:
             self.note(f"signal {sid}: re-queued (its claimer was gone)")
 
@@ -139,7 +139,8 @@ def waiting_workers(ctx: Ctx) -> list[dict[str, Any]]:
         rec = h.record
         if view_state(rec) != "waiting":
             continue
-        w = rec.get("waiting") if isinstance(rec.get("waiting"), dict) else {}
+        got = rec.get("waiting")
+        w: dict[str, Any] = got if isinstance(got, dict) else {}
         out.append({"id": str(rec.get("id")), "since": w.get("since") or w.get("at"),
                     "prompt": str(w.get("prompt") or w.get("line") or "")[:200]})
     return out
@@ -185,3 +186,20 @@ def render(head: str, items: list[str], info: list[str], more: list[str] | None 
     for block in more or []:
         out += [block.rstrip(), ""]
     return "\n".join(out)
+
+
+def fenced(text: str) -> str:
+    """``text`` as a fenced markdown block (a longer fence when it holds one itself)."""
+    fence = "````" if "```" in text else "```"
+    return f"{fence}markdown\n{text.rstrip()}\n{fence}"
+
+
+def roster(ctx: Ctx, lane: str, pred: str, why: str, pending: list[str]) -> str:
+    """Hand-off notes from the state alone, for an agent that wrote none."""
+    lines = [f"# Hand-off of lane {lane} from daemon {pred}", "",
+             f"Written by git flower: the agent left no notes ({why}).", "",
+             "## The fleet now", ""]
+    lines += [f"- {x}" for x in situation(ctx)] or ["- nothing in flight"]
+    if pending:
+        lines += ["", "## Not yet told to any orchestrator", ""] + [f"- {x}" for x in pending]
+    return "\n".join(lines) + "\n"

@@ -25,6 +25,29 @@ from flowergit.procs import agents
 from flowergit.procs.agents import Profile
 
 
+def profile_for(ctx: Ctx, agent: str) -> Any:
+    from flowergit.procs import agents
+    from flowergit.state.ids import name as check_name
+
+    profile = agents.resolve(check_name(agent, "agent"), ctx.config.agents)
+    if profile.name == "script" and profile.builtin:
+        raise UsageError("the built-in script agent runs a brief's steps and cannot orchestrate",
+                         "name an agent profile: claude, codex, or one of [agents.NAME] in "
+                         ".flower.toml")
+    if not profile.builtin:
+        from flowergit.ops.setup import trust
+
+        trust.require(ctx, f"agent command [agents.{agent}]")
+    import shutil
+
+    prog = profile.command[0]
+    if shutil.which(prog) is None:
+        raise UsageError(f"agent {profile.name!r}: {prog} not found on PATH"
+                         + (" or not executable" if os.sep in prog else ""),
+                         f"install it, or fix [agents.{profile.name}] command in .flower.toml")
+    return profile
+
+
 def packet_path(ctx: Ctx, did: str, n: int) -> str:
     return ctx.repo.state_path("packets", f"daemon-{did}-turn-{n}.md")
 

@@ -324,3 +324,20 @@ def test_status_shows_the_driven_orchestrator(repo: Path, tmp_path: Path, rec_di
     finally:
         stop(p)
     assert flower_json(repo, "status").get("orchestrators") == []  # type: ignore[union-attr]
+
+
+def test_docs_orchestrator_example_runs(tmp_path: Path) -> None:
+    """docs/orchestrator.md, "Try it": its ```sh block as written, in a scratch directory."""
+    import re
+
+    text = (ROOT / "docs" / "orchestrator.md").read_text()
+    blocks = re.findall(r"(?ms)^```sh\n(.*?)^```", text)
+    assert len(blocks) == 1
+    r = subprocess.run(["bash", "-euo", "pipefail", "-c", blocks[0]], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr + (tmp_path / "run.log").read_text()
+    turns_seen = (tmp_path / "turns.log").read_text().splitlines()
+    assert 2 <= len(turns_seen) <= 3  # the first turn, and one per finished worker at most
+    repo = tmp_path / "demo-orchestrator"
+    for n in (1, 2):
+        assert git(repo, "cat-file", "-e", f"main:w-{n}.txt", check=False).returncode == 0, r.stdout

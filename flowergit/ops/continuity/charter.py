@@ -18,7 +18,7 @@ from flowergit.state import tomlcodec
 from flowergit.state.ids import name as check_name
 
 OVERRIDE_DIR = os.path.join(".flower", "charters")
-BUILTIN_ROLES = ("orchestrator", "worker", "ops", "refine")
+BUILTIN_ROLES = ("orchestrator", "worker", "ops", "refine", "reset-successor")
 _TOKEN = re.compile(r"\{\{([a-z_]+)\}\}")
 
 

@@ -378,8 +378,11 @@ def orchestrated(repo: Path, tmp: Path) -> None:
     assert flower(repo, "trust").returncode == 0
 
 
-def orchestrator_route(merged: list[str], sleep_on_work: bool = False) -> Any:
-    """What the scripted orchestrator does with each packet git flower hands it."""
+def orchestrator_route(merged: list[str], sleep_on_work: bool = False,
+                       flower: str = "git flower") -> Any:
+    """What the scripted orchestrator does with each packet git flower hands it (``flower``:
+    how it calls git flower; Codex's login shell resets PATH, so there the packet's
+    ``$FLOWER_BIN``)."""
     def route(text: str) -> list[Turn]:
         if text.startswith("# git flower: hand-off notes"):
             return [read("{packet}"),
@@ -394,7 +397,7 @@ def orchestrator_route(merged: list[str], sleep_on_work: bool = False) -> Any:
             # a long command (Claude Code refuses a bare long `sleep` in the foreground)
             out.append(shell("python3 -c 'import time; time.sleep(120)'"))
         for n in sorted(set(re.findall(r"`git flower merge (\d+)`", text)), key=int):
-            out.append(shell(f"git flower merge {n}"))
+            out.append(shell(f"{flower} merge {n}"))
             merged.append(n)
         full = len(set(merged)) >= 3 and not sleep_on_work
         return [*out, say("Done.", tokens=600_000 if full else 0)]
@@ -550,3 +553,33 @@ def test_claude_orchestrator_killed_mid_turn_is_taken_over_with_what_was_in_flig
     assert f"(in flight) worker {n}.1 finished: done" in first
     baton = git(repo, "log", "--format=%s", "refs/flower/baton/main").stdout
     assert "epoch 2 held by daemon 2 (takeover from daemon 1" in baton
+
+
+def test_codex_orchestrates_with_the_built_in_profile(repo: Path, tmp_path: Path,
+                                                      hermetic: Path) -> None:
+    """The built-in `codex` profile as a driven orchestrator: its sandbox gets the git
+    directory as a writable root, its later turns resume the thread (`exec resume`)."""
+    need_cli("codex")
+    orchestrated(repo, tmp_path)
+    merged: list[str] = []
+    with ModelServer(route=orchestrator_route(merged, flower="$FLOWER_BIN")) as srv:
+        env = agent_env("codex", srv, hermetic)
+        p = subprocess.Popen([sys.executable, "-m", "flowergit", "run", "--agent", "codex",
+                              "--interval", "0.2"], cwd=repo, env={**os.environ, **env},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: srv.routed)
+            n = new_auto(repo, "a brief for codex to land")
+            wait_for(lambda: on_main(repo, n), timeout=90)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert srv.escapes() == []
+    assert merged == [n]
+    daemons = json.loads(flower(repo, "daemon", "list", "--all", "--json").stdout)["data"]
+    assert daemons[0]["session"]  # codex's thread id, resumed on the second turn
+    log = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip(),
+               "flower", "logs", "daemon-1.log").read_text()
+    assert "turn 2 (resumed session)" in log, log[-2000:]

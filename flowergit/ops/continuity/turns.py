@@ -58,12 +58,27 @@ def log_paths(ctx: Ctx, did: str) -> tuple[str, str]:
             ctx.repo.state_path("logs", f"daemon-{did}.log"))
 
 
-def argv_for(profile: Profile, packet: str, cwd: str, session: str | None) -> list[str]:
+def argv_for(profile: Profile, packet: str, cwd: str, session: str | None,
+             gitdir: str | None = None) -> list[str]:
     values = {"{bootstrap}": agents.bootstrap_line(packet), "{packet}": packet, "{brief}": "0",
               "{worktree}": cwd}
     if session and profile.resume:
-        return agents.render_argv(profile.resume, {**values, "{session}": session})
-    return agents.render_argv(profile.command, values)
+        argv = agents.render_argv(profile.resume, {**values, "{session}": session})
+    else:
+        argv = agents.render_argv(profile.command, values)
+    return with_git_dir(profile, argv, gitdir)
+
+
+def with_git_dir(profile: Profile, argv: list[str], gitdir: str | None) -> list[str]:
+    """An orchestrator writes refs with every `git flower` command it runs. Codex's
+    ``workspace-write`` sandbox keeps git's data read-only (what a worker needs: git flower
+    commits for it), so an orchestrating Codex gets the repository's git directory as one
+    more writable root (``--add-dir``), and nothing else."""
+    if gitdir is None or profile.transcript != "codex" or "workspace-write" not in argv \
+            or "exec" not in argv or "--add-dir" in argv:
+        return argv
+    at = argv.index("exec") + 1
+    return [*argv[:at], "--add-dir", gitdir, *argv[at:]]
 
 
 def run(ctx: Ctx, *, profile: Profile, did: str, lane: str, role: str, n: int, text: str,
@@ -75,15 +90,22 @@ def run(ctx: Ctx, *, profile: Profile, did: str, lane: str, role: str, n: int, t
     from flowergit.procs import transcript
     from flowergit.procs.groups import kill_tree
 
+    exe = agents.flower_executable()
     packet = packet_path(ctx, did, n)
     os.makedirs(os.path.dirname(packet), exist_ok=True)
-    write_file(packet, text)
-    argv = argv_for(profile, packet, cwd, session)
+    write_file(packet, text.rstrip() + "\n\n---\n`git flower` is " + exe + " (also in "
+               "`$FLOWER_BIN`: use that where a login shell resets PATH and `git flower` is not "
+               "found).\n")
+    argv = argv_for(profile, packet, cwd, session, ctx.repo.common_dir)
     turn_log, whole_log = log_paths(ctx, did)
     os.makedirs(os.path.dirname(turn_log), exist_ok=True)
     env = agents.agent_env(os.environ, {**dict(profile.env), "FLOWER_DAEMON": did,
                                         "FLOWER_PACKET": packet, "FLOWER_ROLE": role,
-                                        "FLOWER_LANE": lane}, profile.pass_env)
+                                        "FLOWER_LANE": lane, "FLOWER_BIN": exe},
+                           profile.pass_env)
+    bindir = os.path.dirname(exe)
+    if bindir and bindir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = bindir + (os.pathsep + env["PATH"] if env.get("PATH") else "")
     started = time.monotonic()
     with open(turn_log, "wb") as out:
         try:

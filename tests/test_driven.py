@@ -80,6 +80,7 @@ def stop(p: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[str, str]
     return out, err
 
 
+@pytest.mark.slow  # several seconds of real turns and ticks
 def test_idle_ticks_start_no_turn_and_work_arriving_starts_one(repo: Path, tmp_path: Path,
                                                                rec_dir: Path) -> None:
     configure(repo, tmp_path)
@@ -125,6 +126,7 @@ def test_idle_ticks_start_no_turn_and_work_arriving_starts_one(repo: Path, tmp_p
     assert sorted(d["id"] for d in ps) == [f"{n}.1" for n in ids]  # type: ignore[union-attr,index]
 
 
+@pytest.mark.slow  # several seconds of real turns and ticks
 def test_a_full_context_hands_the_lane_to_a_successor(repo: Path, tmp_path: Path,
                                                       rec_dir: Path) -> None:
     # 1,000 tokens a turn in a window of 10,000: the fourth turn crosses 35 %
@@ -176,6 +178,7 @@ def test_a_full_context_hands_the_lane_to_a_successor(repo: Path, tmp_path: Path
     assert "1 succession(s)" in out
 
 
+@pytest.mark.slow  # several seconds of real turns and ticks
 def test_the_agent_asks_for_the_reset_itself_and_a_silent_successor_is_reported_for(
         repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     configure(repo, tmp_path)
@@ -210,6 +213,7 @@ def test_a_message_signal_gets_one_turn(repo: Path, tmp_path: Path, rec_dir: Pat
     assert sigs[0]["state"] == "completed"
 
 
+@pytest.mark.slow  # several seconds of real turns and ticks
 def test_a_killed_orchestrator_is_taken_over_with_what_was_in_flight(
         repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     configure(repo, tmp_path)
@@ -326,6 +330,7 @@ def test_status_shows_the_driven_orchestrator(repo: Path, tmp_path: Path, rec_di
     assert flower_json(repo, "status").get("orchestrators") == []  # type: ignore[union-attr]
 
 
+@pytest.mark.slow  # several seconds of real turns and ticks
 def test_docs_orchestrator_example_runs(tmp_path: Path) -> None:
     """docs/orchestrator.md, "Try it": its ```sh block as written, in a scratch directory."""
     import re

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -206,6 +207,22 @@ def rec_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("REC_DIR", str(d))
     return d
+
+
+def sigkill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant at once, as a crash or the OOM killer would: no
+    process of it gets to clean up."""
+    import psutil
+
+    try:
+        tree = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def write_exe(path: Path, text: str) -> Path:

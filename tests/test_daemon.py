@@ -94,9 +94,11 @@ def test_spawn_runs_agent_with_charter_packet(repo: Path, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_charter_show_and_repository_override(repo: Path) -> None:
-    for role in ("orchestrator", "worker", "ops", "refine"):
+    versions = {"orchestrator": 2, "worker": 1, "ops": 1, "refine": 1, "reset-successor": 1}
+    for role, version in versions.items():
         c = flower_json(repo, "charter", "show", role)
-        assert c["version"] == 1 and c["source"] == "built-in" and c["text"].startswith("# Charter")  # type: ignore[index]
+        assert c["version"] == version and c["source"] == "built-in"  # type: ignore[index]
+        assert c["text"].startswith("# Charter")  # type: ignore[index]
     os.makedirs(repo / ".flower" / "charters")
     (repo / ".flower" / "charters" / "worker.md").write_text(
         '+++\nrole = "worker"\nversion = 7\n+++\nOur own worker rules for {{daemon}}.\n')

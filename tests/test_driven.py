@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, flower, flower_json, git, write_exe
+from tests.conftest import ROOT, flower, flower_json, git, sigkill_tree, write_exe
 
 AGENT = ROOT / "tests" / "fixtures" / "agents" / "orchestrator.py"
 WORKER = "#!/bin/sh\nset -e\necho w >\"w-$FLOWER_BRIEF.txt\"\ngit add -A\ngit commit -qm \"work $FLOWER_BRIEF\"\n"
@@ -226,13 +226,7 @@ def test_a_killed_orchestrator_is_taken_over_with_what_was_in_flight(
         until(lambda: len(turns(rec_dir)) == 2, timeout=60)  # the turn that will hang
         agent = int(flower_json(repo, "daemon", "list")[0]["pid"])  # type: ignore[index]
         assert agent == p.pid
-        killed = [q for q in _children(p.pid)]
-        os.kill(p.pid, signal.SIGKILL)  # the driver, mid-turn, and its agent
-        for q in killed:
-            try:
-                os.kill(q, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        sigkill_tree(p.pid)  # the driver, mid-turn, and its agent
         p.wait(timeout=30)
     finally:
         if p.poll() is None:
@@ -255,15 +249,6 @@ def test_a_killed_orchestrator_is_taken_over_with_what_was_in_flight(
     assert "epoch 2 held by daemon 2 (takeover from daemon 1" in log
     ds = {d["id"]: d for d in flower_json(repo, "daemon", "list", "--all")}  # type: ignore[union-attr]
     assert ds["1"]["state"] == "retired"
-
-
-def _children(pid: int) -> list[int]:
-    import psutil
-
-    try:
-        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 @pytest.mark.parametrize("args,code,words", [

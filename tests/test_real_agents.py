@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, flower, git
+from conftest import ROOT, flower, git, sigkill_tree
 from modelserver import ModelServer, Turn, edit, read, say, shell, write
 
 AGENTS = ROOT / "tests" / "agents"
@@ -516,8 +516,6 @@ def test_claude_orchestrator_killed_mid_turn_is_taken_over_with_what_was_in_flig
     need_cli("claude")
     import time
 
-    import psutil
-
     orchestrated(repo, tmp_path)
     with ModelServer(route=orchestrator_route([], sleep_on_work=True)) as srv:
         env = agent_env("claude", srv, hermetic)
@@ -529,12 +527,7 @@ def test_claude_orchestrator_killed_mid_turn_is_taken_over_with_what_was_in_flig
             # its long command handed out (the merge that follows waits): mid-turn
             wait_for(lambda: srv.queue and srv.queue[0].command == f"git flower merge {n}")
             time.sleep(1.0)
-            tree = [p.pid, *(c.pid for c in psutil.Process(p.pid).children(recursive=True))]
-            for pid in tree:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            sigkill_tree(p.pid)  # the driver, mid-turn, its agent and the agent's command
             p.wait(timeout=30)
         finally:
             if p.poll() is None:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,6 +208,19 @@ def rec_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("REC_DIR", str(d))
     return d
+
+
+def until(pred: Any, timeout: float = 30.0, what: str = "condition", poll: float = 0.05) -> Any:
+    """Poll ``pred`` until it returns something true (returned), or fail after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sigkill_tree(pid: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, flower, flower_json, git, sigkill_tree, write_exe
+from tests.conftest import ROOT, flower, flower_json, git, sigkill_tree, until, write_exe
 
 AGENT = ROOT / "tests" / "fixtures" / "agents" / "orchestrator.py"
 WORKER = "#!/bin/sh\nset -e\necho w >\"w-$FLOWER_BRIEF.txt\"\ngit add -A\ngit commit -qm \"work $FLOWER_BRIEF\"\n"
@@ -54,16 +54,6 @@ def start(repo: Path, *args: str, env: dict[str, str] | None = None) -> subproce
     return subprocess.Popen([sys.executable, "-m", "flowergit", "run", "--agent", "fake", *args],
                             cwd=repo, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, stdin=subprocess.DEVNULL)
-
-
-def until(what: Any, timeout: float = 30.0, every: float = 0.1) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = what()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def new_auto(repo: Path, title: str) -> int:

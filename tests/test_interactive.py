@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, flower, flower_json, git, write_exe
+from conftest import ROOT, flower, flower_json, git, until, write_exe
 from test_dispatch import add_agent, dispatch, new_brief, record, wait_all
 
 from flowergit.procs import tmux
@@ -70,14 +70,6 @@ open(rec + ".answer", "w").write(sys.stdin.readline().rstrip("\\n"))
 DOC_MARK = "<!-- the profile and the commands below run in tests/test_interactive.py -->"
 
 
-def until(pred: Any, timeout: float = 30.0, what: str = "condition", poll: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(poll)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def text_of(path: Path) -> str | None:

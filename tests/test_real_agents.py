@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, flower, git, sigkill_tree
+from conftest import ROOT, flower, git, sigkill_tree, until
 from modelserver import ModelServer, Turn, edit, read, say, shell, write
 
 AGENTS = ROOT / "tests" / "agents"
@@ -411,15 +411,7 @@ def start_run(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[s
 
 
 def wait_for(what: Any, timeout: float = 120.0) -> Any:
-    import time
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return until(what, timeout, poll=0.2)
 
 
 def new_auto(repo: Path, title: str) -> str:

@@ -8,13 +8,11 @@ import os
 import shutil
 import signal
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
-from conftest import flower, flower_json, git, write_exe
+from conftest import flower, flower_json, git, until, write_exe
 from test_dispatch import RECORDER, add_agent, dispatch, new_brief, read_rec, record, set_cap, wait_all
 
 # An agent that forks a child which ignores SIGTERM, and a grandchild that leaves the process
@@ -44,14 +42,6 @@ time.sleep(300)
 """
 
 
-def until(pred: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def descendants_of_group(pgid: int) -> list[int]:

@@ -321,3 +321,64 @@ def test_docs_orchestrator_example_runs(tmp_path: Path) -> None:
     repo = tmp_path / "demo-orchestrator"
     for n in (1, 2):
         assert git(repo, "cat-file", "-e", f"main:w-{n}.txt", check=False).returncode == 0, r.stdout
+
+
+@pytest.mark.slow  # four drivers at once, and a paused one (FAULTS.md 25, 28)
+def test_four_drivers_at_once_one_holds_the_lane(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
+    configure(repo, tmp_path)
+    procs = [start(repo, "--interval", "0.1", "--ticks", "30") for _ in range(4)]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    for p in procs:
+        p.communicate()
+    codes = sorted(code for code, _ in results)
+    assert codes.count(0) >= 1 and set(codes) <= {0, 4}, results
+    losers = [err for code, err in results if code == 4]
+    assert all("is held by daemon" in err and "internal error" not in err for err in losers)
+    # the baton was held by one daemon at a time: its log has one take per winner, in order
+    log = git(repo, "log", "--reverse", "--format=%s", "refs/flower/baton/main").stdout.splitlines()
+    takes = [s for s in log if "(take)" in s]
+    assert len(takes) == codes.count(0), log
+    # every losing driver retired the daemon it checked in: none is left active
+    ds = flower_json(repo, "daemon", "list")
+    assert ds == []
+
+
+@pytest.mark.slow
+def test_a_paused_driver_that_was_replaced_stops_with_lost_the_baton(
+        repo: Path, tmp_path: Path, rec_dir: Path) -> None:
+    configure(repo, tmp_path)
+    old = start(repo, "--interval", "0.1")
+    new: subprocess.Popen[str] | None = None
+    try:
+        until(lambda: len(turns(rec_dir)) == 1)
+        os.kill(old.pid, signal.SIGSTOP)  # stops beating; its lease (5 s) runs out
+
+        def take_over() -> bool:
+            nonlocal new
+            p = start(repo, "--interval", "0.1")
+            try:
+                p.wait(timeout=1.5)
+            except subprocess.TimeoutExpired:
+                new = p  # still running: it holds the lane
+                return True
+            p.communicate()
+            return False
+
+        until(take_over, timeout=60, poll=0.5)
+        until(lambda: flower_json(repo, "baton", "show")["holder"] != "1")  # type: ignore[index]
+        before = git(repo, "for-each-ref", "--format=%(objectname)", "refs/flower/baton/main").stdout
+        os.kill(old.pid, signal.SIGCONT)
+        out, err = old.communicate(timeout=60)
+        assert old.returncode == 4, err
+        assert "lost the baton" in err and "internal error" not in err
+        # nothing of the old holder landed on the baton after the takeover
+        after = git(repo, "log", "--format=%s", "refs/flower/baton/main").stdout
+        assert git(repo, "for-each-ref", "--format=%(objectname)",
+                   "refs/flower/baton/main").stdout == before
+        assert "released by daemon 1" not in after
+    finally:
+        for p in (old, new):
+            if p is not None and p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.terminate()
+                p.communicate(timeout=60)

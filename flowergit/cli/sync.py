@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
                                      help="Remote to sync with (default: the configured one)."),
         reserve: int = typer.Option(0, "--reserve", metavar="N", min=0, max=10000,
                                     help="Also reserve N brief ids for `brief new --offline`."),
+        republish: bool = typer.Option(False, "--republish",
+                                       help="Restore a remote that lost history (recreated, "
+                                            "rewound) from this clone's state; deletes nothing."),
         json: bool = JSON,
     ) -> int:
         """Exchange briefs, claims, dispatches, baton and notes with a git remote."""
@@ -45,7 +48,7 @@ def register(app: typer.Typer) -> None:
         from flowergit.ops import sync as ops_sync
         from flowergit.ops.context import Ctx
 
-        res = ops_sync.sync(Ctx().load(), remote, reserve=reserve)
+        res = ops_sync.sync(Ctx().load(), remote, reserve=reserve, republish=republish)
         if json:
             from flowergit.render import output
 

@@ -111,7 +111,13 @@ def claim_remote(ctx: Any, remote: str | None, sid: str | None = None, *, next_:
         elif ref.startswith(store.CLAIMS):
             remote_claimed.add(leaf)
     local_sigs, _ = store.scan(ctx.repo)
-    candidates = [sid] if sid is not None else sorted(remote_sigs | {s for s, _, _ in local_sigs})
+    known = remote_sigs | {s for s, _, _ in local_sigs}
+    if sid is not None and sid not in known:
+        # never claim what nobody emitted: a claim of it would hold a name forever
+        raise NotFound(f"no signal {sid} on {name} or here",
+                       "`git flower signal list` shows the signals there are; "
+                       "`git flower sync` brings the remote's here")
+    candidates = [sid] if sid is not None else sorted(known)
     low = store.cutoff(expiry)
     for cand in candidates:
         parsed = store.parse_id(cand)

@@ -18,7 +18,9 @@ bounded. Reconciling never merges state as text:
   are both tips.
 
 Deletions are inferred only against the remote state recorded after the last successful sync
-(``base.py``); without it, nothing is deleted.
+(``base.py``); without it, nothing is deleted. A remote whose briefs branch does not descend
+from the one recorded there (recreated, rewound, force-pushed) stops the sync before anything
+is written (:func:`lost_history`); ``--republish`` restores it from local state.
 """
 
 from __future__ import annotations
@@ -86,10 +88,41 @@ def _fetch(repo: Repo, remote: str, adv: dict[str, str], report: Report) -> dict
     return out
 
 
+def lost_history(repo: Repo, remote: str, base: dict[str, str], adv: dict[str, str]) -> str | None:
+    """What the remote lost since the last sync, or None. The remote's briefs branch must
+    descend from the one this clone saw last: a remote that has none (recreated empty), an
+    older one (restored from a backup) or a different one (force-pushed by someone else) has
+    lost history, and reading its missing refs as deletions would destroy local state."""
+    from flowergit.gitio.history import is_ancestor
+
+    seen = base.get(BRIEFS_REF)
+    if seen is None:
+        return None
+    now = adv.get(BRIEFS_REF)
+    gone = [n for n in base if n.startswith(FLOWER_REFS) and n not in adv]
+    if now is None:
+        return (f"{remote} has no flower/briefs branch any more, and {len(gone)} of the flower "
+                f"refs this clone saw there at the last sync are gone: it was recreated or emptied")
+    if now == seen:
+        return None
+    net.fetch(repo, remote, [f"+{BRIEFS_REF}:{tracking_ref(remote, BRIEFS_REF)}"])
+    if is_ancestor(repo, seen, now):
+        return None
+    if is_ancestor(repo, now, seen):
+        return (f"{remote}'s flower/briefs branch went back to {now[:12]}, older than the "
+                f"{seen[:12]} this clone saw at the last sync: it was rewound (restored from a "
+                f"backup?)")
+    return (f"{remote}'s flower/briefs branch ({now[:12]}) does not descend from the {seen[:12]} "
+            "this clone saw at the last sync: it was force-pushed or replaced")
+
+
 def sync(ctx: Ctx, remote: str | None = None, *, reserve: int = 0,
-         rounds: int = ROUNDS) -> dict[str, Any]:
+         rounds: int = ROUNDS, republish: bool = False) -> dict[str, Any]:
     """Sync with ``remote`` (else the configured one), in at most ``rounds`` rounds; then
-    reserve ``reserve`` brief ids for offline use. Returns the report (``Report.to_json``)."""
+    reserve ``reserve`` brief ids for offline use. Returns the report (``Report.to_json``).
+    A remote that lost history since the last sync stops it (exit 4) before anything is
+    written; ``republish`` then restores the remote from this clone's state: nothing is
+    deleted on either side, and what the remote lacks is pushed again."""
     from flowergit.ops.pending import refuse_if_pending
 
     repo = ctx.repo
@@ -100,10 +133,18 @@ def sync(ctx: Ctx, remote: str | None = None, *, reserve: int = 0,
                          "name one (`git flower sync origin`) or configure it: `git flower remote origin`")
     report = Report(name)
     with locked(repo, name):
-        base = load_base(repo, name)
+        base = {} if republish else load_base(repo, name)
         for attempt in range(rounds):
             report.rounds = attempt + 1
             adv = _advertised(repo, name, report)
+            lost = lost_history(repo, name, base, adv) if attempt == 0 else None
+            if lost is not None:
+                raise Conflict(f"sync stopped: {lost}; nothing was changed here or there",
+                               f"`git flower sync {name} --republish` restores it from this "
+                               "clone's state (nothing is deleted); other clones then sync as "
+                               "usual", data={"remote": name, "lost": lost})
+            if republish:
+                report.warn(f"republishing to {name}: nothing is deleted on either side")
             state = _fetch(repo, name, adv, report)
             failpoints.hit("sync_after_fetch_before_push")
             try:

@@ -1,0 +1,102 @@
+"""A remote that lost history (recreated empty, restored from an older backup, force-pushed by
+someone else): sync deletes nothing, stops with exit 4 and says what it saw; `--republish`
+restores the remote from local state and every clone converges (issue: many machines)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import flower, flower_json, git
+from sync_helpers import clone
+
+
+def flower_refs(repo: Path) -> str:
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/flower/",
+               "refs/heads/flower/briefs").stdout
+
+
+def seeded(tmp_path: Path, url: str) -> tuple[Path, Path]:
+    a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
+    for k in (1, 2):
+        assert flower(a, "brief", "new", f"brief {k}").returncode == 0
+    assert flower(a, "signal", "emit", "note", "--data", "text=keep me").returncode == 0
+    assert flower(a, "sync").returncode == 0
+    assert flower(b, "sync").returncode == 0
+    return a, b
+
+
+def test_a_remote_recreated_empty_deletes_nothing_and_republish_restores_it(
+        tmp_path: Path, served) -> None:
+    bare, url = served
+    a, b = seeded(tmp_path, url)
+    before = flower_refs(a)
+    shutil.rmtree(bare)
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    r = flower(a, "sync")
+    assert r.returncode == 4, r.stderr
+    assert "has no flower/briefs branch any more" in r.stderr and "recreated" in r.stderr
+    assert "--republish" in r.stderr and "internal error" not in r.stderr
+    assert flower_refs(a) == before  # nothing deleted, nothing moved
+    doc = json.loads(flower(a, "sync", "--json").stdout)
+    assert doc["ok"] is False and doc["error"]["code"] == "conflict"
+    # republish: the remote gets this clone's state back; the other clone syncs as usual
+    got = flower_json(a, "sync", "--republish")
+    assert "refs/heads/flower/briefs" in got["pushed"]  # type: ignore[index]
+    assert any("republishing" in w for w in got["warnings"])  # type: ignore[index]
+    assert git(bare, "rev-parse", "refs/heads/flower/briefs").stdout.strip() == \
+        git(a, "rev-parse", "refs/heads/flower/briefs").stdout.strip()
+    assert flower(a, "sync").returncode == 0
+    rb = flower(b, "sync")
+    assert rb.returncode == 0, rb.stderr
+    assert [x["title"] for x in flower_json(b, "brief", "list")] == ["brief 1", "brief 2"]  # type: ignore[union-attr,index]
+    sigs = flower_json(b, "signal", "list")
+    assert [s["kind"] for s in sigs] == ["note"]  # type: ignore[union-attr,index]
+
+
+@pytest.mark.slow
+def test_a_rewound_remote_is_told_and_nothing_is_renumbered(tmp_path: Path, served) -> None:
+    bare, url = served
+    a, b = seeded(tmp_path, url)
+    backup = tmp_path / "backup.git"
+    shutil.copytree(bare, backup)
+    assert flower(a, "brief", "new", "brief 3").returncode == 0
+    assert flower(a, "sync").returncode == 0
+    assert flower(b, "sync").returncode == 0  # b has seen brief 3 published
+    shutil.rmtree(bare)
+    shutil.copytree(backup, bare)  # the server restored from the older backup
+    before = flower_refs(b)
+    r = flower(b, "sync")
+    assert r.returncode == 4 and "went back to" in r.stderr and "rewound" in r.stderr, r.stderr
+    assert flower_refs(b) == before
+    assert flower(b, "sync", "--republish").returncode == 0
+    r = flower(a, "sync")
+    assert r.returncode == 0, r.stderr
+    assert "renumbered" not in r.stderr
+    for c in (a, b):
+        got = {x["id"]: x["title"] for x in flower_json(c, "brief", "list")}  # type: ignore[union-attr]
+        assert got == {1: "brief 1", 2: "brief 2", 3: "brief 3"}
+
+
+@pytest.mark.slow
+def test_a_remote_force_pushed_by_someone_else_is_told(tmp_path: Path, served) -> None:
+    bare, url = served
+    a, _ = seeded(tmp_path, url)
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", str(other))
+    git(other, "commit", "-q", "--allow-empty", "-m", "unrelated")
+    git(other, "push", "-q", "--force", str(bare), "HEAD:refs/heads/flower/briefs")
+    r = flower(a, "sync")
+    assert r.returncode == 4 and "does not descend from" in r.stderr, r.stderr
+
+
+def test_claiming_an_unknown_signal_on_the_remote_is_not_found(tmp_path: Path, served) -> None:
+    bare, url = served
+    a, _ = seeded(tmp_path, url)
+    before = git(bare, "for-each-ref", "refs/flower/claims/").stdout
+    r = flower(a, "signal", "claim", "20990101T000000.000000-deadbeef-nope", "--remote", "origin")
+    assert r.returncode == 3, r.stderr
+    assert "no signal" in r.stderr and "internal error" not in r.stderr
+    assert git(bare, "for-each-ref", "refs/flower/claims/").stdout == before

@@ -32,6 +32,12 @@ def register(app: typer.Typer) -> None:
                                    help="Run as this daemon (default: $FLOWER_DAEMON, else check "
                                         "in a new orchestrator)."),
         ticks: int = typer.Option(None, "--ticks", metavar="N", help="Stop after N ticks."),
+        worker: bool = typer.Option(False, "--worker",
+                                    help="Run agents for the fleet on this clone: claim "
+                                         "auto-dispatch work through the remote (exactly once "
+                                         "across machines), dispatch it here, publish results."),
+        remote: str = typer.Option(None, "--remote", metavar="R",
+                                   help="With --worker: the remote (default: the configured one)."),
         agent: str = typer.Option(None, "--agent", metavar="NAME",
                                   help="Drive this agent profile as the orchestrator: it gets a "
                                        "turn whenever something needs judgement, and a fresh "
@@ -45,6 +51,17 @@ def register(app: typer.Typer) -> None:
         from flowergit.ops.context import Ctx
         from flowergit.render import continuity as view
 
+        if worker:
+            from flowergit.ops.continuity import worker as wops
+
+            if agent is not None or daemon is not None:
+                raise UsageError("--worker runs agents for the fleet; it takes neither --agent "
+                                 "nor --daemon", "leave them out")
+            got = wops.run(Ctx().load(), remote=remote, interval=interval, ticks=ticks)
+            emit(got, json, view.message)
+            return int(Exit.INTERRUPTED) if got.get("interrupted") else 0
+        if remote is not None:
+            raise UsageError("--remote goes with --worker")
         if agent is not None:
             from flowergit.ops.continuity import driver
 

@@ -3,7 +3,8 @@
 A ref on one side only is copied, or deleted when the other side deleted it since the last sync
 (known from the base); a chain that extends the other side's is pushed or fast-forwarded; two
 different chains: the remote wins, and the local one is kept under ``refs/flower/lost/…`` and
-reported.
+reported — except a daemon's record, whose heartbeats are sibling commits: the newer record
+(retired, else more beats) wins there (:func:`newer_daemon`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from flowergit.gitio import refs
 from flowergit.gitio import remote as net
 from flowergit.gitio.history import is_ancestor
 from flowergit.gitio.refs import Op
+from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
 from flowergit.ops.sync.claims import describe
 from flowergit.ops.sync.model import Report, lost_ref, read_head, syncable
@@ -52,6 +54,13 @@ def reconcile_records(ctx: Ctx, remote: str, state: dict[str, str], base: dict[s
         elif is_ancestor(repo, lo, ro):
             ops.append(refs.update(name, ro, lo))
             report.fetched.append(name)
+        elif name.startswith(DAEMONS) and (newer := newer_daemon(repo, remote, name)) is not None:
+            # beats are siblings on their anchor, not a chain: the newer record wins
+            if newer == "ours":
+                pushes.append(net.Update(name, lo, ro))
+            else:
+                ops.append(refs.update(name, ro, lo))
+                report.fetched.append(name)
         else:
             # two different histories: the remote is the arbiter; keep ours, say so
             kept = lost_ref(name, lo)
@@ -63,3 +72,27 @@ def reconcile_records(ctx: Ctx, remote: str, state: dict[str, str], base: dict[s
                      "our_record": mine.record if mine else None}
             report.lost.append(entry)
     return ops, pushes
+
+
+DAEMONS = FLOWER_REFS + "daemons/"
+
+
+def newer_daemon(repo: Repo, remote: str, name: str) -> str | None:
+    """Which of two daemon records is newer, "ours" or "theirs" (None: cannot tell). A daemon
+    writes its heartbeat as a commit beside the last one, on the same anchor, so two clones'
+    views of one daemon are siblings rather than a chain: a retired record wins over a live one,
+    else the one with more beats; a tie leaves it to the usual rule (the remote wins)."""
+    mine, theirs = read_head(repo, name), read_head(repo, tracking_ref(remote, name))
+    if mine is None or theirs is None:
+        return None
+    a, b = mine.record, theirs.record
+    ra, rb = a.get("state") == "retired", b.get("state") == "retired"
+    if ra != rb:
+        return "ours" if ra else "theirs"
+    try:
+        ba, bb = int(a.get("beat") or 0), int(b.get("beat") or 0)
+    except (TypeError, ValueError):
+        return None
+    if ba == bb:
+        return None
+    return "ours" if ba > bb else "theirs"

@@ -157,6 +157,14 @@ def sync(ctx: Ctx, remote: str | None = None, *, reserve: int = 0,
             raise Conflict(f"sync with {name} gave up after {rounds} rounds: the remote kept changing",
                            "other clones are pushing right now; run `git flower sync` again",
                            data=report.to_json())
+        from flowergit.errors import FlowerError
+        from flowergit.ops.sync.branches import fetch_attempt_branches
+
+        try:
+            fetch_attempt_branches(ctx, name, report)
+        except FlowerError as e:
+            report.warn(f"the branches of attempts that ran elsewhere were not fetched: "
+                        f"{e.message}")
         if reserve > 0:
             with objects.Batch(repo) as batch:
                 floor = ctx.briefs().max_id(ctx.briefs().tip(), batch) + 1

@@ -1,0 +1,216 @@
+"""`git flower run --worker`: a clone that runs agents for the fleet, through a remote.
+
+Any clone with a remote can be a worker machine. Every tick:
+
+1. **sync** with the remote (signals, briefs and records in; this clone's out);
+2. **publish** the branches of this worker's attempts that have ended (pushed to the remote
+   before their records are, so a clone that sees a finished record can fetch its work);
+3. **claim and dispatch**: while fewer than ``max_parallel`` of its own attempts run, it claims a
+   pending ``auto_dispatch`` signal *on the remote* (a create-only push: exactly one clone wins,
+   whichever machine it runs on), dispatches the brief here, in its own worktree, with the
+   agent the brief or the config names, and completes the signal;
+4. **beat**: its ``worker`` daemon's beats travel with the next sync.
+
+The merge is not a worker's job: the clone that holds the baton merges what the workers
+finished (``git flower merge`` after a sync fetches their branches). SIGTERM or Ctrl-C end the
+loop after a last publish and sync; the attempts already started run on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as _signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
+from flowergit.ops.context import Ctx
+from flowergit.state import signals as sigstate
+from flowergit.state.daemons import DaemonStore
+
+
+class Worker:
+    def __init__(self, ctx: Ctx, remote: str, say: Callable[[str], None]) -> None:
+        self.ctx = ctx
+        self.remote = remote
+        self.say = say
+        self.me = ""
+        self.started: list[str] = []  # dispatch ids this worker started
+        self.published: set[str] = set()
+        self.ran: list[dict[str, Any]] = []
+
+    # -- the steps ------------------------------------------------------------------------
+    def sync(self) -> bool:
+        from flowergit.ops import sync as rops
+
+        try:
+            got = rops.sync(self.ctx, self.remote)
+        except Retry as e:
+            self.say(f"sync: {e.message} (retried next tick)")
+            return False
+        for w in got.get("warnings") or []:
+            self.say(f"sync: warning: {w}")
+        return True
+
+    def mine_live(self) -> int:
+        from flowergit.ops.dispatch.liveness import LIVE_STATES, view_state
+        from flowergit.state.dispatches import DispatchStore
+
+        store = DispatchStore(self.ctx.repo)
+        n = 0
+        for did in self.started:
+            b, _, a = did.partition(".")
+            head = store.get(int(b), int(a))
+            if head is not None and view_state(head.record) in LIVE_STATES:
+                n += 1
+        return n
+
+    def publish(self) -> None:
+        """Push the branch of every ended attempt of this worker the remote lacks."""
+        from flowergit.gitio import remote as net
+        from flowergit.gitio.history import commit_of
+        from flowergit.ops.dispatch.liveness import LIVE_STATES, view_state
+        from flowergit.ops.dispatch.paths import our_branch
+        from flowergit.state.dispatches import DispatchStore
+
+        store = DispatchStore(self.ctx.repo)
+        updates = []
+        for did in self.started:
+            if did in self.published:
+                continue
+            b, _, a = did.partition(".")
+            head = store.get(int(b), int(a))
+            if head is None or view_state(head.record) in LIVE_STATES:
+                continue
+            branch = our_branch(int(b), head.record.get("branch"))
+            tip = commit_of(self.ctx.repo, f"refs/heads/{branch}") if branch else None
+            if branch is None or tip is None:
+                self.published.add(did)
+                continue
+            ref = f"refs/heads/{branch}"
+            there = net.ls_remote(self.ctx.repo, self.remote, [ref]).get(ref)
+            if there != tip:
+                updates.append(net.Update(ref, tip, there))
+            self.published.add(did)
+            self.say(f"dispatch {did}: {head.record.get('outcome') or view_state(head.record)}"
+                     f"; branch {branch} published")
+        if updates:
+            res = net.push(self.ctx.repo, self.remote, updates, atomic=False)
+            for s in res.rejected():
+                self.say(f"publish: {s.ref} {s.summary}")
+
+    def claim_and_dispatch(self) -> None:
+        from flowergit.ops import dispatch as dops
+        from flowergit.ops.continuity import signals as sops
+        from flowergit.ops.continuity.trustwait import brief_status
+
+        cap = int(self.ctx.config.get("flower", "max_parallel"))
+        expiry = float(self.ctx.config.get("signals", "expiry"))
+        pending = [s for s in sigstate.list_all(self.ctx.repo, expiry=expiry)
+                   if s.get("kind") == "auto_dispatch" and s.get("state") == "pending"]
+        by = f"daemon {self.me}"
+        for s in pending:
+            if self.mine_live() >= cap:
+                return
+            sid = str(s["id"])
+            if brief_status(self.ctx, s.get("brief")) != "planned":
+                continue  # the orchestrator's tick completes it as moot
+            try:
+                sops.claim_remote(self.ctx, self.remote, sid, daemon=self.me)
+            except (Conflict, NotFound):
+                continue  # another machine took it
+            brief = int(s["brief"])
+            agent = (s.get("data") or {}).get("agent")
+            try:
+                got = dops.dispatch(self.ctx, brief, agent=str(agent) if agent else None)
+            except FlowerError as e:
+                again = sigstate.emit(self.ctx.repo, "auto_dispatch", brief=brief,
+                                      data=dict(s.get("data") or {}), by=by)
+                sigstate.complete(self.ctx.repo, sid, moot=True, by=by, daemon=self.me,
+                                  note=f"worker daemon {self.me} could not dispatch it: "
+                                       f"{e.message}; re-queued as {again['id']}")
+                self.say(f"brief {brief}: dispatch failed here ({e.message}); re-queued")
+                continue
+            did = str(got.get("id"))
+            self.started.append(did)
+            self.ran.append({"brief": brief, "dispatch": did, "signal": sid})
+            sigstate.complete(self.ctx.repo, sid, by=by, daemon=self.me,
+                              note=f"dispatched {did} by worker daemon {self.me} on "
+                                   f"{_host()}")
+            self.say(f"brief {brief}: dispatched {did} here ({got.get('state')})")
+
+
+def run(ctx: Ctx, *, remote: str | None = None, interval: float = 10.0,
+        ticks: int | None = None, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The worker loop (see the module's docstring)."""
+    from flowergit.ops import sync as rops
+    from flowergit.ops.continuity import daemon as dops
+
+    if interval <= 0:
+        raise UsageError("--interval must be a positive number of seconds")
+    name = rops.resolve(ctx, remote)
+    if name is None:
+        raise UsageError("a worker needs a remote to take work from",
+                         "configure one: `git flower remote origin` (or give --remote R)")
+
+    def to_stderr(text: str) -> None:
+        sys.stderr.write(text + "\n")
+
+    w = Worker(ctx, name, say or to_stderr)
+    stop: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.append(signum)
+
+    old = {s: _signal.signal(s, handler) for s in (_signal.SIGINT, _signal.SIGTERM)}
+    n = 0
+    try:
+        got = dops.checkin(ctx, role="worker", pid=os.getpid(),
+                           extra={"remote": name})
+        w.me = str(got["id"])
+        os.environ["FLOWER_DAEMON"] = w.me
+        ctx.daemon = w.me
+        w.say(f"worker daemon {w.me} takes work from {name}")
+        ds = DaemonStore(ctx.repo)
+        while not stop and (ticks is None or n < ticks):
+            n += 1
+            if w.sync():
+                w.publish()
+                w.claim_and_dispatch()
+            ds.beat(w.me)
+            deadline = time.monotonic() + interval
+            while not stop and time.monotonic() < deadline and (ticks is None or n < ticks):
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    finally:
+        for s, h in old.items():
+            _signal.signal(s, h)
+        if w.me:
+            _finish(w, wait=not stop)
+    out = {"remote": name, "daemon": w.me, "ticks": n, "dispatched": w.ran,
+           "stopped_by": _signal.Signals(stop[0]).name if stop else None,
+           "message": f"worker daemon {w.me}: {n} tick(s), {len(w.ran)} attempt(s) started here"}
+    if stop and stop[0] == _signal.SIGINT:
+        out["interrupted"] = True
+    return out
+
+
+def _host() -> str:
+    from flowergit.procs import identity
+
+    return identity.host()
+
+
+def _finish(w: Worker, wait: bool) -> None:
+    """A last publish and sync (what finished is not left unpublished), then retire. At the
+    end of its ticks (not on a signal) it first gives running attempts up to 30 s to end."""
+    deadline = time.monotonic() + (30.0 if wait else 0.0)
+    while w.started and w.mine_live() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        w.publish()
+        DaemonStore(w.ctx.repo).retire(w.me, why="worker loop ended")
+        w.sync()
+    except FlowerError as e:
+        w.say(f"finish: {e.message}")

@@ -1,0 +1,85 @@
+"""`git flower run --worker`: clones that run agents for the fleet through a remote (issue:
+many machines). Three clones over `git daemon`: one files and merges, two run worker loops."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import flower, flower_json, git, make_repo, write_exe
+from sync_helpers import clone, git_daemon, served_remote
+
+WORKER = ('#!/bin/sh\nset -e\necho "$FLOWER_BRIEF from $(basename "$(git rev-parse '
+          '--show-toplevel)")" >"w-$FLOWER_BRIEF.txt"\ngit add -A\ngit commit -qm "work '
+          '$FLOWER_BRIEF"\n')
+
+
+def seed_repo(tmp_path: Path) -> Path:
+    seed = make_repo(tmp_path / "seed")
+    worker = write_exe(tmp_path / "bin" / "worker", WORKER)
+    cfg = (seed / ".flower.toml").read_text()
+    cfg = re.sub(r"(?ms)^\[suite\].*?(?=^\[|\Z)", "", cfg)
+    cfg = re.sub(r'(?m)^\s*#?\s*default_agent\s*=.*$', 'default_agent = "worker"', cfg, count=1)
+    if 'default_agent = "worker"' not in cfg:
+        cfg = cfg.replace("[flower]", '[flower]\ndefault_agent = "worker"', 1)
+    cfg += f'\n[suite]\ncommand = ["true"]\n\n[agents.worker]\ncommand = ["{worker}", "{{bootstrap}}"]\n'
+    (seed / ".flower.toml").write_text(cfg)
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "flower config")
+    return seed
+
+
+@pytest.mark.slow  # three clones, two worker loops, a git daemon
+def test_two_worker_clones_run_each_brief_once_and_it_lands_once(tmp_path: Path) -> None:
+    seed = seed_repo(tmp_path)
+    bare = served_remote(tmp_path, seed)
+    with git_daemon(bare.parent) as url:
+        a, b, c = (clone(tmp_path, f"{url}/proj.git", n) for n in "abc")
+        for x in (a, b, c):
+            assert flower(x, "trust").returncode == 0
+        ids = []
+        for k in range(6):
+            got = flower_json(a, "brief", "new", f"remote work {k}", "--auto")
+            ids.append(int(got["id"]))  # type: ignore[index]
+            assert flower(a, "brief", "plan", str(ids[-1])).returncode == 0
+        assert flower(a, "sync").returncode == 0
+        procs = [subprocess.Popen([sys.executable, "-m", "flowergit", "run", "--worker",
+                                   "--interval", "0.3", "--ticks", "12", "--json"], cwd=x,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for x in (b, c)]
+        results = [p.communicate(timeout=240) for p in procs]
+        for p, (out, err) in zip(procs, results):
+            assert p.returncode == 0, err
+        ran = [d for out, _ in results for d in json.loads(out)["data"]["dispatched"]]
+        assert sorted(d["brief"] for d in ran) == ids  # each brief started once, fleet-wide
+        assert flower(a, "sync").returncode == 0
+        m = flower(a, "merge")  # every finished brief, in the order they finished
+        assert m.returncode == 0, m.stdout + m.stderr
+        for n in ids:
+            assert git(a, "cat-file", "-e", f"main:w-{n}.txt", check=False).returncode == 0
+            assert len(git(a, "for-each-ref", f"refs/flower/dispatch/{n}/").stdout.splitlines()) == 1
+        log = git(a, "log", "--format=%s", "main").stdout
+        assert all(log.count(f"Merge brief {n} ") == 1 for n in ids), log
+        # every auto_dispatch signal was claimed once, on the remote, and completed
+        sigs = [s for s in flower_json(a, "signal", "list")  # type: ignore[union-attr]
+                if s["kind"] == "auto_dispatch"]
+        assert len(sigs) == 6 and all(s["state"] == "completed" for s in sigs)
+        # the worker daemons checked in through the remote: distinct ids, retired at the end
+        ds = flower_json(a, "daemon", "list", "--all")
+        workers = [d for d in ds if d["role"] == "worker"]  # type: ignore[union-attr,index]
+        assert len(workers) == 2 and all(d["state"] == "retired" for d in workers)
+
+
+def test_a_worker_needs_a_remote_and_takes_no_agent(repo: Path) -> None:
+    r = flower(repo, "run", "--worker", "--ticks", "1")
+    assert r.returncode == 2 and "a worker needs a remote" in r.stderr, r.stderr
+    assert "hint: configure one" in r.stderr
+    r = flower(repo, "run", "--worker", "--agent", "claude", "--ticks", "1")
+    assert r.returncode == 2 and "takes neither --agent" in r.stderr
+    r = flower(repo, "run", "--remote", "origin", "--ticks", "1")
+    assert r.returncode == 2 and "--remote goes with --worker" in r.stderr
+    assert git(repo, "for-each-ref", "refs/flower/daemons/").stdout == ""

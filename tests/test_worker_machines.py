@@ -83,3 +83,73 @@ def test_a_worker_needs_a_remote_and_takes_no_agent(repo: Path) -> None:
     r = flower(repo, "run", "--remote", "origin", "--ticks", "1")
     assert r.returncode == 2 and "--remote goes with --worker" in r.stderr
     assert git(repo, "for-each-ref", "refs/flower/daemons/").stdout == ""
+
+
+def kill_clone(root: Path, loop: subprocess.Popen[str]) -> None:
+    """SIGKILL a worker loop and every process working in its clone or its worktrees (its
+    supervisors and agents run in sessions of their own): the machine dies."""
+    import os
+    import signal
+
+    import psutil
+
+    loop.kill()
+    loop.wait(timeout=30)
+    prefixes = (str(root), str(root) + ".flower")
+    for p in psutil.process_iter(["pid", "cwd"]):
+        cwd = p.info.get("cwd") or ""
+        if p.pid != os.getpid() and cwd.startswith(prefixes):
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.mark.slow
+def test_a_worker_machine_killed_mid_attempt_is_retried_elsewhere_once(tmp_path: Path) -> None:
+    seed = seed_repo(tmp_path)
+    # the agent hangs on clone b's machine and works on c's
+    write_exe(tmp_path / "bin" / "worker",
+              '#!/bin/sh\nset -e\ncase "$PWD" in */b.flower/*) sleep 300;; esac\n'
+              + WORKER.split("\n", 2)[2])
+    bare = served_remote(tmp_path, seed)
+    with git_daemon(bare.parent) as url:
+        a, b, c = (clone(tmp_path, f"{url}/proj.git", n) for n in "abc")
+        for x in (a, b, c):
+            assert flower(x, "trust").returncode == 0
+        n = int(flower_json(a, "brief", "new", "survives its machine", "--auto")["id"])  # type: ignore[index]
+        assert flower(a, "brief", "plan", str(n)).returncode == 0
+        assert flower(a, "sync").returncode == 0
+        lb = subprocess.Popen([sys.executable, "-m", "flowergit", "run", "--worker",
+                               "--interval", "0.3"], cwd=b, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        try:
+            # b claimed it, started it and published the running attempt
+            for _ in range(300):
+                if git(bare, "for-each-ref", f"refs/flower/dispatch/{n}/1").stdout:
+                    break
+                import time
+
+                time.sleep(0.1)
+            else:
+                raise AssertionError("worker b never published its attempt")
+        finally:
+            kill_clone(b, lb)
+        lc = subprocess.run([sys.executable, "-m", "flowergit", "run", "--worker",
+                             "--interval", "0.3", "--ticks", "4", "--json"], cwd=c,
+                            capture_output=True, text=True, timeout=240)
+        assert lc.returncode == 0, lc.stderr
+        ran = json.loads(lc.stdout)["data"]["dispatched"]
+        assert ran == [{"brief": n, "dispatch": f"{n}.2", "retry_of": f"{n}.1"}], lc.stderr
+        assert "lost (its worker daemon" in lc.stderr
+        assert flower(a, "sync").returncode == 0
+        m = flower(a, "merge", str(n))
+        assert m.returncode == 0, m.stdout + m.stderr
+        assert git(a, "cat-file", "-e", f"main:w-{n}.txt", check=False).returncode == 0
+        recs = {d["id"]: d for d in flower_json(a, "ps", "--all")}  # type: ignore[union-attr]
+        assert recs[f"{n}.1"]["outcome"] == "lost" and recs[f"{n}.2"]["outcome"] == "done"
+        assert "/b.flower/" in recs[f"{n}.1"]["worktree"]
+        assert "/c.flower/" in recs[f"{n}.2"]["worktree"]  # run again on c's machine
+        assert git(a, "log", "--format=%s", "main").stdout.count(f"Merge brief {n} ") == 1
+        # the retry was claimed once, on the remote
+        assert git(bare, "for-each-ref", f"refs/flower/claims/retry-{n}-1").stdout

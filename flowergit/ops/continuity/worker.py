@@ -5,11 +5,14 @@ Any clone with a remote can be a worker machine. Every tick:
 1. **sync** with the remote (signals, briefs and records in; this clone's out);
 2. **publish** the branches of this worker's attempts that have ended (pushed to the remote
    before their records are, so a clone that sees a finished record can fetch its work);
-3. **claim and dispatch**: while fewer than ``max_parallel`` of its own attempts run, it claims a
+3. **retry** attempts whose worker daemon is gone (a machine that died mid-attempt): exactly
+   one live worker wins ``refs/flower/claims/retry-<brief>-<attempt>`` on the remote, ends the
+   old attempt as ``lost`` and runs the brief again;
+4. **claim and dispatch**: while fewer than ``max_parallel`` of its own attempts run, it claims a
    pending ``auto_dispatch`` signal *on the remote* (a create-only push: exactly one clone wins,
    whichever machine it runs on), dispatches the brief here, in its own worktree, with the
    agent the brief or the config names, and completes the signal;
-4. **beat**: its ``worker`` daemon's beats travel with the next sync.
+5. **beat**: its ``worker`` daemon's beats travel with the next sync.
 
 The merge is not a worker's job: the clone that holds the baton merges what the workers
 finished (``git flower merge`` after a sync fetches their branches). SIGTERM or Ctrl-C end the
@@ -27,6 +30,7 @@ from typing import Any
 
 from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
 from flowergit.ops.context import Ctx
+from flowergit.state import daemons as dstate
 from flowergit.state import signals as sigstate
 from flowergit.state.daemons import DaemonStore
 
@@ -100,6 +104,64 @@ class Worker:
             res = net.push(self.ctx.repo, self.remote, updates, atomic=False)
             for s in res.rejected():
                 self.say(f"publish: {s.ref} {s.summary}")
+
+    def retry_stranded(self) -> None:
+        """Attempts whose worker daemon is gone (its machine died mid-attempt) run again here:
+        the first live worker to create ``refs/flower/claims/retry-<brief>-<attempt>`` on the
+        remote (create-only: exactly one wins) ends the old attempt as ``lost`` and dispatches
+        the brief anew."""
+        from flowergit.ops import dispatch as dops
+        from flowergit.ops import sync as rops
+        from flowergit.ops.dispatch.paths import now_iso
+        from flowergit.state.dispatches import DispatchStore
+        from flowergit.state.layout import claim_ref
+
+        repo = self.ctx.repo
+        lease = float(self.ctx.config.get("baton", "lease"))
+        store = DispatchStore(repo)
+        ds = DaemonStore(repo)
+        for h in store.all():
+            rec = h.record
+            did = str(rec.get("id"))
+            if did in self.started or rec.get("outcome") \
+                    or rec.get("state") not in ("preparing", "running"):
+                continue
+            owner = str(rec.get("daemon") or "")
+            head = ds.get(owner) if owner and owner != self.me else None
+            if head is None or head.record.get("role") != "worker":
+                continue
+            judged = dstate.liveness(repo, owner, head.record, lease)
+            if not dstate.gone(judged):
+                continue
+            brief, attempt = int(rec["brief"]), int(rec["attempt"])
+            token = f"retry-{brief}-{attempt}"
+            commit = sigstate.new_claim(repo, token, "retry", by=f"daemon {self.me}",
+                                        daemon=self.me)
+            try:
+                rops.create(self.ctx, self.remote, claim_ref(token), commit,
+                            what=f"retry of dispatch {did}")
+            except Conflict:
+                continue  # another live worker retries it
+            why = (f"its worker daemon {owner} is {judged['state']} ({judged.get('why')}); "
+                   f"retried by worker daemon {self.me}")
+
+            def lost(r: dict[str, Any], why: str = why) -> dict[str, Any] | None:
+                if r.get("outcome"):
+                    return None
+                return {**r, "state": "failed", "outcome": "lost", "ended_at": now_iso(),
+                        "error": why}
+
+            store.update(brief, attempt, lost, "lost: its worker machine is gone")
+            self.say(f"dispatch {did}: lost ({why})")
+            try:
+                got = dops.dispatch(self.ctx, brief, agent=str(rec.get("agent") or "") or None)
+            except FlowerError as e:
+                self.say(f"brief {brief}: could not run it again here: {e.message}")
+                continue
+            new = str(got.get("id"))
+            self.started.append(new)
+            self.ran.append({"brief": brief, "dispatch": new, "retry_of": did})
+            self.say(f"brief {brief}: dispatched {new} here, in place of {did}")
 
     def claim_and_dispatch(self) -> None:
         from flowergit.ops import dispatch as dops
@@ -178,7 +240,11 @@ def run(ctx: Ctx, *, remote: str | None = None, interval: float = 10.0,
             n += 1
             if w.sync():
                 w.publish()
+                before = len(w.ran)
+                w.retry_stranded()
                 w.claim_and_dispatch()
+                if len(w.ran) > before:
+                    w.sync()  # the new attempts' records out at once: a claim is never stranded
             ds.beat(w.me)
             deadline = time.monotonic() + interval
             while not stop and time.monotonic() < deadline and (ticks is None or n < ticks):

@@ -150,6 +150,19 @@ def test_a_worker_machine_killed_mid_attempt_is_retried_elsewhere_once(tmp_path:
         assert recs[f"{n}.1"]["outcome"] == "lost" and recs[f"{n}.2"]["outcome"] == "done"
         assert "/b.flower/" in recs[f"{n}.1"]["worktree"]
         assert "/c.flower/" in recs[f"{n}.2"]["worktree"]  # run again on c's machine
+        # ps says which machine and which worker daemon ran what
+        import socket
+
+        assert recs[f"{n}.2"]["host"] == socket.gethostname() and recs[f"{n}.2"]["daemon"]
+        assert recs[f"{n}.2"]["daemon"] != recs[f"{n}.1"]["daemon"]
         assert git(a, "log", "--format=%s", "main").stdout.count(f"Merge brief {n} ") == 1
         # the retry was claimed once, on the remote
         assert git(bare, "for-each-ref", f"refs/flower/claims/retry-{n}-1").stdout
+
+
+def test_a_row_run_on_another_machine_names_it() -> None:
+    from flowergit.render.cells import state_text
+
+    assert state_text({"state": "running", "elsewhere": "build-2"}) == "running@build-2"
+    assert state_text({"state": "exited", "outcome": "done", "exit_code": 0,
+                       "elsewhere": None}) == "done"

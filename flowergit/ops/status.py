@@ -12,7 +12,7 @@ import time
 
 from flowergit import fastjson
 from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch.liveness import parse_iso, view_state
+from flowergit.ops.dispatch.liveness import elsewhere, machine_of, parse_iso, view_state
 from flowergit.state.brief import STATUSES
 from flowergit.state.dispatches import DispatchStore
 
@@ -110,6 +110,7 @@ def status(ctx: Ctx) -> dict[str, Any]:
         if state in WORKER_STATES or state == "queued":
             row = {k: rec.get(k) for k in KEEP}
             row.update(state=state, title=rec.get("title", ""), elapsed=elapsed(rec, state, now),
+                       host=machine_of(rec), elsewhere=elsewhere(rec),
                        usage=usage(repo, rec) if state != "queued" else None,
                        waiting=rec.get("waiting") if state == "waiting" else None)
             (queue if state == "queued" else workers).append(row)

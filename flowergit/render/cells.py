@@ -26,6 +26,8 @@ def state_text(r: dict[str, Any]) -> str:
         st = str(out)
     if code is not None and (code != 0 or st in ("exited", "missing")):
         st += f" ({code})"
+    if r.get("elsewhere"):  # run by a worker on another machine (`run --worker`)
+        st += f"@{r['elsewhere']}"
     return st
 
 

@@ -36,6 +36,23 @@ def is_local(ident: dict[str, Any] | None) -> bool:
     return bool(ident.get("host") == identity.host() and ident.get("boot_id") == identity.boot_id())
 
 
+def machine_of(rec: dict[str, Any]) -> str | None:
+    """The host an attempt runs (or ran) on: its supervisor's, else its dispatcher's."""
+    for key in ("supervisor", "by_proc"):
+        ident = rec.get(key)
+        if isinstance(ident, dict) and isinstance(ident.get("host"), str) and ident["host"]:
+            return str(ident["host"])
+    return None
+
+
+def elsewhere(rec: dict[str, Any]) -> str | None:
+    """The other host an attempt runs on, or None when it is this machine's (or unknown)."""
+    from flowergit.procs import identity
+
+    host = machine_of(rec)
+    return host if host and host != identity.host() else None
+
+
 def alive(ident: dict[str, Any] | None) -> bool | None:
     """True/False for a process of this machine (a reboot ends them all); None for another host."""
     if not ident:

@@ -17,7 +17,15 @@ from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
 from flowergit.gitio import history, objects, refs
 from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
-from flowergit.ops.dispatch.liveness import LIVE_STATES, alive, is_local, parse_iso, view_state
+from flowergit.ops.dispatch.liveness import (
+    LIVE_STATES,
+    alive,
+    elsewhere,
+    is_local,
+    machine_of,
+    parse_iso,
+    view_state,
+)
 from flowergit.ops.dispatch.outcome import last_log_line as _last_line
 from flowergit.ops.dispatch.paths import log_file, now_iso, packet_file
 from flowergit.ops.dispatch.scheduler import all_dispatches, sched_lock, schedule
@@ -96,6 +104,7 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         "exit_code": rec.get("exit_code"), "signal": rec.get("signal"),
         "reported": rec.get("reported"), "pid": rec.get("pid"), "error": rec.get("error"),
         "outcome": rec.get("outcome") or ("lost" if state == "lost" else None),
+        "host": machine_of(rec), "elsewhere": elsewhere(rec), "daemon": rec.get("daemon"),
     }
     if tips is not None:  # the full `ps` row (status needs none of this)
         out.update(log=log_file(repo, str(rec.get("id"))),

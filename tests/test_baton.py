@@ -128,6 +128,31 @@ def test_other_host_is_judged_by_lease_only(repo: Path, procs: list[subprocess.P
     assert take(repo, b, env=later(61)).returncode == 0
 
 
+def test_a_fresh_holder_is_never_taken_over_within_its_lease(
+        repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Issue "many machines": a holder's quiet time runs from its take as this observer saw it,
+    never from when this clone first heard of its daemon (which may be long ago)."""
+    from flowergit.gitio.repo import discover
+    from flowergit.state.daemons import DaemonStore
+
+    a, pa = daemon(repo, procs)
+    c, _ = daemon(repo, procs)
+    b, _ = daemon(repo, procs)
+    DaemonStore(discover(str(repo))).change(c, "test", "elsewhere", host="elsewhere.invalid")
+    assert take(repo, a).returncode == 0
+    assert flower(repo, "daemon", "list").returncode == 0  # this clone sees c (beat 0) now
+    pa.kill()
+    pa.wait()
+    # a minute later c (another machine, no beat since) takes the lane over from dead a ...
+    r = take(repo, c, env=later(61))
+    assert r.returncode == 0 and "taken over from daemon" in r.stdout, r.stderr
+    # ... and is fresh: b cannot take it over at once, only once c's own lease has run out
+    r = take(repo, b, env=later(62))
+    assert r.returncode == 4 and f"held by daemon {c}" in r.stderr, r.stdout + r.stderr
+    assert take(repo, b, env=later(62 + 30)).returncode == 4
+    assert take(repo, b, env=later(62 + 61)).returncode == 0
+
+
 @pytest.mark.slow
 def test_paused_holder_cannot_write_after_takeover(repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     """FAULTS.md 28: SIGSTOP the holder, a successor takes over after the lease, SIGCONT:

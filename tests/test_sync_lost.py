@@ -100,3 +100,41 @@ def test_claiming_an_unknown_signal_on_the_remote_is_not_found(tmp_path: Path, s
     assert r.returncode == 3, r.stderr
     assert "no signal" in r.stderr and "internal error" not in r.stderr
     assert git(bare, "for-each-ref", "refs/flower/claims/").stdout == before
+
+
+@pytest.mark.slow
+def test_a_deposed_holder_cannot_claim_through_the_remote(tmp_path: Path, served) -> None:
+    """A holder that was taken over on the remote, and comes back without syncing: its
+    `signal claim --remote` verifies the remote baton in the same push and is refused."""
+    import subprocess
+
+    bare, url = served
+    a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
+    holder = subprocess.Popen(["sleep", "300"])
+    try:
+        d = str(flower_json(a, "daemon", "checkin", "--role", "orchestrator", "--pid",
+                            str(holder.pid))["id"])  # type: ignore[index]
+        D = {"FLOWER_DAEMON": d}
+        r = flower(a, "baton", "take", "--remote", "origin", env=D)
+        assert r.returncode == 0, r.stderr
+        for kind in ("first", "second"):
+            assert flower(a, "signal", "emit", kind).returncode == 0
+        assert flower(a, "sync").returncode == 0
+        sigs = {s["kind"]: s["id"] for s in flower_json(a, "signal", "list")}  # type: ignore[union-attr,index]
+        # while it holds the lane, the holder's remote claim goes through, fenced
+        r = flower(a, "signal", "claim", sigs["first"], "--remote", "origin", env=D)
+        assert r.returncode == 0, r.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # on b, the holder is gone: another orchestrator takes the lane over on the remote
+    assert flower(b, "sync").returncode == 0
+    e = str(flower_json(b, "daemon", "checkin", "--role", "orchestrator")["id"])  # type: ignore[index]
+    r = flower(b, "baton", "take", "--remote", "origin", env={"FLOWER_DAEMON": e})
+    assert r.returncode == 0 and "taken over" in r.stdout + r.stderr, r.stdout + r.stderr
+    before = git(bare, "for-each-ref", "refs/flower/").stdout
+    # the deposed holder, back without a sync, tries to claim: refused, nothing written there
+    r = flower(a, "signal", "claim", sigs["second"], "--remote", "origin", env=D)
+    assert r.returncode == 4, r.stderr
+    assert "lost the baton" in r.stderr and f"daemon {e}" in r.stderr, r.stderr
+    assert git(bare, "for-each-ref", "refs/flower/").stdout == before

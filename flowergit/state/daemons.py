@@ -244,7 +244,7 @@ def _boot() -> str:
     return identity.boot_id()
 
 
-def observe(repo: Repo, did: str, beat: int | None, lease: float) -> tuple[bool, float]:
+def observe(repo: Repo, did: str, beat: int | str | None, lease: float) -> tuple[bool, float]:
     """Remember ``beat`` as seen now (on this machine's clock) if it changed; return
     (stale, seconds since the counter last changed as this machine saw it)."""
     path = _observe_path(repo, did)
@@ -288,8 +288,12 @@ def process_alive(rec: dict[str, Any]) -> bool | None:
     return identity.is_alive(ident)
 
 
-def liveness(repo: Repo, did: str, rec: dict[str, Any] | None, lease: float) -> dict[str, Any]:
-    """How this observer judges daemon ``did``: {state, quiet, why}."""
+def liveness(repo: Repo, did: str, rec: dict[str, Any] | None, lease: float,
+             mark: str | None = None) -> dict[str, Any]:
+    """How this observer judges daemon ``did``: {state, quiet, why}. ``mark``: an event that
+    restarts the quiet time besides a heartbeat (a baton's take or hand-off: a fresh holder is
+    never judged stale within the lease that starts when this observer sees it take), kept
+    apart from the plain observation of the daemon."""
     if rec is None:
         stale, quiet = observe(repo, did, None, lease)
         return {"state": STALE if stale else UNKNOWN, "quiet": round(quiet, 1),
@@ -300,7 +304,11 @@ def liveness(repo: Repo, did: str, rec: dict[str, Any] | None, lease: float) -> 
     if alive is False:
         return {"state": DEAD, "quiet": None,
                 "why": f"process {rec.get('pid')} on {rec.get('host')} is gone"}
-    stale, quiet = observe(repo, did, int(rec.get("beat", 0)), lease)
+    beat = int(rec.get("beat", 0))
+    if mark is None:
+        stale, quiet = observe(repo, did, beat, lease)
+    else:
+        stale, quiet = observe(repo, f"{did}-baton", f"{beat}|{mark}", lease)
     if stale:
         return {"state": STALE, "quiet": round(quiet, 1),
                 "why": f"no heartbeat for {quiet:.0f}s (lease {lease:g}s)"}

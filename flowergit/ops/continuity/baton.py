@@ -54,11 +54,14 @@ def record_for(ctx: Ctx, daemon: records.Head, *, prev: dict[str, Any] | None, l
 
 
 def judge_holder(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
-    """How this machine judges the holder named by a baton record."""
+    """How this machine judges the holder named by a baton record: its quiet time runs from
+    its last heartbeat or from its take of this baton (epoch and time), whichever this
+    observer saw change last — never from when this clone first heard of the daemon."""
     holder = str(rec.get("holder") or "")
     head = DaemonStore(ctx.repo).get(holder) if holder else None
     return dstate.liveness(ctx.repo, holder, head.record if head else None,
-                           float(rec.get("lease") or lease(ctx)))
+                           float(rec.get("lease") or lease(ctx)),
+                           mark=f"{rec.get('lane')}:{rec.get('epoch')}:{rec.get('at')}")
 
 
 def held_by_other(lane: str, head: records.Head, judged: dict[str, Any]) -> Conflict:

@@ -78,13 +78,83 @@ def describe(rec: dict[str, Any] | None) -> str:
     return str(rec.get("clone") or "someone else")
 
 
+def caller_id(ctx: Ctx) -> str | None:
+    from flowergit.state.daemons import caller
+
+    return caller(getattr(ctx, "daemon", None))
+
+
+def baton_fence(ctx: Ctx, remote: str) -> list[net.Update]:
+    """For a daemon that holds a baton here: a lease on the remote's baton, pushed in the same
+    atomic push as its write. The remote's baton is read first: the same commit as ours, or an
+    older one of our chain (then ours goes along), passes; one that names another holder means
+    this daemon was deposed on the remote (another machine took the lane over): "lost the
+    baton" (exit 4) and nothing is written there."""
+    from flowergit.gitio.history import is_ancestor
+    from flowergit.state import baton as bstate
+    from flowergit.state.layout import baton_ref
+
+    did = caller_id(ctx)
+    if not did:
+        return []
+    mine: dict[str, str] = {}
+    for name, oid in refs.list_refs(ctx.repo, "refs/flower/baton/").items():
+        lane = name[len("refs/flower/baton/"):]
+        try:
+            head = bstate.read(ctx.repo, lane)
+        except Conflict:
+            continue
+        if head is not None and bstate.holder_of(head) == did:
+            mine[baton_ref(lane)] = oid
+    if not mine:
+        return []
+    there = net.ls_remote(ctx.repo, remote, sorted(mine))
+    out = []
+    for ref, oid in sorted(mine.items()):
+        theirs = there.get(ref)
+        if theirs is None or theirs == oid:
+            out.append(net.Update(ref, oid, theirs))
+            continue
+        net.fetch(ctx.repo, remote, [f"+{ref}:{tracking_ref(remote, ref)}"])
+        if is_ancestor(ctx.repo, theirs, oid):
+            out.append(net.Update(ref, oid, theirs))  # ours extends it: it goes along
+            continue
+        lane = ref.rsplit("/", 1)[-1]
+        head = records.read(ctx.repo, tracking_ref(remote, ref))
+        holder = bstate.describe(head.record) if head else "another daemon"
+        raise Conflict(f"lost the baton: on {remote}, baton {lane} is held by {holder}, not "
+                       f"daemon {did}; nothing was written there",
+                       f"another orchestrator holds lane {lane} now; stop, and "
+                       f"`git flower sync {remote}`",
+                       data={"lane": lane, "remote": remote})
+    return out
+
+
+def fenced_push(ctx: Ctx, remote: str, updates: list[net.Update]) -> net.PushResult:
+    """``updates`` in one atomic push with the caller's baton fence; "lost the baton" (exit 4)
+    when the fence is what failed."""
+    fence = baton_fence(ctx, remote)
+    res = net.push(ctx.repo, remote, [*updates, *fence])
+    lost = [u.ref for u in fence if not res.statuses[u.ref].ok
+            and "stale" in res.statuses[u.ref].summary]
+    if lost and not res.ok:
+        lane = lost[0].rsplit("/", 1)[-1]
+        raise Conflict(f"lost the baton: baton {lane} on {remote} is no longer the one that "
+                       f"names daemon {caller_id(ctx)}; nothing was written there",
+                       f"another orchestrator holds lane {lane} now; `git flower sync "
+                       f"{remote}` shows who",
+                       data={"lane": lane, "remote": remote})
+    return res
+
+
 def create(ctx: Ctx, remote: str, ref: str, commit: str, *, what: str = "claim") -> None:
-    """Create ``ref`` on ``remote`` pointing at ``commit``, only if it does not exist there.
+    """Create ``ref`` on ``remote`` pointing at ``commit``, only if it does not exist there,
+    fenced by the caller's baton when it holds one (:func:`baton_fence`).
 
     ``commit`` must be unique by content (:func:`claim_commit`). On success the ref is also set
     locally (create, or a move to the winner's value). Raises Conflict (exit 4) when the ref
     already exists on the remote, naming who holds it."""
-    res = net.push(ctx.repo, remote, [net.Update(ref, commit, None)])
+    res = fenced_push(ctx, remote, [net.Update(ref, commit, None)])
     # "=" (already up to date) means the ref already held this very commit: someone else made
     # an identical claim first, and an expect-absent lease does not refuse that (FAULTS 8)
     if res.ok and res.statuses[ref].flag != "=":

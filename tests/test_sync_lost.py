@@ -138,3 +138,39 @@ def test_a_deposed_holder_cannot_claim_through_the_remote(tmp_path: Path, served
     assert r.returncode == 4, r.stderr
     assert "lost the baton" in r.stderr and f"daemon {e}" in r.stderr, r.stderr
     assert git(bare, "for-each-ref", "refs/flower/").stdout == before
+
+
+@pytest.mark.slow
+def test_the_same_field_edited_on_two_clones_is_a_recorded_conflict(tmp_path: Path, served) -> None:
+    _, url = served
+    a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
+    for k in (1, 2):
+        assert flower(a, "brief", "new", f"brief {k}").returncode == 0
+    assert flower(a, "sync").returncode == 0 and flower(b, "sync").returncode == 0
+    assert flower(a, "brief", "set", "1", "title=from a").returncode == 0
+    assert flower(b, "brief", "set", "1", "title=from b").returncode == 0
+    # status: merged on one side is never undone by a stale blocked on the other
+    assert flower(a, "brief", "set", "2", "status=merged").returncode == 0
+    assert flower(b, "brief", "set", "2", "status=blocked").returncode == 0
+    assert flower(a, "sync").returncode == 0
+    r = flower(b, "sync")
+    assert r.returncode == 0, r.stderr  # a conflict is recorded, not a failure
+    assert "conflict: brief 1: title is 'from b' here and 'from a' on origin" in r.stderr
+    assert "kept merged (a status never moves backwards)" in r.stderr
+    doc = json.loads(flower(b, "sync", "--json").stdout)
+    assert doc["ok"] is True
+    for c in (a, b):
+        assert flower(c, "sync").returncode == 0
+    for c in (a, b):
+        one = flower_json(c, "brief", "show", "1")
+        assert one["title"] == "from b"  # type: ignore[index]
+        assert one["conflicts"] == {"title": {"ours": "from b", "theirs": "from a"}}  # type: ignore[index]
+        assert flower_json(c, "brief", "show", "2")["status"] == "merged"  # type: ignore[index]
+    shown = flower(a, "brief", "show", "1").stdout
+    assert "title was changed on two clones: 'from b' (kept) and 'from a'" in shown
+    # `brief set` resolves it, and the resolution travels
+    assert flower(a, "brief", "set", "1", "title=agreed").returncode == 0
+    assert "conflicts" not in flower_json(a, "brief", "show", "1")  # type: ignore[operator]
+    assert flower(a, "sync").returncode == 0 and flower(b, "sync").returncode == 0
+    got = flower_json(b, "brief", "show", "1")
+    assert got["title"] == "agreed" and "conflicts" not in got  # type: ignore[index,operator]

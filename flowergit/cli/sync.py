@@ -17,6 +17,10 @@ def render_sync(r: dict[str, Any]) -> None:
     for lost in r["lost"]:
         output.info(f"lost: {lost['ref']} is held on {r['remote']} by {lost['holder']}; "
                     f"ours is kept at {lost['kept']}")
+    for c in r.get("conflicts") or []:
+        output.info(f"conflict: brief {c['brief']}: {c['key']} is {c['ours']!r} here and "
+                    f"{c['theirs']!r} on {r['remote']}; kept {c['ours']!r} (`git flower brief "
+                    f"show {c['brief']}`, `git flower brief set {c['brief']} {c['key']}=…`)")
     for ren in r["renumbered"]:
         output.info(f"renumbered: brief {ren['was']} is now brief {ren['now']} ({ren['why']})")
     b = r["briefs"]

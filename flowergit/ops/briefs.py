@@ -96,10 +96,19 @@ def set_(ctx: Ctx, brief: int, pairs: list[str]) -> dict[str, Any]:
     if not changes:
         raise UsageError("nothing to set", "give one or more KEY=VALUE pairs")
     summary = ", ".join(f"{k}={v}" for k, v in changes.items())
+
+    def change(raw: bytes) -> bytes:
+        # setting a key that sync recorded as a conflict resolves it
+        more = dict(changes)
+        conflicts = codec.conflicts_of(raw)
+        if conflicts and set(conflicts) & set(changes):
+            left = {k: v for k, v in conflicts.items() if k not in changes}
+            more["conflicts"] = left if left else codec.DELETE
+        return codec.rewrite(raw, more, where=where(brief))
+
     # a file with a bad field is repaired by setting it (the result must parse); one that is
     # not TOML at all is named with `brief edit` as the repair
-    ctx.briefs().update(brief, lambda raw: codec.rewrite(raw, changes, where=where(brief)),
-                        f"brief {brief}: set {summary}"[:200], broken_ok=True)
+    ctx.briefs().update(brief, change, f"brief {brief}: set {summary}"[:200], broken_ok=True)
     out = show(ctx, brief)
     if "run" in changes or "agent" in changes:
         _approve(ctx, [out])

@@ -43,9 +43,17 @@ def brief_show(b: dict[str, Any]) -> None:
             continue
         output.line(f"{key + ':':<15}{', '.join(map(str, val)) if isinstance(val, list) else val}")
     extra = {k: v for k, v in b.items() if k not in
-             ("id", "title", "kind", "status", "auto_dispatch", "agent", "depends_on", "created", "body")}
+             ("id", "title", "kind", "status", "auto_dispatch", "agent", "depends_on", "created",
+              "body", "conflicts")}
     for k, v in extra.items():
         output.line(f"{k + ':':<15}{v}")
+    conflicts = b.get("conflicts")
+    if isinstance(conflicts, dict):
+        for k, v in conflicts.items():
+            v = v if isinstance(v, dict) else {}
+            output.line(f"{'conflict:':<15}{k} was changed on two clones: "
+                        f"{v.get('ours')!r} (kept) and {v.get('theirs')!r}; "
+                        f"`git flower brief set {b['id']} {k}=…` resolves it")
     if b.get("body"):
         output.line("")
         import sys

@@ -315,6 +315,16 @@ def render_new(b: Brief) -> bytes:
     return b"+++\n" + front.encode("utf-8") + b"+++\n" + body.encode("utf-8")
 
 
+def conflicts_of(data: bytes) -> dict[str, Any]:
+    """The ``[conflicts]`` table sync recorded in a brief (key -> {ours, theirs}), or {}."""
+    try:
+        front, _ = split(data)
+        got = tomlcodec.loads(front.decode("utf-8")).get("conflicts")
+    except (ValueError, UnicodeDecodeError, BriefFormatError):
+        return {}
+    return dict(got) if isinstance(got, dict) else {}
+
+
 def rewrite(data: bytes, changes: dict[str, Any], body: str | None = None,
             where: str = "brief file") -> bytes:
     """Change front-matter keys (``DELETE`` removes one) keeping comments and unknown keys."""

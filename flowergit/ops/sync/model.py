@@ -73,6 +73,7 @@ class Report:
     notes: dict[str, Any] = field(default_factory=lambda: {"action": "none"})
     warnings: list[str] = field(default_factory=list)
     reserved: list[int] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     def warn(self, msg: str) -> None:
         if msg not in self.warnings:
@@ -83,4 +84,5 @@ class Report:
                 "renumbered": self.renumbered, "fetched": sorted(set(self.fetched)),
                 "pushed": sorted(set(self.pushed)), "deleted_remote": self.deleted_remote,
                 "deleted_local": self.deleted_local, "lost": self.lost, "notes": self.notes,
-                "warnings": self.warnings, "reserved": self.reserved}
+                "warnings": self.warnings, "reserved": self.reserved,
+                "conflicts": self.conflicts}

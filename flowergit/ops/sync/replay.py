@@ -25,36 +25,70 @@ def _front(data: bytes) -> dict[str, Any]:
     return tomlcodec.loads(front.decode("utf-8"))
 
 
+CONFLICTS = "conflicts"  # the front-matter table where a same-field conflict is kept
+
+
+def _shown(v: Any) -> Any:
+    return "(unset)" if v is None else v
+
+
 def merge_brief(base: bytes | None, ours: bytes, theirs: bytes,
-                where: str) -> tuple[bytes, str | None]:
-    """Re-apply our edit (base -> ours) to their version, key by key. Returns (bytes, warning)."""
+                where: str) -> tuple[bytes, str | None, list[dict[str, Any]]]:
+    """Re-apply our edit (base -> ours) to their version, key by key. Returns (bytes, warning,
+    conflicts). A key both sides changed to different values is a conflict: ours is applied
+    (the later writer), and both values are kept under ``[conflicts.KEY]`` in the front matter
+    until `brief set` resolves it. The status keeps its order: a brief merged on one side is
+    never moved off ``merged``, and a higher step of the order wins over a lower one."""
     if base is None:
-        return ours, f"{where}: written on both sides; kept ours (theirs stays in history)"
+        return ours, f"{where}: written on both sides; kept ours (theirs stays in history)", []
     try:
         b, o, t = _front(base), _front(ours), _front(theirs)
         bb, ob, tb = (codec.split(x)[1] for x in (base, ours, theirs))
     except (ValueError, UnicodeDecodeError, codec.BriefFormatError):
-        return ours, f"{where}: could not merge key by key; kept ours (theirs stays in history)"
+        return ours, f"{where}: could not merge key by key; kept ours (theirs stays in history)", []
     changes: dict[str, Any] = {}
     for k in set(b) | set(o):
-        if k in ("v", "id"):
+        if k in ("v", "id", CONFLICTS):
             continue
         if b.get(k) != o.get(k):
             changes[k] = o.get(k, codec.DELETE)
-    warning = None
+    warnings: list[str] = []
+    conflicts: list[dict[str, Any]] = []
     if "status" in changes and t.get("status") != b.get("status"):
         ours_s, theirs_s = o.get("status"), t.get("status")
-        if ours_s in codec.ORDER and theirs_s in codec.ORDER \
-                and codec.ORDER[theirs_s] > codec.ORDER[ours_s]:
-            del changes["status"]  # status never moves backwards
+        if ours_s == theirs_s:
+            pass
+        elif theirs_s == "merged" or (ours_s in codec.ORDER and theirs_s in codec.ORDER
+                                      and codec.ORDER[theirs_s] > codec.ORDER[ours_s]):
+            del changes["status"]  # status never moves backwards; merged is final
+            warnings.append(f"{where}: status {ours_s} here, {theirs_s} on the other side: "
+                            f"kept {theirs_s} (a status never moves backwards)")
+        elif not (ours_s in codec.ORDER and theirs_s in codec.ORDER):
+            conflicts.append({"key": "status", "ours": ours_s, "theirs": theirs_s})
+    for k, v in list(changes.items()):
+        if k == "status":
+            continue
+        if t.get(k) != b.get(k) and t.get(k) != o.get(k):
+            conflicts.append({"key": k, "ours": o.get(k), "theirs": t.get(k)})
+    if conflicts:
+        table = dict(t.get(CONFLICTS) or {}) if isinstance(t.get(CONFLICTS), dict) else {}
+        for c in conflicts:
+            table[c["key"]] = {"ours": _shown(c["ours"]), "theirs": _shown(c["theirs"])}
+        changes[CONFLICTS] = table
+        keys = ", ".join(c["key"] for c in conflicts)
+        warnings.append(f"{where}: {keys} changed on both sides; kept ours, both values are "
+                        "in the brief's conflicts (`git flower brief show`; `brief set` "
+                        "resolves)")
     body = None
     if ob != bb:
         if tb != bb and tb != ob:
-            warning = f"{where}: spec edited on both sides; kept ours (theirs stays in history)"
+            warnings.append(f"{where}: spec edited on both sides; kept ours (theirs stays in "
+                            "history)")
         body = ob.decode("utf-8", "replace")
+    warning = "; ".join(warnings) or None
     if not changes and body is None:
-        return theirs, warning
-    return codec.rewrite(theirs, changes, body), warning
+        return theirs, warning, conflicts
+    return codec.rewrite(theirs, changes, body), warning, conflicts
 
 
 def replay(ctx: Ctx, remote: str, lo: str, ro: str, state: dict[str, str], me: str,
@@ -112,9 +146,11 @@ def replay(ctx: Ctx, remote: str, lo: str, ro: str, state: dict[str, str], me: s
                 if theirs is None or theirs == base:
                     data = ours
                 elif m:
-                    data, w = merge_brief(base, ours, theirs, path)
+                    data, w, found = merge_brief(base, ours, theirs, path)
                     if w:
                         report.warn(w)
+                    for f in found:
+                        report.conflicts.append({"brief": int(m[1]), **f})
                 else:
                     data = ours
                     report.warn(f"{path}: changed on both sides; kept ours (theirs stays in history)")

@@ -33,29 +33,31 @@ def seed_repo(tmp_path: Path) -> Path:
     return seed
 
 
-@pytest.mark.slow  # three clones, two worker loops, a git daemon
-def test_two_worker_clones_run_each_brief_once_and_it_lands_once(tmp_path: Path) -> None:
+@pytest.mark.slow  # four clones, three worker loops, a git daemon
+def test_three_worker_clones_run_each_of_30_briefs_once_and_each_lands_once(
+        tmp_path: Path) -> None:
     seed = seed_repo(tmp_path)
     bare = served_remote(tmp_path, seed)
     with git_daemon(bare.parent) as url:
-        a, b, c = (clone(tmp_path, f"{url}/proj.git", n) for n in "abc")
-        for x in (a, b, c):
+        a, b, c, d = (clone(tmp_path, f"{url}/proj.git", n) for n in "abcd")
+        for x in (a, b, c, d):
             assert flower(x, "trust").returncode == 0
         ids = []
-        for k in range(6):
+        for k in range(30):
             got = flower_json(a, "brief", "new", f"remote work {k}", "--auto")
             ids.append(int(got["id"]))  # type: ignore[index]
             assert flower(a, "brief", "plan", str(ids[-1])).returncode == 0
         assert flower(a, "sync").returncode == 0
         procs = [subprocess.Popen([sys.executable, "-m", "flowergit", "run", "--worker",
-                                   "--interval", "0.3", "--ticks", "12", "--json"], cwd=x,
+                                   "--interval", "0.1", "--ticks", "25", "--json"], cwd=x,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for x in (b, c)]
+                 for x in (b, c, d)]
         results = [p.communicate(timeout=240) for p in procs]
         for p, (out, err) in zip(procs, results):
             assert p.returncode == 0, err
         ran = [d for out, _ in results for d in json.loads(out)["data"]["dispatched"]]
-        assert sorted(d["brief"] for d in ran) == ids  # each brief started once, fleet-wide
+        assert sorted(r["brief"] for r in ran) == ids  # each brief started once, fleet-wide
+        assert len({r["dispatch"] for r in ran}) == 30
         assert flower(a, "sync").returncode == 0
         m = flower(a, "merge")  # every finished brief, in the order they finished
         assert m.returncode == 0, m.stdout + m.stderr
@@ -67,11 +69,11 @@ def test_two_worker_clones_run_each_brief_once_and_it_lands_once(tmp_path: Path)
         # every auto_dispatch signal was claimed once, on the remote, and completed
         sigs = [s for s in flower_json(a, "signal", "list")  # type: ignore[union-attr]
                 if s["kind"] == "auto_dispatch"]
-        assert len(sigs) == 6 and all(s["state"] == "completed" for s in sigs)
+        assert len(sigs) == 30 and all(s["state"] == "completed" for s in sigs)
         # the worker daemons checked in through the remote: distinct ids, retired at the end
         ds = flower_json(a, "daemon", "list", "--all")
-        workers = [d for d in ds if d["role"] == "worker"]  # type: ignore[union-attr,index]
-        assert len(workers) == 2 and all(d["state"] == "retired" for d in workers)
+        workers = [w for w in ds if w["role"] == "worker"]  # type: ignore[union-attr,index]
+        assert len(workers) == 3 and all(w["state"] == "retired" for w in workers)
 
 
 def test_a_worker_needs_a_remote_and_takes_no_agent(repo: Path) -> None:

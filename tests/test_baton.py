@@ -128,6 +128,7 @@ def test_other_host_is_judged_by_lease_only(repo: Path, procs: list[subprocess.P
     assert take(repo, b, env=later(61)).returncode == 0
 
 
+@pytest.mark.slow  # seconds of real processes
 def test_a_fresh_holder_is_never_taken_over_within_its_lease(
         repo: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     """Issue "many machines": a holder's quiet time runs from its take as this observer saw it,

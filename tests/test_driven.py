@@ -184,6 +184,7 @@ def test_the_agent_asks_for_the_reset_itself_and_a_silent_successor_is_reported_
     assert "asked for a reset myself" in git(repo, "show", "flower/briefs:handoff/main.md").stdout
 
 
+@pytest.mark.slow  # seconds of real processes
 def test_a_message_signal_gets_one_turn(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     configure(repo, tmp_path)
     p = start(repo, "--interval", "0.05", env={"ORCH_MESSAGE": "1"})
@@ -258,6 +259,7 @@ def test_bad_input_is_refused_before_any_write(repo: Path, tmp_path: Path, args:
     assert git(repo, "for-each-ref", "refs/flower").stdout == before
 
 
+@pytest.mark.slow  # seconds of real processes
 def test_a_lane_held_by_a_live_orchestrator_is_refused(repo: Path, tmp_path: Path) -> None:
     configure(repo, tmp_path)
     holder = subprocess.Popen(["sleep", "300"])
@@ -288,6 +290,7 @@ def test_orchestrator_config_errors_name_the_key(repo: Path, section: str, words
     assert ".flower.toml" in r.stderr or "[agents.x]" in r.stderr
 
 
+@pytest.mark.slow  # seconds of real processes
 def test_status_shows_the_driven_orchestrator(repo: Path, tmp_path: Path, rec_dir: Path) -> None:
     configure(repo, tmp_path)
     p = start(repo, "--interval", "0.1")

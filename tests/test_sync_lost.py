@@ -28,6 +28,7 @@ def seeded(tmp_path: Path, url: str) -> tuple[Path, Path]:
     return a, b
 
 
+@pytest.mark.slow  # seconds of real processes
 def test_a_remote_recreated_empty_deletes_nothing_and_republish_restores_it(
         tmp_path: Path, served) -> None:
     bare, url = served
@@ -92,6 +93,7 @@ def test_a_remote_force_pushed_by_someone_else_is_told(tmp_path: Path, served) -
     assert r.returncode == 4 and "does not descend from" in r.stderr, r.stderr
 
 
+@pytest.mark.slow  # seconds of real processes
 def test_claiming_an_unknown_signal_on_the_remote_is_not_found(tmp_path: Path, served) -> None:
     bare, url = served
     a, _ = seeded(tmp_path, url)

@@ -14,6 +14,8 @@ import pytest
 from conftest import flower, flower_json, git, make_repo
 from sync_helpers import clone, git_daemon, served_remote, smart_http, ssh_server, sshd_path
 
+# a bare path and git daemon are the remotes of tests/test_sync.py and the other sync tests;
+# here every transport runs the same check side by side
 TRANSPORTS = ("path", "git-daemon", "smart-http", "ssh")
 
 

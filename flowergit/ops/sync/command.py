@@ -105,8 +105,7 @@ def lost_history(repo: Repo, remote: str, base: dict[str, str], adv: dict[str, s
                 f"refs this clone saw there at the last sync are gone: it was recreated or emptied")
     if now == seen:
         return None
-    net.fetch(repo, remote, [f"+{BRIEFS_REF}:{tracking_ref(remote, BRIEFS_REF)}"])
-    if is_ancestor(repo, seen, now):
+    if is_ancestor(repo, seen, now):  # (the round's fetch brought ``now``)
         return None
     if is_ancestor(repo, now, seen):
         return (f"{remote}'s flower/briefs branch went back to {now[:12]}, older than the "
@@ -137,15 +136,15 @@ def sync(ctx: Ctx, remote: str | None = None, *, reserve: int = 0,
         for attempt in range(rounds):
             report.rounds = attempt + 1
             adv = _advertised(repo, name, report)
+            state = _fetch(repo, name, adv, report)  # into the mirror namespace only
             lost = lost_history(repo, name, base, adv) if attempt == 0 else None
             if lost is not None:
                 raise Conflict(f"sync stopped: {lost}; nothing was changed here or there",
                                f"`git flower sync {name} --republish` restores it from this "
                                "clone's state (nothing is deleted); other clones then sync as "
                                "usual", data={"remote": name, "lost": lost})
-            if republish:
+            if republish and attempt == 0:
                 report.warn(f"republishing to {name}: nothing is deleted on either side")
-            state = _fetch(repo, name, adv, report)
             failpoints.hit("sync_after_fetch_before_push")
             try:
                 if _round(ctx, name, state, base, report):

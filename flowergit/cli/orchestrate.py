@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
         json: bool = JSON,
     ) -> int:
         """Take the baton and tick in a loop, beating as it goes; Ctrl-C or SIGTERM stop it
-        cleanly and release the baton. With --agent, also drive an orchestrating agent."""
+        cleanly and release the baton. With --agent, also drive an orchestrating agent; with
+        --worker, run agents for the fleet through a remote instead (no baton)."""
         from flowergit.cli.common import emit
         from flowergit.errors import Exit, UsageError
         from flowergit.ops.context import Ctx

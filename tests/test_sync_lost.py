@@ -176,3 +176,31 @@ def test_the_same_field_edited_on_two_clones_is_a_recorded_conflict(tmp_path: Pa
     assert flower(a, "sync").returncode == 0 and flower(b, "sync").returncode == 0
     got = flower_json(b, "brief", "show", "1")
     assert got["title"] == "agreed" and "conflicts" not in got  # type: ignore[index,operator]
+
+
+def test_a_big_push_goes_through_one_glob_and_still_refuses_to_overwrite(
+        tmp_path: Path, served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than GLOB_OVER refs: staged under refs/flower-push/ and pushed with one glob
+    refspec; a ref someone else created meanwhile is never overwritten (non-fast-forward), and
+    the atomic push then moves nothing; the staging refs are gone afterwards."""
+    from flowergit.gitio import remote as net
+    from flowergit.gitio.repo import discover
+
+    bare, url = served
+    a = clone(tmp_path, url, "a")
+    repo = discover(str(a))
+    tip = git(a, "rev-parse", "HEAD").stdout.strip()
+    other = git(a, "commit-tree", f"{tip}^{{tree}}", "-m", "someone else's").stdout.strip()
+    monkeypatch.setattr(net, "GLOB_OVER", 3)
+    ups = [net.Update(f"refs/flower/signals/s{i}", tip, None) for i in range(5)]
+    git(a, "push", "-q", "origin", f"{other}:refs/flower/signals/s2")  # taken meanwhile
+    res = net.push(repo, "origin", ups)
+    assert not res.ok and "s2" in res.rejected()[0].ref
+    assert git(bare, "rev-parse", "refs/flower/signals/s2").stdout.strip() == other
+    assert git(bare, "for-each-ref", "refs/flower/signals/").stdout.count("\n") == 1
+    assert git(a, "for-each-ref", "refs/flower-push/").stdout == ""
+    git(bare, "update-ref", "-d", "refs/flower/signals/s2")
+    res = net.push(repo, "origin", ups)
+    assert res.ok and sorted(res.statuses) == sorted(u.ref for u in ups)
+    assert git(bare, "for-each-ref", "refs/flower/signals/").stdout.count("\n") == 5
+    assert git(a, "for-each-ref", "refs/flower-push/").stdout == ""

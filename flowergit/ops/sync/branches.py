@@ -8,8 +8,8 @@ have, the branch is fetched under its own name — create-only, never over a loc
 
 from __future__ import annotations
 
+from flowergit.gitio import refs
 from flowergit.gitio import remote as net
-from flowergit.gitio.history import commit_of
 from flowergit.ops.context import Ctx
 from flowergit.ops.sync.model import Report
 
@@ -20,6 +20,7 @@ def fetch_attempt_branches(ctx: Ctx, remote: str, report: Report) -> list[str]:
 
     repo = ctx.repo
     missing: list[str] = []
+    have = refs.list_refs(repo, "refs/heads/flower/")  # one git call for every branch
     for h in DispatchStore(repo).all():
         rec = h.record
         if rec.get("state") != "exited" or rec.get("outcome") not in (None, "done"):
@@ -32,7 +33,7 @@ def fetch_attempt_branches(ctx: Ctx, remote: str, report: Report) -> list[str]:
         if branch is None:
             continue
         ref = f"refs/heads/{branch}"
-        if ref not in missing and commit_of(repo, ref) is None:
+        if ref not in missing and ref not in have:
             missing.append(ref)
     if not missing:
         return []

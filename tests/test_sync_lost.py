@@ -204,3 +204,55 @@ def test_a_big_push_goes_through_one_glob_and_still_refuses_to_overwrite(
     assert res.ok and sorted(res.statuses) == sorted(u.ref for u in ups)
     assert git(bare, "for-each-ref", "refs/flower/signals/").stdout.count("\n") == 5
     assert git(a, "for-each-ref", "refs/flower-push/").stdout == ""
+
+
+@pytest.mark.slow  # four clones racing for 25 s
+def test_four_clones_racing_the_baton_never_take_over_a_live_holder(tmp_path: Path) -> None:
+    """Four clones race for the baton through git daemon for 25 s with a 3 s lease; holders
+    hold for a while, then release or die silently. No live holder is taken over, nor one within
+    its lease of its last heartbeat that reached the remote; a deposed holder's `signal claim
+    --remote` is refused with "lost the baton"."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, make_repo
+    from sync_helpers import git_daemon, served_remote
+
+    seed = make_repo(tmp_path / "seed")
+    with open(seed / ".flower.toml", "a") as f:
+        f.write("\n[baton]\nlease = 3\n")
+    git(seed, "commit", "-qam", "a 3 s lease")
+    bare = served_remote(tmp_path, seed)
+    lease, duration = 3.0, 25.0
+    with git_daemon(bare.parent) as url:
+        clones = [clone(tmp_path, f"{url}/proj.git", n) for n in "abcd"]
+        racer = str(ROOT / "tests" / "fixtures" / "baton_racer.py")
+        procs = [subprocess.Popen([sys.executable, racer, str(c), c.name, str(duration),
+                                   str(lease)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for c in clones]
+        outs = [p.communicate(timeout=duration + 120) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    events = sorted((json.loads(line) for out, _ in outs for line in out.splitlines()),
+                    key=lambda e: e["t"])
+    takes = [e for e in events if e["event"] == "take"]
+    stops = {e["daemon"]: e["published"] for e in events if e["event"] == "stop"}
+    assert len(takes) >= 4, events
+    taken_over = {}
+    for e in takes:
+        if e.get("was"):
+            prev = str(e["was"])
+            # only a holder that died, and not within a lease of its last heartbeat that
+            # reached the remote (a beat that cannot be published is no beat to others)
+            assert prev in stops, (e, events)
+            assert e["t"] >= stops[prev] + lease - 0.3, (e, stops[prev])
+            taken_over[prev] = e["t"]
+    assert taken_over, "no holder died silently and was taken over: the race did not race"
+    refused = 0
+    for e in events:
+        if e["event"] != "deposed_claim":
+            continue
+        if e["daemon"] in taken_over and taken_over[e["daemon"]] < e["t"]:
+            assert e["ok"] is False and "lost the baton" in e["message"], e
+            refused += 1
+    assert refused >= 1, events  # a deposed holder did come back, and was fenced

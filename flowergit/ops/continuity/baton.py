@@ -17,7 +17,7 @@ from flowergit.state import daemons as dstate
 from flowergit.state import records
 from flowergit.state.baton import HANDOFF, HELD, RELEASED
 from flowergit.state.daemons import DaemonStore, caller
-from flowergit.state.layout import baton_ref
+from flowergit.state.layout import baton_ref, daemon_ref
 
 
 def lease(ctx: Ctx) -> float:
@@ -53,13 +53,17 @@ def record_for(ctx: Ctx, daemon: records.Head, *, prev: dict[str, Any] | None, l
     return rec
 
 
-def judge_holder(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
+def judge_holder(ctx: Ctx, rec: dict[str, Any],
+                 daemon_rec: dict[str, Any] | None = None) -> dict[str, Any]:
     """How this machine judges the holder named by a baton record: its quiet time runs from
     its last heartbeat or from its take of this baton (epoch and time), whichever this
-    observer saw change last — never from when this clone first heard of the daemon."""
+    observer saw change last — never from when this clone first heard of the daemon.
+    ``daemon_rec``: the holder's record as just read from a remote (else the local one)."""
     holder = str(rec.get("holder") or "")
-    head = DaemonStore(ctx.repo).get(holder) if holder else None
-    return dstate.liveness(ctx.repo, holder, head.record if head else None,
+    if daemon_rec is None:
+        head = DaemonStore(ctx.repo).get(holder) if holder else None
+        daemon_rec = head.record if head else None
+    return dstate.liveness(ctx.repo, holder, daemon_rec,
                            float(rec.get("lease") or lease(ctx)),
                            mark=f"{rec.get('lane')}:{rec.get('epoch')}:{rec.get('at')}")
 
@@ -206,7 +210,10 @@ def take_remote(ctx: Ctx, remote: str | None, *, lane: str | None = None,
             outcome["msg"] = f"daemon {did} already holds baton {ln} on {name} (epoch {epoch})"
             return None
         if holder:
-            judged = judge_holder(ctx, prev)
+            # the holder's heartbeats as the remote has them now: an observer whose own syncs
+            # lagged must not take silence for death
+            _, fresh = rops.remote_value(ctx, name, daemon_ref(str(holder)))
+            judged = judge_holder(ctx, prev, fresh)
             if not dstate.gone(judged):
                 raise held_by_other(ln, records.Head(ref, "", prev), judged)
             outcome["msg"] = (f"daemon {did} holds baton {ln} on {name} (epoch {epoch + 1}), "

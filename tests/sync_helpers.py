@@ -18,6 +18,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 @contextmanager
 def git_daemon(base: Path) -> Iterator[str]:
     """Serve every repository under ``base`` read-write on 127.0.0.1; yields the URL prefix."""
@@ -40,12 +49,7 @@ def git_daemon(base: Path) -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_server(proc)
 
 
 def served_remote(tmp_path: Path, seed: Path) -> Path:
@@ -196,9 +200,4 @@ def ssh_server(tmp: Path, home: Path) -> Iterator[tuple[str, str]]:
                 time.sleep(0.05)
         yield f"ssh://{getpass.getuser()}@127.0.0.1:{port}", f"ssh -F {ssh / 'config'}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_server(proc)

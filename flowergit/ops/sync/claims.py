@@ -119,15 +119,18 @@ def baton_fence(ctx: Ctx, remote: str) -> list[net.Update]:
         if is_ancestor(ctx.repo, theirs, oid):
             out.append(net.Update(ref, oid, theirs))  # ours extends it: it goes along
             continue
-        lane = ref.rsplit("/", 1)[-1]
         head = records.read(ctx.repo, tracking_ref(remote, ref))
-        holder = bstate.describe(head.record) if head else "another daemon"
-        raise Conflict(f"lost the baton: on {remote}, baton {lane} is held by {holder}, not "
-                       f"daemon {did}; nothing was written there",
-                       f"another orchestrator holds lane {lane} now; stop, and "
-                       f"`git flower sync {remote}`",
-                       data={"lane": lane, "remote": remote})
+        raise lost_baton(remote, ref.rsplit("/", 1)[-1], did,
+                         bstate.describe(head.record) if head else "another daemon")
     return out
+
+
+def lost_baton(remote: str, lane: str, did: str | None, holder: str) -> Conflict:
+    """The error of a holder deposed on ``remote``: exit 4, nothing written there."""
+    return Conflict(f"lost the baton: on {remote}, baton {lane} is held by {holder}, not "
+                    f"daemon {did}; nothing was written there",
+                    f"another orchestrator holds lane {lane} now; stop, and "
+                    f"`git flower sync {remote}`", data={"lane": lane, "remote": remote})
 
 
 def fenced_push(ctx: Ctx, remote: str, updates: list[net.Update]) -> net.PushResult:
@@ -137,13 +140,8 @@ def fenced_push(ctx: Ctx, remote: str, updates: list[net.Update]) -> net.PushRes
     res = net.push(ctx.repo, remote, [*updates, *fence])
     lost = [u.ref for u in fence if not res.statuses[u.ref].ok
             and "stale" in res.statuses[u.ref].summary]
-    if lost and not res.ok:
-        lane = lost[0].rsplit("/", 1)[-1]
-        raise Conflict(f"lost the baton: baton {lane} on {remote} is no longer the one that "
-                       f"names daemon {caller_id(ctx)}; nothing was written there",
-                       f"another orchestrator holds lane {lane} now; `git flower sync "
-                       f"{remote}` shows who",
-                       data={"lane": lane, "remote": remote})
+    if lost and not res.ok:  # it moved between our read and the push
+        raise lost_baton(remote, lost[0].rsplit("/", 1)[-1], caller_id(ctx), "another daemon")
     return res
 
 

@@ -168,3 +168,39 @@ def test_a_row_run_on_another_machine_names_it() -> None:
     assert state_text({"state": "running", "elsewhere": "build-2"}) == "running@build-2"
     assert state_text({"state": "exited", "outcome": "done", "exit_code": 0,
                        "elsewhere": None}) == "done"
+
+
+@pytest.mark.slow
+def test_a_claim_whose_worker_died_before_dispatching_is_run_elsewhere(tmp_path: Path) -> None:
+    seed = seed_repo(tmp_path)
+    bare = served_remote(tmp_path, seed)
+    with git_daemon(bare.parent) as url:
+        a, b, c = (clone(tmp_path, f"{url}/proj.git", n) for n in "abc")
+        for x in (a, b, c):
+            assert flower(x, "trust").returncode == 0
+        n = int(flower_json(a, "brief", "new", "claimed, then orphaned", "--auto")["id"])  # type: ignore[index]
+        assert flower(a, "brief", "plan", str(n)).returncode == 0
+        assert flower(a, "sync").returncode == 0
+        assert flower(b, "sync").returncode == 0
+        # a worker on b claims the signal on the remote and dies before it dispatches
+        sleeper = subprocess.Popen(["sleep", "300"])
+        w = str(flower_json(b, "daemon", "checkin", "--role", "worker", "--pid",
+                            str(sleeper.pid))["id"])  # type: ignore[index]
+        sid = next(s["id"] for s in flower_json(b, "signal", "list")  # type: ignore[union-attr]
+                   if s["kind"] == "auto_dispatch")
+        r = flower(b, "signal", "claim", str(sid), "--remote", "origin", env={"FLOWER_DAEMON": w})
+        assert r.returncode == 0, r.stderr
+        assert flower(b, "sync").returncode == 0
+        sleeper.kill()
+        sleeper.wait()
+        lc = subprocess.run([sys.executable, "-m", "flowergit", "run", "--worker",
+                             "--interval", "0.3", "--ticks", "3", "--json"], cwd=c,
+                            capture_output=True, text=True, timeout=240)
+        assert lc.returncode == 0, lc.stderr
+        ran = json.loads(lc.stdout)["data"]["dispatched"]
+        assert ran == [{"brief": n, "dispatch": f"{n}.1", "retry_of": sid}], lc.stderr
+        assert f"its claimer, worker daemon {w}, is gone" in lc.stderr
+        assert git(bare, "for-each-ref", f"refs/flower/claims/retry-{sid}").stdout
+        assert flower(a, "sync").returncode == 0
+        assert flower(a, "merge", str(n)).returncode == 0
+        assert git(a, "cat-file", "-e", f"main:w-{n}.txt", check=False).returncode == 0

@@ -7,7 +7,8 @@ Any clone with a remote can be a worker machine. Every tick:
    before their records are, so a clone that sees a finished record can fetch its work);
 3. **retry** attempts whose worker daemon is gone (a machine that died mid-attempt): exactly
    one live worker wins ``refs/flower/claims/retry-<brief>-<attempt>`` on the remote, ends the
-   old attempt as ``lost`` and runs the brief again;
+   old attempt as ``lost`` and runs the brief again; a claim whose worker died before it
+   dispatched is taken over the same way (``retry-<signal>``);
 4. **claim and dispatch**: while fewer than ``max_parallel`` of its own attempts run, it claims a
    pending ``auto_dispatch`` signal *on the remote* (a create-only push: exactly one clone wins,
    whichever machine it runs on), dispatches the brief here, in its own worktree, with the
@@ -163,6 +164,62 @@ class Worker:
             self.ran.append({"brief": brief, "dispatch": new, "retry_of": did})
             self.say(f"brief {brief}: dispatched {new} here, in place of {did}")
 
+    def requeue_stranded_claims(self) -> None:
+        """An ``auto_dispatch`` signal a worker claimed on the remote and died before
+        dispatching (no attempt of its brief by that worker): the first live worker to create
+        ``refs/flower/claims/retry-<signal>`` on the remote completes it as moot and runs the
+        brief here."""
+        from flowergit.ops import dispatch as dops
+        from flowergit.ops import sync as rops
+        from flowergit.ops.continuity.trustwait import brief_status
+        from flowergit.state.dispatches import DispatchStore
+        from flowergit.state.layout import claim_ref
+
+        repo = self.ctx.repo
+        lease = float(self.ctx.config.get("baton", "lease"))
+        expiry = float(self.ctx.config.get("signals", "expiry"))
+        ds = DaemonStore(repo)
+        store = DispatchStore(repo)
+        for sig in sigstate.list_all(repo, expiry=expiry):
+            if sig.get("kind") != "auto_dispatch" or sig.get("state") != "claimed":
+                continue
+            owner = str((sig.get("claim") or {}).get("daemon") or "")
+            head = ds.get(owner) if owner and owner != self.me else None
+            if head is None or head.record.get("role") != "worker":
+                continue
+            if not dstate.gone(dstate.liveness(repo, owner, head.record, lease)):
+                continue
+            try:
+                brief = int(sig.get("brief") or 0)
+            except (TypeError, ValueError):
+                continue
+            if brief_status(self.ctx, brief) != "planned" or any(
+                    str(h.record.get("daemon") or "") == owner for h in store.attempts(brief)):
+                continue  # it got as far as an attempt: retry_stranded's case
+            sid = str(sig["id"])
+            commit = sigstate.new_claim(repo, f"retry-{sid}", "retry", by=f"daemon {self.me}",
+                                        daemon=self.me)
+            try:
+                rops.create(self.ctx, self.remote, claim_ref(f"retry-{sid}"), commit,
+                            what=f"retry of signal {sid}")
+            except Conflict:
+                continue
+            by = f"daemon {self.me}"
+            sigstate.complete(repo, sid, moot=True, by=by, daemon=self.me,
+                              note=f"its claimer, worker daemon {owner}, is gone; brief {brief} "
+                                   f"runs on worker daemon {self.me}")
+            agent = (sig.get("data") or {}).get("agent")
+            try:
+                got = dops.dispatch(self.ctx, brief, agent=str(agent) if agent else None)
+            except FlowerError as e:
+                self.say(f"brief {brief}: could not run it here: {e.message}")
+                continue
+            did = str(got.get("id"))
+            self.started.append(did)
+            self.ran.append({"brief": brief, "dispatch": did, "retry_of": sid})
+            self.say(f"brief {brief}: dispatched {did} here (its claimer, worker daemon "
+                     f"{owner}, is gone)")
+
     def claim_and_dispatch(self) -> None:
         from flowergit.ops import dispatch as dops
         from flowergit.ops.continuity import signals as sops
@@ -242,6 +299,7 @@ def run(ctx: Ctx, *, remote: str | None = None, interval: float = 10.0,
                 w.publish()
                 before = len(w.ran)
                 w.retry_stranded()
+                w.requeue_stranded_claims()
                 w.claim_and_dispatch()
                 if len(w.ran) > before:
                     w.sync()  # the new attempts' records out at once: a claim is never stranded

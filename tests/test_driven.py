@@ -269,6 +269,7 @@ def test_a_lane_held_by_a_live_orchestrator_is_refused(repo: Path, tmp_path: Pat
         assert flower(repo, "baton", "take", env={"FLOWER_DAEMON": str(did)}).returncode == 0
         r = flower(repo, "run", "--agent", "fake", "--ticks", "1")
         assert r.returncode == 4 and f"held by daemon {did}" in r.stderr, r.stderr
+        assert r.stderr.startswith("fatal: ") and "release:" not in r.stderr, r.stderr
         ds = flower_json(repo, "daemon", "list")
         assert [d["id"] for d in ds] == [did]  # type: ignore[union-attr,index]
     finally:

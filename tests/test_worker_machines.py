@@ -204,3 +204,15 @@ def test_a_claim_whose_worker_died_before_dispatching_is_run_elsewhere(tmp_path:
         assert flower(a, "sync").returncode == 0
         assert flower(a, "merge", str(n)).returncode == 0
         assert git(a, "cat-file", "-e", f"main:w-{n}.txt", check=False).returncode == 0
+
+
+def test_a_worker_whose_remote_is_down_keeps_trying_and_ends_cleanly(repo: Path) -> None:
+    from sync_helpers import free_port
+
+    git(repo, "remote", "add", "origin", f"git://127.0.0.1:{free_port()}/nothing.git")
+    r = flower(repo, "run", "--worker", "--remote", "origin", "--ticks", "2", "--interval", "0.1")
+    assert r.returncode == 0, r.stderr
+    assert "cannot reach remote 'origin'" in r.stderr and "(retried next tick)" in r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    ds = flower_json(repo, "daemon", "list", "--all")
+    assert [d["state"] for d in ds] == ["retired"]  # type: ignore[union-attr,index]

@@ -273,6 +273,7 @@ class Driver:
         except FlowerError:
             self.ds.retire(self.me, why="could not take the baton")
             self.mine.remove(self.me)
+            self.me = ""  # nothing to release or retire at the end
             raise
         self.say(got.get("message") or f"daemon {self.me} holds baton {self.lane}")
         if got.get("event") == "takeover" and got.get("from"):

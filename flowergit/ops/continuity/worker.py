@@ -295,14 +295,17 @@ def run(ctx: Ctx, *, remote: str | None = None, interval: float = 10.0,
         ds = DaemonStore(ctx.repo)
         while not stop and (ticks is None or n < ticks):
             n += 1
-            if w.sync():
-                w.publish()
-                before = len(w.ran)
-                w.retry_stranded()
-                w.requeue_stranded_claims()
-                w.claim_and_dispatch()
-                if len(w.ran) > before:
-                    w.sync()  # the new attempts' records out at once: a claim is never stranded
+            try:
+                if w.sync():
+                    w.publish()
+                    before = len(w.ran)
+                    w.retry_stranded()
+                    w.requeue_stranded_claims()
+                    w.claim_and_dispatch()
+                    if len(w.ran) > before:
+                        w.sync()  # the new attempts' records out at once
+            except Retry as e:  # the remote went away mid-tick: the next tick tries again
+                w.say(f"tick: {e.message} (retried next tick)")
             ds.beat(w.me)
             deadline = time.monotonic() + interval
             while not stop and time.monotonic() < deadline and (ticks is None or n < ticks):

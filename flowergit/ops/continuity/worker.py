@@ -106,21 +106,43 @@ class Worker:
             for s in res.rejected():
                 self.say(f"publish: {s.ref} {s.summary}")
 
+    def gone_worker(self, owner: str) -> dict[str, Any] | None:
+        """How this clone judges worker daemon ``owner`` if it is gone (else None)."""
+        if not owner or owner == self.me:
+            return None
+        head = DaemonStore(self.ctx.repo).get(owner)
+        if head is None or head.record.get("role") != "worker":
+            return None
+        judged = dstate.liveness(self.ctx.repo, owner, head.record,
+                                 float(self.ctx.config.get("baton", "lease")))
+        return judged if dstate.gone(judged) else None
+
+    def run_here(self, brief: int, agent: Any, retry_of: str, words: str) -> None:
+        """Dispatch ``brief`` on this clone in place of work a gone worker left."""
+        from flowergit.ops import dispatch as dops
+
+        try:
+            got = dops.dispatch(self.ctx, brief, agent=str(agent) if agent else None)
+        except FlowerError as e:
+            self.say(f"brief {brief}: could not run it here: {e.message}")
+            return
+        did = str(got.get("id"))
+        self.started.append(did)
+        self.ran.append({"brief": brief, "dispatch": did, "retry_of": retry_of})
+        self.say(f"brief {brief}: dispatched {did} here ({words})")
+
     def retry_stranded(self) -> None:
         """Attempts whose worker daemon is gone (its machine died mid-attempt) run again here:
         the first live worker to create ``refs/flower/claims/retry-<brief>-<attempt>`` on the
         remote (create-only: exactly one wins) ends the old attempt as ``lost`` and dispatches
         the brief anew."""
-        from flowergit.ops import dispatch as dops
         from flowergit.ops import sync as rops
         from flowergit.ops.dispatch.paths import now_iso
         from flowergit.state.dispatches import DispatchStore
         from flowergit.state.layout import claim_ref
 
         repo = self.ctx.repo
-        lease = float(self.ctx.config.get("baton", "lease"))
         store = DispatchStore(repo)
-        ds = DaemonStore(repo)
         for h in store.all():
             rec = h.record
             did = str(rec.get("id"))
@@ -128,11 +150,8 @@ class Worker:
                     or rec.get("state") not in ("preparing", "running"):
                 continue
             owner = str(rec.get("daemon") or "")
-            head = ds.get(owner) if owner and owner != self.me else None
-            if head is None or head.record.get("role") != "worker":
-                continue
-            judged = dstate.liveness(repo, owner, head.record, lease)
-            if not dstate.gone(judged):
+            judged = self.gone_worker(owner)
+            if judged is None:
                 continue
             brief, attempt = int(rec["brief"]), int(rec["attempt"])
             token = f"retry-{brief}-{attempt}"
@@ -154,40 +173,26 @@ class Worker:
 
             store.update(brief, attempt, lost, "lost: its worker machine is gone")
             self.say(f"dispatch {did}: lost ({why})")
-            try:
-                got = dops.dispatch(self.ctx, brief, agent=str(rec.get("agent") or "") or None)
-            except FlowerError as e:
-                self.say(f"brief {brief}: could not run it again here: {e.message}")
-                continue
-            new = str(got.get("id"))
-            self.started.append(new)
-            self.ran.append({"brief": brief, "dispatch": new, "retry_of": did})
-            self.say(f"brief {brief}: dispatched {new} here, in place of {did}")
+            self.run_here(brief, rec.get("agent"), did, f"in place of {did}")
 
     def requeue_stranded_claims(self) -> None:
         """An ``auto_dispatch`` signal a worker claimed on the remote and died before
         dispatching (no attempt of its brief by that worker): the first live worker to create
         ``refs/flower/claims/retry-<signal>`` on the remote completes it as moot and runs the
         brief here."""
-        from flowergit.ops import dispatch as dops
         from flowergit.ops import sync as rops
         from flowergit.ops.continuity.trustwait import brief_status
         from flowergit.state.dispatches import DispatchStore
         from flowergit.state.layout import claim_ref
 
         repo = self.ctx.repo
-        lease = float(self.ctx.config.get("baton", "lease"))
         expiry = float(self.ctx.config.get("signals", "expiry"))
-        ds = DaemonStore(repo)
         store = DispatchStore(repo)
         for sig in sigstate.list_all(repo, expiry=expiry):
             if sig.get("kind") != "auto_dispatch" or sig.get("state") != "claimed":
                 continue
             owner = str((sig.get("claim") or {}).get("daemon") or "")
-            head = ds.get(owner) if owner and owner != self.me else None
-            if head is None or head.record.get("role") != "worker":
-                continue
-            if not dstate.gone(dstate.liveness(repo, owner, head.record, lease)):
+            if self.gone_worker(owner) is None:
                 continue
             try:
                 brief = int(sig.get("brief") or 0)
@@ -208,17 +213,8 @@ class Worker:
             sigstate.complete(repo, sid, moot=True, by=by, daemon=self.me,
                               note=f"its claimer, worker daemon {owner}, is gone; brief {brief} "
                                    f"runs on worker daemon {self.me}")
-            agent = (sig.get("data") or {}).get("agent")
-            try:
-                got = dops.dispatch(self.ctx, brief, agent=str(agent) if agent else None)
-            except FlowerError as e:
-                self.say(f"brief {brief}: could not run it here: {e.message}")
-                continue
-            did = str(got.get("id"))
-            self.started.append(did)
-            self.ran.append({"brief": brief, "dispatch": did, "retry_of": sid})
-            self.say(f"brief {brief}: dispatched {did} here (its claimer, worker daemon "
-                     f"{owner}, is gone)")
+            self.run_here(brief, (sig.get("data") or {}).get("agent"), sid,
+                          f"its claimer, worker daemon {owner}, is gone")
 
     def claim_and_dispatch(self) -> None:
         from flowergit.ops import dispatch as dops

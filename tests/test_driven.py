@@ -386,3 +386,17 @@ def test_a_paused_driver_that_was_replaced_stops_with_lost_the_baton(
                 os.kill(p.pid, signal.SIGCONT)
                 p.terminate()
                 p.communicate(timeout=60)
+
+
+@pytest.mark.slow
+def test_an_agent_that_fails_every_turn_is_not_called_in_a_loop(repo: Path, tmp_path: Path,
+                                                                 rec_dir: Path) -> None:
+    failing = write_exe(tmp_path / "bin" / "failing",
+                        '#!/bin/sh\necho "turn" >> "$REC_DIR/failing"\necho "no credentials" >&2\n'
+                        "exit 1\n")
+    configure(repo, tmp_path, f'\n[agents.failing]\ncommand = ["{failing}", "{{bootstrap}}"]\n')
+    r = flower(repo, "run", "--agent", "failing", "--interval", "0.01", "--ticks", "50",
+               timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (rec_dir / "failing").read_text().count("turn") == 1, r.stderr
+    assert "turn 1 exit 1" in r.stderr

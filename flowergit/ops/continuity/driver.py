@@ -226,8 +226,10 @@ class Driver:
         self.say(f"daemon {self.me}: turn {n} {how}"
                  + (f"; context {fill:.0%} of {self.window}" if fill is not None else ""))
         if how != "ended" and not got.get("stopped"):
-            self.first.append(f"your previous turn ({n}) {how}; what it was doing may be half "
-                              "done: check before going on")
+            # told with the next turn, never a reason for one: an agent that fails every turn
+            # (no credentials, a broken install) must not be called in a loop
+            self.news.note(f"your previous turn ({n}) {how}; what it was doing may be half "
+                           "done: check before going on")
         return got
 
     def fill(self) -> float | None:

@@ -43,6 +43,7 @@ class Worker:
         self.say = say
         self.me = ""
         self.started: list[str] = []  # dispatch ids this worker started
+        self.running: list[str] = []  # those of them not yet seen ended
         self.published: set[str] = set()
         self.ran: list[dict[str, Any]] = []
 
@@ -60,28 +61,33 @@ class Worker:
         return True
 
     def mine_live(self) -> int:
+        """How many of this worker's attempts still run (one read each; an attempt that has
+        ended leaves the count for good)."""
         from flowergit.ops.dispatch.liveness import LIVE_STATES, view_state
         from flowergit.state.dispatches import DispatchStore
 
         store = DispatchStore(self.ctx.repo)
-        n = 0
-        for did in self.started:
+        still = []
+        for did in self.running:
             b, _, a = did.partition(".")
             head = store.get(int(b), int(a))
             if head is not None and view_state(head.record) in LIVE_STATES:
-                n += 1
-        return n
+                still.append(did)
+        self.running = still
+        return len(still)
 
     def publish(self) -> None:
-        """Push the branch of every ended attempt of this worker the remote lacks."""
+        """Push the branch of every ended attempt of this worker the remote lacks, in one push
+        after one listing of the remote."""
+        from flowergit.gitio import refs
         from flowergit.gitio import remote as net
-        from flowergit.gitio.history import commit_of
         from flowergit.ops.dispatch.liveness import LIVE_STATES, view_state
         from flowergit.ops.dispatch.paths import our_branch
         from flowergit.state.dispatches import DispatchStore
 
         store = DispatchStore(self.ctx.repo)
-        updates = []
+        have = refs.list_refs(self.ctx.repo, "refs/heads/flower/")
+        ended: dict[str, tuple[str, str, str]] = {}  # ref -> (tip, dispatch, how)
         for did in self.started:
             if did in self.published:
                 continue
@@ -89,22 +95,23 @@ class Worker:
             head = store.get(int(b), int(a))
             if head is None or view_state(head.record) in LIVE_STATES:
                 continue
-            branch = our_branch(int(b), head.record.get("branch"))
-            tip = commit_of(self.ctx.repo, f"refs/heads/{branch}") if branch else None
-            if branch is None or tip is None:
-                self.published.add(did)
-                continue
-            ref = f"refs/heads/{branch}"
-            there = net.ls_remote(self.ctx.repo, self.remote, [ref]).get(ref)
-            if there != tip:
-                updates.append(net.Update(ref, tip, there))
             self.published.add(did)
-            self.say(f"dispatch {did}: {head.record.get('outcome') or view_state(head.record)}"
-                     f"; branch {branch} published")
+            branch = our_branch(int(b), head.record.get("branch"))
+            ref = f"refs/heads/{branch}" if branch else ""
+            if ref in have:
+                ended[ref] = (have[ref], did,
+                              str(head.record.get("outcome") or view_state(head.record)))
+        if not ended:
+            return
+        there = net.ls_remote(self.ctx.repo, self.remote, sorted(ended))
+        updates = [net.Update(ref, tip, there.get(ref)) for ref, (tip, _, _) in ended.items()
+                   if there.get(ref) != tip]
+        for ref, (_, did, how) in ended.items():
+            self.say(f"dispatch {did}: {how}; branch {ref[len('refs/heads/'):]} published")
         if updates:
             res = net.push(self.ctx.repo, self.remote, updates, atomic=False)
-            for s in res.rejected():
-                self.say(f"publish: {s.ref} {s.summary}")
+            for st in res.rejected():
+                self.say(f"publish: {st.ref} {st.summary}")
 
     def gone_worker(self, owner: str) -> dict[str, Any] | None:
         """How this clone judges worker daemon ``owner`` if it is gone (else None)."""
@@ -128,6 +135,7 @@ class Worker:
             return
         did = str(got.get("id"))
         self.started.append(did)
+        self.running.append(did)
         self.ran.append({"brief": brief, "dispatch": did, "retry_of": retry_of})
         self.say(f"brief {brief}: dispatched {did} here ({words})")
 
@@ -226,8 +234,9 @@ class Worker:
         pending = [s for s in sigstate.list_all(self.ctx.repo, expiry=expiry)
                    if s.get("kind") == "auto_dispatch" and s.get("state") == "pending"]
         by = f"daemon {self.me}"
+        live = self.mine_live() if pending else 0
         for s in pending:
-            if self.mine_live() >= cap:
+            if live >= cap:
                 return
             sid = str(s["id"])
             if brief_status(self.ctx, s.get("brief")) != "planned":
@@ -250,6 +259,8 @@ class Worker:
                 continue
             did = str(got.get("id"))
             self.started.append(did)
+            self.running.append(did)
+            live += 1
             self.ran.append({"brief": brief, "dispatch": did, "signal": sid})
             sigstate.complete(self.ctx.repo, sid, by=by, daemon=self.me,
                               note=f"dispatched {did} by worker daemon {self.me} on "
@@ -329,7 +340,7 @@ def _finish(w: Worker, wait: bool) -> None:
     """A last publish and sync (what finished is not left unpublished), then retire. At the
     end of its ticks (not on a signal) it first gives running attempts up to 30 s to end."""
     deadline = time.monotonic() + (30.0 if wait else 0.0)
-    while w.started and w.mine_live() and time.monotonic() < deadline:
+    while w.running and w.mine_live() and time.monotonic() < deadline:
         time.sleep(0.2)
     try:
         w.publish()

@@ -45,7 +45,8 @@ from typing import Any
 from flowergit.errors import Conflict, FlowerError, UsageError
 from flowergit.ops.context import Ctx
 from flowergit.ops.continuity import news as newsmod
-from flowergit.ops.continuity import turns
+from flowergit.ops.continuity import orchstatus, turns
+from flowergit.procs import identity
 from flowergit.state import baton as bstate
 from flowergit.state import daemons as dstate
 from flowergit.state.daemons import DaemonStore
@@ -253,11 +254,10 @@ class Driver:
 
     # -- status -------------------------------------------------------------------------------
     def write_status(self, state: str) -> None:
-        from flowergit.ops.continuity import orchstatus
-
         head = bstate.read(self.ctx.repo, self.lane)
         orchstatus.write(self.ctx.repo, self.lane, {
             "daemon": self.me, "agent": self.profile.name, "pid": os.getpid(),
+            "ident": identity.of(os.getpid()),
             "lane": self.lane, "state": state, "epoch": head.record.get("epoch") if head else None,
             "turns": self.turns_run, "context_tokens": self.context, "window": self.window,
             "fill": self.fill(), "reset_at": self.reset_at, "session": self.session,
@@ -440,7 +440,6 @@ class Driver:
 
     def finish(self) -> dict[str, Any]:
         from flowergit.ops.continuity import baton as bops
-        from flowergit.ops.continuity import orchstatus
 
         released = False
         if not self.lost and self.me:

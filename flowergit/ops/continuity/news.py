@@ -95,13 +95,11 @@ class News:
             self.note(f"signal {sid}: re-queued (its claimer was gone)")
 
     # -- from the state ----------------------------------------------------------------------
-    def scan(self, ctx: Ctx, sigs: list[dict[str, Any]] | None = None) -> None:
+    def scan(self, ctx: Ctx) -> None:
         """Signals that wait for a decision, and workers that wait for input, not yet told."""
         from flowergit.state import signals as sigstate
 
-        if sigs is None:
-            sigs = sigstate.list_all(ctx.repo, expiry=float(ctx.config.get("signals", "expiry")))
-        for s in sigs:
+        for s in sigstate.list_all(ctx.repo, expiry=float(ctx.config.get("signals", "expiry"))):
             if s.get("state") != "pending" or s.get("kind") in MECHANICAL:
                 continue
             if not self._once(f"signal:{s.get('id')}"):

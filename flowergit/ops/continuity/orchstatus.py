@@ -2,7 +2,8 @@
 without a git call: ``$GIT_COMMON_DIR/flower/orchestrator/<lane>.json``, rewritten by
 ``run --agent`` at every turn and succession, removed when it ends.
 
-A file whose process is gone (a driver that was killed) is reported as ``gone``: the daemon
+A file whose process is gone (a driver that was killed; judged by host, boot, pid and start
+time, so a reused pid is not mistaken for it) is reported as not running: the daemon
 record and the baton, in git, stay the truth; this file only saves ``status`` reading them.
 """
 
@@ -42,18 +43,6 @@ def clear(repo: Repo, lane: str, pid: int) -> None:
             pass
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_one(repo: Repo, path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as f:
@@ -62,7 +51,10 @@ def read_one(repo: Repo, path: str) -> dict[str, Any] | None:
         return None
     if not isinstance(doc, dict):
         return None
-    doc["running"] = _alive(doc.get("pid"))
+    from flowergit.procs import identity
+
+    ident = doc.get("ident")
+    doc["running"] = identity.is_alive(ident if isinstance(ident, dict) else None) is True
     return doc
 
 

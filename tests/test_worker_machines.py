@@ -7,6 +7,8 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,15 +35,21 @@ def seed_repo(tmp_path: Path) -> Path:
     return seed
 
 
+@contextmanager
+def fleet(tmp_path: Path, seed: Path, names: str) -> Iterator[tuple[Path, list[Path]]]:
+    """A bare remote made from ``seed``, served by git daemon; a trusted clone per name."""
+    bare = served_remote(tmp_path, seed)
+    with git_daemon(bare.parent) as url:
+        clones = [clone(tmp_path, f"{url}/proj.git", n) for n in names]
+        for x in clones:
+            assert flower(x, "trust").returncode == 0
+        yield bare, clones
+
+
 @pytest.mark.slow  # four clones, three worker loops, a git daemon
 def test_three_worker_clones_run_each_of_30_briefs_once_and_each_lands_once(
         tmp_path: Path) -> None:
-    seed = seed_repo(tmp_path)
-    bare = served_remote(tmp_path, seed)
-    with git_daemon(bare.parent) as url:
-        a, b, c, d = (clone(tmp_path, f"{url}/proj.git", n) for n in "abcd")
-        for x in (a, b, c, d):
-            assert flower(x, "trust").returncode == 0
+    with fleet(tmp_path, seed_repo(tmp_path), "abcd") as (bare, (a, b, c, d)):
         ids = []
         for k in range(30):
             got = flower_json(a, "brief", "new", f"remote work {k}", "--auto")
@@ -114,11 +122,7 @@ def test_a_worker_machine_killed_mid_attempt_is_retried_elsewhere_once(tmp_path:
     write_exe(tmp_path / "bin" / "worker",
               '#!/bin/sh\nset -e\ncase "$PWD" in */b.flower/*) sleep 300;; esac\n'
               + WORKER.split("\n", 2)[2])
-    bare = served_remote(tmp_path, seed)
-    with git_daemon(bare.parent) as url:
-        a, b, c = (clone(tmp_path, f"{url}/proj.git", n) for n in "abc")
-        for x in (a, b, c):
-            assert flower(x, "trust").returncode == 0
+    with fleet(tmp_path, seed, "abc") as (bare, (a, b, c)):
         n = int(flower_json(a, "brief", "new", "survives its machine", "--auto")["id"])  # type: ignore[index]
         assert flower(a, "brief", "plan", str(n)).returncode == 0
         assert flower(a, "sync").returncode == 0
@@ -172,12 +176,7 @@ def test_a_row_run_on_another_machine_names_it() -> None:
 
 @pytest.mark.slow
 def test_a_claim_whose_worker_died_before_dispatching_is_run_elsewhere(tmp_path: Path) -> None:
-    seed = seed_repo(tmp_path)
-    bare = served_remote(tmp_path, seed)
-    with git_daemon(bare.parent) as url:
-        a, b, c = (clone(tmp_path, f"{url}/proj.git", n) for n in "abc")
-        for x in (a, b, c):
-            assert flower(x, "trust").returncode == 0
+    with fleet(tmp_path, seed_repo(tmp_path), "abc") as (bare, (a, b, c)):
         n = int(flower_json(a, "brief", "new", "claimed, then orphaned", "--auto")["id"])  # type: ignore[index]
         assert flower(a, "brief", "plan", str(n)).returncode == 0
         assert flower(a, "sync").returncode == 0

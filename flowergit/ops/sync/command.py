@@ -31,13 +31,14 @@ import time
 from typing import Any
 
 from flowergit import failpoints
-from flowergit.errors import Conflict, UsageError
+from flowergit.errors import Conflict, FlowerError, UsageError
 from flowergit.gitio import changes, objects, refs
 from flowergit.gitio import remote as net
 from flowergit.gitio.refs import Op
 from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
 from flowergit.ops.sync.base import load_base, locked, save_base
+from flowergit.ops.sync.branches import fetch_attempt_branches
 from flowergit.ops.sync.briefs import reconcile_briefs
 from flowergit.ops.sync.chains import reconcile_records
 from flowergit.ops.sync.ids import reserve_ids
@@ -156,9 +157,6 @@ def sync(ctx: Ctx, remote: str | None = None, *, reserve: int = 0,
             raise Conflict(f"sync with {name} gave up after {rounds} rounds: the remote kept changing",
                            "other clones are pushing right now; run `git flower sync` again",
                            data=report.to_json())
-        from flowergit.errors import FlowerError
-        from flowergit.ops.sync.branches import fetch_attempt_branches
-
         try:
             fetch_attempt_branches(ctx, name, report)
         except FlowerError as e:

@@ -132,12 +132,51 @@ def test_record_chains_extend_and_fast_forward(tmp_path: Path, served) -> None:
     assert remote_refs(bare)[ref] == c2
     assert flower(a, "sync").returncode == 0
     assert git(a, "rev-parse", ref).stdout.strip() == c2
-    # a deletion here, after a sync, travels (inferred from the last synced state)
+    # a ref merely missing here is no deletion: without a tombstone it is copied back
     git(a, "update-ref", "-d", ref)
     assert flower(a, "sync").returncode == 0
-    assert ref not in remote_refs(bare)
-    assert flower(b, "sync").returncode == 0
-    assert git(b, "rev-parse", "-q", "--verify", ref, check=False).returncode != 0
+    assert remote_refs(bare)[ref] == c2
+    assert git(a, "rev-parse", ref).stdout.strip() == c2
+
+
+@pytest.mark.slow
+def test_a_deletion_travels_only_as_a_tombstone(tmp_path: Path, served) -> None:
+    """Signals pruned once over leave tombstones in the same transaction; sync deletes exactly
+    those values on the other side, and brings nothing back."""
+    from flowergit.gitio.repo import discover
+    from flowergit.state import signals, tombstones
+
+    bare, url = served
+    a, b = clone(tmp_path, url, "a"), clone(tmp_path, url, "b")
+    sid = flower_json(a, "signal", "emit", "note")["id"]  # type: ignore[index]
+    assert flower(a, "signal", "claim", sid).returncode == 0
+    assert flower(a, "signal", "complete", sid).returncode == 0
+    keep = flower_json(a, "signal", "emit", "note")["id"]  # type: ignore[index]
+    assert flower(a, "sync").returncode == 0 and flower(b, "sync").returncode == 0
+    sref, cref = f"refs/flower/signals/{sid}", f"refs/flower/claims/{sid}"
+    assert {sref, cref} <= set(remote_refs(bare)) and sref in flower_refs(b)
+    soid = git(a, "rev-parse", sref).stdout.strip()
+    import time
+    assert signals.prune(discover(str(a)), expiry=60, now=time.time() + 7200) == [sid]
+    assert sref not in flower_refs(a)
+    dead = tombstones.read(discover(str(a)), git(a, "rev-parse", tombstones.TOMBS_REF).stdout.strip())
+    assert (sref, soid) in dead and len(dead) == 2
+    got = flower_json(a, "sync")
+    assert set(got["deleted_remote"]) == {sref, cref}  # type: ignore[index]
+    assert sref not in remote_refs(bare) and tombstones.TOMBS_REF in remote_refs(bare)
+    got = flower_json(b, "sync")
+    assert set(got["deleted_local"]) == {sref, cref}  # type: ignore[index]
+    assert sref not in flower_refs(b) and f"refs/flower/signals/{keep}" in flower_refs(b)
+    # the tombstones are plain git: one JSON line per deleted ref
+    lines = git(b, "show", f"{tombstones.TOMBS_REF}:tombstones.jsonl").stdout.splitlines()
+    assert {json.loads(ln)["ref"] for ln in lines} == {sref, cref}
+    # a new clone never sees it
+    c = clone(tmp_path, url, "c")
+    assert sref not in flower_refs(c)
+
+
+def flower_refs(repo: Path) -> str:
+    return git(repo, "for-each-ref", "--format=%(refname)", "refs/flower/").stdout
 
 
 def note_lines(repo: Path, commit: str) -> list[dict[str, object]]:

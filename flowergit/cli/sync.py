@@ -22,7 +22,8 @@ def render_sync(r: dict[str, Any]) -> None:
                     f"{c['theirs']!r} on {r['remote']}; kept {c['ours']!r} (`git flower brief "
                     f"show {c['brief']}`, `git flower brief set {c['brief']} {c['key']}=…`)")
     for ren in r["renumbered"]:
-        output.info(f"renumbered: brief {ren['was']} is now brief {ren['now']} ({ren['why']})")
+        whose = f"{r['remote']}'s brief" if ren.get("which") == "theirs" else "brief"
+        output.info(f"renumbered: {whose} {ren['was']} is now brief {ren['now']} ({ren['why']})")
     b = r["briefs"]
     parts = [f"briefs {b['action']}" + (f" ({b['replayed']} commits re-applied)" if b["replayed"] else "")]
     n_in = len([x for x in r["fetched"]])

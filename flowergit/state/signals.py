@@ -36,7 +36,7 @@ from flowergit.errors import Conflict, NotFound
 from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
-from flowergit.state import records
+from flowergit.state import records, tombstones
 from flowergit.state.ids import name as check_name
 from flowergit.state.ids import token
 from flowergit.state.layout import claim_ref, signal_ref
@@ -464,6 +464,8 @@ def prune(repo: Repo, *, expiry: float, now: float | None = None) -> list[str]:
         done.append(sid)
     if not ops:
         return []
+    ops += tombstones.record(repo, [(o.ref, o.old) for o in ops if o.old is not None],
+                             "signals that are over", now)
     try:
         refs.transaction(repo, ops, f"prune {len(done)} signals that are over")
     except CasLost:

@@ -1,6 +1,6 @@
 """What a clone keeps of a remote between syncs: the base (the remote's flower refs as they
 were after the last successful sync, ``$GIT_COMMON_DIR/flower/sync/<remote>.json``, against
-which deletions are inferred; without it nothing is deleted), and the lock that lets one sync
+which a remote that lost history is noticed), and the lock that lets one sync
 per clone and remote run at a time."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Reconciling the record refs (ids, claims, signals, dispatches, daemons, baton) with a remote.
 
-A ref on one side only is copied, or deleted when the other side deleted it since the last sync
-(known from the base); a chain that extends the other side's is pushed or fast-forwarded; two
+A ref on one side only is copied, or deleted when a tombstone (``state/tombstones.py``) of
+either side names exactly the value it has: a ref that is merely missing is never read as a
+deletion (a remote recreated or rewound would otherwise delete local state); a chain that extends the other side's is pushed or fast-forwarded; two
 different chains: the remote wins, and the local one is kept under ``refs/flower/lost/…`` and
 reported — except a daemon's record, whose heartbeats are sibling commits: the newer record
 (retired, else more beats) wins there (:func:`newer_daemon`).
@@ -18,33 +19,45 @@ from flowergit.ops.context import Ctx
 from flowergit.ops.sync.claims import describe
 from flowergit.ops.sync.model import Report, lost_ref, read_head, syncable
 from flowergit.ops.sync.setup import tracking_ref
-from flowergit.state.layout import FLOWER_REFS
+from flowergit.state import tombstones
+from flowergit.state.layout import FLOWER_REFS, id_ref
+from flowergit.state.tombstones import TOMBS_REF
 
 
-def reconcile_records(ctx: Ctx, remote: str, state: dict[str, str], base: dict[str, str],
+def reconcile_records(ctx: Ctx, remote: str, state: dict[str, str],
                       report: Report) -> tuple[list[Op], list[net.Update]]:
-    """The local ref writes and the pushes that make both sides agree on the record refs."""
+    """The local ref writes and the pushes that make both sides agree on the record refs and
+    their tombstones."""
     repo = ctx.repo
-    local = {n: o for n, o in refs.list_refs(repo, FLOWER_REFS).items() if syncable(n)}
-    rem = {n: o for n, o in state.items() if n.startswith(FLOWER_REFS)}
+    listed = refs.list_refs(repo, FLOWER_REFS)
+    local = {n: o for n, o in listed.items() if syncable(n)}
+    rem = {n: o for n, o in state.items() if n.startswith(FLOWER_REFS) and n != TOMBS_REF}
     ops: list[Op] = []
     pushes: list[net.Update] = []
+    lt, rt = listed.get(TOMBS_REF), state.get(TOMBS_REF)
+    joined = tombstones.union(repo, lt, rt)
+    if joined is not None and joined != lt:
+        ops.append(refs.update(TOMBS_REF, joined, lt))
+    if joined is not None and joined != rt:
+        pushes.append(net.Update(TOMBS_REF, joined, rt))
+    dead = tombstones.read(repo, joined)
+    ours_kept = {id_ref(int(r["was"])) for r in report.renumbered if r.get("which") == "theirs"}
     for name in sorted(set(local) | set(rem)):
-        lo, ro, bo = local.get(name), rem.get(name), base.get(name)
+        lo, ro = local.get(name), rem.get(name)
         if lo == ro:
             continue
         if lo is None:
             assert ro is not None
-            if bo is not None and bo == ro:
-                pushes.append(net.Update(name, None, ro))  # deleted here since the last sync
+            if (name, ro) in dead:
+                pushes.append(net.Update(name, None, ro))  # deleted here on purpose
                 report.deleted_remote.append(name)
             else:
                 ops.append(refs.create(name, ro))
                 report.fetched.append(name)
             continue
         if ro is None:
-            if bo is not None and bo == lo:
-                ops.append(refs.delete(name, lo))  # deleted there since the last sync
+            if (name, lo) in dead:
+                ops.append(refs.delete(name, lo))  # deleted there on purpose
                 report.deleted_local.append(name)
             else:
                 pushes.append(net.Update(name, lo, None))
@@ -54,6 +67,8 @@ def reconcile_records(ctx: Ctx, remote: str, state: dict[str, str], base: dict[s
         elif is_ancestor(repo, lo, ro):
             ops.append(refs.update(name, ro, lo))
             report.fetched.append(name)
+        elif name in ours_kept:  # a published id of ours that keeps its number (replay moved theirs)
+            pushes.append(net.Update(name, lo, ro))
         elif name.startswith(DAEMONS) and (newer := newer_daemon(repo, remote, name)) is not None:
             # beats are siblings on their anchor, not a chain: the newer record wins
             if newer == "ours":

@@ -84,12 +84,13 @@ def caller_id(ctx: Ctx) -> str | None:
     return caller(getattr(ctx, "daemon", None))
 
 
-def baton_fence(ctx: Ctx, remote: str) -> list[net.Update]:
+def baton_fence(ctx: Ctx, remote: str, there: dict[str, str] | None = None) -> list[net.Update]:
     """For a daemon that holds a baton here: a lease on the remote's baton, pushed in the same
-    atomic push as its write. The remote's baton is read first: the same commit as ours, or an
-    older one of our chain (then ours goes along), passes; one that names another holder means
-    this daemon was deposed on the remote (another machine took the lane over): "lost the
-    baton" (exit 4) and nothing is written there."""
+    atomic push as its write. The remote's baton is read first (``there``: the remote's refs
+    as a sync just fetched them, else listed now): the same commit as ours, or an older one of
+    our chain (then ours goes along), passes; one that names another holder means this daemon
+    was deposed on the remote (another machine took the lane over): "lost the baton" (exit 4)
+    and nothing is written there."""
     from flowergit.gitio.history import is_ancestor
     from flowergit.state import baton as bstate
     from flowergit.state.layout import baton_ref
@@ -108,14 +109,17 @@ def baton_fence(ctx: Ctx, remote: str) -> list[net.Update]:
             mine[baton_ref(lane)] = oid
     if not mine:
         return []
-    there = net.ls_remote(ctx.repo, remote, sorted(mine))
+    fetched = there is not None
+    if there is None:
+        there = net.ls_remote(ctx.repo, remote, sorted(mine))
     out = []
     for ref, oid in sorted(mine.items()):
         theirs = there.get(ref)
         if theirs is None or theirs == oid:
             out.append(net.Update(ref, oid, theirs))
             continue
-        net.fetch(ctx.repo, remote, [f"+{ref}:{tracking_ref(remote, ref)}"])
+        if not fetched:
+            net.fetch(ctx.repo, remote, [f"+{ref}:{tracking_ref(remote, ref)}"])
         if is_ancestor(ctx.repo, theirs, oid):
             out.append(net.Update(ref, oid, theirs))  # ours extends it: it goes along
             continue

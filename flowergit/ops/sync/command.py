@@ -17,10 +17,11 @@ bounded. Reconciling never merges state as text:
 * notes (``notes.py``): the union of both sides' JSON lines, in a notes commit whose parents
   are both tips.
 
-Deletions are inferred only against the remote state recorded after the last successful sync
-(``base.py``); without it, nothing is deleted. A remote whose briefs branch does not descend
-from the one recorded there (recreated, rewound, force-pushed) stops the sync before anything
-is written (:func:`lost_history`); ``--republish`` restores it from local state.
+Deletions travel only as tombstones (``state/tombstones.py``), never by absence. The remote
+state recorded after the last successful sync (``base.py``) serves to notice a remote whose
+briefs branch does not descend from the one recorded there (recreated, rewound, force-pushed):
+that stops the sync before anything is written (:func:`lost_history`); ``--republish``
+restores it from local state.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ from flowergit.ops.sync.base import load_base, locked, save_base
 from flowergit.ops.sync.branches import fetch_attempt_branches
 from flowergit.ops.sync.briefs import reconcile_briefs
 from flowergit.ops.sync.chains import reconcile_records
+from flowergit.ops.sync.claims import baton_fence
 from flowergit.ops.sync.ids import reserve_ids
 from flowergit.ops.sync.model import MAX_REFS, Report, show, syncable
 from flowergit.ops.sync.notes import reconcile_notes
 from flowergit.ops.sync.setup import clone_id, resolve, tracking_ref
 from flowergit.state.layout import BRIEFS_REF, FLOWER_REFS, NOTES_REF
+from flowergit.state.tombstones import TOMBS_REF
 
 ROUNDS = 8
 # rejections that are the server's policy (hooks, deny settings), not a lost race
@@ -59,7 +62,7 @@ def _advertised(repo: Repo, remote: str, report: Report) -> dict[str, str]:
     for name, oid in adv.items():
         if len(oid) != hexlen or not all(c in "0123456789abcdef" for c in oid):
             continue
-        if name in (BRIEFS_REF, NOTES_REF) or syncable(name):
+        if name in (BRIEFS_REF, NOTES_REF, TOMBS_REF) or syncable(name):
             out[name] = oid
         elif name.startswith(FLOWER_REFS):
             report.warn(f"skipped remote ref {show(name)}: not a name git flower writes")
@@ -108,6 +111,9 @@ def lost_history(repo: Repo, remote: str, base: dict[str, str], adv: dict[str, s
         return None
     if is_ancestor(repo, seen, now):  # (the round's fetch brought ``now``)
         return None
+    diff = objects.diff_trees(repo, seen, now, "briefs")
+    if diff is not None and all(status == "A" for status, _, _ in diff):
+        return None  # rewritten, yet it holds every brief file this clone saw: nothing lost
     if is_ancestor(repo, now, seen):
         return (f"{remote}'s flower/briefs branch went back to {now[:12]}, older than the "
                 f"{seen[:12]} this clone saw at the last sync: it was rewound (restored from a "
@@ -177,12 +183,15 @@ def _round(ctx: Ctx, remote: str, state: dict[str, str], base: dict[str, str],
     updates: list[net.Update] = []
     after: list[Op] = []  # local ref writes that wait for the push to succeed
     me = clone_id(repo)
+    # a baton holder's sync publishes its decisions: fenced by its baton on the remote, so a
+    # holder deposed there publishes nothing ("lost the baton", exit 4) — a person's sync does
+    fence = baton_fence(ctx, remote, state)
 
     upd, ids_after = reconcile_briefs(ctx, remote, state, me, report, updates)
     if upd is not None:
         updates.append(upd)
     after += ids_after
-    local_ops, rec_updates = reconcile_records(ctx, remote, state, base, report)
+    local_ops, rec_updates = reconcile_records(ctx, remote, state, report)
     updates += rec_updates
     if local_ops:
         refs.transaction(repo, local_ops, f"git flower sync {remote}")
@@ -190,6 +199,9 @@ def _round(ctx: Ctx, remote: str, state: dict[str, str], base: dict[str, str],
     if nupd is not None:
         updates.append(nupd)
 
+    moving = {u.ref for u in updates}
+    if updates:
+        updates += [u for u in fence if u.ref not in moving]
     final = dict(state)
     if updates:
         res = net.push(repo, remote, updates)
@@ -209,7 +221,8 @@ def _round(ctx: Ctx, remote: str, state: dict[str, str], base: dict[str, str],
                 final.pop(u.ref, None)
             else:
                 final[u.ref] = u.new
-            report.pushed.append(u.ref)
+            if u.new != u.expect:  # (a baton fence that held moved nothing)
+                report.pushed.append(u.ref)
         if after:
             refs.transaction(repo, after, f"git flower sync {remote}: ids")
     _mirror(repo, remote, final)

@@ -2,8 +2,11 @@
 
 Sync never merges state as text: each local commit the remote lacks is re-applied as per-file
 operations on the remote tip (same author, same message). A brief's front matter is merged key
-by key and its status never moves backwards; a brief created here under a number the remote
-already uses is renumbered (``Flower-Renumbered: <old> -> <new>`` in the message).
+by key and its status never moves backwards. A brief id is never reassigned once published: a
+brief created here under a number the remote already uses is renumbered only if it was never
+published; if it was published here first (a remote that lost history took in another under its
+number), the remote's brief moves instead (``Flower-Renumbered: <old> -> <new>`` in the
+message either way).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from typing import Any
 
 from flowergit.gitio import objects
 from flowergit.gitio.changes import commits_between, file_changes
+from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
 from flowergit.ops.sync.ids import owner, reserve_ids
-from flowergit.ops.sync.model import BRIEF_PATH, Report
+from flowergit.ops.sync.model import BRIEF_PATH, Report, read_head
 from flowergit.state import brief as codec
 from flowergit.state import tomlcodec
-from flowergit.state.layout import brief_path
+from flowergit.state.layout import brief_path, id_ref
 
 
 def _front(data: bytes) -> dict[str, Any]:
@@ -91,9 +95,26 @@ def merge_brief(base: bytes | None, ours: bytes, theirs: bytes,
     return codec.rewrite(theirs, changes, body), warning, conflicts
 
 
+def published_here(repo: Repo, n: int, me: str) -> bool:
+    """Whether brief id ``n`` was published from this clone: a remote accepted this clone's id
+    claim for it (the local ``refs/flower/ids/<n>`` is only written once one did)."""
+    head = read_head(repo, id_ref(n))
+    return head is not None and head.record.get("clone") == me
+
+
+def _title(data: bytes | None) -> str:
+    try:
+        return str(_front(data or b"").get("title") or "")
+    except (ValueError, UnicodeDecodeError, codec.BriefFormatError):
+        return ""
+
+
 def replay(ctx: Ctx, remote: str, lo: str, ro: str, state: dict[str, str], me: str,
            report: Report) -> tuple[str, int]:
-    """Re-apply each local commit the remote lacks, as per-file operations, on top of ``ro``."""
+    """Re-apply each local commit the remote lacks, as per-file operations, on top of ``ro``.
+    A brief created here under a number the remote uses for another is renumbered if it was
+    never published; one that was published here first keeps its number, and the remote's
+    brief moves instead (both reported in ``report.renumbered`` with ``which``)."""
     repo = ctx.repo
     store = ctx.briefs()
     tip = ro
@@ -129,14 +150,30 @@ def replay(ctx: Ctx, remote: str, lo: str, ro: str, state: dict[str, str], me: s
                     continue
                 if base is None and old_id is not None and old_id not in renum:
                     holder = owner(repo, remote, state, old_id)
-                    if theirs is not None or (holder is not None and holder != me):
+                    if theirs is not None and published_here(repo, old_id, me):
+                        # ours was published first (a remote accepted its id claim): the id
+                        # stays; the brief the remote took in while it lacked history moves
+                        with objects.Batch(repo) as b2:
+                            floor = max(store.max_id(tip, b2), max(renum.values(), default=0)) + 1
+                        n = reserve_ids(ctx, remote, floor)
+                        edits[brief_path(n)] = (objects.MODE_BLOB,
+                                                writer.add("blob", codec.rewrite(theirs, {"id": n})))
+                        why = (f"brief {old_id} was published from this clone first; {remote} "
+                               "took in another under its id while it lacked that history")
+                        report.renumbered.append({"was": old_id, "now": n, "which": "theirs",
+                                                  "title": _title(theirs), "why": why})
+                        report.warn(f"{remote}'s brief {old_id} ({_title(theirs)!r}) was renumbered "
+                                    f"to {n}: {why}")
+                        notes.append(f"Flower-Renumbered: {old_id} -> {n} ({remote}'s)")
+                        theirs = None
+                    elif theirs is not None or (holder is not None and holder != me):
                         with objects.Batch(repo) as b2:
                             floor = max(store.max_id(tip, b2), max(renum.values(), default=0)) + 1
                         n = reserve_ids(ctx, remote, floor)
                         renum[old_id] = n
                         target = brief_path(n)
                         ours = codec.rewrite(ours, {"id": n})
-                        entry = {"was": old_id, "now": n,
+                        entry = {"was": old_id, "now": n, "which": "ours", "title": _title(ours),
                                  "why": f"{remote} already has a brief {old_id}"}
                         report.renumbered.append(entry)
                         report.warn(f"brief {old_id} (created here, never published) was renumbered "

@@ -50,7 +50,10 @@ from flowergit.ops.sync.setup import clone_id, resolve, tracking_ref
 from flowergit.state.layout import BRIEFS_REF, FLOWER_REFS, NOTES_REF
 from flowergit.state.tombstones import TOMBS_REF
 
-ROUNDS = 8
+ROUNDS = 12
+# the pause after a lost round doubles from 50 ms up to this, with jitter: clones that keep
+# colliding spread out instead of giving up together
+MAX_PAUSE = 2.0
 # rejections that are the server's policy (hooks, deny settings), not a lost race
 _POLICY = re.compile(r"hook declined|denied|deny|refusing|not allowed|protected", re.IGNORECASE)
 
@@ -158,7 +161,7 @@ def sync(ctx: Ctx, remote: str | None = None, *, reserve: int = 0,
                     break
             except refs.CasLost:
                 pass  # a local writer moved something under us: re-read and redo
-            time.sleep(min(1.0, 0.05 * (2 ** attempt)) * (0.5 + os.urandom(1)[0] / 255))
+            time.sleep(min(MAX_PAUSE, 0.05 * (2 ** attempt)) * (0.5 + os.urandom(1)[0] / 255))
         else:
             raise Conflict(f"sync with {name} gave up after {rounds} rounds: the remote kept changing",
                            "other clones are pushing right now; run `git flower sync` again",

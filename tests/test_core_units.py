@@ -55,6 +55,30 @@ def test_rewrite_keeps_comments_and_unknown_keys() -> None:
     assert out == b'+++\n# note\nid = 3\ntitle = "t"  # why\nstatus = "done"\n+++\nbody\n'
 
 
+@pytest.mark.parametrize("changes", [{"status": "done"}, {"title": "new \"t\"", "agent": "x"},
+                                     {"conflicts": {"title": {"ours": "a", "theirs": "b"}}},
+                                     {"depends_on": codec.DELETE, "zeta": [1, 2]}])
+def test_a_plain_front_matter_is_edited_as_data_with_the_meaning_tomlkit_gives(changes) -> None:
+    """A front matter in the form git flower writes is edited without tomlkit; the result
+    means exactly what tomlkit's edit of the same text means."""
+    import subprocess
+    import sys
+    import tomllib
+
+    from flowergit.state import tomlcodec
+
+    b = codec.Brief(id=7, title="t", kind="brief", auto_dispatch=True, depends_on=[3],
+                    body="b\n", created="2026-11-20T09:14:03Z")
+    front = codec.render_new(b).split(b"+++\n")[1].decode()
+    fast = tomlcodec.edit(front, changes)
+    slow = tomlcodec.edit(front + "# a comment makes it hand-written\n", changes)
+    assert tomllib.loads(fast) == tomllib.loads(slow)
+    code = ("import sys; from flowergit.state import tomlcodec as t; "
+            f"t.edit({front!r}, {{'status': 'done'}}); print('tomlkit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize("raw", [b"no fence", b"+++\nid = 1\n", b"+++\nid = 0\n+++\n",
                                  b"+++\nid = true\n+++\n", b"+++\nid = 1\nrun = [\"x\"]\n+++\n",
                                  b"+++\nid = 1\ndepends_on = [\"a\"]\n+++\n"])

@@ -84,7 +84,14 @@ HOT = [["brief", "list", "--json"], ["brief", "show", "1", "--json"], ["brief", 
        ["signal", "claim", "--next", "--json"], ["status", "--json"], ["hook-impl", "post-commit"]]
 
 
-@pytest.mark.parametrize("argv", HOT, ids=lambda a: " ".join(a[:2]))
+# commands off the hot list that still skip the typer app (the fast path): they pay for what
+# they do, not for the CLI layer
+LIGHT = [["brief", "set", "1", "kind=bug", "--json"], ["brief", "plan", "1", "--json"],
+         ["brief", "log", "1", "--json"], ["tick", "--json"], ["baton", "show", "--json"],
+         ["doctor", "--json"]]
+
+
+@pytest.mark.parametrize("argv", HOT + LIGHT, ids=lambda a: " ".join(a[:2]))
 def test_hot_commands_import_nothing_heavy(repo: Path, argv: list[str]) -> None:
     flower_json(repo, "brief", "new", "seed")
     flower_json(repo, "signal", "emit", "hot")
@@ -92,7 +99,7 @@ def test_hot_commands_import_nothing_heavy(repo: Path, argv: list[str]) -> None:
             f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
             "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\nsys.exit(rc)\n")
     r = subprocess.run([sys.executable, "-c", code, *argv], cwd=repo, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode in ((0, 4) if argv[0] == "doctor" else (0,)), r.stderr
     assert "HEAVY=\n" in r.stderr, r.stderr
 
 

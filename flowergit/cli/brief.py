@@ -59,6 +59,46 @@ def run_show(*, id: str, json: bool) -> int:
     return emit(briefs.show(Ctx().load(), bid), json, view.brief_show)
 
 
+def _one(id: str, json: bool, what: str, *args: object) -> int:
+    """Run ``ops.briefs.<what>(ctx, id, *args)`` and print the brief it returns."""
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import briefs as view
+    from flowergit.state.ids import brief_id
+
+    bid = brief_id(id)
+    got = getattr(briefs, what)(Ctx().load(), bid, *args)
+    return emit(got, json, view.brief_log if what == "log" else view.brief_show)
+
+
+def run_edit(*, id: str, json: bool) -> int:
+    return _one(id, json, "edit")
+
+
+def run_set(*, id: str, pairs: Sequence[str], json: bool) -> int:
+    return _one(id, json, "set_", list(pairs))
+
+
+def run_plan(*, id: str, json: bool) -> int:
+    return _one(id, json, "plan")
+
+
+def run_log(*, id: str, json: bool) -> int:
+    return _one(id, json, "log")
+
+
+def run_import(*, source: str, json: bool) -> int:
+    from flowergit.cli.common import emit
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import output
+
+    made = briefs.import_(Ctx().load(), source)
+    return emit(made, json, lambda m: output.line(
+        f"imported {len(m)} briefs: {m[0]['id']}-{m[-1]['id']}"))
+
+
 def register(parent: typer.Typer) -> None:
     import typer
 
@@ -110,68 +150,38 @@ def register(parent: typer.Typer) -> None:
         return run_show(id=id, json=json)
 
     @app.command("edit")
+    @fast(run_edit)
     def edit(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
         """Edit a brief in $EDITOR; it is validated before anything is written."""
-        from flowergit.cli.common import emit
-        from flowergit.ops import briefs
-        from flowergit.ops.context import Ctx
-        from flowergit.render import briefs as view
-        from flowergit.state.ids import brief_id
-
-        bid = brief_id(id)
-        return emit(briefs.edit(Ctx().load(), bid), json, view.brief_show)
+        return run_edit(id=id, json=json)
 
     @app.command("set")
+    @fast(run_set)
     def set_(
         id: str = typer.Argument(..., metavar="N"),
         pairs: list[str] = typer.Argument(..., metavar="KEY=VALUE..."),
         json: bool = JSON,
     ) -> int:
         """Set front-matter keys (status, title, kind, auto_dispatch, agent, depends_on, …)."""
-        from flowergit.cli.common import emit
-        from flowergit.ops import briefs
-        from flowergit.ops.context import Ctx
-        from flowergit.render import briefs as view
-        from flowergit.state.ids import brief_id
-
-        bid = brief_id(id)
-        return emit(briefs.set_(Ctx().load(), bid, pairs), json, view.brief_show)
+        return run_set(id=id, pairs=pairs, json=json)
 
     @app.command("plan")
+    @fast(run_plan)
     def plan(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
         """Mark a brief planned (an auto_dispatch brief then emits an auto_dispatch signal)."""
-        from flowergit.cli.common import emit
-        from flowergit.ops import briefs
-        from flowergit.ops.context import Ctx
-        from flowergit.render import briefs as view
-        from flowergit.state.ids import brief_id
-
-        bid = brief_id(id)
-        return emit(briefs.plan(Ctx().load(), bid), json, view.brief_show)
+        return run_plan(id=id, json=json)
 
     @app.command("log")
+    @fast(run_log)
     def log(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
         """A brief's history, from the commits of the briefs branch."""
-        from flowergit.cli.common import emit
-        from flowergit.ops import briefs
-        from flowergit.ops.context import Ctx
-        from flowergit.render import briefs as view
-        from flowergit.state.ids import brief_id
-
-        bid = brief_id(id)
-        return emit(briefs.log(Ctx().load(), bid), json, view.brief_log)
+        return run_log(id=id, json=json)
 
     @app.command("import")
+    @fast(run_import)
     def import_(
         source: str = typer.Argument("-", metavar="[FILE|-]"),
         json: bool = JSON,
     ) -> int:
         """Create briefs from JSON lines ({"title", "body", "kind", "status", …}) in one commit."""
-        from flowergit.cli.common import emit
-        from flowergit.ops import briefs
-        from flowergit.ops.context import Ctx
-        from flowergit.render import output
-
-        made = briefs.import_(Ctx().load(), source)
-        return emit(made, json, lambda m: output.line(
-            f"imported {len(m)} briefs: {m[0]['id']}-{m[-1]['id']}"))
+        return run_import(source=source, json=json)

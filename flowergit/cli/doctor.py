@@ -4,13 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-import typer
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import typer
 
-from flowergit.cli.app_common import FORMAT, JSON, PORCELAIN
+
+def run_doctor(*, fix: bool, lock_age: float, porcelain: bool, fmt: str | None, json: bool) -> int:
+    from flowergit.ops.context import Ctx
+    from flowergit.ops.setup import doctor as ops_doctor
+    from flowergit.render import output
+    from flowergit.render.porcelain import emit_list
+
+    res = ops_doctor.run(Ctx(), fix=fix, lock_age=lock_age)
+
+    def human(findings: list[dict[str, Any]]) -> None:
+        _doctor_human(findings, res)
+
+    if json:
+        output.emit_json(res)
+    else:
+        emit_list(res["findings"], json=False, porcelain_=porcelain, fmt=fmt,
+                  fields=["check", "status", "message", "fix"], human=human)
+    return 4 if res["errors"] else 0
 
 
 def register(app: typer.Typer) -> None:
+    import typer
+
+    from flowergit.cli.app_common import FORMAT, JSON, PORCELAIN, fast
+
     @app.command("doctor")
+    @fast(run_doctor)
     def doctor(
         fix: bool = typer.Option(False, "--fix", help="Apply the fixes that cannot lose anything."),
         lock_age: float = typer.Option(600.0, "--lock-age", metavar="SECONDS",
@@ -22,22 +46,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Check git, the repository, config, trust, refspecs, notes, hooks, locks, worktrees,
         dispatches and merge recovery; each finding names its fix. Exit 4 if any is an error."""
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.setup import doctor as ops_doctor
-        from flowergit.render import output
-        from flowergit.render.porcelain import emit_list
-
-        res = ops_doctor.run(Ctx(), fix=fix, lock_age=lock_age)
-
-        def human(findings: list[dict[str, Any]]) -> None:
-            _doctor_human(findings, res)
-
-        if json:
-            output.emit_json(res)
-        else:
-            emit_list(res["findings"], json=False, porcelain_=porcelain, fmt=fmt,
-                      fields=["check", "status", "message", "fix"], human=human)
-        return 4 if res["errors"] else 0
+        return run_doctor(fix=fix, lock_age=lock_age, porcelain=porcelain, fmt=fmt, json=json)
 
 
 def _doctor_human(findings: list[dict[str, Any]], res: dict[str, Any]) -> None:

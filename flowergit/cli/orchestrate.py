@@ -1,14 +1,29 @@
-"""Top-level `git flower tick` and `git flower run`: the orchestrator's loop."""
+"""Top-level `git flower tick` and `git flower run`: the orchestrator's loop. ``run_tick``
+serves the typer command and the fast path; typer is imported only inside :func:`register`."""
 
 from __future__ import annotations
 
-import typer
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import typer
 
-from flowergit.cli.app_common import JSON
+
+def run_tick(*, lane: str | None, daemon: str | None, json: bool) -> int:
+    from flowergit.cli.common import emit
+    from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import tick as ops
+    from flowergit.render import continuity as view
+
+    return emit(ops.tick(Ctx().load(), lane=lane, daemon=daemon), json, view.tick)
 
 
 def register(app: typer.Typer) -> None:
+    import typer
+
+    from flowergit.cli.app_common import JSON, fast
+
     @app.command("tick")
+    @fast(run_tick)
     def tick(
         lane: str = typer.Option(None, "--lane", "-l", help="The lane (default: main)."),
         daemon: str = typer.Option(None, "--daemon", metavar="ID",
@@ -17,12 +32,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """One orchestrator iteration: dispatch auto_dispatch signals within the cap, reap,
         retire stale signals, merge finished briefs if [merge] auto; prints what it did."""
-        from flowergit.cli.common import emit
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.continuity import tick as ops
-        from flowergit.render import continuity as view
-
-        return emit(ops.tick(Ctx().load(), lane=lane, daemon=daemon), json, view.tick)
+        return run_tick(lane=lane, daemon=daemon, json=json)
 
     @app.command("run")
     def run(

@@ -75,39 +75,31 @@ def _live_dispatches(ctx: Ctx) -> tuple[int, set[int]]:
 
 
 def _brief_statuses(ctx: Ctx, briefs: Any) -> dict[int, str | None]:
-    """The status of each brief in ``briefs`` (None: no such brief, or one that does not
-    parse), read in one ``cat-file --batch`` whatever their number: what tidying a queue of
-    signals needs without one git process per signal."""
-    from flowergit.gitio import objects
-    from flowergit.state import brief as codec
-    from flowergit.state.layout import BRIEFS_REF, brief_path
-
+    """The status of each brief in ``briefs`` (None: no such brief), from the list cache's
+    records: one read of the cache when it is current, the cost of the change otherwise —
+    whatever the number of signals, no git process and no TOML parse per brief. A brief whose
+    file does not parse is left out, to be read on its own and fail as a single read would."""
     ids: list[int] = []
     for b in briefs:
         try:
             n = int(b)
         except (ValueError, TypeError):
             continue
-        if n > 0 and n not in ids:
+        if n > 0:
             ids.append(n)
     out: dict[int, str | None] = {}
     if not ids:
         return out
-    with objects.Batch(ctx.repo) as batch:
-        got = batch.get_many([f"{BRIEFS_REF}:{brief_path(n)}" for n in ids])
-    for n, item in zip(ids, got):
-        if item is None or item[1] != "blob":
-            out[n] = None
-            continue
-        try:
-            out[n] = codec.parse(item[2], f"brief {n}").status
-        except UsageError:
-            pass  # left out: read on its own, to fail as a single read would
+    have = {int(r["id"]): str(r["status"]) for r in ctx.briefs().all(ctx.warn)}
+    for n in ids:
+        st = have.get(n)
+        if st != "broken":
+            out[n] = st
     return out
 
 
 class _TidyReads:
-    """What tidying reads, once per tick: brief statuses for every signal in one batch, each
+    """What tidying reads, once per tick: brief statuses for every signal from the list cache, each
     lane's baton and each claimer's liveness once, not once per signal."""
 
     def __init__(self, ctx: Ctx, sigs: list[dict[str, Any]]) -> None:

@@ -296,3 +296,59 @@ def test_brief_new_is_five_git_processes_and_still_refuses_a_checked_out_briefs_
     # a linked worktree in the middle of being added (no HEAD yet) holds nothing
     (repo / ".git" / "worktrees" / "half-made").mkdir(parents=True)
     flower_json(repo, "brief", "new", "allowed")
+
+
+def commit_to_briefs(repo: Path, edits: dict[str, str | None], message: str) -> None:
+    """A plain-git commit on flower/briefs (as a person or another tool makes): path -> text,
+    None deletes the file."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "scratch-index")}
+    run = lambda *a, **kw: subprocess.run(["git", *a], cwd=repo, env=env, check=True,  # noqa: E731
+                                          capture_output=True, **kw)
+    run("read-tree", "flower/briefs")
+    for path, text in edits.items():
+        if text is None:
+            run("rm", "--cached", "-q", path)
+        else:
+            blob = run("hash-object", "-w", "--stdin", input=text.encode()).stdout.decode().strip()
+            run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+    tree = run("write-tree").stdout.decode().strip()
+    tip = run("rev-parse", "flower/briefs").stdout.decode().strip()
+    new = run("commit-tree", tree, "-p", tip, "-m", message).stdout.decode().strip()
+    run("update-ref", "refs/heads/flower/briefs", new, tip)
+
+
+@pytest.mark.slow  # a few dozen commands
+def test_a_spliced_list_cache_equals_one_built_from_scratch(repo: Path) -> None:
+    """Changes small enough to be spliced into the list cache (edits, new briefs, files removed
+    or broken by hand, several at once) give exactly the list a cache built from nothing gives,
+    with the same counts; the cache's header finds every line by the lengths it records."""
+    cache = repo / ".git" / "flower" / "cache" / "briefs.json"
+    grow(repo, 30, 0, 0)
+
+    def check() -> None:
+        got = flower(repo, "brief", "list", "--json").stdout
+        counts = json.loads(cache.read_bytes().split(b"\n", 1)[0])["counts"]
+        cache.unlink()
+        assert flower(repo, "brief", "list", "--json").stdout == got
+        assert json.loads(cache.read_bytes().split(b"\n", 1)[0])["counts"] == counts
+        lines = cache.read_bytes().split(b"\n")
+        assert json.loads(lines[0])["lens"] == [len(x) for x in lines[1:3]] and lines[3:] == [b""]
+
+    check()
+    flower_json(repo, "brief", "set", "1", "status=planned")  # the first record
+    check()
+    flower_json(repo, "brief", "set", "30", "title=the last one ✓")  # the last
+    check()
+    flower_json(repo, "brief", "new", "thirty-one")  # appended
+    check()
+    commit_to_briefs(repo, {"briefs/0000/7.md": None, "briefs/0000/8.md": None,
+                            "briefs/0000/9.md": "+++\nid = 9\ntitle = [broken\n+++\n",
+                            "briefs/0000/50.md": "+++\nid = 50\ntitle = \"by hand\"\n+++\n"},
+                     "several at once, by hand")
+    check()
+    rows = {b["id"]: b["status"] for b in flower_json(repo, "brief", "list")}  # type: ignore[union-attr]
+    assert 7 not in rows and 8 not in rows and rows[9] == "broken" and rows[50] == "draft"
+    commit_to_briefs(repo, {f"briefs/0000/{n}.md": None for n in range(1, 32) if n not in (7, 8)},
+                     "all but one gone")
+    check()
+    assert [b["id"] for b in flower_json(repo, "brief", "list")] == [50]  # type: ignore[union-attr]

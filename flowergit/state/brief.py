@@ -101,6 +101,9 @@ def _key_line(front: bytes, key: str) -> int | None:
 class Brief:
     """One brief: its front matter fields, keys git flower does not know (``extra``), the body."""
 
+    __slots__ = ("id", "title", "kind", "status", "auto_dispatch", "agent", "depends_on",
+                 "created", "run", "extra", "body")  # an import holds 100,000 of them
+
     def __init__(self, id: int, title: str, kind: str = "brief", status: str = "draft",
                  auto_dispatch: bool = False, agent: str | None = None,
                  depends_on: list[int] | None = None, created: str | None = None,

@@ -23,8 +23,10 @@ def is_ancestor(repo: Repo, a: str, b: str) -> bool:
     return res.returncode == 0
 
 
-def first_parents(repo: Repo, rng: str) -> list[str]:
-    res = repo.git(["rev-list", "--first-parent", "--end-of-options", rng])
+def first_parents(repo: Repo, rng: str, limit: int = 0) -> list[str]:
+    """The first-parent chain of ``rng``, newest first (at most ``limit`` commits, if given)."""
+    res = repo.git(["rev-list", "--first-parent", *([f"--max-count={limit}"] if limit else []),
+                    "--end-of-options", rng])
     return [o for o in res.out.split() if o]
 
 

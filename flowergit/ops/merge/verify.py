@@ -118,14 +118,17 @@ def _is_path(base: str, p: str) -> bool:
 
 
 def _landing_merge(ctx: Ctx, commit: str, tip: str) -> str | None:
-    """The first-parent commit of ``tip`` that brought ``commit`` in."""
+    """The first-parent commit of ``tip`` that brought ``commit`` in: the oldest one that
+    descends from it. Those form the newest stretch of the first-parent chain, and there are
+    no more of them than descendants of ``commit``, so the chain is read only that far: the
+    cost follows the line's age, not the length of the history."""
     repo = ctx.repo
-    fp = history.first_parents(repo, tip)
-    fps = set(fp)
-    if commit in fps:
+    desc = history.ancestry_path(repo, commit, tip)
+    fp = history.first_parents(repo, tip, limit=len(desc) + 1)
+    if commit in fp:
         return commit
-    desc = set(history.ancestry_path(repo, commit, tip))
+    within = set(desc)
     for c in reversed(fp):  # oldest first
-        if c in desc:
+        if c in within:
             return c
     return None

@@ -14,8 +14,10 @@ and prints the median and spread next to
   repository holding 1,000 items), measured in the same run, taking turns with git flower;
 
 as ratios, with the budget met or missed. `--sweep` adds how the hot commands' cost grows with
-the number of briefs (100 → 10,000) and of dispatches and signals (10 → 1,000). Figures are
-printed; nothing here asserts on time.
+the number of briefs (100 → 10,000) and of dispatches and signals (10 → 1,000). Then every
+other command against its bare-git floor and `why` against `git blame -L` in the same repository
+(bench/bench_scale.py); `--big` adds 100,000 briefs. Figures are printed; nothing here asserts
+on time.
 """
 
 from __future__ import annotations
@@ -435,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peer", dest="peer", action="store_false",
                     help="skip the peer (no network needed)")
     ap.add_argument("--sweep", action="store_true", help="also measure cost against size")
+    ap.add_argument("--big", action="store_true",
+                    help="also 100,000 briefs: import, list warm and after a change, status, "
+                         "with peak memory (bench/bench_scale.py; a few minutes)")
     ap.add_argument("--markdown", type=Path, help="also write the results table to this file")
     ap.add_argument("--json", type=Path, help="also write the raw samples to this file")
     ap.add_argument("--doc", type=Path, metavar="MD",
@@ -499,6 +504,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"budgets: {sum(r.verdict is True for r in rows)} met, {len(missed)} missed"
           + (f" ({', '.join(missed)})" if missed else "")
           + (f", {len(unmeasured)} not measured ({', '.join(unmeasured)})" if unmeasured else ""))
+    import bench_scale
+
+    what = (f"{sc['briefs']:,} briefs, {sc['dispatches']:,} dispatch records, "
+            f"{sc['signals']:,} signals")
+    print("\n" + bench_scale.floors(repo, reps, what))
+    print("\n" + bench_scale.why_rows(repo, reps, sc["commits"]))
+    if a.big:
+        print("\n" + bench_scale.big(reps))
     text_sweep = None
     if a.sweep:
         sizes = (100, 1_000, 10_000) if a.scale == "full" else (10, 100)

@@ -23,17 +23,23 @@ def is_ancestor(repo: Repo, a: str, b: str) -> bool:
     return res.returncode == 0
 
 
-def first_parents(repo: Repo, rng: str, limit: int = 0) -> list[str]:
-    """The first-parent chain of ``rng``, newest first (at most ``limit`` commits, if given)."""
-    res = repo.git(["rev-list", "--first-parent", *([f"--max-count={limit}"] if limit else []),
-                    "--end-of-options", rng])
+def first_parents(repo: Repo, rng: str) -> list[str]:
+    res = repo.git(["rev-list", "--first-parent", "--end-of-options", rng])
     return [o for o in res.out.split() if o]
 
 
-def ancestry_path(repo: Repo, commit: str, tip: str) -> list[str]:
-    res = repo.git(["rev-list", "--ancestry-path", "--end-of-options", f"{commit}..{tip}"],
-                   check=False)
-    return [o for o in res.out.split() if o]
+def descendants_with_parents(repo: Repo, commit: str, tip: str) -> dict[str, list[str]]:
+    """Each commit of ``commit..tip`` that descends from ``commit`` (``--ancestry-path``), with
+    its parents in order: enough to follow ``tip``'s first-parent chain as far as it descends
+    from ``commit``, in one walk."""
+    res = repo.git(["rev-list", "--ancestry-path", "--parents", "--end-of-options",
+                    f"{commit}..{tip}"], check=False)
+    out: dict[str, list[str]] = {}
+    for line in res.out.splitlines():
+        parts = line.split()
+        if parts:
+            out[parts[0]] = parts[1:]
+    return out
 
 
 def subject(repo: Repo, commit: str) -> str:

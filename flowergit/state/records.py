@@ -62,6 +62,11 @@ def diagnose(repo: Repo, ref: str) -> str | None:
 
 def _judge(repo: Repo, oid: str) -> str | None:
     top, record = objects.read_few(repo, [oid, f"{oid}:{RECORD}"])
+    return _verdict(oid, top, record)
+
+
+def _verdict(oid: str, top: tuple[str, str, bytes] | None,
+             record: tuple[str, str, bytes] | None) -> str | None:
     if top is None:
         return f"it names object {oid[:12]}, which is missing from this repository"
     if top[1] != "commit":
@@ -77,12 +82,19 @@ def _judge(repo: Repo, oid: str) -> str | None:
 
 def corrupt(repo: Repo) -> list[tuple[str, str, str]]:
     """(ref, object id, what is wrong) of every corrupt record-chain ref (for ``doctor``)."""
-    out = []
+    pairs = []
     for ln in refs.read_many(repo, CHAINS, check=False):
         name, _, oid = ln.strip().partition(" ")
-        if not oid:
-            continue
-        what = _judge(repo, oid)
+        if oid:
+            pairs.append((name, oid))
+    # one `cat-file --batch` for them all; where git stopped early (a corrupt object), the
+    # answers left are None: those refs are judged again one by one
+    got = objects.read_few(repo, [n for _, oid in pairs for n in (oid, f"{oid}:{RECORD}")])
+    out = []
+    for i, (name, oid) in enumerate(pairs):
+        top, record = got[2 * i], got[2 * i + 1]
+        what = _verdict(oid, top, record) if top is not None and record is not None \
+            else _judge(repo, oid)
         if what is not None:
             out.append((name, oid, what))
     return out

@@ -94,13 +94,17 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
         commit = history.commit_of(repo, _check_rev(what))
         if commit is None:
             raise NotFound(f"no commit or path {what!r}")
-    landing = _landing_merge(ctx, commit, tip) if tip else None
     found = None
-    for c in [x for x in (commit, landing) if x]:
-        recs = [r for r in notes.read(repo, c) if r.get("kind") == "merge"]
-        if recs:
-            found = (c, recs[-1])
-            break
+    landing: str | None
+    own = [r for r in notes.read(repo, commit) if r.get("kind") == "merge"]
+    if own:  # it carries its own provenance: no need to look for the merge that landed it
+        found, landing = (commit, own[-1]), commit
+    else:
+        landing = _landing_merge(ctx, commit, tip) if tip else None
+        if landing is not None and landing != commit:
+            recs = [r for r in notes.read(repo, landing) if r.get("kind") == "merge"]
+            if recs:
+                found = (landing, recs[-1])
     out: dict[str, Any] = {"query": what, "commit": commit, "path": path, "line": line,
                            "merge": found[0] if found else landing,
                            "provenance": found[1] if found else None,
@@ -118,17 +122,19 @@ def _is_path(base: str, p: str) -> bool:
 
 
 def _landing_merge(ctx: Ctx, commit: str, tip: str) -> str | None:
-    """The first-parent commit of ``tip`` that brought ``commit`` in: the oldest one that
-    descends from it. Those form the newest stretch of the first-parent chain, and there are
-    no more of them than descendants of ``commit``, so the chain is read only that far: the
-    cost follows the line's age, not the length of the history."""
-    repo = ctx.repo
-    desc = history.ancestry_path(repo, commit, tip)
-    fp = history.first_parents(repo, tip, limit=len(desc) + 1)
-    if commit in fp:
+    """The first-parent commit of ``tip`` that brought ``commit`` in: ``commit`` itself when it
+    is on that chain, else the merge whose later parent led to it. One walk of the commits
+    that descend from ``commit`` (with their parents), so the cost follows the line's age, not
+    the length of the history."""
+    if commit == tip:
         return commit
-    within = set(desc)
-    for c in reversed(fp):  # oldest first
-        if c in within:
+    parents = history.descendants_with_parents(ctx.repo, commit, tip)
+    c = tip
+    while c in parents:
+        first = parents[c][0] if parents[c] else None
+        if first == commit:
+            return commit
+        if first not in parents:
             return c
+        c = first
     return None

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Scale: every command against its bare-git floor at 10,000 briefs, the list cache and import
+at 100,000, and `why` in a long history against `git blame -L`.
+
+    python bench/bench_scale.py [--reps 7] [--big] [--commits 30000]
+
+* **floors** (10,000 briefs, 1,000 dispatch records, 1,000 signals): each command's CPU time
+  (user + system of the process and its children, median of cold runs taken in turns with its
+  floor) against its floor: `python -c pass` plus the very git commands it started (read from
+  GIT_TRACE and run bare, one after the other). The peak RSS of one run is printed beside.
+* **100k** (with `--big`): `brief import` of 10,000 and of 100,000 briefs; `brief list --json`
+  warm at 10,000 and at 100,000, and at 100,000 right after one `brief set`; `status`. Wall
+  time and peak RSS of each process.
+* **why** (`--commits N`, default 30,000): `git flower why FILE:LINE` for the newest and the
+  oldest line of a file in an N-commit first-parent history, against `git blame -L` of that line.
+
+Figures and ratios only; nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build  # noqa: E402
+from common import env, flower_exe, import_briefs, init_repo, precompile, scratch, table  # noqa: E402
+
+PY = [sys.executable, "-c", "pass"]
+
+
+def measure(cmd: Sequence[str], cwd: Path, *, stdout: int = subprocess.DEVNULL) -> tuple[float, float, int]:
+    """(wall s, CPU s, peak RSS KiB) of one process and the children it waited for."""
+    t = time.perf_counter()
+    p = subprocess.Popen(list(cmd), cwd=cwd, env=env(), stdout=stdout, stderr=subprocess.DEVNULL)
+    if stdout == subprocess.PIPE:
+        assert p.stdout is not None
+        for _ in iter(lambda: p.stdout.read(1 << 16), b""):  # type: ignore[union-attr]
+            pass
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+
+
+def cpu_of(fn: Callable[[], None]) -> float:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fn()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def traced(cmd: Sequence[str], cwd: Path) -> list[list[str]]:
+    """The git commands ``cmd`` started (from GIT_TRACE), as argv lists."""
+    fd, path = tempfile.mkstemp(prefix="flower-bench-trace-", dir=cwd.parent)
+    os.close(fd)
+    try:
+        e = env()
+        e["GIT_TRACE"] = path
+        subprocess.run(list(cmd), cwd=cwd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out = []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if "trace: built-in: git " in line:
+                    out.append(shlex.split(line.split("trace: built-in: ", 1)[1]))
+        return out
+    finally:
+        os.unlink(path)
+
+
+def run(cmd: Sequence[str], cwd: Path) -> Callable[[], None]:
+    def go() -> None:
+        subprocess.run(list(cmd), cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    return go
+
+
+def chain(cmds: Sequence[Sequence[str]], cwd: Path) -> Callable[[], None]:
+    def go() -> None:
+        for c in cmds:
+            subprocess.run(list(c), cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    return go
+
+
+def turns(cases: dict[str, Callable[[], None]], reps: int) -> dict[str, list[float]]:
+    """CPU seconds of each case, taking turns (a, b, a, b, …) after one warm-up each."""
+    for fn in cases.values():
+        fn()
+    out: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(reps):
+        for k, fn in cases.items():
+            out[k].append(cpu_of(fn))
+    return out
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.1f}"
+
+
+FLOOR_COMMANDS: list[tuple[str, ...]] = [
+    ("brief", "set", "7", "kind=bug"), ("brief", "show", "7"), ("doctor",), ("ps", "--all"),
+    ("tick",), ("status",), ("signal", "list"), ("daemon", "list"), ("baton", "show"),
+]
+
+
+def scale_repo(briefs: int) -> Path:
+    """A repository with ``briefs`` briefs, a tenth as many dispatch records and signals."""
+    repo = init_repo(scratch("flower-scale-") / "repo")
+    import_briefs(repo, briefs)
+    build.dispatches(repo, briefs // 10, briefs=briefs)
+    build.signals(repo, briefs // 10)
+    return repo
+
+
+def floors(repo: Path, reps: int, what: str) -> str:
+    fl = flower_exe()
+    rows = []
+    for argv in FLOOR_COMMANDS:
+        cmd = [*fl, *argv]
+        run(cmd, repo)()  # the cache and anything lazily made are in place
+        calls = traced(cmd, repo)
+        got = turns({"cmd": run(cmd, repo), "floor": chain([PY, *calls], repo)}, reps)
+        c, f = statistics.median(got["cmd"]), statistics.median(got["floor"])
+        rss = measure(cmd, repo)[2]
+        rows.append([" ".join(argv), ms(c), ms(f), f"{c / f:.2f}x", str(len(calls)),
+                     f"{rss / 1024:.1f}"])
+        if argv[:2] == ("brief", "set"):
+            run([*fl, "brief", "set", "7", "kind=brief"], repo)()
+    return (f"Every command against its floor ({what}): CPU ms (median of "
+            f"{reps} cold runs, in turns with the floor)\n"
+            + table(rows, ["command", "CPU ms", "floor ms", "ratio", "git procs", "peak MiB"]))
+
+
+def big(reps: int) -> str:
+    fl = flower_exe()
+    lines = {}
+    rows = []
+    for n in (10_000, 100_000):
+        repo = init_repo(scratch("flower-scale-") / f"repo{n}")
+        src = repo.parent / "briefs.jsonl"
+        src.write_text("".join(f'{{"title": "brief {i}", "body": "spec {i}\\n"}}\n' for i in range(n)))
+        wall, _, rss = measure([*fl, "brief", "import", str(src)], repo)
+        lines[n] = (repo, wall)
+        rows.append([f"brief import of {n:,}", ms(wall), "", f"{rss / 1024:.1f}"])
+        run([*fl, "brief", "list", "--json"], repo)()
+    ratio = lines[100_000][1] / lines[10_000][1]
+    rows.append(["import 100k / import 10k", "", f"{ratio:.1f}x", ""])
+    warm: dict[int, list[float]] = {}
+    for n, (repo, _) in lines.items():
+        samples = [measure([*fl, "brief", "list", "--json"], repo, stdout=subprocess.PIPE)
+                   for _ in range(reps)]
+        warm[n] = [s[0] for s in samples]
+        rows.append([f"brief list --json, warm, {n:,}", ms(statistics.median(warm[n])), "",
+                     f"{max(s[2] for s in samples) / 1024:.1f}"])
+    rows.append(["list 100k / list 10k", "",
+                 f"{statistics.median(warm[100_000]) / statistics.median(warm[10_000]):.2f}x", ""])
+    repo = lines[100_000][0]
+    after, after_rss = [], 0
+    for i in range(reps):
+        run([*fl, "brief", "set", str(100 + i), "kind=bug"], repo)()
+        w, _, r = measure([*fl, "brief", "list", "--json"], repo, stdout=subprocess.PIPE)
+        after.append(w)
+        after_rss = max(after_rss, r)
+    rows.append(["brief list --json after one set, 100k", ms(statistics.median(after)),
+                 f"{statistics.median(after) / statistics.median(warm[100_000]):.2f}x warm",
+                 f"{after_rss / 1024:.1f}"])
+    st = [measure([*fl, "status"], repo) for _ in range(reps)]
+    rows.append(["status, 100k", ms(statistics.median(s[0] for s in st)), "",
+                 f"{max(s[2] for s in st) / 1024:.1f}"])
+    return ("Wall ms (median of " + str(reps) + " runs) and peak RSS of each process\n"
+            + table(rows, ["case", "wall ms", "ratio", "peak MiB"]))
+
+
+def why_rows(repo: Path, reps: int, commits: int) -> str:
+    """``repo`` has a first-parent history of ``commits`` commits on top of its first one
+    (``build.history`` after ``init_repo``): the newest line is the one the last commit wrote,
+    the oldest is README.md's, untouched since the first commit."""
+    newest = f"src/f{(commits - 1) % 100:02d}.txt"
+    fl = flower_exe()
+    rows = []
+    for label, path in (("newest", newest), ("oldest", "README.md")):
+        cases = {"why": run([*fl, "why", f"{path}:1"], repo),
+                 "blame": run(["git", "blame", "--porcelain", "-L", "1,1", "HEAD", "--", path],
+                              repo)}
+        got = turns(cases, reps)
+        w, b = statistics.median(got["why"]), statistics.median(got["blame"])
+        rows.append([f"why {path}:1 ({label} line)", ms(w), ms(b), f"{w / b:.2f}x"])
+    return (f"`why` in a {commits:,}-commit history: CPU ms, median of {reps}, in turns\n"
+            + table(rows, ["case", "why ms", "git blame -L ms", "ratio"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--briefs", type=int, default=10_000)
+    ap.add_argument("--big", action="store_true", help="also 100,000 briefs (a few minutes)")
+    ap.add_argument("--commits", type=int, default=30_000)
+    ap.add_argument("--only", choices=["floors", "big", "why"])
+    a = ap.parse_args(argv)
+    precompile()
+    if a.only in (None, "floors"):
+        what = f"{a.briefs:,} briefs, {a.briefs // 10:,} dispatch records and signals"
+        print(floors(scale_repo(a.briefs), a.reps, what), flush=True)
+    if a.big or a.only == "big":
+        print(big(a.reps), flush=True)
+    if a.only in (None, "why"):
+        repo = init_repo(scratch("flower-scale-") / "why")
+        build.history(repo, a.commits, notes=True)
+        print(why_rows(repo, a.reps, a.commits), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

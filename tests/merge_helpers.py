@@ -42,7 +42,7 @@ def suite_moving_main(repo: Path) -> str:
 
 def setup_repo(tmp: Path, *, suite: str = SUITE, timeout: int = 60,
                local_only: tuple[str, ...] = ("solo.yml",), track_solo: bool = True,
-               object_format: str = "sha1") -> Path:
+               object_format: str = "sha1", release: str | None = None) -> Path:
     repo = make_repo(tmp / "repo", object_format=object_format)
     exe = write_exe(tmp / "bin" / "fake-suite", suite.replace("/usr/bin/env python3", sys.executable))
     if track_solo:
@@ -56,6 +56,8 @@ def setup_repo(tmp: Path, *, suite: str = SUITE, timeout: int = 60,
     cfg = re.sub(r"(?ms)^\[merge\].*?(?=^\[|\Z)", "", cfg)
     cfg += f'\n[suite]\ncommand = ["{exe}", "{{junit}}"]\ntimeout = {timeout}\n'
     cfg += "\n[merge]\nlocal_only = [" + ", ".join(f'"{p}"' for p in local_only) + "]\n"
+    if release is not None:  # when the worker worktree goes: "background" (default), "inline"
+        cfg += f'release = "{release}"\n'
     (repo / ".flower.toml").write_text(cfg)
     git(repo, "add", ".flower.toml")
     git(repo, "commit", "-qm", "flower config")

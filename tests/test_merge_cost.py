@@ -41,7 +41,7 @@ def _lock(repo: Path, bid: int) -> Path:
 
 
 def test_one_green_merge_starts_a_fixed_lower_number_of_git_processes(tmp_path: Path) -> None:
-    repo = setup_repo(tmp_path)
+    repo = setup_repo(tmp_path, release="inline")  # every step in this process, to be counted
     bid = finished(repo, "green work", {"agent.txt": "work\n", "src/new.py": "x = 1\n"})
     wt = _lock(repo, bid)
     dirty_local_state(repo)

@@ -26,7 +26,9 @@ def merge_one(r: dict[str, Any]) -> None:
                     f"{r['merge'][:12]}: {counts(r.get('suite'))}{cached}")
         if r.get("stashed"):
             output.line("  your overlapping local edits were set aside and re-applied")
-        if r.get("released"):
+        if r.get("released") == "background":
+            output.line("  worker worktree being released in the background")
+        elif r.get("released"):
             output.line("  worker worktree released")
         for w in r.get("warnings") or []:
             output.line(f"  warning: {w}")

@@ -32,6 +32,12 @@ def _bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else "expected true or false"
 
 
+def _one_of(*choices: str) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in choices else "expected " + " or ".join(f'"{c}"' for c in choices)
+    return check
+
+
 def _int(lo: int, hi: int = 2**31) -> Check:
     def check(v: Any) -> str | None:
         if not isinstance(v, int) or isinstance(v, bool):
@@ -159,7 +165,8 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "remote": _str,
     },
     "suite": {"command": _argv, "timeout": _num(1), "env": _strmap},
-    "merge": {"local_only": _local_only, "auto": _bool},
+    "merge": {"local_only": _local_only, "auto": _bool,
+              "release": _one_of("background", "inline")},
     "baton": {"lease": _num(1)},
     "signals": {"expiry": _num(1)},
     "hooks": {"strict": _bool},
@@ -175,7 +182,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "flower": {"target": "main", "worktrees": "../{repo}.flower", "max_parallel": 4,
                "default_agent": "script", "max_brief_bytes": 4 * 1024 * 1024, "remote": ""},
     "suite": {"command": ["pytest", "-q", "--junitxml={junit}"], "timeout": 1800, "env": {}},
-    "merge": {"local_only": [], "auto": False},
+    # the worker worktree of a landed merge is removed by a forked copy, off the merge's path
+    "merge": {"local_only": [], "auto": False, "release": "background"},
     "baton": {"lease": 60},
     "signals": {"expiry": 86400},
     "hooks": {"strict": False},

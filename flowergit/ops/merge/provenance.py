@@ -5,6 +5,7 @@ worktree released; once landed, all of it (with the anchor's deletion) in one re
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ def provenance(ctx: Ctx, plan: Plan, suite: Attestation | None) -> Provenance:
 
 
 def close_landed(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLine]],
-                 io: MergeIo | None = None) -> bool:
+                 io: MergeIo | None = None) -> bool | str:
     """The last step of a landed merge, as one ref transaction: the brief turns ``merged``
     (the briefs commit is its log entry), the dispatch record says ``merged``, the provenance
     note (and the suite's attestation) is appended to ``refs/notes/flower`` and
@@ -101,7 +102,7 @@ def close_landed(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLin
                 w.flush()
                 try:
                     refs.transaction(ctx.repo, ops, message)
-                    return bool(state["released"])
+                    return _released(ctx, j, state)
                 except CasLost:
                     pass  # someone wrote meanwhile: the store's own loop re-reads and retries
     finally:
@@ -121,6 +122,14 @@ def close_landed(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLin
         released = _finish_dispatch(ctx, j["dispatch"], j["merge"], j["into"])
         drop_anchor(ctx, op, j.get("anchor"))
         return released
+    return _released(ctx, j, state)
+
+
+def _released(ctx: Ctx, j: JournalEntry, state: dict[str, Any]) -> bool | str:
+    """Once the closing transaction is in: start releasing the worker worktree, if any."""
+    path = state.get("release")
+    if isinstance(path, str):
+        return release_later(ctx, str(j["dispatch"]), path)
     return bool(state["released"])
 
 
@@ -165,8 +174,13 @@ def _merged_record(ctx: Ctx, merge: str, into: str, rec: dict[str, Any],
                    state: dict[str, Any]) -> dict[str, Any] | None:
     """The dispatch record once merged (None: it says so already); releases the worker
     worktree first (safe to repeat: a removed worktree counts as released)."""
+    from flowergit.procs.spawn import can_fork
+
     wt = rec.get("worktree")
-    if isinstance(wt, str) and wt:
+    if (isinstance(wt, str) and wt and os.path.isdir(wt) and can_fork()
+            and ctx.config.get("merge", "release") == "background"):
+        state["release"] = wt  # after the landing, off the merge's path (:func:`release_later`)
+    elif isinstance(wt, str) and wt:  # now, and the record says how it went
         state["released"] = worktrees.release(ctx.repo, wt)
     if rec.get("state") == "merged" and rec.get("merge_commit") == merge:
         return None
@@ -174,7 +188,40 @@ def _merged_record(ctx: Ctx, merge: str, into: str, rec: dict[str, Any],
             "merged_at": suite_ops.utc_now(), "worktree_released": state["released"]}
 
 
-def _finish_dispatch(ctx: Ctx, dispatch: str, merge: str, into: str) -> bool:
+def release_later(ctx: Ctx, dispatch: str, path: str) -> bool | str:
+    """Release the worker worktree of a landed merge without holding the merge up: removing a
+    checkout of 20,000 files takes longer than the whole merge. A forked copy of this process
+    removes it (clean trees only, as :func:`worktrees.release`) and then records
+    ``worktree_released`` on the dispatch; its output goes to ``flower/logs/release.log``.
+    "background" when that copy was started; where forking is not safe (threads running) it
+    is done here and the result returned. (With ``[merge] release = "inline"`` the worktree is
+    released before the dispatch record is written, and this is not called.)"""
+    from flowergit.procs import spawn
+
+    brief, attempt = (int(x) for x in dispatch.split("."))
+    repo = ctx.repo
+
+    def release() -> int:
+        if not worktrees.release(repo, path):
+            print(f"dispatch {dispatch}: {path} has changes; kept (locked)")
+            return 1
+
+        def mark(rec: dict[str, Any]) -> dict[str, Any] | None:
+            return None if rec.get("worktree_released") else {**rec, "worktree_released": True}
+
+        try:
+            DispatchStore(repo).update(brief, attempt, mark, "worker worktree released")
+        except NotFound:
+            pass
+        return 0
+
+    if not spawn.can_fork():
+        return release() == 0
+    spawn.fork_detached(release, cwd=repo.common_dir, log=repo.state_path("logs", "release.log"))
+    return "background"
+
+
+def _finish_dispatch(ctx: Ctx, dispatch: str, merge: str, into: str) -> bool | str:
     brief, attempt = (int(x) for x in dispatch.split("."))
     store = DispatchStore(ctx.repo)
     state: dict[str, Any] = {"released": False}
@@ -183,6 +230,9 @@ def _finish_dispatch(ctx: Ctx, dispatch: str, merge: str, into: str) -> bool:
                      f"merged into {into}")
     except NotFound:  # no record (removed by hand): nothing to mark
         pass
+    path = state.get("release")
+    if isinstance(path, str):
+        return release_later(ctx, dispatch, path)
     return bool(state["released"])
 
 

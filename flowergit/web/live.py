@@ -1,0 +1,111 @@
+"""What makes the pages live: a watch on the flower refs, and the streams the browser follows.
+
+- :class:`Watcher` reads a digest of every flower ref (``ops.watch.refs_version``) every
+  quarter second, in a thread, and counts a new version whenever it changes: a brief filed from
+  the CLI, a dispatch record its supervisor moved, a signal, a baton's beat, a merge, or refs a
+  sync brought in from another clone. Pages listen to ``/events`` and fetch their live part
+  again on each version, so they follow any change within a second.
+- :func:`log_stream` follows an attempt's log as it grows (``ops.dispatch.workers.log_since``)
+  and ends once the attempt has.
+- A merge started here reports its progress through :mod:`flowergit.web.jobs`.
+
+Every stream is server-sent events; what it carries is text, which the page's script inserts
+as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import re
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from flowergit.ops.context import Ctx
+
+POLL = 0.25  # seconds between two readings of the refs
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean(text: str) -> str:
+    """Terminal output as plain text: colour and cursor sequences dropped, carriage returns
+    and other control characters (but newline and tab) shown as nothing or U+FFFD."""
+    text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("\ufffd", text)
+
+
+class Watcher:
+    """Counts versions of the flower refs of one repository."""
+
+    def __init__(self, cwd: str, *, poll: float = POLL) -> None:
+        self.cwd = cwd
+        self.poll = poll
+        self.version = 0
+        self._digest: str | None = None
+        self._changed: asyncio.Event | None = None
+        self._stop = threading.Event()
+
+    def read(self) -> str:
+        from flowergit.ops import watch
+
+        return watch.refs_version(Ctx(self.cwd))
+
+    async def run(self) -> None:
+        """Poll until :meth:`stop`; wake every waiter on each change."""
+        self._changed = asyncio.Event()
+        while not self._stop.is_set():
+            try:
+                digest = await asyncio.to_thread(self.read)
+            except Exception:  # a repository mid-repair, a lock: try again next time
+                digest = None
+            if digest is not None and digest != self._digest:
+                if self._digest is not None:
+                    self.version += 1
+                self._digest = digest
+                self._changed.set()
+                self._changed = asyncio.Event()
+            await asyncio.sleep(self.poll)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self, seen: int, timeout: float) -> int:
+        """The version once it is past ``seen`` (or as it is after ``timeout`` seconds)."""
+        if self.version == seen and self._changed is not None:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                pass
+        return self.version
+
+
+async def change_stream(watcher: Watcher) -> AsyncIterator[dict[str, Any]]:
+    """``change`` events: one each time the flower refs have changed."""
+    seen = watcher.version
+    yield {"event": "hello", "data": str(seen)}
+    while True:
+        now = await watcher.wait(seen, 15.0)
+        if now != seen:
+            seen = now
+            yield {"event": "change", "data": str(now)}
+
+
+async def log_stream(cwd: str, target: str, pos: int = 0,
+                     poll: float = 0.2) -> AsyncIterator[dict[str, Any]]:
+    """``log`` events with what the attempt's log gained, then ``end`` once it has ended."""
+    from flowergit.ops.dispatch import workers
+
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    while True:
+        data, ended = await asyncio.to_thread(workers.log_since, Ctx(cwd), target, pos)
+        pos += len(data)
+        text = decoder.decode(data, final=ended)
+        if text:
+            yield {"event": "log", "data": clean(text), "id": str(pos)}
+        if ended:
+            yield {"event": "end", "data": "ended"}
+            return
+        if not data:
+            await asyncio.sleep(poll)

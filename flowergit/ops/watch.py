@@ -73,15 +73,11 @@ WATCHED = ("refs/heads/", "refs/flower/", "refs/notes/flower")
 def refs_version(ctx: Ctx) -> str:
     """A digest of every ref git flower keeps its state in (briefs, attempt branches and the
     target, dispatch records, signals, claims, daemons, batons, notes): it changes whenever
-    any of that changes, here or in a clone that synced. One ``for-each-ref``, or libgit2's
-    reading of the refs in a process that enabled it (``gitio.libgit``)."""
+    any of that changes, here or in a clone that synced. One ``for-each-ref`` (libgit2 reads
+    these no faster in a long-lived process: bench/bench_web.py)."""
     import hashlib
 
-    from flowergit.gitio import libgit
+    from flowergit.gitio import refs
 
-    lines = libgit.ref_lines(ctx.repo, WATCHED)
-    if lines is None:
-        from flowergit.gitio import refs
-
-        lines = refs.read_many(ctx.repo, WATCHED)
+    lines = refs.read_many(ctx.repo, WATCHED)
     return hashlib.sha1("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()

@@ -171,3 +171,16 @@ def build(cwd: str, session: Session, *, origins: set[str], hosts: list[str],
                     exception_handlers={404: pages.not_found})
     app.state.web = state
     return app
+
+
+def warm(cwd: str) -> None:
+    """Before the URL is printed: the briefs list cache filled (a cold one costs seconds at
+    10,000 briefs, once) and the templates compiled, so the first page opens as fast as the
+    next."""
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.web import render
+
+    briefs.list_(Ctx(cwd, warn=lambda m: None).load())
+    for name in render.env().list_templates():
+        render.env().get_template(name)

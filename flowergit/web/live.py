@@ -1,7 +1,8 @@
 """What makes the pages live: a watch on the flower refs, and the streams the browser follows.
 
 - :class:`Watcher` reads a digest of every flower ref (``ops.watch.refs_version``) every
-  quarter second, in a thread, and counts a new version whenever it changes: a brief filed from
+  quarter second while a page listens, in a thread, and counts a new version whenever it
+  changes: a brief filed from
   the CLI, a dispatch record its supervisor moved, a signal, a baton's beat, a merge, or refs a
   sync brought in from another clone. Pages listen to ``/events`` and fetch their live part
   again on each version, so they follow any change within a second.
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from flowergit.ops.context import Ctx
@@ -37,14 +39,23 @@ def clean(text: str) -> str:
 
 
 class Watcher:
-    """Counts versions of the flower refs of one repository."""
+    """Counts versions of the flower refs of one repository, while some page listens.
+
+    A reading costs what listing the refs costs: a few milliseconds with packed refs, tens
+    with a thousand loose ones (bench/bench_web.py). So the refs are read only while a page
+    follows ``/events``, and never more often than every ``poll`` seconds nor with more than a
+    third of the time spent reading; a page is told of a change within a second either way."""
+
+    MAX_GAP = 0.75  # seconds: the longest wait between two readings while a page listens
 
     def __init__(self, cwd: str, *, poll: float = POLL) -> None:
         self.cwd = cwd
         self.poll = poll
         self.version = 0
+        self.listeners = 0
         self._digest: str | None = None
         self._changed: asyncio.Event | None = None
+        self._listening: asyncio.Event | None = None
         self._stop = threading.Event()
 
     def read(self) -> str:
@@ -54,22 +65,43 @@ class Watcher:
 
     async def run(self) -> None:
         """Poll until :meth:`stop`; wake every waiter on each change."""
+        import time
+
         self._changed = asyncio.Event()
+        self._listening = asyncio.Event()
         while not self._stop.is_set():
+            if not self.listeners:
+                self._listening.clear()
+                await self._listening.wait()
+            t = time.monotonic()
             try:
-                digest = await asyncio.to_thread(self.read)
+                digest: str | None = await asyncio.to_thread(self.read)
             except Exception:  # a repository mid-repair, a lock: try again next time
                 digest = None
+            cost = time.monotonic() - t
             if digest is not None and digest != self._digest:
                 if self._digest is not None:
                     self.version += 1
                 self._digest = digest
                 self._changed.set()
                 self._changed = asyncio.Event()
-            await asyncio.sleep(self.poll)
+            await asyncio.sleep(min(max(self.poll, 2 * cost), self.MAX_GAP))
 
     def stop(self) -> None:
         self._stop.set()
+        if self._listening is not None:
+            self._listening.set()
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[None]:
+        """While a page follows the changes."""
+        self.listeners += 1
+        if self._listening is not None:
+            self._listening.set()
+        try:
+            yield
+        finally:
+            self.listeners -= 1
 
     async def wait(self, seen: int, timeout: float) -> int:
         """The version once it is past ``seen`` (or as it is after ``timeout`` seconds)."""
@@ -83,13 +115,14 @@ class Watcher:
 
 async def change_stream(watcher: Watcher) -> AsyncIterator[dict[str, Any]]:
     """``change`` events: one each time the flower refs have changed."""
-    seen = watcher.version
-    yield {"event": "hello", "data": str(seen)}
-    while True:
-        now = await watcher.wait(seen, 15.0)
-        if now != seen:
-            seen = now
-            yield {"event": "change", "data": str(now)}
+    with watcher.listening():
+        seen = watcher.version
+        yield {"event": "hello", "data": str(seen)}
+        while True:
+            now = await watcher.wait(seen, 15.0)
+            if now != seen:
+                seen = now
+                yield {"event": "change", "data": str(now)}
 
 
 async def log_stream(cwd: str, target: str, pos: int = 0,

@@ -65,8 +65,7 @@ def serve(cwd: str, *, host: str = "127.0.0.1", port: int = 0, token_file: str |
     """Serve the repository at ``cwd`` until interrupted."""
     import uvicorn
 
-    from flowergit.gitio import libgit
-    from flowergit.web.app import build
+    from flowergit.web.app import build, warm
 
     session = check_address(host, port, token_file)
     sock = bind(host, port)
@@ -76,8 +75,8 @@ def serve(cwd: str, *, host: str = "127.0.0.1", port: int = 0, token_file: str |
         names |= {"127.0.0.1", "localhost", "::1"}
     hosts = sorted(names | {f"[{n}]" for n in names if ":" in n})
     origins = {f"http://{h}:{port}" for h in hosts if h.count(":") < 2}
-    libgit.enable()  # a long-lived reader: refs and records from libgit2 (bench/bench_web.py)
     app = build(cwd, session, origins=origins, hosts=hosts if is_loopback(host) else ["*"])
+    warm(cwd)
     url = url_of(host, port, session)
     (say or _print)(f"git flower web: serving {cwd}\nopen {url}\n(Ctrl-C stops it)")
     if open_browser:

@@ -235,8 +235,11 @@ def merge(request: Request) -> Response:
 
 
 def merge_events(request: Request) -> Response:
-    """``progress`` events while this server's merge of the brief runs, then ``end``."""
+    """While this server's merge of the brief runs: ``progress`` events with the gate's lines
+    and ``suite`` events with what the suite's log gained; then ``end``."""
     import asyncio
+
+    from flowergit.ops.merge import suite
 
     try:
         n = number(request.path_params["n"])
@@ -244,19 +247,47 @@ def merge_events(request: Request) -> Response:
         return failed(request, e)
     st = web_state(request)
 
+    def suite_log(since: float) -> str | None:
+        logs = suite.logs_of_merges(Ctx(st.cwd).load(), n)
+        import os
+
+        return logs[0] if logs and os.path.getmtime(logs[0]) >= since - 1 else None
+
     async def events() -> Any:
-        sent = -1
+        sent = 0
+        log: str | None = None
+        pos = 0
         while True:
             job = st.jobs.get(n)
-            if job is None or job.done:
+            if job is None:
+                yield {"event": "end", "data": "none"}
+                return
+            done = job.done  # read before the last lines, so none is missed
+            for line in job.lines[sent:]:
+                yield {"event": "progress", "data": json.dumps(line)}
+            sent = len(job.lines)
+            if log is None:
+                log = await asyncio.to_thread(suite_log, job.started)
+            if log is not None:
+                data = await asyncio.to_thread(read_from, log, pos)
+                if data:
+                    pos += len(data)
+                    yield {"event": "suite", "data": json.dumps(clean(data.decode("utf-8", "replace")))}
+            if done:
                 yield {"event": "end", "data": "done"}
                 return
-            if len(job.lines) != sent:
-                sent = len(job.lines)
-                yield {"event": "progress", "data": json.dumps(job.lines[-1] if job.lines else "")}
             await asyncio.sleep(0.2)
 
     return EventSourceResponse(events(), ping=15)
+
+
+def read_from(path: str, pos: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(pos)
+            return f.read(1 << 20)
+    except OSError:
+        return b""
 
 
 # -- the fleet and the signals ------------------------------------------------------------

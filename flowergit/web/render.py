@@ -97,7 +97,7 @@ def diff_html(patch: str) -> Markup:
     patch is escaped by Pygments or :func:`html.escape`."""
     lines = patch.split("\n")
     if len(lines) > MAX_HIGHLIGHT_LINES:
-        return Markup("".join(f'<span class="dl">{html.escape(ln)}</span>\n' for ln in lines))
+        return Markup("".join(f'<span class="dm">{html.escape(ln)}</span>' for ln in lines))
     out: list[str] = []
     lexer: Any = None
     in_hunk = False
@@ -114,7 +114,7 @@ def diff_html(patch: str) -> Markup:
             out.append(f'<span class="{kind}">{html.escape(ln[0])}{_code(lexer, ln[1:])}</span>')
         else:
             out.append(f'<span class="dm">{html.escape(ln)}</span>')
-    return Markup("\n".join(out))
+    return Markup("".join(out))  # one block per line (the stylesheet): no newline between
 
 
 @lru_cache(maxsize=1)

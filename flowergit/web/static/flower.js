@@ -41,6 +41,10 @@
     var es = new EventSource(el.getAttribute("data-stream"));
     es.addEventListener("log", function (e) { onData(JSON.parse(e.data)); });
     es.addEventListener("progress", function (e) { onData(JSON.parse(e.data)); });
+    es.addEventListener("suite", function (e) {
+      var pre = document.getElementById("suite-log");
+      if (pre) { pre.appendChild(document.createTextNode(JSON.parse(e.data))); }
+    });
     es.addEventListener("end", function () { es.close(); if (onEnd) { onEnd(); } });
   }
 
@@ -57,12 +61,11 @@
     var job = document.getElementById("job");
     var progress = document.getElementById("progress");
     if (!job || !progress || !job.getAttribute("data-stream")) { return; }
-    var seen = progress.textContent;
+    progress.textContent = "";  // the stream tells every line from the first
+    var suite = document.getElementById("suite-log");
+    if (suite) { suite.textContent = ""; }
     follow(job, function (line) {
-      if (line && seen.indexOf(line) === -1) {
-        progress.appendChild(document.createTextNode(line + "\n"));
-        seen += line + "\n";
-      }
+      progress.appendChild(document.createTextNode(line + "\n"));
     }, function () {
       document.body.dispatchEvent(new CustomEvent("flower-merge-end"));
     });

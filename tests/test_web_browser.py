@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, flower
 from web_helpers import HOSTILE, Site, serve_site
 
 
@@ -163,6 +163,11 @@ def test_the_fleet_in_a_browser(site: Site, browser: Any, tmp_path: Path) -> Non
     assert site.cli("signal", "emit", "review", "--brief", n, "--data", "by=web").returncode == 0
     a.goto(f"{site.base}/fleet")
     expect(a.locator("#baton")).to_contain_text("nobody")
+    did = site.cli_json("daemon", "checkin", "--role", "orchestrator")["id"]  # type: ignore[index]
+    r = flower(site.repo, "baton", "take", env={**site.env, "FLOWER_DAEMON": str(did)})
+    assert r.returncode == 0, r.stderr
+    expect(a.locator("#baton")).to_contain_text("held")  # live, from the CLI
+    expect(a.locator("#daemons")).to_contain_text("orchestrator")
     shot(a, "fleet")
     a.goto(f"{site.base}/signals")
     expect(a.locator("#signals")).to_contain_text("review")

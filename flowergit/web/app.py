@@ -62,6 +62,10 @@ class Gate:
                 csrf = req.headers.get(CSRF_HEADER)
                 if csrf is None:
                     body = await _read_body(receive)
+                    if len(body) > MAX_BODY:
+                        await PlainTextResponse("413 the form is too large",
+                                                status_code=413)(scope, receive, send)
+                        return
                     receive = _replay(body)
                     csrf = _form_field(req.headers.get("content-type", ""), body, "csrf")
                 ok = action_allowed(s, cookie=cookie, csrf=csrf, authorization=auth,

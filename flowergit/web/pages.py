@@ -50,10 +50,11 @@ def ctx_for(request: Request, warnings: list[str]) -> Ctx:
     return Ctx(web_state(request).cwd, warn=warnings.append).load()
 
 
-def number(text: str, what: str = "brief") -> int:
+def number(text: str) -> int:
+    """A brief's number from the URL, by the id grammar (``١٢`` is no number: usage, 400)."""
     from flowergit.state.ids import brief_id
 
-    return brief_id(text) if what == "brief" else 0
+    return brief_id(text)
 
 
 def not_found(request: Request, exc: Exception) -> Response:

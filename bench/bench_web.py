@@ -12,6 +12,8 @@ records under refs/flower/, starts `git flower web` on it and measures
 * board (browser): with Debian's Chromium on PATH (driven by Playwright, no browser download),
   the board's first contentful paint and the load event, as the browser's own performance
   timeline reports them, from a fresh page each time;
+* live: from the end of a `brief new` at the terminal to the ``change`` event that tells an
+  open page (its ``/events`` stream) to fetch itself again;
 * fleet read: what the fleet page reads (``ops.status.status``: every dispatch record), in
   one long-lived process, spawning git against libgit2;
 * refs listing: what the server reads up to four times a second to notice a change
@@ -78,6 +80,24 @@ def fetch(url: str) -> float:
     with urllib.request.urlopen(url, timeout=60) as r:
         r.read()
     return time.perf_counter() - t
+
+
+def live_latency(base: str, token: str, repo: Path, reps: int) -> list[float]:
+    """Seconds from the end of a `brief new` at the terminal to the ``change`` event an open
+    page's stream gets."""
+    req = urllib.request.Request(base + "/events", headers={"Cookie": f"flower_session={token}"})
+    out = []
+    with urllib.request.urlopen(req, timeout=60) as stream:
+        assert stream.readline().startswith(b"event: hello")
+        time.sleep(1.0)  # the watcher has read the refs once since the stream opened
+        for i in range(reps):
+            subprocess.run([*flower_exe(), "brief", "new", f"live {i}"], cwd=repo, env=env(),
+                           check=True, stdout=subprocess.DEVNULL)
+            t = time.perf_counter()
+            while not stream.readline().startswith(b"event: change"):
+                pass
+            out.append(time.perf_counter() - t)
+    return out
 
 
 def browser_paint(url: str, reps: int) -> tuple[list[float], list[float]] | None:
@@ -171,6 +191,8 @@ def main() -> int:
             first = fetch(url)
             warm = [fetch(url) for _ in range(a.reps)]
             paint = browser_paint(url, a.reps)
+            base, token = url.split("/?token=")
+            live = live_latency(base, token, repo, a.reps)
         finally:
             server.terminate()
             server.wait(10)
@@ -187,6 +209,8 @@ def main() -> int:
                          f"{min(paint[1]) * 1000:.1f}-{max(paint[1]) * 1000:.1f}"])
         else:
             rows.append(["board, browser", "not measured: no chromium or playwright", ""])
+        rows.append(["a change at the terminal to a page's event", f"{statistics.median(live) * 1000:.1f}",
+                     f"{min(live) * 1000:.1f}-{max(live) * 1000:.1f}"])
         for k, xs in digest.items():
             rows.append([f"refs listing, {k}", f"{statistics.median(xs) * 1000:.2f}",
                          f"{min(xs) * 1000:.2f}-{max(xs) * 1000:.2f}"])

@@ -337,3 +337,34 @@ def test_send_answers_a_waiting_agent_and_stop_stops_one(site: Site, tmp_path: P
     row = site.cli_json("ps")
     states = {r["id"]: r["state"] for r in row}  # type: ignore[union-attr]
     assert states[ids[1]] == "stopped", states
+
+
+@pytest.mark.slow  # benchmark
+def test_the_web_benchmark_runs_at_small_scale(tmp_path: Path) -> None:
+    env = dict(os.environ)  # the default TMPDIR: Chromium's socket path must stay short
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_web.py"), "--briefs", "30",
+                        "--refs", "5", "--reps", "1"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for row in ("board, server: first request", "board, browser", "a change at the terminal",
+                "refs listing, spawned", "refs listing, libgit2", "board first paint:"):
+        assert row in r.stdout, (row, r.stdout)
+
+
+def test_a_red_suite_refuses_the_merge_in_the_page(site: Site) -> None:
+    r = site.post("/briefs", {"title": "breaks the suite"})
+    n = r.headers["location"].rsplit("/", 1)[1]
+    steps = json.dumps([["sh", "-c", "echo broken > BREAK"]])
+    assert site.cli("brief", "set", n, f"run={steps}").returncode == 0
+    assert site.post(f"/briefs/{n}/dispatch").status == 303
+    assert site.cli("wait", n, "--timeout", "60").returncode == 0
+    before = site.cli_json("why", "main")
+    r = site.post(f"/briefs/{n}/merge", htmx=True)
+    assert r.status == 200 and r.headers["hx-redirect"] == f"/merge/{n}", r.body
+    page = until(lambda: (lambda b: b if "Refused" in b else None)(site.get(f"/merge/{n}").body),
+                 timeout=60, what="the merge to end")
+    assert "<strong>tests_failed</strong>" in page
+    assert '<p class="counts" id="counts">10 tests: 7 passed, 1 failed, 2 skipped' in page
+    assert "7 passed, 1 failed, 2 skipped" in page  # the suite's own log
+    assert site.cli_json("why", "main") == before  # nothing landed
+    assert site.cli_json("brief", "show", n)["status"] == "done"  # type: ignore[index]

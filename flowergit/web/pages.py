@@ -218,8 +218,9 @@ def merge_view(request: Request, n: int, warnings: list[str]) -> dict[str, Any]:
         warnings.append(e.message)
     counts = None
     if view is not None:
-        got = (view["result"] or {}).get("suite") if view["result"] else \
-            (view["error"] or {}).get("data")
+        # a merge's result, or a red suite's refusal, carries the suite's attestation
+        got = (view["result"] or (view["error"] or {}).get("data") or {})
+        got = got.get("suite") if isinstance(got, dict) else None
         counts = got if isinstance(got, dict) and "tests" in got else None
     return {"b": b, "latest": latest, "job": view, "counts": counts, "log_text": log_text, "failing": failing,
             "provenance": provenance}

@@ -189,6 +189,19 @@ def test_the_events_stream_tells_of_a_change_made_from_the_cli(site: Site) -> No
         proc.wait()
 
 
+def test_a_page_that_starts_listening_late_learns_of_a_change_made_before(site: Site) -> None:
+    """The gap between a page's render and its stream: a change made in it is not lost."""
+    shown = re.search(r'data-version="(\d+)"', site.get("/").body)[1]  # type: ignore[index]
+    assert site.cli("brief", "new", "made before the page listened").returncode == 0
+    r = subprocess.run(["curl", "-sN", "--max-time", "3", "-H",
+                        f"Cookie: flower_session={site.token}", f"{site.base}/events"],
+                       capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    hello = lines.index(next(ln for ln in lines if ln.startswith("event: hello")))
+    assert lines[hello + 1].startswith("data: ")
+    assert lines[hello + 1].removeprefix("data: ").strip() != shown, r.stdout
+
+
 # -- the command's own refusals ---------------------------------------------------------------
 def test_a_host_other_than_loopback_needs_explicit_auth(repo: Path) -> None:
     r = flower(repo, "web", "--host", "0.0.0.0")

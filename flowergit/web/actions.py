@@ -51,7 +51,7 @@ async def act(request: Request, op: Callable[[Ctx, dict[str, str]], str]) -> Res
             return HTMLResponse(render.page("error_box.html", error=e.to_json()),
                                 status_code=status)
         return HTMLResponse(render.page("error.html", error=e.to_json(), title="refused",
-                                        csrf=st.session.csrf, live_url="", path="",
+                                        csrf=st.session.csrf, live_url="", path="", version="",
                                         warnings=warnings), status_code=status)
     if htmx:
         return Response(status_code=200, headers={"HX-Redirect": url})

@@ -2,7 +2,7 @@
 
 - :class:`Watcher` reads a digest of every flower ref (``ops.watch.refs_version``) every
   quarter second while a page listens, in a thread, and counts a new version whenever it
-  changes: a brief filed from
+  changes (each page is rendered with the version it shows): a brief filed from
   the CLI, a dispatch record its supervisor moved, a signal, a baton's beat, a merge, or refs a
   sync brought in from another clone. Pages listen to ``/events`` and fetch their live part
   again on each version, so they follow any change within a second.
@@ -39,12 +39,15 @@ def clean(text: str) -> str:
 
 
 class Watcher:
-    """Counts versions of the flower refs of one repository, while some page listens.
+    """Counts versions of the flower refs of one repository.
 
     A reading costs what listing the refs costs: a few milliseconds with packed refs, tens
-    with a thousand loose ones (bench/bench_web.py). So the refs are read only while a page
-    follows ``/events``, and never more often than every ``poll`` seconds nor with more than a
-    third of the time spent reading; a page is told of a change within a second either way."""
+    with a thousand loose ones (bench/bench_web.py). So the refs are read once at the start,
+    then only while a page follows ``/events``, never more often than every ``poll`` seconds
+    nor with more than a third of the time spent reading; a page is told of a change within a
+    second either way. A page that starts to listen is answered after a reading begun after it
+    asked (:meth:`fresh`), with the version then: if that is not the version the page was
+    rendered at, something changed in between, and the page fetches itself again."""
 
     MAX_GAP = 0.75  # seconds: the longest wait between two readings while a page listens
 
@@ -54,7 +57,10 @@ class Watcher:
         self.version = 0
         self.listeners = 0
         self._digest: str | None = None
+        self._started = 0  # readings begun
+        self._done = 0  # the last reading finished
         self._changed: asyncio.Event | None = None
+        self._read: asyncio.Event | None = None
         self._listening: asyncio.Event | None = None
         self._stop = threading.Event()
 
@@ -64,15 +70,17 @@ class Watcher:
         return watch.refs_version(Ctx(self.cwd))
 
     async def run(self) -> None:
-        """Poll until :meth:`stop`; wake every waiter on each change."""
+        """Poll until :meth:`stop`; wake every waiter on each change and each reading."""
         import time
 
-        self._changed = asyncio.Event()
-        self._listening = asyncio.Event()
+        self._changed, self._read, self._listening = asyncio.Event(), asyncio.Event(), asyncio.Event()
         while not self._stop.is_set():
-            if not self.listeners:
+            if self._started and not self.listeners:
                 self._listening.clear()
                 await self._listening.wait()
+                continue
+            self._started += 1
+            me = self._started
             t = time.monotonic()
             try:
                 digest: str | None = await asyncio.to_thread(self.read)
@@ -85,6 +93,9 @@ class Watcher:
                 self._digest = digest
                 self._changed.set()
                 self._changed = asyncio.Event()
+            self._done = me
+            self._read.set()
+            self._read = asyncio.Event()
             await asyncio.sleep(min(max(self.poll, 2 * cost), self.MAX_GAP))
 
     def stop(self) -> None:
@@ -103,6 +114,22 @@ class Watcher:
         finally:
             self.listeners -= 1
 
+    async def fresh(self, timeout: float = 5.0) -> int:
+        """The version after a reading begun after this call (or as it is after ``timeout``)."""
+        import time
+
+        target = self._started + 1
+        deadline = time.monotonic() + timeout
+        while self._done < target and self._read is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._read.wait(), left)
+            except TimeoutError:
+                break
+        return self.version
+
     async def wait(self, seen: int, timeout: float) -> int:
         """The version once it is past ``seen`` (or as it is after ``timeout`` seconds)."""
         if self.version == seen and self._changed is not None:
@@ -114,9 +141,10 @@ class Watcher:
 
 
 async def change_stream(watcher: Watcher) -> AsyncIterator[dict[str, Any]]:
-    """``change`` events: one each time the flower refs have changed."""
+    """``hello`` with the version once the refs were read after the page asked, then a
+    ``change`` event each time the flower refs have changed."""
     with watcher.listening():
-        seen = watcher.version
+        seen = await watcher.fresh()
         yield {"event": "hello", "data": str(seen)}
         while True:
             now = await watcher.wait(seen, 15.0)

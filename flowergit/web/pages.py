@@ -37,7 +37,7 @@ def show(request: Request, template: str, *, status: int = 200, **data: Any) -> 
     live = request.url.path + ("?" + urlencode(query) if query else "")
     data.setdefault("warnings", [])
     text = render.page(template, csrf=st.session.csrf, live_url=live, path=request.url.path,
-                       **data)
+                       version=st.watcher.version, **data)
     return HTMLResponse(text, status_code=status)
 
 

@@ -23,13 +23,20 @@
   });
 
   var state = document.getElementById("live-state");
+  // the version of the refs the page shows; a stream that starts (or starts again) at another
+  // one means something changed meanwhile
+  var version = document.body.getAttribute("data-version") || "";
+  function changed() { document.body.dispatchEvent(new CustomEvent("flower-change")); }
   function connect() {
     var es = new EventSource("/events");
-    es.addEventListener("hello", function () {
+    es.addEventListener("hello", function (e) {
       if (state) { state.classList.add("on"); state.classList.remove("off"); }
+      if (version !== "" && e.data !== version) { changed(); }
+      version = e.data;
     });
-    es.addEventListener("change", function () {
-      document.body.dispatchEvent(new CustomEvent("flower-change"));
+    es.addEventListener("change", function (e) {
+      version = e.data;
+      changed();
     });
     es.onerror = function () {
       if (state) { state.classList.add("off"); state.classList.remove("on"); }

@@ -39,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import env, flower_exe, import_briefs, init_repo, precompile, scratch, side_by_side, table  # noqa: E402
+from common import (env, flower_exe, import_briefs, init_repo, precompile, scratch,  # noqa: E402
+                    side_by_side, table)
 
 
 def add_records(path: Path, n: int) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, flower, until
-from web_helpers import HOSTILE, Site, serve_site, start_web
+from web_helpers import HOSTILE, Site, serve_site, start_web, zombies
 
 from flowergit.web.state import STATUS
 
@@ -97,8 +97,9 @@ def test_hostile_text_is_text_on_every_page(site: Site) -> None:
     steps = json.dumps([["sh", "-c", f"echo '{HOSTILE}'; echo '{HOSTILE}' > hostile.txt"]])
     assert site.cli("brief", "set", n, f"run={steps}").returncode == 0
     assert site.cli("signal", "emit", "note", "--brief", n, "--data", f"why={HOSTILE}").returncode == 0
-    assert site.cli("dispatch", n).returncode == 0
+    assert site.post(f"/briefs/{n}/dispatch").status == 303  # its supervisor: the server's child
     assert site.cli("wait", n, "--timeout", "60").returncode == 0
+    until(lambda: not zombies(site.proc.pid), what="the server to reap the supervisor")
     pages = ["/", f"/briefs/{n}", f"/briefs/{n}/edit", f"/attempts/{n}.1",
              f"/attempts/{n}.1/diff", f"/merge/{n}", "/fleet", "/signals", f"/?q={HOSTILE}"]
     for path in pages:
@@ -150,7 +151,8 @@ def test_actions_are_the_clis(site: Site) -> None:
     # the same edit again: the page's text is stale now, so nothing is written
     stale = site.post(f"/briefs/{n}/edit", {"text": new_text + "more", "was": was})
     assert stale.status == 409 and "changed since" in stale.body
-    was = re.search(r'name="was" value="([0-9a-f]+)"', site.get(f"/briefs/{n}/edit").body)[1]  # type: ignore[index]
+    edit = site.get(f"/briefs/{n}/edit").body
+    was = re.search(r'name="was" value="([0-9a-f]+)"', edit)[1]  # type: ignore[index]
     broken = site.post(f"/briefs/{n}/edit", {"text": "+++\nnot toml [\n+++\n", "was": was})
     assert broken.status == 400 and "usage" in broken.body
     assert site.post(f"/briefs/{n}/plan").status == 303
@@ -256,6 +258,7 @@ def test_only_the_web_command_imports_the_web_package_and_the_package_reads_thro
     for p in (pkg / "web").glob("*.py"):
         for imp in imports_of(p):
             assert not imp.startswith(("flowergit.gitio", "flowergit.cli", "pygit2")), (p, imp)
+            assert not imp.startswith("flowergit.procs") or imp == "flowergit.procs", (p, imp)
             if imp.startswith("flowergit.state"):  # types and id grammars, no store
                 assert imp in ("flowergit.state.ids", "flowergit.state.rawjson"), (p, imp)
 

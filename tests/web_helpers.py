@@ -146,3 +146,19 @@ def serve_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def zombies(parent: int) -> list[int]:
+    """The ended children of ``parent`` nobody has waited for."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and fields[0] == b"Z" and int(fields[1]) == parent:
+            out.append(int(name))
+    return out

@@ -129,6 +129,18 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+async def reap_supervisors(every: float = 2.0) -> None:
+    """The supervisors a dispatch from this server started run detached, but this server is
+    still their parent: collect each one's exit status once it has ended (no zombies)."""
+    import asyncio
+
+    from flowergit.procs import spawn
+
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(spawn.reap_detached)
+
+
 def build(cwd: str, session: Session, *, origins: set[str], hosts: list[str],
           poll: float = 0.25) -> Starlette:
     """The application for the repository at ``cwd``."""
@@ -139,11 +151,13 @@ def build(cwd: str, session: Session, *, origins: set[str], hosts: list[str],
         import asyncio
 
         task = asyncio.create_task(state.watcher.run())
+        reaper = asyncio.create_task(reap_supervisors())
         try:
             yield
         finally:
             state.watcher.stop()
             task.cancel()
+            reaper.cancel()
 
     routes = [
         Route("/", pages.board),

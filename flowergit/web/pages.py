@@ -203,7 +203,7 @@ def merge_view(request: Request, n: int, warnings: list[str]) -> dict[str, Any]:
     log_text = ""
     failing: list[str] = []
     logs = suite.logs_of_merges(ctx, n)
-    if logs and (view is None or view["running"] or view["error"] or view["result"]):
+    if logs:  # the newest merge's suite, whichever process ran it
         try:
             with open(logs[0], "rb") as f:
                 data = f.read()
@@ -222,8 +222,8 @@ def merge_view(request: Request, n: int, warnings: list[str]) -> dict[str, Any]:
         got = (view["result"] or (view["error"] or {}).get("data") or {})
         got = got.get("suite") if isinstance(got, dict) else None
         counts = got if isinstance(got, dict) and "tests" in got else None
-    return {"b": b, "latest": latest, "job": view, "counts": counts, "log_text": log_text, "failing": failing,
-            "provenance": provenance}
+    return {"b": b, "latest": latest, "job": view, "counts": counts, "log_text": log_text,
+            "failing": failing, "provenance": provenance}
 
 
 def merge(request: Request) -> Response:

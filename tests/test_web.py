@@ -384,3 +384,37 @@ def test_a_red_suite_refuses_the_merge_in_the_page(site: Site) -> None:
     assert "7 passed, 1 failed, 2 skipped" in page  # the suite's own log
     assert site.cli_json("why", "main") == before  # nothing landed
     assert site.cli_json("brief", "show", n)["status"] == "done"  # type: ignore[index]
+
+
+@pytest.mark.slow  # a suite that takes a few seconds
+def test_stopping_the_server_lets_a_running_merge_end(tmp_path: Path) -> None:
+    import signal
+
+    from conftest import OUTER_PATH, isolate
+    from merge_helpers import SUITE, setup_repo
+
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, tmp_path / "home", OUTER_PATH)
+        env = dict(os.environ)
+        repo = setup_repo(tmp_path, suite=SUITE.replace("import os, sys", "import os, sys, time\n"
+                                                        "time.sleep(3)"))
+    made = flower(repo, "brief", "new", "slow to test", "--json", env=env)
+    n = str(json.loads(made.stdout)["data"]["id"])
+    steps = json.dumps([["sh", "-c", "echo x > x.txt"]])
+    assert flower(repo, "brief", "set", n, f"run={steps}", env=env).returncode == 0
+    assert flower(repo, "dispatch", n, env=env).returncode == 0
+    assert flower(repo, "wait", n, "--timeout", "60", env=env).returncode == 0
+    proc, url = start_web(repo, env, log=tmp_path / "web.log")
+    base, token = url.split("/?token=")
+    s = Site(repo, base, token, env, proc, tmp_path / "web.log")
+    r = s.post(f"/briefs/{n}/merge", cookie=False, csrf=False,
+               headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 303, r.body
+    until(lambda: "Merging" in s.get(f"/merge/{n}").body, what="the merge to start")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0
+    assert "waiting for the merge of brief" in (tmp_path / "web.log").read_text()
+    shown = json.loads(flower(repo, "brief", "show", n, "--json", env=env).stdout)["data"]
+    assert shown["status"] == "merged"
+    rec = json.loads(flower(repo, "recover", "--json", env=env).stdout)
+    assert rec == {"version": 1, "ok": True, "data": []}  # no journal left: nothing to recover

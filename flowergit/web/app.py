@@ -129,6 +129,12 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+def _say(text: str) -> None:
+    import sys
+
+    sys.stderr.write(text + "\n")
+
+
 async def reap_supervisors(every: float = 2.0) -> None:
     """The supervisors a dispatch from this server started run detached, but this server is
     still their parent: collect each one's exit status once it has ended (no zombies)."""
@@ -158,6 +164,7 @@ def build(cwd: str, session: Session, *, origins: set[str], hosts: list[str],
             state.watcher.stop()
             task.cancel()
             reaper.cancel()
+            await asyncio.to_thread(state.jobs.join, _say)
 
     routes = [
         Route("/", pages.board),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class Jobs:
     def __init__(self, cwd: str) -> None:
         self.cwd = cwd
         self._jobs: dict[int, MergeJob] = {}
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def get(self, brief: int) -> MergeJob | None:
@@ -62,9 +64,20 @@ class Jobs:
                                f"brief {brief} once it has ended")
             job = MergeJob(brief, {"no_test": no_test, "dry_run": dry_run, "force": force})
             self._jobs[brief] = job
-        threading.Thread(target=self._run, args=(job,), name=f"merge-{brief}",
-                         daemon=True).start()
+        thread = threading.Thread(target=self._run, args=(job,), name=f"merge-{brief}",
+                                  daemon=True)
+        self._threads.append(thread)
+        thread.start()
         return job
+
+    def join(self, say: Callable[[str], None]) -> None:
+        """Wait for the merges still running (the server is stopping): a merge cut off halfway
+        would leave its journal for `git flower recover`, as a killed `git flower merge` does."""
+        for job in [j for j in self._jobs.values() if not j.done]:
+            say(f"git flower web: waiting for the merge of brief {job.brief} to end "
+                "(Ctrl-C again leaves it to `git flower recover`)")
+        for t in self._threads:
+            t.join()
 
     def _run(self, job: MergeJob) -> None:
         from flowergit.ops import merge as ops

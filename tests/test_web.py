@@ -418,3 +418,18 @@ def test_stopping_the_server_lets_a_running_merge_end(tmp_path: Path) -> None:
     assert shown["status"] == "merged"
     rec = json.loads(flower(repo, "recover", "--json", env=env).stdout)
     assert rec == {"version": 1, "ok": True, "data": []}  # no journal left: nothing to recover
+
+
+def test_a_big_column_shows_its_newest_and_pages_through_the_rest(site: Site) -> None:
+    lines = "".join(json.dumps({"title": f"bulk {i}", "status": "abandoned"}) + "\n"
+                    for i in range(260))
+    assert site.cli("brief", "import", "-", input=lines).returncode == 0
+    board = site.get("/").body
+    col = board.split('data-status="abandoned"', 1)[1].split("</section>", 1)[0]
+    assert col.count('class="card') == 50 and "bulk 259" in col and "bulk 209" not in col
+    assert 'href="/?status=abandoned">all 260 abandoned' in col
+    first = site.get("/?status=abandoned").body
+    assert first.count('class="card') == 200 and "page 1 of 2" in first and "bulk 60<" in first
+    second = site.get("/?status=abandoned&page=2").body
+    assert second.count('class="card') == 60 and "bulk 0<" in second and "page 2 of 2" in second
+    assert "bulk 7<" in site.get("/?q=bulk+7&status=abandoned").body

@@ -164,7 +164,9 @@ def build(cwd: str, session: Session, *, origins: set[str], hosts: list[str],
             state.watcher.stop()
             task.cancel()
             reaper.cancel()
-            await asyncio.to_thread(state.jobs.join, _say)
+            # a second Ctrl-C (uvicorn's forced exit, server.py) stops the wait
+            forced = getattr(app.state, "forced", lambda: False)
+            await asyncio.to_thread(state.jobs.join, _say, forced)
 
     routes = [
         Route("/", pages.board),

@@ -70,14 +70,16 @@ class Jobs:
         thread.start()
         return job
 
-    def join(self, say: Callable[[str], None]) -> None:
-        """Wait for the merges still running (the server is stopping): a merge cut off halfway
-        would leave its journal for `git flower recover`, as a killed `git flower merge` does."""
+    def join(self, say: Callable[[str], None], forced: Callable[[], bool]) -> None:
+        """Wait for the merges still running (the server is stopping), until ``forced()``: a
+        merge cut off halfway leaves its journal for `git flower recover`, as a killed `git
+        flower merge` does."""
         for job in [j for j in self._jobs.values() if not j.done]:
             say(f"git flower web: waiting for the merge of brief {job.brief} to end "
                 "(Ctrl-C again leaves it to `git flower recover`)")
         for t in self._threads:
-            t.join()
+            while t.is_alive() and not forced():
+                t.join(0.2)
 
     def _run(self, job: MergeJob) -> None:
         from flowergit.ops import merge as ops

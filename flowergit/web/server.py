@@ -86,6 +86,7 @@ def serve(cwd: str, *, host: str = "127.0.0.1", port: int = 0, token_file: str |
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
+    app.state.forced = lambda: server.force_exit  # a second Ctrl-C: stop waiting for a merge
     try:
         server.run(sockets=[sock])
     finally:

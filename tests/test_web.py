@@ -89,6 +89,7 @@ def test_a_bearer_token_acts_without_cookie_or_csrf(site: Site) -> None:
     assert site.cli_json("brief", "show", str(n))["title"] == "filed by a script"  # type: ignore[index]
 
 
+@pytest.mark.slow  # an agent, then every page
 def test_hostile_text_is_text_on_every_page(site: Site) -> None:
     spec = f"# {HOSTILE}\n\n<img src=x onerror=alert(2)>\n\n[click](javascript:alert(3))\n"
     r = site.post("/briefs", {"title": f"{HOSTILE} & \"quotes\"", "spec": spec})
@@ -195,13 +196,18 @@ def test_a_page_that_starts_listening_late_learns_of_a_change_made_before(site: 
     """The gap between a page's render and its stream: a change made in it is not lost."""
     shown = re.search(r'data-version="(\d+)"', site.get("/").body)[1]  # type: ignore[index]
     assert site.cli("brief", "new", "made before the page listened").returncode == 0
-    r = subprocess.run(["curl", "-sN", "--max-time", "3", "-H",
-                        f"Cookie: flower_session={site.token}", f"{site.base}/events"],
-                       capture_output=True, text=True)
-    lines = r.stdout.splitlines()
-    hello = lines.index(next(ln for ln in lines if ln.startswith("event: hello")))
-    assert lines[hello + 1].startswith("data: ")
-    assert lines[hello + 1].removeprefix("data: ").strip() != shown, r.stdout
+    proc = subprocess.Popen(["curl", "-sN", "--max-time", "20", "-H",
+                             f"Cookie: flower_session={site.token}", f"{site.base}/events"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("event: hello")
+        data = proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert data.startswith("data: ")
+    assert data.removeprefix("data: ").strip() != shown, data
 
 
 # -- the command's own refusals ---------------------------------------------------------------
@@ -253,6 +259,7 @@ def test_only_the_web_command_imports_the_web_package_and_the_package_reads_thro
     pkg = ROOT / "flowergit"
     importers = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py")
                        if "web" not in p.relative_to(pkg).parts[:1]
+                       and "flowergit.web" in p.read_text()
                        and any(i.startswith("flowergit.web") for i in imports_of(p)))
     assert importers == ["cli/web.py"]
     for p in (pkg / "web").glob("*.py"):
@@ -367,6 +374,7 @@ def test_the_web_benchmark_runs_at_small_scale(tmp_path: Path) -> None:
         assert row in r.stdout, (row, r.stdout)
 
 
+@pytest.mark.slow  # an agent and a suite
 def test_a_red_suite_refuses_the_merge_in_the_page(site: Site) -> None:
     r = site.post("/briefs", {"title": "breaks the suite"})
     n = r.headers["location"].rsplit("/", 1)[1]

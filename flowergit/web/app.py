@@ -69,7 +69,8 @@ class Gate:
                     receive = _replay(body)
                     csrf = _form_field(req.headers.get("content-type", ""), body, "csrf")
                 ok = action_allowed(s, cookie=cookie, csrf=csrf, authorization=auth,
-                                    origin=req.headers.get("origin"), own_origins=self.state.origins)
+                                    origin=req.headers.get("origin"),
+                                    own_origins=same_origin(req.headers.get("host", "")))
             if not ok:
                 resp = PlainTextResponse(
                     "403 forbidden: this needs the session token of `git flower web` "
@@ -147,10 +148,16 @@ async def reap_supervisors(every: float = 2.0) -> None:
         await asyncio.to_thread(spawn.reap_detached)
 
 
-def build(cwd: str, session: Session, *, origins: set[str], hosts: list[str],
+def same_origin(host: str) -> set[str]:
+    """The origins of a page served to a request for ``host`` (its Host header, which the
+    trusted-host check has vetted on loopback): plain, or through a TLS proxy in front."""
+    return {f"http://{host}", f"https://{host}"} if host else set()
+
+
+def build(cwd: str, session: Session, *, hosts: list[str],
           poll: float = 0.25) -> Starlette:
     """The application for the repository at ``cwd``."""
-    state = WebState(cwd, session, origins, Watcher(cwd, poll=poll), Jobs(cwd))
+    state = WebState(cwd, session, Watcher(cwd, poll=poll), Jobs(cwd))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -10,8 +10,9 @@ the URL that carries it. A request is let in when it carries the token:
   ``Authorization: Bearer …`` (a header no other site's page can make a browser send). A token
   in a POST's URL counts for nothing: a link someone else made must not act.
 
-Anything else is refused with 403 before a handler runs, so nothing changes. An ``Origin``
-header that is not this server's own is refused too. The CSRF token is an HMAC of the session
+Anything else is refused with 403 before a handler runs, so nothing changes. An action whose
+``Origin`` header is not the origin of the page it was sent to (the request's own Host) is
+refused too. The CSRF token is an HMAC of the session
 token, so it is the same on every page of one session and worthless in another.
 """
 

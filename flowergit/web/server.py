@@ -74,8 +74,7 @@ def serve(cwd: str, *, host: str = "127.0.0.1", port: int = 0, token_file: str |
     if is_loopback(host):
         names |= {"127.0.0.1", "localhost", "::1"}
     hosts = sorted(names | {f"[{n}]" for n in names if ":" in n})
-    origins = {f"http://{h}:{port}" for h in hosts if h.count(":") < 2}
-    app = build(cwd, session, origins=origins, hosts=hosts if is_loopback(host) else ["*"])
+    app = build(cwd, session, hosts=hosts if is_loopback(host) else ["*"])
     warm(cwd)
     url = url_of(host, port, session)
     (say or _print)(f"git flower web: serving {cwd}\nopen {url}\n(Ctrl-C stops it)")

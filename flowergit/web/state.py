@@ -16,7 +16,6 @@ from flowergit.web.security import Session
 class WebState:
     cwd: str
     session: Session
-    origins: set[str]
     watcher: Watcher
     jobs: Jobs
     acting: threading.Lock = field(default_factory=threading.Lock)

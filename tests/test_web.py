@@ -138,7 +138,7 @@ def test_a_refusal_is_the_clis_own(site: Site) -> None:
 def test_actions_are_the_clis(site: Site) -> None:
     """New, edit, plan through the page; the CLI sees each, and the brief's history says so."""
     r = site.post("/briefs", {"title": "from the page", "spec": "first spec", "kind": "bug"},
-                  htmx=True)
+                  htmx=True, headers={"Origin": site.base})  # a browser's same-origin post
     assert r.status == 200 and r.headers["hx-redirect"].startswith("/briefs/"), r.body
     n = r.headers["hx-redirect"].rsplit("/", 1)[1]
     edit = site.get(f"/briefs/{n}/edit").body

@@ -441,3 +441,23 @@ def test_a_big_column_shows_its_newest_and_pages_through_the_rest(site: Site) ->
     second = site.get("/?status=abandoned&page=2").body
     assert second.count('class="card') == 60 and "bulk 0<" in second and "page 2 of 2" in second
     assert "bulk 7<" in site.get("/?q=bulk+7&status=abandoned").body
+
+
+@pytest.mark.slow  # an agent and a merge
+def test_the_merge_page_shows_the_provenance_of_a_merge_made_at_the_terminal(site: Site) -> None:
+    r = site.post("/briefs", {"title": "merged at the terminal"})
+    n = r.headers["location"].rsplit("/", 1)[1]
+    steps = json.dumps([["sh", "-c", "echo t > terminal.txt"]])
+    assert site.cli("brief", "set", n, f"run={steps}").returncode == 0
+    assert site.cli("dispatch", n).returncode == 0
+    assert site.cli("wait", n, "--timeout", "60").returncode == 0
+    assert site.cli("merge", n).returncode == 0
+    why = site.cli_json("why", "main")
+    note = why["provenance"]  # type: ignore[index]
+    page = site.get(f"/merge/{n}").body
+    prov = page.split('id="provenance"', 1)[1].split("</dl>", 1)[0]
+    assert f'<a href="/attempts/{n}.1">{n}.1</a>' in prov
+    assert f"<code>{note['head'][:10]}</code>" in prov and f"<code>{note['base'][:10]}</code>" in prov
+    assert "10 tests, 8 passed, 0 failed, 2 skipped, 0 errors" in prov
+    assert "8 passed, 0 failed, 2 skipped" in page.split('id="suite-log"', 1)[1]  # its suite's log
+    assert f"refs/notes/flower on {why['merge'][:10]}" in page  # type: ignore[index]

@@ -219,6 +219,16 @@ def test_a_host_other_than_loopback_needs_explicit_auth(repo: Path) -> None:
     assert "hint: give --token-file FILE" in r.stderr
 
 
+def test_without_the_web_extra_the_command_says_how_to_install_it(repo: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "shadow" / "starlette"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('not installed')\n")
+    r = flower(repo, "web", env={"PYTHONPATH": str(tmp_path / "shadow")})
+    assert r.returncode == 6, r.stderr
+    assert "fatal: the web app needs the optional `web` packages" in r.stderr
+    assert "hint: pip install 'git-flower[web]'" in r.stderr and r.stdout == ""
+
+
 def test_a_short_token_file_is_refused(repo: Path, tmp_path: Path) -> None:
     (tmp_path / "token").write_text("short\n")
     r = flower(repo, "web", "--token-file", str(tmp_path / "token"))

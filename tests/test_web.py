@@ -471,3 +471,20 @@ def test_the_merge_page_shows_the_provenance_of_a_merge_made_at_the_terminal(sit
     assert "10 tests, 8 passed, 0 failed, 2 skipped, 0 errors" in prov
     assert "8 passed, 0 failed, 2 skipped" in page.split('id="suite-log"', 1)[1]  # its suite's log
     assert f"refs/notes/flower on {why['merge'][:10]}" in page  # type: ignore[index]
+
+
+@pytest.mark.slow  # two attempts of an agent
+def test_rework_continues_on_the_briefs_branch(site: Site) -> None:
+    r = site.post("/briefs", {"title": "needs a second pass"})
+    n = r.headers["location"].rsplit("/", 1)[1]
+    steps = json.dumps([["sh", "-c", "echo pass >> passes.txt"]])
+    assert site.cli("brief", "set", n, f"run={steps}").returncode == 0
+    assert site.post(f"/briefs/{n}/dispatch").headers["location"] == f"/attempts/{n}.1"
+    assert site.cli("wait", n, "--timeout", "60").returncode == 0
+    r = site.post(f"/briefs/{n}/rework")
+    assert r.status == 303 and r.headers["location"] == f"/attempts/{n}.2", r.body
+    assert site.cli("wait", f"{n}.2", "--timeout", "60").returncode == 0
+    page = site.get(f"/briefs/{n}").body
+    assert f'href="/attempts/{n}.1"' in page and f'href="/attempts/{n}.2"' in page
+    diff = site.get(f"/attempts/{n}.2/diff").body  # the branch carries both passes
+    assert diff.count('<span class="da">+pass</span>') == 2, diff

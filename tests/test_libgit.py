@@ -99,3 +99,21 @@ def test_a_repository_libgit2_cannot_open_is_read_with_git(tmp_path: Path, lib: 
     got = libgit.commits_with_file(r, "refs/flower/dispatch/", records.RECORD)
     assert got is None or [x[0] for x in got] == ["refs/flower/dispatch/1/1"]  # a sha256 libgit2
     assert [h.record["id"] for h in records.read_many(r, "refs/flower/dispatch/")] == ["1.1"]
+
+
+def test_ref_lines_list_what_for_each_ref_lists_and_see_new_refs(repo: Path, lib: object) -> None:
+    """What bench/bench_web.py compares: the flower refs through libgit2 and through git."""
+    from flowergit.gitio import libgit, refs
+    from flowergit.gitio.repo import discover
+    from flowergit.ops.watch import WATCHED
+
+    flower(repo, "brief", "new", "one")
+    flower(repo, "signal", "emit", "hello")
+    r = discover(str(repo))
+    assert libgit.ref_lines(r, WATCHED) == refs.read_many(r, WATCHED)
+    flower(repo, "brief", "new", "two")  # written by another process after the first read
+    git(repo, "pack-refs", "--all")
+    flower(repo, "signal", "emit", "again")
+    assert libgit.ref_lines(r, WATCHED) == refs.read_many(r, WATCHED)
+    libgit.disable()
+    assert libgit.ref_lines(r, WATCHED) is None  # not enabled: the caller spawns git

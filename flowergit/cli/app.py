@@ -50,6 +50,7 @@ MODULES: list[str] = [
     "flowergit.cli.prime",
     "flowergit.cli.watch",
     "flowergit.cli.mcp_cmd",
+    "flowergit.cli.web",
 ]
 
 

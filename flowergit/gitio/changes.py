@@ -110,3 +110,15 @@ def tree_blobs(repo: Repo, commit: str) -> Iterator[tuple[str, str]]:
         parts = meta.split(" ")
         if len(parts) == 3 and parts[1] == "blob":
             yield path, parts[2]
+
+
+def patch(repo: Repo, old: str, new: str, *, limit: int = 2 << 20) -> tuple[str, bool]:
+    """The unified diff from commit ``old`` to commit ``new`` (binary files named, not shown;
+    no colour, no external diff, no textconv), as text, cut at ``limit`` bytes; and whether it
+    was cut."""
+    res = repo.git(["-c", "diff.noprefix=false", "-c", "core.quotePath=false", "diff",
+                    "--no-color", "--no-ext-diff", "--no-textconv", "--find-renames", "--stat",
+                    "--patch", "--end-of-options", old, new])
+    data = res.stdout
+    cut = len(data) > limit
+    return data[:limit].decode("utf-8", "replace"), cut

@@ -83,3 +83,17 @@ def commits_with_file(repo: Repo, prefix: str, path: str) -> list[tuple[str, str
         found.append((name, str(obj.id), data))
     found.sort(key=lambda t: t[0].encode("utf-8", "surrogateescape"))
     return found
+
+
+def ref_lines(repo: Repo, prefixes: tuple[str, ...]) -> list[str] | None:
+    """``NAME OID`` for every ref under one of ``prefixes`` (a symbolic ref: the name it points
+    at), in name order; None when this process does not read with libgit2."""
+    if not _ON:
+        return None
+    lg = _open(repo)
+    if lg is None:
+        return None
+    out = [f"{ref.name} {ref.target}" for ref in lg.references.iterator()
+           if any(_matches(ref.name, p) for p in prefixes)]
+    out.sort(key=lambda t: t.encode("utf-8", "surrogateescape"))
+    return out

@@ -192,8 +192,7 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
                              f"fix what it names in the editor: `git flower brief edit {brief}`"
                              ) from None
     try:
-        b = codec.parse(edited, where(brief))
-        codec.check_body(b.body.encode("utf-8"), ctx.config.max_brief_bytes)
+        check_edit(ctx, brief, edited)
     except UsageError as e:
         os.makedirs(os.path.dirname(saved), exist_ok=True)
         tmp = f"{saved}.{os.getpid()}.tmp"
@@ -204,9 +203,30 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
                          f"your text is kept in {saved}; run `git flower brief edit {brief}` "
                          "again to fix it (it reopens that text), or delete that file to start "
                          "over") from None
-    store.update(brief, lambda cur: edited if cur == raw else _conflict(brief),
-                 f"brief {brief}: edit", broken_ok=True)
+    out = replace(ctx, brief, edited, was=raw)
     _drop(saved)
+    return out
+
+
+def check_edit(ctx: Ctx, brief: int, edited: bytes) -> None:
+    """Refuse (UsageError) a brief file that does not parse or whose spec is over the cap."""
+    b = codec.parse(edited, where(brief))
+    codec.check_body(b.body.encode("utf-8"), ctx.config.max_brief_bytes)
+
+
+def raw(ctx: Ctx, brief: int) -> bytes:
+    """A brief's whole file as stored (front matter and spec), even when it does not parse."""
+    return ctx.briefs().read_raw(brief)
+
+
+def replace(ctx: Ctx, brief: int, edited: bytes, *, was: bytes) -> dict[str, Any]:
+    """Write ``edited`` as brief ``brief``'s whole file, checked as `brief edit` checks an edit,
+    only while the file still holds ``was`` (the text the edit started from; else a conflict
+    and nothing written). The commands the file names may then run on this machine."""
+    check_edit(ctx, brief, edited)
+    if edited != was:
+        ctx.briefs().update(brief, lambda cur: edited if cur == was else _conflict(brief),
+                            f"brief {brief}: edit", broken_ok=True)
     out = show(ctx, brief)
     _approve(ctx, [out])
     return out

@@ -65,3 +65,19 @@ def changes(ctx: Ctx, *, interval: float = 1.0, count: int | None = None,
         if sig != last:
             last = sig
             yield snap
+
+
+WATCHED = ("refs/heads/", "refs/flower/", "refs/notes/flower")
+
+
+def refs_version(ctx: Ctx) -> str:
+    """A digest of every ref git flower keeps its state in (briefs, attempt branches and the
+    target, dispatch records, signals, claims, daemons, batons, notes): it changes whenever
+    any of that changes, here or in a clone that synced. One ``for-each-ref`` (libgit2 reads
+    these no faster in a long-lived process: bench/bench_web.py)."""
+    import hashlib
+
+    from flowergit.gitio import refs
+
+    lines = refs.read_many(ctx.repo, WATCHED)
+    return hashlib.sha1("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()

@@ -86,3 +86,34 @@ def can_fork() -> bool:
         return False
     threading = sys.modules.get("threading")
     return threading is None or threading.active_count() == 1
+
+
+def reap_detached() -> list[int]:
+    """Collect the exit status of this process's ended children that ran in a session of their
+    own (what :func:`spawn_detached` starts), so that a long-lived dispatcher (`git flower web`)
+    keeps no zombies; children in this process's session are left to whoever waits for them (a
+    git the runner started, say). The pids reaped."""
+    me, my_sid = os.getpid(), os.getsid(0)
+    reaped: list[int] = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return reaped
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session …: comm may hold spaces and parentheses
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) < 4 or fields[0] != b"Z" or int(fields[1]) != me or int(fields[3]) == my_sid:
+            continue
+        try:
+            if os.waitpid(int(name), os.WNOHANG)[0]:
+                reaped.append(int(name))
+        except ChildProcessError:
+            pass
+    return reaped

@@ -140,6 +140,42 @@ def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
+def attempts(ctx: Ctx, brief: int) -> list[dict[str, Any]]:
+    """`ps` rows of one brief's attempts, oldest first (cleaned ones too)."""
+    repo = ctx.repo
+    heads = DispatchStore(repo).attempts(brief)
+    tips = _branch_tips(repo) if heads else {}
+    now = time.time()
+    return [_waiting(row(repo, h.record, tips, now), h.record) for h in heads]
+
+
+def attempt(ctx: Ctx, target: str) -> dict[str, Any]:
+    """The `ps` row of one attempt (``246``: its latest; ``246.2``)."""
+    head = resolve(DispatchStore(ctx.repo), target)
+    return _waiting(row(ctx.repo, head.record, _branch_tips(ctx.repo), time.time()), head.record)
+
+
+def diff(ctx: Ctx, target: str) -> dict[str, Any]:
+    """An attempt's work: the diff from its base to its branch's tip (or, once its branch is
+    gone, to the work its merge brought in)."""
+    from flowergit.gitio import changes
+
+    repo = ctx.repo
+    rec = resolve(DispatchStore(repo), target).record
+    base = rec.get("base")
+    head = refs.read(repo, f"refs/heads/{rec.get('branch')}") if rec.get("branch") else None
+    if head is None and rec.get("merge_commit"):
+        head = history.commit_of(repo, f"{rec['merge_commit']}^2")
+    out: dict[str, Any] = {"id": rec.get("id"), "brief": rec.get("brief"),
+                           "branch": rec.get("branch"), "base": base, "head": head,
+                           "patch": "", "truncated": False}
+    if not base or not head:
+        out["note"] = "no work to show: the attempt has no base or its branch is gone"
+        return out
+    out["patch"], out["truncated"] = changes.patch(repo, str(base), head)
+    return out
+
+
 def _corrupt_row(repo: Repo, ref: str, oid: str) -> dict[str, Any]:
     """`ps`'s row for a dispatch ref that is no record chain (``doctor --fix`` moves it aside)."""
     parts = ref.rsplit("/", 2)
@@ -177,6 +213,20 @@ def logs(ctx: Ctx, target: str) -> dict[str, Any]:
         data = b""
     return {"id": head.record.get("id"), "path": path,
             "text": data.decode("utf-8", "replace")}
+
+
+def log_since(ctx: Ctx, target: str, pos: int, *, limit: int = 1 << 20) -> tuple[bytes, bool]:
+    """What an attempt's log gained after byte ``pos`` (at most ``limit`` bytes), and whether
+    the attempt had ended before it was read (then the log holds all it ever will)."""
+    head, path = log_path(ctx, target)
+    ended = view_state(head.record) not in LIVE_VIEW
+    try:
+        with open(path, "rb") as f:
+            f.seek(pos)
+            data = f.read(limit)
+    except OSError:
+        data = b""
+    return data, ended and len(data) < limit
 
 
 def follow(ctx: Ctx, target: str, write: Callable[[bytes], None], poll: float = 0.2) -> int:

@@ -153,6 +153,16 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
     return rec
 
 
+def logs_of_merges(ctx: Ctx, brief: int) -> list[str]:
+    """The logs of the suites that merges of ``brief`` ran on this machine, newest first (a
+    merge runs its suite with the label ``<brief>-<op>``: see :func:`run_on`)."""
+    import glob
+
+    found = glob.glob(ctx.repo.state_path("logs", f"suite-{brief}-*.log"))
+    return sorted(found, key=lambda p: (os.path.getmtime(p) if os.path.exists(p) else 0),
+                  reverse=True)
+
+
 def test(ctx: Ctx, rev: str | None = None, *, force: bool = False) -> Attestation:
     """`git flower test [REV]`: suite on REV (default HEAD); raises TestsFailed when red."""
     repo = ctx.repo

@@ -138,3 +138,14 @@ def _landing_merge(ctx: Ctx, commit: str, tip: str) -> str | None:
             return c
         c = first
     return None
+
+
+def provenance_of(ctx: Ctx, brief: int) -> dict[str, Any] | None:
+    """``why`` of the merge that landed ``brief`` (its latest merged attempt), or None."""
+    from flowergit.state.dispatches import DispatchStore
+
+    for head in reversed(DispatchStore(ctx.repo).attempts(brief)):
+        commit = head.record.get("merge_commit")
+        if isinstance(commit, str) and commit:
+            return why(ctx, commit)
+    return None

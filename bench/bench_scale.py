@@ -200,6 +200,58 @@ def why_rows(repo: Path, reps: int, commits: int) -> str:
             + table(rows, ["case", "why ms", "git blame -L ms", "ratio"]))
 
 
+def scratch_rows(reps: int, files: int) -> str:
+    """The merge gate's checkout: moving the kept scratch worktree to the next merge (what
+    `flowergit.gitio.scratch.move` runs: `clean -ffdx`, then a forced detached checkout) and a
+    fresh `worktree add` + `remove` (what every merge paid before), against the bare two-way
+    `git read-tree -m -u` of the same change, in a project of ``files`` files."""
+    from common import project
+
+    e = env()
+    repo = project(scratch("flower-scale-") / "proj", files, e)
+
+    def git_(*a: str, cwd: Path = repo) -> str:
+        return subprocess.run(["git", *a], cwd=cwd, env=e, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    a = git_("rev-parse", "HEAD")
+    for i in range(5):  # a merge's worth of change: five files
+        (repo / f"src/pkg{i:02d}/mod{i}.py").write_text(f"# changed {i}\n")
+    git_("commit", "-qam", "change")
+    b = git_("rev-parse", "HEAD")
+    kept, bare, fresh = (repo.parent / n for n in ("kept", "bare", "fresh"))
+    git_("worktree", "add", "-q", "--detach", str(kept), a)
+    git_("worktree", "add", "-q", "--detach", str(bare), a)
+    at = {"kept": a, "bare": a}
+
+    def move() -> None:
+        nxt = b if at["kept"] == a else a
+        git_("clean", "-ffdxq", cwd=kept)
+        git_("checkout", "-q", "-f", "--detach", nxt, cwd=kept)
+        at["kept"] = nxt
+
+    def read_tree() -> None:
+        nxt = b if at["bare"] == a else a
+        git_("read-tree", "-m", "-u", at["bare"], nxt, cwd=bare)
+        at["bare"] = nxt
+
+    def add_remove() -> None:
+        git_("worktree", "add", "-q", "--detach", str(fresh), b)
+        git_("worktree", "remove", "--force", str(fresh))
+
+    walls: dict[str, list[float]] = {"move": [], "read-tree": [], "add+remove": []}
+    for _ in range(reps):
+        for name, fn in (("move", move), ("read-tree", read_tree), ("add+remove", add_remove)):
+            t = time.perf_counter()
+            fn()
+            walls[name].append(time.perf_counter() - t)
+    rt = statistics.median(walls["read-tree"])
+    rows = [[name, ms(statistics.median(w)), f"{statistics.median(w) / rt:.2f}x"]
+            for name, w in walls.items()]
+    return (f"The merge gate's checkout, {files:,} files, a 5-file change: wall ms, median of "
+            f"{reps}\n" + table(rows, ["checkout", "wall ms", "vs read-tree -m -u"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--briefs", type=int, default=10_000)
     ap.add_argument("--big", action="store_true", help="also 100,000 briefs (a few minutes)")
     ap.add_argument("--commits", type=int, default=30_000)
-    ap.add_argument("--only", choices=["floors", "big", "why"])
+    ap.add_argument("--only", choices=["floors", "big", "why", "scratch"])
+    ap.add_argument("--files", type=int, default=20_000, help="files in the scratch row's project")
     a = ap.parse_args(argv)
     precompile()
     if a.only in (None, "floors"):
@@ -215,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         print(floors(scale_repo(a.briefs), a.reps, what), flush=True)
     if a.big or a.only == "big":
         print(big(a.reps), flush=True)
+    if a.only in (None, "scratch"):
+        print(scratch_rows(a.reps, a.files), flush=True)
     if a.only in (None, "why"):
         repo = init_repo(scratch("flower-scale-") / "why")
         build.history(repo, a.commits, notes=True)

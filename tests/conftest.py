@@ -280,6 +280,9 @@ def snapshot_state(repo: str | Path, *, include_refs: Sequence[str] = ("refs/hea
     stash = git(repo, "stash", "list", "--format=%H", check=False).stdout
     refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", *include_refs).stdout
     wts = git(repo, "worktree", "list", "--porcelain").stdout
+    # the merge gate's kept scratch checkout is a cache of git flower's (like the list cache):
+    # where it stands says nothing about the user's work
+    wts = "\n\n".join(w for w in wts.split("\n\n") if "/flower/scratch/kept\n" not in w)
     common = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip())
     locks = tuple(sorted(str(p) for p in common.rglob("*.lock")))
     return Snapshot(head, index_tree, tuple(sorted(files)), stash, refs, wts, locks)

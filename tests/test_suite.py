@@ -142,3 +142,52 @@ def test_junit_missing_or_broken(tmp_path: Path) -> None:
     bad.write_text("<testsuites><testsuite")
     assert from_junit(str(bad)) is None
     assert from_summary("no summary here") is None
+
+
+@pytest.mark.slow  # three suite runs
+def test_the_kept_scratch_checkout_is_moved_and_holds_exactly_the_tree(tmp_path: Path) -> None:
+    """The suite's checkout is kept between runs and moved commit to commit (no second
+    `worktree add`), and every file a run left behind, ignored ones too, is gone before the
+    next: the suite always sees exactly the tree it tests. A run that finds it in use gets a
+    fresh checkout of its own, removed afterwards."""
+    seen = tmp_path / "seen"
+    suite = f'''#!/usr/bin/env python3
+import os, sys
+open({str(seen)!r}, "a").write(os.getcwd() + " " + ",".join(sorted(os.listdir("."))) + "\\n")
+open("junk.pyc", "w").write("left behind")
+os.makedirs("build", exist_ok=True)
+open("build/out", "w").write("x")
+open(sys.argv[1], "w").write('<testsuite name="s"><testcase name="a"/></testsuite>')
+'''
+    repo = setup_repo(tmp_path, suite=suite)
+    (repo / ".gitignore").write_text("*.pyc\nbuild/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore")
+    assert flower(repo, "test").returncode == 0
+    (repo / "new.txt").write_text("second\n")
+    git(repo, "add", "new.txt")
+    git(repo, "commit", "-qm", "second")
+    trace = tmp_path / "trace"
+    assert flower(repo, "test", env={"GIT_TRACE": str(trace)}).returncode == 0
+    calls = [ln for ln in trace.read_text().splitlines() if "built-in: git" in ln]
+    assert not [c for c in calls if "worktree add" in c], [c for c in calls if "worktree" in c]
+    assert any("checkout -q -f --detach" in c for c in calls), calls
+    runs = seen.read_text().splitlines()
+    first, second = runs[0].split(" ", 1), runs[1].split(" ", 1)
+    assert first[0] == second[0] and first[0].endswith("/flower/scratch/kept")
+    assert "junk.pyc" not in second[1] and "build" not in second[1] and "new.txt" in second[1]
+    # while another run holds it, a run gets a fresh checkout of its own
+    from flowergit.errors import Retry
+    from flowergit.gitio.repo import discover
+    from flowergit.procs.locks import exclusive
+
+    r = discover(str(repo))
+    git(repo, "commit", "-q", "--allow-empty", "-m", "third")
+    (repo / "third.txt").write_text("3\n")
+    git(repo, "add", "third.txt")
+    git(repo, "commit", "-qm", "third tree")
+    with exclusive(r.state_path("scratch-kept.mutex"), wait=0, busy=lambda: Retry("busy")):
+        assert flower(repo, "test").returncode == 0
+    third = seen.read_text().splitlines()[2].split(" ", 1)[0]
+    assert "/flower/scratch/test-" in third and not Path(third).exists()
+    assert Path(first[0]).is_dir()  # the kept one is still there for the next run

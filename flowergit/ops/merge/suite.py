@@ -1,6 +1,7 @@
 """`git flower test [REV]`: the configured suite on exactly one tree, in a scratch worktree.
 
-The suite runs detached at the commit under the state directory (never in the user's checkout),
+The suite runs detached at the commit under the state directory (never in the user's checkout,
+in a checkout kept between runs and moved commit to commit, cleaned of every untracked file),
 with a scrubbed environment, in its own process group, output to a log file. The result is an
 attestation keyed by tree id in ``refs/notes/flower``: a tree that already passed the same
 command is not tested again.
@@ -22,8 +23,50 @@ from flowergit.state.brief import now_utc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from flowergit.gitio.repo import Repo
+    from flowergit.procs.locks import exclusive
     from flowergit.state.schema import Attestation, NoteLine, SuiteSummary
 
+
+class _KeptScratch:
+    """The checkout a suite runs in. One is kept between runs (``flower/scratch/kept``) and
+    moved to the next commit with git's two-way checkout, so a merge pays for the files its
+    change touches, not for a fresh checkout of the whole tree; a lock gives it to one run at
+    a time, and a run that finds it taken (another merge or `test` running here) gets a fresh
+    one of its own, removed afterwards."""
+
+    def __init__(self, repo: Repo, run_id: str) -> None:
+        self.repo = repo
+        self.run_id = run_id
+        self.lock: exclusive | None = None
+        self.path = ""
+
+    def checkout(self, commit: str) -> str:
+        from flowergit.errors import Retry
+        from flowergit.procs.locks import exclusive  # noqa: F811 (the class, at run time)
+
+        repo = self.repo
+        os.makedirs(repo.state_path("scratch"), exist_ok=True)
+        try:
+            self.lock = exclusive(repo.state_path("scratch-kept.mutex"), wait=0,
+                                  busy=lambda: Retry("the kept scratch checkout is in use"))
+        except Retry:
+            self.path = repo.state_path("scratch", self.run_id)
+            scratch.add(repo, self.path, commit)
+            return self.path
+        self.path = repo.state_path("scratch", "kept")
+        if not os.path.lexists(self.path):
+            scratch.add(repo, self.path, commit)
+        elif not scratch.move(repo, self.path, commit):
+            scratch.remove(repo, self.path)
+            scratch.add(repo, self.path, commit)
+        return self.path
+
+    def done(self) -> None:
+        if self.lock is None:
+            scratch.remove(self.repo, self.path)
+        else:
+            self.lock.release()
 
 def utc_now() -> str:
     return now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -101,14 +144,13 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
     timeout = float(ctx.config.get("suite", "timeout"))
     extra_env = dict(ctx.config.get("suite", "env"))
     run_id = f"{label}-{os.urandom(4).hex()}"
-    scratch_dir = repo.state_path("scratch", run_id)
     outdir = repo.state_path("suite", run_id)
     os.makedirs(outdir, exist_ok=True)
-    os.makedirs(os.path.dirname(scratch_dir), exist_ok=True)
     junit = os.path.join(outdir, "junit.xml")
     log = repo.state_path("logs", f"suite-{run_id}.log")
     full = [junit if a == "{junit}" else a.replace("{junit}", junit) for a in argv]
-    scratch.add(repo, scratch_dir, commit)
+    kept = _KeptScratch(repo, run_id)
+    scratch_dir = kept.checkout(commit)
     try:
         env = suite_proc.suite_env({**extra_env, "FLOWER_SUITE_TREE": tree})
 
@@ -122,7 +164,7 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
         res = suite_proc.run(full, cwd=scratch_dir, log=log, timeout=timeout, env=env,
                              on_start=started, poll=0.01)
     finally:
-        scratch.remove(repo, scratch_dir)
+        kept.done()
     counts = (suite_proc.from_junit(junit) or suite_proc.from_summary(suite_proc.tail(log))
               or suite_proc.Counts())
     why = ""

@@ -20,8 +20,13 @@ def run_merge(*, id: str | None, into: str | None, no_test: bool, dry_run: bool,
 
     ctx = Ctx().load()
     if id is not None:
-        res = ops.merge(ctx, brief_id(id), into=into, no_test=no_test, dry_run=dry_run,
-                        force=force, progress=output.info)
+        try:
+            res = ops.merge(ctx, brief_id(id), into=into, no_test=no_test, dry_run=dry_run,
+                            force=force, progress=output.info)
+        except TestsFailed as e:
+            if not json:
+                view.red_details(e.data)
+            raise
         return emit(res, json, view.merge_result)
     items = ops.merge_queue(ctx, into=into, no_test=no_test, dry_run=dry_run,
                             progress=output.info)
@@ -64,11 +69,17 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Run the suite on REV's tree in a scratch worktree and record an attestation."""
         from flowergit.cli.common import emit
+        from flowergit.errors import TestsFailed
         from flowergit.ops.context import Ctx
         from flowergit.ops.merge import suite as ops
         from flowergit.render import merge as view
 
-        return emit(ops.test(Ctx().load(), rev, force=force), json, view.test_result)
+        try:
+            return emit(ops.test(Ctx().load(), rev, force=force), json, view.test_result)
+        except TestsFailed as e:
+            if not json:
+                view.red_details(e.data)
+            raise
 
     @app.command("recover")
     def recover(json: bool = JSON) -> int:

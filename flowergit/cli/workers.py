@@ -26,13 +26,21 @@ def run_status(*, json: bool) -> int:
     return emit(status.status(Ctx().load()), json, view.status)
 
 
-def run_ps(*, all_: bool, json: bool) -> int:
-    from flowergit.cli.common import emit
+PS_FIELDS = ["id", "state", "outcome", "agent", "elapsed", "ahead", "files_changed", "branch",
+             "title"]
+
+
+def run_ps(*, ids: list[str] | None, state: list[str], all_: bool, porcelain: bool,
+           fmt: str | None, limit: int | None, json: bool) -> int:
+    from flowergit.cli.common import listing
     from flowergit.ops.context import Ctx
     from flowergit.ops.dispatch import workers
     from flowergit.render import workers as view
 
-    return emit(workers.ps(Ctx().load(), all_=all_), json, view.ps)
+    ctx = Ctx().load()
+    rows = workers.select(workers.ps(ctx, all_=all_ or bool(ids)), ids or [], state)
+    return listing(ctx, rows, json=json, porcelain=porcelain, fmt=fmt, limit=limit,
+                   fields=PS_FIELDS, human=view.ps)
 
 
 def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
@@ -50,7 +58,7 @@ def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
 def register(app: typer.Typer) -> None:
     import typer
 
-    from flowergit.cli.app_common import JSON, fast
+    from flowergit.cli.app_common import JSON, LIMIT, PORCELAIN, fast, format_option
 
     @app.command("status")
     @fast(run_status)
@@ -60,10 +68,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ps")
     @fast(run_ps)
-    def ps(all_: bool = typer.Option(False, "--all", "-a", help="Include cleaned dispatches."),
+    def ps(ids: list[str] = typer.Argument(None, metavar="[N[.k]]...",
+                                           help="Only these briefs (every attempt) or attempts."),
+           state: list[str] = typer.Option(
+               [], "--state", metavar="STATE",
+               help="Only dispatches in this state or with this outcome (running, waiting, "
+                    "queued, done, failed, merged, …; repeatable)."),
+           all_: bool = typer.Option(False, "--all", "-a", help="Include cleaned dispatches."),
+           porcelain: bool = PORCELAIN,
+           fmt: str = format_option("%(id)%09%(state)"),
+           limit: int = LIMIT,
            json: bool = JSON) -> int:
-        """One row per dispatch: state, agent, elapsed, commits, files, last commit and log line."""
-        return run_ps(all_=all_, json=json)
+        """One row per dispatch: state, title, agent, elapsed, commits, files, last commit and
+        log line."""
+        return run_ps(ids=ids, state=state, all_=all_, porcelain=porcelain, fmt=fmt, limit=limit,
+                      json=json)
 
     @app.command("logs")
     def logs(id: str = typer.Argument(..., metavar="N[.k]"),

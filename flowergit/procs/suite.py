@@ -127,7 +127,8 @@ def from_junit(path: str) -> Counts | None:
         from junitparser import Error, Failure, JUnitXml, Skipped, TestCase
 
         xml = JUnitXml.fromfile(path)
-        c = Counts(source="junit")
+        failing: list[str] = []
+        c = Counts(source="junit", extra={"failing": failing})
         suites = [xml] if xml._tag == "testsuite" else list(xml)
         for suite in suites:
             for case in suite:
@@ -138,8 +139,10 @@ def from_junit(path: str) -> Counts | None:
                 kinds = {type(r) for r in res}
                 if any(issubclass(k, Error) for k in kinds):
                     c.errors += 1
+                    failing.append(case_name(case))
                 elif any(issubclass(k, Failure) for k in kinds):
                     c.failed += 1
+                    failing.append(case_name(case))
                 elif any(issubclass(k, Skipped) for k in kinds):
                     c.skipped += 1
                 else:
@@ -147,6 +150,18 @@ def from_junit(path: str) -> Counts | None:
         return c
     except Exception:  # noqa: BLE001 - a truncated or foreign file: fall back to the summary
         return None
+
+
+def case_name(case: Any) -> str:
+    """``tests/test_calc.py::test_adds``-like name of a JUnit test case: its class and name."""
+    cls = case.classname or ""
+    return f"{cls}.{case.name}" if cls else str(case.name)
+
+
+def tail_lines(path: str, n: int = 10) -> list[str]:
+    """The last ``n`` non-empty lines of a log."""
+    lines = [ln.rstrip() for ln in tail(path, 16 * 1024).splitlines() if ln.strip()]
+    return lines[-n:]
 
 
 _PYTEST = re.compile(r"=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s", re.ASCII)

@@ -10,8 +10,11 @@ from flowergit.render import output
 def counts(s: dict[str, Any] | None) -> str:
     if not s:
         return "suite not run"
-    text = (f"{s.get('tests')} tests, {s.get('passed')} passed, {s.get('failed')} failed, "
-            f"{s.get('skipped')} skipped, {s.get('errors')} errors")
+    if s.get("counts_from") == "none" or s.get("tests") is None:
+        text = "test counts unknown (no JUnit file and no summary line)"
+    else:
+        text = (f"{s.get('tests')} tests, {s.get('passed')} passed, {s.get('failed')} failed, "
+                f"{s.get('skipped')} skipped, {s.get('errors')} errors")
     if s.get("seconds") is not None:
         text += f" in {s['seconds']}s"
     return text
@@ -101,3 +104,27 @@ def why_result(r: dict[str, Any]) -> None:
     if p.get("epoch") is not None:
         output.line(f"  baton epoch {p['epoch']}")
     output.line(f"  suite: {counts(p.get('suite'))}")
+
+
+def red_details(data: Any) -> None:
+    """After a red suite (on stderr, before the ``fatal:`` line): the failing tests by name and
+    the last lines of the suite's log."""
+    suite = data.get("suite") if isinstance(data, dict) and "suite" in data else data
+    if not isinstance(suite, dict):
+        return
+    names = suite.get("failing") or []
+    if names:
+        output.info("failing tests:")
+        for n in names:
+            output.info(f"  {n}")
+        if suite.get("failing_more"):
+            output.info(f"  … and {suite['failing_more']} more (see the log)")
+    log = suite.get("log")
+    if isinstance(log, str):
+        from flowergit.procs.suite import tail_lines
+
+        last = tail_lines(log)
+        if last:
+            output.info(f"last lines of {log}:")
+            for ln in last:
+                output.info(f"  {ln}")

@@ -40,12 +40,24 @@ def _activity(r: dict[str, Any]) -> str:
 
 
 def rows_of(snap: dict[str, Any], recent: int = 10) -> list[dict[str, Any]]:
-    """Dispatches to show: every live one, then the most recent ended ones."""
+    """Dispatches to show: every live one, every ended one that waits for its person (finished
+    and not merged, failed, empty), then the most recent others, up to ``recent`` ended rows in
+    all (the ones that wait are never left out)."""
+    return split_rows(snap, recent)[0]
+
+
+def split_rows(snap: dict[str, Any], recent: int = 10) -> tuple[list[dict[str, Any]], int]:
+    """(the rows to show, how many ended rows were left out)."""
     ps = list(snap.get("ps") or [])
     live = [r for r in ps if r.get("state") in LIVE or r.get("state") == "lost"]
+    waiting = {str(r.get("id")) for r in (snap.get("status") or {}).get("ended") or []}
     ended = [r for r in ps if r not in live]
     ended.sort(key=lambda r: str(r.get("ended_at") or r.get("started_at") or ""), reverse=True)
-    return live + ended[:recent]
+    keep = [r for r in ended if str(r.get("id")) in waiting]
+    rest = [r for r in ended if str(r.get("id")) not in waiting]
+    room = max(0, recent - len(keep))
+    shown = {id(r) for r in keep + rest[:room]}
+    return live + [r for r in ended if id(r) in shown], max(0, len(rest) - room)
 
 
 COLUMNS = ["ID", "STATE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES", "TOKENS/COST",
@@ -85,17 +97,21 @@ def orchestrator_line(o: dict[str, Any]) -> str:
 
 def plain(snap: dict[str, Any]) -> str:
     """The dashboard as plain text (a pipe, a log, `watch` without a terminal)."""
+    from flowergit.render.attention import lines as attention
+
     s = snap.get("status") or {}
-    lines = [_brief_line(s),
+    lines = attention(s) + [_brief_line(s),
              f"workers: {s.get('running', 0)} running of max_parallel {s.get('max_parallel', '?')}"]
     lines += [orchestrator_line(o) for o in s.get("orchestrators") or []]
     queue = s.get("queue") or []
     lines.append(f"queue: {len(queue)}" + (": " + " ".join(str(q.get('id')) for q in queue)
                                            if queue else ""))
-    rows = rows_of(snap)
+    rows, more = split_rows(snap)
     out = "\n".join(escape(x) for x in lines) + "\n"
     if rows:
         out += table(COLUMNS, [_cells(r) for r in rows])
+    if more:
+        out += f"{more} more ended (`git flower ps` lists them all)\n"
     return out
 
 
@@ -105,10 +121,20 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    from flowergit.render.attention import STYLE, items
+
     s = snap.get("status") or {}
     head = Text()
     if title:
         head.append(escape(title) + "\n", style="bold")
+    need = items(s)
+    if need:
+        head.append("needs you\n", style="bold")
+        for a in need:
+            head.append("  " + escape(a.get("text", "")), style=STYLE.get(str(a.get("kind")), ""))
+            head.append("  → " + escape(a.get("command", "")) + "\n", style="bold")
+    else:
+        head.append("nothing needs you\n", style="dim")
     b = s.get("briefs") or {}
     head.append(f"briefs {b.get('total', 0)}", style="bold")
     for k, n in (b.get("by_status") or {}).items():
@@ -123,7 +149,7 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
         head.append(": " + " ".join(escape(q.get("id")) for q in queue), style="cyan")
     for o in s.get("orchestrators") or []:
         head.append("\n" + escape(orchestrator_line(o)), style="green" if o.get("running") else "red")
-    rows = rows_of(snap)
+    rows, more = split_rows(snap)
     t = Table(show_edge=False, pad_edge=False, header_style="bold", expand=False)
     cells = [_cells(r) for r in rows]
     for i, c in enumerate(COLUMNS):
@@ -137,20 +163,26 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
         t.add_row(*(Text(escape(c)) for c in row), style=state_style(r) or STATE_STYLE.get(str(r.get("state"))))
     if not rows:
         return Group(head, Text("no dispatches (start one with `git flower dispatch N`)", style="dim"))
+    if more:
+        return Group(head, t, Text(f"{more} more ended (`git flower ps` lists them all)",
+                                   style="dim"))
     return Group(head, t)
 
 
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    force = True if output.COLOR == "always" else None
-    return Console(stderr=stderr, force_terminal=force, highlight=False)
+    if stderr:
+        force = True if output.COLOR == "always" else None
+        return Console(stderr=True, force_terminal=force, highlight=False)
+    return Console(highlight=False, **output.console_options())
 
 
 def status(s: dict[str, Any], ps: Sequence[dict[str, Any]] | None = None) -> None:
     """Print the status once: rich on a terminal, plain text when piped."""
     snap = {"status": s, "ps": list(ps) if ps is not None else
-            [dict(w) for w in (s.get("workers") or []) + (s.get("queue") or [])]}
+            [dict(w) for w in (s.get("workers") or []) + (s.get("queue") or [])
+             + (s.get("ended") or [])]}
     if output.styled():
         console().print(renderable(snap))
     else:

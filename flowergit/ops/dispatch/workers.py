@@ -140,6 +140,18 @@ def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
+def select(rows: list[dict[str, Any]], ids: list[str], states: list[str]) -> list[dict[str, Any]]:
+    """The rows of ``ids`` (``N``: every attempt of brief N; ``N.k``: that attempt), in a state
+    or with an outcome of ``states``; all of them when both are empty."""
+    want = [parse_target(t) for t in ids]
+    if want:
+        rows = [r for r in rows if any(r.get("brief") == b and (a is None or r.get("attempt") == a)
+                                       for b, a in want)]
+    if states:
+        rows = [r for r in rows if r.get("state") in states or r.get("outcome") in states]
+    return rows
+
+
 def _corrupt_row(repo: Repo, ref: str, oid: str) -> dict[str, Any]:
     """`ps`'s row for a dispatch ref that is no record chain (``doctor --fix`` moves it aside)."""
     parts = ref.rsplit("/", 2)

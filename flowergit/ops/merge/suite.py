@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from flowergit import failpoints
 from flowergit.errors import NotFound, TestsFailed, UsageError
@@ -74,6 +74,9 @@ def attestation(ctx: Ctx, tree: str, argv: list[str],
 
 def suite_summary(rec: Attestation) -> SuiteSummary:
     """The ``suite`` object of a provenance line."""
+    if rec.get("counts_from") == "none":  # no JUnit file, no summary line: unknown, not zero
+        return {"tests": None, "passed": None, "failed": None, "skipped": None, "errors": None,
+                "seconds": rec.get("seconds"), "tree": rec.get("tree")}
     return {"tests": rec.get("tests"), "passed": rec.get("passed"), "failed": rec.get("failed"),
             "skipped": rec.get("skipped"), "errors": rec.get("errors"),
             "seconds": rec.get("seconds"), "tree": rec.get("tree")}
@@ -147,6 +150,11 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
     }
     if why:
         rec["why"] = why
+    failing = counts.extra.get("failing")
+    if failing:
+        rec["failing"] = list(failing[:MAX_FAILING])
+        if len(failing) > MAX_FAILING:
+            rec["failing_more"] = len(failing) - MAX_FAILING
     if record:
         notes.append(repo, {tree: [rec]}, f"flower: suite on tree {tree[:12]}")
     shutil.rmtree(outdir, ignore_errors=True)  # the counts are in the attestation now
@@ -170,7 +178,28 @@ def test(ctx: Ctx, rev: str | None = None, *, force: bool = False) -> Attestatio
     return rec
 
 
+MAX_FAILING = 20  # failing test names an attestation keeps (the log has them all)
+
+
+def counts_text(rec: Mapping[str, Any]) -> str:
+    """``3 tests, 2 passed, 1 failed, 0 skipped, 0 errors``; ``test counts unknown (…)`` when
+    the suite left neither a JUnit file nor a summary line flower can read."""
+    if rec.get("counts_from") == "none":
+        return "test counts unknown: no JUnit file and no summary line"
+    return (f"{rec.get('tests')} tests, {rec.get('passed')} passed, {rec.get('failed')} failed, "
+            f"{rec.get('skipped')} skipped, {rec.get('errors')} errors")
+
+
+def failing_text(rec: Mapping[str, Any]) -> str:
+    """``failing: test_calc.test_divides``, ``… and 3 more``; empty when no name is known."""
+    names = rec.get("failing") or []
+    if not names:
+        return ""
+    more = rec.get("failing_more") or 0
+    return "failing: " + ", ".join(map(str, names)) + (f" and {more} more" if more else "")
+
+
 def failure_message(rec: Attestation, head: str) -> str:
-    return (f"{head}: {rec.get('why', 'failed')} ({rec['tests']} tests, {rec['passed']} passed, "
-            f"{rec['failed']} failed, {rec['skipped']} skipped, {rec['errors']} errors); "
-            f"log: {rec['log']}")
+    failing = failing_text(rec)
+    return (f"{head}: {rec.get('why', 'failed')} ({counts_text(rec)})"
+            + (f"; {failing}" if failing else "") + f"; log: {rec['log']}")

@@ -64,3 +64,40 @@ def _pager(ctx: Any) -> str | None:
     from flowergit.gitio import config
 
     return config.pager(ctx.repo)
+
+
+def each(ids: Sequence[Any], act: Callable[[Any], Any], *, json: bool, human: str,
+         what: str) -> int:
+    """Run ``act`` on every id in turn (``dispatch 3 4 5``, ``stop 3 4``): one failing does not
+    keep the others from their turn. Each result is printed by ``render.workers.<human>`` (or
+    the JSON list of results and errors); when any failed, the first failure's exit code and a
+    summary follow."""
+    from flowergit.errors import FlowerError
+    from flowergit.render import workers as view
+
+    show = getattr(view, human)
+    done: list[Any] = []
+    failed: list[tuple[Any, FlowerError]] = []
+    for i in ids:
+        try:
+            res = act(i)
+        except FlowerError as e:
+            failed.append((i, e))
+            done.append({"id": str(i), "ok": False, "error": e.to_json()})
+            if not json:
+                output.info(f"{what} {i}: {e.message}" + (f" ({e.hint})" if e.hint else ""))
+            continue
+        done.append(res)
+        if not json:
+            show(res)
+    if json and not failed:
+        output.emit_json(done)
+    if failed:
+        first = failed[0][1]
+        err = FlowerError.__new__(type(first))  # the first failure's kind, and so its exit code
+        FlowerError.__init__(err, f"{len(failed)} of {len(ids)} failed: "
+                             + ", ".join(f"{what} {i}" for i, _ in failed),
+                             first.hint if len(failed) == 1 else "see each one's reason above",
+                             data=done)
+        raise err
+    return 0

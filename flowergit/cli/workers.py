@@ -52,6 +52,12 @@ def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
 
     if timeout is not None and timeout < 0:
         raise UsageError("--timeout must be zero or more seconds")
+    if not json and sys.stderr.isatty():  # say what is waited for, not a silent prompt
+        from flowergit.render import output
+
+        output.info(f"waiting for {', '.join(ids)} to end"
+                    + (f" (at most {timeout:g}s)" if timeout is not None else "")
+                    + "; Ctrl-C stops waiting, not the agents")
     return emit(workers.wait(Ctx().load(), ids, timeout=timeout), json, view.waited)
 
 
@@ -129,14 +135,19 @@ def register(app: typer.Typer) -> None:
         return run_wait(ids=ids, timeout=timeout, json=json)
 
     @app.command("stop")
-    def stop(id: str = typer.Argument(..., metavar="N[.k]"), json: bool = JSON) -> int:
-        """Stop a dispatch: its agent's whole process group, or its place in the queue."""
-        from flowergit.cli.common import emit
+    def stop(ids: list[str] = typer.Argument(..., metavar="N[.k]..."), json: bool = JSON) -> int:
+        """Stop dispatches: each agent's whole process group, or its place in the queue."""
+        from flowergit.cli.common import each, emit
         from flowergit.ops.context import Ctx
         from flowergit.ops.dispatch import workers
         from flowergit.render import workers as view
-
-        return emit(workers.stop(Ctx().load(), id), json, view.stopped)
+        for i in ids:  # every id is checked before anything stops
+            workers.parse_target(i)
+        ctx = Ctx().load()
+        if len(ids) == 1:
+            return emit(workers.stop(ctx, ids[0]), json, view.stopped)
+        return each(ids, lambda i: workers.stop(ctx, i), json=json, human="stopped",
+                    what="dispatch")
 
     @app.command("done")
     def done(id: str = typer.Argument(None, metavar="[N]"),

@@ -247,7 +247,7 @@ def attention(workers: list[dict[str, Any]], queue: list[dict[str, Any]],
         add(str(r["outcome"]), [r["id"]],
             f"{r['id']} {what.get(str(r['outcome']), str(r['outcome']))}"
             + (f" (exit {code})" if code not in (None, 0) else ""),
-            f"git flower logs {r['id']}; git flower dispatch {r['brief']} --rework")
+            f"git flower logs {r['id']}; git flower dispatch {r['brief']}")
     if trust:
         add("trust", list(trust), f"{len(trust)} brief(s) wait for trust: "
             + " ".join(map(str, trust)), "git flower trust brief " + " ".join(map(str, trust)))

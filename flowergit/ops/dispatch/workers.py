@@ -51,8 +51,19 @@ def resolve(store: DispatchStore, text: str) -> records.Head:
     b, a = parse_target(text)
     head = store.get(b, a) if a is not None else store.latest(b)
     if head is None:
-        what = f"dispatch {b}.{a}" if a is not None else f"a dispatch of brief {b}"
-        raise NotFound(f"there is no {what}", f"`git flower dispatch {b}` starts one")
+        what = f"there is no dispatch {b}.{a}" if a is not None else f"brief {b} has no dispatch"
+        from flowergit.state.briefs import BriefStore
+
+        try:
+            BriefStore(store.repo).read_raw(b)
+        except NotFound:
+            raise NotFound(f"there is no brief {b}",
+                           "`git flower brief list` shows the briefs there are") from None
+        if a is not None:
+            hint = f"`git flower ps {b}` lists its attempts; `git flower dispatch {b}` starts one"
+        else:
+            hint = f"`git flower dispatch {b}` starts one"
+        raise NotFound(what, hint)
     return head
 
 

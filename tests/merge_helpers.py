@@ -90,7 +90,8 @@ def finished(repo: Path, title: str, files: dict[str, str | None], *, exit_code:
     git(wt, "commit", "-qm", f"agent work for {bid}")
     base_oid = git(repo, "rev-parse", base).stdout.strip()
     store = DispatchStore(discover(str(repo)))
-    store.claim(bid, 1, {"state": state, "agent": agent, "branch": branch, "worktree": str(wt),
+    store.claim(bid, 1, {"state": state, "agent": agent, "title": title, "branch": branch,
+                         "worktree": str(wt),
                          "base": base_oid, "target": "main", "exit_code": exit_code,
                          "ended_at": ended_at, "log": str(repo / ".git" / "x.log")})
     return bid

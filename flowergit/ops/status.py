@@ -159,11 +159,12 @@ def ended_unmerged(recs: list[dict[str, Any]], now: float) -> list[dict[str, Any
         if state in LIVE:
             continue
         outcome = rec.get("outcome") or ("lost" if state == "lost" else None)
-        if outcome is None and rec.get("state") == "exited" and rec.get("exit_code") == 0:
-            outcome = "done"
+        if outcome is None:  # a record from before outcomes were judged: its exit tells
+            if rec.get("state") == "exited":
+                outcome = "done" if rec.get("exit_code") == 0 else "failed"
+            elif rec.get("state") in ("failed", "stopped"):
+                outcome = str(rec.get("state"))
         if outcome != "done" and outcome not in NEEDS_LOOK:
-            outcome = "failed" if state in ("failed", "missing") else outcome
-        if outcome is None:
             continue
         row = {k: rec.get(k) for k in KEEP}
         row.update(state=state, outcome=outcome, title=rec.get("title", ""),

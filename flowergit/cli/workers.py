@@ -149,6 +149,29 @@ def register(app: typer.Typer) -> None:
         return each(ids, lambda i: workers.stop(ctx, i), json=json, human="stopped",
                     what="dispatch")
 
+    @app.command("diff")
+    def diff(id: str = typer.Argument(..., metavar="N[.k]"),
+             paths: list[str] = typer.Argument(None, metavar="[PATH]...",
+                                               help="Only these paths."),
+             stat: bool = typer.Option(False, "--stat", help="Only the diffstat."),
+             json: bool = JSON) -> int:
+        """Show what an attempt changed (its branch against the target, from where they
+        forked), through git's pager."""
+        from flowergit.cli.common import emit
+        from flowergit.ops.context import Ctx
+        from flowergit.ops.dispatch import workers
+        from flowergit.render import output
+
+        ctx = Ctx().load()
+        got = workers.change(ctx, id)
+        if json:
+            return emit(got, True)
+        sys.stdout.flush()
+        rc = workers.show_change(ctx, got, stat=stat, paths=list(paths or []),
+                                 pager=not output.NO_PAGER,
+                                 color=None if output.COLOR == "auto" else output.COLOR)
+        return 0 if rc in (0, 141) else rc  # 141: the pager quit early (SIGPIPE)
+
     @app.command("done")
     def done(id: str = typer.Argument(None, metavar="[N]"),
              failed: bool = typer.Option(False, "--failed", help="Report that the work failed."),

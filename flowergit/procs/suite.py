@@ -50,9 +50,11 @@ class Run:
 
 def run(argv: Sequence[str], *, cwd: str, log: str, timeout: float,
         env: Mapping[str, str] | None = None,
-        on_start: Callable[[int], None] | None = None, poll: float = 0.05) -> Run:
+        on_start: Callable[[int], None] | None = None, poll: float = 0.05,
+        on_tick: Callable[[float], None] | None = None, tick: float = 0.25) -> Run:
     """Run ``argv`` in its own session with stdout+stderr appended to ``log``; kill the whole
-    process tree when ``timeout`` passes (or on Ctrl-C, which is then re-raised)."""
+    process tree when ``timeout`` passes (or on Ctrl-C, which is then re-raised).
+    ``on_tick(seconds so far)`` is called every ``tick`` seconds while it runs."""
     os.makedirs(os.path.dirname(log), exist_ok=True)
     start = time.monotonic()
     with open(log, "ab") as out:
@@ -66,8 +68,12 @@ def run(argv: Sequence[str], *, cwd: str, log: str, timeout: float,
     if on_start is not None:
         on_start(p.pid)
     deadline = start + timeout
+    next_tick = start + tick
     try:
         while True:
+            if on_tick is not None and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + tick
+                on_tick(next_tick - tick - start)
             rc = p.poll()
             if rc is not None:
                 # the leader is done; anything it left in its group goes too
@@ -158,9 +164,9 @@ def case_name(case: Any) -> str:
     return f"{cls}.{case.name}" if cls else str(case.name)
 
 
-def tail_lines(path: str, n: int = 10) -> list[str]:
+def tail_lines(path: str, n: int = 10, limit: int = 16 * 1024) -> list[str]:
     """The last ``n`` non-empty lines of a log."""
-    lines = [ln.rstrip() for ln in tail(path, 16 * 1024).splitlines() if ln.strip()]
+    lines = [ln.rstrip() for ln in tail(path, limit).splitlines() if ln.strip()]
     return lines[-n:]
 
 

@@ -236,3 +236,41 @@ def progress(description: str, total: float | None = None) -> Iterator[_Progress
     with Progress(*cols, console=console(stderr=True), transient=True) as bar:
         task = bar.add_task(escape(description), total=total)
         yield _Progress(bar, task)
+
+
+@contextmanager
+def suite_progress(what: str) -> Iterator[Any]:
+    """A live line on stderr while a suite runs (a terminal only; None otherwise): ``what``,
+    the seconds so far, the estimate from the last run of the same command, and the suite's
+    last line of output, cut to the terminal's width (never wrapped); gone when it ends."""
+    if not interactive_stderr():
+        yield None
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    con = console(stderr=True)
+    live = Live(Text(""), console=con, transient=True, auto_refresh=False)
+    started: list[bool] = []
+
+    def update(seconds: float, estimate: float | None, last: str) -> None:
+        if not started:
+            live.start()
+            started.append(True)
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(escape(what) + " ", style="bold")
+        line.append(human_duration(seconds), style="yellow")
+        if estimate:
+            line.append(f" of ~{human_duration(estimate)}", style="dim")
+            if seconds > estimate * 1.5 + 5:
+                line.append(" (longer than last time)", style="magenta")
+        if last:
+            line.append("  │ " + escape(last), style="dim")
+        line.truncate(max(10, con.width - 1), overflow="ellipsis")
+        live.update(line, refresh=True)
+
+    try:
+        yield update
+    finally:
+        if started:
+            live.stop()

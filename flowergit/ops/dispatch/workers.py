@@ -432,3 +432,42 @@ def send(ctx: Ctx, target: str, text: str = "", *, enter: bool = False,
     did, sock, session = _tmux_of(ctx, target)
     tmux.send(sock, session, text, enter, keys)
     return {"id": did, "sent": text, "keys": keys, "enter": enter}
+
+
+# -- diff ---------------------------------------------------------------------------------
+def change(ctx: Ctx, target: str) -> dict[str, Any]:
+    """What an attempt changed: its branch tip against the target it would merge into, from
+    where they forked (``target...tip``), with lines added and deleted per file."""
+    from flowergit.gitio import changes
+
+    repo = ctx.repo
+    head = resolve(DispatchStore(repo), target)
+    rec = head.record
+    did = str(rec.get("id"))
+    branch = rec.get("branch")
+    tip = refs.read(repo, f"refs/heads/{branch}") if branch else None
+    if tip is None:
+        state = rec.get("state")
+        raise NotFound(f"dispatch {did} has no branch any more"
+                       + (f" (it was {state})" if state in ("merged", "released") else ""),
+                       f"`git flower why` tells where merged work went; `git flower ps {did}`"
+                       " shows the attempt")
+    into = str(rec.get("target") or ctx.config.get("flower", "target"))
+    from flowergit.gitio import branches
+
+    base = branches.merge_base(repo, f"refs/heads/{into}", tip) or rec.get("base")
+    if not base:
+        raise NotFound(f"dispatch {did}: {into} and {branch} share no history",
+                       "`git flower ps` shows the attempt's base")
+    files = [{"path": p, "added": a, "deleted": d} for a, d, p in changes.numstat(repo, base, tip)]
+    return {"id": did, "brief": rec.get("brief"), "branch": branch, "into": into, "base": base,
+            "head": tip, "files": files}
+
+
+def show_change(ctx: Ctx, got: dict[str, Any], *, stat: bool, paths: list[str], pager: bool,
+                color: str | None) -> int:
+    """Show :func:`change`'s diff on the terminal through git's pager; git's exit code."""
+    from flowergit.gitio import changes
+
+    return changes.show_diff(ctx.repo, got["base"], got["head"],
+                             stat=stat, paths=paths, pager=pager, color=color)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import flower, flower_json, git, write_exe
 from merge_helpers import finished, setup_repo
 
@@ -26,6 +28,7 @@ def human_status(repo: Path) -> str:
 
 
 # -- status ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_status_leads_with_finished_work_and_the_command_that_merges_it(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     b = finished(repo, "Add subtract", {"calc.py": "def sub(a, b):\n    return a - b\n"})
@@ -101,6 +104,7 @@ def test_brief_list_limit_on_every_form(repo: Path) -> None:
     assert r.returncode == 2
 
 
+@pytest.mark.slow
 def test_ps_shows_titles_filters_and_takes_format_and_porcelain(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     a = finished(repo, "First thing", {"a.py": "a = 1\n"})
@@ -126,6 +130,7 @@ def test_ps_shows_titles_filters_and_takes_format_and_porcelain(tmp_path: Path) 
     assert r.returncode == 2
 
 
+@pytest.mark.slow
 def test_signal_and_daemon_lists_take_porcelain_format_and_limit(repo: Path) -> None:
     for k in ("alpha", "beta", "gamma"):
         assert flower(repo, "signal", "emit", k).returncode == 0
@@ -211,6 +216,7 @@ def test_lists_go_through_gits_pager_on_a_terminal(repo: Path, tmp_path: Path) -
 
 
 # -- a red suite -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_red_merge_names_its_failing_tests_and_the_logs_last_lines(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     b = finished(repo, "Breaks it", {"BREAK": "x\n"})
@@ -288,6 +294,7 @@ def test_toml_errors_name_the_table_or_key_in_tomls_words(repo: Path) -> None:
     assert "('" not in r.stderr
 
 
+@pytest.mark.slow
 def test_dispatch_and_stop_take_several_ids(repo: Path) -> None:
     briefs(repo, 2)
     for b in ("1", "2"):
@@ -307,3 +314,109 @@ def test_dispatch_and_stop_take_several_ids(repo: Path) -> None:
     r = flower(repo, "dispatch", "1", "x")
     assert r.returncode == 2
     assert len(flower_json(repo, "ps")) == 2  # type: ignore[arg-type]
+
+
+# -- merge on a terminal, dry runs, diffs -------------------------------------------------------
+def test_merge_dry_run_lists_the_files_with_a_diffstat(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    b = finished(repo, "Two files", {"calc.py": "a = 1\nb = 2\nc = 3\n", "docs/x.md": "x\n"})
+    r = flower(repo, "merge", str(b), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    i = lines.index("  2 path(s) incoming; tree " + lines[1].split()[-1])
+    assert lines[i + 1:i + 4] == ["  calc.py   |    3 +++",
+                                  "  docs/x.md |    1 +",
+                                  "  2 file(s) changed, 4 insertion(s)(+), 0 deletion(s)(-)"]
+    data = flower_json(repo, "merge", str(b), "--dry-run")
+    assert data["diffstat"] == [{"path": "calc.py", "added": 3, "deleted": 0},  # type: ignore[index]
+                                {"path": "docs/x.md", "added": 1, "deleted": 0}]
+
+
+def test_diff_shows_an_attempts_change_through_gits_pager(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    b = finished(repo, "Change", {"calc.py": "a = 1\n"})
+    r = flower(repo, "diff", str(b))
+    assert r.returncode == 0, r.stderr
+    assert " calc.py | 1 +\n" in r.stdout and "+a = 1\n" in r.stdout
+    assert flower(repo, "diff", f"{b}.1", "--stat").stdout == (
+        " calc.py | 1 +\n 1 file changed, 1 insertion(+)\n")
+    data = flower_json(repo, "diff", str(b))
+    assert data["files"] == [{"path": "calc.py", "added": 1, "deleted": 0}]  # type: ignore[index]
+    # on a terminal, git's pager shows it
+    seen = tmp_path / "paged.diff"
+    pager = write_exe(tmp_path / "bin" / "dpager", f"#!/bin/sh\ncat > {seen}\n")
+    run_in_pty(repo, ["diff", str(b)], {"GIT_PAGER": str(pager)})
+    assert "+a = 1" in re.sub(r"\x1b\[[0-9;]*m", "", seen.read_text())
+    r = flower(repo, "diff", "77")
+    assert r.returncode == 3 and r.stderr.startswith("fatal: there is no brief 77")
+
+
+SLOW_SUITE = """#!/bin/sh
+for i in 1 2 3 4 5 6; do echo "suite step $i"; sleep 0.3; done
+echo '<testsuite name="s"><testcase classname="t" name="a"/></testsuite>' > "$1"
+"""
+
+
+@pytest.mark.slow
+def test_merge_on_a_terminal_shows_the_suite_live_with_an_estimate(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path, suite=SLOW_SUITE)
+    first = finished(repo, "One", {"one.py": "x = 1\n"})
+    out = run_in_pty(repo, ["merge", str(first)], {})
+    assert f"merged brief {first}" in out
+    assert f"brief {first}: running the suite" in out
+    assert "│ suite step " in out
+    assert " of ~" not in out  # no run of this command before: no estimate
+    second = finished(repo, "Two", {"two.py": "x = 2\n"})
+    out = run_in_pty(repo, ["merge", str(second)], {})
+    assert " of ~1s" in out or " of ~2s" in out
+    assert f"merged brief {second}" in out
+    # piped, nothing but the lines it always printed
+    third = finished(repo, "Three", {"three.py": "x = 3\n"})
+    r = flower(repo, "merge", str(third))
+    assert "running the suite" not in r.stderr + r.stdout and r.returncode == 0
+
+
+def pty_answer(repo: Path, args: list[str], answer: bytes) -> str:
+    """Run git flower on a terminal, type ``answer`` once it asks; all it wrote."""
+    main, child = pty.openpty()
+    p = subprocess.Popen([PY, "-m", "flowergit", *args], cwd=repo, stdin=child, stdout=child,
+                         stderr=child, close_fds=True)
+    os.close(child)
+    out = b""
+    sent = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not sent and b"[y/N]" in out:
+                os.write(main, answer)
+                sent = True
+        elif p.poll() is not None:
+            break
+    p.wait(timeout=30)
+    os.close(main)
+    return out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+@pytest.mark.slow
+def test_a_bare_merge_asks_on_a_terminal_before_landing_several(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    a = finished(repo, "A", {"a.py": "a = 1\n"})
+    b = finished(repo, "B", {"b.py": "b = 1\n"}, ended_at="2026-11-20T11:00:00Z")
+    out = pty_answer(repo, ["merge"], b"n\n")
+    assert f"2 finished briefs would be merged into main, in this order: {a} {b}" in out
+    assert "nothing was merged" in out
+    assert [e["kind"] for e in flower_json(repo, "status")["attention"]] == ["ready"]  # type: ignore[index]
+    out = pty_answer(repo, ["merge"], b"y\n")
+    assert f"merged brief {a}" in out and f"merged brief {b}" in out
+    c = finished(repo, "C", {"c.py": "c = 1\n"})
+    d = finished(repo, "D", {"d.py": "d = 1\n"})
+    out = pty_answer(repo, ["merge", "--yes"], b"n\n")
+    assert "[y/N]" not in out and f"merged brief {c}" in out and f"merged brief {d}" in out

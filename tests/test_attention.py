@@ -420,3 +420,102 @@ def test_a_bare_merge_asks_on_a_terminal_before_landing_several(tmp_path: Path) 
     d = finished(repo, "D", {"d.py": "d = 1\n"})
     out = pty_answer(repo, ["merge", "--yes"], b"n\n")
     assert "[y/N]" not in out and f"merged brief {c}" in out and f"merged brief {d}" in out
+
+
+# -- notifications ---------------------------------------------------------------------------
+def notify_to(repo: Path, tmp_path: Path) -> Path:
+    """A notify command that appends its arguments, one event a line, to a file."""
+    got = tmp_path / "notified.txt"
+    exe = write_exe(tmp_path / "bin" / "note", f"#!/bin/sh\necho \"$*|$FLOWER_EVENT\" >> {got}\n")
+    git(repo, "config", "flower.notify", json.dumps([str(exe), "{event}", "{id}", "{message}"]))
+    return got
+
+
+@pytest.mark.slow
+def test_the_notify_command_hears_of_finished_failed_merged_and_red(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    got = notify_to(repo, tmp_path)
+    briefs(repo, 2)
+    assert flower(repo, "brief", "set", "1", 'run=[["sh","-c","echo x > x.txt"]]').returncode == 0
+    assert flower(repo, "brief", "set", "2", 'run=[["sh","-c","exit 4"]]').returncode == 0
+    assert flower(repo, "dispatch", "1", "2").returncode == 0
+    assert flower(repo, "wait", "1", "2", "--timeout", "60").returncode == 0
+    lines = sorted(got.read_text().splitlines())
+    assert lines == ["done 1.1 git flower: 1.1 finished, ready to merge: brief 1|done",
+                     "failed 2.1 git flower: 2.1 failed: brief 2|failed"]
+    got.unlink()
+    r = flower(repo, "merge", "1")
+    assert r.returncode == 0, r.stderr
+    assert got.read_text() == "merged 1.1 git flower: brief 1 merged|merged\n"
+    got.unlink()
+    b = finished(repo, "Red one", {"BREAK": "x\n"})
+    assert flower(repo, "merge", str(b)).returncode == 5
+    assert got.read_text() == (f"red {b}.1 git flower: brief {b} refused: the suite is red "
+                               f"(failing: t.case2)|red\n")
+
+
+def test_a_notify_setting_that_does_not_parse_breaks_nothing(repo: Path) -> None:
+    git(repo, "config", "flower.notify", "notify-send hello")  # not a JSON list
+    briefs(repo, 1)
+    assert flower(repo, "brief", "set", "1", 'run=[["sh","-c","echo x > x.txt"]]').returncode == 0
+    assert flower(repo, "dispatch", "1").returncode == 0
+    r = flower(repo, "wait", "1", "--timeout", "60")
+    assert r.stdout == "1.1: exited, exit 0\n"
+
+
+def test_watch_events_are_the_attempts_that_ended_or_began_to_wait() -> None:
+    from flowergit.ops.notify import events
+
+    rows = [{"id": "1.1", "state": "running", "outcome": None},
+            {"id": "2.1", "state": "running", "outcome": None}]
+    marks, got = events(None, rows)
+    assert got == []  # the first look reports nothing
+    later = [{"id": "1.1", "state": "exited", "outcome": "done"},
+             {"id": "2.1", "state": "waiting", "outcome": None, "waiting": {"prompt": "Go on?"}},
+             {"id": "3.1", "state": "exited", "outcome": "failed"}]
+    marks, got = events(marks, later)
+    assert [(e, r["id"]) for e, r in got] == [("done", "1.1"), ("waiting", "2.1"),
+                                              ("failed", "3.1")]
+    marks, got = events(marks, later)
+    assert got == []
+
+
+@pytest.mark.slow
+def test_watch_rings_the_terminal_when_an_attempt_ends(repo: Path, tmp_path: Path) -> None:
+    briefs(repo, 1)
+    go = tmp_path / "go"
+    r = flower(repo, "brief", "set", "1",
+               f'run=[["sh","-c","while [ ! -e {go} ]; do sleep 0.1; done; echo x > x.txt"]]')
+    assert r.returncode == 0
+    assert flower(repo, "dispatch", "1").returncode == 0
+    main, child = pty.openpty()
+    p = subprocess.Popen([PY, "-m", "flowergit", "watch", "--interval", "0.3", "--count", "40"],
+                         cwd=repo, stdin=child, stdout=child, stderr=child, close_fds=True)
+    os.close(child)
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                out += os.read(main, 65536)
+            except OSError:
+                break
+        if b"running" in out and not go.exists():
+            go.touch()
+    p.wait(timeout=60)
+    os.close(main)
+    assert go.exists()
+    assert b"\x07" in out
+
+
+def test_watch_alerts_are_a_bell_an_osc_9_notification_or_nothing(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    from flowergit.render.watch import alert, alert_mode
+
+    assert [alert_mode(x) for x in (None, "OSC9", "none", "loud")] == ["bell", "osc9", "none",
+                                                                       "bell"]
+    alert("bell", "1.1 done")
+    alert("osc9", "git flower: 1.1 finished\x1b[31m")
+    alert("none", "nothing")
+    assert capfd.readouterr().out == "\x07\x1b]9;git flower: 1.1 finished\\x1b[31m\x07"

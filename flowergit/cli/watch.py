@@ -38,13 +38,20 @@ def register(app: typer.Typer) -> None:
             elif output.styled():
                 from rich.live import Live
 
+                from flowergit.ops.notify import events, message
+
                 con = view.console()
                 frames = ops_watch.frames(ctx, interval=interval, count=count)
                 first = next(frames)
+                how = view.alert_mode(ctx.repo.config_last("flower.watchalert"))
+                marks, _ = events(None, first["ps"])
                 title = "git flower watch  (Ctrl-C to quit)"
                 with Live(view.renderable(first, title=title), console=con,
                           auto_refresh=False, transient=False) as live:
                     for snap in frames:
+                        marks, happened = events(marks, snap["ps"])
+                        for event, row in happened:  # finished, failed, waiting: tell them
+                            view.alert(how, message(event, row))
                         live.update(view.renderable(snap, title=title), refresh=True)
             else:
                 for i, snap in enumerate(ops_watch.changes(ctx, interval=interval, count=count)):

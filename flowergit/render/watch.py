@@ -274,3 +274,30 @@ def suite_progress(what: str) -> Iterator[Any]:
     finally:
         if started:
             live.stop()
+
+
+ALERTS = ("bell", "osc9", "none")
+
+
+def alert_mode(setting: str | None) -> str:
+    """``git config flower.watchAlert``: ``bell`` (the default), ``osc9`` (a desktop
+    notification where the terminal supports OSC 9: iTerm2, kitty, WezTerm, Windows Terminal)
+    or ``none``."""
+    got = (setting or "bell").strip().lower()
+    return got if got in ALERTS else "bell"
+
+
+def alert(how: str, text: str) -> None:
+    """Ring the terminal (and with ``osc9`` post ``text`` as a notification), straight to the
+    terminal so that no live view prints it as text."""
+    if how == "none":
+        return
+    data = b"\a"
+    if how == "osc9":
+        clean = escape(text).replace("\x1b", "").replace("\x07", "")[:200]
+        data = b"\x1b]9;" + clean.encode("utf-8", "replace") + b"\x07"
+    try:
+        sys.stdout.flush()
+        os.write(sys.stdout.fileno(), data)
+    except (OSError, ValueError):
+        pass

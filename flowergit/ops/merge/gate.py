@@ -64,12 +64,22 @@ def merge(ctx: Ctx, brief: int, *, into: str | None = None, no_test: bool = Fals
           progress: Callable[[str], None] | None = None,
           on_suite: suite_ops.Progress | None = None) -> dict[str, Any]:
     """``on_suite(seconds, estimate, last output line)``: called while the suite runs."""
+    from flowergit.ops.notify import notify
+
     io = MergeIo(ctx.repo)
     try:
-        return _merge(ctx, brief, io, into=into, no_test=no_test, dry_run=dry_run, force=force,
-                      progress=progress, on_suite=on_suite)
+        res = _merge(ctx, brief, io, into=into, no_test=no_test, dry_run=dry_run, force=force,
+                     progress=progress, on_suite=on_suite)
+    except TestsFailed as e:
+        if isinstance(e.data, dict):
+            notify(ctx.repo, "red", {**e.data, "brief": brief},
+                   suite_ops.failing_text(e.data.get("suite") or {}))
+        raise
     finally:
         io.close()
+    if res.get("status") == "merged":
+        notify(ctx.repo, "merged", {**res, "brief": brief})
+    return res
 
 
 def _merge(ctx: Ctx, brief: int, io: MergeIo, *, into: str | None, no_test: bool, dry_run: bool,

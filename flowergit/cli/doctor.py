@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from flowergit.cli.app_common import FORMAT, JSON, PORCELAIN
+from flowergit.cli.app_common import JSON, PORCELAIN, format_option
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
                                        help="A lock older than this, with no git running here, "
                                             "is stale."),
         porcelain: bool = PORCELAIN,
-        fmt: str = FORMAT,
+        fmt: str = format_option("%(check)%09%(status)"),
         json: bool = JSON,
     ) -> int:
         """Check git, the repository, config, trust, refspecs, notes, hooks, locks, worktrees,

@@ -32,7 +32,7 @@ def _state_text(r: dict[str, Any]) -> str:
     return state_text(r)
 
 
-def _activity(r: dict[str, Any]) -> str:
+def activity(r: dict[str, Any]) -> str:
     w = r.get("waiting")
     if isinstance(w, dict):  # a question waits for an answer: `git flower send` gives it
         return f"waiting: {w.get('prompt', '')}"
@@ -68,7 +68,7 @@ def _cells(r: dict[str, Any]) -> list[str]:
     return [str(r.get("id")), _state_text(r), str(r.get("agent") or ""), model_cell(r),
             human_duration(r.get("elapsed")), str(r.get("ahead", "") if r.get("ahead") is not None else ""),
             str(r.get("files_changed", "") if r.get("files_changed") is not None else ""),
-            usage_cell(r), _activity(r), str(r.get("title") or "")]
+            usage_cell(r), activity(r), str(r.get("title") or "")]
 
 
 def _brief_line(s: dict[str, Any]) -> str:

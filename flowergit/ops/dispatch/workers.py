@@ -1,4 +1,4 @@
-"""Live workers: `status`, `ps`, `logs`, `wait`, `stop`, `done`, `attach`, `send`.
+"""Live workers: `status`, `ps`, `logs`, `wait`, `stop`, `done`, `attach`, `send`, `diff`.
 
 Each command is a short section reading the same dispatch records; `clean` is
 :mod:`flowergit.ops.dispatch.clean`.
@@ -403,12 +403,17 @@ def _tmux_of(ctx: Ctx, target: str) -> tuple[str, str, str]:
     return did, tmux.socket_path(ctx.repo.state_dir, did), f"flower-{b}-{a}"
 
 
-def attach(ctx: Ctx, target: str) -> None:
-    """Replace this process with ``tmux attach`` to the dispatch's session."""
+def attach_argv(ctx: Ctx, target: str) -> list[str]:
+    """The ``tmux attach`` command line for the dispatch's session."""
     from flowergit.procs import tmux
 
     _, sock, session = _tmux_of(ctx, target)
-    argv = tmux.attach_argv(sock, session)
+    return tmux.attach_argv(sock, session)
+
+
+def attach(ctx: Ctx, target: str) -> None:
+    """Replace this process with ``tmux attach`` to the dispatch's session."""
+    argv = attach_argv(ctx, target)
     os.execv(argv[0], argv)
 
 

@@ -279,7 +279,7 @@ class WatchApp(App[int]):
         self.fill(rows, width)
         table = self.query_one("#fleet", DataTable)
         hidden = max(0, len(rows) - max(0, table.size.height - 1))
-        more = []
+        more = [] if rows else ["no dispatches (start one with `git flower dispatch N`)"]
         if hidden:
             more.append(f"{hidden} more row(s) below (↓)")
         if left_out:

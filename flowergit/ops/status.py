@@ -114,6 +114,8 @@ def status(ctx: Ctx) -> dict[str, Any]:
                        usage=usage(repo, rec) if state != "queued" else None,
                        waiting=rec.get("waiting") if state == "waiting" else None)
             (queue if state == "queued" else workers).append(row)
+    if workers:
+        work_of(repo, workers, {str(h.record.get("id")): h.record for h in heads})
     queue.sort(key=lambda r: (r["queued_at"] or "", r["id"]))
     for pos, q in enumerate(queue, 1):
         q["position"] = pos
@@ -135,6 +137,25 @@ def status(ctx: Ctx) -> dict[str, Any]:
         "stale_daemons": daemons,
         "attention": attention(workers, queue, ended, tw, waiting_auto, daemons),
     }
+
+
+def work_of(repo: Repo, rows: list[dict[str, Any]], recs: dict[str, dict[str, Any]]) -> None:
+    """Commits ahead, files changed and the last line of the log of each live worker (a few
+    rows: the cap bounds them), as `ps` shows them."""
+    from flowergit.gitio import history, objects, refs
+    from flowergit.ops.dispatch.outcome import last_log_line
+    from flowergit.ops.dispatch.paths import log_file
+
+    for row in rows:
+        rec = recs.get(str(row.get("id"))) or {}
+        base, branch = rec.get("base"), rec.get("branch")
+        tip = refs.read(repo, f"refs/heads/{branch}") if branch else None
+        ahead = files = 0
+        if base and tip and base != tip:
+            ahead = history.count_commits(repo, f"{base}..{tip}") or 0
+            files = len(objects.changed_names(repo, base, tip) or ())
+        row.update(ahead=ahead, files_changed=files,
+                   last_log=last_log_line(log_file(repo, str(row.get("id")))))
 
 
 # the outcomes of an ended attempt that a person has to look at before anything else happens

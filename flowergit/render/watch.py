@@ -124,17 +124,20 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
     from flowergit.render.attention import STYLE, items
 
     s = snap.get("status") or {}
-    head = Text()
+    top: list[Any] = []  # one line each, cut rather than wrapped
     if title:
-        head.append(escape(title) + "\n", style="bold")
+        top.append(Text(escape(title), style="bold", no_wrap=True, overflow="ellipsis"))
     need = items(s)
     if need:
-        head.append("needs you\n", style="bold")
+        top.append(Text("needs you", style="bold"))
         for a in need:
-            head.append("  " + escape(a.get("text", "")), style=STYLE.get(str(a.get("kind")), ""))
-            head.append("  → " + escape(a.get("command", "")) + "\n", style="bold")
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append("  " + escape(a.get("text", "")), style=STYLE.get(str(a.get("kind")), ""))
+            line.append("  → " + escape(a.get("command", "")), style="bold")
+            top.append(line)
     else:
-        head.append("nothing needs you\n", style="dim")
+        top.append(Text("nothing needs you", style="dim"))
+    head = Text()
     b = s.get("briefs") or {}
     head.append(f"briefs {b.get('total', 0)}", style="bold")
     for k, n in (b.get("by_status") or {}).items():
@@ -152,21 +155,27 @@ def renderable(snap: dict[str, Any], *, title: str | None = None) -> Any:
     rows, more = split_rows(snap)
     t = Table(show_edge=False, pad_edge=False, header_style="bold", expand=False)
     cells = [_cells(r) for r in rows]
-    for i, c in enumerate(COLUMNS):
-        # ids and states are never cut: their columns are at least as wide as their longest value
+    # a column nobody has a value for takes no room
+    keep = [i for i, c in enumerate(COLUMNS)
+            if c in ("ID", "STATE", "TITLE") or any(x[i] for x in cells)]
+    cells = [[x[i] for i in keep] for x in cells]
+    for i, c in enumerate([COLUMNS[k] for k in keep]):
+        # ids and states are never cut: their columns are at least as wide as their longest
+        # value; the others are cut with … rather than wrapped (a row is one line, at any width)
         whole = c in ("ID", "STATE", "ELAPSED", "TOKENS/COST")
-        t.add_column(c, overflow="fold", no_wrap=whole,
+        t.add_column(c, overflow="ellipsis", no_wrap=True,
                      min_width=max([len(c), *(len(x[i]) for x in cells)]) if whole else None,
                      justify="right" if c in ("AHEAD", "FILES", "ELAPSED", "TOKENS/COST")
                      else "left")
     for r, row in zip(rows, cells):
         t.add_row(*(Text(escape(c)) for c in row), style=state_style(r) or STATE_STYLE.get(str(r.get("state"))))
     if not rows:
-        return Group(head, Text("no dispatches (start one with `git flower dispatch N`)", style="dim"))
+        return Group(*top, head, Text("no dispatches (start one with `git flower dispatch N`)",
+                                      style="dim"))
     if more:
-        return Group(head, t, Text(f"{more} more ended (`git flower ps` lists them all)",
-                                   style="dim"))
-    return Group(head, t)
+        return Group(*top, head, t, Text(f"{more} more ended (`git flower ps` lists them all)",
+                                         style="dim"))
+    return Group(*top, head, t)
 
 
 def console(stderr: bool = False) -> Any:

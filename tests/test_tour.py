@@ -71,3 +71,68 @@ def test_every_format_example_in_the_help_runs(repo: Path) -> None:
         assert "fatal" not in r.stderr, f"git flower {' '.join(args)}: {r.stderr}"
         if words != ("doctor",):
             assert r.stdout.strip(), f"git flower {' '.join(args)} printed nothing"
+
+
+DOCS = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "cli.md")]
+# a synopsis, not a command: optional parts, alternatives, placeholders written in capitals
+SYNOPSIS = re.compile(r"\[|\||…|\b(N|ID|KIND|REV|RANGE|BRANCH|TEXT|TITLE|NAME|FILE|R|S|L|A|K|V)\b")
+
+
+def doc_commands() -> list[tuple[str, str]]:
+    """(where, the ``git flower …`` command) of every concrete command in a code block of the
+    README and docs/*.md (the generated reference aside)."""
+    import shlex
+
+    out = []
+    for path in DOCS:
+        inside = False
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                inside = not inside
+                continue
+            if not inside or "git flower" not in line:
+                continue
+            text = line.strip().removeprefix("$ ")
+            for part in re.split(r"&&|;|\$\(|\)\"", text):
+                part = part.strip()
+                if not part.startswith("git flower "):
+                    continue
+                try:
+                    words = shlex.split(part, comments=True)
+                except ValueError:
+                    continue
+                shell = [i for i, w in enumerate(words) if re.match(r"[0-9]?[<>|&]", w)]
+                words = words[:shell[0]] if shell else words  # the shell's part: redirections
+                cmd = " ".join(shlex.quote(w) for w in words)
+                if SYNOPSIS.search(" ".join(words)):
+                    continue
+                out.append((f"{path.name}:{n}", cmd))
+    return out
+
+
+def test_every_concrete_command_in_the_docs_parses_as_written() -> None:
+    """Each one names a command that exists, with options it has and arguments it takes."""
+    import shlex
+
+    from flowergit.cli.tree import root
+    from flowergit.main import global_options
+
+    found = doc_commands()
+    assert len(found) > 40
+    bad = []
+    for where, cmd in found:
+        words = global_options(shlex.split(cmd)[2:])
+        group = root()
+        ctx = group.make_context("git flower", [], resilient_parsing=True)
+        path: list[str] = []
+        while words and hasattr(group, "get_command") and group.get_command(ctx, words[0]):
+            group = group.get_command(ctx, words[0])
+            path.append(words.pop(0))
+        if not path:
+            bad.append(f"{where}: {cmd}: no such command")
+            continue
+        try:
+            group.make_context(" ".join(["git flower", *path]), list(words))
+        except Exception as e:  # noqa: BLE001 - click's usage errors, named in the report
+            bad.append(f"{where}: {cmd}: {e}")
+    assert not bad, "\n".join(bad)

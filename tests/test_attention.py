@@ -519,3 +519,23 @@ def test_watch_alerts_are_a_bell_an_osc_9_notification_or_nothing(
     alert("osc9", "git flower: 1.1 finished\x1b[31m")
     alert("none", "nothing")
     assert capfd.readouterr().out == "\x07\x1b]9;git flower: 1.1 finished\\x1b[31m\x07"
+
+
+def test_status_names_a_finished_attempt_that_no_longer_merges(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    b = finished(repo, "Edit the readme", {"README.md": "agent version\n"})
+    ok = finished(repo, "Elsewhere", {"other.py": "x = 1\n"}, ended_at="2026-11-20T11:00:00Z")
+    (repo / "README.md").write_text("main version\n")
+    git(repo, "commit", "-qam", "main edits README")
+    data = flower_json(repo, "status")
+    assert data["conflicts"] == {f"{b}.1": ["README.md"]}  # type: ignore[index]
+    kinds = {a["kind"]: a for a in data["attention"]}  # type: ignore[index]
+    assert kinds["ready"]["ids"] == [ok]
+    assert kinds["conflict"] == {"kind": "conflict", "ids": [f"{b}.1"],
+                                 "text": f"{b}.1 conflicts with main: README.md",
+                                 "command": f"git flower dispatch {b} --rework"}
+    # asked again, the answer comes from the cache: the same, with no merge-tree run
+    env = {"GIT_TRACE": str(tmp_path / "trace")}
+    r = flower(repo, "status", "--json", env=env)
+    assert json.loads(r.stdout)["data"]["conflicts"] == {f"{b}.1": ["README.md"]}
+    assert "merge-tree" not in (tmp_path / "trace").read_text()

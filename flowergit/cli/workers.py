@@ -23,7 +23,7 @@ def run_status(*, json: bool) -> int:
     from flowergit.ops.context import Ctx
     from flowergit.render import workers as view
 
-    return emit(status.status(Ctx().load()), json, view.status)
+    return emit(status.status(Ctx().load(), work=not json), json, view.status)
 
 
 PS_FIELDS = ["id", "state", "outcome", "agent", "elapsed", "ahead", "files_changed", "branch",

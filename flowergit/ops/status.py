@@ -91,8 +91,14 @@ def trust_wait(repo: Repo) -> list[int]:
     return brieftrust.still_waiting(repo.common_dir, path)
 
 
-def status(ctx: Ctx) -> dict[str, Any]:
-    """Briefs by status, workers (live or interrupted dispatches) and the queue."""
+WORK_ROWS = 8  # live workers whose commits and files the human status reads (git calls each)
+
+
+def status(ctx: Ctx, *, work: bool = False) -> dict[str, Any]:
+    """Briefs by status, workers (live or interrupted dispatches), the ended attempts that wait
+    for their person, the queue, and what needs the user (``attention``). ``work``: also the
+    commits ahead, files changed and last log line of the first few running workers (two git
+    calls each: the human view only; ``--json`` and `watch`, which has `ps`, do without)."""
     counts = ctx.briefs().counts(warn=ctx.warn)
     by_status = {s: 0 for s in STATUSES}
     for s, n in counts.items():
@@ -114,12 +120,14 @@ def status(ctx: Ctx) -> dict[str, Any]:
                        usage=usage(repo, rec) if state != "queued" else None,
                        waiting=rec.get("waiting") if state == "waiting" else None)
             (queue if state == "queued" else workers).append(row)
-    if workers:
-        work_of(repo, workers, {str(h.record.get("id")): h.record for h in heads})
+    if work and workers:
+        live = [w for w in workers if w["state"] in ("running", "waiting")][:WORK_ROWS]
+        work_of(repo, live, {str(h.record.get("id")): h.record for h in heads})
     queue.sort(key=lambda r: (r["queued_at"] or "", r["id"]))
     for pos, q in enumerate(queue, 1):
         q["position"] = pos
     ended = ended_unmerged([h.record for h in heads], now)
+    clash = conflicts(repo, [r for r in ended if r["outcome"] == "done"])
     waiting_auto = auto_waiting(repo)
     daemons = stale_daemons(ctx)
     tw = trust_wait(repo)
@@ -135,7 +143,8 @@ def status(ctx: Ctx) -> dict[str, Any]:
         "ended": ended,
         "auto_waiting": waiting_auto,
         "stale_daemons": daemons,
-        "attention": attention(workers, queue, ended, tw, waiting_auto, daemons),
+        "conflicts": clash,
+        "attention": attention(workers, queue, ended, tw, waiting_auto, daemons, clash),
     }
 
 
@@ -146,10 +155,14 @@ def work_of(repo: Repo, rows: list[dict[str, Any]], recs: dict[str, dict[str, An
     from flowergit.ops.dispatch.outcome import last_log_line
     from flowergit.ops.dispatch.paths import log_file
 
+    tips = {}
+    for ln in refs.read_many(repo, ["refs/heads/flower/"], "%(refname) %(objectname)"):
+        name, _, oid = ln.partition(" ")
+        tips[name] = oid
     for row in rows:
         rec = recs.get(str(row.get("id"))) or {}
         base, branch = rec.get("base"), rec.get("branch")
-        tip = refs.read(repo, f"refs/heads/{branch}") if branch else None
+        tip = tips.get(f"refs/heads/{branch}") if branch else None
         ahead = files = 0
         if base and tip and base != tip:
             ahead = history.count_commits(repo, f"{base}..{tip}") or 0
@@ -189,6 +202,7 @@ def ended_unmerged(recs: list[dict[str, Any]], now: float) -> list[dict[str, Any
             continue
         row = {k: rec.get(k) for k in KEEP}
         row.update(state=state, outcome=outcome, title=rec.get("title", ""),
+                   branch=rec.get("branch"), target=rec.get("target"),
                    elapsed=elapsed(rec, state, now), ended_at=rec.get("ended_at"),
                    exit_code=rec.get("exit_code"), host=machine_of(rec),
                    elsewhere=elsewhere(rec))
@@ -198,6 +212,57 @@ def ended_unmerged(recs: list[dict[str, Any]], now: float) -> list[dict[str, Any
 
 
 LIVE = ("preparing", "queued", "running", "waiting")
+CONFLICT_CHECKS = 5  # finished attempts a status tries against their target (cached by tips)
+
+
+def conflicts(repo: Repo, ready: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """{dispatch id: conflicted paths} of the finished attempts (the first few) whose branch no
+    longer merges cleanly into its target: ``git merge-tree`` once per pair of tips, the answer
+    kept in a machine-local cache so that a status asked again runs nothing."""
+    if not ready:
+        return {}
+    from flowergit.gitio import refs, trees
+    from flowergit.gitio.runner import GitError
+
+    tips = {}
+    for ln in refs.read_many(repo, ["refs/heads/"], "%(refname) %(objectname)"):
+        name, _, oid = ln.partition(" ")
+        tips[name] = oid
+    path = repo.state_path("cache", "conflicts.json")
+    try:
+        with open(path, "rb") as f:
+            cache = fastjson.loads(f.read())
+        cache = cache if isinstance(cache, dict) else {}
+    except (OSError, ValueError):
+        cache = {}
+    out: dict[str, list[str]] = {}
+    changed = False
+    for r in ready[:CONFLICT_CHECKS]:
+        tip = tips.get(f"refs/heads/{r.get('branch')}")
+        into = tips.get(f"refs/heads/{r.get('target')}")
+        if not tip or not into:
+            continue
+        key = f"{into}:{tip}"
+        got = cache.get(key)
+        if not isinstance(got, list):
+            try:
+                got = trees.merge_tree(repo, into, tip).conflicts
+            except GitError:
+                continue
+            cache[key] = got
+            changed = True
+        if got:
+            out[str(r["id"])] = [str(p) for p in got]
+    if changed:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(fastjson.dumps(dict(list(cache.items())[-200:])))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return out
 
 
 def auto_waiting(repo: Repo) -> int:
@@ -235,7 +300,8 @@ def _ids(rows: list[dict[str, Any]]) -> str:
 
 def attention(workers: list[dict[str, Any]], queue: list[dict[str, Any]],
               ended: list[dict[str, Any]], trust: list[int], auto: int,
-              daemons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+              daemons: list[dict[str, Any]],
+              clash: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
     """What needs the user, most pressing first, each with the command that acts on it:
     ``{"kind", "ids", "text", "command"}``."""
     out: list[dict[str, Any]] = []
@@ -243,12 +309,19 @@ def attention(workers: list[dict[str, Any]], queue: list[dict[str, Any]],
     def add(kind: str, ids: list[Any], text: str, command: str) -> None:
         out.append({"kind": kind, "ids": ids, "text": text, "command": command})
 
-    ready = [r for r in ended if r["outcome"] == "done"]
+    clash = clash or {}
+    ready = [r for r in ended if r["outcome"] == "done" and str(r["id"]) not in clash]
     if ready:
         one = ready[0]["brief"] if len(ready) == 1 else None
         add("ready", [r["brief"] for r in ready],
             f"{len(ready)} ready to merge: " + _ids(ready),
             f"git flower merge {one}" if one is not None else "git flower merge")
+    for r in ended:
+        paths = clash.get(str(r["id"]))
+        if paths:
+            shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+            add("conflict", [r["id"]], f"{r['id']} conflicts with {r.get('target')}: {shown}",
+                f"git flower dispatch {r['brief']} --rework")
     for w in workers:
         if w["state"] == "waiting":
             prompt = (w.get("waiting") or {}).get("prompt") if isinstance(w.get("waiting"), dict) \

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # the style of an item's line on a terminal, by kind
-STYLE = {"ready": "bold green", "waiting": "bold magenta", "lost": "bold red", "failed": "red",
+STYLE = {"ready": "bold green", "conflict": "bold red", "waiting": "bold magenta", "lost": "bold red", "failed": "red",
          "timed-out": "red", "no-changes": "yellow", "stopped": "magenta", "trust": "yellow",
          "queue": "cyan", "auto": "cyan", "daemon": "red"}
 

@@ -539,3 +539,21 @@ def test_status_names_a_finished_attempt_that_no_longer_merges(tmp_path: Path) -
     r = flower(repo, "status", "--json", env=env)
     assert json.loads(r.stdout)["data"]["conflicts"] == {f"{b}.1": ["README.md"]}
     assert "merge-tree" not in (tmp_path / "trace").read_text()
+
+
+def test_status_names_a_daemon_whose_process_is_gone(repo: Path) -> None:
+    p = subprocess.Popen(["sleep", "60"])
+    try:
+        r = flower(repo, "daemon", "checkin", "--role", "ops", "--pid", str(p.pid), "--json")
+        assert r.returncode == 0, r.stderr
+        did = json.loads(r.stdout)["data"]["id"]
+        assert flower_json(repo, "status")["stale_daemons"] == []  # type: ignore[index]
+    finally:
+        p.kill()
+        p.wait()
+    data = flower_json(repo, "status")
+    item = [a for a in data["attention"] if a["kind"] == "daemon"]  # type: ignore[index]
+    assert item == [{"kind": "daemon", "ids": [did],
+                     "text": f"daemon {did} (ops) is dead: process {p.pid} on "
+                             f"{os.uname().nodename} is gone",
+                     "command": f"git flower daemon retire {did}"}]

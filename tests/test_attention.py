@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -557,3 +558,29 @@ def test_status_names_a_daemon_whose_process_is_gone(repo: Path) -> None:
                      "text": f"daemon {did} (ops) is dead: process {p.pid} on "
                              f"{os.uname().nodename} is gone",
                      "command": f"git flower daemon retire {did}"}]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"), reason="no tmux")
+def test_the_notify_command_hears_when_an_agent_waits_at_a_prompt(repo: Path, tmp_path: Path,
+                                                                   rec_dir: Path) -> None:
+    from conftest import until
+    from test_dispatch import add_agent, new_brief, wait_all
+    from test_interactive import ASKER, PROMPT
+
+    got = notify_to(repo, tmp_path)
+    exe = write_exe(tmp_path / "bin" / "asker", ASKER)
+    add_agent(repo, "asker", [str(exe)], extra="tmux = true\n")
+    bid = new_brief(repo, "asks")
+    assert flower(repo, "dispatch", str(bid), "--agent", "asker").returncode == 0
+    until(lambda: got.exists() and "waiting" in got.read_text(), what="the waiting event")
+    assert got.read_text() == (f"waiting {bid}.1 git flower: {bid}.1 waits for input: asks "
+                               f"({PROMPT})|waiting\n")
+    data = flower_json(repo, "status")
+    assert data["attention"][0] == {  # type: ignore[index]
+        "kind": "waiting", "ids": [f"{bid}.1"], "text": f"{bid}.1 waits for input: {PROMPT}",
+        "command": f"git flower send {bid}.1 TEXT --enter"}
+    assert flower(repo, "send", str(bid), "--key", "y", "--key", "Enter").returncode == 0
+    wait_all(repo, bid)
+    until(lambda: got.read_text().count("\n") == 2, what="the done event")
+    assert got.read_text().splitlines()[1].startswith(f"no-changes {bid}.1 ")  # it wrote nothing

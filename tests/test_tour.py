@@ -136,3 +136,17 @@ def test_every_concrete_command_in_the_docs_parses_as_written() -> None:
         except Exception as e:  # noqa: BLE001 - click's usage errors, named in the report
             bad.append(f"{where}: {cmd}: {e}")
     assert not bad, "\n".join(bad)
+
+
+def test_every_format_example_in_the_docs_runs(repo: Path) -> None:
+    """The ``git flower … --format …`` commands the README and docs/*.md quote inline run as
+    written and print a line per record."""
+    import shlex
+
+    finished(repo, "one", {"a.txt": "a\n"})
+    quoted = sorted({m for path in DOCS for m in
+                     re.findall(r"`(git flower [^`]*--format[^`]*)`", path.read_text())})
+    assert len(quoted) >= 2, quoted
+    for cmd in quoted:
+        r = flower(repo, *shlex.split(cmd)[2:])
+        assert r.returncode == 0 and r.stdout.strip(), f"{cmd}: {r.stderr}"

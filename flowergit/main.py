@@ -19,8 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args
     try:
+        args = global_options(args)
         from flowergit.cli import fast
 
+        if not args and _in_repository():  # `git flower` alone, in a repository: its status
+            args = ["status"]
         rc = fast.run(args)
         if rc is None:
             from flowergit.cli.app import run
@@ -67,6 +70,54 @@ def main(argv: list[str] | None = None) -> int:
                                "this is a bug in git flower; rerun with GIT_FLOWER_TRACE=1 "
                                "for the traceback and report it"), json_mode)
         return int(Exit.INTERNAL)
+
+
+def global_options(args: list[str]) -> list[str]:
+    """Take ``--color WHEN`` and ``--no-pager`` from anywhere before ``--`` (they are options
+    of every command, as in git); return the rest."""
+    if "--no-pager" not in args and not any(a.startswith("--color") for a in args):
+        return args
+    from flowergit.errors import UsageError
+    from flowergit.render import output
+
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "--":
+            rest += args[i - 1:]
+            break
+        if a == "--no-pager":
+            output.NO_PAGER = True
+            continue
+        if a == "--color" or a.startswith("--color="):
+            if a == "--color":
+                if i >= len(args):
+                    raise UsageError("--color needs a value: auto, always or never",
+                                     "e.g. `git flower brief list --color never`")
+                value = args[i]
+                i += 1
+            else:
+                value = a.partition("=")[2]
+            if value not in ("auto", "always", "never"):
+                raise UsageError(f"--color must be auto, always or never, not {value!r}",
+                                 "e.g. `git flower brief list --color never`")
+            output.COLOR = value
+            continue
+        rest.append(a)
+    return rest
+
+
+def _in_repository() -> bool:
+    from flowergit.errors import UsageError
+    from flowergit.gitio.repo import discover
+
+    try:
+        discover(os.getcwd())
+    except UsageError:
+        return False
+    return True
 
 
 def _operation(args: list[str]) -> str:

@@ -92,7 +92,8 @@ def finished(repo: Path, title: str, files: dict[str, str | None], *, exit_code:
     git(wt, "commit", "-qm", f"agent work for {bid}")
     base_oid = git(repo, "rev-parse", base).stdout.strip()
     store = DispatchStore(discover(str(repo)))
-    store.claim(bid, 1, {"state": state, "agent": agent, "branch": branch, "worktree": str(wt),
+    store.claim(bid, 1, {"state": state, "agent": agent, "title": title, "branch": branch,
+                         "worktree": str(wt),
                          "base": base_oid, "target": "main", "exit_code": exit_code,
                          "ended_at": ended_at, "log": str(repo / ".git" / "x.log")})
     return bid
@@ -122,3 +123,19 @@ def env_fp(points: str) -> dict[str, str]:
 
 
 __all__ = ["setup_repo", "finished", "dirty_local_state", "notes_of", "env_fp", "os"]
+
+
+def wait_released(repo: Path, bid: int, attempt: int = 1, timeout: float = 20.0) -> dict:
+    """The dispatch record once the merge's background release of the worker worktree has
+    recorded ``worktree_released`` (or the timeout passed): what a test waits for before it
+    touches the place the worktree was."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = json.loads(git(repo, "cat-file", "blob",
+                             f"refs/flower/dispatch/{bid}/{attempt}:record.json").stdout)
+        if rec.get("worktree_released") or time.monotonic() > deadline:
+            return rec
+        time.sleep(0.05)

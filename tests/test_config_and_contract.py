@@ -13,7 +13,7 @@ from conftest import flower, flower_json, git, write_exe
 CORRUPT = [
     # (bytes, where, reason regex)
     (b"x = [1\n", "1:7", r"Unclosed array|Invalid|Expected"),
-    (b"[flower]\nmax_parallel = 2\nmax_parallel = 3\n", "3:", r"Cannot overwrite a value"),
+    (b"[flower]\nmax_parallel = 2\nmax_parallel = 3\n", "3:1", r"key flower\.max_parallel is defined twice"),
     (b"\xef\xbb\xbf[flower]\n", "1:1", r"byte order mark"),
     (b"[flower]\ntarget = \"ma\xffin\"\n", "2:13", r"not valid UTF-8"),
     (b"[flower]\nmax_parallel = \"four\"\n", "2:1", r"max_parallel: expected a whole number"),

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, flower_json
 
 PKG = ROOT / "flowergit"
-HEAVY = ("pygit2", "git", "rich", "tomlkit", "pydantic", "typer")
+HEAVY = ("pygit2", "git", "rich", "tomlkit", "pydantic", "typer", "textual")
 LAYER_RANK = {"gitio": 0, "state": 1, "procs": 1, "render": 1, "ops": 2, "cli": 3}
 
 

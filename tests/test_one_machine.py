@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import flower, flower_json, git, make_repo, slow_after, snapshot_state, write_exe
-from merge_helpers import finished, setup_repo
+from merge_helpers import finished, setup_repo, wait_released
 
 DATES = {"GIT_AUTHOR_DATE": "2026-11-20T10:00:00Z", "GIT_COMMITTER_DATE": "2026-11-20T10:00:00Z"}
 
@@ -207,6 +207,7 @@ def test_clean_leaves_a_worker_branch_that_is_being_rebased(tmp_path: Path) -> N
     repo = setup_repo(tmp_path)
     bid = finished(repo, "work", {"agent.txt": "agent\n"})
     assert flower(repo, "merge", str(bid)).returncode == 0
+    wait_released(repo, bid)
     wt = tmp_path / "workers" / str(bid)
     if not wt.is_dir():  # released by the merge: the user checks the branch out there again
         git(repo, "worktree", "add", "-q", str(wt), f"flower/{bid}-work")

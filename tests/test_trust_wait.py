@@ -35,7 +35,7 @@ def test_tick_holds_an_untrusted_brief_and_status_says_so(tmp_path: Path) -> Non
     assert st["trust_wait"] == [bid]  # type: ignore[index]
     human = flower(b, "status")
     assert human.returncode == 0
-    assert f"1 brief(s) wait for trust: `git flower trust brief {bid}`\n" in human.stdout
+    assert f"  1 brief(s) wait for trust: {bid}  → git flower trust brief {bid}\n" in human.stdout
     again = flower_json(b, "tick")  # nothing new: the signal was consumed, the brief still waits
     assert again["dispatched"] == [] and flower_json(b, "status")["trust_wait"] == [bid]  # type: ignore[index]
     # approved here: status stops saying so at once, and the next tick dispatches it

@@ -65,16 +65,26 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
     color: str = typer.Option("auto", "--color", metavar="WHEN",
-                              help="auto, always or never (NO_COLOR is honoured)."),
+                              help="auto, always or never (NO_COLOR is honoured); it may also "
+                                   "follow the command."),
+    no_pager: bool = typer.Option(False, "--no-pager",
+                                  help="Do not page long lists (it may also follow the command)."),
 ) -> None:
     """git flower: briefs, dispatch, a merge gate and a baton, all kept in git."""
     from flowergit.errors import UsageError
+    from flowergit.render import output as out
+
+    if no_pager:
+        out.NO_PAGER = True
     from flowergit.render import output
 
+    # the entry point takes --color and --no-pager from anywhere on the line
+    # (flowergit.main.global_options), so only a direct call of the app lands here with them
     if color not in ("auto", "always", "never"):
         raise UsageError(f"--color must be auto, always or never, not {color!r}",
                          "e.g. `git flower --color never brief list`")
-    output.COLOR = color
+    if color != "auto":
+        output.COLOR = color
 
 
 for _mod in MODULES:

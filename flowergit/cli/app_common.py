@@ -14,9 +14,18 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 JSON = typer.Option(False, "--json", help="Print one JSON document: {version, ok, data|error}.")
 PORCELAIN = typer.Option(False, "--porcelain",
                          help="Stable tab-separated fields, one record per line (for scripts).")
-FORMAT = typer.Option(None, "--format", metavar="FMT",
-                      help="Print each record through FMT: %(field), %% and %xx as in "
-                           "git for-each-ref, e.g. '%(id)%09%(state)'.")
+LIMIT = typer.Option(None, "--limit", "-n", metavar="N",
+                     help="Show at most N records (the number left out goes to stderr).")
+
+
+def format_option(example: str) -> Any:
+    """``--format FMT`` with an example that runs on this command (its own fields)."""
+    return typer.Option(None, "--format", metavar="FMT",
+                        help="Print each record through FMT: %(field), %% and %xx as in "
+                             f"git for-each-ref, e.g. '{example}'.")
+
+
+FORMAT = format_option("%(id)%09%(status)")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -31,21 +31,24 @@ def run_new(*, title: str, body_file: str | None, message: str | None, kind: str
     return emit(made, json, lambda b: output.line(f"brief {b['id']}: {b['title']}"))
 
 
+BRIEF_FIELDS = ["id", "status", "kind", "auto_dispatch", "agent", "title"]
+
+
 def run_list(*, status: str | None, kind: str | None, porcelain: bool, fmt: str | None,
-             json: bool) -> int:
-    from flowergit.cli.common import emit
+             limit: int | None, json: bool) -> int:
+    from flowergit.cli.common import emit, listing
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
     from flowergit.render import briefs as view
+    from flowergit.render.pager import wanted
 
-    items = briefs.list_(Ctx().load(), status=status, kind=kind)
-    if not porcelain and fmt is None:  # the plain forms: no porcelain module (and its re)
+    ctx = Ctx().load()
+    items = briefs.list_(ctx, status=status, kind=kind)
+    if not porcelain and fmt is None and limit is None and (json or not wanted()):
+        # the plain forms, piped: no porcelain module (and its re), no pager
         return emit(items, json, view.brief_list)
-    from flowergit.render.porcelain import emit_list
-
-    return emit_list(items, json=json, porcelain_=porcelain, fmt=fmt,
-                     fields=["id", "status", "kind", "auto_dispatch", "agent", "title"],
-                     human=view.brief_list)
+    return listing(ctx, items, json=json, porcelain=porcelain, fmt=fmt, limit=limit,
+                   fields=BRIEF_FIELDS, human=view.brief_list)
 
 
 def run_show(*, id: str, json: bool) -> int:
@@ -69,7 +72,7 @@ def _one(id: str, json: bool, what: str, *args: object) -> int:
 
     bid = brief_id(id)
     got = getattr(briefs, what)(Ctx().load(), bid, *args)
-    return emit(got, json, view.brief_log if what == "log" else view.brief_show)
+    return emit(got, json, view.brief_show)
 
 
 def run_edit(*, id: str, json: bool) -> int:
@@ -84,8 +87,18 @@ def run_plan(*, id: str, json: bool) -> int:
     return _one(id, json, "plan")
 
 
-def run_log(*, id: str, json: bool) -> int:
-    return _one(id, json, "log")
+def run_log(*, id: str, porcelain: bool, fmt: str | None, limit: int | None, json: bool) -> int:
+    from flowergit.cli.common import listing
+    from flowergit.ops import briefs
+    from flowergit.ops.context import Ctx
+    from flowergit.render import briefs as view
+    from flowergit.state.ids import brief_id
+
+    bid = brief_id(id)
+    ctx = Ctx().load()
+    return listing(ctx, briefs.log(ctx, bid), json=json, porcelain=porcelain, fmt=fmt,
+                   limit=limit, fields=["commit", "date", "author", "subject"],
+                   human=view.brief_log)
 
 
 def run_import(*, source: str, json: bool) -> int:
@@ -102,7 +115,7 @@ def run_import(*, source: str, json: bool) -> int:
 def register(parent: typer.Typer) -> None:
     import typer
 
-    from flowergit.cli.app_common import CONTEXT, FORMAT, JSON, PORCELAIN, fast
+    from flowergit.cli.app_common import CONTEXT, FORMAT, JSON, LIMIT, PORCELAIN, format_option, fast
 
     app = typer.Typer(help="Briefs: numbered work items kept as files on the flower/briefs branch.",
                       context_settings=CONTEXT, no_args_is_help=True, rich_markup_mode=None)
@@ -135,10 +148,12 @@ def register(parent: typer.Typer) -> None:
         kind: str = typer.Option(None, "--kind", help="Only briefs of this kind."),
         porcelain: bool = PORCELAIN,
         fmt: str = FORMAT,
+        limit: int = LIMIT,
         json: bool = JSON,
     ) -> int:
         """List briefs."""
-        return run_list(status=status, kind=kind, porcelain=porcelain, fmt=fmt, json=json)
+        return run_list(status=status, kind=kind, porcelain=porcelain, fmt=fmt, limit=limit,
+                        json=json)
 
     app.command("list")(list_)
     app.command("ls", hidden=True)(list_)
@@ -173,9 +188,11 @@ def register(parent: typer.Typer) -> None:
 
     @app.command("log")
     @fast(run_log)
-    def log(id: str = typer.Argument(..., metavar="N"), json: bool = JSON) -> int:
+    def log(id: str = typer.Argument(..., metavar="N"), porcelain: bool = PORCELAIN,
+            fmt: str = format_option("%(commit)%09%(subject)"), limit: int = LIMIT,
+            json: bool = JSON) -> int:
         """A brief's history, from the commits of the briefs branch."""
-        return run_log(id=id, json=json)
+        return run_log(id=id, porcelain=porcelain, fmt=fmt, limit=limit, json=json)
 
     @app.command("import")
     @fast(run_import)

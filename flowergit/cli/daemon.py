@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flowergit.cli.app_common import CONTEXT, JSON
+from flowergit.cli.app_common import CONTEXT, JSON, LIMIT, PORCELAIN, format_option
 
 app = typer.Typer(help="Daemons: orchestrators and other long-lived agents, with heartbeats.",
                   context_settings=CONTEXT, no_args_is_help=True, rich_markup_mode=None)
@@ -48,15 +48,21 @@ def beat(id: str = typer.Argument(None, metavar="[ID]"), json: bool = JSON) -> i
 @app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="Include retired daemons."),
+    porcelain: bool = PORCELAIN,
+    fmt: str = format_option("%(id)%09%(role)%09%(liveness.state)"),
+    limit: int = LIMIT,
     json: bool = JSON,
 ) -> int:
     """List daemons, with liveness as this machine judges it."""
-    from flowergit.cli.common import emit
+    from flowergit.cli.common import listing
     from flowergit.ops.context import Ctx
     from flowergit.ops.continuity import daemon as ops
     from flowergit.render import continuity as view
 
-    return emit(ops.list_(Ctx().load(), all_=all_), json, view.daemon_list)
+    ctx = Ctx().load()
+    return listing(ctx, ops.list_(ctx, all_=all_), json=json, porcelain=porcelain, fmt=fmt,
+                   limit=limit, fields=["id", "role", "state", "liveness.state", "host", "pid",
+                                        "beat"], human=view.daemon_list)
 
 
 @app.command("whoami")

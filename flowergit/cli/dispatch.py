@@ -12,26 +12,34 @@ if TYPE_CHECKING:
     import typer
 
 
-def run_dispatch(*, id: str, agent: str | None, base: str | None, rework: bool, resume: bool,
-                 tmux: bool, json: bool) -> int:
+def run_dispatch(*, ids: list[str], agent: str | None, base: str | None, rework: bool,
+                 resume: bool, tmux: bool, json: bool) -> int:
     from flowergit.ops.context import Ctx
 
     ctx = Ctx().start()  # git looks for the repository while the dispatch code loads
     from flowergit.ops import dispatch as ops
     from flowergit.state.ids import brief_id
 
-    bid = brief_id(id)
+    bids = [brief_id(i) for i in ids]  # every id is checked before anything starts
 
     def load_renderer() -> None:  # while the worktree is checked out
         from flowergit.cli import common  # noqa: F401
         from flowergit.render import workers  # noqa: F401
 
-    res = ops.dispatch(ctx.load(), bid, agent=agent, base=base, rework=rework, resume=resume,
-                       use_tmux=tmux, meanwhile=load_renderer, fork_supervisor=True)
-    from flowergit.cli.common import emit
-    from flowergit.render import workers as view
+    if len(bids) == 1:
+        res = ops.dispatch(ctx.load(), bids[0], agent=agent, base=base, rework=rework,
+                           resume=resume, use_tmux=tmux, meanwhile=load_renderer,
+                           fork_supervisor=True)
+        from flowergit.cli.common import emit
+        from flowergit.render import workers as view
 
-    return emit(res, json, view.dispatched)
+        return emit(res, json, view.dispatched)
+    from flowergit.cli.common import each
+
+    return each(bids, lambda b: ops.dispatch(ctx.load(), b, agent=agent, base=base,
+                                              rework=rework, resume=resume, use_tmux=tmux,
+                                              fork_supervisor=True),
+                json=json, human="dispatched", what="brief")
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +50,7 @@ def register(app: typer.Typer) -> None:
     @app.command("dispatch")
     @fast(run_dispatch)
     def dispatch(
-        id: str = typer.Argument(..., metavar="N", help="The brief to dispatch."),
+        ids: list[str] = typer.Argument(..., metavar="N...", help="The briefs to dispatch."),
         agent: str = typer.Option(None, "--agent", metavar="NAME",
                                   help="Agent profile (built-in: script, codex, claude)."),
         base: str = typer.Option(None, "--base", metavar="REV",
@@ -54,6 +62,6 @@ def register(app: typer.Typer) -> None:
         tmux: bool = typer.Option(False, "--tmux", help="Run the agent in a tmux session."),
         json: bool = JSON,
     ) -> int:
-        """Start an agent on brief N in its own worktree (queued beyond max_parallel)."""
-        return run_dispatch(id=id, agent=agent, base=base, rework=rework, resume=resume,
+        """Start an agent on each brief N in its own worktree (queued beyond max_parallel)."""
+        return run_dispatch(ids=ids, agent=agent, base=base, rework=rework, resume=resume,
                             tmux=tmux, json=json)

@@ -31,7 +31,7 @@ def run_doctor(*, fix: bool, lock_age: float, porcelain: bool, fmt: str | None, 
 def register(app: typer.Typer) -> None:
     import typer
 
-    from flowergit.cli.app_common import FORMAT, JSON, PORCELAIN, fast
+    from flowergit.cli.app_common import JSON, PORCELAIN, fast, format_option
 
     @app.command("doctor")
     @fast(run_doctor)
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
                                        help="A lock older than this, with no git running here, "
                                             "is stale."),
         porcelain: bool = PORCELAIN,
-        fmt: str = FORMAT,
+        fmt: str = format_option("%(check)%09%(status)"),
         json: bool = JSON,
     ) -> int:
         """Check git, the repository, config, trust, refspecs, notes, hooks, locks, worktrees,

@@ -48,7 +48,7 @@ def _conv(p: Any, where: str) -> str:
             t, (click.types.StringParamType, click.types.IntParamType, click.types.FloatParamType,
                 click.types.BoolParamType)):
         raise ValueError(f"{where}: {p.name}: type {t!r} has no fast-path reading")
-    return {"integer": "int", "float": "float"}.get(t.name, "")
+    return {"integer": "int", "int": "int", "float": "float"}.get(t.name, "")
 
 
 def row(words: tuple[str, ...], cmd: Any) -> tuple[Any, ...]:

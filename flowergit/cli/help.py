@@ -1,4 +1,4 @@
-"""Top-level `git flower help [COMMAND]...`: a command's help without man."""
+"""Top-level `git flower help [COMMAND]...`: a command's help without man; and `version`."""
 
 from __future__ import annotations
 
@@ -16,4 +16,12 @@ def register(app: typer.Typer) -> None:
 
         ctx = resolve(list(command or []))
         sys.stdout.write(ctx.get_help() + "\n")
+        return 0
+
+    @app.command("version")
+    def version() -> int:
+        """Print the version (as `git flower --version` does)."""
+        from flowergit import __version__
+
+        typer.echo(f"git flower {__version__}")
         return 0

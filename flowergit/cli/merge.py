@@ -4,11 +4,13 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     import typer
 
 
 def run_merge(*, id: str | None, into: str | None, no_test: bool, dry_run: bool, force: bool,
-              json: bool) -> int:
+              yes: bool, json: bool) -> int:
     """Serves both the typer command and the fast path (``cli/fastspec.py``)."""
     from flowergit.cli.common import emit
     from flowergit.errors import Conflict, TestsFailed
@@ -18,13 +20,28 @@ def run_merge(*, id: str | None, into: str | None, no_test: bool, dry_run: bool,
     from flowergit.render import output
     from flowergit.state.ids import brief_id
 
+    def suite_progress(what: str) -> Any:  # rich only on a terminal, only when it runs
+        from flowergit.render.watch import suite_progress as live
+
+        return live(what)
+
     ctx = Ctx().load()
     if id is not None:
-        res = ops.merge(ctx, brief_id(id), into=into, no_test=no_test, dry_run=dry_run,
-                        force=force, progress=output.info)
+        bid = brief_id(id)
+        try:
+            with suite_progress(f"brief {bid}: running the suite") as live:
+                res = ops.merge(ctx, bid, into=into, no_test=no_test, dry_run=dry_run,
+                                force=force, progress=output.info, on_suite=live)
+        except TestsFailed as e:
+            if not json:
+                view.red_details(e.data)
+            raise
         return emit(res, json, view.merge_result)
-    items = ops.merge_queue(ctx, into=into, no_test=no_test, dry_run=dry_run,
-                            progress=output.info)
+    if not (yes or dry_run or json) and not confirm_queue(ctx, ops.finished_queue(ctx), into):
+        return 0
+    with suite_progress("running the suite") as live:
+        items = ops.merge_queue(ctx, into=into, no_test=no_test, dry_run=dry_run,
+                                progress=output.info, on_suite=live)
     red = [i for i in items if i["status"] == "red"]
     refused = [i for i in items if i["status"] == "refused"]
     if not red and not refused:
@@ -35,6 +52,28 @@ def run_merge(*, id: str | None, into: str | None, no_test: bool, dry_run: bool,
     raise err_cls(f"{len(red) + len(refused)} of {len(items)} brief(s) were not merged: "
                   + ", ".join(str(i["brief"]) for i in red + refused),
                   "see each brief's reason above", data=items)
+
+
+def confirm_queue(ctx: Any, queue: list[int], into: str | None) -> bool:
+    """Before a bare ``merge`` lands more than one brief from a terminal: ask (``--yes`` and a
+    non-terminal stdin do not); whether to go on."""
+    import sys
+
+    if len(queue) < 2 or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return True
+    from flowergit.render import output
+
+    target = into or ctx.config.get("flower", "target")
+    output.info(f"{len(queue)} finished briefs would be merged into {target}, in this order: "
+                + " ".join(map(str, queue)))
+    sys.stderr.write("Merge them all? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    output.info(f"nothing was merged; `git flower merge {queue[0]}` merges one, "
+                "`git flower merge --yes` all without asking")
+    return False
 
 
 def register(app: typer.Typer) -> None:
@@ -50,11 +89,14 @@ def register(app: typer.Typer) -> None:
         no_test: bool = typer.Option(False, "--no-test", help="Do not run the suite (a passing attestation is still recorded in provenance)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Check and compute the merge; change nothing."),
         force: bool = typer.Option(False, "--force", help="Merge even though the agent did not exit 0."),
+        yes: bool = typer.Option(False, "--yes", "-y",
+                                 help="Without N: merge every finished brief without asking "
+                                      "(a terminal is asked first when there are several)."),
         json: bool = JSON,
     ) -> int:
         """Merge a finished brief through the test gate, keeping local work intact."""
         return run_merge(id=id, into=into, no_test=no_test, dry_run=dry_run, force=force,
-                         json=json)
+                         yes=yes, json=json)
 
     @app.command("test")
     def test(
@@ -64,11 +106,17 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Run the suite on REV's tree in a scratch worktree and record an attestation."""
         from flowergit.cli.common import emit
+        from flowergit.errors import TestsFailed
         from flowergit.ops.context import Ctx
         from flowergit.ops.merge import suite as ops
         from flowergit.render import merge as view
 
-        return emit(ops.test(Ctx().load(), rev, force=force), json, view.test_result)
+        try:
+            return emit(ops.test(Ctx().load(), rev, force=force), json, view.test_result)
+        except TestsFailed as e:
+            if not json:
+                view.red_details(e.data)
+            raise
 
     @app.command("recover")
     def recover(json: bool = JSON) -> int:

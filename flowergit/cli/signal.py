@@ -28,7 +28,7 @@ def run_claim(*, id: str | None, next_: bool, kind: str | None, remote: str | No
 def register(parent: typer.Typer) -> None:
     import typer
 
-    from flowergit.cli.app_common import CONTEXT, JSON, fast
+    from flowergit.cli.app_common import CONTEXT, JSON, LIMIT, PORCELAIN, fast, format_option
 
     app = typer.Typer(help="Signals: queued events (auto_dispatch, reset, …), each consumed exactly once.",
                       context_settings=CONTEXT, no_args_is_help=True, rich_markup_mode=None)
@@ -60,15 +60,22 @@ def register(parent: typer.Typer) -> None:
     def list_(
         kind: str = typer.Option(None, "--kind", help="Only signals of this kind."),
         unclaimed: bool = typer.Option(False, "--unclaimed", help="Only signals nobody has claimed."),
+        porcelain: bool = PORCELAIN,
+        fmt: str = format_option("%(id)%09%(state)"),
+        limit: int = LIMIT,
         json: bool = JSON,
     ) -> int:
         """List signals with their state (pending, expired, claimed, completed, moot)."""
-        from flowergit.cli.common import emit as out
+        from flowergit.cli.common import listing
         from flowergit.ops.context import Ctx
         from flowergit.ops.continuity import signals
         from flowergit.render import continuity as view
 
-        return out(signals.list_(Ctx().load(), kind=kind, unclaimed=unclaimed), json, view.signal_list)
+        ctx = Ctx().load()
+        return listing(ctx, signals.list_(ctx, kind=kind, unclaimed=unclaimed), json=json,
+                       porcelain=porcelain, fmt=fmt, limit=limit,
+                       fields=["id", "kind", "brief", "state", "at", "by"],
+                       human=view.signal_list)
 
     @app.command("claim")
     @fast(run_claim)

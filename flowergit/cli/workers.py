@@ -23,16 +23,24 @@ def run_status(*, json: bool) -> int:
     from flowergit.ops.context import Ctx
     from flowergit.render import workers as view
 
-    return emit(status.status(Ctx().load()), json, view.status)
+    return emit(status.status(Ctx().load(), work=not json), json, view.status)
 
 
-def run_ps(*, all_: bool, json: bool) -> int:
-    from flowergit.cli.common import emit
+PS_FIELDS = ["id", "state", "outcome", "agent", "elapsed", "ahead", "files_changed", "branch",
+             "title"]
+
+
+def run_ps(*, ids: list[str] | None, state: list[str], all_: bool, porcelain: bool,
+           fmt: str | None, limit: int | None, json: bool) -> int:
+    from flowergit.cli.common import listing
     from flowergit.ops.context import Ctx
     from flowergit.ops.dispatch import workers
     from flowergit.render import workers as view
 
-    return emit(workers.ps(Ctx().load(), all_=all_), json, view.ps)
+    ctx = Ctx().load()
+    rows = workers.select(workers.ps(ctx, all_=all_ or bool(ids)), ids or [], state)
+    return listing(ctx, rows, json=json, porcelain=porcelain, fmt=fmt, limit=limit,
+                   fields=PS_FIELDS, human=view.ps)
 
 
 def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
@@ -44,13 +52,19 @@ def run_wait(*, ids: list[str], timeout: float | None, json: bool) -> int:
 
     if timeout is not None and timeout < 0:
         raise UsageError("--timeout must be zero or more seconds")
+    if not json and sys.stderr.isatty():  # say what is waited for, not a silent prompt
+        from flowergit.render import output
+
+        output.info(f"waiting for {', '.join(ids)} to end"
+                    + (f" (at most {timeout:g}s)" if timeout is not None else "")
+                    + "; Ctrl-C stops waiting, not the agents")
     return emit(workers.wait(Ctx().load(), ids, timeout=timeout), json, view.waited)
 
 
 def register(app: typer.Typer) -> None:
     import typer
 
-    from flowergit.cli.app_common import JSON, fast
+    from flowergit.cli.app_common import JSON, LIMIT, PORCELAIN, fast, format_option
 
     @app.command("status")
     @fast(run_status)
@@ -60,10 +74,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ps")
     @fast(run_ps)
-    def ps(all_: bool = typer.Option(False, "--all", "-a", help="Include cleaned dispatches."),
+    def ps(ids: list[str] = typer.Argument(None, metavar="[N[.k]]...",
+                                           help="Only these briefs (every attempt) or attempts."),
+           state: list[str] = typer.Option(
+               [], "--state", metavar="STATE",
+               help="Only dispatches in this state or with this outcome (running, waiting, "
+                    "queued, done, failed, merged, …; repeatable)."),
+           all_: bool = typer.Option(False, "--all", "-a", help="Include cleaned dispatches."),
+           porcelain: bool = PORCELAIN,
+           fmt: str = format_option("%(id)%09%(state)"),
+           limit: int = LIMIT,
            json: bool = JSON) -> int:
-        """One row per dispatch: state, agent, elapsed, commits, files, last commit and log line."""
-        return run_ps(all_=all_, json=json)
+        """One row per dispatch: state, title, agent, elapsed, commits, files, last commit and
+        log line."""
+        return run_ps(ids=ids, state=state, all_=all_, porcelain=porcelain, fmt=fmt, limit=limit,
+                      json=json)
 
     @app.command("logs")
     def logs(id: str = typer.Argument(..., metavar="N[.k]"),
@@ -110,14 +135,42 @@ def register(app: typer.Typer) -> None:
         return run_wait(ids=ids, timeout=timeout, json=json)
 
     @app.command("stop")
-    def stop(id: str = typer.Argument(..., metavar="N[.k]"), json: bool = JSON) -> int:
-        """Stop a dispatch: its agent's whole process group, or its place in the queue."""
-        from flowergit.cli.common import emit
+    def stop(ids: list[str] = typer.Argument(..., metavar="N[.k]..."), json: bool = JSON) -> int:
+        """Stop dispatches: each agent's whole process group, or its place in the queue."""
+        from flowergit.cli.common import each, emit
         from flowergit.ops.context import Ctx
         from flowergit.ops.dispatch import workers
         from flowergit.render import workers as view
+        for i in ids:  # every id is checked before anything stops
+            workers.parse_target(i)
+        ctx = Ctx().load()
+        if len(ids) == 1:
+            return emit(workers.stop(ctx, ids[0]), json, view.stopped)
+        return each(ids, lambda i: workers.stop(ctx, i), json=json, human="stopped",
+                    what="dispatch")
 
-        return emit(workers.stop(Ctx().load(), id), json, view.stopped)
+    @app.command("diff")
+    def diff(id: str = typer.Argument(..., metavar="N[.k]"),
+             paths: list[str] = typer.Argument(None, metavar="[PATH]...",
+                                               help="Only these paths."),
+             stat: bool = typer.Option(False, "--stat", help="Only the diffstat."),
+             json: bool = JSON) -> int:
+        """Show what an attempt changed (its branch against the target, from where they
+        forked), through git's pager."""
+        from flowergit.cli.common import emit
+        from flowergit.ops.context import Ctx
+        from flowergit.ops.dispatch import attemptdiff
+        from flowergit.render import output
+
+        ctx = Ctx().load()
+        got = attemptdiff.change(ctx, id)
+        if json:
+            return emit(got, True)
+        sys.stdout.flush()
+        rc = attemptdiff.show_change(ctx, got, stat=stat, paths=list(paths or []),
+                                 pager=not output.NO_PAGER,
+                                 color=None if output.COLOR == "auto" else output.COLOR)
+        return 0 if rc in (0, 141) else rc  # 141: the pager quit early (SIGPIPE)
 
     @app.command("done")
     def done(id: str = typer.Argument(None, metavar="[N]"),

@@ -122,3 +122,40 @@ def patch(repo: Repo, old: str, new: str, *, limit: int = 2 << 20) -> tuple[str,
     data = res.stdout
     cut = len(data) > limit
     return data[:limit].decode("utf-8", "replace"), cut
+
+
+def numstat(repo: Repo, old: str, new: str) -> list[tuple[int | None, int | None, str]]:
+    """Lines added and deleted per path between two commits or trees, as ``git diff --numstat``
+    counts them (None, None for a binary file); renames are not followed."""
+    res = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--numstat", "--no-commit-id",
+                    "--end-of-options", old, new], check=False)
+    out: list[tuple[int | None, int | None, str]] = []
+    for rec in res.stdout.split(b"\0"):
+        parts = rec.split(b"\t", 2)
+        if len(parts) != 3:
+            continue
+        a, d, path = parts
+        out.append((int(a) if a.isdigit() else None, int(d) if d.isdigit() else None,
+                    path.decode("utf-8", "surrogateescape")))
+    return out
+
+
+def show_diff(repo: Repo, old: str, new: str, *, stat: bool = False, paths: Sequence[str] = (),
+              pager: bool = True, color: str | None = None) -> int:
+    """``git diff old...new`` on the user's own terminal, paged by git as ``git diff`` is (the
+    user's environment and settings, not the scrubbed one: this is output for a person);
+    returns git's exit code."""
+    import os
+
+    from flowergit.gitio import runner
+
+    env = {k: v for k, v in os.environ.items() if k not in runner.LOCAL_ENV_VARS}
+    argv = ["git", "--git-dir", repo.git_dir]
+    if not pager:
+        argv.append("--no-pager")
+    argv += ["diff", "--stat" if stat else "--patch-with-stat"]
+    if color is not None:
+        argv.append(f"--color={color}")
+    argv += ["--end-of-options", f"{old}...{new}", "--", *paths]
+    pid = runner.spawn(argv, env, stdin=0, stdout=1, stderr=2)
+    return runner.wait_code(pid)

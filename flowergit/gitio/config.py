@@ -35,3 +35,12 @@ def remotes(repo: Repo) -> list[str]:
 def editor(repo: Repo) -> str | None:
     """The editor git would start (``git var GIT_EDITOR``); None when git names none."""
     return repo.git(["var", "GIT_EDITOR"], check=False).out.strip() or None
+
+
+def pager(repo: Repo) -> str | None:
+    """The pager git would start (``git var GIT_PAGER``: ``GIT_PAGER``, ``core.pager``,
+    ``PAGER``, else ``less``); None when git names none."""
+    import os
+
+    env = {"GIT_PAGER": os.environ["GIT_PAGER"]} if "GIT_PAGER" in os.environ else None
+    return repo.git(["var", "GIT_PAGER"], check=False, env=env).out.strip() or None

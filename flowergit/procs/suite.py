@@ -50,9 +50,11 @@ class Run:
 
 def run(argv: Sequence[str], *, cwd: str, log: str, timeout: float,
         env: Mapping[str, str] | None = None,
-        on_start: Callable[[int], None] | None = None, poll: float = 0.05) -> Run:
+        on_start: Callable[[int], None] | None = None, poll: float = 0.05,
+        on_tick: Callable[[float], None] | None = None, tick: float = 0.25) -> Run:
     """Run ``argv`` in its own session with stdout+stderr appended to ``log``; kill the whole
-    process tree when ``timeout`` passes (or on Ctrl-C, which is then re-raised)."""
+    process tree when ``timeout`` passes (or on Ctrl-C, which is then re-raised).
+    ``on_tick(seconds so far)`` is called every ``tick`` seconds while it runs."""
     os.makedirs(os.path.dirname(log), exist_ok=True)
     start = time.monotonic()
     with open(log, "ab") as out:
@@ -66,8 +68,12 @@ def run(argv: Sequence[str], *, cwd: str, log: str, timeout: float,
     if on_start is not None:
         on_start(p.pid)
     deadline = start + timeout
+    next_tick = start + tick
     try:
         while True:
+            if on_tick is not None and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + tick
+                on_tick(next_tick - tick - start)
             rc = p.poll()
             if rc is not None:
                 # the leader is done; anything it left in its group goes too
@@ -127,7 +133,8 @@ def from_junit(path: str) -> Counts | None:
         from junitparser import Error, Failure, JUnitXml, Skipped, TestCase
 
         xml = JUnitXml.fromfile(path)
-        c = Counts(source="junit")
+        failing: list[str] = []
+        c = Counts(source="junit", extra={"failing": failing})
         suites = [xml] if xml._tag == "testsuite" else list(xml)
         for suite in suites:
             for case in suite:
@@ -138,8 +145,10 @@ def from_junit(path: str) -> Counts | None:
                 kinds = {type(r) for r in res}
                 if any(issubclass(k, Error) for k in kinds):
                     c.errors += 1
+                    failing.append(case_name(case))
                 elif any(issubclass(k, Failure) for k in kinds):
                     c.failed += 1
+                    failing.append(case_name(case))
                 elif any(issubclass(k, Skipped) for k in kinds):
                     c.skipped += 1
                 else:
@@ -147,6 +156,18 @@ def from_junit(path: str) -> Counts | None:
         return c
     except Exception:  # noqa: BLE001 - a truncated or foreign file: fall back to the summary
         return None
+
+
+def case_name(case: Any) -> str:
+    """``tests/test_calc.py::test_adds``-like name of a JUnit test case: its class and name."""
+    cls = case.classname or ""
+    return f"{cls}.{case.name}" if cls else str(case.name)
+
+
+def tail_lines(path: str, n: int = 10, limit: int = 16 * 1024) -> list[str]:
+    """The last ``n`` non-empty lines of a log."""
+    lines = [ln.rstrip() for ln in tail(path, limit).splitlines() if ln.strip()]
+    return lines[-n:]
 
 
 _PYTEST = re.compile(r"=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s", re.ASCII)

@@ -10,11 +10,39 @@ from flowergit.render import output
 def counts(s: dict[str, Any] | None) -> str:
     if not s:
         return "suite not run"
-    text = (f"{s.get('tests')} tests, {s.get('passed')} passed, {s.get('failed')} failed, "
-            f"{s.get('skipped')} skipped, {s.get('errors')} errors")
+    if s.get("counts_from") == "none" or s.get("tests") is None:
+        text = "test counts unknown (no JUnit file and no summary line)"
+    else:
+        text = (f"{s.get('tests')} tests, {s.get('passed')} passed, {s.get('failed')} failed, "
+                f"{s.get('skipped')} skipped, {s.get('errors')} errors")
     if s.get("seconds") is not None:
         text += f" in {s['seconds']}s"
     return text
+
+
+def diffstat(files: list[dict[str, Any]], width: int = 40) -> list[str]:
+    """``git diff --stat``'s lines: ``calc.py | 3 ++-`` per file, then the totals."""
+    if not files:
+        return []
+    name_w = min(max(len(str(f["path"])) for f in files), 50)
+    counts = [(f.get("added"), f.get("deleted")) for f in files]
+    most = max([(a or 0) + (d or 0) for a, d in counts] + [1])
+    scale = min(1.0, width / most)
+    out = []
+    for f, (a, d) in zip(files, counts):
+        path = str(f["path"])
+        if len(path) > name_w:
+            path = "…" + path[-(name_w - 1):]
+        if a is None or d is None:
+            out.append(f"{path:<{name_w}} | Bin")
+            continue
+        plus = "+" * (max(1, round(a * scale)) if a else 0)
+        minus = "-" * (max(1, round(d * scale)) if d else 0)
+        out.append(f"{path:<{name_w}} | {a + d:>4} {plus}{minus}")
+    ins = sum(a or 0 for a, _ in counts)
+    dels = sum(d or 0 for _, d in counts)
+    out.append(f"{len(files)} file(s) changed, {ins} insertion(s)(+), {dels} deletion(s)(-)")
+    return out
 
 
 def merge_one(r: dict[str, Any]) -> None:
@@ -35,6 +63,8 @@ def merge_one(r: dict[str, Any]) -> None:
     elif st == "dry-run":
         output.line(f"brief {b} (dispatch {r['dispatch']}) would merge cleanly into {r['into']}")
         output.line(f"  {len(r['incoming'])} path(s) incoming; tree {r['tree'][:12]}")
+        for ln in diffstat(r.get("diffstat") or []):
+            output.line("  " + ln)
         if r.get("base_drift"):
             output.line(f"  {r['into']} moved {r['base_drift']} commit(s) since the dispatch started")
         if r.get("stash_paths"):
@@ -103,3 +133,27 @@ def why_result(r: dict[str, Any]) -> None:
     if p.get("epoch") is not None:
         output.line(f"  baton epoch {p['epoch']}")
     output.line(f"  suite: {counts(p.get('suite'))}")
+
+
+def red_details(data: Any) -> None:
+    """After a red suite (on stderr, before the ``fatal:`` line): the failing tests by name and
+    the last lines of the suite's log."""
+    suite = data.get("suite") if isinstance(data, dict) and "suite" in data else data
+    if not isinstance(suite, dict):
+        return
+    names = suite.get("failing") or []
+    if names:
+        output.info("failing tests:")
+        for n in names:
+            output.info(f"  {n}")
+        if suite.get("failing_more"):
+            output.info(f"  … and {suite['failing_more']} more (see the log)")
+    log = suite.get("log")
+    if isinstance(log, str):
+        from flowergit.procs.suite import tail_lines
+
+        last = tail_lines(log)
+        if last:
+            output.info(f"last lines of {log}:")
+            for ln in last:
+                output.info(f"  {ln}")

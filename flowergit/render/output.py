@@ -15,8 +15,13 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-# --color (auto|always|never); set once by the CLI
+# --color (auto|always|never) and --no-pager, given anywhere on the command line; set once by
+# the entry point (flowergit.main)
 COLOR = "auto"
+NO_PAGER = False
+# the terminal's width while a pager reads stdout (then stdout is a pipe, but what is written
+# is shown on the terminal, so it is rendered for it); None when no pager runs
+PAGER_WIDTH: int | None = None
 
 
 def dumps(doc: Any) -> str:
@@ -55,7 +60,15 @@ def styled() -> bool:
         return True
     if COLOR == "never" or os.environ.get("NO_COLOR"):
         return False
-    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+    return (PAGER_WIDTH is not None or sys.stdout.isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def console_options() -> dict[str, Any]:
+    """What a rich Console for stdout needs to know that it cannot see: forced colour, and the
+    terminal's width while a pager reads the output."""
+    if PAGER_WIDTH is not None:
+        return {"force_terminal": True, "width": PAGER_WIDTH}
+    return {"force_terminal": True if COLOR == "always" else None}
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, title: str | None = None,
@@ -75,7 +88,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, tit
     for i, r in enumerate(rows):
         style = styles[i] if styles else None
         t.add_row(*(Text(escape(c)) for c in r), style=style)
-    Console(force_terminal=True if COLOR == "always" else None, highlight=False).print(t)
+    Console(highlight=False, **console_options()).print(t)
 
 
 def line(text: str = "") -> None:

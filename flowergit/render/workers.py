@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flowergit.render import output
 from flowergit.render.cells import (
-    STATE_STYLE,
     last_activity,
     model_cell,
     prompt_cell,
@@ -41,10 +40,11 @@ def ps(rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         output.info("no dispatches (start one with `git flower dispatch N`)")
         return
-    table = [(r["id"], _state(r), r.get("agent") or "", model_cell(r), duration(r.get("elapsed")),
-              r.get("ahead", 0), r.get("files_changed", 0), usage_cell(r),
-              r.get("last_commit") or "", prompt_cell(r) or last_activity(r)) for r in rows]
-    output.print_table(["ID", "STATE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES",
+    table = [(r["id"], _state(r), r.get("title") or "", r.get("agent") or "", model_cell(r),
+              duration(r.get("elapsed")), r.get("ahead", 0), r.get("files_changed", 0),
+              usage_cell(r), r.get("last_commit") or "", prompt_cell(r) or last_activity(r))
+             for r in rows]
+    output.print_table(["ID", "STATE", "TITLE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES",
                         "TOKENS/COST", "LAST COMMIT", "LAST ACTIVITY"], table,
                        styles=[state_style(r) for r in rows])
     bad = [r for r in rows if r.get("state") == "corrupt"]
@@ -58,8 +58,11 @@ def status(s: dict[str, Any]) -> None:
         from flowergit.render.watch import status as dashboard
 
         dashboard(s)
-        _trust_wait(s)
         return
+    from flowergit.render.attention import lines
+
+    for ln in lines(s):
+        output.line(ln)
     by = s["briefs"]["by_status"]
     parts = [f"{n} {k}" for k, n in by.items() if n]
     output.line(f"briefs: {s['briefs']['total']}" + (f" ({', '.join(parts)})" if parts else ""))
@@ -69,21 +72,15 @@ def status(s: dict[str, Any]) -> None:
 
         for o in s["orchestrators"]:
             output.line(orchestrator_line(o))
-    if s["workers"]:
+    rows = list(s["workers"]) + list(s.get("ended") or [])
+    if rows:
         output.print_table(["ID", "STATE", "AGENT", "ELAPSED", "TOKENS/COST", "TITLE"],
-                           [(w["id"], w["state"], w["agent"] or "", duration(w["elapsed"]),
-                             usage_cell(w), w.get("title") or "") for w in s["workers"]],
-                           styles=[STATE_STYLE.get(str(w["state"])) for w in s["workers"]])
-    output.line(f"queue: {len(s['queue'])}" + (": " + " ".join(q["id"] for q in s["queue"])
-                                               if s["queue"] else ""))
-    _trust_wait(s)
-
-
-def _trust_wait(s: dict[str, Any]) -> None:
-    waiting = s.get("trust_wait") or []
-    if waiting:
-        ids = " ".join(str(n) for n in waiting)
-        output.line(f"{len(waiting)} brief(s) wait for trust: `git flower trust brief {ids}`")
+                           [(w["id"], _state(w), w["agent"] or "", duration(w["elapsed"]),
+                             usage_cell(w), w.get("title") or "") for w in rows],
+                           styles=[state_style(w) for w in rows])
+    output.line(f"queue: {len(s['queue'])}" + (": " + " ".join(
+        f"{q['id']} (#{q.get('position', i + 1)})" for i, q in enumerate(s["queue"]))
+        if s["queue"] else ""))
 
 
 def waited(rows: Sequence[dict[str, Any]]) -> None:

@@ -268,6 +268,9 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
             body = text.rstrip("\n")
             line, col = body.count("\n") + 1, len(body) - (body.rfind("\n") + 1) + 1
         reason = re.sub(_POS, "", msg).replace("(at end of document)", "").strip()
+        reason, found = toml_words(reason, text)
+        if found is not None:
+            line, col = found
         raise UsageError(f"{path}:{line}:{col}: {reason}", "fix the TOML syntax") from None
     for sec, body in data.items():
         if sec == "agents":
@@ -293,6 +296,55 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
             raise UsageError(f"{path}:{_locate(text, [], sec)[0]}:1: '{sec}' must be a table")
         _check_table(text, path, [sec], body, SCHEMA[sec])
     return data
+
+
+def toml_words(reason: str, text: str) -> tuple[str, tuple[int, int] | None]:
+    """tomllib's reason in TOML's own words: keys as ``a.b`` and tables as ``[a.b]``, not as
+    Python tuples; for a key defined twice (which tomllib reports at the end of the document)
+    the key and where its second definition is."""
+    import re
+
+    def dotted(m: re.Match[str]) -> str:
+        return ".".join(re.findall(r"'([^']*)'", m[1]))
+
+    names = r"\(((?:'[^']*',?\s*)+)\)"
+    m = re.fullmatch(r"Cannot declare " + names + r" twice", reason)
+    if m:
+        return f"table [{dotted(m)}] is defined twice", None
+    m = re.fullmatch(r"Cannot mutate immutable namespace " + names, reason)
+    if m:
+        return (f"{dotted(m)} is an inline table or array and cannot be extended or defined "
+                "again", None)
+    if reason == "Cannot overwrite a value":
+        dup = _duplicate_key(text)
+        if dup is not None:
+            key, line, col = dup
+            return f"key {key} is defined twice", (line, col)
+        return "a key is defined twice", None
+    return re.sub(names, dotted, reason), None
+
+
+def _duplicate_key(text: str) -> tuple[str, int, int] | None:
+    """The first ``key = …`` line that defines a key its table already has: (dotted key,
+    line, column)."""
+    import re
+
+    table = ""
+    seen: set[str] = set()
+    for i, raw in enumerate(text.splitlines(), 1):
+        head = re.match(r"\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$", raw)
+        if head:
+            table = re.sub(r"\s*\.\s*", ".", head[1].replace('"', ""))
+            seen.add(table)
+            continue
+        kv = re.match(r"(\s*)([A-Za-z0-9_.\-\" ]+?)\s*=", raw)
+        if kv:
+            key = re.sub(r"\s*\.\s*", ".", kv[2].replace('"', "").strip())
+            full = f"{table}.{key}" if table else key
+            if full in seen:
+                return full, i, len(kv[1]) + 1
+            seen.add(full)
+    return None
 
 
 def _locate_table(text: str, sec: str) -> tuple[int, int]:

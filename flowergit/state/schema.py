@@ -122,6 +122,8 @@ class Attestation(TypedDict, total=False):
     by: str
     at: str
     why: str
+    failing: list[str]  # the failing tests by name (from JUnit), at most 20
+    failing_more: int  # how many more failed than ``failing`` names
     cached: bool  # (not written: run_on's answer when it reused an attestation)
 
 

@@ -174,10 +174,10 @@ def log_events(request: Request) -> Response:
 
 
 def diff(request: Request) -> Response:
-    from flowergit.ops.dispatch import workers
+    from flowergit.ops.dispatch import attemptdiff
 
     try:
-        d = workers.diff(ctx_for(request, []), request.path_params["did"])
+        d = attemptdiff.diff(ctx_for(request, []), request.path_params["did"])
     except FlowerError as e:
         return failed(request, e)
     return show(request, "diff.html", d=d, patch=render.diff_html(d["patch"]))

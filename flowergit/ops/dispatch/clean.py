@@ -21,6 +21,7 @@ from flowergit.ops.dispatch.paths import now_iso, our_branch, ready_path, spec_p
 from flowergit.ops.dispatch.scheduler import all_dispatches
 from flowergit.ops.dispatch.workers import LIVE_VIEW, parse_target
 from flowergit.ops.dispatch.worktree import forget_worktree, worktrees
+from flowergit.procs.locks import exclusive
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
 from flowergit.state.ids import brief_id, is_brief_id
@@ -164,6 +165,24 @@ def clean(ctx: Ctx, target: str | None = None, *, merged: bool = False) -> list[
                    if any(h.record.get("state") != "released" for h in hs)}
     if not groups_:
         return []
+    with releasing(repo):  # a landed merge's background release finishes first
+        return _clean_groups(ctx, groups_, target, merged)
+
+
+def releasing(repo: Repo, wait: float = 120.0) -> exclusive:
+    """The lock a merge's background release of a worker worktree holds while it works
+    (``ops/merge/provenance.py``); ``clean`` takes it too, so the two never remove one
+    checkout at once."""
+    from flowergit.errors import Retry
+
+    return exclusive(repo.state_path("release.mutex"), wait=wait, poll=0.05,
+                     busy=lambda: Retry("a merge is still releasing a worker worktree",
+                                        "retry in a moment"))
+
+
+def _clean_groups(ctx: Ctx, groups_: dict[int, list[records.Head]], target: str | None,
+                  merged: bool) -> list[dict[str, Any]]:
+    repo = ctx.repo
     wts = {wt.branch: wt for wt in worktrees(repo) if wt.branch}
     tcache: dict[str, str | None] = {}
     out = []

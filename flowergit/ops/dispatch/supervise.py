@@ -159,7 +159,12 @@ def supervise(did: str) -> int:
                     new["waiting"] = {"prompt": line, "since": stamp}
                 return new
 
-            store.update(brief, attempt, change, "waiting at a prompt" if prompt else "answered")
+            head = store.update(brief, attempt, change,
+                                "waiting at a prompt" if prompt else "answered")
+            if line is not None and (head.record.get("waiting") or {}).get("since") == stamp:
+                from flowergit.ops.notify import notify
+
+                notify(repo, "waiting", head.record, line)
 
         run.on_waiting = waiting
     become_subreaper()
@@ -311,6 +316,9 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
     if rec.get("outcome") == "done":
         _mark_brief_done(ctx, brief, did, spec.get("log"))
     emit_done(ctx, brief, rec)
+    from flowergit.ops.notify import notify
+
+    notify(ctx.repo, str(rec.get("outcome") or "failed"), rec)
     with contextlib.suppress(FlowerError):
         schedule(ctx)
     return rec

@@ -1,4 +1,4 @@
-"""Live workers: `status`, `ps`, `logs`, `wait`, `stop`, `done`, `attach`, `send`.
+"""Live workers: `status`, `ps`, `logs`, `wait`, `stop`, `done`, `attach`, `send`, `diff`.
 
 Each command is a short section reading the same dispatch records; `clean` is
 :mod:`flowergit.ops.dispatch.clean`.
@@ -51,8 +51,19 @@ def resolve(store: DispatchStore, text: str) -> records.Head:
     b, a = parse_target(text)
     head = store.get(b, a) if a is not None else store.latest(b)
     if head is None:
-        what = f"dispatch {b}.{a}" if a is not None else f"a dispatch of brief {b}"
-        raise NotFound(f"there is no {what}", f"`git flower dispatch {b}` starts one")
+        what = f"there is no dispatch {b}.{a}" if a is not None else f"brief {b} has no dispatch"
+        from flowergit.state.briefs import BriefStore
+
+        try:
+            BriefStore(store.repo).read_raw(b)
+        except NotFound:
+            raise NotFound(f"there is no brief {b}",
+                           "`git flower brief list` shows the briefs there are") from None
+        if a is not None:
+            hint = f"`git flower ps {b}` lists its attempts; `git flower dispatch {b}` starts one"
+        else:
+            hint = f"`git flower dispatch {b}` starts one"
+        raise NotFound(what, hint)
     return head
 
 
@@ -155,25 +166,16 @@ def attempt(ctx: Ctx, target: str) -> dict[str, Any]:
     return _waiting(row(ctx.repo, head.record, _branch_tips(ctx.repo), time.time()), head.record)
 
 
-def diff(ctx: Ctx, target: str) -> dict[str, Any]:
-    """An attempt's work: the diff from its base to its branch's tip (or, once its branch is
-    gone, to the work its merge brought in)."""
-    from flowergit.gitio import changes
-
-    repo = ctx.repo
-    rec = resolve(DispatchStore(repo), target).record
-    base = rec.get("base")
-    head = refs.read(repo, f"refs/heads/{rec.get('branch')}") if rec.get("branch") else None
-    if head is None and rec.get("merge_commit"):
-        head = history.commit_of(repo, f"{rec['merge_commit']}^2")
-    out: dict[str, Any] = {"id": rec.get("id"), "brief": rec.get("brief"),
-                           "branch": rec.get("branch"), "base": base, "head": head,
-                           "patch": "", "truncated": False}
-    if not base or not head:
-        out["note"] = "no work to show: the attempt has no base or its branch is gone"
-        return out
-    out["patch"], out["truncated"] = changes.patch(repo, str(base), head)
-    return out
+def select(rows: list[dict[str, Any]], ids: list[str], states: list[str]) -> list[dict[str, Any]]:
+    """The rows of ``ids`` (``N``: every attempt of brief N; ``N.k``: that attempt), in a state
+    or with an outcome of ``states``; all of them when both are empty."""
+    want = [parse_target(t) for t in ids]
+    if want:
+        rows = [r for r in rows if any(r.get("brief") == b and (a is None or r.get("attempt") == a)
+                                       for b, a in want)]
+    if states:
+        rows = [r for r in rows if r.get("state") in states or r.get("outcome") in states]
+    return rows
 
 
 def _corrupt_row(repo: Repo, ref: str, oid: str) -> dict[str, Any]:
@@ -430,12 +432,17 @@ def _tmux_of(ctx: Ctx, target: str) -> tuple[str, str, str]:
     return did, tmux.socket_path(ctx.repo.state_dir, did), f"flower-{b}-{a}"
 
 
-def attach(ctx: Ctx, target: str) -> None:
-    """Replace this process with ``tmux attach`` to the dispatch's session."""
+def attach_argv(ctx: Ctx, target: str) -> list[str]:
+    """The ``tmux attach`` command line for the dispatch's session."""
     from flowergit.procs import tmux
 
     _, sock, session = _tmux_of(ctx, target)
-    argv = tmux.attach_argv(sock, session)
+    return tmux.attach_argv(sock, session)
+
+
+def attach(ctx: Ctx, target: str) -> None:
+    """Replace this process with ``tmux attach`` to the dispatch's session."""
+    argv = attach_argv(ctx, target)
     os.execv(argv[0], argv)
 
 

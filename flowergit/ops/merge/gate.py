@@ -61,17 +61,30 @@ def deferred_sigint() -> Iterator[list[bool]]:
 
 def merge(ctx: Ctx, brief: int, *, into: str | None = None, no_test: bool = False,
           dry_run: bool = False, force: bool = False,
-          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+          progress: Callable[[str], None] | None = None,
+          on_suite: suite_ops.Progress | None = None) -> dict[str, Any]:
+    """``on_suite(seconds, estimate, last output line)``: called while the suite runs."""
+    from flowergit.ops.notify import notify
+
     io = MergeIo(ctx.repo)
     try:
-        return _merge(ctx, brief, io, into=into, no_test=no_test, dry_run=dry_run, force=force,
-                      progress=progress)
+        res = _merge(ctx, brief, io, into=into, no_test=no_test, dry_run=dry_run, force=force,
+                     progress=progress, on_suite=on_suite)
+    except TestsFailed as e:
+        if isinstance(e.data, dict):
+            notify(ctx.repo, "red", {**e.data, "brief": brief},
+                   suite_ops.failing_text(e.data.get("suite") or {}))
+        raise
     finally:
         io.close()
+    if res.get("status") == "merged":
+        notify(ctx.repo, "merged", {**res, "brief": brief})
+    return res
 
 
 def _merge(ctx: Ctx, brief: int, io: MergeIo, *, into: str | None, no_test: bool, dry_run: bool,
-           force: bool, progress: Callable[[str], None] | None) -> dict[str, Any]:
+           force: bool, progress: Callable[[str], None] | None,
+           on_suite: suite_ops.Progress | None = None) -> dict[str, Any]:
     say = progress or (lambda s: None)
     try:
         plan = preflight(ctx, brief, into=into, no_test=no_test, force=force, io=io)
@@ -82,15 +95,20 @@ def _merge(ctx: Ctx, brief: int, io: MergeIo, *, into: str | None, no_test: bool
         say(f"note: {plan.target} moved {plan.drift} commit(s) since dispatch "
             f"{plan.brief}.{plan.attempt} started; merging on top of it")
     if dry_run:
-        return {**plan.summary(), "status": "dry-run"}
+        from flowergit.gitio import changes
+
+        stat = [{"path": p, "added": a, "deleted": d}
+                for a, d, p in changes.numstat(ctx.repo, plan.pre, plan.tree)]
+        return {**plan.summary(), "status": "dry-run", "diffstat": stat}
     if plan.already:
         finish_records(ctx, plan, plan.pre, released=True)
         return {**plan.summary(), "status": "up-to-date"}
     op = f"{brief}-{os.urandom(6).hex()}"
-    return _run(ctx, plan, op, no_test, say)
+    return _run(ctx, plan, op, no_test, say, on_suite)
 
 
-def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None]) -> dict[str, Any]:
+def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None],
+         on_suite: suite_ops.Progress | None = None) -> dict[str, Any]:
     repo = ctx.repo
     local_only = list(ctx.config.get("merge", "local_only"))
     try:
@@ -139,7 +157,7 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
         # merge lands, and on its own on every other way out
         suite = cached or suite_ops.run_on(ctx, plan.merge, plan.tree, label=op,
                                            on_start=started, record=False, reuse=False,
-                                           argv=plan.suite_argv)
+                                           argv=plan.suite_argv, on_progress=on_suite)
     except BaseException:
         _abandon(ctx, plan, op, manifest)
         raise

@@ -202,6 +202,12 @@ def release_later(ctx: Ctx, dispatch: str, path: str) -> bool | str:
     repo = ctx.repo
 
     def release() -> int:
+        from flowergit.ops.dispatch.clean import releasing
+
+        with releasing(repo):
+            return release_now()
+
+    def release_now() -> int:
         if not worktrees.release(repo, path):
             print(f"dispatch {dispatch}: {path} has changes; kept (locked)")
             return 1

@@ -31,13 +31,15 @@ def finished_queue(ctx: Ctx) -> list[int]:
 
 
 def merge_queue(ctx: Ctx, *, into: str | None = None, no_test: bool = False,
-                dry_run: bool = False, progress: Callable[[str], None] | None = None
+                dry_run: bool = False, progress: Callable[[str], None] | None = None,
+                on_suite: Callable[[float, float | None, str], None] | None = None
                 ) -> list[dict[str, Any]]:
     refuse_if_pending(ctx)
     out = []
     for b in finished_queue(ctx):
         try:
-            r = merge(ctx, b, into=into, no_test=no_test, dry_run=dry_run, progress=progress)
+            r = merge(ctx, b, into=into, no_test=no_test, dry_run=dry_run, progress=progress,
+                      on_suite=on_suite)
         except (Conflict, TestsFailed, NotFound) as e:
             r = {"brief": b, "status": "red" if isinstance(e, TestsFailed) else "refused",
                  "code": e.code, "message": e.message, "hint": e.hint}

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from flowergit import failpoints
 from flowergit.errors import NotFound, TestsFailed, UsageError
@@ -117,19 +117,69 @@ def attestation(ctx: Ctx, tree: str, argv: list[str],
 
 def suite_summary(rec: Attestation) -> SuiteSummary:
     """The ``suite`` object of a provenance line."""
+    if rec.get("counts_from") == "none":  # no JUnit file, no summary line: unknown, not zero
+        return {"tests": None, "passed": None, "failed": None, "skipped": None, "errors": None,
+                "seconds": rec.get("seconds"), "tree": rec.get("tree")}
     return {"tests": rec.get("tests"), "passed": rec.get("passed"), "failed": rec.get("failed"),
             "skipped": rec.get("skipped"), "errors": rec.get("errors"),
             "seconds": rec.get("seconds"), "tree": rec.get("tree")}
 
 
+Progress = Callable[[float, "float | None", str], None]
+
+
+def _seconds_file(ctx: Ctx) -> str:
+    return ctx.repo.state_path("cache", "suite-seconds.json")
+
+
+def last_seconds(ctx: Ctx, argv: list[str]) -> float | None:
+    """How long ``argv`` took the last time it ran to its end here (machine-local)."""
+    from flowergit import fastjson
+
+    try:
+        with open(_seconds_file(ctx), "rb") as f:
+            got = fastjson.loads(f.read()).get(fastjson.dumps(argv))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(got) if isinstance(got, (int, float)) else None
+
+
+def remember_seconds(ctx: Ctx, argv: list[str], seconds: float) -> None:
+    """Keep how long ``argv`` took, for the next run's estimate (best effort)."""
+    from flowergit import fastjson
+
+    path = _seconds_file(ctx)
+    try:
+        with open(path, "rb") as f:
+            doc = fastjson.loads(f.read())
+        if not isinstance(doc, dict):
+            doc = {}
+    except (OSError, ValueError):
+        doc = {}
+    doc[fastjson.dumps(argv)] = round(seconds, 2)
+    if len(doc) > 50:  # a few commands a repository uses; never a growing file
+        doc = dict(list(doc.items())[-50:])
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(fastjson.dumps(doc))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
            on_start: Callable[[int, str], None] | None = None, record: bool = True,
-           reuse: bool = True, argv: list[str] | None = None) -> Attestation:
+           reuse: bool = True, argv: list[str] | None = None,
+           on_progress: Progress | None = None) -> Attestation:
     """Run the suite on ``commit`` (whose tree is ``tree``); return the attestation record.
 
     ``on_start(pid, scratch)`` is called once the suite runs (the merge journals it).
     ``argv``: the suite command as :func:`command` returned it to the caller (its trust
-    checked already); read and checked here otherwise.
+    checked already); read and checked here otherwise. ``on_progress(seconds, estimate, last
+    line of its output)`` is called a few times a second while the suite runs; the estimate is
+    how long the same command took last time on this machine (None the first time).
     """
     repo = ctx.repo
     argv = list(argv) if argv is not None else command(ctx)
@@ -161,8 +211,17 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
 
         # the suite's end is noticed within 10 ms (the default 50 ms would count as the
         # gate's own overhead on every short suite; the check itself costs microseconds)
+        tick = None
+        if on_progress is not None:
+            estimate = last_seconds(ctx, argv)
+            report = on_progress
+
+            def tick(seconds: float) -> None:
+                got = suite_proc.tail_lines(log, 1, 4096)
+                report(seconds, estimate, got[0] if got else "")
+
         res = suite_proc.run(full, cwd=scratch_dir, log=log, timeout=timeout, env=env,
-                             on_start=started, poll=0.01)
+                             on_start=started, poll=0.01, on_tick=tick)
     finally:
         kept.done()
     counts = (suite_proc.from_junit(junit) or suite_proc.from_summary(suite_proc.tail(log))
@@ -189,6 +248,13 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
     }
     if why:
         rec["why"] = why
+    if not res.timed_out:
+        remember_seconds(ctx, argv, res.seconds)
+    failing = counts.extra.get("failing")
+    if failing:
+        rec["failing"] = list(failing[:MAX_FAILING])
+        if len(failing) > MAX_FAILING:
+            rec["failing_more"] = len(failing) - MAX_FAILING
     if record:
         notes.append(repo, {tree: [rec]}, f"flower: suite on tree {tree[:12]}")
     shutil.rmtree(outdir, ignore_errors=True)  # the counts are in the attestation now
@@ -222,7 +288,28 @@ def test(ctx: Ctx, rev: str | None = None, *, force: bool = False) -> Attestatio
     return rec
 
 
+MAX_FAILING = 20  # failing test names an attestation keeps (the log has them all)
+
+
+def counts_text(rec: Mapping[str, Any]) -> str:
+    """``3 tests, 2 passed, 1 failed, 0 skipped, 0 errors``; ``test counts unknown (…)`` when
+    the suite left neither a JUnit file nor a summary line flower can read."""
+    if rec.get("counts_from") == "none":
+        return "test counts unknown: no JUnit file and no summary line"
+    return (f"{rec.get('tests')} tests, {rec.get('passed')} passed, {rec.get('failed')} failed, "
+            f"{rec.get('skipped')} skipped, {rec.get('errors')} errors")
+
+
+def failing_text(rec: Mapping[str, Any]) -> str:
+    """``failing: test_calc.test_divides``, ``… and 3 more``; empty when no name is known."""
+    names = rec.get("failing") or []
+    if not names:
+        return ""
+    more = rec.get("failing_more") or 0
+    return "failing: " + ", ".join(map(str, names)) + (f" and {more} more" if more else "")
+
+
 def failure_message(rec: Attestation, head: str) -> str:
-    return (f"{head}: {rec.get('why', 'failed')} ({rec['tests']} tests, {rec['passed']} passed, "
-            f"{rec['failed']} failed, {rec['skipped']} skipped, {rec['errors']} errors); "
-            f"log: {rec['log']}")
+    failing = failing_text(rec)
+    return (f"{head}: {rec.get('why', 'failed')} ({counts_text(rec)})"
+            + (f"; {failing}" if failing else "") + f"; log: {rec['log']}")

@@ -88,7 +88,8 @@ HOT = [["brief", "list", "--json"], ["brief", "show", "1", "--json"], ["brief", 
 # they do, not for the CLI layer
 LIGHT = [["brief", "set", "1", "kind=bug", "--json"], ["brief", "plan", "1", "--json"],
          ["brief", "log", "1", "--json"], ["tick", "--json"], ["baton", "show", "--json"],
-         ["doctor", "--json"]]
+         ["doctor", "--json"], ["signal", "list", "--json"], ["daemon", "list", "--json"],
+         ["why", "HEAD", "--json"]]
 
 
 @pytest.mark.parametrize("argv", HOT + LIGHT, ids=lambda a: " ".join(a[:2]))

@@ -76,6 +76,15 @@ def confirm_queue(ctx: Any, queue: list[int], into: str | None) -> bool:
     return False
 
 
+def run_why(*, what: str, json: bool) -> int:
+    from flowergit.cli.common import emit
+    from flowergit.ops.context import Ctx
+    from flowergit.ops.merge import verify as ops
+    from flowergit.render import merge as view
+
+    return emit(ops.why(Ctx().load(), what), json, view.why_result)
+
+
 def register(app: typer.Typer) -> None:
     import typer
 
@@ -150,14 +159,10 @@ def register(app: typer.Typer) -> None:
         return emit(res, json, view.verify_result)
 
     @app.command("why")
+    @fast(run_why)
     def why(
         what: str = typer.Argument(..., metavar="REV|PATH[:LINE]"),
         json: bool = JSON,
     ) -> int:
         """The brief, dispatch, agent and suite behind a commit or a line."""
-        from flowergit.cli.common import emit
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.merge import verify as ops
-        from flowergit.render import merge as view
-
-        return emit(ops.why(Ctx().load(), what), json, view.why_result)
+        return run_why(what=what, json=json)

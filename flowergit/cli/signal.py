@@ -25,6 +25,19 @@ def run_claim(*, id: str | None, next_: bool, kind: str | None, remote: str | No
     return emit(got, json, view.signal_claimed)
 
 
+def run_list(*, kind: str | None, unclaimed: bool, porcelain: bool, fmt: str | None,
+             limit: int | None, json: bool) -> int:
+    from flowergit.cli.common import listing
+    from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity import signals
+    from flowergit.render import continuity as view
+
+    ctx = Ctx().load()
+    return listing(ctx, signals.list_(ctx, kind=kind, unclaimed=unclaimed), json=json,
+                   porcelain=porcelain, fmt=fmt, limit=limit,
+                   fields=["id", "kind", "brief", "state", "at", "by"], human=view.signal_list)
+
+
 def register(parent: typer.Typer) -> None:
     import typer
 
@@ -57,6 +70,7 @@ def register(parent: typer.Typer) -> None:
         return out(rec, json, view.signal_emitted)
 
     @app.command("list")
+    @fast(run_list)
     def list_(
         kind: str = typer.Option(None, "--kind", help="Only signals of this kind."),
         unclaimed: bool = typer.Option(False, "--unclaimed", help="Only signals nobody has claimed."),
@@ -66,16 +80,8 @@ def register(parent: typer.Typer) -> None:
         json: bool = JSON,
     ) -> int:
         """List signals with their state (pending, expired, claimed, completed, moot)."""
-        from flowergit.cli.common import listing
-        from flowergit.ops.context import Ctx
-        from flowergit.ops.continuity import signals
-        from flowergit.render import continuity as view
-
-        ctx = Ctx().load()
-        return listing(ctx, signals.list_(ctx, kind=kind, unclaimed=unclaimed), json=json,
-                       porcelain=porcelain, fmt=fmt, limit=limit,
-                       fields=["id", "kind", "brief", "state", "at", "by"],
-                       human=view.signal_list)
+        return run_list(kind=kind, unclaimed=unclaimed, porcelain=porcelain, fmt=fmt,
+                        limit=limit, json=json)
 
     @app.command("claim")
     @fast(run_claim)

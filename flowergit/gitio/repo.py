@@ -52,7 +52,10 @@ class Repo:
     @property
     def state_dir(self) -> str:
         """Machine-local runtime state: logs, packets, pids, journal, caches."""
-        return os.path.join(self.common_dir, "flower")
+        got: str | None = self._cache.get("state_dir")
+        if got is None:
+            got = self._cache["state_dir"] = os.path.join(self.common_dir, "flower")
+        return got
 
     def state_path(self, *parts: str) -> str:
         return os.path.join(self.state_dir, *parts)

@@ -118,13 +118,13 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         "host": machine_of(rec), "elsewhere": elsewhere(rec), "daemon": rec.get("daemon"),
     }
     if tips is not None:  # the full `ps` row (status needs none of this)
-        out.update(log=log_file(repo, str(rec.get("id"))),
-                   packet=packet_file(repo, str(rec.get("id"))))
+        log = log_file(repo, str(rec.get("id")))
+        out.update(log=log, packet=packet_file(repo, str(rec.get("id"))))
         tip = tips.get(f"refs/heads/{rec.get('branch')}")
         ahead, files = _work_stats(repo, rec.get("base"), tip[0] if tip else None)
         out.update(head=tip[0] if tip else None, ahead=ahead, files_changed=files,
                    last_commit=(tip[1] if tip and ahead else ""),
-                   last_log=_last_line(log_file(repo, str(rec.get("id")))),
+                   last_log=_last_line(log),
                    usage=usage(repo, rec))
     return out
 

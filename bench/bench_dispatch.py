@@ -47,6 +47,23 @@ def make_template(root: Path, files: int, count: int, env: dict[str, str]) -> Pa
     return repo
 
 
+def scratch_env() -> tuple[Path, dict[str, str]]:
+    """A scratch directory and the environment both sides run in: a home of their own, no
+    GIT_/FLOWER settings of the caller, bytecode compiled once as an install leaves it (a stale
+    .pyc with writing turned off would be compiled again by every process, and measured as
+    dispatch's cost)."""
+    root = Path(tempfile.mkdtemp(prefix="flower-bench-"))
+    home = root / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "FLOWER"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    precompile()
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), GIT_CONFIG_NOSYSTEM="1",
+               GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
+               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+    return root, env
+
+
 def copy_round(template: Path, root: Path, name: str) -> Path:
     dst = root / name / "repo"
     shutil.copytree(template, dst, symlinks=True)
@@ -66,17 +83,7 @@ def measure(files: int = 3000, rounds: int = 3, count: int = 20) -> dict[str, ob
     """Run the benchmark; the summary, with every sample (seconds) under ``bare_samples`` and
     ``flower_samples`` (paired: call i of both sides ran one right after the other). Also what
     `bench/run.py` reports for the dispatch budget row."""
-    root = Path(tempfile.mkdtemp(prefix="flower-bench-"))
-    home = root / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "FLOWER"))}
-    # as installed: bytecode compiled once (a stale .pyc with writing turned off would be
-    # compiled again by every process, and measured as dispatch's cost)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    precompile()
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), GIT_CONFIG_NOSYSTEM="1",
-               GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+    root, env = scratch_env()
     try:
         template = make_template(root, files, count, env)
         bare: list[float] = []
@@ -138,15 +145,7 @@ def all_at_once(argvs: list[list[str]], cwd: Path, env: dict[str, str],
 def measure_concurrent(files: int = 3000, rounds: int = 3, count: int = 20) -> dict[str, object]:
     """``count`` dispatches started at once against ``count`` `git worktree add` started at
     once (the two sides take turns round by round): the wall time until the last is done."""
-    root = Path(tempfile.mkdtemp(prefix="flower-bench-"))
-    home = root / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "FLOWER"))}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    precompile()
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), GIT_CONFIG_NOSYSTEM="1",
-               GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+    root, env = scratch_env()
     try:
         template = make_template(root, files, count, env)
         bare: list[float] = []

@@ -21,18 +21,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
-from common import env, flower_exe, import_briefs, init_repo, precompile, scratch, table  # noqa: E402
+from common import (env, flower_exe, import_briefs, init_repo, precompile, scratch,  # noqa: E402
+                    table, traced)
 
 PY = [sys.executable, "-c", "pass"]
 
@@ -58,24 +57,6 @@ def cpu_of(fn: Callable[[], None]) -> float:
     fn()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def traced(cmd: Sequence[str], cwd: Path) -> list[list[str]]:
-    """The git commands ``cmd`` started (from GIT_TRACE), as argv lists."""
-    fd, path = tempfile.mkstemp(prefix="flower-bench-trace-", dir=cwd.parent)
-    os.close(fd)
-    try:
-        e = env()
-        e["GIT_TRACE"] = path
-        subprocess.run(list(cmd), cwd=cwd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out = []
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if "trace: built-in: git " in line:
-                    out.append(shlex.split(line.split("trace: built-in: ", 1)[1]))
-        return out
-    finally:
-        os.unlink(path)
 
 
 def run(cmd: Sequence[str], cwd: Path) -> Callable[[], None]:

@@ -145,9 +145,11 @@ def chainer(cmds: Sequence[Sequence[str]], cwd: Path) -> Callable[[], None]:
     return go
 
 
-def git_calls(cmd: Sequence[str], cwd: Path) -> int:
-    """How many git processes ``cmd`` itself starts (counted from GIT_TRACE; the processes it
+def traced(cmd: Sequence[str], cwd: Path) -> list[list[str]]:
+    """The git commands ``cmd`` itself starts, as argv lists (from GIT_TRACE; the processes it
     leaves running in the background are not counted: only lines written before it exits)."""
+    import shlex
+
     fd, path = tempfile.mkstemp(prefix="flower-bench-trace-", dir=cwd.parent)
     os.close(fd)
     try:
@@ -155,9 +157,15 @@ def git_calls(cmd: Sequence[str], cwd: Path) -> int:
         e["GIT_TRACE"] = path
         subprocess.run(list(cmd), cwd=cwd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(path, encoding="utf-8", errors="replace") as f:
-            return sum(1 for line in f if "trace: built-in: git " in line)
+            return [shlex.split(line.split("trace: built-in: ", 1)[1]) for line in f
+                    if "trace: built-in: git " in line]
     finally:
         os.unlink(path)
+
+
+def git_calls(cmd: Sequence[str], cwd: Path) -> int:
+    """How many git processes ``cmd`` itself starts (:func:`traced`)."""
+    return len(traced(cmd, cwd))
 
 
 def med(xs: Sequence[float]) -> float:

@@ -34,6 +34,9 @@ def test_small_benchmark_runs_and_prints_every_budget_row(tmp_path: Path) -> Non
     for name in ROWS:
         assert any(ln.startswith(name) for ln in body), (name, r.stdout)
     assert any(ln.startswith("budgets: ") for ln in lines), r.stdout
+    # and every other command against its floor, and why against git blame -L (bench_scale.py)
+    assert "Every command against its floor" in r.stdout and "\ndoctor " in r.stdout
+    assert "`why` in a" in r.stdout and "(oldest line)" in r.stdout
     doc = json.loads(raw.read_text())
     assert doc["machine"]["nproc"] and doc["machine"]["git"]
     got = {row["command"] for row in doc["rows"]}

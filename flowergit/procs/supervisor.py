@@ -192,7 +192,13 @@ class AgentRun:
                 why = e.message if isinstance(e, FlowerError) else str(e)
                 log_line(self.log, f"could not record the wait at a prompt: {why}")
 
-    def _tmux_exit(self) -> tuple[int | None, str | None]:
+    def _tmux_exit(self, settle: float = 3.0) -> tuple[int | None, str | None]:
+        """The agent's exit code and signal as ttyrun wrote them. The pane's process can be seen
+        gone a moment before ttyrun's file is in place (a loaded machine): it is waited for,
+        ``settle`` seconds at most, before the code is called unknown."""
+        deadline = time.monotonic() + settle
+        while not os.path.exists(self.exit_file) and time.monotonic() < deadline:
+            time.sleep(0.05)
         try:
             with open(self.exit_file) as f:
                 text = f.read().strip()

@@ -28,6 +28,9 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
         if ln.startswith("git flower watch "):  # "until Ctrl-C": the test presses it after 3 s
             script.append("timeout -s INT 3 git flower watch >watch.out || [ $? -eq 124 ]")
             script.append("grep -q '^1.1 *merged' watch.out")
+        elif ln.startswith("git flower web "):  # serves until Ctrl-C: pressed after 5 s
+            script.append("timeout -s INT 5 git flower web >web.out 2>&1 || [ $? -eq 124 ]")
+            script.append("grep -q 'http://127.0.0.1:[0-9]*/?token=' web.out")
         else:
             script.append(ln)
     env = dict(os.environ)

@@ -272,8 +272,8 @@ def run_watch(pane: Pane, fleet: Fleet, width: int, height: int) -> None:
     pane.keys("x")
     pane.until(has(f"Stop {pick}?"), "the stop confirmation")
     pane.keys("y")
-    pane.until(lambda ls: any(ln.startswith(f" {pick} ") and "running" not in ln for ln in ls),
-               "the worker to stop")
+    pane.until(lambda ls: any(ln.startswith(f" {pick} ") and " stopped " in ln for ln in ls),
+               "the worker to stop and its row to say so")
     assert fleet.ps()[pick]["state"] == "stopped"
     # merge a finished one: the cursor goes down to its row
     lines = pane.until(lambda ls: bool(rows_of(ls, done)), "a finished row on screen")

@@ -1,9 +1,15 @@
-"""The interactive `watch`, driven for real in tmux at 80×24: rows never wrap, what is typed never
-lands on the screen, and keys select an attempt, open its log, merge it after a confirmation and
-quit."""
+"""The interactive `watch`, driven for real in tmux: rows never wrap, what is typed never lands on
+the screen, and keys select an attempt, open its log, stop it or merge it after a confirmation and
+quit, giving the terminal back. First at 80×24 with finished attempts; then with twelve live
+workers (the `script` agent sleeping) and finished ones, at 80×24 and 160×45, with Enter and the
+window resized under it.
+
+The watch runs without COLUMNS and LINES (pytest exports 80 and 24): with them in its
+environment, Textual would take them for the terminal's size and never see the pane's."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,10 +30,11 @@ LONG = "A title far longer than any terminal is wide, " * 5
 
 
 class Pane:
-    """One tmux session of its own (a private server socket), 80×24."""
+    """One tmux session of its own (a private server socket), 80×24 unless told."""
 
-    def __init__(self, sock: Path) -> None:
+    def __init__(self, sock: Path, height: int = 24) -> None:
         self.sock = str(sock)
+        self.height = height
 
     def tmux(self, *args: str) -> str:
         r = subprocess.run(["tmux", "-S", self.sock, *args], capture_output=True, text=True,
@@ -36,7 +43,7 @@ class Pane:
         return r.stdout
 
     def screen(self) -> list[str]:
-        return self.tmux("capture-pane", "-p", "-t", "w").split("\n")[:24]
+        return self.tmux("capture-pane", "-p", "-t", "w").split("\n")[:self.height]
 
     def keys(self, *keys: str) -> None:
         for k in keys:
@@ -73,7 +80,7 @@ def test_watch_in_tmux_at_80x24_selects_logs_merges_and_quits(tmp_path: Path, pa
     env = " ".join(f"{k}={v!r}" for k, v in os.environ.items()
                    if k.startswith(("GIT_", "HOME", "PATH", "XDG_")))
     pane.tmux("new-session", "-d", "-s", "w", "-x", "80", "-y", "24",
-              f"cd {repo} && env {env} TERM=xterm-256color {exe} watch --interval 0.5; "
+              f"cd {repo} && env -u COLUMNS -u LINES {env} TERM=xterm-256color {exe} watch --interval 0.5; "
               "echo WATCH-EXITED $?; sleep 60")
     lines = pane.until(has("ready to merge"), "the watch to show what needs the user")
     assert lines[0] == "needs you"
@@ -117,3 +124,187 @@ def test_watch_in_tmux_at_80x24_selects_logs_merges_and_quits(tmp_path: Path, pa
     pane.keys("q")
     lines = pane.until(has("WATCH-EXITED"), "the watch to quit")
     assert any(ln.startswith("WATCH-EXITED 0") for ln in lines)
+
+
+# -- twelve live workers, at 80×24 and at 160×45 ------------------------------------------------
+
+LIVE_N = 12
+DONE_N = 8  # with the twelve live ones, more rows than 24 lines hold
+
+
+class Fleet:
+    """One repository for the module: twelve live workers (the `script` agent sleeping) and
+    finished attempts, in the environment it was made in."""
+
+    def __init__(self, repo: Path, env: dict[str, str], live: list[str], done: list[str]) -> None:
+        self.repo, self.env, self.live, self.done = repo, env, live, done
+
+    def flower(self, *args: str) -> subprocess.CompletedProcess[str]:
+        from conftest import flower
+
+        return flower(self.repo, *args, env=self.env)
+
+    def ps(self) -> dict[str, dict[str, object]]:
+        r = self.flower("ps", "--json")
+        assert r.returncode == 0, r.stderr
+        return {str(x["id"]): x for x in json.loads(r.stdout)["data"]}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    import re
+
+    from conftest import OUTER_PATH, isolate
+
+    tmp = tmp_path_factory.mktemp("fleet")
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, tmp / "home", OUTER_PATH)
+        env = dict(os.environ)
+        repo = setup_repo(tmp)
+        cfg = (repo / ".flower.toml").read_text()
+        cfg = re.sub(r"(?m)^max_parallel = .*\n", "", cfg)
+        cfg = cfg.replace("[flower]\n", f"[flower]\nmax_parallel = {LIVE_N + 4}\n", 1)
+        (repo / ".flower.toml").write_text(cfg)
+        git(repo, "commit", "-qam", "room for every worker")
+        fleet = Fleet(repo, env, [], [])
+        assert fleet.flower("trust").returncode == 0
+        for i in range(DONE_N):
+            bid = finished(repo, f"Finished {i}: {LONG}", {f"f{i}.py": "x = 1\n"},
+                           ended_at=f"2026-11-20T09:0{i}:00Z")
+            fleet.done.append(f"{bid}.1")
+        ids = []
+        for i in range(LIVE_N):
+            r = fleet.flower("brief", "new", f"Worker {i}: {LONG}", "--json")
+            assert r.returncode == 0, r.stderr
+            bid = str(json.loads(r.stdout)["data"]["id"])
+            assert fleet.flower("brief", "set", bid, 'run=[["sleep","600"]]').returncode == 0
+            ids.append(bid)
+        try:
+            r = fleet.flower("dispatch", *ids)
+            assert r.returncode == 0, r.stderr
+            fleet.live = [f"{b}.1" for b in ids]
+            ps = fleet.ps()
+            assert all(ps[d]["state"] == "running" for d in fleet.live), ps
+            yield fleet
+        finally:
+            left = [d for d, x in fleet.ps().items() if x["state"] in ("running", "starting", "queued")]
+            if left:
+                fleet.flower("stop", *left)
+            assert not [d for d, x in fleet.ps().items() if x["state"] == "running"]
+
+
+def well_formed(lines: list[str], width: int) -> None:
+    """One copy of each part of the screen, nothing wider than the pane, nothing typed on it."""
+    text = "\n".join(lines)
+    assert sum(ln.startswith("needs you") for ln in lines) == 1, text
+    assert sum(ln.startswith("briefs ") for ln in lines) == 1, text
+    assert sum(ln.startswith(" ID ") for ln in lines) == 1, text
+    assert all(len(ln) <= width for ln in lines), text
+    assert not any(s in text for s in ("zz", "%$", "^[", "[A", "[B")), text
+
+
+def rows_of(lines: list[str], ids: list[str]) -> dict[str, int]:
+    """The screen line of each attempt's row."""
+    return {ln.split()[0]: i for i, ln in enumerate(lines)
+            if ln[:1] == " " and ln[1:2] != " " and ln.split() and ln.split()[0] in ids}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_watch_with_twelve_live_workers(size: tuple[int, int], fleet: Fleet, tmp_path: Path) -> None:
+    width, height = size
+    pane = Pane(tmp_path / "tmux.sock", height)
+    try:
+        run_watch(pane, fleet, width, height)
+    finally:
+        subprocess.run(["tmux", "-S", pane.sock, "kill-server"], capture_output=True)
+
+
+def run_watch(pane: Pane, fleet: Fleet, width: int, height: int) -> None:
+    exe = f"{sys.executable} -m flowergit"
+    env = " ".join(f"{k}={v!r}" for k, v in fleet.env.items()
+                   if k.startswith(("GIT_", "HOME", "PATH", "XDG_")))
+    pane.tmux("new-session", "-d", "-s", "w", "-x", str(width), "-y", str(height),
+              f"cd {fleet.repo} && env -u COLUMNS -u LINES {env} TERM=xterm-256color {exe} watch --interval 0.5; "
+              "echo WATCH-EXIT=$?; sleep 60")
+    ps = fleet.ps()
+    live = [d for d in fleet.live if ps[d]["state"] == "running"]
+    done = [d for d in fleet.done if ps[d]["state"] == "exited" and ps[d].get("outcome") != "merged"]
+    assert len(live) >= LIVE_N - 1 and done
+    lines = pane.until(lambda ls: len(rows_of(ls, live)) >= min(len(live), 5), "the live workers")
+    time.sleep(1.0)
+    lines = pane.screen()
+    well_formed(lines, width)
+    everyone = fleet.live + fleet.done  # the stopped and merged ones of an earlier size too
+    shown = rows_of(lines, everyone)
+    # every row on one line: the rows follow each other, one a line, each cut to the width
+    at = sorted(shown.values())
+    assert at == list(range(at[0], at[0] + len(at))), "\n".join(lines)
+    assert all("…" in lines[i] for i in at), "\n".join(lines)  # the long titles are cut
+    assert all(r in shown for r in live), "\n".join(lines)  # the live ones lead
+    hidden = len(everyone) - len(shown)
+    if hidden:
+        assert any(f"{hidden} more row(s) below" in ln for ln in lines), "\n".join(lines)
+    if height == 24:
+        assert hidden > 0, "\n".join(lines)
+    else:
+        assert hidden == 0 and not any("more row(s)" in ln for ln in lines), "\n".join(lines)
+    order = [ln.split()[0] for ln in (lines[i] for i in at)]
+    # typing that means nothing here changes nothing on the screen
+    pane.keys("z", "z", "%", "$")
+    time.sleep(1.0)
+    well_formed(pane.screen(), width)
+    # select the third row and open its log (Enter); q comes back
+    pick = order[2]
+    assert pick in live, order
+    pane.keys("Down", "Down", "Enter")
+    pane.until(has(f"log of {pick}"), "the log of the selected worker")
+    lines = pane.until(has("[script] step 1/1: sleep 600"), "its log")
+    assert all(len(ln) <= width for ln in lines)
+    pane.keys("q")
+    lines = pane.until(has("needs you"), "the fleet again")
+    well_formed(lines, width)
+    # stop it, after saying yes (the cursor stayed on it)
+    pane.keys("x")
+    pane.until(has(f"Stop {pick}?"), "the stop confirmation")
+    pane.keys("n")
+    time.sleep(1.0)
+    assert fleet.ps()[pick]["state"] == "running"
+    pane.keys("x")
+    pane.until(has(f"Stop {pick}?"), "the stop confirmation")
+    pane.keys("y")
+    pane.until(lambda ls: any(ln.startswith(f" {pick} ") and " stopped " in ln for ln in ls),
+               "the worker to stop and its row to say so")
+    assert fleet.ps()[pick]["state"] == "stopped"
+    # merge a finished one: the cursor goes down to its row
+    lines = pane.until(lambda ls: bool(rows_of(ls, done)), "a finished row on screen")
+    order = [d for d, _ in sorted(rows_of(lines, everyone).items(), key=lambda x: x[1])]
+    cur = order.index(pick) if pick in order else 0
+    target = [d for d in order if d in done][0]
+    step = order.index(target) - cur
+    pane.keys(*(["Down"] * step if step > 0 else ["Up"] * -step))
+    pane.keys("m")
+    brief = target.split(".")[0]
+    pane.until(has(f"Merge brief {brief} ({target}) into main?"), "the merge confirmation")
+    pane.keys("y")
+    pane.until(lambda ls: any(ln.startswith(f" {target} ") and " merged " in ln for ln in ls),
+               "the merge to land and its row to say so", timeout=90)
+    assert git(fleet.repo, "log", "-1", "--format=%s", "main").stdout.startswith(f"Merge brief {brief} ")
+    # Enter, and the window made smaller and larger: the screen stays whole
+    pane.keys("Enter")
+    pane.until(has("log of"), "the log view")
+    pane.keys("q")
+    pane.until(has("needs you"), "the fleet again")
+    for w, h in ((60, 20), (width, height), (200, 50), (width, height)):
+        pane.tmux("resize-window", "-t", "w", "-x", str(w), "-y", str(h))
+        time.sleep(1.5)
+        pane.height = h
+        lines = pane.screen()
+        well_formed(lines, w)
+        at = sorted(rows_of(lines, everyone).values())
+        assert at and at == list(range(at[0], at[0] + len(at))), "\n".join(lines)
+    # q quits with 0, and the terminal is the shell's again: no alternate screen, no view
+    pane.keys("q")
+    lines = pane.until(has("WATCH-EXIT="), "the watch to quit")
+    assert any(ln.startswith("WATCH-EXIT=0") for ln in lines), "\n".join(lines)
+    assert pane.tmux("display-message", "-p", "-t", "w", "#{alternate_on}").strip() == "0"
+    assert not any(ln.startswith(("needs you", "briefs ", " ID ")) for ln in lines), "\n".join(lines)

@@ -158,9 +158,11 @@ def test_brief_log_takes_format(repo: Path) -> None:
     assert len(r.stdout.splitlines()) == 1 and "1" in r.stdout
 
 
-def run_in_pty(repo: Path, args: list[str], env: dict[str, str | None]) -> str:
+def run_in_pty(repo: Path, args: list[str], env: dict[str, str | None],
+               answer: bytes | None = None) -> str:
     """Run git flower with a terminal as its stdin, stdout and stderr; what it wrote there
-    (``env``: variables to set, or with None to unset)."""
+    (``env``: variables to set, or with None to unset; ``answer`` is typed once it asks
+    ``[y/N]``)."""
     main, child = pty.openpty()
     e = dict(os.environ)
     for k, v in env.items():
@@ -183,6 +185,9 @@ def run_in_pty(repo: Path, args: list[str], env: dict[str, str | None]) -> str:
             if not chunk:
                 break
             out += chunk
+            if answer is not None and b"[y/N]" in out:
+                os.write(main, answer)
+                answer = None
         elif p.poll() is not None:
             break
     p.wait(timeout=30)
@@ -379,31 +384,7 @@ def test_merge_on_a_terminal_shows_the_suite_live_with_an_estimate(tmp_path: Pat
 
 def pty_answer(repo: Path, args: list[str], answer: bytes) -> str:
     """Run git flower on a terminal, type ``answer`` once it asks; all it wrote."""
-    main, child = pty.openpty()
-    p = subprocess.Popen([PY, "-m", "flowergit", *args], cwd=repo, stdin=child, stdout=child,
-                         stderr=child, close_fds=True)
-    os.close(child)
-    out = b""
-    sent = False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-            if not sent and b"[y/N]" in out:
-                os.write(main, answer)
-                sent = True
-        elif p.poll() is not None:
-            break
-    p.wait(timeout=30)
-    os.close(main)
-    return out.decode("utf-8", "replace").replace("\r\n", "\n")
+    return run_in_pty(repo, args, {}, answer)
 
 
 @pytest.mark.slow

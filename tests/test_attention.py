@@ -565,3 +565,49 @@ def test_the_notify_command_hears_when_an_agent_waits_at_a_prompt(repo: Path, tm
     wait_all(repo, bid)
     until(lambda: got.read_text().count("\n") == 2, what="the done event")
     assert got.read_text().splitlines()[1].startswith(f"no-changes {bid}.1 ")  # it wrote nothing
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"), reason="no tmux")
+def test_status_names_finished_work_a_waiting_worker_and_a_queued_auto_brief_together(
+        tmp_path: Path) -> None:
+    """The three things a person must act on at once, each with its command: a finished
+    attempt (merge), an agent waiting at a prompt (send), and work queued behind the cap
+    (a dispatch waiting for a slot, an auto brief no orchestrator has taken)."""
+    from conftest import until
+    from test_dispatch import add_agent, new_brief
+    from test_interactive import ASKER, PROMPT
+
+    repo = setup_repo(tmp_path)
+    cfg = repo / ".flower.toml"
+    cfg.write_text(cfg.read_text().replace("max_parallel = 4", "max_parallel = 1"))
+    git(repo, "commit", "-qam", "one slot")
+    done = finished(repo, "Finished work", {"f.py": "x = 1\n"})
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    exe = write_exe(tmp_path / "bin" / "asker", ASKER)
+    add_agent(repo, "asker", [str(exe)], env={"REC_DIR": str(rec)}, extra="tmux = true\n")
+    ask = new_brief(repo, "asks")
+    try:
+        assert flower(repo, "dispatch", str(ask), "--agent", "asker").returncode == 0
+        until(lambda: any(a["kind"] == "waiting" for a in
+                          flower_json(repo, "status")["attention"]),  # type: ignore[index]
+              what="the waiting worker")
+        queued = new_brief(repo, "behind the cap")
+        assert flower(repo, "dispatch", str(queued), "--agent", "asker").returncode == 0
+        auto = flower_json(repo, "brief", "new", "automatic", "--auto")["id"]  # type: ignore[index]
+        assert flower(repo, "brief", "plan", str(auto)).returncode == 0
+        items = {a["kind"]: a for a in flower_json(repo, "status")["attention"]}  # type: ignore[index]
+        assert items["ready"]["command"] == f"git flower merge {done}"
+        assert items["waiting"]["text"] == f"{ask}.1 waits for input: {PROMPT}"
+        assert items["waiting"]["command"] == f"git flower send {ask}.1 TEXT --enter"
+        assert items["queue"]["ids"] == [f"{queued}.1"]
+        assert items["queue"]["command"] == "git flower ps --state queued"
+        assert items["auto"]["command"] == "git flower tick"
+        shown = human_status(repo)
+        for cmd in (f"git flower merge {done}", f"git flower send {ask}.1 TEXT --enter",
+                    "git flower ps --state queued", "git flower tick"):
+            assert cmd in shown, shown
+        assert shown.splitlines()[0] == "needs you:"
+    finally:
+        flower(repo, "stop", str(ask), str(queued))

@@ -25,6 +25,7 @@ prints the median CPU time (user + system, every child process included) of each
 busy shared machine disturbs far less than wall time.
 
     python bench/bench_merge.py [--files 2000] [--rounds 3] [--count 5] [--no-test] [--trace] [--json]
+    python bench/bench_merge.py --no-test --git-merge --files 20000   # against `git merge --no-ff`
 """
 
 from __future__ import annotations
@@ -96,10 +97,19 @@ def _cpu() -> float:
 CPU: dict[str, list[float]] = {"bare": [], "flower": []}
 
 
+GIT_MERGE = False  # --git-merge: the bare side is one `git merge --no-ff` in the checkout
+
+
 def bare_merge(repo: Path, i: int, env: dict[str, str], test: bool) -> float:
     scratch = repo.parent / "scratch"
     c0 = _cpu()
     t0 = time.perf_counter()
+    if GIT_MERGE:
+        sh(["git", "merge", "-q", "--no-ff", "--no-edit", "-m", f"Merge brief {i}",
+            f"flower/{i}-bench"], repo, env)
+        wall = time.perf_counter() - t0
+        CPU["bare"].append(_cpu() - c0)
+        return wall
     pre = sh(["git", "rev-parse", "main"], repo, env).strip()
     tree = sh(["git", "merge-tree", "--write-tree", "main", f"flower/{i}-bench"], repo,
               env).split()[0]
@@ -224,7 +234,11 @@ def main() -> int:
     ap.add_argument("--no-test", action="store_true", help="compare `merge --no-test`")
     ap.add_argument("--trace", action="store_true", help="also count git processes per merge")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--git-merge", action="store_true",
+                    help="the bare side is `git merge --no-ff` in the checkout (with --no-test)")
     a = ap.parse_args()
+    global GIT_MERGE
+    GIT_MERGE = a.git_merge
     out = measure(a.files, a.rounds, a.count, not a.no_test, a.trace)
     if a.json:
         print(json.dumps({k: v for k, v in out.items() if not k.endswith("_samples")}))

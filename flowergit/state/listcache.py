@@ -177,7 +177,7 @@ class ListCache:
                     if status != "D":
                         wanted.append((path, new_oid))
         if entries is None:
-            entries, counts, wanted = {}, {}, self.all_blobs(tree)
+            return self._rebuild(tree, cache_path, warn)
         for path, rec in self._parse_many(wanted, warn):
             counts[rec["status"]] = counts.get(rec["status"], 0) + 1
             entries[path] = (int(rec["id"]), _encode(rec))
@@ -188,6 +188,39 @@ class ListCache:
         index = _index([entries[p][0] for p in paths], [len(entries[p][1]) for p in paths])
         self._save_cache(cache_path, tree, counts, [records, index])
         return RawJSON(records)
+
+    def _rebuild(self, tree: str, cache_path: str,
+                 warn: Callable[[str], None] | None) -> RawJSON:
+        """The cache from nothing, streamed: the brief files in id order, parsed a batch at a
+        time, each record written to a scratch file as it is made, so that only the ids and
+        lengths stay in memory (a cold list of 100,000 briefs held every record twice); then
+        the cache is written from that file, and the records handed out as a map of it."""
+        import mmap
+        import tempfile
+        from array import array
+
+        wanted = self.all_blobs(tree)
+        wanted.sort(key=lambda po: codec.path_id(po[0]) or 0)
+        ids, sizes = array("I"), array("I")
+        counts: dict[str, int] = {}
+        os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+        with tempfile.TemporaryFile(dir=os.path.dirname(cache_path)) as tmp:
+            tmp.write(b"[")
+            for path, rec in self._parse_many(wanted, warn):
+                data = _encode(rec)
+                if ids:
+                    tmp.write(b",")
+                tmp.write(data)
+                ids.append(int(rec["id"]))
+                sizes.append(len(data))
+                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+            tmp.write(b"]")
+            tmp.flush()
+            del wanted
+            records = mmap.mmap(tmp.fileno(), 0, access=mmap.ACCESS_READ)
+        self._counts = counts
+        self._save_cache(cache_path, tree, counts, [records, _index(ids, sizes)])
+        return RawJSON(memoryview(records))
 
     def _parse_many(self, wanted: list[tuple[str, str]],
                     warn: Callable[[str], None] | None) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -191,21 +191,17 @@ def main() -> int:
     ap.add_argument("--concurrent", action="store_true",
                     help="start all dispatches at once, against all worktree adds at once")
     args = ap.parse_args()
-    if args.concurrent:
-        got = measure_concurrent(args.files, args.rounds, args.count)
-        if args.json:
-            print(json.dumps({k: v for k, v in got.items() if not k.endswith("_samples")}))
-        else:
-            print(f"repository: {args.files} files; {args.count} started at once, "
-                  f"{args.rounds} rounds, max_parallel = {args.count}")
-            print(f"git worktree add ×{args.count}     wall {got['worktree_add_wall_s']:.3f} s (median)")
-            print(f"git flower dispatch ×{args.count}  wall {got['dispatch_wall_s']:.3f} s (median)")
-            print(f"ratio {got['ratio']:.2f} (budget ≤ 1.3); bare `worktree add` run again "
-                  f"after git's own race: {got['bare_retried']} time(s)")
-        return 0
-    result = measure(args.files, args.rounds, args.count)
+    result = (measure_concurrent if args.concurrent else measure)(args.files, args.rounds,
+                                                                    args.count)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if not k.endswith("_samples")}))
+    elif args.concurrent:
+        print(f"repository: {args.files} files; {args.count} started at once, "
+              f"{args.rounds} rounds, max_parallel = {args.count}")
+        print(f"git worktree add ×{args.count}     wall {result['worktree_add_wall_s']:.3f} s (median)")
+        print(f"git flower dispatch ×{args.count}  wall {result['dispatch_wall_s']:.3f} s (median)")
+        print(f"ratio {result['ratio']:.2f} (budget ≤ 1.3); bare `worktree add` run again "
+              f"after git's own race: {result['bare_retried']} time(s)")
     else:
         print(f"repository: {args.files} files; {args.count} dispatches per round, "
               f"{args.rounds} rounds, max_parallel = {args.count}")

@@ -14,7 +14,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, flower, until
@@ -173,39 +175,39 @@ def test_the_board_filters_and_searches(site: Site) -> None:
     assert "Group briefs by milestone" in body and "Active refs rail" not in body
 
 
-def test_the_events_stream_tells_of_a_change_made_from_the_cli(site: Site) -> None:
+@contextmanager
+def events(site: Site) -> Iterator[Any]:
+    """The page's event stream, read with curl as a browser holds it open; the first event
+    (``hello``) already read."""
     proc = subprocess.Popen(["curl", "-sN", "--max-time", "20", "-H",
                              f"Cookie: flower_session={site.token}", f"{site.base}/events"],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("event: hello")
-        time.sleep(0.6)  # the watcher has read the refs once since the page started listening
-        assert site.cli("brief", "new", "a change from the CLI").returncode == 0
-        while True:
-            line = proc.stdout.readline()
-            assert line, "the stream ended without a change"
-            if line.startswith("event: change"):
-                break
+        yield proc.stdout
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_events_stream_tells_of_a_change_made_from_the_cli(site: Site) -> None:
+    with events(site) as stream:
+        time.sleep(0.6)  # the watcher has read the refs once since the page started listening
+        assert site.cli("brief", "new", "a change from the CLI").returncode == 0
+        while True:
+            line = stream.readline()
+            assert line, "the stream ended without a change"
+            if line.startswith("event: change"):
+                break
 
 
 def test_a_page_that_starts_listening_late_learns_of_a_change_made_before(site: Site) -> None:
     """The gap between a page's render and its stream: a change made in it is not lost."""
     shown = re.search(r'data-version="(\d+)"', site.get("/").body)[1]  # type: ignore[index]
     assert site.cli("brief", "new", "made before the page listened").returncode == 0
-    proc = subprocess.Popen(["curl", "-sN", "--max-time", "20", "-H",
-                             f"Cookie: flower_session={site.token}", f"{site.base}/events"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("event: hello")
-        data = proc.stdout.readline()
-    finally:
-        proc.kill()
-        proc.wait()
+    with events(site) as stream:
+        data = stream.readline()
     assert data.startswith("data: ")
     assert data.removeprefix("data: ").strip() != shown, data
 

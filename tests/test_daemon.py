@@ -106,3 +106,23 @@ def test_charter_show_and_repository_override(repo: Path) -> None:
     assert c["version"] == 7 and c["text"] == "Our own worker rules for 9.\n"  # type: ignore[index]
     assert flower(repo, "charter", "show", "worker").stdout == "Our own worker rules for $FLOWER_DAEMON.\n"
     assert flower(repo, "charter", "show", "Bad").returncode == 2
+
+
+def test_a_daemon_checked_in_from_a_leaderless_session_stays_alive(repo: Path, tmp_path: Path) -> None:
+    """A container whose init leads every session, or a session whose leader has exited: the
+    daemon stands for the oldest process of the caller's session, not the `$(…)` subshell that
+    ran `checkin` and is gone a moment later."""
+    out = tmp_path / "whoami.json"
+    script = ("( sleep 0.3; A=$(git flower daemon checkin --role o --json | python3 -c "
+              "'import json,sys; print(json.load(sys.stdin)[\"data\"][\"id\"])'); sleep 0.5; "
+              f"git flower daemon whoami --daemon \"$A\" --json >{out}.tmp; mv {out}.tmp {out} ) "
+              "</dev/null >/dev/null 2>&1 & exit 0")
+    leader = subprocess.Popen(["sh", "-c", script], cwd=repo, start_new_session=True)
+    assert leader.wait(timeout=10) == 0  # the session's leader is gone from here on
+    deadline = time.monotonic() + 60
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    import json
+
+    me = json.loads(out.read_text())["data"]
+    assert me["pid"] != leader.pid and me["liveness"]["state"] == "alive", me

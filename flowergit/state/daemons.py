@@ -103,20 +103,31 @@ def default_process() -> int:
         sid = 0
     if sid > 1 and _ident(sid) is not None:
         return sid
-    # no usable session leader: the nearest ancestor that is not git or git flower itself
+    # No usable session leader (a container whose init leads every session, or a leader that has
+    # exited, or one outside this pid namespace): the oldest ancestor still in the caller's session that is not git or git flower
+    # itself. The nearest one would be a `$(…)` subshell or an agent's one-shot `bash -c`, gone
+    # the moment this command returns, and its daemon would read as dead at once.
     import psutil
 
+    best = os.getppid()
     try:
         p = psutil.Process(os.getppid())
-        while p is not None and p.pid > 1:
+        while p is not None and p.pid > 1 and (sid <= 0 or _session(p.pid) == sid):
             name = p.name()
             cmd = " ".join(p.cmdline()[:3])
             if name != "git" and "flowergit" not in cmd and "git-flower" not in cmd:
-                return int(p.pid)
+                best = int(p.pid)
             p = p.parent()
     except (psutil.Error, OSError):
         pass
-    return os.getppid()
+    return best
+
+
+def _session(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return -1
 
 
 # -- the store ------------------------------------------------------------------------------------

@@ -209,6 +209,30 @@ def rows_of(lines: list[str], ids: list[str]) -> dict[str, int]:
             if ln[:1] == " " and ln[1:2] != " " and ln.split() and ln.split()[0] in ids}
 
 
+def selected(lines: list[str]) -> str | None:
+    """The attempt the line under the rows says is selected (``▸ 7.1``)."""
+    for ln in lines:
+        if ln.strip().startswith("▸ "):
+            return ln.split()[1]
+    return None
+
+
+def select(pane: Pane, target: str, everyone: list[str]) -> None:
+    """Move the cursor a row at a time until the screen says ``target`` is selected (rows may
+    reorder between a look at the screen and a key: the cursor follows its row, not its place)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        lines = pane.screen()
+        now = selected(lines)
+        order = [d for d, _ in sorted(rows_of(lines, everyone).items(), key=lambda x: x[1])]
+        if now == target:
+            return
+        if now in order and target in order:
+            pane.keys("Down" if order.index(target) > order.index(now) else "Up")
+        time.sleep(0.3)
+    raise AssertionError(f"could not select {target}; the screen:\n" + "\n".join(pane.screen()))
+
+
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_watch_with_twelve_live_workers(size: tuple[int, int], fleet: Fleet, tmp_path: Path) -> None:
     width, height = size
@@ -275,13 +299,12 @@ def run_watch(pane: Pane, fleet: Fleet, width: int, height: int) -> None:
     pane.until(lambda ls: any(ln.startswith(f" {pick} ") and " stopped " in ln for ln in ls),
                "the worker to stop and its row to say so")
     assert fleet.ps()[pick]["state"] == "stopped"
+    pane.until(lambda ls: selected(ls) == pick, "the cursor to stay on the stopped row")
     # merge a finished one: the cursor goes down to its row
     lines = pane.until(lambda ls: bool(rows_of(ls, done)), "a finished row on screen")
     order = [d for d, _ in sorted(rows_of(lines, everyone).items(), key=lambda x: x[1])]
-    cur = order.index(pick) if pick in order else 0
     target = [d for d in order if d in done][0]
-    step = order.index(target) - cur
-    pane.keys(*(["Down"] * step if step > 0 else ["Up"] * -step))
+    select(pane, target, everyone)
     pane.keys("m")
     brief = target.split(".")[0]
     pane.until(has(f"Merge brief {brief} ({target}) into main?"), "the merge confirmation")
@@ -289,6 +312,10 @@ def run_watch(pane: Pane, fleet: Fleet, width: int, height: int) -> None:
     pane.until(lambda ls: any(ln.startswith(f" {target} ") and " merged " in ln for ln in ls),
                "the merge to land and its row to say so", timeout=90)
     assert git(fleet.repo, "log", "-1", "--format=%s", "main").stdout.startswith(f"Merge brief {brief} ")
+    # a merged attempt is not offered for merging again
+    select(pane, target, everyone)
+    pane.keys("m")
+    pane.until(has(f"{target} is merged already"), "the refusal to merge it again")
     # Enter, and the window made smaller and larger: the screen stays whole
     pane.keys("Enter")
     pane.until(has("log of"), "the log view")

@@ -186,6 +186,7 @@ class WatchApp(App[int]):
         self.rows: list[dict[str, Any]] = []
         self.marks: dict[str, tuple[Any, ...]] | None = None
         self.width_seen = 0
+        self.more: list[str] = []  # the line under the rows, after the selection
         self.loading = False
 
     def ctx(self) -> Ctx:
@@ -284,8 +285,19 @@ class WatchApp(App[int]):
             more.append(f"{hidden} more row(s) below (↓)")
         if left_out:
             more.append(f"{left_out} more ended (git flower ps)")
-        self.query_one("#more", Static).update(
-            Text(cut("   ".join(more) or "↑↓ select   enter log   m merge   q quit", width - 1)))
+        self.more = more
+        self.show_more()
+
+    def show_more(self) -> None:
+        """The line under the rows: the selected attempt first (what a key will act on), then
+        how many rows are hidden, or the keys."""
+        sel = self.selected()
+        parts = ([f"▸ {sel}"] if sel else []) + (
+            self.more or ["↑↓ select   enter log   m merge   q quit"])
+        self.query_one("#more", Static).update(Text(cut("   ".join(parts), (self.size.width or 80) - 1)))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_more()
 
     def fill(self, rows: list[dict[str, Any]], width: int) -> None:
         table: DataTable[Text] = self.query_one("#fleet", DataTable)
@@ -406,6 +418,10 @@ class WatchApp(App[int]):
             return
         brief = did.split(".")[0]
         target = self.snap_target()
+        row = next((r for r in self.rows if str(r.get("id")) == did), {})
+        if row.get("outcome") == "merged" or row.get("state") == "merged":
+            self.notify(f"{did} is merged already", severity="warning")
+            return
 
         def merge(yes: bool | None) -> None:
             if yes:

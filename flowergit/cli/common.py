@@ -58,6 +58,7 @@ def listing(ctx: Any, items: Any, *, json: bool, porcelain: bool, fmt: str | Non
 
         return emit_list(items, json=json, porcelain_=porcelain, fmt=fmt, fields=fields,
                          human=human, known=known)
+    return 0  # the pager quit before the end: nothing more to show
 
 
 def _pager(ctx: Any) -> str | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     import typer
 
 

@@ -7,7 +7,10 @@ pathspecs (:func:`literal`), and ``-z`` output is split with :func:`split_z`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 
 # pinned for every call that reads or writes a checkout
 SAFE = ("-c", "core.fsmonitor=false", "-c", "submodule.recurse=false",

@@ -58,7 +58,9 @@ class Repo:
         return got
 
     def state_path(self, *parts: str) -> str:
-        return os.path.join(self.state_dir, *parts)
+        """A path under ``$GIT_COMMON_DIR/flower`` (``parts`` are relative: names, never
+        absolute paths; joined with ``/``, as a listing of a thousand records calls it for each)."""
+        return "/".join((self.state_dir, *parts))
 
     def git(self, args: Sequence[str], *, cwd: str | None = None, **kw: Any) -> Result:
         """Run git against this repository (state commands: no worktree needed)."""

@@ -6,13 +6,16 @@ Nothing here touches a checkout or moves a ref.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 from flowergit.errors import FlowerError
 from flowergit.gitio import objects
 from flowergit.gitio.pins import SAFE, literal, split_z
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.runner import GitError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class MergeResult:

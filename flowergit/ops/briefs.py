@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
 
 from flowergit import fastjson
 from flowergit.errors import FlowerError, UsageError
@@ -16,6 +15,7 @@ from flowergit.state.rawjson import RawJSON
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 

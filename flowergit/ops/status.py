@@ -54,13 +54,15 @@ USAGE_KEYS = ("model", "turns", "input_tokens", "output_tokens", "cached_input_t
               "cost_usd", "cost_source", "last_action")
 
 
-def usage(repo: Repo, rec: dict[str, Any]) -> dict[str, Any] | None:
+def usage(repo: Repo, rec: dict[str, Any], spec_here: bool | None = None) -> dict[str, Any] | None:
     """What the attempt's agent did and cost (docs/dispatch.md, "usage"): the record's
     ``usage`` once its supervisor stored it at the agent's exit; before that, the transcript in
     its log on this machine, read live (a big log only from where the last read stopped)."""
     got = rec.get("usage")
     if isinstance(got, dict):
         return {k: got.get(k) for k in USAGE_KEYS}
+    if spec_here is False:  # the caller listed the directory: no start spec on this machine
+        return None
     did = str(rec.get("id"))
     try:  # the start spec: this machine's, while the attempt's files are here
         with open(repo.state_path("run", f"{did}.json"), "rb") as f:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 from flowergit.render import output
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 STATUS_STYLE = {"draft": "dim", "planned": "cyan", "dispatched": "yellow", "done": "green",

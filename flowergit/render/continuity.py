@@ -6,13 +6,13 @@ Plain text when piped (no rich import on the hot paths); tables through :mod:`ou
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from flowergit.render import output
 from flowergit.render.text import escape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from flowergit.render import output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def counts(s: dict[str, Any] | None) -> str:

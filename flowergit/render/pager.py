@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 from flowergit.render import output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 def wanted() -> bool:
@@ -24,45 +27,53 @@ def wanted() -> bool:
         return False
 
 
-@contextmanager
-def paged(command: Callable[[], str | None]) -> Iterator[None]:
-    """Send what is written to stdout in the block through the pager ``command()`` names."""
-    cmd = command() if wanted() else None
-    if not cmd or cmd.strip() in ("", "cat"):
-        yield
-        return
-    import shutil
-    import subprocess
+class paged:  # noqa: N801 - used as `with paged(...)`, like a function
+    """Send what is written to stdout in the block through the pager ``command()`` names.
 
-    env = dict(os.environ)
-    env.setdefault("LESS", "FRX")
-    env.setdefault("LV", "-c")
-    width = shutil.get_terminal_size().columns
-    sys.stdout.flush()
-    try:
-        p = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE, env=env)
-    except OSError:
-        yield
-        return
-    assert p.stdin is not None
-    saved = os.dup(1)
-    os.dup2(p.stdin.fileno(), 1)
-    p.stdin.close()
-    output.PAGER_WIDTH = width
-    try:
-        yield
+    A class rather than a ``contextlib.contextmanager``: every list command enters it, and
+    ``contextlib`` (with ``collections`` and ``functools``) is a few milliseconds to import."""
+
+    def __init__(self, command: Callable[[], str | None]) -> None:
+        self.command = command
+        self.proc: Any = None
+        self.saved = -1
+
+    def __enter__(self) -> None:
+        cmd = self.command() if wanted() else None
+        if not cmd or cmd.strip() in ("", "cat"):
+            return
+        import shutil
+        import subprocess
+
+        env = dict(os.environ)
+        env.setdefault("LESS", "FRX")
+        env.setdefault("LV", "-c")
+        width = shutil.get_terminal_size().columns
         sys.stdout.flush()
-    except BrokenPipeError:  # the pager quit before the end: nothing more to show
-        pass
-    finally:
-        output.PAGER_WIDTH = None
         try:
+            p = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE, env=env)
+        except OSError:
+            return
+        assert p.stdin is not None
+        self.saved = os.dup(1)
+        os.dup2(p.stdin.fileno(), 1)
+        p.stdin.close()
+        output.PAGER_WIDTH = width
+        self.proc = p
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if self.proc is None:
+            return False
+        quit_early = kind is not None and issubclass(kind, BrokenPipeError)
+        try:  # the pager quit before the end: nothing more to show
             sys.stdout.flush()
         except BrokenPipeError:
             pass
-        os.dup2(saved, 1)
-        os.close(saved)
+        output.PAGER_WIDTH = None
+        os.dup2(self.saved, 1)
+        os.close(self.saved)
         try:
-            p.wait()
+            self.proc.wait()
         except KeyboardInterrupt:
-            p.wait()
+            self.proc.wait()
+        return quit_early

@@ -13,18 +13,31 @@ return and other control characters in a value are written as ``\\\\``, ``\\t``,
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
 
 from flowergit.errors import UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
 PORCELAIN_VERSION = 1
 
-_CTRL = re.compile("[\x00-\x1f\x7f\\\\]")
 _SIMPLE = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-_ATOM = re.compile(r"%\(([A-Za-z0-9_.-]+)\)|%%|%([0-9a-fA-F]{2})|%")
+_PATTERNS = {"ctrl": "[\x00-\x1f\x7f\\\\]", "atom": r"%\(([A-Za-z0-9_.-]+)\)|%%|%([0-9a-fA-F]{2})|%"}
+_compiled: dict[str, Any] = {}
+
+
+def _pattern(name: str) -> Any:
+    """A pattern compiled on first use: `re` loads only for --porcelain and --format, not for
+    every command that imports this module for its JSON."""
+    got = _compiled.get(name)
+    if got is None:
+        import re
+
+        got = _compiled[name] = re.compile(_PATTERNS[name])
+    return got
 
 
 def value_text(v: Any) -> str:
@@ -43,7 +56,7 @@ def value_text(v: Any) -> str:
 
         return fastjson.dumps(v, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     s = str(v)
-    return _CTRL.sub(lambda m: _SIMPLE.get(m.group(), f"\\x{ord(m.group()):02x}"), s)
+    return str(_pattern("ctrl").sub(lambda m: _SIMPLE.get(m.group(), f"\\x{ord(m.group()):02x}"), s))
 
 
 def lookup(item: dict[str, Any], path: str) -> Any:
@@ -64,7 +77,7 @@ def porcelain(items: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
 
 
 def check_format(fmt: str, known: Sequence[str] | None) -> None:
-    for m in _ATOM.finditer(fmt):
+    for m in _pattern("atom").finditer(fmt):
         if m.group() == "%":
             raise UsageError(f"--format: a lone '%' in {fmt!r}",
                              "write %% for a percent sign, %(field) for a field, %09 for a tab")
@@ -77,13 +90,13 @@ def format_items(fmt: str, items: Sequence[dict[str, Any]], known: Sequence[str]
     check_format(fmt, known)
 
     def one(item: dict[str, Any]) -> str:
-        def sub(m: re.Match[str]) -> str:
+        def sub(m: Any) -> str:
             if m.group(1):
                 return value_text(lookup(item, m.group(1)))
             if m.group(2):
                 return chr(int(m.group(2), 16))
             return "%"
-        return _ATOM.sub(sub, fmt)
+        return str(_pattern("atom").sub(sub, fmt))
 
     return "".join(one(it) + "\n" for it in items)
 

@@ -17,7 +17,9 @@ _ESCAPES = {c: "\\n" if c == 0x0A else f"\\x{c:02x}" if c < 0x100 else f"\\u{c:0
 
 def escape(text: object) -> str:
     """Make data safe to print on a terminal: escape control and bidi characters."""
-    s = "" if text is None else str(text)
+    s = "" if text is None else text if type(text) is str else str(text)
+    if s.isprintable():  # no control, format (bidi), separator or surrogate character: as is
+        return s
     s = s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return s.translate(_ESCAPES)
 

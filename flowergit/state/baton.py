@@ -17,7 +17,6 @@ one to ``epoch``, the fencing token. There is one canonical ref per lane and no 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from flowergit.errors import Conflict
 from flowergit.gitio import refs
@@ -25,6 +24,10 @@ from flowergit.gitio.repo import Repo
 from flowergit.state import records
 from flowergit.state.ids import name as check_name
 from flowergit.state.layout import baton_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_LANE = "main"
 HELD, HANDOFF, RELEASED = "held", "handoff", "released"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 from flowergit import fastjson
 from flowergit.errors import Conflict, NotFound, UsageError
@@ -37,6 +36,7 @@ from flowergit.state.layout import daemon_ref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from flowergit.state.schema import Identity

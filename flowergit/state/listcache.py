@@ -196,7 +196,6 @@ class ListCache:
         lengths stay in memory (a cold list of 100,000 briefs held every record twice); then
         the cache is written from that file, and the records handed out as a map of it."""
         import mmap
-        import tempfile
         from array import array
 
         wanted = self.all_blobs(tree)
@@ -204,7 +203,10 @@ class ListCache:
         ids, sizes = array("I"), array("I")
         counts: dict[str, int] = {}
         os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-        with tempfile.TemporaryFile(dir=os.path.dirname(cache_path)) as tmp:
+        scratch = f"{cache_path}.{os.getpid()}.records"  # unlinked at once: gone with the process
+        fd = os.open(scratch, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.unlink(scratch)
+        with os.fdopen(fd, "w+b") as tmp:
             tmp.write(b"[")
             for path, rec in self._parse_many(wanted, warn):
                 data = _encode(rec)

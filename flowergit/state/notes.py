@@ -21,12 +21,12 @@ Lines (sorted keys, no pretty-printing):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 
 from flowergit import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from flowergit.state.schema import NoteLine

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 
 from flowergit.errors import Conflict, NotFound
 from flowergit.gitio import objects, refs
@@ -43,6 +42,7 @@ from flowergit.state.layout import claim_ref, signal_ref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 SIGNALS = "refs/flower/signals/"

@@ -16,12 +16,15 @@ expired signal is never offered to ``claim``), and the next prune removes it aga
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 from flowergit import fastjson
 from flowergit.gitio import objects, refs
 from flowergit.gitio.history import is_ancestor
 from flowergit.gitio.repo import Repo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 TOMBS_REF = "refs/flower/tombstones"
 FILE = "tombstones.jsonl"

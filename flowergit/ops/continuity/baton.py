@@ -6,7 +6,6 @@ epoch. A take that loses to a live holder exits 4 naming it.
 
 from __future__ import annotations
 
-from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import refs
@@ -18,6 +17,10 @@ from flowergit.state import records
 from flowergit.state.baton import HANDOFF, HELD, RELEASED
 from flowergit.state.daemons import DaemonStore, caller
 from flowergit.state.layout import baton_ref, daemon_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def lease(ctx: Ctx) -> float:

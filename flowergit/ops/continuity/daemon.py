@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import shlex
-from typing import Any
 
 from flowergit.errors import UsageError
 from flowergit.ops.context import Ctx
 from flowergit.state import daemons as store
 from flowergit.state import records
 from flowergit.state.daemons import DaemonStore, caller
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def lease(ctx: Ctx) -> float:
@@ -37,6 +39,8 @@ def checkin(ctx: Ctx, *, role: str, pid: int | None = None, successor_of: str | 
                       extra={"lease": lease(ctx), **(extra or {})}, create=create, floor=floor)
     out = _view(ctx, head.record, judge=False)
     if shell:
+        import shlex
+
         out["shell"] = f"export FLOWER_DAEMON={shlex.quote(str(head.record['id']))}"
     return out
 

@@ -20,11 +20,8 @@ A tick, in order:
 from __future__ import annotations
 
 import os
-import signal as _signal
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 from flowergit.errors import Conflict, FlowerError, NotFound, UsageError
 from flowergit.ops.context import Ctx
@@ -38,6 +35,11 @@ from flowergit.state import baton as bstate
 from flowergit.state import daemons as dstate
 from flowergit.state import signals as sigstate
 from flowergit.state.daemons import DaemonStore, caller
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 LIVE = ("preparing", "queued", "running", "waiting")
 TICK_KINDS = ("auto_dispatch", "dispatch_done")  # the signal kinds a tick claims itself
@@ -407,6 +409,8 @@ def run(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None, interva
     os.environ["FLOWER_DAEMON"] = me
     ctx.daemon = me
     log = say or (lambda text: sys.stderr.write(text + "\n"))
+    import signal as _signal  # only the long-running loop needs it (a tick is one pass)
+
     try:
         got = bops.take(ctx, lane=ln, daemon=me)
     except FlowerError:

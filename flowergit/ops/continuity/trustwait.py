@@ -7,11 +7,14 @@ before anything is claimed, so the brief is not marked blocked).
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from flowergit.errors import NotFound, UsageError
 from flowergit.ops.context import Ctx
 from flowergit.state import signals as sigstate
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def brief_status(ctx: Ctx, brief: Any) -> str | None:

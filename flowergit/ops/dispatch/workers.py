@@ -6,12 +6,8 @@ Each command is a short section reading the same dispatch records; `clean` is
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import time
-from collections.abc import Callable
-from typing import Any
 
 from flowergit.errors import Conflict, FlowerError, NotFound, Retry, UsageError
 from flowergit.gitio import history, objects, refs
@@ -34,8 +30,13 @@ from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
 from flowergit.state.ids import brief_id, dispatch_id
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `ps` and `status` run at every prompt: no typing, re or contextlib at import
+    from collections.abc import Callable
+    from typing import Any
+
 LIVE_VIEW = LIVE_STATES  # preparing, queued, running, waiting: yet to end
-_BRANCH = re.compile(r"flower/([1-9][0-9]{0,8})-", re.ASCII)
+_BRANCH = r"flower/([1-9][0-9]{0,8})-"
 
 
 # -- finding a dispatch -------------------------------------------------------------------
@@ -74,7 +75,9 @@ def _from_cwd(ctx: Ctx) -> str | None:
         return None
     from flowergit.gitio import worktrees as gitwt
 
-    m = _BRANCH.match(gitwt.head_branch(ctx.repo, wt) or "")
+    import re
+
+    m = re.match(_BRANCH, gitwt.head_branch(ctx.repo, wt) or "", re.ASCII)
     return m[1] if m else None
 
 
@@ -99,9 +102,23 @@ def _work_stats(repo: Repo, base: str | None, tip: str | None) -> tuple[int, int
     return ahead or 0, len(files or ())
 
 
+def present_files(repo: Repo) -> tuple[set[str], set[str]]:
+    """The names in this machine's ``logs/`` and ``run/`` directories: a listing of a thousand
+    attempts opens only the files that are there (one directory read each, not a failed open
+    per attempt)."""
+    out: list[set[str]] = []
+    for d in ("logs", "run"):
+        try:
+            out.append(set(os.listdir(repo.state_path(d))))
+        except OSError:
+            out.append(set())
+    return out[0], out[1]
+
+
 def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None,
-        now: float) -> dict[str, Any]:
-    """One dispatch as `ps` shows it (and documents in docs/dispatch.md)."""
+        now: float, files: tuple[set[str], set[str]] | None = None) -> dict[str, Any]:
+    """One dispatch as `ps` shows it (and documents in docs/dispatch.md); ``files`` from
+    :func:`present_files` when many rows are made at once."""
     state, present = shown_state(rec, now)
     wt = rec.get("worktree")
     out: dict[str, Any] = {
@@ -118,14 +135,15 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
         "host": machine_of(rec), "elsewhere": elsewhere(rec), "daemon": rec.get("daemon"),
     }
     if tips is not None:  # the full `ps` row (status needs none of this)
-        log = log_file(repo, str(rec.get("id")))
-        out.update(log=log, packet=packet_file(repo, str(rec.get("id"))))
+        did = str(rec.get("id"))
+        log = log_file(repo, did)
+        out.update(log=log, packet=packet_file(repo, did))
         tip = tips.get(f"refs/heads/{rec.get('branch')}")
-        ahead, files = _work_stats(repo, rec.get("base"), tip[0] if tip else None)
-        out.update(head=tip[0] if tip else None, ahead=ahead, files_changed=files,
+        ahead, changed = _work_stats(repo, rec.get("base"), tip[0] if tip else None)
+        out.update(head=tip[0] if tip else None, ahead=ahead, files_changed=changed,
                    last_commit=(tip[1] if tip and ahead else ""),
-                   last_log=_last_line(log),
-                   usage=usage(repo, rec))
+                   last_log=_last_line(log) if files is None or f"{did}.log" in files[0] else "",
+                   usage=usage(repo, rec, None if files is None else f"{did}.json" in files[1]))
     return out
 
 
@@ -144,7 +162,8 @@ def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
         heads = [h for h in heads if h.record.get("state") != "released"]
     tips = _branch_tips(repo) if heads else {}
     now = time.time()
-    rows = [_waiting(row(repo, h.record, tips, now), h.record) for h in heads]
+    files = present_files(repo)
+    rows = [_waiting(row(repo, h.record, tips, now, files), h.record) for h in heads]
     if bad:
         rows = sorted(rows + [_corrupt_row(repo, name, oid) for name, oid in bad],
                       key=lambda r: (int(r.get("brief") or 0), int(r.get("attempt") or 0)))
@@ -288,8 +307,10 @@ def wait(ctx: Ctx, targets: list[str], *, timeout: float | None = None,
                         "`git flower ps` shows what they are doing", data=out)
         if time.monotonic() - last_sched > 2.0:  # heal a queue whose supervisors died
             last_sched = time.monotonic()
-            with contextlib.suppress(FlowerError):
+            try:
                 schedule(ctx)
+            except FlowerError:
+                pass
         time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
         poll = min(0.5, poll * 1.2)
 
@@ -358,8 +379,10 @@ def stop(ctx: Ctx, target: str, *, wait_s: float = 15.0) -> dict[str, Any]:
     if cur is not None and not cur.record.get("ended_at"):
         cur = store.update(b, a, lambda r: {**r, "ended_at": r.get("ended_at") or now_iso()},
                            "stopped")
-        with contextlib.suppress(FlowerError):
+        try:
             schedule(ctx)
+        except FlowerError:
+            pass
     rec = dict(cur.record if cur is not None else rec)
     rec["state"] = view_state(rec)
     return rec
@@ -372,6 +395,8 @@ def done(ctx: Ctx, target: str | None = None, *, failed: bool = False,
     store = DispatchStore(ctx.repo)
     if target is None:
         env = os.environ.get("FLOWER_DISPATCH", "")
+        import re
+
         target = env if env and re.fullmatch(r"[1-9][0-9]{0,8}\.[1-9][0-9]{0,3}", env, re.ASCII) \
             else _from_cwd(ctx)
         if target is None:

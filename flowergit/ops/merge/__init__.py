@@ -27,10 +27,27 @@ new work) is :mod:`flowergit.ops.pending`, outside the room so that it loads non
 
 from __future__ import annotations
 
-from flowergit.ops.merge.gate import deferred_sigint, merge
-from flowergit.ops.merge.landed import finish_landed
-from flowergit.ops.merge.local_only import restore_local_only
-from flowergit.ops.merge.queue import finished_queue, merge_queue
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from flowergit.ops.merge.gate import deferred_sigint, merge
+    from flowergit.ops.merge.landed import finish_landed
+    from flowergit.ops.merge.local_only import restore_local_only
+    from flowergit.ops.merge.queue import finished_queue, merge_queue
+
+# name -> the module that defines it, imported when the name is first asked for: a command that
+# needs one module of the room (`why` reads provenance; `doctor` asks about recovery) does not
+# load the gate, which brings `signal`, `typing` and `contextlib`
+_LAZY = {"deferred_sigint": "gate", "merge": "gate", "finish_landed": "landed",
+         "restore_local_only": "local_only", "finished_queue": "queue", "merge_queue": "queue"}
 
 __all__ = ["deferred_sigint", "finish_landed", "finished_queue", "merge", "merge_queue",
            "restore_local_only"]
+
+
+def __getattr__(name: str) -> object:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{mod}"), name)

@@ -9,8 +9,6 @@ that landed it, and its note tells the rest).
 from __future__ import annotations
 
 import os
-import re
-from typing import Any
 
 from flowergit.errors import NotFound, TestsFailed, UsageError
 from flowergit.gitio import history
@@ -18,6 +16,10 @@ from flowergit.gitio.runner import GitError
 from flowergit.gitio.trees import trees_of
 from flowergit.ops.context import Ctx
 from flowergit.state import notes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _check_rev(text: str) -> str:
@@ -63,7 +65,14 @@ def verify(ctx: Ctx, rng: str | None = None, *, limit: int = 0) -> dict[str, Any
     return out
 
 
-_LINE = re.compile(r"(.+):([1-9][0-9]{0,8})", re.ASCII | re.DOTALL)
+def path_line(what: str) -> tuple[str, int] | None:
+    """``PATH:LINE`` split (``(.+):([1-9][0-9]{0,8})``, checked by hand: `why` runs in hooks
+    and loops, and `re` is a few milliseconds to import), else None."""
+    path, sep, num = what.rpartition(":")
+    if not sep or not path or not 1 <= len(num) <= 9 or not (num.isascii() and num.isdigit()) \
+            or num[0] == "0":
+        return None
+    return path, int(num)
 
 
 def why(ctx: Ctx, what: str) -> dict[str, Any]:
@@ -76,10 +85,10 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
     commit: str | None = None
     line: int | None = None
     path: str | None = None
-    m = _LINE.fullmatch(what)
+    m = path_line(what)
     base = os.path.join(repo.worktree, repo.prefix) if repo.worktree else None
-    if m and base and _is_path(base, m[1]):
-        path, line = m[1], int(m[2])
+    if m and base and _is_path(base, m[0]):
+        path, line = m
     elif base and _is_path(base, what) and history.commit_of(repo, what) is None:
         path = what
     if path is not None:

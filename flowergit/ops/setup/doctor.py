@@ -17,8 +17,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 from flowergit.errors import FlowerError
 from flowergit.gitio import config, history, refs, runner, worktrees
@@ -27,10 +25,15 @@ from flowergit.gitio.runner import GitError
 from flowergit.ops.context import Ctx
 from flowergit.render.text import human_duration
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Finding = dict[str, Any]
+
 LOCK_AGE = 600.0  # seconds: a git lock older than this, with no git process around, is stale
 OK, WARN, ERROR = "ok", "warn", "error"
-
-Finding = dict[str, Any]
 
 
 def finding(check: str, status: str, message: str, fix: str | None = None, **data: Any) -> Finding:

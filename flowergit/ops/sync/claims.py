@@ -11,12 +11,7 @@ is :class:`~flowergit.gitio.remote.RemoteUnreachable` (exit 75) with nothing cha
 
 from __future__ import annotations
 
-import datetime as _dt
-import getpass
 import os
-import socket
-from collections.abc import Callable
-from typing import Any
 
 from flowergit.errors import Conflict, Retry
 from flowergit.gitio import refs
@@ -28,8 +23,16 @@ from flowergit.ops.sync.setup import clone_id, tracking_ref
 from flowergit.state import records
 from flowergit.state.layout import FLOWER_REFS
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
 
 def who() -> str:
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -38,6 +41,8 @@ def who() -> str:
 
 
 def now_iso() -> str:
+    import datetime as _dt
+
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -16,14 +16,15 @@ and without ``+``: git's own fast-forward rule then refuses to overwrite remote 
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
 
 from flowergit.gitio import refs
-from flowergit.gitio import remote as net
 from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
 from flowergit.state.layout import BRIEFS_REF, FLOWER_REFS, NOTES_REF
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PUSH_SPECS = ("HEAD", f"{BRIEFS_REF}:{BRIEFS_REF}", "refs/flower/ids/*:refs/flower/ids/*",
               "refs/flower/signals/*:refs/flower/signals/*",
@@ -55,6 +56,8 @@ def configured(ctx: Ctx) -> str | None:
 
 def resolve(ctx: Ctx, remote: str | None) -> str | None:
     """The remote to claim against: the one named, else the configured one, else None."""
+    from flowergit.gitio import remote as net
+
     name = remote if remote else configured(ctx)
     if not name:
         return None
@@ -63,9 +66,13 @@ def resolve(ctx: Ctx, remote: str | None) -> str | None:
 
 def clone_id(repo: Repo) -> str:
     """A random id for this clone (`git config flower.cloneId`), made on first use."""
+    from flowergit.gitio import remote as net
+
     cid = net.get_clone_id(repo)
     if cid:
         return cid
+    import uuid
+
     cid = uuid.uuid4().hex[:16]
     net.set_clone_id(repo, cid)
     return net.get_clone_id(repo) or cid
@@ -80,6 +87,8 @@ def fetch_specs(remote: str) -> list[str]:
 
 
 def _add(ctx: Ctx, remote: str, direction: str, value: str, done: list[str]) -> None:
+    from flowergit.gitio import remote as net
+
     if value not in net.refspecs(ctx.repo, remote, direction):
         net.add_refspec(ctx.repo, remote, direction, value)
         done.append(f"set remote.{remote}.{direction} += {value}")
@@ -93,6 +102,8 @@ def covered(existing: list[str], spec: str, remote: str) -> bool:
 
 def configure(ctx: Ctx, remote: str, *, push_refspecs: bool = False) -> list[str]:
     """Configure ``remote`` for flower state; returns what was changed (idempotent)."""
+    from flowergit.gitio import remote as net
+
     repo = ctx.repo
     net.check_name(repo, remote)
     done: list[str] = []
@@ -114,6 +125,8 @@ def fetch_briefs(ctx: Ctx, remote: str) -> str | None:
     """The remote's briefs branch, fetched into its remote-tracking ref; None when the remote
     has none or cannot be reached (then `init` starts a branch of its own, and sync re-applies
     it onto the remote's later)."""
+    from flowergit.gitio import remote as net
+
     net.check_name(ctx.repo, remote)
     try:
         oid = net.ls_remote(ctx.repo, remote, [BRIEFS_REF]).get(BRIEFS_REF)

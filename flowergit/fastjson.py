@@ -61,8 +61,10 @@ def loads(s: str | bytes | bytearray) -> Any:
     start = len(s) - len(s.lstrip(_WS))
     try:
         obj, end = _scan(s, start)
-    except StopIteration:
-        return _stdlib().loads(s)  # raises json's "Expecting value"
+    except (StopIteration, SystemError):
+        # "Expecting value" at the start; an error further in: the C scanner raises json's own
+        # JSONDecodeError only once json.decoder is imported, else a bare SystemError
+        return _stdlib().loads(s)
     if end != len(s) and s[end:].strip(_WS):
         return _stdlib().loads(s)  # raises json's "Extra data"
     return obj

@@ -143,6 +143,27 @@ def test_corrupt_state_refs_named_found_and_moved_aside(repo: Path) -> None:
     assert r.returncode == 0, r.stderr
 
 
+def test_doctor_reads_a_record_once_and_still_finds_one_that_does_not_read(repo: Path) -> None:
+    """doctor keeps the ids of record blobs that decoded (their content never changes): a
+    second run reads none of them, and a record that does not read is found all the same."""
+    flower_json(repo, "signal", "emit", "one")
+    first = flower(repo, "doctor", "--json")
+    assert not [f for f in json.loads(first.stdout)["data"]["findings"]
+                if f["check"] == "state refs" and f["status"] != "ok"]
+    verified = (repo / ".git" / "flower" / "cache" / "records-verified").read_text().split()
+    assert verified  # the signal's record, at least
+    junk = git(repo, "hash-object", "-w", "--stdin", input=b"{not json\n").stdout.strip()
+    tree = git(repo, "mktree", input=f"100644 blob {junk}\trecord.json\n".encode()).stdout.strip()
+    bad = git(repo, "commit-tree", tree, "-m", "a record that does not read").stdout.strip()
+    git(repo, "update-ref", "refs/flower/signals/s-junk", bad)
+    doc = flower(repo, "doctor", "--json")
+    found = {f["data"]["ref"]: f["message"] for f in json.loads(doc.stdout)["data"]["findings"]
+             if f["check"] == "state refs" and f["status"] != "ok"}
+    assert list(found) == ["refs/flower/signals/s-junk"] and "does not read" in found[
+        "refs/flower/signals/s-junk"], found
+    assert junk not in (repo / ".git" / "flower" / "cache" / "records-verified").read_text()
+
+
 def _commit_file(repo: Path, path: str, data: bytes) -> None:
     """Commit ``data`` at ``path`` on flower/briefs with plain git, never through git flower."""
     blob = git(repo, "hash-object", "-w", "--stdin", input=data).stdout.strip()

@@ -326,6 +326,21 @@ def test_fastjson_refuses_what_json_refuses_with_its_message(bad: str) -> None:
     assert str(ours.value) == str(theirs.value)
 
 
+def test_fastjson_refuses_bad_json_in_a_process_that_never_loaded_json() -> None:
+    """The C scanner raises json's JSONDecodeError only once json.decoder is imported; before
+    that, an error past the first character came out as a bare SystemError (an "internal
+    error" for a record that does not read)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from flowergit import fastjson\n"
+            "for bad in (b'{not json', b'[1,', b'{\"a\": }'):\n"
+            "    try:\n        fastjson.loads(bad)\n"
+            "    except ValueError as e:\n        print(type(e).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split() == ["JSONDecodeError"] * 3, out.stderr
+
+
 def test_fastjson_loads_neither_json_nor_re() -> None:
     import subprocess
     import sys

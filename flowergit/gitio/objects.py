@@ -402,6 +402,23 @@ def read_blob(repo: Repo, name: str) -> bytes | None:
     return res.stdout if res.ok else None
 
 
+def check_few(repo: Repo, names: Sequence[str]) -> list[tuple[str, str] | None] | None:
+    """(oid, type) of each of ``names`` from one ``git cat-file --batch-check`` (no content
+    read), None where there is no such object; None for the whole when git stopped early (a
+    corrupt object), so that a caller reads them one by one."""
+    res = repo.git(["cat-file", "--batch-check"], input=b"".join(_request(n) for n in names),
+                   check=False)
+    lines = res.stdout.split(b"\n")
+    if len(lines) < len(names) + 1:
+        return None
+    got: list[tuple[str, str] | None] = []
+    for ln in lines[:len(names)]:
+        parts = ln.split()
+        got.append(None if len(parts) != 3 or parts[-1] == b"missing"
+                   else (parts[0].decode(), parts[1].decode()))
+    return got
+
+
 def read_few(repo: Repo, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
     """(oid, type, content) of each of a few ``names`` from one ``git cat-file --batch``, None
     where there is no such object. Never raises for what git cannot read: where git stopped
@@ -432,6 +449,16 @@ def ls_tree(repo: Repo, tree: str, under: str) -> list[tuple[str, str, str, str]
         mode, typ, oid = meta.decode().split()
         out.append((mode, typ, oid, path.decode("utf-8", "surrogateescape")))
     return out
+
+
+def ls_tree_names(repo: Repo, tree: str, under: str) -> list[str]:
+    """The path of every file below ``under`` in ``tree`` (``git ls-tree -r --name-only``):
+    what a check of 10,000 paths needs, without a tuple of four strings for each."""
+    res = repo.git(["ls-tree", "-r", "-z", "--name-only", tree, "--", under])
+    names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
+    if names and not names[-1]:
+        names.pop()
+    return names
 
 
 def diff_trees(repo: Repo, old: str, new: str, under: str) -> list[tuple[str, str, str]] | None:

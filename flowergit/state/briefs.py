@@ -9,7 +9,7 @@ incrementally from ``git diff-tree`` (``state/listcache.py``).
 
 from __future__ import annotations
 
-
+import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from flowergit.gitio.runner import Started
 
+from flowergit import fastjson
 from flowergit.errors import Conflict, NotFound
 from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
@@ -167,8 +168,25 @@ class BriefStore:
         tip = self.tip()
         if tip is None:
             return []
-        return [p for p, _oid, ok in self._ls_briefs(tip + "^{tree}") if not ok
-                and not p.endswith("/README.md")]
+        tree = self.cache.tree or refs.read(self.repo, tip + "^{tree}") or tip + "^{tree}"
+        cache = self.repo.state_path("cache", "strays.json")  # keyed by tree id: never stale
+        try:
+            with open(cache, "rb") as f:
+                got = fastjson.loads(f.read())
+            if isinstance(got, dict) and got.get("tree") == tree and isinstance(got.get("strays"), list):
+                return [str(p) for p in got["strays"]]
+        except (OSError, ValueError):
+            pass
+        out = [p for p in objects.ls_tree_names(self.repo, tree, "briefs")
+               if not _at_brief_path(p) and not p.endswith("/README.md")]
+        try:
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            with open(f"{cache}.{os.getpid()}", "wb") as f:
+                f.write(fastjson.dumps({"tree": tree, "strays": out}).encode())
+            os.replace(f"{cache}.{os.getpid()}", cache)
+        except OSError:
+            pass
+        return out
 
     def log(self, brief: int) -> list[dict[str, str]]:
         from flowergit.gitio import history  # only here: the hot reads never walk history
@@ -338,3 +356,13 @@ class BriefStore:
     def put_file(self, path: str, data: bytes | None, message: str) -> str:
         new, _ = self.apply(lambda tip, batch: ([Change(path, data)], message))
         return new
+
+
+def _at_brief_path(p: str) -> bool:
+    """``p`` is the path :func:`brief_path` gives its id (``briefs/0200/246.md``): checked by
+    string operations, as `doctor` asks it of every file on the branch."""
+    name = p[p.rfind("/") + 1:-3]
+    if p[-3:] != ".md" or not (name.isascii() and name.isdigit()) or len(name) > 9:
+        return False
+    bid = int(name)
+    return bid > 0 and brief_path(bid) == p

@@ -101,6 +101,7 @@ class ListCache:
         self.repo = repo
         self.all_blobs = all_blobs
         self._counts: dict[str, int] | None = None  # by status, from the last list_raw()
+        self.tree: str | None = None  # the briefs tree the last list_raw() described
 
     def require_tip(self) -> None:
         from flowergit.errors import NotFound
@@ -127,6 +128,7 @@ class ListCache:
             if tree is None:
                 self.require_tip()
                 tree = ""
+        self.tree = tree
         cache_path = self.repo.state_path("cache", "briefs.json")
         header: dict[str, Any] | None = None
         mm: Any = None

@@ -9,6 +9,7 @@ commit, optionally fenced by more ``verify`` lines in the same transaction.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from flowergit import fastjson
@@ -81,23 +82,72 @@ def _verdict(oid: str, top: tuple[str, str, bytes] | None,
 
 
 def corrupt(repo: Repo) -> list[tuple[str, str, str]]:
-    """(ref, object id, what is wrong) of every corrupt record-chain ref (for ``doctor``)."""
+    """(ref, object id, what is wrong) of every corrupt record-chain ref (for ``doctor``).
+
+    One ``cat-file --batch-check`` names each tip's type and its record's blob; only a record
+    blob this machine has not read before is read and decoded (a blob id names its content, so a
+    blob that decoded once always does: the ids are kept in ``cache/records-verified``). Where
+    git stopped early (a corrupt object), the refs are judged one by one."""
     pairs = []
     for ln in refs.read_many(repo, CHAINS, check=False):
         name, _, oid = ln.strip().partition(" ")
         if oid:
             pairs.append((name, oid))
-    # one `cat-file --batch` for them all; where git stopped early (a corrupt object), the
-    # answers left are None: those refs are judged again one by one
-    got = objects.read_few(repo, [n for _, oid in pairs for n in (oid, f"{oid}:{RECORD}")])
-    out = []
+    checked = objects.check_few(repo, [n for _, oid in pairs for n in (oid, f"{oid}:{RECORD}")])
+    if checked is None:
+        return [(name, oid, what) for name, oid in pairs
+                if (what := _judge(repo, oid)) is not None]
+    verified_path = repo.state_path("cache", "records-verified")
+    verified = _read_verified(verified_path)
+    out: list[tuple[str, str, str]] = []
+    unread: list[tuple[str, str, str]] = []  # (ref, commit, record blob) not yet verified
+    sound: list[str] = []  # the record blobs of the tips that were verified before
     for i, (name, oid) in enumerate(pairs):
-        top, record = got[2 * i], got[2 * i + 1]
-        what = _verdict(oid, top, record) if top is not None and record is not None \
-            else _judge(repo, oid)
-        if what is not None:
-            out.append((name, oid, what))
-    return out
+        top, record = checked[2 * i], checked[2 * i + 1]
+        if top is None or top[1] != "commit" or record is None or record[1] != "blob":
+            what = _verdict(oid, top and (top[0], top[1], b""),
+                            record and (record[0], record[1], b""))
+            if what is not None:
+                out.append((name, oid, what))
+        elif record[0] in verified:
+            sound.append(record[0])
+        else:
+            unread.append((name, oid, record[0]))
+    learnt = []
+    if unread:
+        got = objects.read_few(repo, [blob for _, _, blob in unread])
+        for (name, oid, blob), data in zip(unread, got):
+            what = _judge(repo, oid) if data is None else _verdict(oid, (oid, "commit", b""), data)
+            if what is None:
+                learnt.append(blob)
+            else:
+                out.append((name, oid, what))
+    if len(verified) > 4 * len(pairs) + 1024:  # mostly records since superseded: start afresh
+        _write_verified(verified_path, sound + learnt, mode="wb")
+    else:
+        _write_verified(verified_path, learnt, mode="ab")
+    return sorted(out)
+
+
+def _read_verified(path: str) -> set[str]:
+    try:
+        with open(path, "rb") as f:
+            return set(f.read().decode("ascii", "replace").split())
+    except OSError:
+        return set()
+
+
+def _write_verified(path: str, oids: Sequence[str], *, mode: str) -> None:
+    """Append (``ab``) or write afresh (``wb``) record blob ids that decoded (a cache: losing
+    it only costs a re-read)."""
+    if not oids and mode == "ab":
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, mode) as f:
+            f.write("".join(o + "\n" for o in oids).encode("ascii"))
+    except OSError:
+        pass
 
 
 def raise_if_corrupt(repo: Repo, ref: str) -> None:

@@ -258,17 +258,29 @@ def _git_processes_here(ctx: Ctx) -> tuple[list[int], bool]:
 
 
 def _locks(common: str) -> list[str]:
+    """Every ``*.lock`` file git may have left in the common directory: all of it but ``flower/``
+    (git flower's own flock files) and, under ``objects/``, only ``info``, ``pack`` and
+    ``commit-graphs`` (not the 256 loose-object directories). A directory stack over
+    ``os.scandir``: a repository with thousands of loose refs has a thousand directories, where
+    ``os.walk`` cost more than the rest of doctor's own work."""
     out = []
-    skip_top = {"flower", "objects"}  # flower/: our own flock files; objects/: handled below
-    for dirpath, dirnames, filenames in os.walk(common):
-        rel = os.path.relpath(dirpath, common)
-        top = rel.split(os.sep)[0]
-        if rel == ".":
-            dirnames[:] = [d for d in dirnames if d not in skip_top] + (
-                ["objects"] if "objects" in dirnames else [])
-        elif top == "objects":
-            dirnames[:] = [d for d in dirnames if d in ("info", "pack", "commit-graphs")]
-        out += [os.path.join(dirpath, f) for f in filenames if f.endswith(".lock")]
+    stack = [(common, "")]
+    while stack:
+        path, rel = stack.pop()
+        try:
+            it = os.scandir(path)
+        except OSError:
+            continue
+        with it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    if rel == "" and e.name == "flower":
+                        continue
+                    if rel == "objects" and e.name not in ("info", "pack", "commit-graphs"):
+                        continue
+                    stack.append((e.path, e.name if rel == "" else f"{rel}/{e.name}"))
+                elif e.name.endswith(".lock"):
+                    out.append(e.path)
     return sorted(out)
 
 
@@ -367,9 +379,11 @@ def check_dispatches(ctx: Ctx) -> list[Finding]:
     from flowergit.ops.dispatch.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
+    from flowergit.ops.dispatch.scheduler import dispatch_cache
+
     out = []
     now = time.time()
-    for h in DispatchStore(ctx.repo).all():
+    for h in DispatchStore(ctx.repo).all_cached(dispatch_cache(ctx.repo)):
         rec = h.record
         did = rec.get("id")
         if rec.get("outcome") == "lost" and rec.get("state") != "released":
@@ -422,7 +436,8 @@ def check_brief_files(ctx: Ctx) -> list[Finding]:
     if refs.read(ctx.repo, BRIEFS_REF) is None:
         return []  # `init` says so
     store = ctx.briefs()
-    bad = [b for b in store.all() if b.get("status") == "broken"]
+    # the list cache's header counts them: the records are decoded only when one is broken
+    bad = [b for b in store.all() if b.get("status") == "broken"] if store.counts().get("broken") else []
     strays = [finding("briefs", WARN, f"{BRIEFS_BRANCH}:{p} is at no brief's path "
                       "(briefs/SHARD/ID.md): it is not listed and no command reads it",
                       "move it to its brief's path, or remove it, on the flower/briefs branch",
@@ -476,22 +491,58 @@ def packaged_man() -> str | None:
     return p if os.path.isfile(p) else None
 
 
-def man_found() -> bool | None:
-    """Does ``man git-flower`` find a page? None when there is no ``man`` at all."""
+def man_found(cache: str | None = None) -> bool | None:
+    """Does ``man git-flower`` find a page? None when there is no ``man`` at all.
+
+    With ``cache`` (a file), man's answer is kept beside what it depends on (``man`` itself,
+    ``PATH``, ``MANPATH``, the page this installation ships, the user's link and man's
+    configuration, each with its time of change) and asked again only when one of them changed:
+    ``man -w`` costs more than the rest of doctor's checks of a small repository together."""
     import shutil
+
+    man = shutil.which("man")
+    if man is None:
+        return None
+    user = os.path.join(os.path.expanduser("~"), ".local", "share", "man", "man1", "git-flower.1")
+    key: list[str | int | None] = [man, os.environ.get("PATH", ""), os.environ.get("MANPATH", ""),
+                                   packaged_man()]
+    for path in (man, user, os.path.dirname(user), "/etc/manpath.config", packaged_man()):
+        try:
+            key.append(os.stat(path).st_mtime_ns if path else None)
+        except OSError:
+            key.append(None)
+    if cache is not None:
+        from flowergit import fastjson
+
+        try:
+            with open(cache, "rb") as f:
+                got = fastjson.loads(f.read())
+            if isinstance(got, dict) and got.get("key") == key and isinstance(got.get("found"), bool):
+                return bool(got["found"])
+        except (OSError, ValueError):
+            pass
     import subprocess
 
-    if shutil.which("man") is None:
-        return None
     try:
-        p = subprocess.run(["man", "-w", "git-flower"], capture_output=True, timeout=10)
+        asked = subprocess.run(["man", "-w", "git-flower"], capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return p.returncode == 0
+    found = asked.returncode == 0
+    if cache is not None:
+        from flowergit import fastjson
+
+        try:
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            with open(f"{cache}.{os.getpid()}", "w") as f:
+                f.write(fastjson.dumps({"key": key, "found": found}))
+            os.replace(f"{cache}.{os.getpid()}", cache)
+        except OSError:
+            pass
+    return found
 
 
-def check_man(fix: bool) -> list[Finding]:
-    found = man_found()
+def check_man(fix: bool, cache: str | None = None) -> list[Finding]:
+    found = man_found(cache)
     if found is None:
         return [finding("manual", OK, "no `man` on this machine: use `git flower help CMD`")]
     if found:
@@ -538,7 +589,7 @@ def run(ctx: Ctx, *, fix: bool = False, lock_age: float = LOCK_AGE) -> dict[str,
         lambda: check_brief_files(ctx),
         lambda: check_state_refs(ctx, fix),
         lambda: check_recovery(ctx, fix),
-        lambda: check_man(fix),
+        lambda: check_man(fix, ctx.repo.state_path("cache", "man.json")),
     ]
     for step in steps:
         try:

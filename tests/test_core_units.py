@@ -488,3 +488,25 @@ def test_a_worktree_whose_head_is_being_written_holds_no_branch(tmp_path: Path,
     assert held is not None and held.path == str(tmp_path / "wt")
     assert "worktree list" in trace.read_text()  # (the shim does see git's calls)
 
+
+
+@pytest.mark.parametrize("blobs", [
+    [b'{"a": 1}\n', b'{"b": [1, 2]}'],
+    [b'{"a": 1}', None, b'{"c": "x"}'],
+    [b'{"a": 1}', b'{not json'],
+    [b'{"a": "', b'{"b": 1}'],
+    [b'{"a": 1},{"b": 2}', b'{"c": 3}'],
+    [b'[1]', b'{"a": 1}'],
+    [],
+])
+def test_records_decode_many_agrees_with_decoding_each(blobs: list[bytes | None]) -> None:
+    from flowergit.errors import Conflict
+    from flowergit.state import records
+
+    def one(b: bytes | None) -> object:
+        try:
+            return None if b is None else records.decode(b)
+        except Conflict:
+            return None
+
+    assert records.decode_many(blobs) == [one(b) for b in blobs]

@@ -2,15 +2,15 @@
 """Scale: every command against its bare-git floor at 10,000 briefs, the list cache and import
 at 100,000, and `why` in a long history against `git blame -L`.
 
-    python bench/bench_scale.py [--reps 7] [--big] [--commits 30000]
+    python bench/bench_scale.py [--reps 7] [--big [--plot SVG]] [--commits 30000]
 
 * **floors** (10,000 briefs, 1,000 dispatch records, 1,000 signals): each command's CPU time
   (user + system of the process and its children, median of cold runs taken in turns with its
   floor) against its floor: `python -c pass` plus the very git commands it started (read from
   GIT_TRACE and run bare, one after the other). The peak RSS of one run is printed beside.
-* **100k** (with `--big`): `brief import` of 10,000 and of 100,000 briefs; `brief list --json`
-  warm at 10,000 and at 100,000, and at 100,000 right after one `brief set`; `status`. Wall
-  time and peak RSS of each process.
+* **100k** (with `--big`): `brief import`, `brief list --json` warm and `status` at 1,000,
+  10,000 and 100,000 briefs, and the list at 100,000 right after one `brief set`. Wall time and
+  peak RSS of each process; `--plot FILE` draws the curves as an SVG chart.
 * **why** (`--commits N`, default 30,000): `git flower why FILE:LINE` for the newest and the
   oldest line of a file in an N-commit first-parent history, against `git blame -L` of that line.
 
@@ -123,16 +123,25 @@ def floors(repo: Path, reps: int, what: str) -> str:
             + table(rows, ["command", "CPU ms", "floor ms", "ratio", "git procs", "peak MiB"]))
 
 
-def big(reps: int) -> str:
+SIZES = (1_000, 10_000, 100_000)
+
+
+def big(reps: int, plot: str | None = None) -> str:
+    """Import, warm list and status at 1,000, 10,000 and 100,000 briefs (wall time and peak
+    RSS of each process), a list right after one change at 100,000; with ``plot``, the curves
+    as an SVG chart at that path."""
     fl = flower_exe()
     lines = {}
     rows = []
-    for n in (10_000, 100_000):
+    curves: dict[str, list[tuple[float, float]]] = {
+        "brief import": [], "brief list --json (warm)": [], "status": []}
+    for n in SIZES:
         repo = init_repo(scratch("flower-scale-") / f"repo{n}")
         src = repo.parent / "briefs.jsonl"
         src.write_text("".join(f'{{"title": "brief {i}", "body": "spec {i}\\n"}}\n' for i in range(n)))
         wall, _, rss = measure([*fl, "brief", "import", str(src)], repo)
         lines[n] = (repo, wall)
+        curves["brief import"].append((n, wall * 1000))
         rows.append([f"brief import of {n:,}", ms(wall), "", f"{rss / 1024:.1f}"])
         run([*fl, "brief", "list", "--json"], repo)()
     ratio = lines[100_000][1] / lines[10_000][1]
@@ -142,8 +151,13 @@ def big(reps: int) -> str:
         samples = [measure([*fl, "brief", "list", "--json"], repo, stdout=subprocess.PIPE)
                    for _ in range(reps)]
         warm[n] = [s[0] for s in samples]
+        curves["brief list --json (warm)"].append((n, statistics.median(warm[n]) * 1000))
         rows.append([f"brief list --json, warm, {n:,}", ms(statistics.median(warm[n])), "",
                      f"{max(s[2] for s in samples) / 1024:.1f}"])
+        st = [measure([*fl, "status"], repo) for _ in range(reps)]
+        curves["status"].append((n, statistics.median(s[0] for s in st) * 1000))
+        rows.append([f"status, {n:,}", ms(statistics.median(s[0] for s in st)), "",
+                     f"{max(s[2] for s in st) / 1024:.1f}"])
     rows.append(["list 100k / list 10k", "",
                  f"{statistics.median(warm[100_000]) / statistics.median(warm[10_000]):.2f}x", ""])
     repo = lines[100_000][0]
@@ -156,9 +170,11 @@ def big(reps: int) -> str:
     rows.append(["brief list --json after one set, 100k", ms(statistics.median(after)),
                  f"{statistics.median(after) / statistics.median(warm[100_000]):.2f}x warm",
                  f"{after_rss / 1024:.1f}"])
-    st = [measure([*fl, "status"], repo) for _ in range(reps)]
-    rows.append(["status, 100k", ms(statistics.median(s[0] for s in st)), "",
-                 f"{max(s[2] for s in st) / 1024:.1f}"])
+    if plot:
+        from plot import loglog
+
+        Path(plot).write_text(loglog("git flower at scale (wall ms, median; one process each)",
+                                     "briefs", "wall ms", list(curves.items())))
     return ("Wall ms (median of " + str(reps) + " runs) and peak RSS of each process\n"
             + table(rows, ["case", "wall ms", "ratio", "peak MiB"]))
 
@@ -242,13 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--commits", type=int, default=30_000)
     ap.add_argument("--only", choices=["floors", "big", "why", "scratch"])
     ap.add_argument("--files", type=int, default=20_000, help="files in the scratch row's project")
+    ap.add_argument("--plot", metavar="SVG", help="with --big: write the scale curves there "
+                    "(docs/img/scale.svg is the one docs/performance.md shows)")
     a = ap.parse_args(argv)
     precompile()
     if a.only in (None, "floors"):
         what = f"{a.briefs:,} briefs, {a.briefs // 10:,} dispatch records and signals"
         print(floors(scale_repo(a.briefs), a.reps, what), flush=True)
     if a.big or a.only == "big":
-        print(big(a.reps), flush=True)
+        print(big(a.reps, a.plot), flush=True)
     if a.only in (None, "scratch"):
         print(scratch_rows(a.reps, a.files), flush=True)
     if a.only in (None, "why"):

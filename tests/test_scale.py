@@ -327,10 +327,10 @@ def test_a_spliced_list_cache_equals_one_built_from_scratch(repo: Path) -> None:
 
     def check() -> None:
         got = flower(repo, "brief", "list", "--json").stdout
-        counts = json.loads(cache.read_bytes().split(b"\n", 1)[0])["counts"]
+        counts = flower_json(repo, "status")["briefs"]  # type: ignore[index]
         cache.unlink()
         assert flower(repo, "brief", "list", "--json").stdout == got
-        assert json.loads(cache.read_bytes().split(b"\n", 1)[0])["counts"] == counts
+        assert flower_json(repo, "status")["briefs"] == counts  # type: ignore[index]
         lines = cache.read_bytes().split(b"\n")
         assert json.loads(lines[0])["lens"] == [len(x) for x in lines[1:3]] and lines[3:] == [b""]
 
@@ -352,3 +352,37 @@ def test_a_spliced_list_cache_equals_one_built_from_scratch(repo: Path) -> None:
                      "all but one gone")
     check()
     assert [b["id"] for b in flower_json(repo, "brief", "list")] == [50]  # type: ignore[union-attr]
+
+
+def test_a_few_changes_go_to_the_patch_file_and_many_rewrite_the_cache(repo: Path) -> None:
+    """Up to PATCH_MAX briefs changed since the cache file was written are kept in a small
+    patch file beside it: the big file is not written again, and the list and counts are those
+    of a cache built from nothing; more changes than that rewrite the cache file."""
+    from flowergit.state.listcache import PATCH_MAX
+
+    cache = repo / ".git" / "flower" / "cache" / "briefs.json"
+    patch = cache.parent / "briefs.json.patch"
+    grow(repo, 30, 0, 0)
+    flower(repo, "brief", "list", "--json")
+    before = cache.stat()
+    flower_json(repo, "brief", "set", "3", "status=planned")
+    flower_json(repo, "brief", "new", "thirty-one")
+    commit_to_briefs(repo, {"briefs/0000/9.md": None}, "one gone, by hand")
+    got = flower(repo, "brief", "list", "--json").stdout
+    counts = flower_json(repo, "status")["briefs"]  # type: ignore[index]
+    after = cache.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert sorted(json.loads(patch.read_bytes())["edits"]) == ["3", "31", "9"]
+    cache.unlink()
+    assert flower(repo, "brief", "list", "--json").stdout == got
+    assert flower_json(repo, "status")["briefs"] == counts  # type: ignore[index]
+    # more than PATCH_MAX briefs at once: the cache file itself is written again
+    many = {f"briefs/{n // 100 * 100:04d}/{n}.md": f'+++\nid = {n}\ntitle = "by hand {n}"\n+++\n'
+            for n in range(100, 101 + PATCH_MAX)}
+    commit_to_briefs(repo, many, "many by hand")
+    got = flower(repo, "brief", "list", "--json").stdout
+    tree = git(repo, "rev-parse", "flower/briefs^{tree}").stdout.strip()
+    assert json.loads(cache.read_bytes().split(b"\n", 1)[0])["tree"] == tree
+    cache.unlink()
+    assert flower(repo, "brief", "list", "--json").stdout == got
+

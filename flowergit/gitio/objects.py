@@ -273,11 +273,14 @@ class Writer:
                 size >>= 7
             buf.append(c)
             buf += zlib.compress(data, 1)
-        buf += new_hash(self.repo.object_format, bytes(buf)).digest()
-        if len(objs) > UNPACK_LIMIT:  # kept as one pack: no file (and no fsync) per object
-            self.repo.git(["index-pack", "--stdin"], input=bytes(buf))
+        objs.clear()
+        trailer = new_hash(self.repo.object_format)
+        trailer.update(buf)  # the buffer itself, never a copy: 100,000 briefs are a 12 MB pack
+        buf += trailer.digest()
+        if len(self.pending) > UNPACK_LIMIT:  # kept as one pack: no file (and no fsync) per object
+            self.repo.git(["index-pack", "--stdin"], input=buf)
         else:
-            self.repo.git(["unpack-objects", "-q"], input=bytes(buf))
+            self.repo.git(["unpack-objects", "-q"], input=buf)
         self.pending.clear()
 
 

@@ -201,7 +201,7 @@ def run(
     args: Sequence[str],
     *,
     cwd: str | None = None,
-    input: bytes | None = None,
+    input: bytes | bytearray | None = None,
     check: bool = True,
     env: Mapping[str, str] | None = None,
     inherit_env: bool = False,
@@ -216,7 +216,7 @@ def start(
     args: Sequence[str],
     *,
     cwd: str | None = None,
-    input: bytes | None = None,
+    input: bytes | bytearray | None = None,
     env: Mapping[str, str] | None = None,
     inherit_env: bool = False,
 ) -> Started:
@@ -278,7 +278,7 @@ class _Child:
     """A process started with pipes on its stdout and stderr (and stdin, given ``input``);
     :meth:`finish` feeds the rest of the input, collects both outputs and reaps it."""
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], input: bytes | None) -> None:
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], input: bytes | bytearray | None) -> None:
         self.argv, self.env, self.input = argv, env, input
         self.pid = -1
         self.code: int | None = None  # once reaped
@@ -404,7 +404,7 @@ class Started:
 
     __slots__ = ("argv", "_child", "_result")
 
-    def __init__(self, argv: list[str], env: Mapping[str, str], input: bytes | None) -> None:
+    def __init__(self, argv: list[str], env: Mapping[str, str], input: bytes | bytearray | None) -> None:
         self.argv = argv
         self._child = _Child(argv, env, input)
         self._result: Result | None = None
@@ -428,7 +428,7 @@ class Started:
         return res
 
 
-def _communicate_subprocess(argv: Sequence[str], env: Mapping[str, str], input: bytes | None,
+def _communicate_subprocess(argv: Sequence[str], env: Mapping[str, str], input: bytes | bytearray | None,
                             timeout: float | None) -> tuple[int, bytes, bytes]:
     import subprocess
 

@@ -7,10 +7,12 @@ at 100,000, and `why` in a long history against `git blame -L`.
 * **floors** (10,000 briefs, 1,000 dispatch records, 1,000 signals): each command's CPU time
   (user + system of the process and its children, median of cold runs taken in turns with its
   floor) against its floor: `python -c pass` plus the very git commands it started (read from
-  GIT_TRACE and run bare, one after the other). The peak RSS of one run is printed beside.
+  GIT_TRACE and run bare, one after the other). The peak RSS of one run's own process is
+  printed beside (`bench/peak.py`).
 * **100k** (with `--big`): `brief import`, `brief list --json` warm and `status` at 1,000,
-  10,000 and 100,000 briefs, and the list at 100,000 right after one `brief set`. Wall time and
-  peak RSS of each process; `--plot FILE` draws the curves as an SVG chart.
+  10,000 and 100,000 briefs, and the list at 100,000 right after one `brief set` and with no
+  cache. Wall time, and the peak RSS of each command's own process (`bench/peak.py`);
+  `--plot FILE` draws the curves as an SVG chart.
 * **why** (`--commits N`, default 30,000): `git flower why FILE:LINE` for the newest and the
   oldest line of a file in an N-commit first-parent history, against `git blame -L` of that line.
 
@@ -48,6 +50,27 @@ def measure(cmd: Sequence[str], cwd: Path, *, stdout: int = subprocess.DEVNULL) 
     wall = time.perf_counter() - t
     p.returncode = os.waitstatus_to_exitcode(status)
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+
+
+def peak_mib(argv: Sequence[str], cwd: Path, *, stdout: int = subprocess.DEVNULL) -> float:
+    """The peak RSS of one git flower command's own process, MiB (``bench/peak.py``: not the
+    ``wait4`` figure, which counts this benchmark's memory too)."""
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="flower-bench-peak-")
+    os.close(fd)
+    try:
+        e = {**env(), "FLOWER_BENCH_PEAK": path}
+        p = subprocess.Popen([sys.executable, str(Path(__file__).parent / "peak.py"), *argv],
+                             cwd=cwd, env=e, stdout=stdout, stderr=subprocess.DEVNULL)
+        if stdout == subprocess.PIPE:
+            assert p.stdout is not None
+            for _ in iter(lambda: p.stdout.read(1 << 16), b""):  # type: ignore[union-attr]
+                pass
+        p.wait()
+        return int(Path(path).read_text() or 0) / 1024
+    finally:
+        os.unlink(path)
 
 
 def cpu_of(fn: Callable[[], None]) -> float:
@@ -113,9 +136,9 @@ def floors(repo: Path, reps: int, what: str) -> str:
         calls = traced(cmd, repo)
         got = turns({"cmd": run(cmd, repo), "floor": chain([PY, *calls], repo)}, reps)
         c, f = statistics.median(got["cmd"]), statistics.median(got["floor"])
-        rss = measure(cmd, repo)[2]
+        rss = peak_mib(argv, repo)
         rows.append([" ".join(argv), ms(c), ms(f), f"{c / f:.2f}x", str(len(calls)),
-                     f"{rss / 1024:.1f}"])
+                     f"{rss:.1f}"])
         if argv[:2] == ("brief", "set"):
             run([*fl, "brief", "set", "7", "kind=brief"], repo)()
     return (f"Every command against its floor ({what}): CPU ms (median of "
@@ -139,10 +162,12 @@ def big(reps: int, plot: str | None = None) -> str:
         repo = init_repo(scratch("flower-scale-") / f"repo{n}")
         src = repo.parent / "briefs.jsonl"
         src.write_text("".join(f'{{"title": "brief {i}", "body": "spec {i}\\n"}}\n' for i in range(n)))
-        wall, _, rss = measure([*fl, "brief", "import", str(src)], repo)
+        t = time.perf_counter()
+        rss = peak_mib(["brief", "import", str(src)], repo)  # timed as it runs, once
+        wall = time.perf_counter() - t
         lines[n] = (repo, wall)
         curves["brief import"].append((n, wall * 1000))
-        rows.append([f"brief import of {n:,}", ms(wall), "", f"{rss / 1024:.1f}"])
+        rows.append([f"brief import of {n:,}", ms(wall), "", f"{rss:.1f}"])
         run([*fl, "brief", "list", "--json"], repo)()
     ratio = lines[100_000][1] / lines[10_000][1]
     rows.append(["import 100k / import 10k", "", f"{ratio:.1f}x", ""])
@@ -153,23 +178,29 @@ def big(reps: int, plot: str | None = None) -> str:
         warm[n] = [s[0] for s in samples]
         curves["brief list --json (warm)"].append((n, statistics.median(warm[n]) * 1000))
         rows.append([f"brief list --json, warm, {n:,}", ms(statistics.median(warm[n])), "",
-                     f"{max(s[2] for s in samples) / 1024:.1f}"])
+                     f"{peak_mib(['brief', 'list', '--json'], repo, stdout=subprocess.PIPE):.1f}"])
         st = [measure([*fl, "status"], repo) for _ in range(reps)]
         curves["status"].append((n, statistics.median(s[0] for s in st) * 1000))
         rows.append([f"status, {n:,}", ms(statistics.median(s[0] for s in st)), "",
-                     f"{max(s[2] for s in st) / 1024:.1f}"])
+                     f"{peak_mib(['status'], repo):.1f}"])
     rows.append(["list 100k / list 10k", "",
                  f"{statistics.median(warm[100_000]) / statistics.median(warm[10_000]):.2f}x", ""])
     repo = lines[100_000][0]
-    after, after_rss = [], 0
+    after = []
     for i in range(reps):
         run([*fl, "brief", "set", str(100 + i), "kind=bug"], repo)()
-        w, _, r = measure([*fl, "brief", "list", "--json"], repo, stdout=subprocess.PIPE)
-        after.append(w)
-        after_rss = max(after_rss, r)
+        after.append(measure([*fl, "brief", "list", "--json"], repo, stdout=subprocess.PIPE)[0])
+    run([*fl, "brief", "set", "99", "kind=bug"], repo)()
+    after_rss = peak_mib(["brief", "list", "--json"], repo, stdout=subprocess.PIPE)
     rows.append(["brief list --json after one set, 100k", ms(statistics.median(after)),
                  f"{statistics.median(after) / statistics.median(warm[100_000]):.2f}x warm",
-                 f"{after_rss / 1024:.1f}"])
+                 f"{after_rss:.1f}"])
+    cache = repo / ".git" / "flower" / "cache" / "briefs.json"
+    cache.unlink()
+    t = time.perf_counter()
+    cold_rss = peak_mib(["brief", "list", "--json"], repo, stdout=subprocess.PIPE)
+    rows.append(["brief list --json, no cache (rebuilt), 100k", ms(time.perf_counter() - t), "",
+                 f"{cold_rss:.1f}"])
     if plot:
         from plot import loglog
 

@@ -440,18 +440,25 @@ def read_few(repo: Repo, names: Sequence[str]) -> list[tuple[str, str, bytes] | 
     return got
 
 
-def ls_tree(repo: Repo, tree: str, under: str) -> list[tuple[str, str, str, str]]:
-    """(mode, type, oid, path) of everything below ``under`` in ``tree``, recursively
-    (``git ls-tree -r``: blobs and gitlinks, no trees)."""
+def ls_tree_blobs(repo: Repo, tree: str, under: str) -> tuple[list[str], bytes]:
+    """The paths of the blobs below ``under`` in ``tree`` and their ids, hex, one after the
+    other (the i-th id at ``[i * hexlen:(i + 1) * hexlen]``): 100,000 files as one list of
+    paths and 4 MB, not 100,000 tuples of four strings (which held 35 MB)."""
     res = repo.git(["ls-tree", "-r", "-z", tree, "--", under])
-    out = []
-    for item in res.stdout.split(b"\0"):
-        if not item:
-            continue
-        meta, _, path = item.partition(b"\t")
-        mode, typ, oid = meta.decode().split()
-        out.append((mode, typ, oid, path.decode("utf-8", "surrogateescape")))
-    return out
+    out, hexlen = res.stdout, repo.hexlen
+    paths: list[str] = []
+    oids = bytearray()
+    pos, n = 0, len(out)
+    while pos < n:
+        end = out.find(b"\0", pos)
+        if end < 0:
+            end = n
+        tab = out.find(b"\t", pos, end)
+        if tab > pos and out[pos:tab].split(b" ")[1] == b"blob":
+            paths.append(out[tab + 1:end].decode("utf-8", "surrogateescape"))
+            oids += out[tab - hexlen:tab]
+        pos = end + 1
+    return paths, bytes(oids)
 
 
 def ls_tree_names(repo: Repo, tree: str, under: str) -> list[str]:

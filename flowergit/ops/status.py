@@ -111,9 +111,11 @@ def status(ctx: Ctx, *, work: bool = False) -> dict[str, Any]:
     workers: list[dict[str, Any]] = []
     queue: list[dict[str, Any]] = []
     dispatch_counts: dict[str, int] = {}
+    shown: dict[int, str] = {}  # id(record) -> its state, judged once (a stat of its worktree)
     for h in heads:
         rec = h.record
         state, _ = shown_state(rec, now)
+        shown[id(rec)] = state
         dispatch_counts[state] = dispatch_counts.get(state, 0) + 1
         if state in WORKER_STATES or state == "queued":
             row = {k: rec.get(k) for k in KEEP}
@@ -128,7 +130,7 @@ def status(ctx: Ctx, *, work: bool = False) -> dict[str, Any]:
     queue.sort(key=lambda r: (r["queued_at"] or "", r["id"]))
     for pos, q in enumerate(queue, 1):
         q["position"] = pos
-    ended = ended_unmerged([h.record for h in heads], now)
+    ended = ended_unmerged([h.record for h in heads], now, shown)
     clash = conflicts(repo, [r for r in ended if r["outcome"] == "done"])
     waiting_auto = auto_waiting(repo)
     daemons = stale_daemons(ctx)
@@ -177,9 +179,11 @@ def work_of(repo: Repo, rows: list[dict[str, Any]], recs: dict[str, dict[str, An
 NEEDS_LOOK = ("no-changes", "failed", "stopped", "timed-out", "lost")
 
 
-def ended_unmerged(recs: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+def ended_unmerged(recs: list[dict[str, Any]], now: float,
+                   shown: dict[int, str] | None = None) -> list[dict[str, Any]]:
     """Each brief's latest attempt that ended and is neither merged nor cleaned away: the work
-    (or the failure) that waits for its person, in the order it ended."""
+    (or the failure) that waits for its person, in the order it ended. ``shown``: the states
+    the caller judged already (by ``id`` of the record)."""
     latest: dict[int, dict[str, Any]] = {}
     for rec in recs:
         b = rec.get("brief")
@@ -191,7 +195,9 @@ def ended_unmerged(recs: list[dict[str, Any]], now: float) -> list[dict[str, Any
     for rec in latest.values():
         if rec.get("state") in ("merged", "released"):
             continue
-        state, _ = shown_state(rec, now)
+        state = shown.get(id(rec)) if shown is not None else None
+        if state is None:
+            state, _ = shown_state(rec, now)
         if state in LIVE:
             continue
         outcome = rec.get("outcome") or ("lost" if state == "lost" else None)

@@ -149,19 +149,24 @@ class BriefStore:
         """How many briefs there are of each status (the list cache's header, when current)."""
         return self.cache.counts(warn)
 
-    def _all_blobs(self, tree: str) -> list[tuple[str, str]]:
-        """The brief files under ``briefs/``: only those at a brief's own path
+    def _all_blobs(self, tree: str) -> tuple[Any, bytes]:
+        """The brief files under ``briefs/`` in id order, as their ids (an ``array('I')``) and
+        their blob ids (hex, one after the other): only those at a brief's own path
         (``briefs/0200/246.md``), so a copy elsewhere (``briefs/0000/x.md``, a file in the wrong
         shard) never lists a second row with one id; :meth:`strays` names those."""
-        return [(p, oid) for p, oid, ok in self._ls_briefs(tree) if ok]
+        from array import array
 
-    def _ls_briefs(self, tree: str) -> list[tuple[str, str, bool]]:
-        out = []
-        for _mode, typ, oid, p in objects.ls_tree(self.repo, tree, "briefs"):
-            if typ == "blob":
-                bid = codec.path_id(p)
-                out.append((p, oid, bid is not None and brief_path(bid) == p))
-        return out
+        paths, oids = objects.ls_tree_blobs(self.repo, tree, "briefs")
+        h = self.repo.hexlen
+        ids, at = array("I"), array("I")
+        for i, p in enumerate(paths):
+            if _at_brief_path(p):
+                ids.append(int(p[p.rfind("/") + 1:-3]))
+                at.append(i)
+        del paths
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        return (array("I", [ids[k] for k in order]),
+                b"".join(oids[at[k] * h:(at[k] + 1) * h] for k in order))
 
     def strays(self) -> list[str]:
         """Files under ``briefs/`` that are at no brief's path: not briefs, and not listed."""

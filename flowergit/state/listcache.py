@@ -188,10 +188,11 @@ def broken_row(path: str, err: UsageError) -> dict[str, Any] | None:
 
 
 class ListCache:
-    """The list cache of one repository. ``all_blobs(tree)`` lists the (path, blob) of the
-    brief files a full rebuild reads."""
+    """The list cache of one repository. ``all_blobs(tree)`` gives the brief files a full
+    rebuild reads, in id order: their ids (an ``array('I')``) and their blob ids (hex, one
+    after the other)."""
 
-    def __init__(self, repo: Repo, all_blobs: Callable[[str], list[tuple[str, str]]]) -> None:
+    def __init__(self, repo: Repo, all_blobs: Callable[[str], tuple[Any, bytes]]) -> None:
         self.repo = repo
         self.all_blobs = all_blobs
         self._counts: dict[str, int] | None = None  # by status, from the last list_raw()
@@ -299,8 +300,8 @@ class ListCache:
         import mmap
         from array import array
 
-        wanted = self.all_blobs(tree)
-        wanted.sort(key=lambda po: codec.path_id(po[0]) or 0)
+        all_ids, oids = self.all_blobs(tree)
+        h = len(oids) // len(all_ids) if all_ids else 0
         ids, sizes = array("I"), array("I")
         counts: dict[str, int] = {}
         os.makedirs(os.path.dirname(cache_path), exist_ok=True)
@@ -309,17 +310,20 @@ class ListCache:
         os.unlink(scratch)
         with os.fdopen(fd, "w+b") as tmp:
             tmp.write(b"[")
-            for path, rec in self._parse_many(wanted, warn):
-                data = _encode(rec)
-                if ids:
-                    tmp.write(b",")
-                tmp.write(data)
-                ids.append(int(rec["id"]))
-                sizes.append(len(data))
-                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+            for start in range(0, len(all_ids), 4096):  # (path, blob) made a batch at a time
+                chunk = [(brief_path(all_ids[i]), oids[i * h:(i + 1) * h].decode("ascii"))
+                         for i in range(start, min(start + 4096, len(all_ids)))]
+                for _path, rec in self._parse_many(chunk, warn):
+                    data = _encode(rec)
+                    if ids:
+                        tmp.write(b",")
+                    tmp.write(data)
+                    ids.append(int(rec["id"]))
+                    sizes.append(len(data))
+                    counts[rec["status"]] = counts.get(rec["status"], 0) + 1
             tmp.write(b"]")
             tmp.flush()
-            del wanted
+            del all_ids, oids
             records = mmap.mmap(tmp.fileno(), 0, access=mmap.ACCESS_READ)
         self._counts = counts
         self._save_cache(cache_path, tree, counts, [records, _index(ids, sizes)])

@@ -65,6 +65,32 @@ def test_status_names_a_failed_attempt_with_its_log_and_a_new_attempt(tmp_path: 
     assert item["command"] == f"git flower logs {b}.1; git flower dispatch {b}"
 
 
+def test_status_names_briefs_with_conflicting_edits_from_sync(repo: Path) -> None:
+    """A brief whose file records a conflict sync could not settle (``[conflicts.KEY]``) is
+    named in status from the list cache's header, through a change laid over from the patch
+    file and a cache rebuilt from nothing alike; `brief set` of the field resolves it."""
+    from test_scale import commit_to_briefs
+
+    for t in ("one", "two", "three"):
+        flower_json(repo, "brief", "new", t)
+    assert flower_json(repo, "status")["sync_conflicts"] == []  # type: ignore[index]
+    raw = git(repo, "show", "flower/briefs:briefs/0000/2.md").stdout
+    front, _, body = raw.partition("+++\n")[2].partition("+++\n")
+    conflicted = ("+++\n" + front + '\n[conflicts.title]\nours = "two"\ntheirs = "zwei"\n+++\n'
+                  + body)
+    commit_to_briefs(repo, {"briefs/0000/2.md": conflicted}, "sync: a conflict recorded")
+    st = flower_json(repo, "status")
+    assert st["sync_conflicts"] == [2]  # type: ignore[index]
+    assert any(x["kind"] == "sync-conflict" and x["ids"] == [2]  # type: ignore[index]
+               for x in st["attention"])  # type: ignore[index,union-attr]
+    shown = flower(repo, "status").stdout
+    assert "1 brief(s) with conflicting edits from sync: 2" in shown, shown
+    (repo / ".git" / "flower" / "cache" / "briefs.json").unlink()  # rebuilt from nothing
+    assert flower_json(repo, "status")["sync_conflicts"] == [2]  # type: ignore[index]
+    assert flower(repo, "brief", "set", "2", "title=zwei").returncode == 0
+    assert flower_json(repo, "status")["sync_conflicts"] == []  # type: ignore[index]
+
+
 def test_status_says_when_nothing_needs_the_user(repo: Path) -> None:
     assert human_status(repo).splitlines()[0] == "nothing needs you"
 

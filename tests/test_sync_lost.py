@@ -185,9 +185,15 @@ def test_the_same_field_edited_on_two_clones_is_a_recorded_conflict(tmp_path: Pa
         assert flower_json(c, "brief", "show", "2")["status"] == "merged"  # type: ignore[index]
     shown = flower(a, "brief", "show", "1").stdout
     assert "title was changed on two clones: 'from b' (kept) and 'from a'" in shown
+    # status leads with it, with the command that acts on it
+    st = flower_json(a, "status")
+    assert st["sync_conflicts"] == [1]  # type: ignore[index]
+    [item] = [x for x in st["attention"] if x["kind"] == "sync-conflict"]  # type: ignore[index,union-attr]
+    assert item["ids"] == [1] and item["command"].startswith("git flower brief show 1")
     # `brief set` resolves it, and the resolution travels
     assert flower(a, "brief", "set", "1", "title=agreed").returncode == 0
     assert "conflicts" not in flower_json(a, "brief", "show", "1")  # type: ignore[operator]
+    assert flower_json(a, "status")["sync_conflicts"] == []  # type: ignore[index]
     assert flower(a, "sync").returncode == 0 and flower(b, "sync").returncode == 0
     got = flower_json(b, "brief", "show", "1")
     assert got["title"] == "agreed" and "conflicts" not in got  # type: ignore[index,operator]

@@ -102,6 +102,7 @@ def status(ctx: Ctx, *, work: bool = False) -> dict[str, Any]:
     commits ahead, files changed and last log line of the first few running workers (two git
     calls each: the human view only; ``--json`` and `watch`, which has `ps`, do without)."""
     counts = ctx.briefs().counts(warn=ctx.warn)
+    synced = ctx.briefs().conflicted(warn=ctx.warn)  # the same header: no second read
     by_status = {s: 0 for s in STATUSES}
     for s, n in counts.items():
         by_status[s] = by_status.get(s, 0) + n
@@ -148,7 +149,8 @@ def status(ctx: Ctx, *, work: bool = False) -> dict[str, Any]:
         "auto_waiting": waiting_auto,
         "stale_daemons": daemons,
         "conflicts": clash,
-        "attention": attention(workers, queue, ended, tw, waiting_auto, daemons, clash),
+        "sync_conflicts": synced,
+        "attention": attention(workers, queue, ended, tw, waiting_auto, daemons, clash, synced),
     }
 
 
@@ -309,7 +311,8 @@ def _ids(rows: list[dict[str, Any]]) -> str:
 def attention(workers: list[dict[str, Any]], queue: list[dict[str, Any]],
               ended: list[dict[str, Any]], trust: list[int], auto: int,
               daemons: list[dict[str, Any]],
-              clash: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+              clash: dict[str, list[str]] | None = None,
+              synced: list[int] | None = None) -> list[dict[str, Any]]:
     """What needs the user, most pressing first, each with the command that acts on it:
     ``{"kind", "ids", "text", "command"}``."""
     out: list[dict[str, Any]] = []
@@ -351,6 +354,10 @@ def attention(workers: list[dict[str, Any]], queue: list[dict[str, Any]],
             f"{r['id']} {what.get(str(r['outcome']), str(r['outcome']))}"
             + (f" (exit {code})" if code not in (None, 0) else ""),
             f"git flower logs {r['id']}; git flower dispatch {r['brief']}")
+    if synced:
+        add("sync-conflict", list(synced), f"{len(synced)} brief(s) with conflicting edits from "
+            "sync: " + " ".join(map(str, synced)),
+            f"git flower brief show {synced[0]}; then git flower brief set {synced[0]} KEY=VALUE")
     if trust:
         add("trust", list(trust), f"{len(trust)} brief(s) wait for trust: "
             + " ".join(map(str, trust)), "git flower trust brief " + " ".join(map(str, trust)))

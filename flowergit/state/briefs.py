@@ -145,6 +145,10 @@ class BriefStore:
         """The same as serialised JSON, from the list cache (``state/listcache.py``)."""
         return self.cache.list_raw(warn)
 
+    def conflicted(self, warn: Callable[[str], None] | None = None) -> list[int]:
+        """The briefs that record conflicting edits from sync (the list cache's header)."""
+        return self.cache.conflicted(warn)
+
     def counts(self, warn: Callable[[str], None] | None = None) -> dict[str, int]:
         """How many briefs there are of each status (the list cache's header, when current)."""
         return self.cache.counts(warn)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import flower, git, snapshot_state, write_exe
-from merge_helpers import SUITE, dirty_local_state, finished, notes_of, setup_repo, suite_moving_main
+from merge_helpers import (SUITE, dirty_local_state, env_fp, finished, notes_of, setup_repo,
+                           suite_moving_main)
 
 HEADS = ("refs/heads",)
 
@@ -40,7 +40,8 @@ def test_green_merge_lands_and_keeps_every_kind_of_local_work(tmp_path: Path) ->
     stash_before = git(repo, "stash", "list", "--format=%H").stdout
     solo = (repo / "solo.yml").read_bytes()
     main_before = rev(repo, "main")
-    r = flower(repo, "merge", str(bid))
+    # the background release takes a second: whoever waits for release.mutex waits for it
+    r = flower(repo, "merge", str(bid), env=env_fp("release_before_remove=sleep(1)"))
     assert r.returncode == 0, r.stderr
     assert "merged brief" in r.stdout and "8 passed" in r.stdout
     merged = rev(repo, "main")
@@ -71,12 +72,13 @@ def test_green_merge_lands_and_keeps_every_kind_of_local_work(tmp_path: Path) ->
     d = dispatch_state(repo, bid)
     assert d["state"] == "merged" and d["merge_commit"] == merged
     assert "worker worktree being released in the background" in r.stdout
-    # the worker worktree goes once the merge is in, in a copy of the merge process
-    for _ in range(200):
+    # the worker worktree goes once the merge is in, in a copy of the merge process that holds
+    # release.mutex from before `merge` returned: whoever takes the lock finds it done
+    import fcntl
+
+    with open(repo / ".git" / "flower" / "release.mutex") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
         d = dispatch_state(repo, bid)
-        if d["worktree_released"]:
-            break
-        time.sleep(0.05)
     assert d["worktree_released"] is True and d["state"] == "merged"
     assert not (repo.parent / "workers" / str(bid)).exists()
     assert not git(repo, "for-each-ref", "refs/flower/recovery").stdout

@@ -465,9 +465,23 @@ def test_a_read_only_file_system_is_one_clean_error(tmp_path: Path, small_fs: Pa
 
 
 # -- the untried list of issue 14 ---------------------------------------------------------------
+def released(repo: Path) -> None:
+    """Wait for a merge's background release of a worker worktree: the copy that does it holds
+    ``release.mutex`` from before `merge` returns (a check of the whole repository beside it
+    would see its writes half made: a reflog entry whose object fsck listed before it was)."""
+    import fcntl
+
+    common = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip())
+    mutex = common / "flower" / "release.mutex"
+    if mutex.exists():
+        with open(mutex) as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+
+
 def whole(repo: Path) -> None:
     """Every git flower ref names a commit, the object store is connected, no lock is left
     (the scheduler's flock file aside) and the briefs still list."""
+    released(repo)
     out = git(repo, "for-each-ref", "--format=%(objecttype) %(refname)", "refs/flower",
               "refs/heads", "refs/notes").stdout
     assert all(ln.startswith("commit ") for ln in out.splitlines()), out

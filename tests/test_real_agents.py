@@ -383,6 +383,8 @@ def orchestrator_route(merged: list[str], sleep_on_work: bool = False,
     """What the scripted orchestrator does with each packet git flower hands it (``flower``:
     how it calls git flower; Codex's login shell resets PATH, so there the packet's
     ``$FLOWER_BIN``)."""
+    succeeded: list[bool] = []  # the successor's session is a fresh one: its context is small
+
     def route(text: str) -> list[Turn]:
         if text.startswith("# git flower: hand-off notes"):
             return [read("{packet}"),
@@ -390,6 +392,7 @@ def orchestrator_route(merged: list[str], sleep_on_work: bool = False,
                           "orchestrator: briefs " + " ".join(merged) + " merged'"),
                     say("Notes written.", tokens=610_000)]  # a context only grows
         if text.startswith("# git flower: you succeed"):
+            succeeded.append(True)
             return [read("{packet}"), shell("git flower handoff show --lane main"),
                     shell("git flower reset ready --lane main"), say("Ready.")]
         out = [read("{packet}")]
@@ -399,7 +402,7 @@ def orchestrator_route(merged: list[str], sleep_on_work: bool = False,
         for n in sorted(set(re.findall(r"`git flower merge (\d+)`", text)), key=int):
             out.append(shell(f"{flower} merge {n}"))
             merged.append(n)
-        full = len(set(merged)) >= 3 and not sleep_on_work
+        full = len(set(merged)) >= 3 and not sleep_on_work and not succeeded
         return [*out, say("Done.", tokens=600_000 if full else 0)]
     return route
 

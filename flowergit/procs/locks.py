@@ -54,8 +54,23 @@ class exclusive:  # noqa: N801 - used as a function: `with exclusive(...):`
                 os.close(self._fd)
                 self._fd = -1
 
+    def detach(self) -> int:
+        """Hand the held lock over: its descriptor, which this object forgets without unlocking
+        (for a forked copy to keep, and :func:`let_go` when it is done; this process then only
+        closes its own descriptor)."""
+        fd, self._fd = self._fd, -1
+        return fd
+
     def __enter__(self) -> exclusive:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def let_go(fd: int) -> None:
+    """Unlock and close a lock descriptor that :meth:`exclusive.detach` handed over."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

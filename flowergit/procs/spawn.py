@@ -34,10 +34,10 @@ def spawn_detached(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], log
     return p.pid
 
 
-def fork_detached(child: Callable[[], int], *, cwd: str, log: str) -> int:
+def fork_detached(child: Callable[[], int], *, cwd: str, log: str, keep: Sequence[int] = ()) -> int:
     """:func:`spawn_detached` for Python code of this very program: ``child()`` runs in a forked
     copy of this process (new session, stdin on /dev/null, stdout and stderr on ``log``, no other
-    descriptor kept, in ``cwd``; the environment is still the caller's, for ``child`` to replace
+    descriptor kept but those in ``keep``, in ``cwd``; the environment is still the caller's, for ``child`` to replace
     when it is ready to) and its return value is the copy's exit code; the copy never returns
     into the caller's code. The caller gets the copy's pid. No interpreter to start and no code
     to load again: the copy has it all already. Only for a process with one thread (forking one
@@ -65,7 +65,11 @@ def fork_detached(child: Callable[[], int], *, cwd: str, log: str) -> int:
         os.dup2(null, 0)
         os.dup2(out, 1)
         os.dup2(out, 2)
-        os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 256))  # locks and pipes of the caller
+        low = 3  # the caller's locks and pipes go, but for ``keep`` (a lock handed over)
+        for fd in sorted(k for k in keep if k >= 3):
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, max(os.sysconf("SC_OPEN_MAX"), 256))
         os.chdir(cwd)
         code = child()
     except BaseException:  # noqa: BLE001 - the copy must end here, whatever happened

@@ -195,7 +195,9 @@ def release_later(ctx: Ctx, dispatch: str, path: str) -> bool | str:
     ``worktree_released`` on the dispatch; its output goes to ``flower/logs/release.log``.
     "background" when that copy was started; where forking is not safe (threads running) it
     is done here and the result returned. (With ``[merge] release = "inline"`` the worktree is
-    released before the dispatch record is written, and this is not called.)"""
+    released before the dispatch record is written, and this is not called.) The copy holds
+    ``release.mutex`` from before this returns (the lock is taken here and handed over), so
+    ``clean``, or a script, that takes it waits for the release to finish."""
     from flowergit.procs import spawn
 
     brief, attempt = (int(x) for x in dispatch.split("."))
@@ -208,6 +210,9 @@ def release_later(ctx: Ctx, dispatch: str, path: str) -> bool | str:
             return release_now()
 
     def release_now() -> int:
+        from flowergit import failpoints
+
+        failpoints.hit("release_before_remove")
         if not worktrees.release(repo, path):
             print(f"dispatch {dispatch}: {path} has changes; kept (locked)")
             return 1
@@ -223,7 +228,27 @@ def release_later(ctx: Ctx, dispatch: str, path: str) -> bool | str:
 
     if not spawn.can_fork():
         return release() == 0
-    spawn.fork_detached(release, cwd=repo.common_dir, log=repo.state_path("logs", "release.log"))
+    from flowergit.errors import Retry
+    from flowergit.ops.dispatch.clean import releasing
+    from flowergit.procs import locks
+
+    log = repo.state_path("logs", "release.log")
+    try:  # taken here and handed to the copy: from our return on, the lock says it is at work
+        fd = releasing(repo, wait=0).detach()
+    except Retry:  # an earlier release is still at work: the copy waits its turn
+        spawn.fork_detached(release, cwd=repo.common_dir, log=log)
+        return "background"
+
+    def release_held() -> int:
+        try:
+            return release_now()
+        finally:
+            locks.let_go(fd)
+
+    try:
+        spawn.fork_detached(release_held, cwd=repo.common_dir, log=log, keep=(fd,))
+    finally:
+        os.close(fd)  # ours only: the copy holds the lock until it is done
     return "background"
 
 

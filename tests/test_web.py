@@ -490,3 +490,18 @@ def test_rework_continues_on_the_briefs_branch(site: Site) -> None:
     assert f'href="/attempts/{n}.1"' in page and f'href="/attempts/{n}.2"' in page
     diff = site.get(f"/attempts/{n}.2/diff").body  # the branch carries both passes
     assert diff.count('<span class="da">+pass</span>') == 2, diff
+
+
+def test_the_fleet_page_shows_every_lane_with_a_baton(site: Site) -> None:
+    """The default lane always (held or not), and every other lane whose baton someone took."""
+    did = json.loads(site.cli("daemon", "checkin", "--role", "ops", "--json").stdout)["data"]["id"]
+    assert site.cli("baton", "take", "--lane", "ops", "--daemon", str(did)).returncode == 0
+    try:
+        body = site.get("/fleet").body
+        assert 'id="baton"' in body and "lane main" in body
+        assert 'id="baton-ops"' in body and "lane ops" in body
+        ops = body[body.index('id="baton-ops"'):]
+        assert f"<dd>{did}</dd>" in ops[:ops.index("</dl>")]
+    finally:
+        site.cli("baton", "release", "--lane", "ops", "--daemon", str(did))
+        site.cli("daemon", "retire", str(did))

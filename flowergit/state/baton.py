@@ -37,6 +37,12 @@ def lane_name(text: str | None) -> str:
     return check_name(text, "lane") if text else DEFAULT_LANE
 
 
+def lanes(repo: Repo) -> list[str]:
+    """The lanes that have a baton chain (``refs/flower/baton/<lane>``), sorted."""
+    prefix = baton_ref("")
+    return sorted(name[len(prefix):] for name in refs.list_refs(repo, prefix))
+
+
 def read(repo: Repo, lane: str) -> records.Head | None:
     return records.read(repo, baton_ref(lane))
 

@@ -302,10 +302,10 @@ def fleet(request: Request) -> Response:
         ctx = ctx_for(request, warnings)
         st = status.status(ctx)
         daemons = daemon.list_(ctx, all_=True)
-        lane = baton.show(ctx, history=True)
+        batons = baton.show_all(ctx, history=True)
     except FlowerError as e:
         return failed(request, e)
-    return show(request, "fleet.html", st=st, daemons=daemons, baton=lane, warnings=warnings)
+    return show(request, "fleet.html", st=st, daemons=daemons, batons=batons, warnings=warnings)
 
 
 def signals(request: Request) -> Response:

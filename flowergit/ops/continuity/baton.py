@@ -102,6 +102,13 @@ def show(ctx: Ctx, *, lane: str | None = None, history: bool = False) -> dict[st
     return view(ctx, ln, bstate.read(ctx.repo, ln), history=history)
 
 
+def show_all(ctx: Ctx, *, history: bool = False) -> list[dict[str, Any]]:
+    """:func:`show` of the default lane (held or not) and of every other lane with a baton."""
+    first = bstate.lane_name(None)
+    return [show(ctx, lane=ln, history=history)
+            for ln in [first, *(x for x in bstate.lanes(ctx.repo) if x != first)]]
+
+
 def subject(lane: str, rec: dict[str, Any], what: str) -> str:
     return f"baton {lane}: epoch {rec['epoch']} {what}"
 

@@ -510,3 +510,29 @@ def test_records_decode_many_agrees_with_decoding_each(blobs: list[bytes | None]
             return None
 
     assert records.decode_many(blobs) == [one(b) for b in blobs]
+
+
+OP_CASES = ["1-abcdef12", "123456789-" + "a" * 32, "1234567890-abcdef12", "1-abcdef1",
+            "1-ABCDEF12", "-abcdef12", "1-abcdef12-x", "\u0661-abcdef12", "1-" + "a" * 33,
+            "12-0123456789abcdef", "", "1-", "x-abcdef12"]
+LINE_CASES = ["a:1", "a:b:12", "a:0", "a:01", ":5", "a:", "a:1234567890", "a:123456789",
+              "x\n:3", "a:\u0661", "a: 1", "dir/file.py:42", "C:\\x:7"]
+
+
+@pytest.mark.parametrize("text", OP_CASES)
+def test_an_op_id_is_checked_as_its_pattern_would(text: str) -> None:
+    import re
+
+    from flowergit.state.journal import is_op
+
+    assert is_op(text) == bool(re.fullmatch(r"[0-9]{1,9}-[0-9a-f]{8,32}", text, re.ASCII))
+
+
+@pytest.mark.parametrize("text", LINE_CASES)
+def test_path_line_is_split_as_its_pattern_would(text: str) -> None:
+    import re
+
+    from flowergit.ops.merge.verify import path_line
+
+    m = re.fullmatch(r"(.+):([1-9][0-9]{0,8})", text, re.ASCII | re.DOTALL)
+    assert path_line(text) == ((m[1], int(m[2])) if m else None)

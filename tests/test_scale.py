@@ -298,6 +298,15 @@ def test_brief_new_is_five_git_processes_and_still_refuses_a_checked_out_briefs_
     flower_json(repo, "brief", "new", "allowed")
 
 
+def test_status_reads_the_briefs_tree_once(repo: Path) -> None:
+    """Counts and the briefs with sync conflicts come from one look at the list cache: the
+    briefs tree discovery resolved, no second rev-parse of it."""
+    flower_json(repo, "brief", "new", "one")
+    flower_json(repo, "status")
+    calls = git_calls(repo, "status", "--json")
+    assert not any("flower/briefs^{tree}" in c for c in calls[1:]), calls
+
+
 def commit_to_briefs(repo: Path, edits: dict[str, str | None], message: str) -> None:
     """A plain-git commit on flower/briefs (as a person or another tool makes): path -> text,
     None deletes the file."""

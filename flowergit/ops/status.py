@@ -101,8 +101,9 @@ def status(ctx: Ctx, *, work: bool = False) -> dict[str, Any]:
     for their person, the queue, and what needs the user (``attention``). ``work``: also the
     commits ahead, files changed and last log line of the first few running workers (two git
     calls each: the human view only; ``--json`` and `watch`, which has `ps`, do without)."""
-    counts = ctx.briefs().counts(warn=ctx.warn)
-    synced = ctx.briefs().conflicted(warn=ctx.warn)  # the same header: no second read
+    store = ctx.briefs()
+    counts = store.counts(warn=ctx.warn)
+    synced = store.conflicted(warn=ctx.warn)  # from the header counts() just read
     by_status = {s: 0 for s in STATUSES}
     for s, n in counts.items():
         by_status[s] = by_status.get(s, 0) + n

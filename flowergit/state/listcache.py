@@ -433,6 +433,8 @@ class ListCache:
     def conflicted(self, warn: Callable[[str], None] | None = None) -> list[int]:
         """The briefs whose files record conflicting edits from sync (``[conflicts.KEY]``), in
         id order, from the list cache's header when it is current (no record is decoded)."""
+        if self._conflicted is not None and self.tree is not None:
+            return list(self._conflicted)  # this cache was brought up to date a moment ago
         raw = self.list_raw(warn)
         if self._conflicted is None:
             self._conflicted = [int(r["id"]) for r in raw.value() if r.get("conflicts")]

@@ -536,3 +536,16 @@ def test_path_line_is_split_as_its_pattern_would(text: str) -> None:
 
     m = re.fullmatch(r"(.+):([1-9][0-9]{0,8})", text, re.ASCII | re.DOTALL)
     assert path_line(text) == ((m[1], int(m[2])) if m else None)
+
+
+@pytest.mark.parametrize("path", [
+    "briefs/0000/7.md", "briefs/0200/246.md", "briefs/0000/x.md", "briefs/0100/7.md",
+    "briefs/0000/07.md", "briefs/0000/0.md", "briefs/README.md", "briefs/0000/7.txt",
+    "briefs/999900/999999.md", "briefs/1234500/1234567.md", "briefs/0000/7.md/x.md",
+    "x/briefs/0000/7.md", "briefs/0000/.md", "briefs/0000/\u0661.md"])
+def test_brief_at_is_the_inverse_of_brief_path(path: str) -> None:
+    from flowergit.state.brief import path_id
+    from flowergit.state.layout import brief_at, brief_path
+
+    bid = path_id(path)
+    assert brief_at(path) == (bid if bid is not None and brief_path(bid) == path else None)

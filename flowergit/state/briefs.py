@@ -25,7 +25,7 @@ from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.worktrees import holding
 from flowergit.state import brief as codec
-from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, brief_path
+from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_REF, brief_at, brief_path
 from flowergit.state.listcache import ListCache
 from flowergit.state.rawjson import RawJSON
 
@@ -164,8 +164,9 @@ class BriefStore:
         h = self.repo.hexlen
         ids, at = array("I"), array("I")
         for i, p in enumerate(paths):
-            if _at_brief_path(p):
-                ids.append(int(p[p.rfind("/") + 1:-3]))
+            bid = brief_at(p)
+            if bid is not None:
+                ids.append(bid)
                 at.append(i)
         del paths
         order = sorted(range(len(ids)), key=ids.__getitem__)
@@ -187,7 +188,7 @@ class BriefStore:
         except (OSError, ValueError):
             pass
         out = [p for p in objects.ls_tree_names(self.repo, tree, "briefs")
-               if not _at_brief_path(p) and not p.endswith("/README.md")]
+               if brief_at(p) is None and not p.endswith("/README.md")]
         try:
             os.makedirs(os.path.dirname(cache), exist_ok=True)
             with open(f"{cache}.{os.getpid()}", "wb") as f:
@@ -365,13 +366,3 @@ class BriefStore:
     def put_file(self, path: str, data: bytes | None, message: str) -> str:
         new, _ = self.apply(lambda tip, batch: ([Change(path, data)], message))
         return new
-
-
-def _at_brief_path(p: str) -> bool:
-    """``p`` is the path :func:`brief_path` gives its id (``briefs/0200/246.md``): checked by
-    string operations, as `doctor` asks it of every file on the branch."""
-    name = p[p.rfind("/") + 1:-3]
-    if p[-3:] != ".md" or not (name.isascii() and name.isdigit()) or len(name) > 9:
-        return False
-    bid = int(name)
-    return bid > 0 and brief_path(bid) == p

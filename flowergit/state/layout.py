@@ -14,6 +14,17 @@ def brief_path(brief: int) -> str:
     return f"briefs/{brief // 100 * 100:04d}/{brief}.md"
 
 
+def brief_at(path: str) -> int | None:
+    """The id whose :func:`brief_path` ``path`` is, or None (a file at no brief's own path:
+    another name, the wrong shard, a leading zero). String operations only: `doctor` and a
+    list cache rebuild ask it of every file on the branch."""
+    name = path[path.rfind("/") + 1:-3]
+    if path[-3:] != ".md" or not (name.isascii() and name.isdigit()) or len(name) > 9:
+        return None
+    bid = int(name)
+    return bid if bid > 0 and brief_path(bid) == path else None
+
+
 def handoff_path(lane: str) -> str:
     return f"handoff/{lane}.md"
 

@@ -25,7 +25,7 @@ from flowergit.errors import UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio.repo import Repo
 from flowergit.state import brief as codec
-from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_TREE, brief_path
+from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_TREE, brief_at, brief_path
 from flowergit.state.rawjson import RawJSON
 
 # 4: a file that does not parse is a row of status "broken"; 5: only files at a brief's path;
@@ -376,8 +376,8 @@ class ListCache:
         edits: dict[int, bytes | None] = {}
         wanted = []
         for status, oid, path in changed:
-            bid = codec.path_id(path)
-            if bid is None or brief_path(bid) != path:
+            bid = brief_at(path)
+            if bid is None:
                 return None
             edits[bid] = None
             if status != "D":

@@ -221,6 +221,41 @@ def test_import_json_lines_in_one_commit(repo: Path, tmp_path: Path) -> None:
     assert len(flower_json(repo, "brief", "list")) == 250
 
 
+def test_import_fills_a_started_shard_and_a_bad_line_writes_nothing(repo: Path) -> None:
+    """An import is written one brief at a time (FAULTS: bad input writes nothing): it
+    continues a shard that already holds briefs, its `--json` is every brief as written, the
+    commands it carries are trusted here, and a bad line near the end leaves no ref and no
+    object behind."""
+    from flowergit.gitio.repo import discover
+    from flowergit.state import brieftrust
+
+    for i in range(3):
+        flower_json(repo, "brief", "new", f"before {i}")
+    lines = [json.dumps({"title": f"t{i}", "body": f"spec {i}\n"}) for i in range(150)]
+    lines[7] = json.dumps({"title": "with a step", "run": [["make", "check"]], "status": "planned"})
+    made = flower_json(repo, "brief", "import", "-", input="\n\n".join(lines) + "\n")
+    assert [m["id"] for m in made] == list(range(4, 154))
+    assert len({m["created"] for m in made}) == 1 and made[7]["run"] == [["make", "check"]]
+    shard = git(repo, "ls-tree", "--name-only", "flower/briefs:briefs/0000").stdout.split()
+    assert sorted(shard, key=lambda n: int(n[:-3])) == [f"{i}.md" for i in range(1, 100)]
+    assert flower_json(repo, "brief", "show", "2")["title"] == "before 1"
+    assert flower_json(repo, "brief", "show", "153")["body"] == "spec 149\n"
+    assert git(repo, "fsck", "--strict", "--no-dangling").returncode == 0
+    listed = {b["id"]: b for b in flower_json(repo, "brief", "list")}
+    assert [listed[m["id"]]["title"] for m in made] == [m["title"] for m in made]
+    assert brieftrust.is_trusted(discover(str(repo)).common_dir, made[7])
+
+    before = briefs_ref(repo)
+    packs = sorted((repo / ".git" / "objects" / "pack").iterdir())
+    loose = git(repo, "count-objects").stdout
+    bad = [json.dumps({"title": f"u{i}"}) for i in range(300)] + ['{"title": ""}']
+    r = flower(repo, "brief", "import", "-", input="\n".join(bad))
+    assert r.returncode == 2 and "<stdin>:301: a brief needs a non-empty title" in r.stderr
+    assert briefs_ref(repo) == before
+    assert sorted((repo / ".git" / "objects" / "pack").iterdir()) == packs
+    assert git(repo, "count-objects").stdout == loose
+
+
 def test_list_cache_follows_every_change(repo: Path) -> None:
     for i in range(3):
         flower_json(repo, "brief", "new", f"b{i}")

@@ -94,6 +94,18 @@ def test_remote_command_configures_refspecs(repo: Path, bare_remote: Path) -> No
     assert not any(p.startswith("+") for p in push)
 
 
+def test_import_checks_every_line_before_reserving_ids_on_the_remote(repo: Path,
+                                                                   bare_remote: Path) -> None:
+    flower_json(repo, "remote", "origin")
+    lines = "".join(json.dumps({"title": f"t{i}"}) + "\n" for i in range(3))
+    r = flower(repo, "brief", "import", "-", input=lines + '{"title": "x", "kind": "epic"}\n')
+    assert r.returncode == 2 and "<stdin>:4: invalid kind 'epic'" in r.stderr
+    assert git(bare_remote, "for-each-ref", "refs/flower/ids").stdout == ""
+    made = flower_json(repo, "brief", "import", "-", input=lines)
+    assert [m["id"] for m in made] == [1, 2, 3]  # type: ignore[index]
+    assert git(bare_remote, "for-each-ref", "refs/flower/ids").stdout != ""
+
+
 @pytest.mark.slow
 def test_lost_local_claim_is_kept_and_reported(tmp_path: Path, served) -> None:
     """FAULTS 42: local unpushed state is never overwritten by a fetch; the remote arbitrates."""

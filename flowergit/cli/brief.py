@@ -102,14 +102,16 @@ def run_log(*, id: str, porcelain: bool, fmt: str | None, limit: int | None, jso
 
 
 def run_import(*, source: str, json: bool) -> int:
-    from flowergit.cli.common import emit
     from flowergit.ops import briefs
     from flowergit.ops.context import Ctx
     from flowergit.render import output
 
     made = briefs.import_(Ctx().load(), source)
-    return emit(made, json, lambda m: output.line(
-        f"imported {len(m)} briefs: {m[0]['id']}-{m[-1]['id']}"))
+    if json:
+        output.emit_json_items(made.metas())
+    else:
+        output.line(f"imported {made.count} briefs: {made.first}-{made.last}")
+    return 0
 
 
 def register(parent: typer.Typer) -> None:

@@ -15,7 +15,7 @@ from flowergit.state.rawjson import RawJSON
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
 
@@ -36,7 +36,7 @@ def new(ctx: Ctx, *, title: str, body: bytes = b"", kind: str = "brief", auto: b
     return out
 
 
-def _approve(ctx: Ctx, metas: list[dict[str, Any]]) -> None:
+def _approve(ctx: Ctx, metas: Iterable[dict[str, Any]]) -> None:
     """This machine wrote these briefs' commands: they may run here (docs/config.md)."""
     from flowergit.state import brieftrust
 
@@ -246,9 +246,27 @@ def _conflict(brief: int) -> bytes:
                    "run `git flower brief edit` again")
 
 
+class Imported:
+    """What ``brief import`` wrote: ``count`` briefs numbered from ``first``. :meth:`metas`
+    yields each one's front matter as written, parsed again from the source rather than kept
+    (100,000 of them would hold ~60 MB)."""
+
+    def __init__(self, first: int, count: int, created: str,
+                 drafts: Callable[[], Iterator[codec.Brief]]) -> None:
+        self.first, self.count, self.last = first, count, first + count - 1
+        self._created, self._drafts = created, drafts
+
+    def metas(self) -> Iterator[dict[str, Any]]:
+        for i, b in enumerate(self._drafts()):
+            b.id = self.first + i
+            b.created = b.created or self._created
+            yield b.meta()
+
+
 def import_(ctx: Ctx, source: str, *, remote: str | None = None,
-            offline: bool = False) -> list[dict[str, Any]]:
-    """JSON lines of {"title", "body", "kind", "status", ...}: all created in one commit."""
+            offline: bool = False) -> Imported:
+    """JSON lines of {"title", "body", "kind", "status", ...}: all created in one commit.
+    Every line is checked before anything is written."""
     if source == "-":
         data = sys.stdin.buffer.read()
         where = "<stdin>"
@@ -259,40 +277,59 @@ def import_(ctx: Ctx, source: str, *, remote: str | None = None,
         except OSError as e:
             raise UsageError(f"cannot read {source}: {e.strerror}") from None
         where = source
-    drafts = []
     cap = ctx.config.max_brief_bytes
     allowed = {"title", "body", "kind", "status", "auto_dispatch", "agent", "depends_on", "run"}
-    for n, line in enumerate(data.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = fastjson.loads(line)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise UsageError(f"{where}:{n}: not a JSON object: {e}") from None
-        if not isinstance(rec, dict):
-            raise UsageError(f"{where}:{n}: expected a JSON object")
-        unknown = set(rec) - allowed
-        if unknown:
-            raise UsageError(f"{where}:{n}: unknown field(s) {', '.join(sorted(unknown))}",
-                             "fields: " + ", ".join(sorted(allowed)))
-        try:
-            body = rec.get("body", "")
-            if not isinstance(body, str):
-                raise UsageError("body must be a string")
-            meta = {"id": 1, **{k: v for k, v in rec.items() if k != "body"}}
-            b = codec.from_meta(meta, "")
-            codec.check_title(b.title)
-            codec.check_kind(b.kind)
-            codec.check_status(b.status)
-            if b.agent:
-                check_name(b.agent, "agent")
-            b.body = codec.check_body(body.encode("utf-8"), cap)
-        except UsageError as e:
-            raise UsageError(f"{where}:{n}: {e.message}", e.hint) from None
-        drafts.append(b)
-    if not drafts:
+
+    commands = False  # does any brief carry a command (brieftrust.fields: `run`, `agent`)?
+
+    def drafts() -> Iterator[codec.Brief]:
+        """Each line as a new brief, checked (read again on every pass: nothing is kept)."""
+        nonlocal commands
+        start, n = 0, 0
+        while start < len(data):
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end
+            line, start, n = data[start:end], end + 1, n + 1
+            if not line.strip():
+                continue
+            try:
+                rec = fastjson.loads(line)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise UsageError(f"{where}:{n}: not a JSON object: {e}") from None
+            if not isinstance(rec, dict):
+                raise UsageError(f"{where}:{n}: expected a JSON object")
+            unknown = set(rec) - allowed
+            if unknown:
+                raise UsageError(f"{where}:{n}: unknown field(s) {', '.join(sorted(unknown))}",
+                                 "fields: " + ", ".join(sorted(allowed)))
+            try:
+                body = rec.get("body", "")
+                if not isinstance(body, str):
+                    raise UsageError("body must be a string")
+                meta = {"id": 1, **{k: v for k, v in rec.items() if k != "body"}}
+                b = codec.from_meta(meta, "")
+                codec.check_title(b.title)
+                codec.check_kind(b.kind)
+                codec.check_status(b.status)
+                if b.agent:
+                    check_name(b.agent, "agent")
+                b.body = codec.check_body(body.encode("utf-8"), cap)
+            except UsageError as e:
+                raise UsageError(f"{where}:{n}: {e.message}", e.hint) from None
+            commands = commands or bool(b.run or b.agent)
+            yield b
+
+    count = sum(1 for line in data.split(b"\n") if line.strip())
+    if not count:
         raise UsageError(f"{where}: no briefs to import")
-    out = [b.meta() for b in ctx.briefs().create(
-        drafts, reserve=_ids(ctx, remote, len(drafts), offline))]
-    _approve(ctx, out)
-    return out
+    reserve = _ids(ctx, remote, count, offline)
+    if reserve is not None:
+        for _ in drafts():  # every line checked before an id is reserved on the remote
+            pass
+    # otherwise each line is checked as it is written: a bad one stops the import before the
+    # pack is handed to git, so nothing is written either way
+    first, created = ctx.briefs().create_many(drafts, reserve=reserve)
+    made = Imported(first, count, created, drafts)
+    if commands:
+        _approve(ctx, made.metas())
+    return made

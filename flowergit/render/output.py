@@ -12,7 +12,7 @@ from flowergit.render.text import escape, table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
 # --color (auto|always|never) and --no-pager, given anywhere on the command line; set once by
@@ -44,6 +44,18 @@ def emit_json(data: Any) -> None:
         out.flush()
         return
     sys.stdout.write(dumps({"version": 1, "ok": True, "data": data}) + "\n")
+
+
+def emit_json_items(items: Iterable[Any]) -> None:
+    """The envelope of a JSON array written one item at a time (what :func:`emit_json` writes
+    for the list of them, without the list: an import's 100,000 briefs)."""
+    write = sys.stdout.write
+    write('{"version":1,"ok":true,"data":[')
+    sep = ""
+    for item in items:
+        write(sep + dumps(item))
+        sep = ","
+    write("]}\n")
 
 
 def emit_error(err: FlowerError, json_mode: bool) -> None:

@@ -13,7 +13,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
     from flowergit.gitio.runner import Started
@@ -229,6 +229,26 @@ class BriefStore:
     ) -> tuple[str, str | None]:
         """Run ``plan(tip, batch) -> (changes, message)`` and CAS the result, retrying on a lost
         race with a fresh read. Returns (new commit, old tip)."""
+
+        def build(tip: str | None, batch: objects.Batch,
+                  writer: objects.Writer) -> tuple[dict[str, tuple[bytes, str] | None], str]:
+            changes, message = plan(tip, batch)
+            return {ch.path: None if ch.data is None else (
+                objects.MODE_BLOB, writer.add("blob", ch.data)) for ch in changes}, message
+
+        return self.write(build, allow_root=allow_root, extra_ops=extra_ops)
+
+    def write(
+        self,
+        build: Callable[[str | None, objects.Batch, objects.Writer],
+                        tuple[dict[str, tuple[bytes, str] | None], str]],
+        *,
+        allow_root: bool = False,
+        extra_ops: Callable[[], Sequence[refs.Op]] | None = None,
+    ) -> tuple[str, str | None]:
+        """Run ``build(tip, batch, writer) -> (edits, message)`` (``edits``: path -> (mode,
+        object id) or None to delete, the objects added to ``writer``) and CAS the result,
+        retrying on a lost race with a fresh read. Returns (new commit, old tip)."""
         self.refuse_if_checked_out()
         last: CasLost | None = None
         for _ in refs.retrying():
@@ -237,14 +257,10 @@ class BriefStore:
                 self.require_tip()
             writer = objects.Writer(self.repo)
             with objects.Batch(self.repo) as batch:
-                changes, message = plan(tip, batch)
-                if not changes:
+                edits, message = build(tip, batch, writer)
+                if not edits:
                     return tip or "", tip
                 base_tree = batch.get(tip + "^{tree}")[0] if tip else None  # type: ignore[index]
-                edits: dict[str, tuple[bytes, str] | None] = {}
-                for ch in changes:
-                    edits[ch.path] = None if ch.data is None else (
-                        objects.MODE_BLOB, writer.add("blob", ch.data))
                 tree = objects.edit_tree(batch, writer, base_tree, edits)
             new = writer.commit(tree, [tip] if tip else [], message)
             writer.flush()
@@ -277,28 +293,62 @@ class BriefStore:
                reserve: Callable[[int], int] | None = None) -> list[codec.Brief]:
         """Give each draft the next free id (set on the drafts themselves, which are returned)
         and write them all in one commit."""
-        made: list[codec.Brief] = []
+        self.create_many(lambda: drafts, reserve)
+        return list(drafts)
 
-        def plan(tip: str | None, batch: objects.Batch) -> tuple[list[Change], str]:
-            made.clear()
+    def create_many(self, drafts: Callable[[], Iterable[codec.Brief]],
+                    reserve: Callable[[int], int] | None = None) -> tuple[int, str]:
+        """Write the briefs ``drafts()`` yields in one commit, numbered from the next free id
+        in the order given (each draft gets its id and creation time as it is written); returns
+        (first id, creation time). ``drafts()`` is called again when a lost race makes the
+        commit start over.
+
+        One brief at a time: each is rendered, added to the pack and forgotten, and each shard's
+        tree is written as soon as its last brief is in, so an import of 100,000 briefs holds
+        the pack and one shard, never the briefs."""
+        first = [0]
+
+        def build(tip: str | None, batch: objects.Batch,
+                  writer: objects.Writer) -> tuple[dict[str, tuple[bytes, str] | None], str]:
             nxt = self.max_id(tip, batch) + 1
             if reserve is not None:
                 nxt = reserve(nxt)
-            changes = []
-            created = codec.iso(codec.now_utc())
-            for i, b in enumerate(drafts):  # numbered in place: an import holds 100,000
-                b.id = nxt + i
+            first[0] = nxt
+            edits: dict[str, tuple[bytes, str] | None] = {}
+            shard = ""  # the shard being filled, and its new entries by name
+            names: dict[bytes, objects.Entry] = {}
+            count, one = 0, None
+            for b in drafts():
+                b.id = nxt + count
                 b.created = b.created or created
-                changes.append(Change(brief_path(b.id), codec.render_new(b)))
-                made.append(b)
-            if len(made) == 1:
-                msg = f"brief {made[0].id}: new {made[0].kind}: {commit_subject(made[0].title)}"
-            else:
-                msg = f"briefs {made[0].id}-{made[-1].id}: import {len(made)} briefs"
-            return changes, msg
+                where, _, name = brief_path(b.id).rpartition("/")
+                if where != shard:
+                    if names:
+                        edits[shard] = self._shard(batch, writer, tip, shard, names)
+                    shard, names = where, {}
+                raw = name.encode()
+                names[raw] = objects.Entry(objects.MODE_BLOB, raw,
+                                           writer.add("blob", codec.render_new(b)))
+                count += 1
+                one = b if count == 1 else None
+            if names:
+                edits[shard] = self._shard(batch, writer, tip, shard, names)
+            if one is not None:
+                return edits, f"brief {one.id}: new {one.kind}: {commit_subject(one.title)}"
+            return edits, f"briefs {nxt}-{nxt + count - 1}: import {count} briefs"
 
-        self.apply(plan)
-        return list(made)
+        created = codec.iso(codec.now_utc())
+        self.write(build)
+        return first[0], created
+
+    def _shard(self, batch: objects.Batch, writer: objects.Writer, tip: str | None, where: str,
+               names: dict[bytes, objects.Entry]) -> tuple[bytes, str]:
+        """The tree of shard ``where`` at ``tip`` with ``names`` laid over it, added to
+        ``writer``, as an edit."""
+        have = (batch.tree(f"{tip}:{where}") if tip else None) or []
+        entries = {e.name: e for e in have}
+        entries.update(names)
+        return objects.MODE_TREE, writer.add("tree", objects.format_tree(entries.values()))
 
     def update(self, brief: int, mutate: Callable[[bytes], bytes | None], message: str,
                *, broken_ok: bool = False) -> bytes:

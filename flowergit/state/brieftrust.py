@@ -20,6 +20,7 @@ from flowergit.state.trust import trust_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 
@@ -53,7 +54,7 @@ def is_trusted(common_dir: str, meta: dict[str, Any]) -> bool:
     return found is None or digest(found) in approved(common_dir)
 
 
-def approve(common_dir: str, metas: list[dict[str, Any]]) -> list[str]:
+def approve(common_dir: str, metas: Iterable[dict[str, Any]]) -> list[str]:
     """Record the digests of these briefs' executable fields; returns the new ones."""
     have = approved(common_dir)
     new = []

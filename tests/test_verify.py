@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import flower, git
+from conftest import flower, flower_json, git
 from merge_helpers import finished, setup_repo
 
 
@@ -45,3 +45,41 @@ def test_verify_lists_unattested_commits_and_why_finds_the_brief(tmp_path: Path)
     assert r.returncode == 0 and "no provenance" in r.stdout
     assert flower(repo, "why", "nope").returncode == 3
     assert flower(repo, "verify", "nope..main").returncode == 3
+
+
+def test_why_finds_each_lines_commit_and_landing_whatever_the_history(repo: Path) -> None:
+    """`why FILE:LINE` names the commit that wrote the line and the first-parent commit that
+    brought it in: a line written on the target itself, one brought by a merge, one the merge
+    made itself (an evil merge), and the same answers from a checkout of another branch."""
+    def commit(msg: str, text: str) -> str:
+        (repo / "f.txt").write_text(text)
+        git(repo, "commit", "-qam", msg)
+        return git(repo, "rev-parse", "HEAD").stdout.strip()
+
+    lines = [f"line {i}" for i in range(1, 8)]
+
+    def text(**changed: str) -> str:
+        return "".join(changed.get(f"l{i}", ln) + "\n" for i, ln in enumerate(lines, 1))
+
+    (repo / "f.txt").write_text(text())
+    git(repo, "add", "f.txt")
+    git(repo, "commit", "-qm", "f")
+    a = git(repo, "rev-parse", "HEAD").stdout.strip()
+    git(repo, "switch", "-qc", "side")
+    b = commit("side: two", text(l2="TWO"))
+    git(repo, "switch", "-q", "main")
+    c = commit("main: six", text(l6="SIX"))
+    git(repo, "merge", "-q", "--no-ff", "--no-commit", "side")
+    (repo / "f.txt").write_text(text(l2="TWO", l4="FOUR", l6="SIX"))  # the merge writes line 4
+    git(repo, "commit", "-qam", "merge side")
+    m = git(repo, "rev-parse", "HEAD").stdout.strip()
+    want = {1: (a, a), 2: (b, m), 4: (m, m), 6: (c, c)}
+    for line, (wrote, landed) in want.items():
+        w = flower_json(repo, "why", f"f.txt:{line}")
+        assert (w["commit"], w["merge"]) == (wrote, landed), line  # type: ignore[index]
+    # from a checkout that is not the target's tip, the same questions walk the history
+    git(repo, "switch", "-qc", "later")
+    commit("later", text(l2="TWO", l4="FOUR", l6="SIX") + "eight\n")
+    for line, (wrote, landed) in want.items():
+        w = flower_json(repo, "why", f"f.txt:{line}")
+        assert (w["commit"], w["merge"]) == (wrote, landed), line  # type: ignore[index]

@@ -58,6 +58,46 @@ def blame_line(worktree: str, rev: str, path: str, line: int) -> str | None:
     return res.out.split(" ", 1)[0]
 
 
+def blame_landing(worktree: str, rev: str, path: str, line: int) -> tuple[str, str] | None:
+    """(the commit that last changed line ``line`` of ``path`` as of ``rev``, the commit of
+    ``rev``'s first-parent chain that brought that change in), or None.
+
+    One ``blame --first-parent`` finds the second, walking only as far back as the line's
+    history goes; when it is a merge, a blame of the merge's own range (``M^1..M``, the commits
+    it brought) finds the first. The landing of an old line costs one blame, not a walk of
+    every commit since."""
+    if rev.startswith("-"):
+        return None
+    got = _blame_porcelain(worktree, ["--first-parent", rev], path, line)
+    if got is None:
+        return None
+    landing, orig_line, orig_path, _ = got
+    res = runner.run(["rev-parse", "--verify", "-q", f"{landing}^2"], cwd=worktree, check=False)
+    if not res.ok:  # one parent: the line was written on the chain itself
+        return landing, landing
+    inner = _blame_porcelain(worktree, [f"{landing}^1..{landing}"], orig_path, orig_line)
+    if inner is None or inner[3]:  # a boundary answer: the merge itself made the line
+        return landing, landing
+    return inner[0], landing
+
+
+def _blame_porcelain(worktree: str, revs: list[str], path: str,
+                     line: int) -> tuple[str, int, str, bool] | None:
+    """(commit, its line number, its path, whether it is a boundary) of one line."""
+    res = runner.run(["blame", "--porcelain", "-L", f"{line},{line}", *revs, "--", path],
+                     cwd=worktree, check=False)
+    if not res.ok or not res.out:
+        return None
+    lines = res.out.split("\n")
+    head = lines[0].split(" ")
+    name = next((ln[9:] for ln in lines[1:] if ln.startswith("filename ")), path)
+    if name.startswith('"'):  # a name git quoted (a quote, backslash or control in it)
+        name = path
+    if len(head) < 2 or not head[1].isdigit():
+        return None
+    return head[0], int(head[1]), name, "boundary" in lines[1:]
+
+
 def last_commit_for(worktree: str, rev: str, path: str) -> str | None:
     """The last commit of ``rev`` that touched ``path``."""
     res = runner.run(["log", "-1", "--format=%H", "--end-of-options", rev, "--", path],

@@ -83,6 +83,7 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
     target = ctx.config.target
     tip = history.commit_of(repo, "refs/heads/" + target) or history.commit_of(repo, "HEAD")
     commit: str | None = None
+    landed: str | None = None  # the landing, when the blame found it
     line: int | None = None
     path: str | None = None
     m = path_line(what)
@@ -95,8 +96,14 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
         if wt is None:
             raise UsageError("a path needs a work tree")
         rel = os.path.relpath(os.path.join(base or wt, path), wt)
-        commit = (history.blame_line(wt, "HEAD", rel, line) if line
-                  else history.last_commit_for(wt, "HEAD", rel))
+        if line and tip and history.commit_of(repo, "HEAD") == tip:
+            # the line as the target has it: its landing is a first-parent blame away
+            got = history.blame_landing(wt, "HEAD", rel, line)
+            if got is not None:
+                commit, landed = got
+        if commit is None:
+            commit = (history.blame_line(wt, "HEAD", rel, line) if line
+                      else history.last_commit_for(wt, "HEAD", rel))
         if commit is None:
             raise NotFound(f"no history for {what!r}")
     else:
@@ -109,7 +116,7 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
     if own:  # it carries its own provenance: no need to look for the merge that landed it
         found, landing = (commit, own[-1]), commit
     else:
-        landing = _landing_merge(ctx, commit, tip) if tip else None
+        landing = landed or (_landing_merge(ctx, commit, tip) if tip else None)
         if landing is not None and landing != commit:
             recs = [r for r in notes.read(repo, landing) if r.get("kind") == "merge"]
             if recs:

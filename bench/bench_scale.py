@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
 from common import (env, flower_exe, import_briefs, init_repo, precompile, scratch,  # noqa: E402
-                    table, traced)
+                    recorded, table)
 
 PY = [sys.executable, "-c", "pass"]
 
@@ -89,11 +89,12 @@ def run(cmd: Sequence[str], cwd: Path) -> Callable[[], None]:
     return go
 
 
-def chain(cmds: Sequence[Sequence[str]], cwd: Path) -> Callable[[], None]:
+def chain(calls: Sequence[tuple[Sequence[str], bytes]], cwd: Path) -> Callable[[], None]:
+    """Run ``(argv, stdin bytes)`` calls one after the other (a floor made of the bare calls)."""
     def go() -> None:
-        for c in cmds:
-            subprocess.run(list(c), cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        for argv, data in calls:
+            subprocess.run(list(argv), cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, input=data)
     return go
 
 
@@ -133,8 +134,8 @@ def floors(repo: Path, reps: int, what: str) -> str:
     for argv in FLOOR_COMMANDS:
         cmd = [*fl, *argv]
         run(cmd, repo)()  # the cache and anything lazily made are in place
-        calls = traced(cmd, repo)
-        got = turns({"cmd": run(cmd, repo), "floor": chain([PY, *calls], repo)}, reps)
+        calls = recorded(cmd, repo)  # each git call with its input, replayed as the floor
+        got = turns({"cmd": run(cmd, repo), "floor": chain([(PY, b""), *calls], repo)}, reps)
         c, f = statistics.median(got["cmd"]), statistics.median(got["floor"])
         rss = peak_mib(argv, repo)
         rows.append([" ".join(argv), ms(c), ms(f), f"{c / f:.2f}x", str(len(calls)),

@@ -163,6 +163,64 @@ def traced(cmd: Sequence[str], cwd: Path) -> list[list[str]]:
         os.unlink(path)
 
 
+SHIM = """#!/bin/sh
+f="$FLOWER_BENCH_SHIM/$(date +%s%N)-$$"
+for a in "$@"; do printf '%s\\0' "$a"; done > "$f.argv"
+tee "$f.in" | "$FLOWER_BENCH_GIT" "$@"
+"""
+
+
+def recorded(cmd: Sequence[str], cwd: Path) -> list[tuple[list[str], bytes]]:
+    """The git commands ``cmd`` itself starts, each with the bytes it was fed on stdin, in the
+    order they started: a ``git`` first on PATH records them and runs the real one. A floor
+    that replays the commands needs their input: a ``cat-file --batch`` given nothing reads
+    nothing, and costs only its start."""
+    real = shutil.which("git")
+    assert real is not None
+    shim = Path(tempfile.mkdtemp(prefix="flower-bench-shim-", dir=cwd.parent))
+    try:
+        (shim / "git").write_text(SHIM)
+        (shim / "git").chmod(0o755)
+        e = env()
+        e.update(PATH=f"{shim}{os.pathsep}{e.get('PATH', '')}", FLOWER_BENCH_SHIM=str(shim),
+                 FLOWER_BENCH_GIT=real)
+        subprocess.run(list(cmd), cwd=cwd, env=e, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        calls = sorted((p for p in shim.iterdir() if p.suffix == ".argv"),
+                       key=lambda p: int(p.stem.split("-")[0]))
+        out = []
+        for p in calls:
+            argv = p.read_bytes().split(b"\0")[:-1]
+            stdin = p.with_suffix(".in")
+            out.append((["git", *(a.decode("utf-8", "surrogateescape") for a in argv)],
+                        stdin.read_bytes() if stdin.exists() else b""))
+    finally:
+        shutil.rmtree(shim, ignore_errors=True)
+    # The shim is another git to git flower's version cache (keyed by the executable on PATH),
+    # so the recorded run asked `git version` once more than a real one does: keep only the
+    # calls a plain run makes (GIT_TRACE, after one run that puts the cache back).
+    subprocess.run(list(cmd), cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    left: dict[str, int] = {}
+    for argv in traced(cmd, cwd):
+        left[subcommand(argv)] = left.get(subcommand(argv), 0) + 1
+    kept = []
+    for argv, data in out:
+        name = subcommand(argv)
+        if left.get(name, 0) > 0:
+            left[name] -= 1
+            kept.append((argv, data))
+    return kept
+
+
+def subcommand(argv: Sequence[str]) -> str:
+    """The git command ``argv`` runs: the first word after git's own options."""
+    i = 1
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in ("-c", "-C", "--git-dir", "--work-tree", "--namespace") else 1
+    return argv[i] if i < len(argv) else ""
+
+
 def git_calls(cmd: Sequence[str], cwd: Path) -> int:
     """How many git processes ``cmd`` itself starts (:func:`traced`)."""
     return len(traced(cmd, cwd))

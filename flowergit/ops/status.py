@@ -18,6 +18,7 @@ from flowergit.state.dispatches import DispatchStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
     from flowergit.gitio.repo import Repo
@@ -39,15 +40,39 @@ def elapsed(rec: dict[str, Any], state: str, now: float) -> float | None:
     return max(0.0, end - start)
 
 
-def shown_state(rec: dict[str, Any], now: float) -> tuple[str, bool]:
+def shown_state(rec: dict[str, Any], now: float,
+                dirs: set[str] | None = None) -> tuple[str, bool]:
     """(state as `ps` shows it, whether the worktree is there): a finished dispatch whose
-    worktree was deleted by hand is ``missing``."""
+    worktree was deleted by hand is ``missing``. ``dirs``: :func:`present_dirs` of the
+    worktrees, when many rows are made at once."""
     state = view_state(rec, now)
     wt = rec.get("worktree")
-    present = bool(wt) and os.path.isdir(str(wt))
+    present = bool(wt) and (os.path.isdir(str(wt)) if dirs is None else str(wt) in dirs)
     if not present and state in ("exited", "stopped"):
         state = "missing"
     return state, present
+
+
+def present_dirs(paths: Iterable[object]) -> set[str]:
+    """Which of ``paths`` are directories, as :func:`shown_state` judges them: a parent that
+    holds many of them is listed once (a thousand attempts' worktrees share one), the others
+    are looked up one by one."""
+    under: dict[str, list[str]] = {}
+    for p in paths:
+        if isinstance(p, str) and p:
+            under.setdefault("" if p.endswith("/") else os.path.dirname(p), []).append(p)
+    out: set[str] = set()
+    for parent, group in under.items():
+        if len(group) < 8 or not parent:
+            out.update(p for p in group if os.path.isdir(p))
+            continue
+        try:
+            with os.scandir(parent) as it:
+                names = {e.name for e in it if e.is_dir()}  # follows symlinks, as isdir does
+        except OSError:
+            continue
+        out.update(p for p in group if os.path.basename(p) in names)
+    return out
 
 
 USAGE_KEYS = ("model", "turns", "input_tokens", "output_tokens", "cached_input_tokens",
@@ -113,10 +138,11 @@ def status(ctx: Ctx, *, work: bool = False) -> dict[str, Any]:
     workers: list[dict[str, Any]] = []
     queue: list[dict[str, Any]] = []
     dispatch_counts: dict[str, int] = {}
-    shown: dict[int, str] = {}  # id(record) -> its state, judged once (a stat of its worktree)
+    shown: dict[int, str] = {}  # id(record) -> its state, judged once
+    dirs = present_dirs(h.record.get("worktree") for h in heads)
     for h in heads:
         rec = h.record
-        state, _ = shown_state(rec, now)
+        state, _ = shown_state(rec, now, dirs)
         shown[id(rec)] = state
         dispatch_counts[state] = dispatch_counts.get(state, 0) + 1
         if state in WORKER_STATES or state == "queued":

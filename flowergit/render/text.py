@@ -26,15 +26,11 @@ def escape(text: object) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Columns aligned with two spaces; the last column is never padded or cut."""
-    cells = [[escape(c) for c in r] for r in rows]
-    widths = [len(h) for h in headers]
-    for r in cells:
-        for i, c in enumerate(r):
-            widths[i] = max(widths[i], len(c))
-    def fmt(r: Sequence[str]) -> str:
-        parts = [c.ljust(widths[i]) for i, c in enumerate(r[:-1])] + [r[-1]]
-        return "  ".join(parts).rstrip()
-    return "\n".join([fmt(list(headers)), *(fmt(r) for r in cells)]) + "\n"
+    lines = [list(headers), *([escape(c) for c in r] for r in rows)]
+    widths = [max(map(len, col)) for col in zip(*lines)]
+    # one format per line, not a pad per cell: `ps --all` prints a thousand rows
+    pattern = "".join(f"{{:<{w}}}  " for w in widths[:-1]) + "{}"
+    return "\n".join(pattern.format(*r).rstrip() for r in lines) + "\n"
 
 
 def human_duration(seconds: float | None) -> str:

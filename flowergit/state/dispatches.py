@@ -180,8 +180,8 @@ class DispatchStore:
 
 def _load_cache(cache: str) -> dict[str, Any]:
     try:
-        with open(cache, encoding="utf-8") as f:
-            doc = fastjson.load(f)
+        with open(cache, "rb") as f:
+            doc = fastjson.loads(f.read())  # bytes: the scanner decodes as it goes
     except (OSError, ValueError):
         return {}
     if not isinstance(doc, dict) or doc.get("v") != CACHE_VERSION:

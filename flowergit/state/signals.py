@@ -136,8 +136,13 @@ def cutoff(expiry: float, now: float | None = None) -> str:
 
 
 def expired(sid: str, expiry: float, now: float | None = None) -> bool:
+    return stamped_before(sid, cutoff(expiry, now))
+
+
+def stamped_before(sid: str, oldest: str) -> bool:
+    """Was signal ``sid`` emitted before the stamp ``oldest`` (a :func:`cutoff`)?"""
     got = parse_id(sid)
-    return got is not None and got[0] < cutoff(expiry, now)
+    return got is not None and got[0] < oldest
 
 
 # -- claiming -------------------------------------------------------------------------------------
@@ -517,13 +522,13 @@ def list_all(repo: Repo, *, expiry: float) -> list[dict[str, Any]]:
     """Every signal with its consumption state: pending, expired, claimed, completed, moot."""
     sigs = records.read_many(repo, SIGNALS)
     claims = {h.ref[len(CLAIMS):]: h for h in records.read_many(repo, CLAIMS)}
-    now = _wall()
+    oldest = cutoff(expiry, _wall())  # what `expired` compares with, made once for them all
     out = []
     for h in sigs:
         sid = h.ref[len(SIGNALS):]
         rec = _view(h, claims.get(sid), sid)
         if sid not in claims:
-            rec["state"] = "expired" if expired(sid, expiry, now) else "pending"
+            rec["state"] = "expired" if stamped_before(sid, oldest) else "pending"
         out.append(rec)
     out.sort(key=lambda r: str(r.get("id", "")))
     return out

@@ -25,7 +25,7 @@ from flowergit.ops.dispatch.liveness import (
 from flowergit.ops.dispatch.outcome import last_log_line as _last_line
 from flowergit.ops.dispatch.paths import log_file, now_iso, packet_file
 from flowergit.ops.dispatch.scheduler import all_dispatches, sched_lock, schedule
-from flowergit.ops.status import elapsed, shown_state, usage
+from flowergit.ops.status import elapsed, present_dirs, shown_state, usage
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
 from flowergit.state.ids import brief_id, dispatch_id
@@ -116,10 +116,12 @@ def present_files(repo: Repo) -> tuple[set[str], set[str]]:
 
 
 def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None,
-        now: float, files: tuple[set[str], set[str]] | None = None) -> dict[str, Any]:
+        now: float, files: tuple[set[str], set[str]] | None = None,
+        dirs: set[str] | None = None) -> dict[str, Any]:
     """One dispatch as `ps` shows it (and documents in docs/dispatch.md); ``files`` from
-    :func:`present_files` when many rows are made at once."""
-    state, present = shown_state(rec, now)
+    :func:`present_files` and ``dirs`` from :func:`present_dirs` when many rows are made at
+    once."""
+    state, present = shown_state(rec, now, dirs)
     wt = rec.get("worktree")
     out: dict[str, Any] = {
         "id": rec.get("id"), "brief": rec.get("brief"), "attempt": rec.get("attempt"),
@@ -163,7 +165,8 @@ def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
     tips = _branch_tips(repo) if heads else {}
     now = time.time()
     files = present_files(repo)
-    rows = [_waiting(row(repo, h.record, tips, now, files), h.record) for h in heads]
+    dirs = present_dirs(h.record.get("worktree") for h in heads)
+    rows = [_waiting(row(repo, h.record, tips, now, files, dirs), h.record) for h in heads]
     if bad:
         rows = sorted(rows + [_corrupt_row(repo, name, oid) for name, oid in bad],
                       key=lambda r: (int(r.get("brief") or 0), int(r.get("attempt") or 0)))

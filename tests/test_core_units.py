@@ -549,3 +549,37 @@ def test_brief_at_is_the_inverse_of_brief_path(path: str) -> None:
 
     bid = path_id(path)
     assert brief_at(path) == (bid if bid is not None and brief_path(bid) == path else None)
+
+
+def test_present_dirs_agrees_with_isdir_one_by_one(tmp_path: Path) -> None:
+    """`ps` judges a thousand worktrees by listing the directory they share: the answer is
+    exactly `os.path.isdir` of each (a symlink to a directory counts, a file or a dangling link
+    does not, a missing parent holds nothing, a trailing slash is looked up as given)."""
+    from flowergit.ops.status import present_dirs
+
+    shared = tmp_path / "repo.flower"
+    shared.mkdir()
+    paths: list[object] = []
+    for i in range(12):
+        p = shared / f"{i}-work"
+        if i % 3 == 0:
+            p.mkdir()
+        elif i % 3 == 1:
+            p.write_text("a file")
+        paths.append(str(p))
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", shared / "linked")
+    os.symlink(tmp_path / "gone", shared / "dangling")
+    paths += [str(shared / "linked"), str(shared / "dangling"), str(shared / "0-work") + "/",
+              str(tmp_path / "nowhere" / "x"), str(tmp_path / "elsewhere"), None, "", 7]
+    assert present_dirs(paths) == {p for p in paths if isinstance(p, str) and p and os.path.isdir(p)}
+
+
+def test_signal_expiry_against_one_cutoff_matches_expired() -> None:
+    from flowergit.state import signals
+
+    now = 1_800_000_000.5
+    for age in (0, 59.9, 60, 60.1, 3600):
+        sid = f"{signals._stamp(now - age)}-0badcafe-auto_dispatch"
+        assert signals.stamped_before(sid, signals.cutoff(60, now)) == signals.expired(sid, 60, now)
+    assert not signals.stamped_before("not-a-signal", signals.cutoff(60, now))

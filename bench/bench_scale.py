@@ -230,10 +230,12 @@ def why_rows(repo: Path, reps: int, commits: int) -> str:
 
 
 def scratch_rows(reps: int, files: int) -> str:
-    """The merge gate's checkout: moving the kept scratch worktree to the next merge (what
-    `flowergit.gitio.scratch.move` runs: `clean -ffdx`, then a forced detached checkout) and a
-    fresh `worktree add` + `remove` (what every merge paid before), against the bare two-way
-    `git read-tree -m -u` of the same change, in a project of ``files`` files."""
+    """The merge gate's checkout, through the gate's own `flowergit.gitio.scratch`: moving the
+    kept scratch worktree to the next merge after the last run's tidy (a two-way `read-tree -m
+    -u` and the HEAD update), the tidy itself (off the critical path), a move with no tidy
+    (`clean -ffdx`, then a forced checkout) and a fresh `worktree add` + `remove` (what every
+    merge paid before), against the bare `git read-tree -m -u` of the same change, in a
+    project of ``files`` files."""
     from common import project
 
     e = env()
@@ -248,33 +250,49 @@ def scratch_rows(reps: int, files: int) -> str:
         (repo / f"src/pkg{i:02d}/mod{i}.py").write_text(f"# changed {i}\n")
     git_("commit", "-qam", "change")
     b = git_("rev-parse", "HEAD")
-    kept, bare, fresh = (repo.parent / n for n in ("kept", "bare", "fresh"))
-    git_("worktree", "add", "-q", "--detach", str(kept), a)
-    git_("worktree", "add", "-q", "--detach", str(bare), a)
-    at = {"kept": a, "bare": a}
+    kept, plain, bare, fresh = (repo.parent / n for n in ("kept", "plain", "bare", "fresh"))
+    for wt in (kept, plain, bare):
+        git_("worktree", "add", "-q", "--detach", str(wt), a)
+    at = {"kept": a, "plain": a, "bare": a}
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from flowergit.gitio import scratch as gate  # what the merge gate runs, as it runs it
+    from flowergit.gitio.repo import discover
 
-    def move() -> None:
-        nxt = b if at["kept"] == a else a
-        git_("clean", "-ffdxq", cwd=kept)
-        git_("checkout", "-q", "-f", "--detach", nxt, cwd=kept)
-        at["kept"] = nxt
+    r = discover(str(repo))
+    tidied = str(repo.parent / "kept.tidied")
+
+    def nxt(name: str) -> str:
+        at[name] = b if at[name] == a else a
+        return at[name]
+
+    def move() -> None:  # the merge's critical path: the last run's tidy made it exact
+        assert gate.move(r, str(kept), nxt("kept"), tidied=tidied)
+
+    def tidy() -> None:  # after the suite, in a forked copy, while the merge lands
+        assert gate.tidy(r, str(kept), tidied)
+
+    def move_untidied() -> None:  # no tidy since the last run: clean -ffdx, checkout -f
+        assert gate.move(r, str(plain), nxt("plain"))
 
     def read_tree() -> None:
-        nxt = b if at["bare"] == a else a
-        git_("read-tree", "-m", "-u", at["bare"], nxt, cwd=bare)
-        at["bare"] = nxt
+        git_("read-tree", "-m", "-u", at["bare"], nxt("bare"), cwd=bare)
 
     def add_remove() -> None:
         git_("worktree", "add", "-q", "--detach", str(fresh), b)
         git_("worktree", "remove", "--force", str(fresh))
 
-    walls: dict[str, list[float]] = {"move": [], "read-tree": [], "add+remove": []}
+    tidy()
+    cases = {"move (after the last run's tidy)": move, "read-tree -m -u": read_tree,
+             "tidy (background, while the merge lands)": tidy,
+             "move with no tidy (clean -ffdx, checkout -f)": move_untidied,
+             "add+remove (a fresh checkout)": add_remove}
+    walls: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(reps):
-        for name, fn in (("move", move), ("read-tree", read_tree), ("add+remove", add_remove)):
+        for name, fn in cases.items():
             t = time.perf_counter()
             fn()
             walls[name].append(time.perf_counter() - t)
-    rt = statistics.median(walls["read-tree"])
+    rt = statistics.median(walls["read-tree -m -u"])
     rows = [[name, ms(statistics.median(w)), f"{statistics.median(w) / rt:.2f}x"]
             for name, w in walls.items()]
     return (f"The merge gate's checkout, {files:,} files, a 5-file change: wall ms, median of "

@@ -191,3 +191,48 @@ open(sys.argv[1], "w").write('<testsuite name="s"><testcase name="a"/></testsuit
     third = seen.read_text().splitlines()[2].split(" ", 1)[0]
     assert "/flower/scratch/test-" in third and not Path(third).exists()
     assert Path(first[0]).is_dir()  # the kept one is still there for the next run
+
+
+@pytest.mark.slow  # three merges with a suite each
+def test_a_merge_tidies_the_kept_checkout_while_it_lands_and_the_next_moves_by_read_tree(
+        tmp_path: Path) -> None:
+    """A merge cleans the kept checkout in a forked copy while it lands (and waits for it
+    before it exits), so the next merge moves it with a two-way `read-tree -m -u` alone, and
+    its suite still sees exactly the merged tree. A checkout touched after the tidy (its
+    marker gone or naming another commit) is cleaned on the spot, as before."""
+    seen = tmp_path / "seen"
+    suite = f'''#!/usr/bin/env python3
+import os, sys
+open({str(seen)!r}, "a").write(",".join(sorted(os.listdir(".")))
+                               + " " + open("README.md").read().replace("\\n", "/") + "\\n")
+open("junk.pyc", "w").write("left behind")
+open("README.md", "a").write("changed by the suite\\n")
+open(sys.argv[1], "w").write('<testsuite name="s"><testcase name="a"/></testsuite>')
+'''
+    repo = setup_repo(tmp_path, suite=suite)
+    kept = repo / ".git" / "flower" / "scratch" / "kept"
+    tidied = repo / ".git" / "flower" / "scratch" / "kept.tidied"
+    first = finished(repo, "first", {"a.txt": "a\n"})
+    assert flower(repo, "merge", str(first)).returncode == 0
+    # the merge waited for its tidy: the marker names the commit the clean checkout stands on
+    assert tidied.read_text().strip() == git(kept, "rev-parse", "HEAD").stdout.strip()
+    assert git(kept, "status", "--porcelain", "--ignored").stdout == ""
+    second = finished(repo, "second", {"b.txt": "b\n"})
+    trace = tmp_path / "trace"
+    assert flower(repo, "merge", str(second), env={"GIT_TRACE": str(trace)}).returncode == 0
+    calls = [ln.split("built-in: ", 1)[1] for ln in trace.read_text().splitlines()
+             if "built-in: git" in ln]
+    moved = next(i for i, c in enumerate(calls) if c.startswith("git read-tree -m -u HEAD"))
+    assert not [c for c in calls[:moved] if "clean" in c or "checkout" in c], calls[:moved]
+    assert any("clean -ffdxq" in c for c in calls[moved:])  # the tidy, after the suite
+    runs = seen.read_text().splitlines()
+    assert "junk.pyc" not in runs[1] and "b.txt" in runs[1] and "a.txt" in runs[1]
+    assert "changed by the suite" not in runs[1]  # a tracked file the last suite changed
+    # someone wrote into the kept checkout after its tidy: the marker no longer holds
+    (kept / "stray.txt").write_text("x")
+    tidied.write_text("0" * 40 + "\n")
+    third = finished(repo, "third", {"c.txt": "c\n"})
+    assert flower(repo, "merge", str(third)).returncode == 0
+    assert "stray.txt" not in seen.read_text().splitlines()[2]
+    assert "changed by the suite" not in seen.read_text().splitlines()[2]
+    assert (repo / "README.md").read_text() == git(repo, "show", "main:README.md").stdout

@@ -54,6 +54,10 @@ class exclusive:  # noqa: N801 - used as a function: `with exclusive(...):`
                 os.close(self._fd)
                 self._fd = -1
 
+    def fileno(self) -> int:
+        """The lock's descriptor (for a forked copy to keep open beside this process)."""
+        return self._fd
+
     def detach(self) -> int:
         """Hand the held lock over: its descriptor, which this object forgets without unlocking
         (for a forked copy to keep, and :func:`let_go` when it is done; this process then only

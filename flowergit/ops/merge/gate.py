@@ -157,7 +157,8 @@ def _run(ctx: Ctx, plan: Plan, op: str, no_test: bool, say: Callable[[str], None
         # merge lands, and on its own on every other way out
         suite = cached or suite_ops.run_on(ctx, plan.merge, plan.tree, label=op,
                                            on_start=started, record=False, reuse=False,
-                                           argv=plan.suite_argv, on_progress=on_suite)
+                                           argv=plan.suite_argv, on_progress=on_suite,
+                                           tidy=True)
     except BaseException:
         _abandon(ctx, plan, op, manifest)
         raise

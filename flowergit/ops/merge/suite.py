@@ -46,6 +46,7 @@ class _KeptScratch:
         from flowergit.procs.locks import exclusive  # noqa: F811 (the class, at run time)
 
         repo = self.repo
+        finish_tidying()  # this process's own tidy holds the lock: a bare `merge` lands several
         os.makedirs(repo.state_path("scratch"), exist_ok=True)
         try:
             self.lock = exclusive(repo.state_path("scratch-kept.mutex"), wait=0,
@@ -57,16 +58,52 @@ class _KeptScratch:
         self.path = repo.state_path("scratch", "kept")
         if not os.path.lexists(self.path):
             scratch.add(repo, self.path, commit)
-        elif not scratch.move(repo, self.path, commit):
+        elif not scratch.move(repo, self.path, commit, tidied=self.tidied):
             scratch.remove(repo, self.path)
             scratch.add(repo, self.path, commit)
         return self.path
 
-    def done(self) -> None:
+    @property
+    def tidied(self) -> str:
+        return self.repo.state_path("scratch", "kept.tidied")
+
+    def done(self, tidy: bool = False) -> None:
+        """Give the checkout back. With ``tidy`` (a merge, which has its landing still to do),
+        a forked copy of this process cleans it while the merge lands, so the next merge's
+        checkout only rewrites what differs; this process holds the lock until the copy is
+        done, and waits for it before it exits or runs another suite."""
         if self.lock is None:
             scratch.remove(self.repo, self.path)
-        else:
+            return
+        from flowergit.procs import spawn
+
+        if not tidy or not spawn.can_fork():
             self.lock.release()
+            return
+        repo, path, tidied = self.repo, self.path, self.tidied
+        pid = spawn.fork_detached(lambda: 0 if scratch.tidy(repo, path, tidied) else 1,
+                                  cwd=repo.common_dir, log=repo.state_path("logs", "scratch.log"),
+                                  keep=(self.lock.fileno(),))  # held even if this process dies
+        if not _TIDYING:
+            import atexit
+
+            atexit.register(finish_tidying)
+        _TIDYING.append((pid, self.lock))
+
+
+_TIDYING: list[tuple[int, Any]] = []  # (pid of a tidy at work, the kept lock held for it)
+
+
+def finish_tidying() -> None:
+    """Wait for this process's tidy of the kept checkout, then let its lock go."""
+    while _TIDYING:
+        pid, lock = _TIDYING.pop()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        lock.release()
+
 
 def utc_now() -> str:
     return now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -172,7 +209,7 @@ def remember_seconds(ctx: Ctx, argv: list[str], seconds: float) -> None:
 def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
            on_start: Callable[[int, str], None] | None = None, record: bool = True,
            reuse: bool = True, argv: list[str] | None = None,
-           on_progress: Progress | None = None) -> Attestation:
+           on_progress: Progress | None = None, tidy: bool = False) -> Attestation:
     """Run the suite on ``commit`` (whose tree is ``tree``); return the attestation record.
 
     ``on_start(pid, scratch)`` is called once the suite runs (the merge journals it).
@@ -180,6 +217,8 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
     checked already); read and checked here otherwise. ``on_progress(seconds, estimate, last
     line of its output)`` is called a few times a second while the suite runs; the estimate is
     how long the same command took last time on this machine (None the first time).
+    ``tidy``: clean the kept checkout in the background once the suite is done (a merge, whose
+    landing runs meanwhile; see :meth:`_KeptScratch.done`).
     """
     repo = ctx.repo
     argv = list(argv) if argv is not None else command(ctx)
@@ -223,7 +262,7 @@ def run_on(ctx: Ctx, commit: str, tree: str, *, label: str,
         res = suite_proc.run(full, cwd=scratch_dir, log=log, timeout=timeout, env=env,
                              on_start=started, poll=0.01, on_tick=tick)
     finally:
-        kept.done()
+        kept.done(tidy=tidy)
     counts = (suite_proc.from_junit(junit) or suite_proc.from_summary(suite_proc.tail(log))
               or suite_proc.Counts())
     why = ""

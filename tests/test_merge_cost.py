@@ -18,8 +18,9 @@ from merge_helpers import (dirty_local_state, env_fp, finished, notes_of, setup_
 # one green merge with a suite, a locked worker worktree, a dirty local-only file and local work
 # that does not overlap the incoming paths; GIT_TRACE also shows the commands `worktree add` and
 # `worktree remove` start themselves (58, then 45, before the merge's own cost was cut; 23 while
-# the suite's scratch checkout was removed after each run, where it is now kept)
-GREEN_MERGE_GIT_PROCESSES = 22
+# the suite's scratch checkout was removed after each run, where it is now kept); 2 of them are
+# the kept checkout's tidy (`clean`, `checkout -f`), run by a forked copy while the merge lands
+GREEN_MERGE_GIT_PROCESSES = 24
 
 
 def traced_merge(repo: Path, bid: int) -> list[str]:
@@ -62,6 +63,7 @@ def test_one_green_merge_starts_a_fixed_lower_number_of_git_processes(tmp_path: 
     assert count(calls, "commit-tree") == 0 and count(calls, "diff-tree") == 0, calls
     assert count(calls, "ls-files") == 0, calls
     assert count(calls, "worktree prune") == 0, calls
+    assert count(calls, "clean -ffdxq") == 1, calls  # the tidy, after the suite
     # anchor, target CAS, and the closing transaction (brief, dispatch, notes, anchor)
     assert count(calls, "update-ref --create-reflog") == 3, calls
     assert count(calls, "unpack-objects") == 2, calls  # before the anchor; before the closing

@@ -13,7 +13,6 @@ import time
 from flowergit import fastjson
 from flowergit.ops.context import Ctx
 from flowergit.ops.dispatch.liveness import elsewhere, machine_of, parse_iso, view_state
-from flowergit.state.brief import STATUSES
 from flowergit.state.dispatches import DispatchStore
 
 TYPE_CHECKING = False
@@ -129,6 +128,8 @@ def status(ctx: Ctx, *, work: bool = False) -> dict[str, Any]:
     store = ctx.briefs()
     counts = store.counts(warn=ctx.warn)
     synced = store.conflicted(warn=ctx.warn)  # from the header counts() just read
+    from flowergit.state.brief import STATUSES
+
     by_status = {s: 0 for s in STATUSES}
     for s, n in counts.items():
         by_status[s] = by_status.get(s, 0) + n
@@ -185,7 +186,7 @@ def work_of(repo: Repo, rows: list[dict[str, Any]], recs: dict[str, dict[str, An
     """Commits ahead, files changed and the last line of the log of each live worker (a few
     rows: the cap bounds them), as `ps` shows them."""
     from flowergit.gitio import history, objects, refs
-    from flowergit.ops.dispatch.outcome import last_log_line
+    from flowergit.ops.dispatch.paths import last_log_line
     from flowergit.ops.dispatch.paths import log_file
 
     tips = {}

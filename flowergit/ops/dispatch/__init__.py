@@ -45,7 +45,8 @@ if TYPE_CHECKING:
         write_file,
     )
     from flowergit.ops.dispatch.resume import resume_dispatch
-    from flowergit.ops.dispatch.scheduler import all_dispatches, dispatch_cache, sched_lock, schedule
+    from flowergit.ops.dispatch.paths import dispatch_cache
+    from flowergit.ops.dispatch.scheduler import all_dispatches, sched_lock, schedule
     from flowergit.ops.dispatch.worktree import ensure_worktree, forget_worktree, worktrees
 
 __all__ = [

@@ -54,6 +54,7 @@ from flowergit.ops.dispatch.checks import (
     trusted,
 )
 from flowergit.ops.dispatch.paths import (
+    dispatch_cache,
     mark_ready,
     now_iso,
     ready_path,
@@ -64,7 +65,6 @@ from flowergit.ops.dispatch.paths import (
 )
 from flowergit.ops.dispatch.scheduler import (
     census,
-    dispatch_cache,
     dispatcher_identity,
     kill,
     running,

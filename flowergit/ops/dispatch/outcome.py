@@ -63,29 +63,6 @@ def message(agent: str, did: str, brief: int, code: int | None, last: str | None
     return f"{subject}\n\n{body}\n\n{trailers}\n"
 
 
-def last_log_line(path: str | None, limit: int = 8192) -> str:
-    """The agent's own last words in its log (else git flower's last line there)."""
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            data = f.read()
-    except OSError:
-        return ""
-    ours = ""
-    for ln in reversed(data.replace(b"\r", b"\n").split(b"\n")):
-        if not ln.strip():
-            continue
-        text = ln.strip().decode("utf-8", "replace")[:400]
-        if not text.startswith("[git flower] "):
-            return text  # the agent's own last words
-        ours = ours or text
-    return ours
-
-
 def operation_in_progress(repo: Repo, worktree: str) -> str | None:
     """What git is in the middle of in ``worktree`` (a rebase, a merge, …), said as such; None
     when nothing is."""

@@ -128,3 +128,31 @@ def read_ready(repo: Repo, did: str) -> tuple[bool, str] | None:
     if text.startswith("failed"):
         return False, text.partition("\n")[2].strip()
     return None
+
+
+def last_log_line(path: str | None, limit: int = 8192) -> str:
+    """The agent's own last words in its log (else git flower's last line there)."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            data = f.read()
+    except OSError:
+        return ""
+    ours = ""
+    for ln in reversed(data.replace(b"\r", b"\n").split(b"\n")):
+        if not ln.strip():
+            continue
+        text = ln.strip().decode("utf-8", "replace")[:400]
+        if not text.startswith("[git flower] "):
+            return text  # the agent's own last words
+        ours = ours or text
+    return ours
+
+
+def dispatch_cache(repo: Repo) -> str:
+    """The local cache of dispatch records (content-addressed: never stale)."""
+    return repo.state_path("cache", "dispatches.json")

@@ -16,7 +16,7 @@ import time
 from flowergit.errors import Retry
 from flowergit.gitio import refs
 from flowergit.ops.dispatch.liveness import view_state
-from flowergit.ops.dispatch.paths import log_file, now_iso, ready_path, spec_path
+from flowergit.ops.dispatch.paths import dispatch_cache, log_file, now_iso, ready_path, spec_path
 from flowergit.procs.locks import exclusive
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
@@ -157,11 +157,6 @@ def census(heads: list[records.Head], now: float) -> tuple[int, list[records.Hea
 
 def queue_order(h: records.Head) -> tuple[int, str]:
     return int(h.record.get("queued_ns") or 0), str(h.record.get("id"))
-
-
-def dispatch_cache(repo: Repo) -> str:
-    """The local cache of dispatch records (content-addressed: never stale)."""
-    return repo.state_path("cache", "dispatches.json")
 
 
 def all_dispatches(repo: Repo, known: tuple[records.Head, ...] = ()) -> list[records.Head]:

@@ -100,8 +100,8 @@ def supervise(did: str) -> int:
     from flowergit.errors import FlowerError
     from flowergit.gitio import refs
     from flowergit.ops.context import Ctx
-    from flowergit.ops.dispatch.paths import now_iso, spec_path
-    from flowergit.ops.dispatch.scheduler import dispatch_cache, schedule
+    from flowergit.ops.dispatch.paths import dispatch_cache, now_iso, spec_path
+    from flowergit.ops.dispatch.scheduler import schedule
     from flowergit.procs.supervisor import AgentRun, become_subreaper, log_line, on_signals
     from flowergit.state import records
     from flowergit.state.dispatches import DispatchStore, learn
@@ -265,7 +265,7 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
     import flowergit.ops.dispatch.outcome as oc
     from flowergit import failpoints
     from flowergit.errors import FlowerError
-    from flowergit.ops.dispatch.paths import now_iso
+    from flowergit.ops.dispatch.paths import last_log_line, now_iso
     from flowergit.ops.dispatch.scheduler import schedule
     from flowergit.state.dispatches import DispatchStore
 
@@ -281,7 +281,7 @@ def finish(ctx: Ctx, brief: int, attempt: int, code: int | None, sig: str | None
     # attempt keeps its worktree exactly as the agent left it (for a look, or `--resume`)
     if spec.get("commit", True) and code == 0 and not timed_out \
             and rec0.get("state") == "running" and rec0.get("reported") != "failed":
-        last = (usage or {}).get("last_message") or oc.last_log_line(spec.get("log"))
+        last = (usage or {}).get("last_message") or last_log_line(spec.get("log"))
         if last.startswith("[git flower] "):
             last = ""  # the agent said nothing: the commit says what git flower saw
         left = oc.commit_leftovers(repo, rec0, code, last)

@@ -22,9 +22,8 @@ from flowergit.ops.dispatch.liveness import (
     parse_iso,
     view_state,
 )
-from flowergit.ops.dispatch.outcome import last_log_line as _last_line
-from flowergit.ops.dispatch.paths import log_file, now_iso, packet_file
-from flowergit.ops.dispatch.scheduler import all_dispatches, sched_lock, schedule
+from flowergit.ops.dispatch.paths import last_log_line as _last_line
+from flowergit.ops.dispatch.paths import dispatch_cache, log_file, now_iso, packet_file
 from flowergit.ops.status import elapsed, present_dirs, shown_state, usage
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
@@ -150,8 +149,6 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
 
 
 def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
-    from flowergit.ops.dispatch.scheduler import dispatch_cache
-
     repo = ctx.repo
     store = DispatchStore(repo)
     listed, _ = store.list_tips()
@@ -280,6 +277,8 @@ def follow(ctx: Ctx, target: str, write: Callable[[bytes], None], poll: float = 
 def wait(ctx: Ctx, targets: list[str], *, timeout: float | None = None,
          poll: float = 0.1) -> list[dict[str, Any]]:
     """Block until every named dispatch has ended; their states and exit codes."""
+    from flowergit.ops.dispatch.scheduler import all_dispatches, schedule
+
     if not targets:
         raise UsageError("name at least one brief or dispatch to wait for",
                          "e.g. `git flower wait 12 13`")
@@ -337,6 +336,8 @@ def _settling(rec: dict[str, Any], now: float) -> bool:
 def stop(ctx: Ctx, target: str, *, wait_s: float = 15.0) -> dict[str, Any]:
     """End a dispatch: a queued one leaves the queue; a running agent's whole process group
     (and every descendant) is terminated, then killed after a grace period."""
+    from flowergit.ops.dispatch.scheduler import sched_lock, schedule
+
     repo = ctx.repo
     store = DispatchStore(repo)
     head = resolve(store, target)

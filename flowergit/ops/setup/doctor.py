@@ -379,7 +379,7 @@ def check_dispatches(ctx: Ctx) -> list[Finding]:
     from flowergit.ops.dispatch.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
-    from flowergit.ops.dispatch.scheduler import dispatch_cache
+    from flowergit.ops.dispatch.paths import dispatch_cache
 
     out = []
     now = time.time()

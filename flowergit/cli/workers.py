@@ -38,7 +38,14 @@ def run_ps(*, ids: list[str] | None, state: list[str], all_: bool, porcelain: bo
     from flowergit.render import workers as view
 
     ctx = Ctx().load()
-    rows = workers.select(workers.ps(ctx, all_=all_ or bool(ids)), ids or [], state)
+    every = all_ or bool(ids)
+    if json or porcelain or fmt is not None:
+        listed = workers.ps(ctx, all_=every)
+    else:  # the table alone: settled attempts' cells kept from an earlier run
+        from flowergit.ops.dispatch import psview
+
+        listed = psview.rows(ctx, all_=every)
+    rows = workers.select(listed, ids or [], state)
     return listing(ctx, rows, json=json, porcelain=porcelain, fmt=fmt, limit=limit,
                    fields=PS_FIELDS, human=view.ps)
 

@@ -36,17 +36,24 @@ def dispatched(r: dict[str, Any]) -> None:
     output.info(f"follow it with `git flower logs {did} -f`; `git flower wait {r['brief']}`")
 
 
+def ps_cells(r: dict[str, Any]) -> list[str]:
+    """The cells of one `ps` row (what ``ops/dispatch/psview.py`` keeps for a settled one)."""
+    return [str(c) for c in (
+        r["id"], _state(r), r.get("title") or "", r.get("agent") or "", model_cell(r),
+        duration(r.get("elapsed")), r.get("ahead", 0), r.get("files_changed", 0),
+        usage_cell(r), r.get("last_commit") or "", prompt_cell(r) or last_activity(r))]
+
+
 def ps(rows: Sequence[dict[str, Any]]) -> None:
+    """The `ps` table: a row's cells are made here, or were kept from an earlier run (a row
+    with ``view``: its cells and ``style``)."""
     if not rows:
         output.info("no dispatches (start one with `git flower dispatch N`)")
         return
-    table = [(r["id"], _state(r), r.get("title") or "", r.get("agent") or "", model_cell(r),
-              duration(r.get("elapsed")), r.get("ahead", 0), r.get("files_changed", 0),
-              usage_cell(r), r.get("last_commit") or "", prompt_cell(r) or last_activity(r))
-             for r in rows]
+    table = [r["view"] if "view" in r else ps_cells(r) for r in rows]
     output.print_table(["ID", "STATE", "TITLE", "AGENT", "MODEL", "ELAPSED", "AHEAD", "FILES",
                         "TOKENS/COST", "LAST COMMIT", "LAST ACTIVITY"], table,
-                       styles=[state_style(r) for r in rows])
+                       styles=[r["style"] if "view" in r else state_style(r) for r in rows])
     bad = [r for r in rows if r.get("state") == "corrupt"]
     if bad:
         output.info(f"hint: {len(bad)} dispatch ref(s) corrupt ({', '.join(str(r['ref']) for r in bad)}): "

@@ -156,3 +156,16 @@ def last_log_line(path: str | None, limit: int = 8192) -> str:
 def dispatch_cache(repo: Repo) -> str:
     """The local cache of dispatch records (content-addressed: never stale)."""
     return repo.state_path("cache", "dispatches.json")
+
+
+def present_files(repo: Repo) -> tuple[set[str], set[str]]:
+    """The names in this machine's ``logs/`` and ``run/`` directories: a listing of a thousand
+    attempts opens only the files that are there (one directory read each, not a failed open
+    per attempt)."""
+    out: list[set[str]] = []
+    for d in ("logs", "run"):
+        try:
+            out.append(set(os.listdir(repo.state_path(d))))
+        except OSError:
+            out.append(set())
+    return out[0], out[1]

@@ -22,8 +22,14 @@ from flowergit.ops.dispatch.liveness import (
     parse_iso,
     view_state,
 )
-from flowergit.ops.dispatch.paths import last_log_line as _last_line
-from flowergit.ops.dispatch.paths import dispatch_cache, log_file, now_iso, packet_file
+from flowergit.ops.dispatch.paths import (
+    dispatch_cache,
+    last_log_line as _last_line,
+    log_file,
+    now_iso,
+    packet_file,
+    present_files,
+)
 from flowergit.ops.status import elapsed, present_dirs, shown_state, usage
 from flowergit.state import records
 from flowergit.state.dispatches import DispatchStore
@@ -81,7 +87,7 @@ def _from_cwd(ctx: Ctx) -> str | None:
 
 
 # -- views --------------------------------------------------------------------------------
-def _branch_tips(repo: Repo) -> dict[str, tuple[str, str]]:
+def branch_tips(repo: Repo) -> dict[str, tuple[str, str]]:
     """refs/heads/flower/* -> (oid, subject of the tip commit), in one git call."""
     out: dict[str, tuple[str, str]] = {}
     for ln in refs.read_many(repo, ["refs/heads/flower/"],
@@ -99,19 +105,6 @@ def _work_stats(repo: Repo, base: str | None, tip: str | None) -> tuple[int, int
     ahead = history.count_commits(repo, f"{base}..{tip}")
     files = objects.changed_names(repo, base, tip)
     return ahead or 0, len(files or ())
-
-
-def present_files(repo: Repo) -> tuple[set[str], set[str]]:
-    """The names in this machine's ``logs/`` and ``run/`` directories: a listing of a thousand
-    attempts opens only the files that are there (one directory read each, not a failed open
-    per attempt)."""
-    out: list[set[str]] = []
-    for d in ("logs", "run"):
-        try:
-            out.append(set(os.listdir(repo.state_path(d))))
-        except OSError:
-            out.append(set())
-    return out[0], out[1]
 
 
 def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None,
@@ -148,10 +141,15 @@ def row(repo: Repo, rec: dict[str, Any], tips: dict[str, tuple[str, str]] | None
     return out
 
 
-def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
+def ps(ctx: Ctx, *, all_: bool = False, listed: list[tuple[str, str]] | None = None,
+       tips: dict[str, tuple[str, str]] | None = None,
+       files: tuple[set[str], set[str]] | None = None) -> list[dict[str, Any]]:
+    """`ps` rows of every dispatch (``listed``: of these (ref, commit) only; ``tips`` and
+    ``files`` when the caller read them already), by brief and attempt."""
     repo = ctx.repo
     store = DispatchStore(repo)
-    listed, _ = store.list_tips()
+    if listed is None:
+        listed, _ = store.list_tips()
     heads = store.cached(listed, dispatch_cache(repo))
     # a dispatch ref whose record cannot be read (a blob, a tree, no record.json, not JSON) is
     # no dispatch, but not nothing either: a row flagged `corrupt` names it and the repair
@@ -159,9 +157,10 @@ def ps(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
     bad = [(name, oid) for name, oid in listed if name not in read]
     if not all_:
         heads = [h for h in heads if h.record.get("state") != "released"]
-    tips = _branch_tips(repo) if heads else {}
+    if tips is None:
+        tips = branch_tips(repo) if heads else {}
     now = time.time()
-    files = present_files(repo)
+    files = present_files(repo) if files is None else files
     dirs = present_dirs(h.record.get("worktree") for h in heads)
     rows = [_waiting(row(repo, h.record, tips, now, files, dirs), h.record) for h in heads]
     if bad:
@@ -174,7 +173,7 @@ def attempts(ctx: Ctx, brief: int) -> list[dict[str, Any]]:
     """`ps` rows of one brief's attempts, oldest first (cleaned ones too)."""
     repo = ctx.repo
     heads = DispatchStore(repo).attempts(brief)
-    tips = _branch_tips(repo) if heads else {}
+    tips = branch_tips(repo) if heads else {}
     now = time.time()
     return [_waiting(row(repo, h.record, tips, now), h.record) for h in heads]
 
@@ -182,7 +181,7 @@ def attempts(ctx: Ctx, brief: int) -> list[dict[str, Any]]:
 def attempt(ctx: Ctx, target: str) -> dict[str, Any]:
     """The `ps` row of one attempt (``246``: its latest; ``246.2``)."""
     head = resolve(DispatchStore(ctx.repo), target)
-    return _waiting(row(ctx.repo, head.record, _branch_tips(ctx.repo), time.time()), head.record)
+    return _waiting(row(ctx.repo, head.record, branch_tips(ctx.repo), time.time()), head.record)
 
 
 def select(rows: list[dict[str, Any]], ids: list[str], states: list[str]) -> list[dict[str, Any]]:

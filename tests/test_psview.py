@@ -1,0 +1,83 @@
+"""`ps`'s table from its cache (ops/dispatch/psview.py) is the table `ps` makes from the records,
+whatever changed between two runs: the cache is only ever a shortcut."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from conftest import flower, git
+from merge_helpers import finished, setup_repo
+
+from flowergit.gitio.repo import discover
+from flowergit.state.dispatches import DispatchStore
+
+FORMS = (["ps", "--all"], ["ps"], ["ps", "2", "4"], ["ps", "--all", "--state", "missing"],
+         ["ps", "--all", "--limit", "3"])
+
+
+def tables(repo: Path) -> list[str]:
+    return [flower(repo, *argv).stdout + flower(repo, *argv).stderr for argv in FORMS]
+
+
+def fresh(repo: Path) -> list[str]:
+    """Each form with no cache at all: every row made from its record."""
+    out = []
+    for argv in FORMS:
+        (repo / ".git" / "flower" / "cache" / "ps-view.json").unlink(missing_ok=True)
+        r = flower(repo, *argv)
+        out.append(r.stdout + r.stderr)
+    return out
+
+
+def test_the_cached_table_is_the_table_made_from_the_records(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path)
+    ids = [finished(repo, f"work {i}", {f"f{i}.txt": f"{i}\n"}, exit_code=i % 2,
+                    ended_at=f"2026-11-20T10:0{i}:00Z") for i in range(1, 6)]
+    store = DispatchStore(discover(str(repo)))
+    # one attempt still running (never kept: its state follows its processes), one released
+    store.claim(ids[-1], 2, {"state": "running", "agent": "script", "title": "live",
+                             "started_at": "2026-11-20T10:09:00Z"})
+    store.update(ids[0], 1, lambda r: {**r, "state": "released"}, "released")
+    logs = repo / ".git" / "flower" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{ids[1]}.1.log").write_text("first words\nlast words\n")
+    cache = repo / ".git" / "flower" / "cache" / "ps-view.json"
+
+    want = fresh(repo)
+    assert "last words" in want[0] and "live" in want[0]
+    assert tables(repo) == want and cache.exists()
+    kept = json.loads(cache.read_text())["rows"]
+    assert len(kept) == 5 and all(e["state"] != "running" for e in kept.values())
+
+    # everything a settled row reads besides its record changes: the cache must not show
+    # the old row for any of them
+    shutil.rmtree(repo.parent / "workers" / str(ids[2]))  # worktree gone: `missing`
+    (logs / f"{ids[1]}.1.log").write_text("first words\nnew last words, longer\n")
+    os.utime(logs / f"{ids[1]}.1.log", ns=(1, 1))
+    wt = repo.parent / "workers" / str(ids[3])
+    (wt / "more.txt").write_text("more\n")
+    git(wt, "add", "more.txt")
+    git(wt, "commit", "-qm", "one more commit on the branch")  # the branch tip moved
+    store.update(ids[4], 1, lambda r: {**r, "outcome": "no-changes"}, "judged")  # a new record
+    want = fresh(repo)
+    assert "missing" in want[0] and "new last words, longer" in want[0]
+    (repo / ".git" / "flower" / "cache" / "ps-view.json").unlink()
+    flower(repo, "ps", "--all")  # the cache as it was before the changes below
+    kept_before = cache.read_text()
+    assert tables(repo) == want
+    # a cache made elsewhere (a copied repository) is not used
+    doc = json.loads(kept_before)
+    for e in doc["rows"].values():
+        e["cells"] = ["forged"] * len(e["cells"])
+    cache.write_text(json.dumps({**doc, "host": "another-machine"}))
+    assert tables(repo) == want
+    # nor a corrupt one
+    cache.write_text("{not json")
+    assert tables(repo) == want
+    # (and the cache is what the table is read from while its inputs hold: here, cells written
+    # into it by hand show)
+    cache.write_text(json.dumps(doc))
+    assert "forged" in flower(repo, "ps", "--all").stdout

@@ -81,3 +81,25 @@ def test_the_cached_table_is_the_table_made_from_the_records(tmp_path: Path) -> 
     # into it by hand show)
     cache.write_text(json.dumps(doc))
     assert "forged" in flower(repo, "ps", "--all").stdout
+
+
+def test_rows_made_for_a_few_attempts_do_not_shrink_the_record_cache(tmp_path: Path) -> None:
+    """`ps` makes rows only for the attempts its cache misses; the dispatch record cache it
+    reads them through must keep every other record (it let go of all but the few, and the
+    next `status` read hundreds of records again)."""
+    from flowergit.state import dispatches
+
+    repo = setup_repo(tmp_path)
+    bid = finished(repo, "one", {"a.txt": "a\n"})
+    store = DispatchStore(discover(str(repo)))
+    listed, _ = store.list_tips()
+    path = str(repo / ".git" / "flower" / "cache" / "dispatches.json")
+    store.cached(listed, path)
+    others = {f"{i:040x}": {"id": f"{i}.1"} for i in range(dispatches.STALE_KEPT + 5)}
+    doc = json.loads(Path(path).read_text())
+    doc["records"].update(others)
+    Path(path).write_text(json.dumps(doc))
+    assert [h.record["brief"] for h in store.cached(listed, path, every=False)] == [bid]
+    assert set(others) <= set(json.loads(Path(path).read_text())["records"])
+    store.cached(listed, path)  # all the tips there are: what no tip names goes
+    assert not set(others) & set(json.loads(Path(path).read_text())["records"])

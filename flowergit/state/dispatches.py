@@ -130,13 +130,15 @@ class DispatchStore:
         return tips, others
 
     def cached(self, tips: Sequence[tuple[str, str]], cache: str,
-               own: Sequence[records.Head] = (), batch: objects.Batch | None = None) -> list[records.Head]:
+               own: Sequence[records.Head] = (), batch: objects.Batch | None = None,
+               every: bool = True) -> list[records.Head]:
         """The records of ``tips`` (from :meth:`list_tips`), through the cache: only commits it
         does not know are read, with ``batch`` if given (else a batch of their own). The cache
         learns what was read and ``own``. What it holds beyond the current tips (records since
         superseded, or learnt by another process since the tips were listed) is kept until it
         outnumbers them: rewriting the file for every superseded record would cost more than
-        the entries, and a record another process just taught it is then not lost."""
+        the entries, and a record another process just taught it is then not lost. ``every``:
+        ``tips`` are all the tips there are (False for a few of them: nothing is let go)."""
         known = _load_cache(cache)
         learnt = False
         for h in own:
@@ -156,7 +158,7 @@ class DispatchStore:
                     known[oid] = rec
         heads = [records.Head(name, oid, known[oid]) for name, oid in tips if oid in known]
         stale = len(known) - len(heads)
-        if stale > max(STALE_KEPT, len(heads)):
+        if every and stale > max(STALE_KEPT, len(heads)):
             save_cache(cache, heads)
         elif missing or learnt:
             _save(cache, known)

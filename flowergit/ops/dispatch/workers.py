@@ -148,9 +148,10 @@ def ps(ctx: Ctx, *, all_: bool = False, listed: list[tuple[str, str]] | None = N
     ``files`` when the caller read them already), by brief and attempt."""
     repo = ctx.repo
     store = DispatchStore(repo)
+    every = listed is None
     if listed is None:
         listed, _ = store.list_tips()
-    heads = store.cached(listed, dispatch_cache(repo))
+    heads = store.cached(listed, dispatch_cache(repo), every=every)
     # a dispatch ref whose record cannot be read (a blob, a tree, no record.json, not JSON) is
     # no dispatch, but not nothing either: a row flagged `corrupt` names it and the repair
     read = {h.ref for h in heads}

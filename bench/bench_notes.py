@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from common import env, machine, ms, spread, table
 
-from flowergit.gitio import objects
+from flowergit.gitio import objects, writes
 from flowergit.gitio.repo import discover
 from flowergit.state import notes as new_notes
 
@@ -56,7 +56,7 @@ def fake_oid(i: int) -> str:
 def build(path: Path, n: int, fanout: bool) -> str:
     subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True, env=env())
     repo = discover(str(path))
-    w = objects.Writer(repo)
+    w = writes.Writer(repo)
     blob = w.add("blob", b'{"kind":"merge","v":1}\n')
     oids = [fake_oid(i) for i in range(n)]
     if fanout:
@@ -69,7 +69,7 @@ def build(path: Path, n: int, fanout: bool) -> str:
         root = [objects.Entry(objects.MODE_BLOB, o.encode(), blob) for o in oids]
     tree = w.add("tree", objects.format_tree(root))
     w.flush()
-    c = objects.commit(repo, tree, [], "notes", env=env())
+    c = writes.commit(repo, tree, [], "notes", env=env())
     subprocess.run(["git", "--git-dir", str(path), "update-ref", "refs/notes/flower", c], check=True)
     return str(path)
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import env, import_briefs, init_repo, precompile, scratch, side_by_side, table  # noqa: E402
 
-from flowergit.gitio import objects, refs  # noqa: E402
+from flowergit.gitio import objects, refs, writes# noqa: E402
 from flowergit.gitio.repo import Repo, discover  # noqa: E402
 
 PATTERNS = ["refs/flower/", "refs/heads/flower/briefs"]
@@ -51,7 +51,7 @@ def add_records(path: Path, n: int) -> None:
     from flowergit.state import records
 
     repo = discover(str(path))
-    w = objects.Writer(repo)
+    w = writes.Writer(repo)
     lines = []
     for i in range(1, n + 1):
         rec = {"v": 1, "id": f"{i}.1", "brief": i, "attempt": 1, "state": "done",

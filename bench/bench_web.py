@@ -45,12 +45,12 @@ from common import (env, flower_exe, import_briefs, init_repo, precompile, scrat
 
 def add_records(path: Path, n: int) -> None:
     """``n`` dispatch records under refs/flower/dispatch/, as state/records.py writes them."""
-    from flowergit.gitio import objects, refs
+    from flowergit.gitio import refs, writes
     from flowergit.gitio.repo import discover
     from flowergit.state import records
 
     repo = discover(str(path))
-    w = objects.Writer(repo)
+    w = writes.Writer(repo)
     ops = []
     for i in range(1, n + 1):
         rec = {"v": 1, "id": f"{i}.1", "brief": i, "attempt": 1, "state": "released",

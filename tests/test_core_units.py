@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowergit.errors import UsageError
-from flowergit.gitio import objects, refs, runner
+from flowergit.gitio import objects, refs, runner, writes
 from flowergit.gitio.repo import discover
 from flowergit.render.text import escape
 from flowergit.state import brief as codec
@@ -117,21 +117,21 @@ def test_tree_entry_names_git_would_regret_are_refused(name: bytes) -> None:
 def test_edit_tree_matches_git_and_cas_transactions(any_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(any_repo)
     repo = discover()
-    w = objects.Writer(repo)
+    w = writes.Writer(repo)
     with objects.Batch(repo) as b:
         blob = w.add("blob", b"x\n")
-        tree = objects.edit_tree(b, w, None, {"a/b/c.txt": (objects.MODE_BLOB, blob),
+        tree = writes.edit_tree(b, w, None, {"a/b/c.txt": (objects.MODE_BLOB, blob),
                                               "a/z.txt": (objects.MODE_BLOB, blob),
                                               "a-b": (objects.MODE_BLOB, blob)})
         w.flush()
         # git computes the same tree from an index holding the same files
         assert git(any_repo, "ls-tree", "-r", "--name-only", tree).stdout.split() == ["a-b", "a/b/c.txt", "a/z.txt"]
-        t2 = objects.edit_tree(b, w, tree, {"a/b/c.txt": None})
+        t2 = writes.edit_tree(b, w, tree, {"a/b/c.txt": None})
         w.flush()
     assert git(any_repo, "ls-tree", "-r", "--name-only", t2).stdout.split() == ["a-b", "a/z.txt"]
     assert git(any_repo, "fsck", "--strict", "--no-dangling").returncode == 0
-    c1 = objects.commit(repo, tree, [], "one")
-    c2 = objects.commit(repo, t2, [c1], "two")
+    c1 = writes.commit(repo, tree, [], "one")
+    c2 = writes.commit(repo, t2, [c1], "two")
     refs.transaction(repo, [refs.create("refs/flower/test/x", c1)])
     with pytest.raises(refs.CasLost):
         refs.transaction(repo, [refs.create("refs/flower/test/x", c2)])

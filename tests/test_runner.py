@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git
-from flowergit.gitio import objects, runner
+from flowergit.gitio import objects, runner, writes
 from flowergit.gitio.repo import discover
 from flowergit.gitio.runner import GitError
 
@@ -66,7 +66,7 @@ def test_killed_by_signal_is_negative(repo: Path) -> None:
 
 def test_batch_reads_many_big_objects(repo: Path) -> None:
     r = discover(str(repo))
-    w = objects.Writer(r)
+    w = writes.Writer(r)
     oids = [w.add("blob", os.urandom(48 * 1024) + b"%d" % i) for i in range(60)]
     w.flush()
     with objects.Batch(r) as batch:

@@ -118,8 +118,9 @@ class Repo:
 
     def var_list(self) -> list[bytes]:
         """The lines of ``git var -l`` (the identities git would commit with, then every config
-        setting as ``key=value``), from one git process per command: what :func:`objects.idents`
-        and :meth:`config_last` read. Honours includes and the caller's ``-c``."""
+        setting as ``key=value``), from one git process per command: what
+        :func:`flowergit.gitio.writes.idents` and :meth:`config_last` read. Honours includes
+        and the caller's ``-c``."""
         got = self._cache.get("var-l")
         if got is None:
             started = self._cache.pop("var-l-started", None) or self.var_list_start()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 from flowergit import fastjson
 from flowergit.errors import Conflict, NotFound
-from flowergit.gitio import objects, refs
+from flowergit.gitio import objects, refs, writes
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.worktrees import holding
@@ -86,7 +86,7 @@ def _preread_names(brief: int, tip: str) -> list[str]:
 
 
 class _PreTrees:
-    """The trees of a :class:`PreRead`, served to :func:`objects.edit_tree` as a batch would;
+    """The trees of a :class:`PreRead`, served to :func:`writes.edit_tree` as a batch would;
     any other tree (none, for a one-file edit) is read from git."""
 
     def __init__(self, repo: Repo, trees: dict[str, bytes]) -> None:
@@ -231,7 +231,7 @@ class BriefStore:
         race with a fresh read. Returns (new commit, old tip)."""
 
         def build(tip: str | None, batch: objects.Batch,
-                  writer: objects.Writer) -> tuple[dict[str, tuple[bytes, str] | None], str]:
+                  writer: writes.Writer) -> tuple[dict[str, tuple[bytes, str] | None], str]:
             changes, message = plan(tip, batch)
             return {ch.path: None if ch.data is None else (
                 objects.MODE_BLOB, writer.add("blob", ch.data)) for ch in changes}, message
@@ -240,7 +240,7 @@ class BriefStore:
 
     def write(
         self,
-        build: Callable[[str | None, objects.Batch, objects.Writer],
+        build: Callable[[str | None, objects.Batch, writes.Writer],
                         tuple[dict[str, tuple[bytes, str] | None], str]],
         *,
         allow_root: bool = False,
@@ -255,13 +255,13 @@ class BriefStore:
             tip = self.tip()
             if tip is None and not allow_root:
                 self.require_tip()
-            writer = objects.Writer(self.repo)
+            writer = writes.Writer(self.repo)
             with objects.Batch(self.repo) as batch:
                 edits, message = build(tip, batch, writer)
                 if not edits:
                     return tip or "", tip
                 base_tree = batch.get(tip + "^{tree}")[0] if tip else None  # type: ignore[index]
-                tree = objects.edit_tree(batch, writer, base_tree, edits)
+                tree = writes.edit_tree(batch, writer, base_tree, edits)
             new = writer.commit(tree, [tip] if tip else [], message)
             writer.flush()
             ops = [refs.update(BRIEFS_REF, new, tip)]
@@ -276,10 +276,13 @@ class BriefStore:
         raise Conflict(f"gave up writing {BRIEFS_BRANCH} after repeated lost races: {last}",
                        "many writers at once; retry")
 
-    def max_id(self, tip: str | None, batch: objects.Batch) -> int:
+    def max_id(self, tip: str | None, batch: objects.Batch,
+               shards: list[objects.Entry] | None = None) -> int:
+        """The highest brief id at ``tip`` (``shards``: its ``briefs`` tree, if read already)."""
         if tip is None:
             return 0
-        shards = batch.tree(tip + ":briefs") or []
+        if shards is None:
+            shards = batch.tree(tip + ":briefs") or []
         nums = [int(e.name) for e in shards if e.is_tree and e.name.isdigit()]
         for shard in sorted(nums, reverse=True):
             entries = batch.tree(f"{tip}:briefs/{shard:04d}") or []
@@ -309,8 +312,10 @@ class BriefStore:
         first = [0]
 
         def build(tip: str | None, batch: objects.Batch,
-                  writer: objects.Writer) -> tuple[dict[str, tuple[bytes, str] | None], str]:
-            nxt = self.max_id(tip, batch) + 1
+                  writer: writes.Writer) -> tuple[dict[str, tuple[bytes, str] | None], str]:
+            listing = (batch.tree(tip + ":briefs") or []) if tip else []
+            shards = {e.name: e for e in listing if e.is_tree}  # the shards there are
+            nxt = self.max_id(tip, batch, listing) + 1
             if reserve is not None:
                 nxt = reserve(nxt)
             first[0] = nxt
@@ -324,7 +329,7 @@ class BriefStore:
                 where, _, name = brief_path(b.id).rpartition("/")
                 if where != shard:
                     if names:
-                        edits[shard] = self._shard(batch, writer, tip, shard, names)
+                        edits[shard] = self._shard(batch, writer, shards, shard, names)
                     shard, names = where, {}
                 raw = name.encode()
                 names[raw] = objects.Entry(objects.MODE_BLOB, raw,
@@ -332,7 +337,7 @@ class BriefStore:
                 count += 1
                 one = b if count == 1 else None
             if names:
-                edits[shard] = self._shard(batch, writer, tip, shard, names)
+                edits[shard] = self._shard(batch, writer, shards, shard, names)
             if one is not None:
                 return edits, f"brief {one.id}: new {one.kind}: {commit_subject(one.title)}"
             return edits, f"briefs {nxt}-{nxt + count - 1}: import {count} briefs"
@@ -341,11 +346,14 @@ class BriefStore:
         self.write(build)
         return first[0], created
 
-    def _shard(self, batch: objects.Batch, writer: objects.Writer, tip: str | None, where: str,
+    def _shard(self, batch: objects.Batch, writer: writes.Writer,
+               shards: dict[bytes, objects.Entry], where: str,
                names: dict[bytes, objects.Entry]) -> tuple[bytes, str]:
-        """The tree of shard ``where`` at ``tip`` with ``names`` laid over it, added to
-        ``writer``, as an edit."""
-        have = (batch.tree(f"{tip}:{where}") if tip else None) or []
+        """The tree of shard ``where`` (``briefs/0200``; ``shards``: those there are, by name)
+        with ``names`` laid over it, added to ``writer``, as an edit. Only a shard that exists
+        is read: an import that fills a thousand new ones asks git nothing for them."""
+        old = shards.get(where.rpartition("/")[2].encode())
+        have = (batch.tree(old.oid) if old is not None else None) or []
         entries = {e.name: e for e in have}
         entries.update(names)
         return objects.MODE_TREE, writer.add("tree", objects.format_tree(entries.values()))
@@ -397,7 +405,7 @@ class BriefStore:
         return PreRead(brief, tip, got[0][2], root, trees)
 
     def plan_update(self, pre: PreRead, mutate: Callable[[bytes], bytes | None], message: str,
-                    writer: objects.Writer) -> tuple[refs.Op, bytes] | None:
+                    writer: writes.Writer) -> tuple[refs.Op, bytes] | None:
         """:meth:`update` against a :meth:`preread` tip, for the caller's own transaction: the
         objects go into ``writer``; returns the ref op (a CAS from that tip) and the new bytes, or
         None if ``mutate`` changes nothing. A lost CAS is the caller's to handle (:meth:`update`
@@ -409,7 +417,7 @@ class BriefStore:
         codec.parse(new, where(pre.brief))  # never write what we could not read back
         edits: dict[str, tuple[bytes, str] | None] = {
             brief_path(pre.brief): (objects.MODE_BLOB, writer.add("blob", new))}
-        tree = objects.edit_tree(_PreTrees(self.repo, pre.trees), writer, pre.root, edits)  # type: ignore[arg-type]
+        tree = writes.edit_tree(_PreTrees(self.repo, pre.trees), writer, pre.root, edits)  # type: ignore[arg-type]
         commit = writer.commit(tree, [pre.tip], message)
         return refs.update(BRIEFS_REF, commit, pre.tip), new
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from flowergit.state.schema import NoteLine
 
 from flowergit.errors import Conflict, UsageError
-from flowergit.gitio import objects, refs
+from flowergit.gitio import objects, refs, writes
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.state.layout import NOTES_REF
@@ -138,7 +138,7 @@ def _flat_notes(root: list[objects.Entry], hexlen: int) -> dict[str, str]:
             if not e.is_tree and len(e.name) == hexlen and all(c in b"0123456789abcdef" for c in e.name)}
 
 
-def _move_flat(batch: objects.Batch, w: objects.Writer, root: list[objects.Entry], flat: Mapping[str, str],
+def _move_flat(batch: objects.Batch, w: writes.Writer, root: list[objects.Entry], flat: Mapping[str, str],
                changes: dict[str, tuple[bytes, str] | None]) -> None:
     """Plan moving the flat notes ``flat`` under the fan-out, from the tree entries themselves
     (asking git for thousands of paths in a wide flat root would scan it once per path). A
@@ -204,7 +204,7 @@ def read_many(repo: Repo, oids: Sequence[str], ref: str = NOTES_REF, *,
 
 
 def prepare(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message: str,
-            batch: objects.Batch, writer: objects.Writer, tip: str | None
+            batch: objects.Batch, writer: writes.Writer, tip: str | None
             ) -> str | None:
     """The notes commit that appends ``lines`` on top of ``tip`` (objects added to ``writer``,
     nothing written, no ref moved), or None when every line is there already. The caller
@@ -243,7 +243,7 @@ def prepare(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], messag
     # that holds every note
     flat = {o: b for o, b in _flat_notes(root, repo.hexlen).items() if note_path(o) not in changes}
     _move_flat(batch, writer, root, flat, changes)
-    tree = objects.edit_tree(batch, writer, base_tree, changes)
+    tree = writes.edit_tree(batch, writer, base_tree, changes)
     return writer.commit(tree, [tip] if tip else [], message)
 
 
@@ -256,7 +256,7 @@ def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message
     the new tip.
     """
     for _ in refs.retrying():
-        w = objects.Writer(repo)
+        w = writes.Writer(repo)
         with objects.Batch(repo) as batch:
             got = batch.get(ref)
             tip = got[0] if got is not None and got[1] == "commit" else None

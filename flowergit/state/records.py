@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
-from flowergit.gitio import objects, refs
+from flowergit.gitio import objects, refs, writes
 from flowergit.gitio.refs import CasLost, Op
 from flowergit.gitio.repo import Repo
 
@@ -195,7 +195,7 @@ class Head(tuple[str, str, "dict[str, Any]"]):
         return self[2]
 
 
-def add_commit(writer: objects.Writer, rec: Mapping[str, Any], parent: str | None,
+def add_commit(writer: writes.Writer, rec: Mapping[str, Any], parent: str | None,
                message: str) -> str:
     """Add a record commit (blob, tree, commit) to ``writer``, to be written with whatever else
     it holds in one ``unpack-objects``; returns the commit id."""
@@ -207,7 +207,7 @@ def add_commit(writer: objects.Writer, rec: Mapping[str, Any], parent: str | Non
 
 def build(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:
     """Write a record commit (one ``unpack-objects``); nothing points at it yet."""
-    w = objects.Writer(repo)
+    w = writes.Writer(repo)
     commit = add_commit(w, rec, parent, message)
     w.flush()
     return commit

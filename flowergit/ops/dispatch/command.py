@@ -43,7 +43,7 @@ import time
 
 from flowergit import failpoints, fastjson
 from flowergit.errors import Conflict, FlowerError
-from flowergit.gitio import objects, refs
+from flowergit.gitio import refs, writes
 from flowergit.ops.dispatch.checks import (
     choose_agent,
     choose_branch,
@@ -289,7 +289,7 @@ def schedule_and_claim(job: Job, undo: Undo, fork_supervisor: bool) -> None:
     else:
         job.new = {**rec, "state": "queued"}
     job.message = f"dispatch {did}: {job.new['state']}"
-    writer = objects.Writer(repo)
+    writer = writes.Writer(repo)
     job.claimed = records.add_commit(writer, rec, None, f"dispatch {did}: preparing")
     job.moved = records.add_commit(writer, job.new, job.claimed, job.message)
     job.status_op = job.bstore.plan_update(job.pre, to_dispatched,
@@ -339,7 +339,7 @@ def prepare_start(job: Job) -> None:
         path = ensure_worktree(job.ctx, did, job.branch, path, None)
         if path != job.new["worktree"]:  # the branch's worktree is elsewhere: that one it is
             job.new["worktree"] = path
-            writer = objects.Writer(repo)
+            writer = writes.Writer(repo)
             job.moved = records.add_commit(writer, job.new, job.claimed, job.message)
             writer.flush()
     job.path = path

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import flowergit.ops.merge.suite as suite_ops
-from flowergit.gitio import objects, refs
+from flowergit.gitio import objects, refs, writes
 from flowergit.gitio import stash as gstash
 from flowergit.gitio.refs import CasLost
 from flowergit.ops.context import Ctx
@@ -46,7 +46,7 @@ def write_anchor(ctx: Ctx, plan: Plan, op: str, stash: str | None, old: str | No
     Its objects are written with whatever the merge built so far (merge commit, snapshot trees)
     in one ``unpack-objects``."""
     repo = ctx.repo
-    w = plan.io.writer if plan.io is not None else objects.Writer(repo)
+    w = plan.io.writer if plan.io is not None else writes.Writer(repo)
     entries = []
     if plan.snapshot:
         entries = [objects.Entry(objects.MODE_TREE, b"index", plan.snapshot[0]),

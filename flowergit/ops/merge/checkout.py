@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from flowergit.errors import Conflict, FlowerError
-from flowergit.gitio import objects
+from flowergit.gitio import writes
 from flowergit.gitio.index import snapshot_trees, worktree_tree
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.status import Status, checkout_status, operations, worktree_git_dir
@@ -87,7 +87,7 @@ def snapshot(repo: Repo, worktree: str, force_paths: list[str], *,
             # a staged path under another staged path (a file replaced by a directory)
             return snapshot_trees(repo, worktree, force_paths)
         try:
-            index_tree = (objects.edit_tree(io.batch, io.writer, head_tree, staged) if staged
+            index_tree = (writes.edit_tree(io.batch, io.writer, head_tree, staged) if staged
                           else head_tree)
         except FlowerError:
             return snapshot_trees(repo, worktree, force_paths)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowergit.gitio import objects
+from flowergit.gitio import objects, writes
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.worktrees import Worktree
 from flowergit.state.dispatches import dispatch_name
@@ -22,7 +22,7 @@ class MergeIo:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
         self._batch: objects.Batch | None = None
-        self.writer = objects.Writer(repo)
+        self.writer = writes.Writer(repo)
         self.notes_tip: str | None = None
 
     @property

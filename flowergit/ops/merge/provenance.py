@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import flowergit.ops.merge.suite as suite_ops
 from flowergit.errors import NotFound
-from flowergit.gitio import objects, refs, worktrees
+from flowergit.gitio import objects, refs, worktrees, writes
 from flowergit.gitio.refs import CasLost
 from flowergit.ops.context import Ctx
 from flowergit.ops.merge.anchor import drop_anchor
@@ -77,7 +77,7 @@ def close_landed(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLin
     message = f"brief {brief}: merged ({why})"
     state: dict[str, Any] = {"released": False, "calls": 0}
 
-    def more(batch: objects.Batch, w: objects.Writer) -> list[refs.Op]:
+    def more(batch: objects.Batch, w: writes.Writer) -> list[refs.Op]:
         # the dispatch record, the notes tip and the anchor, read afresh on every attempt
         state["calls"] += 1
         return _closing_ops(ctx, j, lines, batch, w, state)
@@ -94,7 +94,7 @@ def close_landed(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLin
         tip = got[0] if got is not None and got[1] == "commit" else None
         pre = store.preread(brief, tip, batch) if tip else None
         if pre is not None and codec.parse(pre.raw, f"brief {brief}").status != "merged":
-            w = objects.Writer(ctx.repo)
+            w = writes.Writer(ctx.repo)
             planned = store.plan_update(pre, lambda raw: codec.with_status(raw, "merged"),
                                         message, w)
             if planned is not None:
@@ -110,7 +110,7 @@ def close_landed(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLin
             own.close()
 
     def more_fresh() -> list[refs.Op]:
-        w = objects.Writer(ctx.repo)
+        w = writes.Writer(ctx.repo)
         with objects.Batch(ctx.repo) as fresh:
             ops = more(fresh, w)
         w.flush()
@@ -134,7 +134,7 @@ def _released(ctx: Ctx, j: JournalEntry, state: dict[str, Any]) -> bool | str:
 
 
 def _closing_ops(ctx: Ctx, j: JournalEntry, lines: Mapping[str, Sequence[NoteLine]],
-                 batch: objects.Batch, w: objects.Writer, state: dict[str, Any]) -> list[refs.Op]:
+                 batch: objects.Batch, w: writes.Writer, state: dict[str, Any]) -> list[refs.Op]:
     """The dispatch record ``merged`` (the worker worktree released first), the notes commit
     and the anchor's deletion, as ops for the closing transaction (objects added to ``w``)."""
     brief, attempt = (int(x) for x in str(j["dispatch"]).split("."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flowergit.gitio import config, objects, refs, worktrees
+from flowergit.gitio import config, objects, refs, worktrees, writes
 from flowergit.ops.context import Ctx
 from flowergit.state import config as cfgmod
 from flowergit.state.briefs import README
@@ -28,10 +28,10 @@ def init(ctx: Ctx, *, remote: str | None = None, agents_md: bool = False) -> dic
         if upstream is not None:
             new = upstream
         else:
-            w = objects.Writer(repo)
+            w = writes.Writer(repo)
             with objects.Batch(repo) as batch:
                 blob = w.add("blob", README)
-                tree = objects.edit_tree(batch, w, None, {"README.md": (objects.MODE_BLOB, blob)})
+                tree = writes.edit_tree(batch, w, None, {"README.md": (objects.MODE_BLOB, blob)})
             new = w.commit(tree, [], "flower/briefs: start the briefs branch")
             w.flush()
         try:

@@ -6,7 +6,7 @@ and read line by line: lines that are not JSON objects are dropped, with a warni
 from __future__ import annotations
 
 from flowergit import fastjson
-from flowergit.gitio import changes, objects, refs
+from flowergit.gitio import changes, objects, refs, writes
 from flowergit.gitio import remote as net
 from flowergit.gitio.history import is_ancestor
 from flowergit.gitio.repo import Repo
@@ -29,7 +29,7 @@ def _note_entries(repo: Repo, commit: str | None) -> dict[str, str]:
     return out
 
 
-def _fanout_tree(w: objects.Writer, notes: dict[str, str]) -> str:
+def _fanout_tree(w: writes.Writer, notes: dict[str, str]) -> str:
     """The notes tree of ``oid -> blob`` in git's one-level fan-out (``ab/cdef…``), the layout
     ``state/notes`` writes, so later appends rewrite one small subtree."""
     subs: dict[str, list[objects.Entry]] = {}
@@ -95,7 +95,7 @@ def reconcile_notes(ctx: Ctx, remote: str, ro: str | None, report: Report) -> ne
         if k not in readable:
             report.warn(f"skipped the note on {k[:12]} from {remote}: "
                         f"{sizes.get(theirs[k], 0)} bytes is over the {MAX_NOTE}-byte cap")
-    w = objects.Writer(repo)
+    w = writes.Writer(repo)
     with objects.Batch(repo) as batch:
         blobs = batch.get_many([theirs[k] for k in readable]
                                + [ours[k] for k in readable if k in ours])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowergit.gitio import objects
+from flowergit.gitio import objects, writes
 from flowergit.gitio.changes import commits_between, file_changes
 from flowergit.gitio.repo import Repo
 from flowergit.ops.context import Ctx
@@ -122,7 +122,7 @@ def replay(ctx: Ctx, remote: str, lo: str, ro: str, state: dict[str, str], me: s
     renum: dict[int, int] = {}
     for c in commits_between(repo, lo, ro):
         touched = file_changes(repo, c.parent, c.oid)
-        writer = objects.Writer(repo)
+        writer = writes.Writer(repo)
         edits: dict[str, tuple[bytes, str] | None] = {}
         notes: list[str] = []
         with objects.Batch(repo) as batch:
@@ -197,11 +197,11 @@ def replay(ctx: Ctx, remote: str, lo: str, ro: str, state: dict[str, str], me: s
             if not edits:
                 continue
             base_tree = batch.get(f"{tip}^{{tree}}")
-            tree = objects.edit_tree(batch, writer, base_tree[0] if base_tree else None, edits)
+            tree = writes.edit_tree(batch, writer, base_tree[0] if base_tree else None, edits)
         writer.flush()
         msg = c.message + ("\n" + "\n".join(notes) + "\n" if notes else "")
         name, email, date = c.author
-        tip = objects.commit(repo, tree, [tip], msg,
+        tip = writes.commit(repo, tree, [tip], msg,
                              env={"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
                                   "GIT_AUTHOR_DATE": date})
         replayed += 1

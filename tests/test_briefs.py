@@ -221,6 +221,7 @@ def test_import_json_lines_in_one_commit(repo: Path, tmp_path: Path) -> None:
     assert len(flower_json(repo, "brief", "list")) == 250
 
 
+@pytest.mark.slow  # an import of 150 and one of 301 briefs, and the reads after
 def test_import_fills_a_started_shard_and_a_bad_line_writes_nothing(repo: Path) -> None:
     """An import is written one brief at a time (FAULTS: bad input writes nothing): it
     continues a shard that already holds briefs, its `--json` is every brief as written, the

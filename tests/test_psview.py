@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import flower, git
 from merge_helpers import finished, setup_repo
 
@@ -32,6 +33,7 @@ def fresh(repo: Path) -> list[str]:
     return out
 
 
+@pytest.mark.slow  # five forms of ps, each run three times, after each change
 def test_the_cached_table_is_the_table_made_from_the_records(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     ids = [finished(repo, f"work {i}", {f"f{i}.txt": f"{i}\n"}, exit_code=i % 2,

@@ -77,6 +77,7 @@ def merge(ctx: Ctx, brief: int, *, into: str | None = None, no_test: bool = Fals
         raise
     finally:
         io.close()
+        suite_ops.finish_tidying()  # the scratch checkout's tidy ran while this merge landed
     if res.get("status") == "merged":
         notify(ctx.repo, "merged", {**res, "brief": brief})
     return res

@@ -71,7 +71,8 @@ class _KeptScratch:
         """Give the checkout back. With ``tidy`` (a merge, which has its landing still to do),
         a forked copy of this process cleans it while the merge lands, so the next merge's
         checkout only rewrites what differs; this process holds the lock until the copy is
-        done, and waits for it before it exits or runs another suite."""
+        done: :func:`finish_tidying` waits for it (the merge does once it landed, a long-lived
+        process such as `git flower web` before its next suite, every process at exit)."""
         if self.lock is None:
             scratch.remove(self.repo, self.path)
             return

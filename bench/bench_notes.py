@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,11 @@ def old_notes():  # type: ignore[no-untyped-def]
                          capture_output=True, check=False)
     if got.returncode != 0:
         return None
-    src = got.stdout
+    # object writing has since moved from gitio/objects.py to gitio/writes.py
+    src = re.sub(rb"\bobjects\.(Writer|edit_tree|commit_body|commit|idents)\b", rb"writes.\1",
+                 got.stdout)
+    src = src.replace(b"from __future__ import annotations\n",
+                      b"from __future__ import annotations\n\nfrom flowergit.gitio import writes\n", 1)
     with tempfile.TemporaryDirectory(prefix="flower-bench-notes-") as tmp:
         path = Path(tmp) / "old_notes.py"
         path.write_bytes(src)

@@ -105,3 +105,19 @@ def test_rows_made_for_a_few_attempts_do_not_shrink_the_record_cache(tmp_path: P
     assert set(others) <= set(json.loads(Path(path).read_text())["records"])
     store.cached(listed, path)  # all the tips there are: what no tip names goes
     assert not set(others) & set(json.loads(Path(path).read_text())["records"])
+
+
+def test_the_caches_keep_a_record_whose_strings_are_not_utf8(tmp_path: Path) -> None:
+    """A record written by hand or synced from elsewhere can carry a lone surrogate (JSON's
+    "\\udcff": a path that is no UTF-8); the caches keep it as the decoder reads it back, where
+    they failed to write (an internal error from `ps`)."""
+    from flowergit.ops.dispatch import psview
+    from flowergit.state import dispatches
+
+    odd = {"did": "1.1", "worktree": "/work/x\udcff", "cells": ["1.1", "exited"]}
+    path = str(tmp_path / "ps-view.json")
+    psview._save(path, "host", {"a" * 40: odd})
+    assert psview._load(path, "host") == {"a" * 40: odd}
+    cache = str(tmp_path / "dispatches.json")
+    dispatches._save(cache, {"b" * 40: {"id": "1.1", "worktree": "/work/x\udcff"}})
+    assert dispatches._load_cache(cache)["b" * 40]["worktree"] == "/work/x\udcff"

@@ -205,10 +205,10 @@ def _save(cache: str, keep: dict[str, Any]) -> None:
         # dumps, then one write: a dump to a file uses the pure-Python encoder (~25x slower)
         text = fastjson.dumps({"v": CACHE_VERSION, "records": keep}, ensure_ascii=False,
                           separators=(",", ":"))
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8", errors="surrogatepass") as f:  # as loads reads it
             f.write(text)
         os.replace(tmp, cache)
-    except OSError:
+    except (OSError, ValueError):
         pass
 
 

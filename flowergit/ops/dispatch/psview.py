@@ -144,10 +144,10 @@ def _save(path: str, host: str, kept: dict[str, dict[str, Any]]) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         text = fastjson.dumps({"v": VERSION, "host": host, "rows": kept}, ensure_ascii=False,
                               separators=(",", ":"))
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8", errors="surrogatepass") as f:  # as loads reads it
             f.write(text)
         os.replace(tmp, path)
-    except OSError:  # a cache only: the next run makes the rows again
+    except (OSError, ValueError):  # a cache only: the next run makes the rows again
         try:
             os.unlink(tmp)
         except OSError:

@@ -235,4 +235,17 @@ open(sys.argv[1], "w").write('<testsuite name="s"><testcase name="a"/></testsuit
     assert flower(repo, "merge", str(third)).returncode == 0
     assert "stray.txt" not in seen.read_text().splitlines()[2]
     assert "changed by the suite" not in seen.read_text().splitlines()[2]
+    # a checkout made afresh (`recover` removes a killed merge's) drops the tidy's mark, so
+    # what a `test` run leaves in it is cleaned before the next merge's suite
+    assert tidied.exists()
+    import shutil
+
+    shutil.rmtree(kept)
+    git(repo, "worktree", "prune")
+    assert flower(repo, "test", "--force").returncode == 0
+    assert not tidied.exists()
+    fourth = finished(repo, "fourth", {"d.txt": "d\n"})
+    assert flower(repo, "merge", str(fourth)).returncode == 0
+    last = seen.read_text().splitlines()[-1]
+    assert "junk.pyc" not in last and "changed by the suite" not in last and "d.txt" in last
     assert (repo / "README.md").read_text() == git(repo, "show", "main:README.md").stdout

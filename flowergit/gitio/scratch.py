@@ -13,8 +13,11 @@ from flowergit.gitio.pins import SAFE
 from flowergit.gitio.repo import Repo
 
 
-def add(repo: Repo, path: str, commit: str) -> None:
-    """A detached worktree at ``commit`` (no hooks, no submodule recursion)."""
+def add(repo: Repo, path: str, commit: str, tidied: str | None = None) -> None:
+    """A detached worktree at ``commit`` (no hooks, no submodule recursion). ``tidied``: the
+    mark :func:`tidy` leaves for this path, which no longer speaks for the new checkout."""
+    if tidied is not None:
+        _take(tidied)
     repo.git([*SAFE, "worktree", "add", "-q", "--detach", "--end-of-options", path, commit])
 
 

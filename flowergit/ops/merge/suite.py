@@ -57,7 +57,7 @@ class _KeptScratch:
             return self.path
         self.path = repo.state_path("scratch", "kept")
         if not os.path.lexists(self.path):
-            scratch.add(repo, self.path, commit)
+            scratch.add(repo, self.path, commit, tidied=self.tidied)
         elif not scratch.move(repo, self.path, commit, tidied=self.tidied):
             scratch.remove(repo, self.path)
             scratch.add(repo, self.path, commit)

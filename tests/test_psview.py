@@ -53,6 +53,15 @@ def test_the_cached_table_is_the_table_made_from_the_records(tmp_path: Path) -> 
     assert tables(repo) == want and cache.exists()
     kept = json.loads(cache.read_text())["rows"]
     assert len(kept) == 5 and all(e["state"] != "running" for e in kept.values())
+    # every settled row is read from the cache on the run after the one that made it (its
+    # inputs as recorded match)
+    cache.unlink()
+    flower(repo, "ps", "--all")
+    doc0 = json.loads(cache.read_text())
+    for e in doc0["rows"].values():
+        e["cells"] = ["forged"] * len(e["cells"])
+    cache.write_text(json.dumps(doc0))
+    assert flower(repo, "ps", "--all").stdout.count("forged") == 5 * 11
 
     # everything a settled row reads besides its record changes: the cache must not show
     # the old row for any of them

@@ -53,7 +53,8 @@ def rows(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
     missing: list[tuple[str, str]] = []
     for name, oid in listed:
         e = kept.get(oid)
-        if e is not None and e.get("inputs") == inputs(repo, e, tips, files, dirs):
+        if e is not None and e.get("inputs") == inputs(repo, e, tips, files,
+                                                       e.get("worktree") in dirs):
             got[name] = e
         else:
             missing.append((name, oid))
@@ -63,20 +64,17 @@ def rows(ctx: Ctx, *, all_: bool = False) -> list[dict[str, Any]]:
         from flowergit.render.workers import ps_cells
 
         oid_of = dict(missing)
-        made_dirs = None
         for r in workers.ps(ctx, all_=True, listed=missing, tips=tips, files=files):
             ref = str(r["ref"]) if r.get("state") == "corrupt" else \
                 dispatch_ref(int(r["brief"]), int(r["attempt"]))
             made[ref] = r
             if not settled(r):
                 continue
-            if made_dirs is None:
-                made_dirs = present_dirs(x.get("worktree") for x in made.values())
             e = {"did": r["id"], "branch": r.get("branch"), "worktree": r.get("worktree"),
                  "brief": r.get("brief"), "attempt": r.get("attempt"),
                  "record_state": r.get("record_state"), "state": r.get("state"),
                  "outcome": r.get("outcome"), "cells": ps_cells(r), "style": state_style(r)}
-            e["inputs"] = inputs(repo, e, tips, files, made_dirs)
+            e["inputs"] = inputs(repo, e, tips, files, bool(r.get("worktree_present")))
             kept[oid_of[ref]] = e
         current = {oid for _, oid in listed}
         _save(path, host, {k: v for k, v in kept.items() if k in current})
@@ -105,12 +103,12 @@ def settled(r: dict[str, Any]) -> bool:
 
 
 def inputs(repo: Any, e: dict[str, Any], tips: dict[str, tuple[str, str]],
-           files: tuple[set[str], set[str]], dirs: set[str]) -> str:
+           files: tuple[set[str], set[str]], present: bool) -> str:
     """What a settled row reads besides its record, as one string: its branch's tip, whether
-    its worktree is there, and the size and time of its log and start spec here."""
+    its worktree is there (``present``), and the size and time of its log and start spec."""
     did = str(e.get("did"))
     tip = tips.get(f"refs/heads/{e.get('branch')}")
-    return "|".join((tip[0] if tip else "-", "1" if e.get("worktree") in dirs else "0",
+    return "|".join((tip[0] if tip else "-", "1" if present else "0",
                      _stat(repo, "logs", f"{did}.log", files[0]),
                      _stat(repo, "run", f"{did}.json", files[1])))
 

@@ -140,6 +140,22 @@ def test_hot_commands_skip_costly_imports(repo: Path, argv: list[str]) -> None:
     assert got <= COSTLY_ALLOWED.get(argv[1] if len(argv) > 1 else "", set()), (argv, got)
 
 
+READS = [["brief", "list", "--json"], ["brief", "show", "1", "--json"], ["status", "--json"],
+         ["ps", "--all"], ["signal", "list", "--json"], ["baton", "show", "--json"],
+         ["daemon", "list", "--json"], ["why", "HEAD", "--json"]]
+
+
+@pytest.mark.parametrize("argv", READS, ids=lambda a: " ".join(a[:2]))
+def test_commands_that_only_read_never_load_the_object_writer(repo: Path, argv: list[str]) -> None:
+    flower_json(repo, "brief", "new", "seed")
+    flower_json(repo, "brief", "list")  # caches filled: what runs is the read
+    code = ("import sys\nfrom flowergit.main import main\nrc = main(sys.argv[1:])\n"
+            "sys.stderr.write('WRITES=%s\\n' % ('flowergit.gitio.writes' in sys.modules))\n"
+            "sys.exit(rc)\n")
+    r = subprocess.run([sys.executable, "-c", code, *argv], cwd=repo, capture_output=True, text=True)
+    assert r.returncode == 0 and "WRITES=False" in r.stderr, (argv, r.stderr)
+
+
 def test_import_hygiene_check_fails_when_a_hot_command_imports_pygit2(repo: Path) -> None:
     code = ("import sys\nimport pygit2\nfrom flowergit.main import main\nmain(['brief','list','--json'])\n"
             f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"

@@ -186,8 +186,7 @@ def work_of(repo: Repo, rows: list[dict[str, Any]], recs: dict[str, dict[str, An
     """Commits ahead, files changed and the last line of the log of each live worker (a few
     rows: the cap bounds them), as `ps` shows them."""
     from flowergit.gitio import history, objects, refs
-    from flowergit.ops.dispatch.paths import last_log_line
-    from flowergit.ops.dispatch.paths import log_file
+    from flowergit.ops.dispatch.paths import last_log_line, log_file
 
     tips = {}
     for ln in refs.read_many(repo, ["refs/heads/flower/"], "%(refname) %(objectname)"):

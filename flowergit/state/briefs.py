@@ -16,11 +16,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
+    from flowergit.gitio import writes
     from flowergit.gitio.runner import Started
 
 from flowergit import fastjson
 from flowergit.errors import Conflict, NotFound
-from flowergit.gitio import objects, refs, writes
+from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.gitio.worktrees import holding
@@ -249,6 +250,8 @@ class BriefStore:
         """Run ``build(tip, batch, writer) -> (edits, message)`` (``edits``: path -> (mode,
         object id) or None to delete, the objects added to ``writer``) and CAS the result,
         retrying on a lost race with a fresh read. Returns (new commit, old tip)."""
+        from flowergit.gitio import writes  # (readers of briefs never load the writer)
+
         self.refuse_if_checked_out()
         last: CasLost | None = None
         for _ in refs.retrying():
@@ -414,6 +417,8 @@ class BriefStore:
         new = mutate(pre.raw)
         if new is None or new == pre.raw:
             return None
+        from flowergit.gitio import writes
+
         codec.parse(new, where(pre.brief))  # never write what we could not read back
         edits: dict[str, tuple[bytes, str] | None] = {
             brief_path(pre.brief): (objects.MODE_BLOB, writer.add("blob", new))}

@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
+    from flowergit.gitio import writes
     from flowergit.state.schema import NoteLine
 
 from flowergit.errors import Conflict, UsageError
-from flowergit.gitio import objects, refs, writes
+from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.state.layout import NOTES_REF
@@ -210,6 +211,8 @@ def prepare(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], messag
     nothing written, no ref moved), or None when every line is there already. The caller
     writes the objects and moves ``ref`` from ``tip`` by compare-and-swap, in its own
     transaction; :func:`append` is that, retried."""
+    from flowergit.gitio import writes  # (`why` and the hooks read notes; they never load it)
+
     oids = list(lines)
     bad = [o for o in oids if o not in _valid_oids([o], repo.hexlen)]
     if bad:
@@ -255,6 +258,8 @@ def append(repo: Repo, lines: Mapping[str, Sequence[Mapping[str, Any]]], message
     at its fan-out path; a copy at a flat or deeper path is folded into it and removed. Returns
     the new tip.
     """
+    from flowergit.gitio import writes
+
     for _ in refs.retrying():
         w = writes.Writer(repo)
         with objects.Batch(repo) as batch:

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
+    from flowergit.gitio import writes
+
 from flowergit.errors import Conflict, NotFound, UsageError
-from flowergit.gitio import objects, refs, writes
+from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost, Op
 from flowergit.gitio.repo import Repo
 
@@ -207,6 +209,8 @@ def add_commit(writer: writes.Writer, rec: Mapping[str, Any], parent: str | None
 
 def build(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:
     """Write a record commit (one ``unpack-objects``); nothing points at it yet."""
+    from flowergit.gitio import writes  # (a reader of records never loads the writer)
+
     w = writes.Writer(repo)
     commit = add_commit(w, rec, parent, message)
     w.flush()

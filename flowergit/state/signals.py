@@ -32,7 +32,7 @@ import os
 import time
 
 from flowergit.errors import Conflict, NotFound
-from flowergit.gitio import objects, refs, writes
+from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
 from flowergit.gitio.repo import Repo
 from flowergit.state import records, tombstones
@@ -156,6 +156,8 @@ def _ident_env() -> tuple[bytes, bytes]:
 
 def _claim_commit(repo: Repo, rec: dict[str, Any], parent: str | None, message: str) -> str:
     """A claim record commit built in memory and written with one ``unpack-objects``."""
+    from flowergit.gitio import writes
+
     w = writes.Writer(repo)
     blob = w.add("blob", records.encode(rec))
     tree = w.add("tree", objects.format_tree([objects.Entry(objects.MODE_BLOB,

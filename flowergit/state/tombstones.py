@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from flowergit import fastjson
-from flowergit.gitio import objects, refs, writes
+from flowergit.gitio import objects, refs
 from flowergit.gitio.history import is_ancestor
 from flowergit.gitio.repo import Repo
 
@@ -75,6 +75,8 @@ def _fresh(lines: Iterable[str], now: float) -> list[str]:
 
 
 def _write(repo: Repo, lines: list[str], parents: list[str], message: str) -> str:
+    from flowergit.gitio import writes
+
     w = writes.Writer(repo)
     blob = w.add("blob", ("\n".join(lines) + "\n").encode("utf-8") if lines else b"")
     tree = w.add("tree", objects.format_tree([objects.Entry(objects.MODE_BLOB, FILE.encode(), blob)]))

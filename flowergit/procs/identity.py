@@ -1,10 +1,18 @@
 """Process identity: which process this is, and whether it is still the one that was started.
 
-An identity is ``{"host", "boot_id", "pid", "start"}``: the host name, the kernel's boot id, the
-pid and the process's start time as psutil computes it (start ticks / CLK_TCK + btime, in
-seconds since the epoch, rounded to 1/100 s). A reused pid is never taken for the process that
-was started (its start time differs), and a record from another host or an earlier boot is
-never judged here at all (:func:`is_alive` answers None: only a lease can tell).
+An identity is ``{"host", "boot_id", "pid", "start", "ticks"}``: the host name, the kernel's boot
+id, the pid, the process's start time as psutil computes it (start ticks / CLK_TCK + btime, in
+seconds since the epoch, rounded to 1/100 s) and, on Linux, that start in clock ticks since the
+boot. A reused pid is never taken for the process that was started (its start differs), and a
+record from another host or an earlier boot is never judged here at all (:func:`is_alive`
+answers None: only a lease can tell).
+
+``ticks`` is what :func:`is_alive` compares where it is known. ``start`` rests on the boot time
+the kernel reports (``btime``), which is the wall clock less the time since boot: it moves
+whenever the wall clock is stepped (NTP, a hypervisor's time sync), by a second or more, and a
+process reads it once. A long-lived process (`git flower web`, a supervisor, a daemon) would
+then name the processes it starts with a ``start`` that a process started after the step
+computes differently, and take them for ended while they run. The ticks never move.
 
 On Linux everything is read straight from ``/proc``, and psutil is not imported: its import
 costs ~25 ms, paid by every hot caller (a dispatch names its supervisor, `status` and `ps`
@@ -65,15 +73,21 @@ def _btime() -> float:
     return _BTIME
 
 
-def _stat(pid: int) -> tuple[str, float] | None:
-    """(state letter, start time) of a process from /proc, or None if it is gone."""
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start in clock ticks since the boot) of a process from /proc, or None if
+    it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
     rest = data[data.rindex(b")") + 2:].split()
-    return rest[0].decode(), int(rest[19]) / os.sysconf("SC_CLK_TCK") + _btime()
+    return rest[0].decode(), int(rest[19])
+
+
+def _seconds(ticks: int) -> float:
+    """A start in ticks since the boot as seconds since the epoch (what psutil answers)."""
+    return ticks / os.sysconf("SC_CLK_TCK") + _btime()
 
 
 def _linux() -> bool:
@@ -90,20 +104,26 @@ def _start_psutil(pid: int) -> float | None:
 
 
 def of(pid: int) -> Identity | None:
-    """{"host", "boot_id", "pid", "start"} of a live process, or None if it is gone."""
+    """{"host", "boot_id", "pid", "start", "ticks"} of a live process (no ``ticks`` where
+    /proc cannot tell them), or None if it is gone."""
     start: float | None
+    ticks: int | None = None
     if not _linux():
         start = _start_psutil(pid)
     else:
         try:
             got = _stat(pid)
+            if got is not None:
+                ticks = got[1]
+            start = _seconds(ticks) if ticks is not None else None
         except (OSError, ValueError, IndexError):
             start = _start_psutil(pid)
-        else:
-            start = got[1] if got is not None else None
     if start is None:
         return None
-    return {"host": host(), "boot_id": boot_id(), "pid": pid, "start": round(start, 2)}
+    ident: Identity = {"host": host(), "boot_id": boot_id(), "pid": pid, "start": round(start, 2)}
+    if ticks is not None:
+        ident["ticks"] = ticks
+    return ident
 
 
 def _alive_psutil(ident: Mapping[str, Any]) -> bool:
@@ -135,7 +155,15 @@ def is_alive(ident: Mapping[str, Any] | None) -> bool | None:
         return _alive_psutil(ident)
     if got is None:
         return False
-    state, start = got
-    if abs(start - float(ident.get("start") or 0)) > 0.05:
-        return False  # the PID was reused by another process
+    state, ticks = got
+    known = ident.get("ticks")
+    if isinstance(known, int) and not isinstance(known, bool):
+        if ticks != known:
+            return False  # the PID was reused by another process
+    else:  # named before ticks were recorded, or by psutil: the start, as it was computed
+        try:
+            if abs(_seconds(ticks) - float(ident.get("start") or 0)) > 0.05:
+                return False
+        except (OSError, ValueError, TypeError):
+            return _alive_psutil(ident)
     return state != "Z"

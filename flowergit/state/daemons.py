@@ -3,7 +3,7 @@
 The record (JSON, format ``v = 1``)::
 
     {"v": 1, "id": "7", "role": "orchestrator", "state": "active", "beat": 12,
-     "host": "…", "boot_id": "…", "pid": 4242, "start": 1763700000.12,
+     "host": "…", "boot_id": "…", "pid": 4242, "start": 1763700000.12, "ticks": 8581234,
      "started_at": "…Z", "beat_at": "…Z", "successor_of": null, "event": "beat",
      "anchor": "<oid>"}
 
@@ -15,8 +15,8 @@ life (check-in, state changes, retirement) and only its latest beat.
 Liveness is judged by the *observer's own clock* watching the beat counter change
 (FAULTS.md 29): the last counter seen and the observer's monotonic time are remembered under
 ``$common/flower/observe/``. A remote wall-clock time is never compared with local time. A
-daemon whose process is on this host and boot and provably gone (pid + start time) is dead at
-once.
+daemon whose process is on this host and boot and provably gone (pid + start, in clock ticks
+since the boot where known: see :mod:`flowergit.procs.identity`) is dead at once.
 """
 
 from __future__ import annotations
@@ -181,6 +181,7 @@ class DaemonStore:
                 "boot_id": ident["boot_id"] if ident else None,
                 "pid": ident["pid"] if ident else None,
                 "start": ident["start"] if ident else None,
+                "ticks": ident.get("ticks") if ident else None,
                 "started_at": now, "beat_at": now, "successor_of": successor_of,
                 "event": "checkin",
             }
@@ -295,7 +296,7 @@ def process_alive(rec: dict[str, Any]) -> bool | None:
         return None
     from flowergit.procs import identity
 
-    ident = {k: rec.get(k) for k in ("host", "boot_id", "pid", "start")}
+    ident = {k: rec.get(k) for k in ("host", "boot_id", "pid", "start", "ticks")}
     return identity.is_alive(ident)
 
 

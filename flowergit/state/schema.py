@@ -12,7 +12,7 @@ docs/dispatch.md, docs/merge.md describe the formats; the writers are named on e
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class Identity(TypedDict):
@@ -22,6 +22,7 @@ class Identity(TypedDict):
     boot_id: str
     pid: int
     start: float
+    ticks: NotRequired[int]  # Linux: the start in clock ticks since the boot (what is compared)
 
 
 class JournalEntry(TypedDict, total=False):

@@ -174,7 +174,7 @@ def spawn(ctx: Ctx, *, role: str, agent: str, lane: str | None = None,
     ident = identity.of(pid) or {"host": None, "boot_id": None, "pid": pid, "start": None}
     new = ds.change(did, "spawn", f"spawned {profile.name} as pid {pid}", state="active",
                     pid=pid, host=ident.get("host"), boot_id=ident.get("boot_id"),
-                    start=ident.get("start"), packet=packet, log=log,
+                    start=ident.get("start"), ticks=ident.get("ticks"), packet=packet, log=log,
                     charter_version=got.get("version"))
     out = _view(ctx, new.record)
     out["argv"] = argv

@@ -49,7 +49,8 @@ def supervisor_args(did: str, ready: str | None = None,
     still checking the worktree out."""
     args = [did]
     if ready and dispatcher:
-        args += [ready, f"{dispatcher.get('pid')}:{dispatcher.get('start')}"]
+        args += [ready, f"{dispatcher.get('pid')}:{dispatcher.get('start')}"
+                 + (f":{dispatcher['ticks']}" if "ticks" in dispatcher else "")]
     return args
 
 

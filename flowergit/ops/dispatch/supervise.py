@@ -32,13 +32,16 @@ CLAIM_WAIT = 60.0
 def _await_ready(ready: str, dispatcher: str) -> None:
     """Wait, before importing or reading anything, until the dispatcher has said whether the
     worktree is ready (the file ``ready`` exists) or has died (``dispatcher`` is its
-    ``pid:start``). Whatever it said is then read again by :func:`supervise`."""
+    ``pid:start[:ticks]``). Whatever it said is then read again by :func:`supervise`."""
     from flowergit.procs import identity  # os and sys only
 
-    pid, _, start = dispatcher.partition(":")
+    pid, _, rest = dispatcher.partition(":")
+    start, _, ticks = rest.partition(":")
     try:
         ident: dict[str, Any] = {"host": identity.host(), "boot_id": identity.boot_id(),
                                  "pid": int(pid), "start": float(start)}
+        if ticks:
+            ident["ticks"] = int(ticks)
     except ValueError:
         return
     delay = 0.005

@@ -313,7 +313,8 @@ def test_tmux_dispatch_send_and_attach_refusals(repo: Path, tmp_path: Path, rec_
     r = flower(repo, "send", str(bid), "yes; $(touch PWNED)", "--enter", "--json")
     assert r.returncode == 0, r.stderr
     got = wait_all(repo, bid)
-    assert got[0]["exit_code"] == 0
+    assert got[0]["exit_code"] == 0, (got, record(repo, f"{bid}.1"),
+                                      flower(repo, "logs", str(bid)).stdout)
     assert (rec_dir / f"{bid}.answer").read_text() == "yes; $(touch PWNED)"
     assert "got yes" in flower(repo, "logs", str(bid)).stdout
     assert not list(Path(d["worktree"]).glob("PWNED*")) and not list(tmp_path.glob("PWNED*"))

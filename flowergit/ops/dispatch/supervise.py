@@ -417,13 +417,14 @@ def _name_process(did: str) -> None:
 
 
 def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
-    """``N.k`` (a queued dispatch started later, or a resumed one), or ``N.k READY PID:START``
-    from the dispatcher that is still making the worktree: wait for it first. ``env``: this
-    process is a copy of its dispatcher (ops.dispatch.scheduler), still in the dispatcher's environment;
-    it takes this one, the agent's base, once it has named itself."""
+    """``N.k`` (a queued dispatch started later, or a resumed one), or
+    ``N.k READY PID:START[:TICKS]`` from the dispatcher that is still making the worktree: wait
+    for it first. ``env``: this process is a copy of its dispatcher (ops.dispatch.scheduler),
+    still in the dispatcher's environment; it takes this one, the agent's base, once it has
+    named itself."""
     if len(argv) not in (1, 3):
         sys.stderr.write("usage: python -m flowergit.ops.dispatch.supervise N.k "
-                         "[READY-FILE PID:START]\n")
+                         "[READY-FILE PID:START[:TICKS]]\n")
         return 2
     if len(argv) == 3:
         _await_ready(argv[1], argv[2])

@@ -583,3 +583,46 @@ def test_signal_expiry_against_one_cutoff_matches_expired() -> None:
         sid = f"{signals._stamp(now - age)}-0badcafe-auto_dispatch"
         assert signals.stamped_before(sid, signals.cutoff(60, now)) == signals.expired(sid, 60, now)
     assert not signals.stamped_before("not-a-signal", signals.cutoff(60, now))
+
+
+def test_threads_writing_one_state_file_never_share_a_temporary_file(tmp_path: Path) -> None:
+    """`git flower web` and the MCP server write the same caches from several threads: each
+    write goes through a temporary file of its own thread, so no write renames another's half
+    (or finds its temporary file renamed away), and a reader sees one whole document."""
+    import json
+    import threading
+
+    from flowergit.state import files
+
+    path = str(tmp_path / "cache" / "records.json")
+    docs = [json.dumps({"writer": n, "pad": "x" * (n * 1000)}) for n in range(6)]
+    errors: list[BaseException] = []
+    seen: set[str] = set()
+    go = threading.Barrier(len(docs) + 1)
+
+    def write(text: str) -> None:
+        go.wait()
+        try:
+            for _ in range(40):
+                files.write_atomic(path, text)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    def read() -> None:
+        go.wait()
+        for _ in range(200):
+            try:
+                with open(path) as f:
+                    seen.add(f.read())
+            except FileNotFoundError:
+                pass
+
+    threads = [threading.Thread(target=write, args=(d,)) for d in docs]
+    threads.append(threading.Thread(target=read))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert seen and seen <= set(docs)
+    assert sorted(os.listdir(tmp_path / "cache")) == ["records.json"]  # no temporary file left

@@ -9,6 +9,7 @@ from flowergit import fastjson
 from flowergit.errors import FlowerError, UsageError
 from flowergit.ops.context import Ctx
 from flowergit.state import brief as codec
+from flowergit.state import files
 from flowergit.state.ids import name as check_name
 from flowergit.state.briefs import where
 from flowergit.state.rawjson import RawJSON
@@ -195,7 +196,7 @@ def edit(ctx: Ctx, brief: int) -> dict[str, Any]:
         check_edit(ctx, brief, edited)
     except UsageError as e:
         os.makedirs(os.path.dirname(saved), exist_ok=True)
-        tmp = f"{saved}.{os.getpid()}.tmp"
+        tmp = files.tmp_beside(saved)
         with open(tmp, "wb") as f:
             f.write(edited)
         os.replace(tmp, saved)

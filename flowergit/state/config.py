@@ -11,6 +11,7 @@ import os
 
 from flowergit import fastjson
 from flowergit.errors import UsageError
+from flowergit.state import files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -407,7 +408,7 @@ def load(main_worktree: str | None, cache_dir: str | None = None) -> Config:
     if cache:
         try:
             os.makedirs(cache_dir, exist_ok=True)  # type: ignore[arg-type]
-            tmp = f"{cache}.{os.getpid()}.tmp"
+            tmp = files.tmp_beside(cache)
             with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(fastjson.dumps({"v": 1, "path": path, "raw": text, "schema": _schema_key(),
                                     "data": data}))

@@ -19,7 +19,6 @@ one machine (or, through a remote, on many) cannot both claim it.
 
 from __future__ import annotations
 
-import os
 
 from flowergit import fastjson
 
@@ -34,7 +33,7 @@ from flowergit.errors import Conflict
 from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import Op
 from flowergit.gitio.repo import Repo
-from flowergit.state import records
+from flowergit.state import files, records
 from flowergit.state.layout import dispatch_ref
 
 PREFIX = "refs/flower/dispatch/"
@@ -199,15 +198,11 @@ def save_cache(cache: str, heads: Sequence[records.Head]) -> None:
 
 
 def _save(cache: str, keep: dict[str, Any]) -> None:
-    tmp = f"{cache}.{os.getpid()}.tmp"
     try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
         # dumps, then one write: a dump to a file uses the pure-Python encoder (~25x slower)
         text = fastjson.dumps({"v": CACHE_VERSION, "records": keep}, ensure_ascii=False,
-                          separators=(",", ":"))
-        with open(tmp, "w", encoding="utf-8", errors="surrogatepass") as f:  # as loads reads it
-            f.write(text)
-        os.replace(tmp, cache)
+                              separators=(",", ":"))
+        files.write_atomic(cache, text, errors="surrogatepass")  # as loads reads it
     except (OSError, ValueError):
         pass
 

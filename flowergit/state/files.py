@@ -1,12 +1,15 @@
 """Machine-local state files (under ``$GIT_COMMON_DIR/flower/``): written whole or not at all.
 
 A reader never sees half a file: the text goes to a temporary file beside it, which then
-replaces the old one in one rename.
+replaces the old one in one rename. The temporary file is named by process *and* thread
+(:func:`tmp_beside`): `git flower web` and the MCP server write the same caches from several
+threads at once, and two writers sharing one temporary file could rename each other's half.
 """
 
 from __future__ import annotations
 
 import os
+from _thread import get_ident  # the builtin: `threading` costs an import
 
 from flowergit import fastjson
 
@@ -15,11 +18,16 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def write_atomic(path: str, text: str) -> None:
+def tmp_beside(path: str) -> str:
+    """A temporary file beside ``path`` that only this thread of this process writes."""
+    return f"{path}.{os.getpid()}-{get_ident()}.tmp"
+
+
+def write_atomic(path: str, text: str, errors: str = "strict") -> None:
     """Replace ``path`` with ``text`` in one rename (its folder is made if need be)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    tmp = tmp_beside(path)
+    with open(tmp, "w", encoding="utf-8", errors=errors) as f:
         f.write(text)
     os.replace(tmp, path)
 

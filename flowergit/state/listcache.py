@@ -25,6 +25,7 @@ from flowergit.errors import UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio.repo import Repo
 from flowergit.state import brief as codec
+from flowergit.state import files
 from flowergit.state.layout import BRIEFS_BRANCH, BRIEFS_TREE, brief_at, brief_path
 from flowergit.state.rawjson import RawJSON
 
@@ -155,7 +156,7 @@ def _save_patch(cache_path: str, base: str, tree: str, counts: dict[str, int],
            "conflicted": conflicted,
            "edits": {str(k): None if v is None else v.decode("utf-8", "surrogatepass")
                      for k, v in edits.items()}}
-    tmp = f"{cache_path}.patch.{os.getpid()}.tmp"
+    tmp = files.tmp_beside(cache_path + ".patch")
     try:
         with open(tmp, "wb") as f:
             f.write(fastjson.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass"))
@@ -451,7 +452,7 @@ class ListCache:
         lens = [sum(len(p) for p in line) for line in parts]
         head = fastjson.dumps({"v": CACHE_VERSION, "tree": tree, "counts": counts,
                                "conflicted": conflicted, "lens": lens}).encode()
-        tmp = f"{path}.{os.getpid()}.tmp"
+        tmp = files.tmp_beside(path)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

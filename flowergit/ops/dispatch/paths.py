@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 
+from flowergit.state import files
 from flowergit.state.ids import is_brief_id
 
 TYPE_CHECKING = False
@@ -105,10 +106,7 @@ def packet_file(repo: Repo, did: str) -> str:
 
 
 def write_file(path: str, text: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    files.write_atomic(path, text, errors="surrogateescape")
 
 
 def mark_ready(repo: Repo, did: str, error: str | None = None) -> None:

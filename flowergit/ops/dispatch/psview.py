@@ -17,7 +17,6 @@ repository) is not used: a row names the host an attempt ran on when it is not t
 from __future__ import annotations
 
 import os
-import time
 
 from flowergit import fastjson
 from flowergit.ops.context import Ctx
@@ -25,6 +24,7 @@ from flowergit.ops.dispatch import workers
 from flowergit.ops.dispatch.liveness import LIVE_STATES
 from flowergit.ops.dispatch.paths import present_files
 from flowergit.ops.status import present_dirs
+from flowergit.state import files
 from flowergit.state.dispatches import DispatchStore
 from flowergit.state.layout import dispatch_ref
 
@@ -137,7 +137,7 @@ def _load(path: str, host: str) -> dict[str, dict[str, Any]]:
 
 def _save(path: str, host: str, kept: dict[str, dict[str, Any]]) -> None:
     """Written whole and renamed into place: a reader sees the old file or the new one."""
-    tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    tmp = files.tmp_beside(path)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         text = fastjson.dumps({"v": VERSION, "host": host, "rows": kept}, ensure_ascii=False,

@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from flowergit.errors import UsageError
+from flowergit.state import files
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -143,7 +144,7 @@ def install(shell: str | None = None) -> dict[str, Any]:
     except OSError:
         same = False
     if not same:
-        tmp = f"{path}.{os.getpid()}.tmp"
+        tmp = files.tmp_beside(path)
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)

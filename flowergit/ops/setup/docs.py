@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from flowergit import __version__
 from flowergit.errors import Unsupported
+from flowergit.state import files
 
 MAN_PATH = os.path.join("man", "git-flower.1")
 MD_PATH = os.path.join("docs", "cli.md")
@@ -284,7 +285,7 @@ def write(root: Cmd, project: str) -> list[str]:
     for rel in stale(root, project):
         path = os.path.join(project, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
+        tmp = files.tmp_beside(path)
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(texts[rel])
         os.replace(tmp, path)

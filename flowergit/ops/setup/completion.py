@@ -144,10 +144,7 @@ def install(shell: str | None = None) -> dict[str, Any]:
     except OSError:
         same = False
     if not same:
-        tmp = files.tmp_beside(path)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        files.write_atomic(path, text)
     return {"shell": sh, "path": path, "changed": not same, "next": NEXT_STEPS[sh]}
 
 

@@ -283,11 +283,6 @@ def write(root: Cmd, project: str) -> list[str]:
     changed = []
     texts = rendered(root)
     for rel in stale(root, project):
-        path = os.path.join(project, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = files.tmp_beside(path)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(texts[rel])
-        os.replace(tmp, path)
+        files.write_atomic(os.path.join(project, rel), texts[rel])
         changed.append(rel)
     return changed

@@ -586,7 +586,7 @@ def test_signal_expiry_against_one_cutoff_matches_expired() -> None:
 
 
 def test_threads_writing_one_state_file_never_share_a_temporary_file(tmp_path: Path) -> None:
-    """`git flower web` and the MCP server write the same caches from several threads: each
+    """`git flower web` writes the same caches from several worker threads: each
     write goes through a temporary file of its own thread, so no write renames another's half
     (or finds its temporary file renamed away), and a reader sees one whole document."""
     import json

@@ -2,8 +2,9 @@
 
 A reader never sees half a file: the text goes to a temporary file beside it, which then
 replaces the old one in one rename. The temporary file is named by process *and* thread
-(:func:`tmp_beside`): `git flower web` and the MCP server write the same caches from several
-threads at once, and two writers sharing one temporary file could rename each other's half.
+(:func:`tmp_beside`): `git flower web` writes the same caches from several threads at once (its
+pages run in worker threads), and two writers sharing one temporary file could rename each
+other's half.
 """
 
 from __future__ import annotations

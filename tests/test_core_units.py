@@ -626,3 +626,14 @@ def test_threads_writing_one_state_file_never_share_a_temporary_file(tmp_path: P
     assert errors == []
     assert seen and seen <= set(docs)
     assert sorted(os.listdir(tmp_path / "cache")) == ["records.json"]  # no temporary file left
+
+
+def test_a_state_file_write_that_fails_leaves_the_old_file_and_no_temporary_one(tmp_path: Path) -> None:
+    from flowergit.state import files
+
+    path = str(tmp_path / "cache.json")
+    files.write_atomic(path, "old\n")
+    with pytest.raises(UnicodeEncodeError):
+        files.write_atomic(path, "half \udcff")  # a lone surrogate: strict UTF-8 refuses it
+    assert Path(path).read_text() == "old\n"
+    assert sorted(os.listdir(tmp_path)) == ["cache.json"]

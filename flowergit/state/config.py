@@ -407,12 +407,9 @@ def load(main_worktree: str | None, cache_dir: str | None = None) -> Config:
     data = parse(raw, path)
     if cache:
         try:
-            os.makedirs(cache_dir, exist_ok=True)  # type: ignore[arg-type]
-            tmp = files.tmp_beside(cache)
-            with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(fastjson.dumps({"v": 1, "path": path, "raw": text, "schema": _schema_key(),
-                                    "data": data}))
-            os.replace(tmp, cache)
+            files.write_atomic(cache, fastjson.dumps({"v": 1, "path": path, "raw": text,
+                                                      "schema": _schema_key(), "data": data}),
+                               errors="surrogateescape")
         except (OSError, TypeError, ValueError):
             pass  # the cache is an optimisation only
     return Config(path, raw, data)

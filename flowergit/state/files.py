@@ -25,12 +25,20 @@ def tmp_beside(path: str) -> str:
 
 
 def write_atomic(path: str, text: str, errors: str = "strict") -> None:
-    """Replace ``path`` with ``text`` in one rename (its folder is made if need be)."""
+    """Replace ``path`` with ``text`` in one rename (its folder is made if need be); a write
+    that fails leaves ``path`` as it was and no temporary file behind."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = tmp_beside(path)
-    with open(tmp, "w", encoding="utf-8", errors=errors) as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", errors=errors) as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def save_json(path: str, doc: Any, *, indent: int | None = None) -> None:

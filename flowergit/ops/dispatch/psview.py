@@ -137,16 +137,9 @@ def _load(path: str, host: str) -> dict[str, dict[str, Any]]:
 
 def _save(path: str, host: str, kept: dict[str, dict[str, Any]]) -> None:
     """Written whole and renamed into place: a reader sees the old file or the new one."""
-    tmp = files.tmp_beside(path)
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         text = fastjson.dumps({"v": VERSION, "host": host, "rows": kept}, ensure_ascii=False,
                               separators=(",", ":"))
-        with open(tmp, "w", encoding="utf-8", errors="surrogatepass") as f:  # as loads reads it
-            f.write(text)
-        os.replace(tmp, path)
+        files.write_atomic(path, text, errors="surrogatepass")  # as loads reads it
     except (OSError, ValueError):  # a cache only: the next run makes the rows again
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass

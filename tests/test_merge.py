@@ -9,7 +9,7 @@ import pytest
 
 from conftest import flower, git, snapshot_state, write_exe
 from merge_helpers import (SUITE, dirty_local_state, env_fp, finished, notes_of, setup_repo,
-                           suite_moving_main)
+                           suite_moving_main, wait_released)
 
 HEADS = ("refs/heads",)
 
@@ -321,6 +321,7 @@ def test_into_a_branch_not_checked_out_moves_only_that_branch(tmp_path: Path) ->
     assert r.returncode == 0, r.stderr
     assert rev(repo, "main") == main
     assert git(repo, "show", "release:a.txt").stdout == "a\n"
+    wait_released(repo, bid)  # the worker worktree goes in the background: not the user's work
     after = snapshot_state(repo, include_refs=())
     assert (after.head, after.index_tree, after.files, after.stash) == (
         before.head, before.index_tree, before.files, before.stash)

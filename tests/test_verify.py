@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import flower, flower_json, git
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from merge_helpers import finished, setup_repo
 
 
@@ -83,3 +86,76 @@ def test_why_finds_each_lines_commit_and_landing_whatever_the_history(repo: Path
     for line, (wrote, landed) in want.items():
         w = flower_json(repo, "why", f"f.txt:{line}")
         assert (w["commit"], w["merge"]) == (wrote, landed), line  # type: ignore[index]
+
+
+def test_why_of_a_line_starts_three_git_processes_however_long_the_history(repo: Path) -> None:
+    """On the target's tip, `why FILE:LINE` of the newest line asks discovery, one batch reader
+    (both tips, the commit, the notes) and one first-parent blame: the same three processes
+    in a history of 2 commits and of 400."""
+    import os
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import build
+
+    def calls() -> list[str]:
+        trace = repo.parent / f"trace-{os.getpid()}.txt"
+        trace.unlink(missing_ok=True)
+        w = flower_json(repo, "why", "src/f00.txt:1", env={"GIT_TRACE": str(trace)})
+        assert w["subject"].startswith("change ")  # type: ignore[index]
+        lines = trace.read_text(errors="replace").splitlines()
+        return [ln.split("trace: built-in: git ", 1)[1].split(" ")[0]
+                for ln in lines if "trace: built-in: git " in ln]
+
+    build.history(repo, 1, notes=True)
+    short = calls()
+    build.history(repo, 400, notes=True)
+    assert calls() == short == ["rev-parse", "cat-file", "blame"]
+
+
+@given(st.lists(st.sampled_from(["a", "b c", " ", "\t", "\r", "\n", "\n\n", "\v", "\f", "é",
+                                 "\xff"]), max_size=12))
+@settings(max_examples=40, deadline=None)
+def test_a_subject_read_from_the_commit_object_is_what_git_log_prints(
+        tmp_path_factory: pytest.TempPathFactory, parts: list[str]) -> None:
+    """`why` reads a commit's subject from the object its batch reader already has; for any
+    message (blank lines before, a first paragraph over several lines, trailing blanks, CR,
+    \\v, bytes that are not UTF-8) it is what `git log --format=%s` prints, stripped."""
+    from flowergit.gitio.history import parents_and_subject
+
+    repo = _bare(tmp_path_factory)
+    msg = "".join(parts).encode("utf-8").replace("\xff".encode(), b"\xff")
+    body = (b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n"
+            b"author a <a@b> 1 +0000\ncommitter a <a@b> 1 +0000\n\n" + msg)
+    oid = git(repo, "hash-object", "-t", "commit", "-w", "--stdin", input=body).stdout.strip()
+    raw = subprocess.run(["git", "log", "-1", "--format=%s", oid], cwd=repo, capture_output=True,
+                         check=True).stdout.decode("utf-8", "surrogateescape").strip()
+    assert parents_and_subject(body) == ([], raw)
+
+
+def test_a_subject_in_another_encoding_is_asked_of_git(repo: Path) -> None:
+    """A commit that names its encoding (ISO-8859-1) is re-encoded by git: the object alone
+    does not give its subject, so `why` asks `git log` for it."""
+    from flowergit.gitio.history import parents_and_subject
+
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    tree = git(repo, "rev-parse", "HEAD^{tree}").stdout.strip()
+    body = (f"tree {tree}\nparent {head}\nauthor a <a@b> 1 +0000\ncommitter a <a@b> 1 +0000\n"
+            "encoding ISO-8859-1\n\n").encode() + "café au lait\n".encode("latin-1")
+    oid = git(repo, "hash-object", "-t", "commit", "-w", "--stdin", input=body).stdout.strip()
+    assert parents_and_subject(body) == ([head], None)
+    w = flower_json(repo, "why", oid)
+    assert w["subject"] == "café au lait" and w["commit"] == oid  # type: ignore[index]
+
+
+_BARE: dict[str, Path] = {}
+
+
+def _bare(factory: pytest.TempPathFactory) -> Path:
+    """One scratch repository for all the examples of a property test."""
+    if "repo" not in _BARE:
+        _BARE["repo"] = factory.mktemp("subjects")
+        git(_BARE["repo"], "init", "-q", "--bare")
+    return _BARE["repo"]

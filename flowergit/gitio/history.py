@@ -10,6 +10,10 @@ from __future__ import annotations
 from flowergit.gitio import runner
 from flowergit.gitio.repo import Repo
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def commit_of(repo: Repo, rev: str) -> str | None:
     """The commit ``rev`` names, or None."""
@@ -46,6 +50,32 @@ def subject(repo: Repo, commit: str) -> str:
     return repo.git(["log", "-1", "--format=%s", "--end-of-options", commit]).out.strip()
 
 
+def parents_and_subject(data: bytes) -> tuple[list[str], str | None]:
+    """The parents of a raw commit object (as a batch read returns it) and its subject as
+    :func:`subject` returns it (``%s``: the first paragraph of the message, each line's
+    trailing blanks dropped, the lines joined by a space; then stripped). The subject is None
+    when the commit names an encoding other than UTF-8 (git would re-encode it: ask
+    :func:`subject`)."""
+    head, _, msg = data.partition(b"\n\n")
+    parents: list[str] = []
+    utf8 = True
+    for ln in head.split(b"\n"):
+        if ln.startswith(b"parent "):
+            parents.append(ln[7:].decode("ascii", "replace"))
+        elif ln.startswith(b"encoding "):
+            utf8 = ln[9:].strip().lower() in (b"utf-8", b"utf8")
+    if not utf8:
+        return parents, None
+    lines: list[bytes] = []
+    for ln in msg.split(b"\n"):
+        ln = ln.rstrip(b" \t\r")  # git's isspace() (not \v or \f)
+        if ln:
+            lines.append(ln)
+        elif lines:  # the blank line that ends the first paragraph (leading ones are skipped)
+            break
+    return parents, b" ".join(lines).decode("utf-8", "surrogateescape").strip()
+
+
 def blame_line(worktree: str, rev: str, path: str, line: int) -> str | None:
     """The commit that last changed line ``line`` of ``path`` as of ``rev``."""
     # blame has no --end-of-options (git 2.39): refuse option-like revisions instead
@@ -58,22 +88,30 @@ def blame_line(worktree: str, rev: str, path: str, line: int) -> str | None:
     return res.out.split(" ", 1)[0]
 
 
-def blame_landing(worktree: str, rev: str, path: str, line: int) -> tuple[str, str] | None:
+def blame_landing(worktree: str, rev: str, path: str, line: int,
+                  parents: Callable[[str], list[str] | None] | None = None
+                  ) -> tuple[str, str] | None:
     """(the commit that last changed line ``line`` of ``path`` as of ``rev``, the commit of
     ``rev``'s first-parent chain that brought that change in), or None.
 
     One ``blame --first-parent`` finds the second, walking only as far back as the line's
     history goes; when it is a merge, a blame of the merge's own range (``M^1..M``, the commits
     it brought) finds the first. The landing of an old line costs one blame, not a walk of
-    every commit since."""
+    every commit since. ``parents`` (a commit's parents, from a batch reader the caller holds)
+    saves the process that asks whether the landing is a merge."""
     if rev.startswith("-"):
         return None
     got = _blame_porcelain(worktree, ["--first-parent", rev], path, line)
     if got is None:
         return None
     landing, orig_line, orig_path, _ = got
-    res = runner.run(["rev-parse", "--verify", "-q", f"{landing}^2"], cwd=worktree, check=False)
-    if not res.ok:  # one parent: the line was written on the chain itself
+    known = parents(landing) if parents is not None else None
+    if known is not None:
+        merge = len(known) > 1
+    else:
+        merge = runner.run(["rev-parse", "--verify", "-q", f"{landing}^2"], cwd=worktree,
+                           check=False).ok
+    if not merge:  # one parent: the line was written on the chain itself
         return landing, landing
     inner = _blame_porcelain(worktree, [f"{landing}^1..{landing}"], orig_path, orig_line)
     if inner is None or inner[3]:  # a boundary answer: the merge itself made the line

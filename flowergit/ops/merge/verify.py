@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from flowergit.errors import NotFound, TestsFailed, UsageError
-from flowergit.gitio import history
+from flowergit.gitio import history, objects
 from flowergit.gitio.runner import GitError
 from flowergit.gitio.trees import trees_of
 from flowergit.ops.context import Ctx
@@ -76,12 +76,33 @@ def path_line(what: str) -> tuple[str, int] | None:
 
 
 def why(ctx: Ctx, what: str) -> dict[str, Any]:
-    repo = ctx.repo
     if not what or what.startswith("-"):
         raise UsageError(f"invalid argument {what!r}", "give a commit, a path or PATH:LINE")
+    _ = ctx.config  # a broken config refuses before any reading
+    with objects.Batch(ctx.repo) as batch:  # the tips, commit objects and notes: one process
+        return _why(ctx, what, batch)
+
+
+def _why(ctx: Ctx, what: str, batch: objects.Batch) -> dict[str, Any]:
+    repo = ctx.repo
     wt = repo.worktree or repo.main_worktree
-    target = ctx.config.target
-    tip = history.commit_of(repo, "refs/heads/" + target) or history.commit_of(repo, "HEAD")
+    seen: dict[str, tuple[list[str], str | None]] = {}
+
+    def commit_info(name: str, got: tuple[str, str, bytes] | None = None
+                    ) -> tuple[list[str], str | None] | None:
+        if name not in seen:
+            got = got or batch.get(name)
+            if got is None or got[1] != "commit":
+                return None
+            seen[name] = history.parents_and_subject(got[2])
+        return seen[name]
+
+    tips = batch.get_many(["refs/heads/" + ctx.config.target, "HEAD"])
+    target_tip, head = (g[0] if g is not None and g[1] == "commit" else None for g in tips)
+    for g in tips:
+        if g is not None and g[1] == "commit":
+            commit_info(g[0], g)
+    tip = target_tip or head
     commit: str | None = None
     landed: str | None = None  # the landing, when the blame found it
     line: int | None = None
@@ -96,9 +117,10 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
         if wt is None:
             raise UsageError("a path needs a work tree")
         rel = os.path.relpath(os.path.join(base or wt, path), wt)
-        if line and tip and history.commit_of(repo, "HEAD") == tip:
+        if line and tip and head == tip:
             # the line as the target has it: its landing is a first-parent blame away
-            got = history.blame_landing(wt, "HEAD", rel, line)
+            got = history.blame_landing(wt, "HEAD", rel, line,
+                                        lambda c: (commit_info(c) or (None, None))[0])
             if got is not None:
                 commit, landed = got
         if commit is None:
@@ -112,19 +134,26 @@ def why(ctx: Ctx, what: str) -> dict[str, Any]:
             raise NotFound(f"no commit or path {what!r}")
     found = None
     landing: str | None
-    own = [r for r in notes.read(repo, commit) if r.get("kind") == "merge"]
+    recs = notes.read_many(repo, [commit] if landed in (None, commit) else [commit, landed],
+                           batch=batch)
+    own = [r for r in recs.get(commit, []) if r.get("kind") == "merge"]
     if own:  # it carries its own provenance: no need to look for the merge that landed it
         found, landing = (commit, own[-1]), commit
     else:
         landing = landed or (_landing_merge(ctx, commit, tip) if tip else None)
         if landing is not None and landing != commit:
-            recs = [r for r in notes.read(repo, landing) if r.get("kind") == "merge"]
-            if recs:
-                found = (landing, recs[-1])
+            if landing != landed:
+                recs = notes.read_many(repo, [landing], batch=batch)
+            merges = [r for r in recs.get(landing, []) if r.get("kind") == "merge"]
+            if merges:
+                found = (landing, merges[-1])
+    info = commit_info(commit)
+    subject = info[1] if info is not None else None
     out: dict[str, Any] = {"query": what, "commit": commit, "path": path, "line": line,
                            "merge": found[0] if found else landing,
                            "provenance": found[1] if found else None,
-                           "subject": history.subject(repo, commit)}
+                           "subject": history.subject(repo, commit) if subject is None
+                           else subject}
     if found is None:
         out["note"] = "no provenance: this change did not come through git flower merge"
     usage = found[1].get("agent_usage") if found else None

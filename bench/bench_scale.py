@@ -214,11 +214,14 @@ def big(reps: int, plot: str | None = None) -> str:
 def why_rows(repo: Path, reps: int, commits: int) -> str:
     """``repo`` has a first-parent history of ``commits`` commits on top of its first one
     (``build.history`` after ``init_repo``): the newest line is the one the last commit wrote,
-    the oldest is README.md's, untouched since the first commit. Beside `git blame -L`, two
-    floors: the git calls `why` makes, replayed bare (what any program that reads the answer
-    from git pays, whatever it is written in), and those calls after a Python start (the floor
-    the other commands are held to)."""
+    the oldest is README.md's, untouched since the first commit. A commit-graph is written
+    first. Beside `git blame -L`, two floors: the git calls `why` makes, replayed bare (what
+    any program that reads the answer from git pays, whatever it is written in), and those
+    calls after a Python start (the floor the other commands are held to)."""
     newest = f"src/f{(commits - 1) % 100:02d}.txt"
+    # as `git gc` leaves a repository: blame and the walks read the commit-graph
+    subprocess.run(["git", "commit-graph", "write", "--reachable"], cwd=repo, env=env(),
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     fl = flower_exe()
     rows = []
     for label, path in (("newest", newest), ("oldest", "README.md")):
@@ -332,9 +335,6 @@ def main(argv: list[str] | None = None) -> int:
     if a.only in (None, "why"):
         repo = init_repo(scratch("flower-scale-") / "why")
         build.history(repo, a.commits, notes=True)
-        # as `git gc` leaves a repository: blame and the walks read the commit-graph
-        subprocess.run(["git", "commit-graph", "write", "--reachable"], cwd=repo, env=env(),
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(why_rows(repo, a.reps, a.commits), flush=True)
     return 0
 

@@ -321,10 +321,12 @@ def test_docs_orchestrator_example_runs(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr + (tmp_path / "run.log").read_text()
     turns_seen = (tmp_path / "turns.log").read_text().splitlines()
-    assert 2 <= len(turns_seen) <= 3  # the first turn, and one per finished worker at most
     repo = tmp_path / "demo-orchestrator"
     for n in (1, 2):
         assert git(repo, "cat-file", "-e", f"main:w-{n}.txt", check=False).returncode == 0, r.stdout
+    # the first turn, and one per finished worker at most; on a busy machine both workers can
+    # have finished before the first turn starts: its packet shows both, and it lands both
+    assert 1 <= len(turns_seen) <= 3, (turns_seen, (tmp_path / "run.log").read_text())
 
 
 @pytest.mark.slow  # four drivers at once, and a paused one (FAULTS.md 25, 28)

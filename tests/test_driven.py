@@ -402,3 +402,27 @@ def test_an_agent_that_fails_every_turn_is_not_called_in_a_loop(repo: Path, tmp_
     assert r.returncode == 0, r.stderr
     assert (rec_dir / "failing").read_text().count("turn") == 1, r.stderr
     assert "turn 1 exit 1" in r.stderr
+
+
+@pytest.mark.slow  # a real dispatch
+def test_a_first_turn_is_told_the_fleet_from_one_reading(tmp_path: Path) -> None:
+    """The first turn's "now" lines: a running attempt as running, a finished one as ready to
+    merge, each once. Both lists come from one reading of the dispatch records (an attempt that
+    ended between two readings was told as running and as finished in the same packet)."""
+    from merge_helpers import finished, setup_repo
+    from test_dispatch import dispatch, new_brief
+
+    from flowergit.ops.context import Ctx
+    from flowergit.ops.continuity.news import situation
+
+    repo = setup_repo(tmp_path)
+    done = finished(repo, "finished work", {"f.txt": "x\n"})
+    busy = new_brief(repo, "busy", run=[["sleep", "30"]])
+    d = dispatch(repo, busy)
+    try:
+        lines = situation(Ctx(cwd=str(repo)))
+        assert lines == [f"dispatch {d['id']} (brief {busy}, script): running",
+                         f"brief {done}: its attempt finished (done) and is not merged yet: "
+                         f"`git flower merge {done}`"], lines
+    finally:
+        assert flower(repo, "stop", str(busy)).returncode == 0

@@ -150,16 +150,16 @@ def situation(ctx: Ctx) -> list[str]:
     from flowergit.ops.dispatch.liveness import view_state
     from flowergit.state.dispatches import DispatchStore
 
+    from flowergit.ops.merge.queue import finished_of
+
     lines: list[str] = []
-    for h in DispatchStore(ctx.repo).all():
-        rec = h.record
+    records = [h.record for h in DispatchStore(ctx.repo).all()]  # one snapshot for both lists
+    for rec in records:
         state = view_state(rec)
         if state in ("running", "preparing", "queued", "waiting"):
             lines.append(f"dispatch {rec.get('id')} (brief {rec.get('brief')}, "
                          f"{rec.get('agent')}): {state}")
-    from flowergit.ops.merge.queue import finished_queue
-
-    for b in finished_queue(ctx):
+    for b in finished_of(records):
         lines.append(f"brief {b}: its attempt finished (done) and is not merged yet: "
                      f"`git flower merge {b}`")
     return lines

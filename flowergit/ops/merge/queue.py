@@ -4,7 +4,7 @@ order they finished; a refused or red one is reported and the queue goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flowergit.errors import Conflict, NotFound, TestsFailed
@@ -18,9 +18,13 @@ from flowergit.state.dispatches import DispatchStore
 
 def finished_queue(ctx: Ctx) -> list[int]:
     """Briefs whose latest dispatch exited 0 and is not merged, in the order they finished."""
-    latest: dict[int, dict[str, Any]] = {}
-    for h in DispatchStore(ctx.repo).all():
-        r = h.record
+    return finished_of([h.record for h in DispatchStore(ctx.repo).all()])
+
+
+def finished_of(records: Iterable[Mapping[str, Any]]) -> list[int]:
+    """:func:`finished_queue` of records already read (one snapshot of the fleet)."""
+    latest: dict[int, Mapping[str, Any]] = {}
+    for r in records:
         b = int(r.get("brief", 0))
         if b not in latest or int(r.get("attempt", 0)) > int(latest[b].get("attempt", 0)):
             latest[b] = r

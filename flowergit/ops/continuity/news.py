@@ -148,9 +148,8 @@ def situation(ctx: Ctx) -> list[str]:
     """What needs the orchestrator right now, whatever was announced before: the first turn of
     a daemon (a fresh start, a successor, a takeover) is told all of it."""
     from flowergit.ops.dispatch.liveness import view_state
-    from flowergit.state.dispatches import DispatchStore
-
     from flowergit.ops.merge.queue import finished_of
+    from flowergit.state.dispatches import DispatchStore
 
     lines: list[str] = []
     records = [h.record for h in DispatchStore(ctx.repo).all()]  # one snapshot for both lists

@@ -97,6 +97,10 @@ def _why(ctx: Ctx, what: str, batch: objects.Batch) -> dict[str, Any]:
             seen[name] = history.parents_and_subject(got[2])
         return seen[name]
 
+    def parents_of(name: str) -> list[str] | None:
+        info = commit_info(name)
+        return info[0] if info is not None else None
+
     tips = batch.get_many(["refs/heads/" + ctx.config.target, "HEAD"])
     target_tip, head = (g[0] if g is not None and g[1] == "commit" else None for g in tips)
     for g in tips:
@@ -119,8 +123,7 @@ def _why(ctx: Ctx, what: str, batch: objects.Batch) -> dict[str, Any]:
         rel = os.path.relpath(os.path.join(base or wt, path), wt)
         if line and tip and head == tip:
             # the line as the target has it: its landing is a first-parent blame away
-            got = history.blame_landing(wt, "HEAD", rel, line,
-                                        lambda c: (commit_info(c) or (None, None))[0])
+            got = history.blame_landing(wt, "HEAD", rel, line, parents_of)
             if got is not None:
                 commit, landed = got
         if commit is None:

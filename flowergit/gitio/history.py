@@ -89,28 +89,24 @@ def blame_line(worktree: str, rev: str, path: str, line: int) -> str | None:
 
 
 def blame_landing(worktree: str, rev: str, path: str, line: int,
-                  parents: Callable[[str], list[str] | None] | None = None
-                  ) -> tuple[str, str] | None:
+                  parents: Callable[[str], list[str] | None]) -> tuple[str, str] | None:
     """(the commit that last changed line ``line`` of ``path`` as of ``rev``, the commit of
     ``rev``'s first-parent chain that brought that change in), or None.
 
     One ``blame --first-parent`` finds the second, walking only as far back as the line's
     history goes; when it is a merge, a blame of the merge's own range (``M^1..M``, the commits
     it brought) finds the first. The landing of an old line costs one blame, not a walk of
-    every commit since. ``parents`` (a commit's parents, from a batch reader the caller holds)
-    saves the process that asks whether the landing is a merge."""
+    every commit since. ``parents`` gives a commit's parents (from a batch reader the caller
+    holds), or None when it cannot; then git is asked whether the landing is a merge."""
     if rev.startswith("-"):
         return None
     got = _blame_porcelain(worktree, ["--first-parent", rev], path, line)
     if got is None:
         return None
     landing, orig_line, orig_path, _ = got
-    known = parents(landing) if parents is not None else None
-    if known is not None:
-        merge = len(known) > 1
-    else:
-        merge = runner.run(["rev-parse", "--verify", "-q", f"{landing}^2"], cwd=worktree,
-                           check=False).ok
+    known = parents(landing)
+    merge = len(known) > 1 if known is not None else runner.run(
+        ["rev-parse", "--verify", "-q", f"{landing}^2"], cwd=worktree, check=False).ok
     if not merge:  # one parent: the line was written on the chain itself
         return landing, landing
     inner = _blame_porcelain(worktree, [f"{landing}^1..{landing}"], orig_path, orig_line)

@@ -88,10 +88,9 @@ def _why(ctx: Ctx, what: str, batch: objects.Batch) -> dict[str, Any]:
     wt = repo.worktree or repo.main_worktree
     seen: dict[str, tuple[list[str], str | None]] = {}
 
-    def commit_info(name: str, got: tuple[str, str, bytes] | None = None
-                    ) -> tuple[list[str], str | None] | None:
+    def commit_info(name: str) -> tuple[list[str], str | None] | None:
         if name not in seen:
-            got = got or batch.get(name)
+            got = batch.get(name)
             if got is None or got[1] != "commit":
                 return None
             seen[name] = history.parents_and_subject(got[2])
@@ -101,11 +100,12 @@ def _why(ctx: Ctx, what: str, batch: objects.Batch) -> dict[str, Any]:
         info = commit_info(name)
         return info[0] if info is not None else None
 
-    tips = batch.get_many(["refs/heads/" + ctx.config.target, "HEAD"])
-    target_tip, head = (g[0] if g is not None and g[1] == "commit" else None for g in tips)
+    tips = [g if g is not None and g[1] == "commit" else None
+            for g in batch.get_many(["refs/heads/" + ctx.config.target, "HEAD"])]
     for g in tips:
-        if g is not None and g[1] == "commit":
-            commit_info(g[0], g)
+        if g is not None:  # read already: the blame's landing is often one of them
+            seen[g[0]] = history.parents_and_subject(g[2])
+    target_tip, head = (g[0] if g is not None else None for g in tips)
     tip = target_tip or head
     commit: str | None = None
     landed: str | None = None  # the landing, when the blame found it

@@ -608,21 +608,28 @@ def test_threads_writing_one_state_file_never_share_a_temporary_file(tmp_path: P
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    def read() -> None:
+    written = threading.Event()
+
+    def read() -> None:  # until the writers are done, and once after: never before a first write
         go.wait()
-        for _ in range(200):
+        while True:
+            last = written.is_set()
             try:
                 with open(path) as f:
                     seen.add(f.read())
             except FileNotFoundError:
                 pass
+            if last:
+                return
 
-    threads = [threading.Thread(target=write, args=(d,)) for d in docs]
-    threads.append(threading.Thread(target=read))
-    for t in threads:
+    writers = [threading.Thread(target=write, args=(d,)) for d in docs]
+    reader = threading.Thread(target=read)
+    for t in (*writers, reader):
         t.start()
-    for t in threads:
+    for t in writers:
         t.join()
+    written.set()
+    reader.join()
     assert errors == []
     assert seen and seen <= set(docs)
     assert sorted(os.listdir(tmp_path / "cache")) == ["records.json"]  # no temporary file left

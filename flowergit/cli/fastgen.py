@@ -105,10 +105,16 @@ def rows() -> dict[tuple[str, ...], tuple[Any, ...]]:
 def source() -> str:
     """The text of ``cli/fastspec.py``."""
     lines = ["ROWS: dict[tuple[str, ...], tuple[Any, ...]] = {"]
+    first: dict[str, tuple[str, ...]] = {}  # a row's text -> the words that had it first
+    aliases: list[str] = []  # an alias (`brief ls`) shares its command's row rather than repeat it
     for words, value in rows().items():
         text = pprint.pformat(value, width=92, sort_dicts=False).replace("\n", "\n        ")
+        if text in first:
+            aliases.append(f"ROWS[{words!r}] = ROWS[{first[text]!r}]")
+            continue
+        first[text] = words
         lines.append(f"    {words!r}:\n        {text},")
-    return HEADER + "\n".join(lines) + "\n}\n"
+    return HEADER + "\n".join(lines) + "\n}\n" + "".join(a + "\n" for a in aliases)
 
 
 def stale(root: str) -> list[str]:

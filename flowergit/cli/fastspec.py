@@ -156,23 +156,6 @@ ROWS: dict[tuple[str, ...], tuple[Any, ...]] = {
           'limit': None,
           'json': False},
          False),
-    ('brief', 'ls'):
-        ('flowergit.cli.brief:run_list',
-         (),
-         {'--status': ('status', 'value', ''),
-          '--kind': ('kind', 'value', ''),
-          '--porcelain': ('porcelain', 'on', ''),
-          '--format': ('fmt', 'value', ''),
-          '--limit': ('limit', 'value', 'int'),
-          '-n': ('limit', 'value', 'int'),
-          '--json': ('json', 'on', '')},
-         {'status': None,
-          'kind': None,
-          'porcelain': False,
-          'fmt': None,
-          'limit': None,
-          'json': False},
-         False),
     ('brief', 'show'):
         ('flowergit.cli.brief:run_show',
          (('id', 1, True, ''),),
@@ -262,3 +245,4 @@ ROWS: dict[tuple[str, ...], tuple[Any, ...]] = {
          {'lane': None, 'history': False, 'json': False},
          False),
 }
+ROWS[('brief', 'ls')] = ROWS[('brief', 'list')]

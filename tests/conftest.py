@@ -239,6 +239,22 @@ def sigkill_tree(pid: int) -> None:
             pass
 
 
+@pytest.fixture
+def sleepers() -> Iterator[Any]:
+    """Make long `sleep` processes to stand for live daemons and agents; killed at teardown."""
+    made: list[subprocess.Popen[bytes]] = []
+
+    def make() -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(["sleep", "300"])
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.kill()
+        p.wait(timeout=10)
+
+
 def write_exe(path: Path, text: str) -> Path:
     """Write an executable script (a fake agent, suite or git shim)."""
     path.parent.mkdir(parents=True, exist_ok=True)

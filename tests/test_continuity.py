@@ -28,21 +28,6 @@ def checkin(repo: Path, pid: int, *extra: str) -> str:
     return str(got["id"])  # type: ignore[index]
 
 
-@pytest.fixture
-def sleepers() -> Any:
-    made: list[subprocess.Popen[bytes]] = []
-
-    def make() -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(["sleep", "300"])
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.kill()
-        p.wait(timeout=10)
-
-
 def test_full_reset_handoff_driven_by_the_successor(repo: Path, sleepers: Any) -> None:
     pa, pb = sleepers(), sleepers()
     a = checkin(repo, pa.pid)

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -256,21 +254,6 @@ def test_the_brief_set_example_of_the_docs_works(repo: Path) -> None:
 
     got = run(repo, steps)
     assert {k: got[k] for k in example["fields"]} == example["fields"] | {"depends_on": [7, 9]}
-
-
-@pytest.fixture
-def sleepers() -> Iterator[Any]:
-    made: list[subprocess.Popen[bytes]] = []
-
-    def make() -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(["sleep", "300"])
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.kill()
-        p.wait(timeout=10)
 
 
 @pytest.mark.slow

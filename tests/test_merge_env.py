@@ -10,8 +10,8 @@ from conftest import flower, git, snapshot_state
 from merge_helpers import finished, setup_repo
 
 
-def test_dirty_submodule_is_never_touched(tmp_path: Path) -> None:
-    """Scenario 18: submodule.recurse=true and a dirty submodule."""
+def with_submodule(tmp_path: Path) -> tuple[Path, Path]:
+    """A project whose `vendor/sub` is a submodule of its own repository `sub` (returned too)."""
     sub = tmp_path / "sub"
     git(tmp_path, "init", "-q", "-b", "main", str(sub))
     (sub / "lib.txt").write_text("lib\n")
@@ -20,6 +20,12 @@ def test_dirty_submodule_is_never_touched(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path)
     git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "vendor/sub")
     git(repo, "commit", "-qm", "submodule")
+    return repo, sub
+
+
+def test_dirty_submodule_is_never_touched(tmp_path: Path) -> None:
+    """Scenario 18: submodule.recurse=true and a dirty submodule."""
+    repo, _ = with_submodule(tmp_path)
     git(repo, "config", "submodule.recurse", "true")
     bid = finished(repo, "work", {"a.txt": "a\n"})
     (repo / "vendor/sub/lib.txt").write_text("local change inside the submodule\n")
@@ -100,14 +106,7 @@ def test_target_checked_out_in_a_linked_worktree_from_a_subdirectory(tmp_path: P
 
 def test_incoming_submodule_move_over_a_dirty_submodule_is_refused(tmp_path: Path) -> None:
     """Scenario 18: the agent moves a submodule pointer while the submodule is dirty."""
-    sub = tmp_path / "sub"
-    git(tmp_path, "init", "-q", "-b", "main", str(sub))
-    (sub / "lib.txt").write_text("lib\n")
-    git(sub, "add", "lib.txt")
-    git(sub, "commit", "-qm", "lib")
-    repo = setup_repo(tmp_path)
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "vendor/sub")
-    git(repo, "commit", "-qm", "submodule")
+    repo, sub = with_submodule(tmp_path)
     (sub / "lib.txt").write_text("lib v2\n")
     git(sub, "commit", "-qam", "v2")
     v2 = git(sub, "rev-parse", "HEAD").stdout.strip()

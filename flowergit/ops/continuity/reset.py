@@ -20,6 +20,7 @@ keep going cancels with ``baton take``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flowergit.errors import Conflict, NotFound, UsageError
@@ -44,6 +45,21 @@ def _read(ctx: Ctx, lane: str) -> records.Head:
     return head
 
 
+def _signalled(ctx: Ctx, head: records.Head, lane: str, did: str, kind: str, data: dict[str, str],
+               record: Callable[[str], dict[str, Any]], subject: str,
+               moved: str) -> tuple[records.Head, str] | None:
+    """Queue a `kind` signal, then write `record(signal id)` on the baton as a compare-and-swap
+    on `head`: the new baton head and the signal's id, or None when the baton moved meanwhile
+    (the signal is then completed as moot, with `moved` as its note, and the caller retries)."""
+    sid = str(sigstate.emit(ctx.repo, kind, data=data, by=f"daemon {did}")["id"])
+    new = record(sid)
+    try:
+        return records.append(ctx.repo, head, new, bops.subject(lane, new, subject)), sid
+    except CasLost:
+        sigstate.complete(ctx.repo, sid, moot=True, by=f"daemon {did}", daemon=did, note=moved)
+        return None
+
+
 def request(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None,
             note: str = "") -> dict[str, Any]:
     """The holder asks for a successor: baton → handoff, and a `reset` signal is queued."""
@@ -59,22 +75,20 @@ def request(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None,
         if rec.get("state") == HANDOFF:
             return bops.view(ctx, ln, head, message=f"a hand-off of baton {ln} is already pending"
                              + (f" (successor daemon {rec['successor']})" if rec.get("successor") else ""))
-        sig = sigstate.emit(ctx.repo, "reset", data={"lane": ln, "from": did,
-                                                     "epoch": str(rec.get("epoch"))},
-                            by=f"daemon {did}")
-        new = {**rec, "state": HANDOFF, "successor": None, "event": "request",
-               "reset_signal": sig["id"], "at": dstate.iso(), "by_daemon": did}
-        if note:
-            new["note"] = note
-        try:
-            got = records.append(ctx.repo, head, new, bops.subject(
-                ln, new, f"hand-off requested by daemon {did}"))
-        except CasLost:
-            sigstate.complete(ctx.repo, sig["id"], moot=True, by=f"daemon {did}", daemon=did,
-                              note="the baton moved while the reset was being requested")
+        def requested(sid: str) -> dict[str, Any]:
+            new = {**rec, "state": HANDOFF, "successor": None, "event": "request",
+                   "reset_signal": sid, "at": dstate.iso(), "by_daemon": did}
+            return {**new, "note": note} if note else new
+
+        landed = _signalled(ctx, head, ln, did, "reset",
+                            {"lane": ln, "from": did, "epoch": str(rec.get("epoch"))}, requested,
+                            f"hand-off requested by daemon {did}",
+                            "the baton moved while the reset was being requested")
+        if landed is None:
             continue
+        got, sid = landed
         return bops.view(ctx, ln, got, message=f"daemon {did} asked for a successor on baton {ln} "
-                         f"(signal {sig['id']})")
+                         f"(signal {sid})")
     raise Conflict(f"gave up requesting a reset of baton {ln} after repeated lost races", "retry")
 
 
@@ -107,19 +121,19 @@ def ready(ctx: Ctx, *, lane: str | None = None, daemon: str | None = None) -> di
                                data={"lane": ln, "successor": other})
         if other and str(other) == did:
             return bops.view(ctx, ln, head, message=f"daemon {did} is already the ready successor")
-        sig = sigstate.emit(ctx.repo, "successor_ready",
-                            data={"lane": ln, "from": holder or "", "to": did}, by=f"daemon {did}")
-        new = {**rec, "successor": did, "event": "ready", "ready_signal": sig["id"],
-               "at": dstate.iso(), "by_daemon": did}
-        try:
-            got = records.append(ctx.repo, head, new, bops.subject(
-                ln, new, f"daemon {did} ready to succeed daemon {holder}"))
-        except CasLost:
-            sigstate.complete(ctx.repo, sig["id"], moot=True, by=f"daemon {did}", daemon=did,
-                              note="the baton moved while reporting ready")
+        def named(sid: str) -> dict[str, Any]:
+            return {**rec, "successor": did, "event": "ready", "ready_signal": sid,
+                    "at": dstate.iso(), "by_daemon": did}
+
+        landed = _signalled(ctx, head, ln, did, "successor_ready",
+                            {"lane": ln, "from": holder or "", "to": did}, named,
+                            f"daemon {did} ready to succeed daemon {holder}",
+                            "the baton moved while reporting ready")
+        if landed is None:
             continue
+        got, sid = landed
         return bops.view(ctx, ln, got, message=f"daemon {did} is ready to take baton {ln} "
-                         f"from daemon {holder} (signal {sig['id']})")
+                         f"from daemon {holder} (signal {sid})")
     raise Conflict(f"gave up reporting ready on baton {ln} after repeated lost races", "retry")
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from tests.conftest import flower, flower_json, git, make_repo
+from tests.conftest import flower, flower_json, git, make_repo, until
 
 
 def later(seconds: float) -> dict[str, str]:
@@ -104,6 +105,36 @@ def test_successor_dies_before_handoff_holder_keeps_baton(repo: Path, sleepers: 
     assert kept["holder"] == a and kept["state"] == "held" and kept["epoch"] == 1  # type: ignore[index]
     r = flower(repo, "reset", "ready", env={"FLOWER_DAEMON": b})
     assert r.returncode == 4
+
+
+@pytest.mark.slow
+def test_a_race_lost_while_signalling_leaves_the_signal_moot(repo: Path, sleepers: Any) -> None:
+    """`reset ready` queues its signal, then the holder cancels the hand-off before the
+    successor's baton record lands: the compare-and-swap loses, the signal is completed as moot
+    (no orchestrator is left to act on it), and the retry finds nothing pending (exit 4)."""
+    a = checkin(repo, sleepers().pid)
+    A = {"FLOWER_DAEMON": a}
+    assert flower(repo, "baton", "take", env=A).returncode == 0
+    assert flower(repo, "reset", "request", env=A).returncode == 0
+    b = checkin(repo, sleepers().pid, "--successor-of", a)
+    env = {**os.environ, "FLOWER_DAEMON": b, "FLOWER_TESTING": "1",
+           "FLOWER_FAILPOINTS": "reset_before_record=sleep(3)"}
+    p = subprocess.Popen([sys.executable, "-m", "flowergit", "reset", "ready"], cwd=repo, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        until(lambda: any(s["kind"] == "successor_ready" for s in  # type: ignore[index]
+                          flower_json(repo, "signal", "list")),  # type: ignore[union-attr]
+              what="the successor_ready signal")
+        kept = flower_json(repo, "baton", "take", env=A)  # the holder cancels the hand-off
+        assert kept["event"] == "cancel"  # type: ignore[index]
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 4 and "no hand-off pending" in err, err
+    sigs = {s["kind"]: s for s in flower_json(repo, "signal", "list")}  # type: ignore[union-attr]
+    assert sigs["successor_ready"]["state"] == "moot"  # type: ignore[index]
+    assert flower_json(repo, "baton", "show")["successor"] is None  # type: ignore[index]
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flowergit import failpoints
 from flowergit.errors import Conflict, NotFound, UsageError
 from flowergit.gitio import objects, refs
 from flowergit.gitio.refs import CasLost
@@ -52,6 +53,7 @@ def _signalled(ctx: Ctx, head: records.Head, lane: str, did: str, kind: str, dat
     on `head`: the new baton head and the signal's id, or None when the baton moved meanwhile
     (the signal is then completed as moot, with `moved` as its note, and the caller retries)."""
     sid = str(sigstate.emit(ctx.repo, kind, data=data, by=f"daemon {did}")["id"])
+    failpoints.hit("reset_before_record")  # the signal is queued, the baton not yet written
     new = record(sid)
     try:
         return records.append(ctx.repo, head, new, bops.subject(lane, new, subject)), sid
